@@ -1,0 +1,13 @@
+"""The built-in backends.  Each module fills the hooks of ``tensorswitch.Backend`` and has a cheap ``register()``
+that registers the backend and its kernels exactly as a plugin would (see dispatch/plugins.py)."""
+
+import importlib
+
+BUILTIN = ("cpu", "opencl", "cuda")
+import os as _os  # TEMP until the opencl and cuda modules land
+BUILTIN = tuple(n for n in BUILTIN if _os.path.exists(_os.path.join(_os.path.dirname(__file__), n + ".py")))
+
+
+def register_builtins():
+    for name in BUILTIN:
+        importlib.import_module(f"{__name__}.{name}").register()

@@ -1,0 +1,193 @@
+"""The cpu backend: memory from the C++ pool in ``tensorswitch._cpu``, kernels in ``kernels/cpu/`` (C++, OpenMP).
+
+float32/float64 matmul goes to a real BLAS when ``scipy-openblas32`` is installed (the ``blas`` extra); without it
+our own loop runs.
+"""
+
+from ..dispatch.backend import Backend
+from ..dispatch.device import register_backend
+from ..dispatch.dtypes import DTYPES
+from ..dispatch.registry import register_kernel
+from ..kernels import optable
+
+_cpu = None  # tensorswitch._cpu, imported in initialize()
+ALL = [d.name for d in DTYPES]
+
+
+class CPUBackend(Backend):
+    """The host: one device, every dtype."""
+
+    name = "cpu"
+
+    def initialize(self):
+        global _cpu
+        from .. import _cpu as module
+
+        _cpu = module
+        _load_blas()
+
+    def device_count(self):
+        return 1
+
+    def supported_dtypes(self, index):
+        return frozenset(DTYPES)
+
+    def allocate(self, nbytes, index):
+        return _cpu.Memory(nbytes)
+
+    def copy_in(self, handle, offset, host, index):
+        _cpu.copy_in(handle, offset, host)
+
+    def copy_out(self, handle, offset, host, index):
+        _cpu.copy_out(handle, offset, host)
+
+    def copy_between(self, dst, dst_offset, dst_index, src, src_offset, src_index, nbytes):
+        _cpu.copy_between(dst, dst_offset, src, src_offset, nbytes)
+
+    def describe(self, index):
+        return f"cpu ({_cpu.max_threads() if _cpu else '?'} threads, BLAS: {_cpu.has_blas() if _cpu else '?'})"
+
+
+def _load_blas():
+    """Hand OpenBLAS's cblas_sgemm/cblas_dgemm to the C++ module, if the package is installed."""
+    try:
+        import ctypes
+        import os
+
+        import scipy_openblas32 as blas
+    except ImportError:
+        return
+    try:
+        lib_dir = blas.get_lib_dir()
+        name = next(f for f in os.listdir(lib_dir) if f.startswith(f"lib{blas.get_library()}") and ".so" in f)
+        lib = ctypes.CDLL(os.path.join(lib_dir, name))
+        prefix = blas.get_symbol_prefix() if hasattr(blas, "get_symbol_prefix") else "scipy_"
+        s = ctypes.cast(getattr(lib, f"{prefix}cblas_sgemm"), ctypes.c_void_p).value
+        d = ctypes.cast(getattr(lib, f"{prefix}cblas_dgemm"), ctypes.c_void_p).value
+        _cpu.set_blas(s, d)
+    except (OSError, StopIteration, AttributeError):
+        pass
+
+
+# -- kernels: thin adapters from tensors to the C++ entry points (see Note [Kernel contract]) ------------------------
+
+def _unary(code):
+    def kernel(out, x):
+        dt, odt = x.dtype.code, out.dtype.code
+        if out.is_contiguous and x.is_contiguous:
+            _cpu.unary_contig(code, dt, odt, out.size, out.buffer.handle, out.offset, x.buffer.handle, x.offset)
+        else:
+            _cpu.unary(code, dt, odt, out.shape, out.buffer.handle, out.offset, out.strides, x.buffer.handle,
+                       x.offset, x.strides)
+    return kernel
+
+
+def _binary(code):
+    def kernel(out, a, b):
+        dt, odt = a.dtype.code, out.dtype.code
+        if out.is_contiguous and a.is_contiguous and b.is_contiguous:
+            _cpu.binary_contig(code, dt, odt, out.size, out.buffer.handle, out.offset, a.buffer.handle, a.offset,
+                               b.buffer.handle, b.offset)
+        else:
+            _cpu.binary(code, dt, odt, out.shape, out.buffer.handle, out.offset, out.strides, a.buffer.handle,
+                        a.offset, a.strides, b.buffer.handle, b.offset, b.strides)
+    return kernel
+
+
+def where(out, cond, a, b):
+    _cpu.where(out.dtype.code, out.shape, out.buffer.handle, out.offset, out.strides, cond.buffer.handle,
+               cond.offset, cond.strides, a.buffer.handle, a.offset, a.strides, b.buffer.handle, b.offset, b.strides)
+
+
+def astype(out, x):
+    _cpu.astype(x.dtype.code, out.dtype.code, out.shape, out.buffer.handle, out.offset, out.strides,
+                x.buffer.handle, x.offset, x.strides)
+
+
+def fill(out, value):
+    iv = int(value) if out.dtype.kind != "float" else 0
+    fv = float(value)
+    _cpu.fill(out.dtype.code, out.shape, out.buffer.handle, out.offset, out.strides, fv, iv)
+
+
+def arange(out, start, step):
+    if out.dtype.kind == "float":
+        _cpu.arange(out.dtype.code, out.size, out.buffer.handle, out.offset, float(start), float(step), 0, 0)
+    else:
+        _cpu.arange(out.dtype.code, out.size, out.buffer.handle, out.offset, 0.0, 0.0, int(start), int(step))
+
+
+def _random(kind):
+    def kernel(out, seed, offset, low=0, high=1):
+        _cpu.random(kind, out.dtype.code, out.size, out.buffer.handle, out.offset, seed, offset, low, high)
+    return kernel
+
+
+def _reduction(op):
+    def kernel(out, x, axes):
+        keep = [i for i in range(x.ndim) if i not in axes]
+        _cpu.reduce(op, x.dtype.code, x.buffer.handle, x.offset, [x.shape[i] for i in keep],
+                    [x.strides[i] for i in keep], [x.shape[i] for i in axes], [x.strides[i] for i in axes],
+                    out.buffer.handle, out.offset, out.dtype.code)
+    return kernel
+
+
+def _blas_ready(t):
+    """A BLAS can read a matrix whose rows or columns are contiguous; anything else is copied first."""
+    rs, cs = t.strides[-2:]
+    rows, cols = t.shape[-2:]
+    return (cs == 1 and rs >= max(1, cols)) or (rs == 1 and cs >= max(1, rows)) or rows == 1 or cols == 1
+
+
+def matmul(out, a, b):
+    from ..dispatch.dispatcher import astype as cast
+
+    if not _blas_ready(a):
+        a = cast(a, a.dtype)
+    if not _blas_ready(b):
+        b = cast(b, b.dtype)
+    m, k = a.shape[-2:]
+    n = b.shape[-1]
+    _cpu.matmul(out.dtype.code, out.shape[:-2], out.buffer.handle, out.offset, a.buffer.handle, a.offset,
+                a.strides[:-2], a.strides[-2], a.strides[-1], b.buffer.handle, b.offset, b.strides[:-2],
+                b.strides[-2], b.strides[-1], m, n, k)
+
+
+def _softmax(log):
+    def kernel(out, x, axis):
+        from ..dispatch.dispatcher import contiguous
+
+        x = contiguous(x)
+        outer = 1
+        for s in x.shape[:axis]:
+            outer *= s
+        inner = 1
+        for s in x.shape[axis + 1:]:
+            inner *= s
+        _cpu.softmax(log, x.dtype.code, x.buffer.handle, x.offset, out.buffer.handle, out.offset, outer,
+                     x.shape[axis], inner)
+    return kernel
+
+
+def register():
+    """Register the cpu backend and its kernels (cheap: the C++ module loads on first use)."""
+    register_backend(CPUBackend())
+    from .. import _cpu as module  # the op codes are the table order the C++ module was generated from
+
+    unary_codes = {name: i for i, name in enumerate(module.unary_ops)}
+    binary_codes = {name: i for i, name in enumerate(module.binary_ops)}
+    for name, op in optable.ELEMENTWISE.items():
+        make = _unary(unary_codes[name]) if op.arity == 1 else _binary(binary_codes[name])
+        register_kernel(name, "cpu", op.dtypes, make)
+    for name, red in optable.REDUCTIONS.items():
+        register_kernel(name, "cpu", red.dtypes, _reduction(name))
+    register_kernel("where", "cpu", ALL, where)
+    register_kernel("astype", "cpu", ALL, astype)
+    register_kernel("fill", "cpu", ALL, fill)
+    register_kernel("arange", "cpu", optable.NUMERIC, arange)
+    register_kernel("rand", "cpu", optable.FLOAT, _random("rand"))
+    register_kernel("randn", "cpu", optable.FLOAT, _random("randn"))
+    register_kernel("randint", "cpu", optable.INTEGER, _random("randint"))
+    register_kernel("matmul", "cpu", optable.NUMERIC, matmul)
+    register_kernel("softmax", "cpu", optable.FLOAT, _softmax(False))
+    register_kernel("log_softmax", "cpu", optable.FLOAT, _softmax(True))

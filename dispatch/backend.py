@@ -1,0 +1,134 @@
+"""The backend API: what a backend fills so that tensors can live on its devices.
+
+Every backend, built-in or plugin, is a subclass of :class:`Backend` registered with ``ts.register_backend``; the
+built-in cpu, opencl and cuda backends use nothing else (see Note [Backend contract]).
+
+Note [Backend contract]
+~~~~~~~~~~~~~~~~~~~~~~~
+A backend owns memory and runs kernels; it never decides dtypes, shapes or broadcasting (the dispatcher does).
+The hooks, all taking the device ``index`` where it matters:
+
+    device_count()                        how many devices of this type exist now (0 when unusable)
+    unavailable_reason()                  None when usable, else a sentence saying why and how to fix it
+    supported_dtypes(index)               frozenset of DType this device can store and compute
+    allocate(nbytes, index) -> handle     device memory (nbytes may be 0)
+    free(handle, index)                   give it back (called when the last tensor on it dies)
+    copy_in(handle, offset, host, index)  host (a C-contiguous NumPy array) -> device, at byte ``offset``
+    copy_out(handle, offset, host, index) device -> host, at byte ``offset``
+    copy_between(dst, dst_off, dst_index, src, src_off, src_index, nbytes)
+                                          same device type, any two devices of it
+    synchronize(index)                    wait for all queued work
+
+Backends that compile kernels at run time (opencl, cuda) also use :class:`KernelCache`: compile once per source and
+options, keep the kernel objects, and let the driver keep the binaries on disk.
+
+Kernels are registered per (op, device type, dtype) with ``ts.register_kernel``; see Note [Kernel contract] in
+``dispatch/registry.py`` for what a kernel receives.
+"""
+
+import threading
+
+__all__ = ["Backend", "Buffer", "KernelCache"]
+
+
+class Buffer:
+    """Device memory of one backend: an opaque ``handle`` (whatever the backend's ``allocate`` returned), its size and
+    device.  Tensors and their views share a Buffer; when the last one goes, the memory goes back to the backend."""
+
+    __slots__ = ("handle", "nbytes", "device", "_free")
+
+    def __init__(self, handle, nbytes, device):
+        self.handle = handle
+        self.nbytes = nbytes
+        self.device = device
+        self._free = device.backend.free
+
+    def __del__(self):
+        free = self._free
+        if free is not None:
+            self._free = None
+            try:
+                free(self.handle, self.device.index)
+            except Exception:  # interpreter shutdown: the backend may already be gone
+                pass
+
+
+class Backend:
+    """Base class of every backend.  Subclasses set ``name`` and fill the hooks of Note [Backend contract]."""
+
+    #: the device type, as users spell it: ``"cpu"``, ``"opencl"``, ``"mydev"``
+    name = None
+    #: what ``pip install`` brings what this backend needs, named in errors (for example "tensorswitch[opencl]")
+    install_hint = None
+
+    def initialize(self):
+        """Called once, on first use of the device type.  Do the expensive set-up (drivers, contexts) here."""
+
+    def device_count(self):
+        raise NotImplementedError
+
+    def unavailable_reason(self):
+        """None when at least one device is usable; otherwise why not, and how to fix it."""
+        return None if self.device_count() > 0 else f"no {self.name} device was found"
+
+    def supported_dtypes(self, index):
+        raise NotImplementedError
+
+    def allocate(self, nbytes, index):
+        raise NotImplementedError
+
+    def free(self, handle, index):
+        """Default: let garbage collection take the handle."""
+
+    def copy_in(self, handle, offset, host, index):
+        raise NotImplementedError
+
+    def copy_out(self, handle, offset, host, index):
+        raise NotImplementedError
+
+    def copy_between(self, dst, dst_offset, dst_index, src, src_offset, src_index, nbytes):
+        """Default: through the host.  Backends with a direct path override it."""
+        import numpy as np
+
+        host = np.empty(nbytes, dtype=np.uint8)
+        self.copy_out(src, src_offset, host, src_index)
+        self.copy_in(dst, dst_offset, host, dst_index)
+
+    def synchronize(self, index):
+        """Default: a backend whose kernels finish before returning has nothing to wait for."""
+
+    def describe(self, index):
+        """A short human description of device ``index``, for ``repr`` and listings."""
+        return f"{self.name}:{index}"
+
+    def __repr__(self):
+        return f"<{type(self).__name__} {self.name!r}>"
+
+
+class KernelCache:
+    """Compiled kernels of a run-time-compiling backend, built once per (device, source, options) and kept.
+
+    ``build(index, source, options)`` compiles a program; ``get(index, key, name, make_source)`` returns the kernel
+    ``name`` of the program whose source ``make_source()`` gives, compiling it on first use only.  Thread-safe.
+    """
+
+    def __init__(self, build, function):
+        self._build = build          # (index, source, options) -> program
+        self._function = function    # (program, name) -> kernel object
+        self._programs = {}
+        self._kernels = {}
+        self._lock = threading.Lock()
+
+    def get(self, index, key, name, make_source, options=()):
+        k = (index, key, name)
+        kernel = self._kernels.get(k)
+        if kernel is None:
+            with self._lock:
+                kernel = self._kernels.get(k)
+                if kernel is None:
+                    pk = (index, key, tuple(options))
+                    program = self._programs.get(pk)
+                    if program is None:
+                        program = self._programs[pk] = self._build(index, make_source(), tuple(options))
+                    kernel = self._kernels[k] = self._function(program, name)
+        return kernel

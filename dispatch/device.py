@@ -1,0 +1,225 @@
+"""Devices: ``ts.device("opencl:1")``, the default device, and the table of registered backends.
+
+A Device is interned: ``ts.device("cpu") is ts.device("cpu")``, so the hot path compares devices with ``is``.
+"""
+
+import contextlib
+import os
+import threading
+
+from . import errors
+from .backend import Backend
+
+__all__ = ["Device", "device", "devices", "register_backend", "set_default_device", "default_device",
+           "get_default_device"]
+
+_backends = {}        # device type -> Backend instance
+_initialized = set()  # device types whose backend.initialize() has run
+_devices = {}         # (type, index) -> Device
+_lock = threading.RLock()
+
+
+class Device:
+    """A device: a type (the backend's name) and an index.  Construct with :func:`device`."""
+
+    __slots__ = ("type", "index", "backend", "_dtypes", "_str")
+
+    def __init__(self, type_, index, backend):
+        self.type, self.index, self.backend = type_, index, backend
+        self._dtypes = None
+        self._str = type_ if index == 0 else f"{type_}:{index}"
+
+    def supported_dtypes(self):
+        """The dtypes this device can store and compute; dispatch, errors and test skips all read this answer."""
+        if self._dtypes is None:
+            self._dtypes = frozenset(self.backend.supported_dtypes(self.index))
+        return self._dtypes
+
+    def synchronize(self):
+        """Wait until all work queued on this device has finished."""
+        self.backend.synchronize(self.index)
+
+    def __str__(self):
+        return self._str
+
+    def __repr__(self):
+        return f"device({self._str!r})"
+
+    def __eq__(self, other):
+        if isinstance(other, str):
+            try:
+                other = device(other)
+            except errors.TensorSwitchError:
+                return False
+        return self is other
+
+    def __hash__(self):
+        return hash((self.type, self.index))
+
+    def __reduce__(self):
+        return (device, (self._str,))
+
+
+def register_backend(backend, override=False):
+    """Make ``backend`` (a :class:`Backend` instance) usable as ``ts.device(backend.name)``.
+
+    >>> import tensorswitch as ts
+    >>> class MyBackend(ts.Backend):
+    ...     name = "doctest_dev"
+    ...     def device_count(self): return 1
+    >>> ts.register_backend(MyBackend()).name
+    'doctest_dev'
+    """
+    if not isinstance(backend, Backend):
+        raise errors.RegistrationError(f"register_backend expects a tensorswitch.Backend instance, got "
+                                       f"{type(backend).__name__}")
+    name = backend.name
+    if not isinstance(name, str) or not name.isidentifier() or name.lower() != name:
+        raise errors.RegistrationError(f"backend name must be a lower-case identifier, got {name!r}")
+    with _lock:
+        if name in _backends and not override:
+            raise errors.RegistrationError(
+                f"a backend named {name!r} is already registered ({type(_backends[name]).__module__}."
+                f"{type(_backends[name]).__name__}); pass override=True to replace it")
+        _backends[name] = backend
+        _initialized.discard(name)
+        for key in [k for k in _devices if k[0] == name]:
+            del _devices[key]
+    return backend
+
+
+def _backend(type_):
+    backend = _backends.get(type_)
+    if backend is None:
+        from . import plugins
+
+        plugins.load_plugin_for(type_)
+        backend = _backends.get(type_)
+        if backend is None:
+            raise errors.unknown_device(type_, set(_backends) | plugins.available_names())
+    if type_ not in _initialized:
+        with _lock:
+            if type_ not in _initialized:
+                backend.initialize()
+                _initialized.add(type_)
+    return backend
+
+
+def _parse(spec):
+    if ":" in spec:
+        type_, _, idx = spec.partition(":")
+        if not idx.isdigit():
+            raise errors.DeviceError(f"bad device {spec!r}: the index after ':' must be a non-negative integer")
+        return type_.strip(), int(idx)
+    return spec.strip(), 0
+
+
+def device(spec=None):
+    """The Device for ``spec``: a Device, ``"cpu"``, ``"opencl"``, ``"opencl:1"``, ``"cuda:0"``; None gives the
+    default device.  Raises at once when the device cannot be used, saying why.
+
+    >>> import tensorswitch as ts
+    >>> ts.device("cpu")
+    device('cpu')
+    """
+    if isinstance(spec, Device):
+        return spec
+    if spec is None:
+        return get_default_device()
+    if not isinstance(spec, str):
+        raise TypeError(f"a device is a tensorswitch Device or a string such as 'cpu' or 'opencl:0', "
+                        f"got {type(spec).__name__}")
+    d = _devices.get(spec)
+    if d is not None:
+        return d
+    type_, index = _parse(spec)
+    d = _devices.get((type_, index))
+    if d is None:
+        backend = _backend(type_)
+        reason = backend.unavailable_reason()
+        if reason:
+            raise errors.DeviceUnavailableError(f"device {spec!r} cannot be used: {reason}")
+        count = backend.device_count()
+        if index >= count:
+            raise errors.DeviceError(f"device {spec!r} does not exist: there {'is' if count == 1 else 'are'} "
+                                     f"{count} {type_} device{'s' if count != 1 else ''} (indices 0..{count - 1})")
+        with _lock:
+            d = _devices.setdefault((type_, index), Device(type_, index, backend))
+    _devices[spec] = d
+    return d
+
+
+def devices():
+    """Every usable device now, built-ins and plugins, cpu first.
+
+    >>> import tensorswitch as ts
+    >>> ts.device("cpu") in ts.devices()
+    True
+    """
+    from . import plugins
+
+    plugins.load_all_plugins()
+    found = []
+    for type_ in sorted(_backends, key=lambda t: (t != "cpu", t)):
+        try:
+            backend = _backend(type_)
+            if backend.unavailable_reason():
+                continue
+            found.extend(device(f"{type_}:{i}") for i in range(backend.device_count()))
+        except errors.TensorSwitchError:
+            continue
+    return found
+
+
+def backend_names():
+    """The registered device types, usable or not."""
+    return sorted(_backends)
+
+
+def unavailable_reasons():
+    """{device type: why it cannot be used} for every registered backend that cannot be used now."""
+    out = {}
+    for type_ in backend_names():
+        try:
+            reason = _backend(type_).unavailable_reason()
+        except Exception as exc:  # a broken driver must not break the listing
+            reason = f"{type(exc).__name__}: {exc}"
+        if reason:
+            out[type_] = reason
+    return out
+
+
+# -- the default device -------------------------------------------------------------------------------------------
+
+_default = threading.local()
+
+
+def get_default_device():
+    """The device new tensors go to when none is given: ``set_default_device``, else ``TENSORSWITCH_DEVICE``, else
+    cpu."""
+    stack = getattr(_default, "stack", None)
+    if stack:
+        return stack[-1]
+    return device(_global_default[0] or os.environ.get("TENSORSWITCH_DEVICE") or "cpu")
+
+
+_global_default = [None]
+
+
+def set_default_device(spec):
+    """Make ``spec`` the default device of this process (None restores ``TENSORSWITCH_DEVICE`` or cpu)."""
+    _global_default[0] = None if spec is None else str(device(spec))
+
+
+@contextlib.contextmanager
+def default_device(spec):
+    """``with ts.default_device("opencl"):`` makes new tensors go to that device inside the block (this thread)."""
+    d = device(spec)
+    stack = getattr(_default, "stack", None)
+    if stack is None:
+        stack = _default.stack = []
+    stack.append(d)
+    try:
+        yield d
+    finally:
+        stack.pop()

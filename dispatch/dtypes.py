@@ -1,0 +1,134 @@
+"""Dtypes and type promotion.
+
+Note [Type promotion]
+~~~~~~~~~~~~~~~~~~~~~
+Tensor-with-tensor promotion follows the Array API standard's lattice: within a kind (signed int, unsigned int, float)
+the wider type wins; int8..int64 with uint8 give the smallest signed type holding both; bool only promotes with bool.
+Pairs the standard leaves undefined (integer with float, bool with numbers) promote as in NumPy.
+Python scalars are *weak*: they take the tensor's dtype when their kind fits (``x_float32 + 1.0`` stays float32,
+``x_int8 + 1`` stays int8), and a float scalar with an integer tensor gives the default float dtype (float32).
+"""
+
+import numpy as np
+
+from .errors import RegistrationError, did_you_mean
+
+__all__ = ["DType", "dtype", "promote_types", "result_type", "DTYPES", "default_float", "default_int"]
+
+
+class DType:
+    """A tensor element type: ``ts.float32`` and friends.  Compares equal to its name and to the NumPy dtype."""
+
+    __slots__ = ("name", "code", "kind", "itemsize", "numpy", "_hash")
+
+    def __init__(self, name, code, kind, numpy_dtype):
+        self.name, self.code, self.kind = name, code, kind
+        self.numpy = np.dtype(numpy_dtype)
+        self.itemsize = self.numpy.itemsize
+        self._hash = hash(name)
+
+    def __repr__(self):
+        return f"ts.{self.name}"
+
+    __str__ = lambda self: self.name  # noqa: E731
+
+    def __hash__(self):
+        return self._hash
+
+    def __eq__(self, other):
+        if isinstance(other, DType):
+            return self is other
+        try:
+            return dtype(other) is self
+        except (TypeError, ValueError):
+            return NotImplemented
+
+    def __reduce__(self):
+        return (dtype, (self.name,))
+
+
+# The codes are shared with kernels/codegen.py (DTYPE_NAMES order) and the C++ module.
+_SPECS = [("bool", "bool", np.bool_), ("int8", "int", np.int8), ("int16", "int", np.int16), ("int32", "int", np.int32),
+          ("int64", "int", np.int64), ("uint8", "uint", np.uint8), ("float16", "float", np.float16),
+          ("float32", "float", np.float32), ("float64", "float", np.float64)]
+DTYPES = tuple(DType(name, i, kind, npd) for i, (name, kind, npd) in enumerate(_SPECS))
+_BY_NAME = {d.name: d for d in DTYPES}
+_BY_NUMPY = {d.numpy: d for d in DTYPES}
+_BY_PYTYPE = {bool: _BY_NAME["bool"], int: _BY_NAME["int64"], float: _BY_NAME["float32"]}
+default_float = _BY_NAME["float32"]
+default_int = _BY_NAME["int64"]
+
+
+def dtype(x):
+    """The DType for ``x``: a DType, a name ("float32"), a NumPy dtype or scalar type, or ``bool``/``int``/``float``.
+
+    >>> import tensorswitch as ts
+    >>> ts.dtype("float32") is ts.float32
+    True
+    """
+    if isinstance(x, DType):
+        return x
+    if isinstance(x, str):
+        d = _BY_NAME.get(x)
+        if d is None:
+            raise TypeError(f"unknown dtype {x!r}.{did_you_mean(x, _BY_NAME)} "
+                            f"Known dtypes: {', '.join(_BY_NAME)}.")
+        return d
+    if x in _BY_PYTYPE:
+        return _BY_PYTYPE[x]
+    try:
+        d = _BY_NUMPY.get(np.dtype(x))
+    except TypeError:
+        d = None
+    if d is None:
+        raise TypeError(f"unsupported dtype {x!r}; tensorswitch supports {', '.join(_BY_NAME)}.")
+    return d
+
+
+def _build_promotion():
+    # NumPy 2 follows the Array API lattice for every pair the standard defines, and its choices for the rest
+    # (int with float, bool with numbers) are what NumPy users expect; see Note [Type promotion].
+    return {(x, y): _BY_NUMPY[np.promote_types(x.numpy, y.numpy)] for x in DTYPES for y in DTYPES}
+
+
+_PROMOTE = _build_promotion()
+
+
+def promote_types(a, b):
+    """The dtype two tensor operands compute in (see Note [Type promotion])."""
+    return _PROMOTE[(a, b)]
+
+
+def scalar_dtype(value, other):
+    """The dtype a Python scalar takes next to a tensor of dtype ``other`` (weak scalars)."""
+    t = type(value)
+    if t is bool or isinstance(value, (bool, np.bool_)):
+        return other
+    if t is int or isinstance(value, (int, np.integer)):
+        return other if other.kind != "bool" else default_int
+    if t is float or isinstance(value, (float, np.floating)):
+        return other if other.kind == "float" else default_float
+    raise TypeError(f"unsupported operand type {type(value).__name__!r}; expected a tensor or a Python scalar")
+
+
+def result_type(*args):
+    """The promoted dtype of tensors, dtypes and Python scalars, as an op would compute it."""
+    from .tensor import Tensor
+
+    tensors = [a.dtype if isinstance(a, Tensor) else dtype(a) for a in args
+               if isinstance(a, (Tensor, DType, str, np.dtype, type))]
+    scalars = [a for a in args if isinstance(a, (bool, int, float))]
+    if not tensors:
+        raise TypeError("result_type needs at least one tensor or dtype")
+    out = tensors[0]
+    for t in tensors[1:]:
+        out = promote_types(out, t)
+    for s in scalars:
+        out = scalar_dtype(s, out)
+    return out
+
+
+def check_dtype_name(name):
+    if name not in _BY_NAME:
+        raise RegistrationError(f"unknown dtype {name!r}.{did_you_mean(name, _BY_NAME)}")
+    return _BY_NAME[name]

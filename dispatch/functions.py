@@ -1,0 +1,569 @@
+"""The public functions: creation, conversion, shape manipulation, and the Array API names of every op.
+
+The elementwise functions are made from the op table (kernels/optable.py), so a new table line is a new ``ts.<op>``.
+"""
+
+import builtins
+import math
+import threading
+
+import numpy as np
+
+from . import dispatcher as d
+from . import errors
+from .device import device as get_device
+from .dtypes import DTYPES, default_float, default_int, dtype as to_dtype
+from .tensor import Tensor, _install_operators, contiguous_strides, make_tensor
+from ..kernels import optable
+
+_BOOL = DTYPES[0]
+
+
+def _dt(dtype, fallback):
+    return fallback if dtype is None else to_dtype(dtype)
+
+
+def _shape(shape):
+    if isinstance(shape, int) or hasattr(shape, "__index__"):
+        shape = (shape,)
+    shape = tuple(d.to_int(n, "a dimension") for n in shape)
+    for n in shape:
+        if n < 0:
+            raise ValueError(f"negative dimensions are not allowed: {shape}")
+    return shape
+
+
+# -- creation -------------------------------------------------------------------------------------------------------
+
+def empty(shape, *, dtype=None, device=None):
+    """An uninitialised tensor.
+
+    >>> import tensorswitch as ts
+    >>> ts.empty((2, 3)).shape
+    (2, 3)
+    """
+    dev = get_device(device)
+    dt = _dt(dtype, default_float)
+    d.check_dtype("empty", dt, dev)
+    return d.empty(_shape(shape), dt, dev)
+
+
+def full(shape, fill_value, *, dtype=None, device=None):
+    """A tensor filled with ``fill_value``; the dtype follows the value (bool, int64 or float32) unless given.
+
+    >>> import tensorswitch as ts
+    >>> ts.full((2,), 7).tolist()
+    [7, 7]
+    """
+    if dtype is None:
+        dtype = _BOOL if isinstance(fill_value, bool) else default_int if isinstance(fill_value, int) else \
+            default_float
+    out = empty(shape, dtype=dtype, device=device)
+    return d.run("fill", out.dtype, out, _scalar_for(fill_value, out.dtype))
+
+
+def _scalar_for(value, dt):
+    if isinstance(value, Tensor):
+        value = value.item()
+    if dt.kind == "bool":
+        return bool(value)
+    if dt.kind == "float":
+        return float(value)
+    if isinstance(value, float) and not value.is_integer():
+        raise TypeError(f"cannot fill an {dt.name} tensor with the non-integer {value}")
+    return int(value)
+
+
+def zeros(shape, *, dtype=None, device=None):
+    """A tensor of zeros.
+
+    >>> import tensorswitch as ts
+    >>> ts.zeros(3).tolist()
+    [0.0, 0.0, 0.0]
+    """
+    return full(shape, 0, dtype=_dt(dtype, default_float), device=device)
+
+
+def ones(shape, *, dtype=None, device=None):
+    """A tensor of ones."""
+    return full(shape, 1, dtype=_dt(dtype, default_float), device=device)
+
+
+def empty_like(x, *, dtype=None, device=None):
+    return empty(x.shape, dtype=_dt(dtype, x.dtype), device=device or x.device)
+
+
+def zeros_like(x, *, dtype=None, device=None):
+    return zeros(x.shape, dtype=_dt(dtype, x.dtype), device=device or x.device)
+
+
+def ones_like(x, *, dtype=None, device=None):
+    return ones(x.shape, dtype=_dt(dtype, x.dtype), device=device or x.device)
+
+
+def full_like(x, fill_value, *, dtype=None, device=None):
+    return full(x.shape, fill_value, dtype=_dt(dtype, x.dtype), device=device or x.device)
+
+
+def arange(start, stop=None, step=1, *, dtype=None, device=None):
+    """Evenly spaced values in [start, stop).
+
+    >>> import tensorswitch as ts
+    >>> ts.arange(0, 5, 2).tolist()
+    [0, 2, 4]
+    """
+    if stop is None:
+        start, stop = 0, start
+    if step == 0:
+        raise ValueError("arange: step must not be zero")
+    if dtype is None:
+        dtype = default_float if builtins.any(isinstance(v, float) for v in (start, stop, step)) else default_int
+    n = builtins.max(0, math.ceil((stop - start) / step))
+    out = empty((n,), dtype=dtype, device=device)
+    return d.run("arange", out.dtype, out, start, step)
+
+
+def linspace(start, stop, num, *, dtype=None, device=None, endpoint=True):
+    """``num`` evenly spaced values from ``start`` to ``stop``."""
+    num = d.to_int(num, "linspace: num")
+    if num < 0:
+        raise ValueError("linspace: num must be non-negative")
+    div = (num - 1) if endpoint else num
+    step = (stop - start) / div if div > 0 else 0.0
+    out = empty((num,), dtype=_dt(dtype, default_float), device=device)
+    d.run("arange", out.dtype, out, float(start), float(step))
+    if endpoint and num > 1:
+        out[num - 1] = stop
+    return out
+
+
+def eye(n_rows, n_cols=None, *, k=0, dtype=None, device=None):
+    """A 2-D tensor with ones on the ``k``-th diagonal."""
+    n_cols = n_rows if n_cols is None else n_cols
+    out = zeros((n_rows, n_cols), dtype=dtype, device=device)
+    start = k if k >= 0 else -k * n_cols
+    length = builtins.max(0, builtins.min(n_rows - builtins.max(0, -k), n_cols - builtins.max(0, k)))
+    if length:
+        diag = make_tensor(out.buffer, start, (length,), (n_cols + 1,), out.dtype, out.device, False)
+        d.run("fill", out.dtype, diag, _scalar_for(1, out.dtype))
+    return out
+
+
+# -- random numbers -------------------------------------------------------------------------------------------------
+
+class Generator:
+    """A counter-based generator (Philox4x32-10, see Note [Random numbers]): the same seed draws the same numbers
+    on every device."""
+
+    def __init__(self, seed=0):
+        self.seed, self.offset = seed, 0
+        self._lock = threading.Lock()
+
+    def manual_seed(self, seed):
+        with self._lock:
+            self.seed, self.offset = int(seed) & 0xFFFFFFFFFFFFFFFF, 0
+        return self
+
+    def next(self):
+        with self._lock:
+            self.offset += 1
+            return self.seed, self.offset - 1
+
+
+_generators = {}
+
+
+def generator(device=None):
+    """The generator of ``device`` (one per device, created on first use)."""
+    dev = get_device(device)
+    g = _generators.get(dev)
+    if g is None:
+        g = _generators.setdefault(dev, Generator(_default_seed[0]))
+    return g
+
+
+_default_seed = [0x2545F4914F6CDD1D]
+
+
+def manual_seed(seed):
+    """Seed the generators of every device."""
+    _default_seed[0] = int(seed)
+    for g in _generators.values():
+        g.manual_seed(seed)
+    _generators.clear()
+
+
+def _random(op, shape, dtype, device, *params):
+    out = empty(shape, dtype=dtype, device=device)
+    seed, offset = generator(out.device).next()
+    return d.run(op, out.dtype, out, seed, offset, *params)
+
+
+def rand(*shape, dtype=None, device=None):
+    """Uniform samples in [0, 1).  ``ts.rand(2, 3)`` or ``ts.rand((2, 3))``."""
+    dt = _dt(dtype, default_float)
+    if dt.kind != "float":
+        raise TypeError(f"rand: dtype must be floating, got {dt.name}")
+    return _random("rand", _shape(shape[0] if len(shape) == 1 and not isinstance(shape[0], int) else shape),
+                   dt, device)
+
+
+def randn(*shape, dtype=None, device=None):
+    """Standard normal samples."""
+    dt = _dt(dtype, default_float)
+    if dt.kind != "float":
+        raise TypeError(f"randn: dtype must be floating, got {dt.name}")
+    return _random("randn", _shape(shape[0] if len(shape) == 1 and not isinstance(shape[0], int) else shape),
+                   dt, device)
+
+
+def randint(low, high=None, size=(), *, dtype=None, device=None):
+    """Integers in [low, high).  ``ts.randint(10, size=(3,))`` draws from [0, 10)."""
+    if high is None:
+        low, high = 0, low
+    if high <= low:
+        raise ValueError(f"randint: high ({high}) must be greater than low ({low})")
+    dt = _dt(dtype, default_int)
+    if dt.kind not in ("int", "uint"):
+        raise TypeError(f"randint: dtype must be an integer dtype, got {dt.name}")
+    info = np.iinfo(dt.numpy)
+    if low < info.min or high - 1 > info.max:
+        raise ValueError(f"randint: [{low}, {high}) does not fit in {dt.name}")
+    return _random("randint", _shape(size), dt, device, int(low), int(high))
+
+
+# -- conversion and transfer ----------------------------------------------------------------------------------------
+
+def asarray(obj, dtype=None, device=None, copy=None):
+    """A tensor from a list, scalar, NumPy array or tensor.
+
+    Python floats become float32 (the default float dtype), Python ints int64; NumPy arrays keep their dtype.
+
+    >>> import tensorswitch as ts
+    >>> ts.asarray([1.5, 2.5]).dtype
+    ts.float32
+    """
+    if isinstance(obj, Tensor):
+        out = obj
+        if device is not None:
+            out = out.to(device)
+        if dtype is not None:
+            out = astype(out, dtype, copy=False)
+        if copy and out is obj:
+            out = d.astype(out, out.dtype)
+        return out
+    dev = get_device(device)
+    if dtype is not None:
+        dt = to_dtype(dtype)
+        host = np.asarray(obj, dtype=dt.numpy)
+    else:
+        host = np.asarray(obj)
+        if host.dtype == np.float64 and not isinstance(obj, (np.ndarray, np.generic)):
+            host = host.astype(np.float32)  # Python floats take the default float dtype
+        elif host.dtype.kind in "iu" and host.dtype != np.uint8 and not isinstance(obj, (np.ndarray, np.generic)):
+            host = host.astype(np.int64)
+        if host.dtype.kind not in "biuf" or host.dtype == object:
+            raise TypeError(f"asarray: cannot make a tensor from {type(obj).__name__} with NumPy dtype "
+                            f"{host.dtype}; supported dtypes are {', '.join(x.name for x in DTYPES)}")
+        dt = to_dtype(host.dtype)
+    return from_numpy(host, dt, dev)
+
+
+tensor = asarray
+
+
+def from_numpy(host, dt, dev):
+    d.check_dtype("asarray", dt, dev)
+    host = np.ascontiguousarray(host, dtype=dt.numpy)
+    out = d.empty(host.shape, dt, dev)
+    if out.size:
+        dev.backend.copy_in(out.buffer.handle, 0, host, dev.index)
+    return out
+
+
+def to_numpy(x):
+    x = d.contiguous(x)
+    host = np.empty(x.shape, dtype=x.dtype.numpy)
+    if x.size:
+        x.device.backend.copy_out(x.buffer.handle, x.offset * x.dtype.itemsize, host, x.device.index)
+    return host
+
+
+def to(x, device=None, dtype=None):
+    out = x
+    if dtype is not None:
+        out = astype(out, dtype, copy=False)
+    if device is None:
+        return out
+    dev = get_device(device)
+    if dev is out.device:
+        return out
+    d.check_dtype("to", out.dtype, dev)
+    src = d.contiguous(out)
+    result = d.empty(src.shape, src.dtype, dev)
+    if src.size:
+        itemsize = src.dtype.itemsize
+        if dev.backend is src.device.backend:
+            dev.backend.copy_between(result.buffer.handle, 0, dev.index, src.buffer.handle, src.offset * itemsize,
+                                     src.device.index, src.nbytes)
+        else:
+            host = np.empty(src.shape, dtype=src.dtype.numpy)
+            src.device.backend.copy_out(src.buffer.handle, src.offset * itemsize, host, src.device.index)
+            dev.backend.copy_in(result.buffer.handle, 0, host, dev.index)
+    return result
+
+
+def astype(x, dtype, /, *, copy=True, device=None):
+    """``x`` converted to ``dtype`` (Array API)."""
+    out = d.astype(x, to_dtype(dtype), copy=copy)
+    return out if device is None else out.to(device)
+
+
+# -- shapes ---------------------------------------------------------------------------------------------------------
+
+def _view_strides(old_shape, old_strides, new_shape):
+    """Strides that view ``old`` as ``new_shape`` without copying, or None (PyTorch's computeStride)."""
+    if not old_shape:
+        return contiguous_strides(new_shape)
+    numel = math.prod(old_shape)
+    if numel == 0:
+        return contiguous_strides(new_shape)
+    new_strides = [0] * len(new_shape)
+    view_d = len(new_shape) - 1
+    chunk_base = old_strides[-1]
+    tensor_numel, view_numel = 1, 1
+    for tensor_d in range(len(old_shape) - 1, -1, -1):
+        tensor_numel *= old_shape[tensor_d]
+        if tensor_d == 0 or (old_shape[tensor_d - 1] != 1 and
+                             old_strides[tensor_d - 1] != tensor_numel * chunk_base):
+            while view_d >= 0 and (view_numel < tensor_numel or new_shape[view_d] == 1):
+                new_strides[view_d] = view_numel * chunk_base
+                view_numel *= new_shape[view_d]
+                view_d -= 1
+            if view_numel != tensor_numel:
+                return None
+            if tensor_d > 0:
+                chunk_base = old_strides[tensor_d - 1]
+                tensor_numel, view_numel = 1, 1
+    if view_d != -1:
+        return None
+    return tuple(new_strides)
+
+
+def reshape(x, shape, /, *, copy=None):
+    """``x`` with a new shape: a view when possible.  One dimension may be -1."""
+    shape = (shape,) if isinstance(shape, int) else tuple(shape)
+    if shape.count(-1) > 1:
+        raise errors.ShapeError("reshape: only one dimension can be -1")
+    known = math.prod(n for n in shape if n != -1)
+    if -1 in shape:
+        if known == 0 or x.size % known:
+            raise errors.ShapeError(f"reshape: cannot reshape {x.shape} ({x.size} elements) into {shape}")
+        shape = tuple(x.size // known if n == -1 else n for n in shape)
+    if math.prod(shape) != x.size or builtins.any(n < 0 for n in shape):
+        raise errors.ShapeError(f"reshape: cannot reshape {x.shape} ({x.size} elements) into {shape}")
+    strides = None if copy else _view_strides(x.shape, x.strides, shape)
+    if strides is None:
+        if copy is False:
+            raise ValueError(f"reshape: {x.shape} with strides {x.strides} cannot be viewed as {shape} "
+                             f"without a copy")
+        x = d.astype(x, x.dtype)
+        strides = contiguous_strides(shape)
+    return make_tensor(x.buffer, x.offset, shape, strides, x.dtype, x.device)
+
+
+def permute_dims(x, axes):
+    return x.permute_dims(axes)
+
+
+def broadcast_to(x, shape):
+    return x.broadcast_to(shape)
+
+
+def broadcast_arrays(*arrays):
+    shape = d.broadcast_shapes("broadcast_arrays", *(a.shape for a in arrays))
+    return [d.expand(a, shape) for a in arrays]
+
+
+def squeeze(x, axis):
+    return x.squeeze(axis)
+
+
+def expand_dims(x, axis=0):
+    return x.expand_dims(axis)
+
+
+def concat(arrays, axis=0):
+    """Join tensors along an existing axis (``axis=None`` flattens first)."""
+    arrays = list(arrays)
+    if not arrays:
+        raise ValueError("concat needs at least one tensor")
+    if axis is None:
+        arrays, axis = [reshape(a, (-1,)) for a in arrays], 0
+    first = arrays[0]
+    for a in arrays[1:]:
+        if a.device is not first.device:
+            raise errors.device_mismatch("concat", (first.device, a.device))
+    dt = first.dtype
+    for a in arrays[1:]:
+        dt = d._PROMOTE[(dt, a.dtype)]
+    nd = first.ndim
+    if nd == 0:
+        raise ValueError("concat: zero-dimensional tensors cannot be concatenated; use stack")
+    if not -nd <= axis < nd:
+        raise IndexError(f"concat: axis {axis} is out of range for tensors with {nd} dimensions")
+    axis %= nd
+    for a in arrays:
+        if a.ndim != nd or builtins.any(a.shape[i] != first.shape[i] for i in range(nd) if i != axis):
+            raise errors.ShapeError(f"concat: shapes {[x.shape for x in arrays]} differ outside axis {axis}")
+    shape = list(first.shape)
+    shape[axis] = builtins.sum(a.shape[axis] for a in arrays)
+    out = d.empty(tuple(shape), dt, first.device)
+    start = 0
+    for a in arrays:
+        n = a.shape[axis]
+        if n:
+            index = (slice(None),) * axis + (slice(start, start + n),)
+            d.copy_into(out[index], a)
+        start += n
+    return out
+
+
+def stack(arrays, axis=0):
+    """Join tensors along a new axis."""
+    arrays = list(arrays)
+    if not arrays:
+        raise ValueError("stack needs at least one tensor")
+    shape = arrays[0].shape
+    for a in arrays:
+        if a.shape != shape:
+            raise errors.ShapeError(f"stack: all tensors must have the same shape, got "
+                                    f"{[x.shape for x in arrays]}")
+    return concat([a.expand_dims(axis) for a in arrays], axis=axis if axis >= 0 else axis)
+
+
+# -- reductions and statistics ----------------------------------------------------------------------------------------
+
+def _reduction(op):
+    def fn(x, /, *, axis=None, keepdims=False):
+        return d.reduce(op, x, axis, keepdims)
+
+    fn.__name__ = fn.__qualname__ = op
+    fn.__doc__ = f"{op} over ``axis`` (an int, a tuple, or None for all), optionally keeping reduced dims."
+    return fn
+
+
+sum = _reduction("sum")  # noqa: A001
+prod = _reduction("prod")
+max = _reduction("max")  # noqa: A001
+min = _reduction("min")  # noqa: A001
+all = _reduction("all")  # noqa: A001
+any = _reduction("any")  # noqa: A001
+
+
+def argmax(x, /, *, axis=None, keepdims=False):
+    """Index of the first maximum, over the flattened tensor when ``axis`` is None."""
+    return _arg("argmax", x, axis, keepdims)
+
+
+def argmin(x, /, *, axis=None, keepdims=False):
+    """Index of the first minimum, over the flattened tensor when ``axis`` is None."""
+    return _arg("argmin", x, axis, keepdims)
+
+
+def _arg(op, x, axis, keepdims):
+    if axis is not None and not isinstance(axis, int):
+        raise TypeError(f"{op}: axis must be an int or None")
+    out = d.reduce(op, x, axis, False)
+    if keepdims:
+        shape = (1,) * x.ndim if axis is None else tuple(1 if i == axis % x.ndim else n
+                                                         for i, n in enumerate(x.shape))
+        out = reshape(out, shape)
+    return out
+
+
+def _count(x, axis):
+    axes = d.normalize_axes("mean", axis, x.ndim) if x.ndim else ()
+    return math.prod(x.shape[a] for a in axes)
+
+
+def mean(x, /, *, axis=None, keepdims=False):
+    """The arithmetic mean; integer input is computed in the default float dtype."""
+    if x.dtype.kind != "float":
+        x = d.astype(x, default_float)
+    return d.binary("divide", d.reduce("sum", x, axis, keepdims), _count(x, axis) or float("nan"))
+
+
+def var(x, /, *, axis=None, correction=0.0, keepdims=False):
+    """The variance, with ``correction`` degrees of freedom removed (Array API)."""
+    if x.dtype.kind != "float":
+        x = d.astype(x, default_float)
+    dev = d.binary("subtract", x, mean(x, axis=axis, keepdims=True))
+    total = d.reduce("sum", d.unary("square", dev), axis, keepdims)
+    return d.binary("divide", total, float(builtins.max(_count(x, axis) - correction, 0)) or float("nan"))
+
+
+def std(x, /, *, axis=None, correction=0.0, keepdims=False):
+    """The standard deviation (square root of ``var``)."""
+    return d.unary("sqrt", var(x, axis=axis, correction=correction, keepdims=keepdims))
+
+
+# -- the rest ------------------------------------------------------------------------------------------------------
+
+def matmul(x1, x2, /):
+    """Matrix product with NumPy's rules for 1-D operands and broadcast batch dimensions."""
+    return d.matmul(x1, x2)
+
+
+def where(condition, x1, x2, /):
+    """Elements of ``x1`` where ``condition`` holds, else of ``x2`` (broadcasting)."""
+    return d.where(condition, x1, x2)
+
+
+def softmax(x, /, axis=-1):
+    """exp(x) / sum(exp(x)) along ``axis``, computed stably."""
+    return d.softmax_like("softmax", x, axis)
+
+
+def log_softmax(x, /, axis=-1):
+    """log(softmax(x)) along ``axis``, computed stably."""
+    return d.softmax_like("log_softmax", x, axis)
+
+
+def _make_elementwise(op):
+    if op.arity == 1:
+        def fn(x, /):
+            return d.unary(op.name, x)
+    else:
+        def fn(x1, x2, /):
+            return d.binary(op.name, x1, x2)
+    fn.__name__ = fn.__qualname__ = op.name
+    fn.__doc__ = (f"Elementwise {op.name} (C expression ``{op.expression(op.dtypes[-1])}``); "
+                  f"dtypes: {', '.join(op.dtypes)}.")
+    return fn
+
+
+ELEMENTWISE_FUNCTIONS = {name: _make_elementwise(op) for name, op in optable.ELEMENTWISE.items()}
+globals().update(ELEMENTWISE_FUNCTIONS)
+
+
+def _install_methods():
+    _install_operators()
+    for name in ("sum", "prod", "max", "min", "all", "any", "argmax", "argmin", "mean", "var", "std"):
+        setattr(Tensor, name, globals()[name])
+    for name in ("exp", "log", "sqrt", "sin", "cos", "tanh", "sigmoid", "relu", "abs", "sign", "floor", "ceil",
+                 "square", "isnan", "isinf", "isfinite", "logical_not"):
+        setattr(Tensor, name, ELEMENTWISE_FUNCTIONS[name])
+    Tensor.matmul = matmul
+    Tensor.softmax = softmax
+    Tensor.log_softmax = log_softmax
+
+
+_install_methods()
+
+
+__all__ = ["empty", "zeros", "ones", "full", "empty_like", "zeros_like", "ones_like", "full_like", "arange", "linspace",
+           "eye", "rand", "randn", "randint", "manual_seed", "generator", "Generator", "asarray", "tensor",
+           "astype", "reshape", "permute_dims", "broadcast_to", "broadcast_arrays", "squeeze", "expand_dims",
+           "concat", "stack", "sum", "prod", "max", "min", "all", "any", "argmax", "argmin", "mean", "var", "std",
+           "matmul", "where", "softmax", "log_softmax"] + list(ELEMENTWISE_FUNCTIONS)

@@ -1,0 +1,213 @@
+"""The kernel registry: one table keyed by (op, device type, dtype).
+
+Note [Kernel contract]
+~~~~~~~~~~~~~~~~~~~~~~
+A kernel is a Python callable registered for one (op, device type, dtype).  The dispatcher calls it only after it has
+promoted dtypes, checked that all tensors share one device, broadcast shapes and allocated the output, so a kernel
+only computes.  It never sees an empty output (the dispatcher handles size 0), but it does see 0-d tensors and any
+strides: negative, zero (broadcast) and non-contiguous.  Tensors expose ``buffer.handle`` (the backend's memory),
+``offset`` and ``strides`` (in elements), ``shape``, ``dtype``, ``device`` and ``is_contiguous``.
+
+    family          signature                          the key dtype is   notes
+    unary, binary   k(out, *inputs)                    the inputs'        ops of kernels/optable.py; inputs have
+                                                                          out's shape; out dtype from the table
+    where           k(out, cond, a, b)                 a's and b's        cond is bool
+    astype          k(out, x)                          x's                out may be any supported dtype, same too
+    fill            k(out, value)                      out's              value is a Python scalar
+    arange          k(out, start, step)                out's              out is 1-D contiguous; out[i]=start+i*step
+    rand, randn     k(out, seed, offset)               out's (floats)     Philox4x32-10, see Note [Random numbers]
+    randint         k(out, seed, offset, low, high)    out's (integers)   in [low, high)
+    sum prod max    k(out, x, axes)                    x's                axes: sorted non-empty tuple; out is
+    min argmax                                                            contiguous, x.shape without axes; the
+    argmin all any                                                        reduced extent is never empty; sum/prod
+                                                                          of integers and bool give int64, all/any
+                                                                          bool, argmax/argmin int64 (first index,
+                                                                          C order over the reduced axes)
+    matmul          k(out, a, b)                       a's and b's        a (*B, M, K), b (*B, K, N) with batch dims
+                                                                          broadcast; out (*B, M, N) contiguous;
+                                                                          K >= 1
+    softmax,        k(out, x, axis)                    x's (floats)       out contiguous, same shape
+    log_softmax
+
+Note [Random numbers]
+~~~~~~~~~~~~~~~~~~~~~
+Every backend draws the same numbers for the same seed.  Element ``i`` (linear index of the contiguous output) takes
+the Philox4x32-10 block (Random123's constants: M0=0xD2511F53, M1=0xCD9E8D57, W0=0x9E3779B9, W1=0xBB67AE85) with
+key (k0, k1) = (seed & 0xffffffff, seed >> 32) and counter (c0, c1, c2, c3) = (i & 0xffffffff, i >> 32,
+offset & 0xffffffff, offset >> 32), where ``offset`` counts the generator's calls; x0..x3 are the four output words.
+    rand     float32: (x0 >> 8) * 2**-24;  float16: (x0 >> 21) * 2**-11 (stays below 1 after rounding);
+             float64: ((x0 >> 5) * 2**26 + (x1 >> 6)) * 2**-53
+    randn    u1 = (x0 + 1.0) * 2**-32, u2 = x1 * 2**-32 (in double where the device has it),
+             z = sqrt(-2 log u1) * cos(2 pi u2), then cast
+    randint  low + (((x1 << 32) | x0) % (high - low)), in unsigned 64-bit arithmetic
+"""
+
+import inspect
+import logging
+import os
+import warnings
+
+from . import errors
+from .dtypes import DTYPES, check_dtype_name
+
+__all__ = ["Registry", "registry", "register_kernel", "OPS"]
+
+from ..kernels import optable
+
+#: every op a kernel can be registered for, with its family
+OPS = {name: ("unary" if op.arity == 1 else "binary") for name, op in optable.ELEMENTWISE.items()}
+OPS.update({name: "reduction" for name in optable.REDUCTIONS})
+OPS.update({"where": "where", "astype": "astype", "fill": "fill", "arange": "arange", "rand": "random",
+            "randn": "random", "randint": "random", "matmul": "matmul", "softmax": "softmax",
+            "log_softmax": "softmax"})
+
+log = logging.getLogger("tensorswitch.dispatch")
+
+
+class KernelEntry:
+    __slots__ = ("fn", "op", "device_type", "dtype", "site")
+
+    def __init__(self, fn, op, device_type, dtype, site):
+        self.fn, self.op, self.device_type, self.dtype, self.site = fn, op, device_type, dtype, site
+
+    def __repr__(self):
+        return f"<kernel {self.op}[{self.device_type}, {self.dtype.name}] {getattr(self.fn, '__qualname__', self.fn)}" \
+               f" from {self.site}>"
+
+
+class Registry:
+    """Which kernel runs each (op, device type, dtype).  ``ts.registry`` is the one instance."""
+
+    def __init__(self):
+        self._entries = {}     # (op, device type, DType) -> KernelEntry
+        self.fast = {}         # (op, device type, DType) -> callable: the per-call lookup, kept in step at
+        #                        registration (see STYLE: resolve at registration, look up per call)
+        self._fallbacks = {}   # device type -> fallback device type
+        self._warned = set()
+
+    # -- registration -------------------------------------------------------------------------------------------
+
+    def register(self, op, device, dtypes, fn, override=False, site=None):
+        if op not in OPS:
+            raise errors.RegistrationError(f"cannot register a kernel for unknown op {op!r}."
+                                           f"{errors.did_you_mean(op, OPS)}")
+        device_type = str(device).split(":")[0]
+        if isinstance(dtypes, str) or not hasattr(dtypes, "__iter__"):
+            dtypes = [dtypes]
+        keys = [(op, device_type, check_dtype_name(getattr(d, "name", d))) for d in dtypes]
+        if not keys:
+            raise errors.RegistrationError(f"register_kernel({op!r}, device={device_type!r}): no dtypes given")
+        if not override:
+            for key in keys:
+                old = self._entries.get(key)
+                if old is not None:
+                    raise errors.RegistrationError(
+                        f"a kernel for ({op}, {device_type}, {key[2].name}) is already registered at {old.site}; "
+                        f"pass override=True to replace it")
+        for key in keys:
+            self._entries[key] = KernelEntry(fn, op, device_type, key[2], site or "<unknown>")
+            self.fast[key] = fn
+        return fn
+
+    def unregister(self, op=None, device=None, dtype=None):
+        """Remove matching kernels (for tests and plugin teardown)."""
+        for e in self.kernels(op, device, dtype):
+            key = (e.op, e.device_type, e.dtype)
+            del self._entries[key]
+            self.fast.pop(key, None)
+
+    # -- queries ------------------------------------------------------------------------------------------------
+
+    def kernels(self, op=None, device=None, dtype=None):
+        """The registered kernels matching the filters, as entries with ``op``, ``device_type``, ``dtype``,
+        ``fn`` and ``site``."""
+        device_type = None if device is None else str(device).split(":")[0]
+        dt = None if dtype is None else check_dtype_name(getattr(dtype, "name", dtype))
+        return [e for (o, t, d), e in sorted(self._entries.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2].code))
+                if (op is None or o == op) and (device_type is None or t == device_type) and (dt is None or d is dt)]
+
+    def dtypes(self, op, device):
+        """The dtypes that have a kernel for ``op`` on ``device``'s type."""
+        t = str(device).split(":")[0]
+        return [d for d in DTYPES if (op, t, d) in self._entries]
+
+    def has_kernel(self, op, device, dtype):
+        return (op, str(device).split(":")[0], dtype) in self._entries
+
+    def missing(self, op, device, dtype):
+        """The error for a missing kernel, listing what does exist."""
+        available = [(t, d.name) for (o, t, d) in self._entries if o == op]
+        return errors.kernel_not_found(op, device, dtype, available)
+
+    # -- fallback -----------------------------------------------------------------------------------------------
+
+    def set_fallback(self, device_type, fallback):
+        if fallback is None:
+            self._fallbacks.pop(device_type, None)
+        else:
+            self._fallbacks[device_type] = fallback
+
+    def fallback_for(self, device_type):
+        return self._fallbacks.get(device_type)
+
+    def warn_fallback(self, op, device_type, fallback):
+        if (op, device_type) not in self._warned:
+            self._warned.add((op, device_type))
+            warnings.warn(f"{op} has no kernel on {device_type!r}; running it on {fallback!r} and copying the "
+                          f"result back (ts.set_fallback). This is slow.", RuntimeWarning, stacklevel=4)
+
+    def __repr__(self):
+        return self.table()
+
+    def table(self):
+        """Coverage as text: a row per op, a column per device type, each cell the dtypes with a kernel."""
+        types = sorted({t for (_, t, _) in self._entries}, key=lambda t: (t != "cpu", t))
+        short = {"bool": "b", "int8": "i8", "int16": "i16", "int32": "i32", "int64": "i64", "uint8": "u8",
+                 "float16": "f16", "float32": "f32", "float64": "f64"}
+        width = sum(len(s) + 1 for s in short.values())
+        lines = [f"{'op':<14}" + "".join(f"{t:<{width + 2}}" for t in types)]
+        for op in sorted({o for (o, _, _) in self._entries}):
+            cells = []
+            for t in types:
+                cells.append(" ".join(short[d.name] if (op, t, d) in self._entries else "." * len(short[d.name])
+                                      for d in DTYPES))
+            lines.append(f"{op:<14}" + "".join(f"{c:<{width + 2}}" for c in cells))
+        return "\n".join(lines)
+
+
+registry = Registry()
+
+
+def _caller_site(depth=2):
+    frame = inspect.currentframe()
+    try:
+        for _ in range(depth):
+            frame = frame.f_back
+        return f"{os.path.relpath(frame.f_code.co_filename) if not frame.f_code.co_filename.startswith('<') else frame.f_code.co_filename}:{frame.f_lineno}"
+    except (AttributeError, ValueError):
+        return "<unknown>"
+    finally:
+        del frame
+
+
+def register_kernel(op, device, dtypes, fn=None, *, override=False):
+    """Register ``fn`` as the kernel of ``op`` on ``device`` (a device type) for each of ``dtypes``.
+
+    Used as a decorator or called directly.  Registering an existing key raises, naming where the earlier kernel was
+    registered, unless ``override=True``.  See Note [Kernel contract] for what the kernel receives.
+
+    >>> import tensorswitch as ts
+    >>> @ts.register_kernel("relu", device="doctest_dev", dtypes=["float32"])
+    ... def relu(out, x):
+    ...     pass
+    >>> ts.registry.has_kernel("relu", "doctest_dev", ts.float32)
+    True
+    """
+    site = _caller_site()
+    if fn is not None:
+        return registry.register(op, device, dtypes, fn, override, site)
+
+    def decorate(f):
+        return registry.register(op, device, dtypes, f, override, site)
+
+    return decorate

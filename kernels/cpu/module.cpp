@@ -1,0 +1,585 @@
+// tensorswitch._cpu: the cpu backend's memory and kernels.  Python (backends/cpu.py) passes Memory objects,
+// element offsets, shapes and element strides; nothing here touches a Python object inside a loop, and loops over
+// more than kGrain elements release the GIL and run on OpenMP threads.
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <cstdlib>
+#include <mutex>
+#include <unordered_map>
+
+#include "kernels.h"
+#include "elementwise_ops.inc"
+
+namespace py = pybind11;
+using ts::Dims;
+using Shape = std::vector<int64_t>;
+
+// -- memory: a caching pool, so that a loop that frees and allocates the same sizes never touches the OS -----------
+
+namespace {
+
+struct Pool {
+    std::mutex mu;
+    std::unordered_map<size_t, std::vector<void*>> free_blocks;
+    size_t cached = 0;
+    size_t limit = size_t(2) << 30;  // keep at most 2 GiB of freed blocks
+
+    static size_t round(size_t n) {
+        if (n <= 4096) return (n + 63) & ~size_t(63);
+        return (n + 4095) & ~size_t(4095);
+    }
+    void* get(size_t n) {
+        {
+            std::lock_guard<std::mutex> g(mu);
+            auto it = free_blocks.find(n);
+            if (it != free_blocks.end() && !it->second.empty()) {
+                void* p = it->second.back();
+                it->second.pop_back();
+                cached -= n;
+                return p;
+            }
+        }
+        void* p = std::aligned_alloc(64, n);
+        if (!p) {
+            release_all();
+            p = std::aligned_alloc(64, n);
+        }
+        if (!p) throw std::bad_alloc();
+        return p;
+    }
+    void put(void* p, size_t n) {
+        std::lock_guard<std::mutex> g(mu);
+        if (cached + n > limit) {
+            std::free(p);
+            return;
+        }
+        free_blocks[n].push_back(p);
+        cached += n;
+    }
+    void release_all() {
+        std::lock_guard<std::mutex> g(mu);
+        for (auto& kv : free_blocks)
+            for (void* p : kv.second) std::free(p);
+        free_blocks.clear();
+        cached = 0;
+    }
+};
+
+Pool& pool() {
+    static Pool* p = new Pool();  // never destroyed: Memory objects may outlive static destruction at exit
+    return *p;
+}
+
+struct Memory {
+    char* ptr;
+    size_t nbytes, capacity;
+    explicit Memory(size_t n) : nbytes(n), capacity(Pool::round(n ? n : 1)) {
+        ptr = static_cast<char*>(pool().get(capacity));
+    }
+    ~Memory() { pool().put(ptr, capacity); }
+    Memory(const Memory&) = delete;
+    Memory& operator=(const Memory&) = delete;
+};
+
+inline char* at(Memory& m, int64_t offset, int dtype) { return m.ptr + offset * ts::kItemsize[dtype]; }
+
+template <int N>
+Dims<N> dims(const Shape& shape, std::initializer_list<const Shape*> strides, std::initializer_list<int> dtypes) {
+    const Shape* st[N];
+    int item[N];
+    int k = 0;
+    for (auto s : strides) st[k++] = s;
+    k = 0;
+    for (auto dt : dtypes) item[k++] = ts::kItemsize[dt];
+    for (int i = 0; i < N; ++i)
+        if (st[i]->size() != shape.size()) throw std::invalid_argument("strides and shape differ in length");
+    return ts::make_dims<N>(shape, st, item);
+}
+
+template <int N>
+Dims<N> flat(int64_t n, std::initializer_list<int> dtypes) {
+    Dims<N> d;
+    d.nd = 1;
+    d.shape[0] = n;
+    int k = 0;
+    for (auto dt : dtypes) d.st[k++][0] = ts::kItemsize[dt];
+    return d;
+}
+
+// Release the GIL only when the work is worth it: the release itself costs about 0.1 us.
+struct MaybeRelease {
+    PyThreadState* state = nullptr;
+    explicit MaybeRelease(int64_t work) {
+        if (work >= ts::kGrain) state = PyEval_SaveThread();
+    }
+    ~MaybeRelease() {
+        if (state) PyEval_RestoreThread(state);
+    }
+};
+
+constexpr int kNumUnary = sizeof(unary_table) / sizeof(unary_table[0]);
+constexpr int kNumBinary = sizeof(binary_table) / sizeof(binary_table[0]);
+
+ts::UnaryKernel unary_fn(int op, int dtype) {
+    if (op < 0 || op >= kNumUnary || dtype < 0 || dtype > 8 || !unary_table[op][dtype])
+        throw std::invalid_argument("no cpu kernel for this unary op and dtype");
+    return unary_table[op][dtype];
+}
+ts::BinaryKernel binary_fn(int op, int dtype) {
+    if (op < 0 || op >= kNumBinary || dtype < 0 || dtype > 8 || !binary_table[op][dtype])
+        throw std::invalid_argument("no cpu kernel for this binary op and dtype");
+    return binary_table[op][dtype];
+}
+
+
+// -- reductions ---------------------------------------------------------------------------------------------------
+
+template <class T>
+struct SumR {
+    using Acc = ts::accum_t<T>;
+    static Acc init() { return 0; }
+    static void step(Acc& a, T v, int64_t) { a += static_cast<Acc>(static_cast<ts::compute_t<T>>(v)); }
+    static void merge(Acc& a, const Acc& b) { a += b; }
+};
+template <class T>
+struct ProdR {
+    using Acc = ts::accum_t<T>;
+    static Acc init() { return 1; }
+    static void step(Acc& a, T v, int64_t) { a *= static_cast<Acc>(static_cast<ts::compute_t<T>>(v)); }
+    static void merge(Acc& a, const Acc& b) { a *= b; }
+};
+template <class T>
+struct MaxR {  // NaN wins and stays (NumPy's maximum.reduce)
+    using Acc = ts::compute_t<T>;
+    static Acc init() {
+        return ts::is_float_v<T> ? -std::numeric_limits<Acc>::infinity() : std::numeric_limits<Acc>::lowest();
+    }
+    static void step(Acc& a, T x, int64_t) {
+        const Acc v = static_cast<Acc>(x);
+        if (a == a && (v > a || v != v)) a = v;
+    }
+    static void merge(Acc& a, const Acc& b) { step(a, static_cast<T>(b), 0); }
+};
+template <class T>
+struct MinR {
+    using Acc = ts::compute_t<T>;
+    static Acc init() {
+        return ts::is_float_v<T> ? std::numeric_limits<Acc>::infinity() : std::numeric_limits<Acc>::max();
+    }
+    static void step(Acc& a, T x, int64_t) {
+        const Acc v = static_cast<Acc>(x);
+        if (a == a && (v < a || v != v)) a = v;
+    }
+    static void merge(Acc& a, const Acc& b) { step(a, static_cast<T>(b), 0); }
+};
+template <class T, bool IsMax>
+struct ArgR {  // first index of the extreme; the first NaN wins
+    struct Acc {
+        ts::compute_t<T> v;
+        int64_t i;
+    };
+    static Acc init() { return {ts::compute_t<T>(0), -1}; }
+    static void step(Acc& a, T x, int64_t i) {
+        const ts::compute_t<T> v = static_cast<ts::compute_t<T>>(x);
+        if (a.i < 0 || (a.v == a.v && (v != v || (IsMax ? v > a.v : v < a.v)))) a = {v, i};
+    }
+    static void merge(Acc& a, const Acc& b) {
+        if (b.i >= 0 && (a.i < 0 || (a.v == a.v && (b.v != b.v || (IsMax ? b.v > a.v : b.v < a.v))))) a = b;
+    }
+};
+template <class T>
+struct AllR {
+    using Acc = bool;
+    static Acc init() { return true; }
+    static void step(Acc& a, T v, int64_t) { a = a && (static_cast<ts::compute_t<T>>(v) != 0); }
+    static void merge(Acc& a, const Acc& b) { a = a && b; }
+};
+template <class T>
+struct AnyR {
+    using Acc = bool;
+    static Acc init() { return false; }
+    static void step(Acc& a, T v, int64_t) { a = a || (static_cast<ts::compute_t<T>>(v) != 0); }
+    static void merge(Acc& a, const Acc& b) { a = a || b; }
+};
+
+template <class R, class T>
+typename R::Acc reduce_range(const Dims<1>& inner, char* base, int64_t begin, int64_t end) {
+    typename R::Acc acc = R::init();
+    char* b[1] = {base};
+    ts::for_each_run<1>(inner, b, begin, end, [&](char** p, int64_t n, const int64_t* s) {
+        // runs arrive in C order; ``begin`` counts the flat index of each element (argmax needs it)
+        if constexpr (std::is_same<R, SumR<T>>::value) {
+            if (s[0] == sizeof(T)) {  // contiguous: independent partial sums, so the adds pipeline
+                const T* x = reinterpret_cast<const T*>(p[0]);
+                typename R::Acc part[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+                int64_t i = 0;
+                for (; i + 8 <= n; i += 8)
+                    for (int j = 0; j < 8; ++j) part[j] += static_cast<typename R::Acc>(x[i + j]);
+                for (; i < n; ++i) part[0] += static_cast<typename R::Acc>(x[i]);
+                for (int j = 0; j < 8; ++j) acc += part[j];
+                begin += n;
+                return;
+            }
+        }
+        for (int64_t i = 0; i < n; ++i) R::step(acc, *reinterpret_cast<const T*>(p[0] + i * s[0]), begin + i);
+        begin += n;
+    });
+    return acc;
+}
+
+template <class Out, class Acc>
+Out finish(const Acc& a) {
+    if constexpr (std::is_class<Acc>::value) return static_cast<Out>(a.i);
+    else return static_cast<Out>(a);
+}
+
+template <class R, class T, class Out>
+void reduce_impl(char* x, const Shape& outer_shape, const Shape& outer_strides, const Shape& inner_shape,
+                 const Shape& inner_strides, Out* out) {
+    const Shape* ist[1] = {&inner_strides};
+    const int isz[1] = {static_cast<int>(sizeof(T))};
+    Dims<1> inner = ts::make_dims<1>(inner_shape, ist, isz);
+    const int64_t n_inner = inner.numel();
+    int64_t n_outer = 1;
+    for (auto n : outer_shape) n_outer *= n;
+    const int nd_outer = static_cast<int>(outer_shape.size());
+    auto base_of = [&](int64_t o) {
+        char* p = x;
+        for (int d = nd_outer - 1; d >= 0; --d) {
+            p += (o % outer_shape[d]) * outer_strides[d] * static_cast<int64_t>(sizeof(T));
+            o /= outer_shape[d];
+        }
+        return p;
+    };
+    const int threads = ts::max_threads();
+    if (n_outer >= threads || n_outer * n_inner < ts::kGrain) {
+        const bool par = n_outer * n_inner >= ts::kGrain && n_outer > 1;
+#pragma omp parallel for schedule(static) if (par)
+        for (int64_t o = 0; o < n_outer; ++o)
+            out[o] = finish<Out>(reduce_range<R, T>(inner, base_of(o), 0, n_inner));
+    } else {  // few outputs, long reductions: split each reduction across threads, then merge in order
+        for (int64_t o = 0; o < n_outer; ++o) {
+            std::vector<typename R::Acc> parts(threads, R::init());
+            char* b = base_of(o);
+            const int64_t chunk = (n_inner + threads - 1) / threads;
+#pragma omp parallel for schedule(static, 1) num_threads(threads)
+            for (int t = 0; t < threads; ++t)
+                parts[t] = reduce_range<R, T>(inner, b, t * chunk, std::min(n_inner, (t + 1) * chunk));
+            typename R::Acc acc = parts[0];
+            for (int t = 1; t < threads; ++t) R::merge(acc, parts[t]);
+            out[o] = finish<Out>(acc);
+        }
+    }
+}
+
+template <class T>
+void reduce_typed(const std::string& op, char* x, const Shape& os, const Shape& ost, const Shape& is,
+                  const Shape& ist, char* out) {
+    using SumOut = std::conditional_t<ts::is_float_v<T>, T, int64_t>;
+    if (op == "sum") return reduce_impl<SumR<T>, T>(x, os, ost, is, ist, reinterpret_cast<SumOut*>(out));
+    if (op == "prod") return reduce_impl<ProdR<T>, T>(x, os, ost, is, ist, reinterpret_cast<SumOut*>(out));
+    if (op == "all") return reduce_impl<AllR<T>, T>(x, os, ost, is, ist, reinterpret_cast<bool*>(out));
+    if (op == "any") return reduce_impl<AnyR<T>, T>(x, os, ost, is, ist, reinterpret_cast<bool*>(out));
+    if constexpr (!std::is_same<T, bool>::value) {
+        if (op == "max") return reduce_impl<MaxR<T>, T>(x, os, ost, is, ist, reinterpret_cast<T*>(out));
+        if (op == "min") return reduce_impl<MinR<T>, T>(x, os, ost, is, ist, reinterpret_cast<T*>(out));
+        if (op == "argmax")
+            return reduce_impl<ArgR<T, true>, T>(x, os, ost, is, ist, reinterpret_cast<int64_t*>(out));
+        if (op == "argmin")
+            return reduce_impl<ArgR<T, false>, T>(x, os, ost, is, ist, reinterpret_cast<int64_t*>(out));
+    }
+    throw std::invalid_argument("no cpu reduction " + op + " for this dtype");
+}
+
+// -- matmul: a real BLAS for float32/float64 when one was handed to us, our own loop otherwise ------------------
+
+using gemm_f = void (*)(int, int, int, int, int, int, float, const float*, int, const float*, int, float, float*, int);
+using gemm_d = void (*)(int, int, int, int, int, int, double, const double*, int, const double*, int, double, double*,
+                        int);
+gemm_f sgemm = nullptr;
+gemm_d dgemm = nullptr;
+constexpr int kRowMajor = 101, kNoTrans = 111, kTrans = 112;
+
+template <class T>
+bool blas_layout(int64_t rs, int64_t cs, int64_t rows, int64_t cols, int& trans, int& ld) {
+    if (cs == 1 && (rs >= std::max<int64_t>(1, cols) || rows == 1)) {
+        trans = kNoTrans;
+        ld = static_cast<int>(std::max<int64_t>({rs, cols, 1}));
+        return true;
+    }
+    if (rs == 1 && (cs >= std::max<int64_t>(1, rows) || cols == 1)) {
+        trans = kTrans;
+        ld = static_cast<int>(std::max<int64_t>({cs, rows, 1}));
+        return true;
+    }
+    return false;
+}
+
+template <class T>
+void matmul_loop(const T* a, int64_t ars, int64_t acs, const T* b, int64_t brs, int64_t bcs, T* c, int64_t M,
+                 int64_t N, int64_t K) {
+    using C = std::conditional_t<ts::is_float_v<T>, std::conditional_t<std::is_same<T, double>::value, double, float>,
+                                 std::conditional_t<std::is_same<T, bool>::value, int, T>>;
+    const bool par = M * N * K >= ts::kGrain && M > 1;
+#pragma omp parallel for schedule(static) if (par)
+    for (int64_t i = 0; i < M; ++i) {
+        std::vector<C> acc(N, C(0));
+        for (int64_t k = 0; k < K; ++k) {
+            const C aik = static_cast<C>(static_cast<ts::compute_t<T>>(a[i * ars + k * acs]));
+            const T* brow = b + k * brs;
+            if (bcs == 1)
+                for (int64_t j = 0; j < N; ++j) acc[j] += aik * static_cast<C>(static_cast<ts::compute_t<T>>(brow[j]));
+            else
+                for (int64_t j = 0; j < N; ++j)
+                    acc[j] += aik * static_cast<C>(static_cast<ts::compute_t<T>>(brow[j * bcs]));
+        }
+        for (int64_t j = 0; j < N; ++j) c[i * N + j] = static_cast<T>(acc[j]);
+    }
+}
+
+template <class T>
+void matmul_typed(const Shape& batch, char* out, char* a, const Shape& abs, int64_t ars, int64_t acs, char* b,
+                  const Shape& bbs, int64_t brs, int64_t bcs, int64_t M, int64_t N, int64_t K) {
+    int64_t nb = 1;
+    for (auto n : batch) nb *= n;
+    const int nd = static_cast<int>(batch.size());
+    for (int64_t bi = 0; bi < nb; ++bi) {
+        int64_t rem = bi, aoff = 0, boff = 0;
+        for (int d = nd - 1; d >= 0; --d) {
+            const int64_t idx = rem % batch[d];
+            rem /= batch[d];
+            aoff += idx * abs[d];
+            boff += idx * bbs[d];
+        }
+        const T* ap = reinterpret_cast<const T*>(a) + aoff;
+        const T* bp = reinterpret_cast<const T*>(b) + boff;
+        T* cp = reinterpret_cast<T*>(out) + bi * M * N;
+        int ta, tb, lda, ldb;
+        const bool blas_shape = M < (1ll << 31) && N < (1ll << 31) && K < (1ll << 31) &&
+                                blas_layout<T>(ars, acs, M, K, ta, lda) && blas_layout<T>(brs, bcs, K, N, tb, ldb);
+        if constexpr (std::is_same<T, float>::value) {
+            if (sgemm && blas_shape) {
+                sgemm(kRowMajor, ta, tb, int(M), int(N), int(K), 1.0f, ap, lda, bp, ldb, 0.0f, cp, int(N));
+                continue;
+            }
+        }
+        if constexpr (std::is_same<T, double>::value) {
+            if (dgemm && blas_shape) {
+                dgemm(kRowMajor, ta, tb, int(M), int(N), int(K), 1.0, ap, lda, bp, ldb, 0.0, cp, int(N));
+                continue;
+            }
+        }
+        matmul_loop<T>(ap, ars, acs, bp, brs, bcs, cp, M, N, K);
+    }
+}
+
+// -- softmax along one axis of a contiguous tensor viewed as (outer, n, inner) --------------------------------------
+
+template <class T>
+void softmax_typed(bool log, const T* x, T* out, int64_t outer, int64_t n, int64_t inner) {
+    using C = std::conditional_t<std::is_same<T, double>::value, double, float>;
+    const int64_t rows = outer * inner;
+    const bool par = rows * n >= ts::kGrain && rows > 1;
+#pragma omp parallel for schedule(static) if (par)
+    for (int64_t r = 0; r < rows; ++r) {
+        const int64_t o = r / inner, i = r % inner;
+        const T* xr = x + o * n * inner + i;
+        T* yr = out + o * n * inner + i;
+        C mx = -std::numeric_limits<C>::infinity();
+        bool nan = false;
+        for (int64_t j = 0; j < n; ++j) {
+            const C v = static_cast<C>(xr[j * inner]);
+            if (v != v) nan = true;
+            mx = v > mx ? v : mx;
+        }
+        if (nan || mx == -std::numeric_limits<C>::infinity()) mx = nan ? std::numeric_limits<C>::quiet_NaN() : 0;
+        double sum = 0;
+        if (inner == 1 && !log) {
+            for (int64_t j = 0; j < n; ++j) {
+                const C e = std::exp(static_cast<C>(xr[j]) - mx);
+                yr[j] = static_cast<T>(e);
+                sum += e;
+            }
+            const C inv = static_cast<C>(1.0 / sum);
+            for (int64_t j = 0; j < n; ++j) yr[j] = static_cast<T>(static_cast<C>(yr[j]) * inv);
+            continue;
+        }
+        for (int64_t j = 0; j < n; ++j) sum += std::exp(static_cast<C>(xr[j * inner]) - mx);
+        const C lse = static_cast<C>(std::log(sum));
+        for (int64_t j = 0; j < n; ++j) {
+            const C v = static_cast<C>(xr[j * inner]) - mx - lse;
+            yr[j * inner] = static_cast<T>(log ? v : std::exp(v));
+        }
+    }
+}
+
+py::list names(const char* const* table, int n) {
+    py::list l;
+    for (int i = 0; i < n; ++i) l.append(table[i]);
+    return l;
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_cpu, m) {
+    m.doc() = "tensorswitch's cpu kernels (see backends/cpu.py)";
+
+    py::class_<Memory>(m, "Memory", py::buffer_protocol())
+        .def(py::init<size_t>())
+        .def_property_readonly("ptr", [](const Memory& mem) { return reinterpret_cast<uintptr_t>(mem.ptr); })
+        .def_readonly("nbytes", &Memory::nbytes)
+        .def_buffer([](Memory& mem) {
+            return py::buffer_info(mem.ptr, 1, py::format_descriptor<uint8_t>::format(), 1,
+                                   {static_cast<py::ssize_t>(mem.nbytes)}, {1});
+        });
+    m.def("empty_cache", [] { pool().release_all(); }, "Give the pool's cached blocks back to the OS.");
+    m.def("cached_bytes", [] { return pool().cached; });
+    m.def("max_threads", &ts::max_threads);
+
+    m.def("copy_in", [](Memory& mem, size_t offset, py::buffer host) {
+        py::buffer_info info = host.request();
+        const size_t n = static_cast<size_t>(info.size * info.itemsize);
+        if (offset + n > mem.nbytes) throw std::out_of_range("copy_in: past the end of the buffer");
+        MaybeRelease r(static_cast<int64_t>(n));
+        std::memcpy(mem.ptr + offset, info.ptr, n);
+    });
+    m.def("copy_out", [](Memory& mem, size_t offset, py::buffer host) {
+        py::buffer_info info = host.request(true);
+        const size_t n = static_cast<size_t>(info.size * info.itemsize);
+        if (offset + n > mem.nbytes) throw std::out_of_range("copy_out: past the end of the buffer");
+        MaybeRelease r(static_cast<int64_t>(n));
+        std::memcpy(info.ptr, mem.ptr + offset, n);
+    });
+    m.def("copy_between", [](Memory& dst, size_t doff, Memory& src, size_t soff, size_t n) {
+        if (doff + n > dst.nbytes || soff + n > src.nbytes) throw std::out_of_range("copy_between: out of range");
+        MaybeRelease r(static_cast<int64_t>(n));
+        std::memmove(dst.ptr + doff, src.ptr + soff, n);
+    });
+
+    m.attr("unary_ops") = names(unary_op_names, kNumUnary);
+    m.attr("binary_ops") = names(binary_op_names, kNumBinary);
+
+    // elementwise: the *_contig forms take an element count (every operand contiguous), the others shape+strides
+    m.def("unary_contig", [](int op, int dt, int odt, int64_t n, Memory& o, int64_t oo, Memory& x, int64_t xo) {
+        auto fn = unary_fn(op, dt);
+        char* p[2] = {at(o, oo, odt), at(x, xo, dt)};
+        MaybeRelease r(n);
+        fn(flat<2>(n, {odt, dt}), p);
+    });
+    m.def("unary", [](int op, int dt, int odt, const Shape& shape, Memory& o, int64_t oo, const Shape& os,
+                      Memory& x, int64_t xo, const Shape& xs) {
+        auto fn = unary_fn(op, dt);
+        auto d = dims<2>(shape, {&os, &xs}, {odt, dt});
+        char* p[2] = {at(o, oo, odt), at(x, xo, dt)};
+        MaybeRelease r(d.numel());
+        fn(d, p);
+    });
+    m.def("binary_contig", [](int op, int dt, int odt, int64_t n, Memory& o, int64_t oo, Memory& a, int64_t ao,
+                              Memory& b, int64_t bo) {
+        auto fn = binary_fn(op, dt);
+        char* p[3] = {at(o, oo, odt), at(a, ao, dt), at(b, bo, dt)};
+        MaybeRelease r(n);
+        fn(flat<3>(n, {odt, dt, dt}), p);
+    });
+    m.def("binary", [](int op, int dt, int odt, const Shape& shape, Memory& o, int64_t oo, const Shape& os,
+                       Memory& a, int64_t ao, const Shape& as, Memory& b, int64_t bo, const Shape& bs) {
+        auto fn = binary_fn(op, dt);
+        auto d = dims<3>(shape, {&os, &as, &bs}, {odt, dt, dt});
+        char* p[3] = {at(o, oo, odt), at(a, ao, dt), at(b, bo, dt)};
+        MaybeRelease r(d.numel());
+        fn(d, p);
+    });
+    m.def("where", [](int dt, const Shape& shape, Memory& o, int64_t oo, const Shape& os, Memory& c, int64_t co,
+                      const Shape& cs, Memory& a, int64_t ao, const Shape& as, Memory& b, int64_t bo,
+                      const Shape& bs) {
+        auto d = dims<4>(shape, {&os, &cs, &as, &bs}, {dt, 0, dt, dt});
+        char* p[4] = {at(o, oo, dt), at(c, co, 0), at(a, ao, dt), at(b, bo, dt)};
+        MaybeRelease r(d.numel());
+        TS_DISPATCH(dt, ts::where_kernel<T>(d, p));
+    });
+    m.def("astype", [](int sdt, int ddt, const Shape& shape, Memory& o, int64_t oo, const Shape& os, Memory& x,
+                       int64_t xo, const Shape& xs) {
+        auto d = dims<2>(shape, {&os, &xs}, {ddt, sdt});
+        char* p[2] = {at(o, oo, ddt), at(x, xo, sdt)};
+        MaybeRelease r(d.numel());
+        TS_DISPATCH(ddt, using D = T; TS_DISPATCH(sdt, ts::astype_kernel<D, T>(d, p)));
+    });
+    m.def("fill", [](int dt, const Shape& shape, Memory& o, int64_t oo, const Shape& os, double fv, int64_t iv) {
+        auto d = dims<1>(shape, {&os}, {dt});
+        char* p[1] = {at(o, oo, dt)};
+        MaybeRelease r(d.numel());
+        TS_DISPATCH(dt, ts::fill_kernel<T>(d, p, ts::is_float_v<T> ? static_cast<T>(fv) : static_cast<T>(iv)));
+    });
+    m.def("arange", [](int dt, int64_t n, Memory& o, int64_t oo, double fstart, double fstep, int64_t istart,
+                       int64_t istep) {
+        char* base = at(o, oo, dt);
+        MaybeRelease r(n);
+        TS_DISPATCH(dt, {
+            T* out = reinterpret_cast<T*>(base);
+            ts::parallel_chunks(n, [&](int64_t b, int64_t e) {
+                for (int64_t i = b; i < e; ++i) {
+                    if constexpr (ts::is_float_v<T>) out[i] = static_cast<T>(fstart + static_cast<double>(i) * fstep);
+                    else out[i] = static_cast<T>(istart + i * istep);
+                }
+            });
+        });
+    });
+    m.def("random", [](const std::string& kind, int dt, int64_t n, Memory& o, int64_t oo, uint64_t seed,
+                       uint64_t offset, int64_t low, int64_t high) {
+        char* base = at(o, oo, dt);
+        MaybeRelease r(n);
+        const int k = kind == "rand" ? 0 : kind == "randn" ? 1 : 2;
+        TS_DISPATCH(dt, {
+            T* out = reinterpret_cast<T*>(base);
+            const uint64_t range = static_cast<uint64_t>(high) - static_cast<uint64_t>(low);
+            ts::parallel_chunks(n, [&](int64_t b, int64_t e) {
+                for (int64_t i = b; i < e; ++i) {
+                    const ts::Philox ph(seed, static_cast<uint64_t>(i), offset);
+                    if constexpr (ts::is_float_v<T>) {
+                        out[i] = k == 0 ? ts::uniform<T>(ph) : ts::normal<T>(ph);
+                    } else {
+                        const uint64_t bits = (static_cast<uint64_t>(ph.x[1]) << 32) | ph.x[0];
+                        out[i] = static_cast<T>(static_cast<uint64_t>(low) + bits % range);
+                    }
+                }
+            });
+        });
+    });
+    m.def("reduce", [](const std::string& op, int dt, Memory& x, int64_t xo, const Shape& os, const Shape& ost,
+                       const Shape& is, const Shape& ist, Memory& out, int64_t oo, int odt) {
+        int64_t work = 1;
+        for (auto n : os) work *= n;
+        for (auto n : is) work *= n;
+        char* xp = at(x, xo, dt);
+        char* op_ = at(out, oo, odt);
+        MaybeRelease r(work);
+        TS_DISPATCH(dt, reduce_typed<T>(op, xp, os, ost, is, ist, op_));
+    });
+    m.def("matmul", [](int dt, const Shape& batch, Memory& o, int64_t oo, Memory& a, int64_t ao, const Shape& abs,
+                       int64_t ars, int64_t acs, Memory& b, int64_t bo, const Shape& bbs, int64_t brs, int64_t bcs,
+                       int64_t M, int64_t N, int64_t K) {
+        char *op_ = at(o, oo, dt), *ap = at(a, ao, dt), *bp = at(b, bo, dt);
+        MaybeRelease r(M * N * K);
+        TS_DISPATCH(dt, matmul_typed<T>(batch, op_, ap, abs, ars, acs, bp, bbs, brs, bcs, M, N, K));
+    });
+    m.def("softmax", [](bool log, int dt, Memory& x, int64_t xo, Memory& o, int64_t oo, int64_t outer, int64_t n,
+                        int64_t inner) {
+        char *xp = at(x, xo, dt), *op_ = at(o, oo, dt);
+        MaybeRelease r(outer * n * inner);
+        switch (dt) {
+            case 6: softmax_typed<ts::half>(log, reinterpret_cast<ts::half*>(xp), reinterpret_cast<ts::half*>(op_),
+                                            outer, n, inner); break;
+            case 7: softmax_typed<float>(log, reinterpret_cast<float*>(xp), reinterpret_cast<float*>(op_), outer, n,
+                                         inner); break;
+            case 8: softmax_typed<double>(log, reinterpret_cast<double*>(xp), reinterpret_cast<double*>(op_), outer,
+                                          n, inner); break;
+            default: throw std::invalid_argument("softmax needs a floating dtype");
+        }
+    });
+    m.def("set_blas", [](uintptr_t s, uintptr_t d) {
+        sgemm = reinterpret_cast<gemm_f>(s);
+        dgemm = reinterpret_cast<gemm_d>(d);
+    }, "Hand over cblas_sgemm and cblas_dgemm (addresses; 0 to use our own loops).");
+    m.def("has_blas", [] { return sgemm != nullptr; });
+}
