@@ -274,7 +274,7 @@ tensor = asarray
 
 def from_numpy(host, dt, dev):
     d.check_dtype("asarray", dt, dev)
-    host = np.ascontiguousarray(host, dtype=dt.numpy)
+    host = np.asarray(host, dtype=dt.numpy, order="C")  # ascontiguousarray would make 0-d 1-d
     out = d.empty(host.shape, dt, dev)
     if out.size:
         dev.backend.copy_in(out.buffer.handle, 0, host, dev.index)

@@ -150,10 +150,13 @@ class Tensor:
 
         copy_into(self[index], value)
 
-    def reshape(self, shape, copy=None):
-        """A view with the new shape when the layout allows one, else a copy (``copy=False`` forbids copying)."""
+    def reshape(self, *shape, copy=None):
+        """A view with the new shape when the layout allows one, else a copy (``copy=False`` forbids copying).
+        ``x.reshape(2, 3)`` and ``x.reshape((2, 3))`` both work."""
         from . import functions
 
+        if len(shape) == 1 and not isinstance(shape[0], int):
+            shape = shape[0]
         return functions.reshape(self, shape, copy=copy)
 
     def permute_dims(self, axes):
