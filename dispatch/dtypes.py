@@ -108,7 +108,9 @@ def scalar_dtype(value, other):
         return other if other.kind != "bool" else default_int
     if t is float or isinstance(value, (float, np.floating)):
         return other if other.kind == "float" else default_float
-    raise TypeError(f"unsupported operand type {type(value).__name__!r}; expected a tensor or a Python scalar")
+    raise TypeError(f"unsupported operand type {type(value).__name__!r}: expected a tensor or a Python scalar. "
+                    f"Convert arrays explicitly with ts.asarray(value, device=...); tensorswitch never moves data "
+                    f"implicitly")
 
 
 def result_type(*args):

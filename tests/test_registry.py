@@ -1,0 +1,41 @@
+"""The tables themselves: the op table, the registry and the public namespace agree."""
+
+import tensorswitch as ts
+from tensorswitch.kernels import optable
+
+BUILTIN_COVERAGE = {
+    "where": optable.ALL, "astype": optable.ALL, "fill": optable.ALL, "arange": optable.NUMERIC,
+    "rand": optable.FLOAT, "randn": optable.FLOAT, "randint": optable.INTEGER, "matmul": optable.NUMERIC,
+    "softmax": optable.FLOAT, "log_softmax": optable.FLOAT,
+    **{name: op.dtypes for name, op in optable.ELEMENTWISE.items()},
+    **{name: r.dtypes for name, r in optable.REDUCTIONS.items()},
+}
+
+
+def test_every_op_has_a_coverage_claim():
+    assert set(BUILTIN_COVERAGE) == set(ts.OPS)
+
+
+def test_builtin_backends_claim_every_op_for_every_dtype():
+    """cpu and opencl (and cuda, where it registers) have a kernel for every (op, dtype) the table claims."""
+    for device_type in ("cpu", "opencl", "cuda"):
+        for op, dtypes in BUILTIN_COVERAGE.items():
+            have = {d.name for d in ts.registry.dtypes(op, device_type)}
+            assert set(dtypes) <= have, f"{device_type} lacks {op} for {sorted(set(dtypes) - have)}"
+
+
+def test_public_functions_match_the_op_table():
+    for name in optable.ELEMENTWISE:
+        assert callable(getattr(ts, name)), name
+    for name in optable.REDUCTIONS:
+        assert callable(getattr(ts, name)), name
+
+
+def test_registry_queries_and_table():
+    entries = ts.registry.kernels(op="add", device="cpu")
+    assert {e.dtype.name for e in entries} == set(optable.NUMERIC)
+    assert all(e.site and "cpu.py" in e.site for e in entries)
+    assert ts.registry.kernels(dtype="float16", device="cpu")
+    text = str(ts.registry)
+    assert text.splitlines()[0].startswith("op") and "cpu" in text.splitlines()[0]
+    assert any(line.startswith("matmul") for line in text.splitlines())
