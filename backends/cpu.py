@@ -71,9 +71,8 @@ def _load_blas():
 
 # -- kernels: thin adapters from tensors to the C++ entry points (see Note [Kernel contract]) ------------------------
 
-def _unary(code):
+def _unary(code, dt, odt):
     def kernel(out, x):
-        dt, odt = x.dtype.code, out.dtype.code
         if out.is_contiguous and x.is_contiguous:
             _cpu.unary_contig(code, dt, odt, out.size, out.buffer.handle, out.offset, x.buffer.handle, x.offset)
         else:
@@ -82,12 +81,15 @@ def _unary(code):
     return kernel
 
 
-def _binary(code):
+def _binary(code, dt, odt):
     def kernel(out, a, b):
-        dt, odt = a.dtype.code, out.dtype.code
         if out.is_contiguous and a.is_contiguous and b.is_contiguous:
             _cpu.binary_contig(code, dt, odt, out.size, out.buffer.handle, out.offset, a.buffer.handle, a.offset,
                                b.buffer.handle, b.offset)
+        elif out.is_contiguous and (a.is_contiguous or not any(a.strides)) and (b.is_contiguous or not any(b.strides)):
+            # contiguous or a broadcast scalar each: one flat loop, no shape to walk
+            _cpu.binary_flat(code, dt, odt, out.size, out.buffer.handle, out.offset, a.buffer.handle, a.offset,
+                             1 if a.is_contiguous else 0, b.buffer.handle, b.offset, 1 if b.is_contiguous else 0)
         else:
             _cpu.binary(code, dt, odt, out.shape, out.buffer.handle, out.offset, out.strides, a.buffer.handle,
                         a.offset, a.strides, b.buffer.handle, b.offset, b.strides)
@@ -176,9 +178,12 @@ def register():
 
     unary_codes = {name: i for i, name in enumerate(module.unary_ops)}
     binary_codes = {name: i for i, name in enumerate(module.binary_ops)}
+    codes = {d.name: d.code for d in DTYPES}
     for name, op in optable.ELEMENTWISE.items():
-        make = _unary(unary_codes[name]) if op.arity == 1 else _binary(binary_codes[name])
-        register_kernel(name, "cpu", op.dtypes, make)
+        for dt in op.dtypes:  # one adapter per dtype, with the dtype codes bound: nothing to look up per call
+            make = _unary(unary_codes[name], codes[dt], codes[op.result_dtype(dt)]) if op.arity == 1 else \
+                _binary(binary_codes[name], codes[dt], codes[op.result_dtype(dt)])
+            register_kernel(name, "cpu", [dt], make)
     for name, red in optable.REDUCTIONS.items():
         register_kernel(name, "cpu", red.dtypes, _reduction(name))
     register_kernel("where", "cpu", ALL, where)

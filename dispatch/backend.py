@@ -33,9 +33,22 @@ __all__ = ["Backend", "Buffer", "KernelCache"]
 
 class Buffer:
     """Device memory of one backend: an opaque ``handle`` (whatever the backend's ``allocate`` returned), its size and
-    device.  Tensors and their views share a Buffer; when the last one goes, the memory goes back to the backend."""
+    device.  Tensors and their views share a Buffer.  Backends whose handles free themselves when dropped (the
+    default ``free``) get this class; backends that override ``free`` get :class:`OwnedBuffer`."""
 
     __slots__ = ("handle", "nbytes", "device", "_free")
+
+    def __init__(self, handle, nbytes, device):
+        self.handle = handle
+        self.nbytes = nbytes
+        self.device = device
+        self._free = None
+
+
+class OwnedBuffer(Buffer):
+    """A Buffer that calls its backend's ``free`` when the last tensor on it goes."""
+
+    __slots__ = ()
 
     def __init__(self, handle, nbytes, device):
         self.handle = handle
@@ -78,7 +91,8 @@ class Backend:
         raise NotImplementedError
 
     def free(self, handle, index):
-        """Default: let garbage collection take the handle."""
+        """Default: nothing; the handle frees itself when garbage collection takes it (pooled PyOpenCL buffers,
+        CuPy memory pointers, the cpu pool's blocks).  Override to free explicitly."""
 
     def copy_in(self, handle, offset, host, index):
         raise NotImplementedError

@@ -8,7 +8,7 @@ import os
 import threading
 
 from . import errors
-from .backend import Backend
+from .backend import Backend, Buffer, OwnedBuffer
 
 __all__ = ["Device", "device", "devices", "register_backend", "set_default_device", "default_device",
            "get_default_device"]
@@ -22,12 +22,21 @@ _lock = threading.RLock()
 class Device:
     """A device: a type (the backend's name) and an index.  Construct with :func:`device`."""
 
-    __slots__ = ("type", "index", "backend", "_dtypes", "_str")
+    __slots__ = ("type", "index", "backend", "_dtypes", "_str", "allocate")
 
     def __init__(self, type_, index, backend):
         self.type, self.index, self.backend = type_, index, backend
         self._dtypes = None
         self._str = type_ if index == 0 else f"{type_}:{index}"
+        # decided once per device: does dropping a buffer need the backend's free()?
+        buffer_type = OwnedBuffer if type(backend).free is not Backend.free else Buffer
+        backend_allocate = backend.allocate
+
+        def allocate(nbytes):
+            """A Buffer of ``nbytes`` on this device."""
+            return buffer_type(backend_allocate(nbytes, index), nbytes, self)
+
+        self.allocate = allocate
 
     def supported_dtypes(self):
         """The dtypes this device can store and compute; dispatch, errors and test skips all read this answer."""

@@ -8,7 +8,6 @@ import logging
 import os
 
 from . import errors
-from .backend import Buffer
 from .dtypes import DTYPES, _PROMOTE, default_float, default_int, dtype as to_dtype, scalar_dtype
 from .registry import log, registry
 from .tensor import Tensor, contiguous_strides, make_tensor
@@ -79,14 +78,33 @@ def _fallback_kernel(op, device, fallback, dt):
 
 # -- allocation -----------------------------------------------------------------------------------------------------
 
+_layouts = {}  # shape -> (contiguous strides, size): training loops allocate the same few shapes over and over
+
+
 def empty(shape, dt, device):
     """A new contiguous tensor (uninitialised)."""
-    size = 1
-    for s in shape:
-        size *= s
-    nbytes = size * dt.itemsize
-    buf = Buffer(device.backend.allocate(nbytes, device.index), nbytes, device)
-    return make_tensor(buf, 0, shape, contiguous_strides(shape), dt, device, True, size)
+    layout = _layouts.get(shape)
+    if layout is None:
+        if len(_layouts) > 8192:
+            _layouts.clear()
+        size = 1
+        for s in shape:
+            size *= s
+        layout = _layouts[shape] = (contiguous_strides(shape), size)
+    strides, size = layout
+    t = _new_tensor(Tensor)
+    t.buffer = device.allocate(size * dt.itemsize)
+    t.offset = 0
+    t.shape = shape
+    t.strides = strides
+    t.dtype = dt
+    t.device = device
+    t.size = size
+    t.is_contiguous = True
+    return t
+
+
+_new_tensor = Tensor.__new__
 
 
 def check_dtype(op, dt, device):
@@ -110,6 +128,20 @@ def scalar_tensor(value, dt, device):
         run("fill", dt, t, value)
         _scalar_cache[key] = t
     return t
+
+
+_scalar_views = {}
+
+
+def scalar_view(value, dt, device, shape):
+    """``value`` broadcast to ``shape`` (stride 0), cached like ``scalar_tensor``."""
+    key = (type(value), value, dt, device, shape)
+    v = _scalar_views.get(key)
+    if v is None:
+        if len(_scalar_views) > 4096:
+            _scalar_views.clear()
+        v = _scalar_views[key] = expand(scalar_tensor(value, dt, device), shape)
+    return v
 
 
 # -- broadcasting ---------------------------------------------------------------------------------------------------
@@ -163,7 +195,9 @@ def contiguous(x):
     return x if x.is_contiguous else astype(x, x.dtype)
 
 
-def unary(op, x):
+def _unary_slow(op, x):
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{op}: expected a tensor, got {type(x).__name__}")
     info = _ELEMENTWISE[op]
     dt = x.dtype
     if info.to_float and dt.kind != "float":
@@ -171,6 +205,61 @@ def unary(op, x):
         x = astype(x, dt)
     out = empty(x.shape, _BOOL if info.bool_out else dt, x.device)
     return run(op, dt, out, x)
+
+
+def _result_dtypes(op):
+    """{input dtype: result dtype} for the dtypes that need no promotion before ``op``'s kernel."""
+    info = _ELEMENTWISE[op]
+    return {d: (_BOOL if info.bool_out else d) for d in DTYPES if not (info.to_float and d.kind != "float")}
+
+
+def _make_unary(op):
+    results = _result_dtypes(op)
+
+    def unary_op(x):
+        # the fast path: one dict lookup for the kernel, one allocation, one call (see STYLE: the hot path)
+        if type(x) is Tensor and not _TRACE:
+            res = results.get(x.dtype)
+            if res is not None:
+                kernel = _fast.get((op, x.device.type, x.dtype))
+                if kernel is not None:
+                    out = empty(x.shape, res, x.device)
+                    if out.size:
+                        kernel(out, x)
+                    return out
+        return _unary_slow(op, x)
+
+    unary_op.__name__ = unary_op.__qualname__ = op
+    return unary_op
+
+
+def _make_binary(op):
+    results = _result_dtypes(op)
+
+    def binary_op(a, b):
+        if not _TRACE:
+            if type(a) is Tensor:
+                dt = a.dtype
+                res = results.get(dt)
+                device = a.device
+                if res is not None:
+                    tb = type(b)
+                    if tb is not Tensor and (tb is float and dt.kind == "float" or tb is int and dt.kind != "bool"):
+                        b = scalar_view(b, dt, device, a.shape)  # a weak scalar that keeps a's dtype
+                    if type(b) is Tensor and b.dtype is dt and b.device is device and a.shape == b.shape:
+                        kernel = _fast.get((op, device.type, dt))
+                        if kernel is not None:
+                            out = empty(a.shape, res, device)
+                            if out.size:
+                                kernel(out, a, b)
+                            return out
+            elif type(b) is Tensor and (type(a) is float and b.dtype.kind == "float" or
+                                        type(a) is int and b.dtype.kind != "bool"):
+                return binary_op(scalar_view(a, b.dtype, b.device, b.shape), b)
+        return _binary_slow(op, a, b)
+
+    binary_op.__name__ = binary_op.__qualname__ = op
+    return binary_op
 
 
 def _operands(op, a, b):
@@ -193,7 +282,7 @@ def _operands(op, a, b):
     return a, b, dt, device
 
 
-def binary(op, a, b):
+def _binary_slow(op, a, b):
     info = _ELEMENTWISE[op]
     a, b, dt, device = _operands(op, a, b)
     if info.to_float and dt.kind != "float":
@@ -209,6 +298,19 @@ def binary(op, a, b):
         b = expand(b, shape)
     out = empty(shape, _BOOL if info.bool_out else dt, device)
     return run(op, dt, out, a, b)
+
+
+#: the callable of every elementwise op: ts.add, Tensor.__add__ and friends are these very functions
+UNARY = {name: _make_unary(name) for name, op in optable.ELEMENTWISE.items() if op.arity == 1}
+BINARY = {name: _make_binary(name) for name, op in optable.ELEMENTWISE.items() if op.arity == 2}
+
+
+def unary(op, x):
+    return UNARY[op](x)
+
+
+def binary(op, a, b):
+    return BINARY[op](a, b)
 
 
 def _overlaps(x, target):

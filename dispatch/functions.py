@@ -531,15 +531,10 @@ def log_softmax(x, /, axis=-1):
 
 
 def _make_elementwise(op):
-    if op.arity == 1:
-        def fn(x, /):
-            return d.unary(op.name, x)
-    else:
-        def fn(x1, x2, /):
-            return d.binary(op.name, x1, x2)
-    fn.__name__ = fn.__qualname__ = op.name
+    fn = (d.UNARY if op.arity == 1 else d.BINARY)[op.name]
     fn.__doc__ = (f"Elementwise {op.name} (C expression ``{op.expression(op.dtypes[-1])}``); "
-                  f"dtypes: {', '.join(op.dtypes)}.")
+                  f"kernels for {', '.join(op.dtypes)}" + ("; integers compute in float32." if op.to_float else "."))
+    fn.__module__ = "tensorswitch"
     return fn
 
 

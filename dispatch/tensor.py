@@ -289,10 +289,11 @@ def _install_operators():
     binary, inplace = d.binary, d.binary_inplace
 
     def fwd(op):
-        return lambda self, other: binary(op, self, other)
+        return d.BINARY[op]
 
     def rev(op):
-        return lambda self, other: binary(op, other, self)
+        fn = d.BINARY[op]
+        return lambda self, other: fn(other, self)
 
     def ip(op):
         return lambda self, other: inplace(op, self, other)
@@ -322,8 +323,8 @@ def _install_operators():
         return d.unary("logical_not", self)
 
     Tensor.__invert__ = invert
-    Tensor.__neg__ = lambda self: d.unary("negative", self)
-    Tensor.__pos__ = lambda self: d.unary("positive", self)
-    Tensor.__abs__ = lambda self: d.unary("abs", self)
+    Tensor.__neg__ = d.UNARY["negative"]
+    Tensor.__pos__ = d.UNARY["positive"]
+    Tensor.__abs__ = d.UNARY["abs"]
     Tensor.__matmul__ = lambda self, other: d.matmul(self, other)
     Tensor.__rmatmul__ = lambda self, other: d.matmul(other, self)

@@ -482,6 +482,16 @@ PYBIND11_MODULE(_cpu, m) {
         MaybeRelease r(n);
         fn(flat<3>(n, {odt, dt, dt}), p);
     });
+    m.def("binary_flat", [](int op, int dt, int odt, int64_t n, Memory& o, int64_t oo, Memory& a, int64_t ao,
+                            int64_t as, Memory& b, int64_t bo, int64_t bs) {
+        auto fn = binary_fn(op, dt);
+        auto d = flat<3>(n, {odt, dt, dt});
+        d.st[1][0] *= as;  // 1: contiguous, 0: a broadcast scalar
+        d.st[2][0] *= bs;
+        char* p[3] = {at(o, oo, odt), at(a, ao, dt), at(b, bo, dt)};
+        MaybeRelease r(n);
+        fn(d, p);
+    });
     m.def("binary", [](int op, int dt, int odt, const Shape& shape, Memory& o, int64_t oo, const Shape& os,
                        Memory& a, int64_t ao, const Shape& as, Memory& b, int64_t bo, const Shape& bs) {
         auto fn = binary_fn(op, dt);

@@ -1,0 +1,65 @@
+"""The ``numpy`` backend: one host device whose memory is a NumPy uint8 array per buffer.
+
+Every hook of Note [Backend contract] (tensorswitch/dispatch/backend.py) is a byte copy between such arrays, and
+:func:`as_array` is the one place where a tensor becomes a NumPy array: every kernel goes through it.
+"""
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+import tensorswitch as ts
+
+__all__ = ["NumPyBackend", "as_array"]
+
+#: all nine tensorswitch dtypes: host memory can hold any of them
+DTYPES = frozenset((ts.bool, ts.int8, ts.int16, ts.int32, ts.int64, ts.uint8, ts.float16, ts.float32, ts.float64))
+
+
+def as_array(t):
+    """A NumPy view of tensor ``t`` over its backend buffer: writes to it write the tensor.
+
+    ``t.offset`` and ``t.strides`` count elements; NumPy wants bytes.  The view starts from a one-element array at the
+    tensor's first element and takes the tensor's shape and byte strides, which may be zero (broadcast) or negative
+    (reversed views): ``as_strided`` reaches memory on either side of the start, inside the same buffer.
+    """
+    itemsize = t.dtype.itemsize
+    start = t.offset * itemsize
+    first = t.buffer.handle[start:start + itemsize].view(t.dtype.numpy)
+    return as_strided(first, shape=t.shape, strides=tuple(s * itemsize for s in t.strides))
+
+
+def _bytes(host):
+    """The bytes of a C-contiguous host array (0-d included), as a flat uint8 view."""
+    return host.reshape(-1).view(np.uint8)
+
+
+class NumPyBackend(ts.Backend):
+    """The host, through NumPy: one device, every dtype.  Kernels finish before they return, so ``synchronize``
+    keeps the base class's no-op."""
+
+    name = "numpy"
+    install_hint = "pip install ./examples/numpy_backend"
+
+    def device_count(self):
+        return 1
+
+    def supported_dtypes(self, index):
+        return DTYPES
+
+    def allocate(self, nbytes, index):
+        # np.empty's memory is aligned for every dtype, and offsets are whole elements, so views stay aligned
+        return np.empty(nbytes, dtype=np.uint8)
+
+    def copy_in(self, handle, offset, host, index):
+        data = _bytes(host)
+        handle[offset:offset + data.size] = data
+
+    def copy_out(self, handle, offset, host, index):
+        data = _bytes(host)
+        data[...] = handle[offset:offset + data.size]
+
+    def copy_between(self, dst, dst_offset, dst_index, src, src_offset, src_index, nbytes):
+        dst[dst_offset:dst_offset + nbytes] = src[src_offset:src_offset + nbytes]
+
+    def describe(self, index):
+        return f"numpy (NumPy {np.__version__}, host memory)"
