@@ -14,11 +14,8 @@ What it claims, and what it deliberately leaves out, is in ``kernels.py`` and th
 
 import threading
 
-__all__ = ["register", "DEVICE"]
+__all__ = ["register"]
 __version__ = "0.1.0"
-
-#: the device type this plugin provides (also the entry point's name in pyproject.toml)
-DEVICE = "numpy"
 
 _lock = threading.Lock()
 _registered = False

@@ -1,0 +1,282 @@
+"""The kernels of the ``numpy`` device, one NumPy function per op, and the dtypes each one claims.
+
+Each kernel follows Note [Kernel contract] (tensorswitch/dispatch/registry.py): the dispatcher has already promoted,
+broadcast and allocated, so a kernel views its tensors with :func:`as_array` and writes the answer into ``out`` (which
+may be a strided view: in-place ops and setitem write through it).  NumPy's ufuncs take ``out=`` directly and handle
+overlapping inputs and outputs themselves.
+
+Elementwise ops come from one dict, ``ELEMENTWISE``: op name -> a NumPy function called as ``fn(*inputs, out=out)``.
+Most entries are the NumPy ufunc of the same name; the few written out below are where NumPy's own semantics differ
+from tensorswitch's op table (kernels/optable.py).  The dtypes each op claims are the table's, except:
+
+Note [No float16 transcendentals]
+~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
+This example deliberately claims no float16 kernel for exp, log, sqrt, sin, cos, tanh, sigmoid, softmax and
+log_softmax, although NumPy could compute them.  A plugin only claims what it has checked, and leaving these out shows
+what a partial backend looks like: the conformance matrix marks the cells "not implemented", and calling one raises
+``ts.KernelNotFoundError`` naming the op, the device and the dtype (and which dtypes do work).  Cast to float32 first.
+"""
+
+import numpy as np
+
+import tensorswitch as ts
+from tensorswitch.kernels import optable
+
+from . import philox
+from .backend import DTYPES, NumPyBackend, as_array
+
+__all__ = ["ELEMENTWISE", "register_kernels"]
+
+DEVICE = NumPyBackend.name
+
+# see Note [No float16 transcendentals]
+NO_FLOAT16 = frozenset({"exp", "log", "sqrt", "sin", "cos", "tanh", "sigmoid", "softmax", "log_softmax"})
+
+
+# -- elementwise: where NumPy's function differs from the op table ---------------------------------------------------
+
+def _keep_integers(fn):
+    """floor and ceil are the identity on integers and keep the integer dtype (NumPy before 2.3 returned floats)."""
+    def run(x, out):
+        if x.dtype.kind == "f":
+            fn(x, out=out)
+        else:
+            np.copyto(out, x)
+    run.__name__ = fn.__name__
+    return run
+
+
+def _float_test(fn, value_for_exact):
+    """isnan, isinf, isfinite: a constant for bool and integers (they have no NaN or infinity)."""
+    def run(x, out):
+        if x.dtype.kind == "f":
+            fn(x, out=out)
+        else:
+            out[...] = value_for_exact
+    run.__name__ = fn.__name__
+    return run
+
+
+def _relu(x, out):
+    np.maximum(x, x.dtype.type(0), out=out)   # maximum keeps NaN, as the table's relu does
+
+
+def _sigmoid(x, out):
+    np.divide(1, 1 + np.exp(-x), out=out)      # exp(-x) = inf gives 0, not NaN
+
+
+def _power(a, b, out):
+    """Integer powers as ts_ipow in kernels/ops_common.h: NumPy refuses negative integer exponents, the table gives
+    1 for a base of 1, +-1 for -1 (by the exponent's parity) and 0 otherwise."""
+    if a.dtype.kind != "i":
+        np.power(a, b, out=out)
+        return
+    negative = b < 0
+    special = None
+    if negative.any():  # computed before ``out`` is written: ``out`` may be ``a`` (a **= b)
+        special = np.where(a == 1, 1, np.where(a == -1, np.where(b & 1, -1, 1), 0))
+    np.power(a, np.where(negative, 0, b), out=out)
+    if special is not None:
+        np.copyto(out, special, where=negative, casting="unsafe")
+
+
+#: op name -> the NumPy function computing it, called as fn(*inputs, out=out)
+ELEMENTWISE = {
+    "negative": np.negative,
+    "positive": np.positive,
+    "abs": np.absolute,
+    "exp": np.exp,
+    "log": np.log,
+    "sqrt": np.sqrt,
+    "sin": np.sin,
+    "cos": np.cos,
+    "tanh": np.tanh,
+    "sigmoid": _sigmoid,
+    "relu": _relu,
+    "sign": np.sign,
+    "floor": _keep_integers(np.floor),
+    "ceil": _keep_integers(np.ceil),
+    "square": np.square,
+    "logical_not": np.logical_not,
+    "isnan": _float_test(np.isnan, False),
+    "isinf": _float_test(np.isinf, False),
+    "isfinite": _float_test(np.isfinite, True),
+    "add": np.add,
+    "subtract": np.subtract,
+    "multiply": np.multiply,
+    "divide": np.divide,
+    "floor_divide": np.floor_divide,   # integer x // 0 is 0 in NumPy too (with a warning, silenced below)
+    "remainder": np.remainder,         # integer x % 0 is 0; floats follow npy_divmod, as ops_common.h does
+    "pow": _power,
+    "maximum": np.maximum,             # NumPy's maximum and minimum propagate NaN, as the table's do
+    "minimum": np.minimum,
+    "equal": np.equal,
+    "not_equal": np.not_equal,
+    "less": np.less,
+    "less_equal": np.less_equal,
+    "greater": np.greater,
+    "greater_equal": np.greater_equal,
+    "logical_and": np.logical_and,
+    "logical_or": np.logical_or,
+}
+
+
+def _elementwise(fn):
+    def kernel(out, *inputs):
+        with np.errstate(all="ignore"):   # overflow wraps and x / 0 is inf or 0, silently, as on every device
+            fn(*[as_array(x) for x in inputs], out=as_array(out))
+    kernel.__qualname__ = f"numpy_{fn.__name__}"
+    return kernel
+
+
+# -- where, astype, fill, arange ---------------------------------------------------------------------------------------
+
+def where(out, cond, a, b):
+    np.copyto(as_array(out), np.where(as_array(cond), as_array(a), as_array(b)))
+
+
+def astype(out, x):
+    with np.errstate(all="ignore"):   # float -> int out of range: NumPy's C cast, like ndarray.astype
+        np.copyto(as_array(out), as_array(x), casting="unsafe")
+
+
+def fill(out, value):
+    """``value`` is a Python scalar of any kind; integers wrap into narrow dtypes as a C cast does (NumPy would raise
+    OverflowError for ``np.int8(1000)``)."""
+    kind = out.dtype.kind
+    if kind == "float":
+        scalar = float(value)
+    elif kind == "bool":
+        scalar = bool(value)
+    else:
+        scalar = np.array(int(value) & 0xFFFFFFFFFFFFFFFF, dtype=np.uint64).astype(out.dtype.numpy)
+    as_array(out)[...] = scalar
+
+
+def arange(out, start, step):
+    """out[i] = start + i * step, in float64 or int64, then cast (out is 1-D and contiguous)."""
+    i = np.arange(out.shape[0], dtype=np.int64)
+    if out.dtype.kind == "float":
+        values = float(start) + i * float(step)
+    else:
+        values = int(start) + i * int(step)
+    with np.errstate(all="ignore"):
+        np.copyto(as_array(out), values, casting="unsafe")
+
+
+# -- random: Note [Random numbers] ---------------------------------------------------------------------------------
+
+def rand(out, seed, offset):
+    as_array(out)[...] = philox.uniform(out.dtype.numpy, out.size, seed, offset).reshape(out.shape)
+
+
+def randn(out, seed, offset):
+    as_array(out)[...] = philox.normal(out.dtype.numpy, out.size, seed, offset).reshape(out.shape)
+
+
+def randint(out, seed, offset, low, high):
+    as_array(out)[...] = philox.integers(out.dtype.numpy, out.size, seed, offset, low, high).reshape(out.shape)
+
+
+# -- reductions: axes is a sorted non-empty tuple, out is x.shape without them ----------------------------------
+
+def _sum_like(fn):
+    """sum and prod: integers and bool accumulate in int64 (the result dtype); floats in float64, then round."""
+    def kernel(out, x, axes):
+        with np.errstate(all="ignore"):
+            if x.dtype.kind == "float":
+                np.copyto(as_array(out), fn(as_array(x), axis=axes, dtype=np.float64), casting="unsafe")
+            else:
+                fn(as_array(x), axis=axes, dtype=np.int64, out=as_array(out))
+    return kernel
+
+
+def _same_kind(fn):
+    """max, min (NaN wins, as in the table), all, any (out is bool)."""
+    def kernel(out, x, axes):
+        fn(as_array(x), axis=axes, out=as_array(out))
+    return kernel
+
+
+def _arg(fn):
+    """argmax, argmin: the first index; over several axes, the flat index in C order of the reduced axes, so move
+    them last and merge them into one."""
+    def kernel(out, x, axes):
+        a = as_array(x)
+        if len(axes) > 1:
+            keep = [i for i in range(a.ndim) if i not in axes]
+            a = a.transpose(keep + list(axes)).reshape([a.shape[i] for i in keep] + [-1])
+            axis = -1
+        else:
+            axis = axes[0]
+        np.copyto(as_array(out), fn(a, axis=axis), casting="unsafe")
+    return kernel
+
+
+REDUCTIONS = {"sum": _sum_like(np.sum), "prod": _sum_like(np.prod), "max": _same_kind(np.max),
+              "min": _same_kind(np.min), "argmax": _arg(np.argmax), "argmin": _arg(np.argmin),
+              "all": _same_kind(np.all), "any": _same_kind(np.any)}
+
+
+# -- matmul and softmax ------------------------------------------------------------------------------------------
+
+def matmul(out, a, b):
+    """a (*B, M, K) @ b (*B, K, N), batch dims already broadcast.  float16 accumulates in float32 (NumPy's float16
+    matmul has no BLAS and sums in float16); integers wrap, as in C."""
+    x, y = as_array(a), as_array(b)
+    if a.dtype.name == "float16":
+        np.copyto(as_array(out), np.matmul(x.astype(np.float32), y.astype(np.float32)), casting="unsafe")
+    else:
+        np.matmul(x, y, out=as_array(out))
+
+
+def _softmax(log):
+    def kernel(out, x, axis):
+        a = as_array(x)
+        with np.errstate(all="ignore"):
+            m = np.max(a, axis=axis, keepdims=True)
+            m = np.where(np.isfinite(m), m, 0)   # a row of -inf (or with +inf) gives NaN, not an error
+            shifted = a - m
+            e = np.exp(shifted)
+            s = np.sum(e, axis=axis, keepdims=True)
+            if log:
+                np.subtract(shifted, np.log(s), out=as_array(out))
+            else:
+                np.divide(e, s, out=as_array(out))
+    kernel.__qualname__ = "numpy_log_softmax" if log else "numpy_softmax"
+    return kernel
+
+
+# -- registration -----------------------------------------------------------------------------------------------
+
+def _claim(op, dtypes):
+    """The dtypes ``op`` registers: ``dtypes`` that the device holds, less float16 where Note [No float16
+    transcendentals] says so."""
+    names = {d.name for d in DTYPES}
+    return [d for d in dtypes if d in names and not (d == "float16" and op in NO_FLOAT16)]
+
+
+def register_kernels():
+    """Register every kernel of this module for the ``numpy`` device (``ts.register_kernel``, override=False).
+
+    Elementwise ops and reductions claim the dtypes the op table lists for them, so an op added to the table but not
+    to ``ELEMENTWISE`` is simply not claimed here: the conformance matrix shows it as not implemented.
+    """
+    for name, op in optable.ELEMENTWISE.items():
+        fn = ELEMENTWISE.get(name)
+        if fn is not None:
+            ts.register_kernel(name, DEVICE, _claim(name, op.dtypes), _elementwise(fn))
+    for name, red in optable.REDUCTIONS.items():
+        if name in REDUCTIONS:
+            ts.register_kernel(name, DEVICE, _claim(name, red.dtypes), REDUCTIONS[name])
+    every = optable.DTYPE_NAMES
+    ts.register_kernel("where", DEVICE, _claim("where", every), where)
+    ts.register_kernel("astype", DEVICE, _claim("astype", every), astype)
+    ts.register_kernel("fill", DEVICE, _claim("fill", every), fill)
+    ts.register_kernel("arange", DEVICE, _claim("arange", optable.NUMERIC), arange)
+    ts.register_kernel("rand", DEVICE, _claim("rand", optable.FLOAT), rand)
+    ts.register_kernel("randn", DEVICE, _claim("randn", optable.FLOAT), randn)
+    ts.register_kernel("randint", DEVICE, _claim("randint", optable.INTEGER), randint)
+    ts.register_kernel("matmul", DEVICE, _claim("matmul", optable.NUMERIC), matmul)
+    ts.register_kernel("softmax", DEVICE, _claim("softmax", optable.FLOAT), _softmax(log=False))
+    ts.register_kernel("log_softmax", DEVICE, _claim("log_softmax", optable.FLOAT), _softmax(log=True))
