@@ -25,6 +25,7 @@ class CPUBackend(Backend):
 
         _cpu = module
         _load_blas()
+        self.allocate = module.allocate  # same signature, one Python frame less on every op's allocation
 
     def device_count(self):
         return 1
@@ -33,7 +34,7 @@ class CPUBackend(Backend):
         return frozenset(DTYPES)
 
     def allocate(self, nbytes, index):
-        return _cpu.Memory(nbytes)
+        return _cpu.allocate(nbytes)
 
     def copy_in(self, handle, offset, host, index):
         _cpu.copy_in(handle, offset, host)

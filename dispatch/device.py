@@ -62,8 +62,7 @@ class Device:
                 return False
         return self is other
 
-    def __hash__(self):
-        return hash((self.type, self.index))
+    __hash__ = object.__hash__  # devices are interned: identity hashing is exact and runs in C
 
     def __reduce__(self):
         return (device, (self._str,))

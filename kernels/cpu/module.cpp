@@ -71,18 +71,45 @@ Pool& pool() {
     return *p;
 }
 
-struct Memory {
-    char* ptr;
-    size_t nbytes, capacity;
-    explicit Memory(size_t n) : nbytes(n), capacity(Pool::round(n ? n : 1)) {
-        ptr = static_cast<char*>(pool().get(capacity));
-    }
-    ~Memory() { pool().put(ptr, capacity); }
-    Memory(const Memory&) = delete;
-    Memory& operator=(const Memory&) = delete;
-};
+// A cpu buffer is a PyCapsule over pool memory: the cheapest Python object there is (tensor creation is on the hot
+// path of every op).  A 64-byte header in front of the data keeps the block's capacity and the usable size.
+constexpr const char* kCapsule = "tensorswitch.cpu.memory";
+constexpr size_t kHeader = 64;
 
-inline char* at(Memory& m, int64_t offset, int dtype) { return m.ptr + offset * ts::kItemsize[dtype]; }
+void free_capsule(PyObject* capsule) {
+    char* data = static_cast<char*>(PyCapsule_GetPointer(capsule, kCapsule));
+    if (!data) {
+        PyErr_Clear();
+        return;
+    }
+    char* base = data - kHeader;
+    pool().put(base, reinterpret_cast<size_t*>(base)[0]);
+}
+
+py::object allocate(size_t nbytes) {
+    const size_t capacity = Pool::round(nbytes + kHeader);
+    char* base = static_cast<char*>(pool().get(capacity));
+    reinterpret_cast<size_t*>(base)[0] = capacity;
+    reinterpret_cast<size_t*>(base)[1] = nbytes;
+    PyObject* cap = PyCapsule_New(base + kHeader, kCapsule, &free_capsule);
+    if (!cap) {
+        pool().put(base, capacity);
+        throw py::error_already_set();
+    }
+    return py::reinterpret_steal<py::object>(cap);
+}
+
+inline char* data_of(py::handle memory) {
+    void* p = PyCapsule_GetPointer(memory.ptr(), kCapsule);
+    if (!p) throw py::error_already_set();  // not a cpu buffer: a TypeError-like ValueError from CPython
+    return static_cast<char*>(p);
+}
+
+inline size_t size_of(py::handle memory) { return reinterpret_cast<size_t*>(data_of(memory) - kHeader)[1]; }
+
+using Memory = py::handle;
+
+inline char* at(Memory m, int64_t offset, int dtype) { return data_of(m) + offset * ts::kItemsize[dtype]; }
 
 template <int N>
 Dims<N> dims(const Shape& shape, std::initializer_list<const Shape*> strides, std::initializer_list<int> dtypes) {
@@ -425,65 +452,61 @@ py::list names(const char* const* table, int n) {
 PYBIND11_MODULE(_cpu, m) {
     m.doc() = "tensorswitch's cpu kernels (see backends/cpu.py)";
 
-    py::class_<Memory>(m, "Memory", py::buffer_protocol())
-        .def(py::init<size_t>())
-        .def_property_readonly("ptr", [](const Memory& mem) { return reinterpret_cast<uintptr_t>(mem.ptr); })
-        .def_readonly("nbytes", &Memory::nbytes)
-        .def_buffer([](Memory& mem) {
-            return py::buffer_info(mem.ptr, 1, py::format_descriptor<uint8_t>::format(), 1,
-                                   {static_cast<py::ssize_t>(mem.nbytes)}, {1});
-        });
+    m.def("allocate", [](size_t nbytes, int /*index*/) { return allocate(nbytes); },
+          "allocate(nbytes, index): a buffer from the pool (a capsule, freed when dropped).");
+    m.def("address", [](Memory mem) { return reinterpret_cast<uintptr_t>(data_of(mem)); });
+    m.def("size", [](Memory mem) { return size_of(mem); });
     m.def("empty_cache", [] { pool().release_all(); }, "Give the pool's cached blocks back to the OS.");
     m.def("cached_bytes", [] { return pool().cached; });
     m.def("max_threads", &ts::max_threads);
 
-    m.def("copy_in", [](Memory& mem, size_t offset, py::buffer host) {
+    m.def("copy_in", [](Memory mem, size_t offset, py::buffer host) {
         py::buffer_info info = host.request();
         const size_t n = static_cast<size_t>(info.size * info.itemsize);
-        if (offset + n > mem.nbytes) throw std::out_of_range("copy_in: past the end of the buffer");
+        if (offset + n > size_of(mem)) throw std::out_of_range("copy_in: past the end of the buffer");
         MaybeRelease r(static_cast<int64_t>(n));
-        std::memcpy(mem.ptr + offset, info.ptr, n);
+        std::memcpy(data_of(mem) + offset, info.ptr, n);
     });
-    m.def("copy_out", [](Memory& mem, size_t offset, py::buffer host) {
+    m.def("copy_out", [](Memory mem, size_t offset, py::buffer host) {
         py::buffer_info info = host.request(true);
         const size_t n = static_cast<size_t>(info.size * info.itemsize);
-        if (offset + n > mem.nbytes) throw std::out_of_range("copy_out: past the end of the buffer");
+        if (offset + n > size_of(mem)) throw std::out_of_range("copy_out: past the end of the buffer");
         MaybeRelease r(static_cast<int64_t>(n));
-        std::memcpy(info.ptr, mem.ptr + offset, n);
+        std::memcpy(info.ptr, data_of(mem) + offset, n);
     });
-    m.def("copy_between", [](Memory& dst, size_t doff, Memory& src, size_t soff, size_t n) {
-        if (doff + n > dst.nbytes || soff + n > src.nbytes) throw std::out_of_range("copy_between: out of range");
+    m.def("copy_between", [](Memory dst, size_t doff, Memory src, size_t soff, size_t n) {
+        if (doff + n > size_of(dst) || soff + n > size_of(src)) throw std::out_of_range("copy_between: out of range");
         MaybeRelease r(static_cast<int64_t>(n));
-        std::memmove(dst.ptr + doff, src.ptr + soff, n);
+        std::memmove(data_of(dst) + doff, data_of(src) + soff, n);
     });
 
     m.attr("unary_ops") = names(unary_op_names, kNumUnary);
     m.attr("binary_ops") = names(binary_op_names, kNumBinary);
 
     // elementwise: the *_contig forms take an element count (every operand contiguous), the others shape+strides
-    m.def("unary_contig", [](int op, int dt, int odt, int64_t n, Memory& o, int64_t oo, Memory& x, int64_t xo) {
+    m.def("unary_contig", [](int op, int dt, int odt, int64_t n, Memory o, int64_t oo, Memory x, int64_t xo) {
         auto fn = unary_fn(op, dt);
         char* p[2] = {at(o, oo, odt), at(x, xo, dt)};
         MaybeRelease r(n);
         fn(flat<2>(n, {odt, dt}), p);
     });
-    m.def("unary", [](int op, int dt, int odt, const Shape& shape, Memory& o, int64_t oo, const Shape& os,
-                      Memory& x, int64_t xo, const Shape& xs) {
+    m.def("unary", [](int op, int dt, int odt, const Shape& shape, Memory o, int64_t oo, const Shape& os,
+                      Memory x, int64_t xo, const Shape& xs) {
         auto fn = unary_fn(op, dt);
         auto d = dims<2>(shape, {&os, &xs}, {odt, dt});
         char* p[2] = {at(o, oo, odt), at(x, xo, dt)};
         MaybeRelease r(d.numel());
         fn(d, p);
     });
-    m.def("binary_contig", [](int op, int dt, int odt, int64_t n, Memory& o, int64_t oo, Memory& a, int64_t ao,
-                              Memory& b, int64_t bo) {
+    m.def("binary_contig", [](int op, int dt, int odt, int64_t n, Memory o, int64_t oo, Memory a, int64_t ao,
+                              Memory b, int64_t bo) {
         auto fn = binary_fn(op, dt);
         char* p[3] = {at(o, oo, odt), at(a, ao, dt), at(b, bo, dt)};
         MaybeRelease r(n);
         fn(flat<3>(n, {odt, dt, dt}), p);
     });
-    m.def("binary_flat", [](int op, int dt, int odt, int64_t n, Memory& o, int64_t oo, Memory& a, int64_t ao,
-                            int64_t as, Memory& b, int64_t bo, int64_t bs) {
+    m.def("binary_flat", [](int op, int dt, int odt, int64_t n, Memory o, int64_t oo, Memory a, int64_t ao,
+                            int64_t as, Memory b, int64_t bo, int64_t bs) {
         auto fn = binary_fn(op, dt);
         auto d = flat<3>(n, {odt, dt, dt});
         d.st[1][0] *= as;  // 1: contiguous, 0: a broadcast scalar
@@ -492,36 +515,36 @@ PYBIND11_MODULE(_cpu, m) {
         MaybeRelease r(n);
         fn(d, p);
     });
-    m.def("binary", [](int op, int dt, int odt, const Shape& shape, Memory& o, int64_t oo, const Shape& os,
-                       Memory& a, int64_t ao, const Shape& as, Memory& b, int64_t bo, const Shape& bs) {
+    m.def("binary", [](int op, int dt, int odt, const Shape& shape, Memory o, int64_t oo, const Shape& os,
+                       Memory a, int64_t ao, const Shape& as, Memory b, int64_t bo, const Shape& bs) {
         auto fn = binary_fn(op, dt);
         auto d = dims<3>(shape, {&os, &as, &bs}, {odt, dt, dt});
         char* p[3] = {at(o, oo, odt), at(a, ao, dt), at(b, bo, dt)};
         MaybeRelease r(d.numel());
         fn(d, p);
     });
-    m.def("where", [](int dt, const Shape& shape, Memory& o, int64_t oo, const Shape& os, Memory& c, int64_t co,
-                      const Shape& cs, Memory& a, int64_t ao, const Shape& as, Memory& b, int64_t bo,
+    m.def("where", [](int dt, const Shape& shape, Memory o, int64_t oo, const Shape& os, Memory c, int64_t co,
+                      const Shape& cs, Memory a, int64_t ao, const Shape& as, Memory b, int64_t bo,
                       const Shape& bs) {
         auto d = dims<4>(shape, {&os, &cs, &as, &bs}, {dt, 0, dt, dt});
         char* p[4] = {at(o, oo, dt), at(c, co, 0), at(a, ao, dt), at(b, bo, dt)};
         MaybeRelease r(d.numel());
         TS_DISPATCH(dt, ts::where_kernel<T>(d, p));
     });
-    m.def("astype", [](int sdt, int ddt, const Shape& shape, Memory& o, int64_t oo, const Shape& os, Memory& x,
+    m.def("astype", [](int sdt, int ddt, const Shape& shape, Memory o, int64_t oo, const Shape& os, Memory x,
                        int64_t xo, const Shape& xs) {
         auto d = dims<2>(shape, {&os, &xs}, {ddt, sdt});
         char* p[2] = {at(o, oo, ddt), at(x, xo, sdt)};
         MaybeRelease r(d.numel());
         TS_DISPATCH(ddt, using D = T; TS_DISPATCH(sdt, ts::astype_kernel<D, T>(d, p)));
     });
-    m.def("fill", [](int dt, const Shape& shape, Memory& o, int64_t oo, const Shape& os, double fv, int64_t iv) {
+    m.def("fill", [](int dt, const Shape& shape, Memory o, int64_t oo, const Shape& os, double fv, int64_t iv) {
         auto d = dims<1>(shape, {&os}, {dt});
         char* p[1] = {at(o, oo, dt)};
         MaybeRelease r(d.numel());
         TS_DISPATCH(dt, ts::fill_kernel<T>(d, p, ts::is_float_v<T> ? static_cast<T>(fv) : static_cast<T>(iv)));
     });
-    m.def("arange", [](int dt, int64_t n, Memory& o, int64_t oo, double fstart, double fstep, int64_t istart,
+    m.def("arange", [](int dt, int64_t n, Memory o, int64_t oo, double fstart, double fstep, int64_t istart,
                        int64_t istep) {
         char* base = at(o, oo, dt);
         MaybeRelease r(n);
@@ -535,7 +558,7 @@ PYBIND11_MODULE(_cpu, m) {
             });
         });
     });
-    m.def("random", [](const std::string& kind, int dt, int64_t n, Memory& o, int64_t oo, uint64_t seed,
+    m.def("random", [](const std::string& kind, int dt, int64_t n, Memory o, int64_t oo, uint64_t seed,
                        uint64_t offset, int64_t low, int64_t high) {
         char* base = at(o, oo, dt);
         MaybeRelease r(n);
@@ -556,8 +579,8 @@ PYBIND11_MODULE(_cpu, m) {
             });
         });
     });
-    m.def("reduce", [](const std::string& op, int dt, Memory& x, int64_t xo, const Shape& os, const Shape& ost,
-                       const Shape& is, const Shape& ist, Memory& out, int64_t oo, int odt) {
+    m.def("reduce", [](const std::string& op, int dt, Memory x, int64_t xo, const Shape& os, const Shape& ost,
+                       const Shape& is, const Shape& ist, Memory out, int64_t oo, int odt) {
         int64_t work = 1;
         for (auto n : os) work *= n;
         for (auto n : is) work *= n;
@@ -566,14 +589,14 @@ PYBIND11_MODULE(_cpu, m) {
         MaybeRelease r(work);
         TS_DISPATCH(dt, reduce_typed<T>(op, xp, os, ost, is, ist, op_));
     });
-    m.def("matmul", [](int dt, const Shape& batch, Memory& o, int64_t oo, Memory& a, int64_t ao, const Shape& abs,
-                       int64_t ars, int64_t acs, Memory& b, int64_t bo, const Shape& bbs, int64_t brs, int64_t bcs,
+    m.def("matmul", [](int dt, const Shape& batch, Memory o, int64_t oo, Memory a, int64_t ao, const Shape& abs,
+                       int64_t ars, int64_t acs, Memory b, int64_t bo, const Shape& bbs, int64_t brs, int64_t bcs,
                        int64_t M, int64_t N, int64_t K) {
         char *op_ = at(o, oo, dt), *ap = at(a, ao, dt), *bp = at(b, bo, dt);
         MaybeRelease r(M * N * K);
         TS_DISPATCH(dt, matmul_typed<T>(batch, op_, ap, abs, ars, acs, bp, bbs, brs, bcs, M, N, K));
     });
-    m.def("softmax", [](bool log, int dt, Memory& x, int64_t xo, Memory& o, int64_t oo, int64_t outer, int64_t n,
+    m.def("softmax", [](bool log, int dt, Memory x, int64_t xo, Memory o, int64_t oo, int64_t outer, int64_t n,
                         int64_t inner) {
         char *xp = at(x, xo, dt), *op_ = at(o, oo, dt);
         MaybeRelease r(outer * n * inner);

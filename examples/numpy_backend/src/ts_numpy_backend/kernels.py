@@ -42,18 +42,16 @@ def _keep_integers(fn):
             fn(x, out=out)
         else:
             np.copyto(out, x)
-    run.__name__ = fn.__name__
     return run
 
 
-def _float_test(fn, value_for_exact):
+def _float_test(fn, value_for_non_floats):
     """isnan, isinf, isfinite: a constant for bool and integers (they have no NaN or infinity)."""
     def run(x, out):
         if x.dtype.kind == "f":
             fn(x, out=out)
         else:
-            out[...] = value_for_exact
-    run.__name__ = fn.__name__
+            out[...] = value_for_non_floats
     return run
 
 
@@ -121,11 +119,11 @@ ELEMENTWISE = {
 }
 
 
-def _elementwise(fn):
+def _elementwise(name, fn):
     def kernel(out, *inputs):
         with np.errstate(all="ignore"):   # overflow wraps and x / 0 is inf or 0, silently, as on every device
             fn(*[as_array(x) for x in inputs], out=as_array(out))
-    kernel.__qualname__ = f"numpy_{fn.__name__}"
+    kernel.__qualname__ = f"numpy_{name}"
     return kernel
 
 
@@ -192,8 +190,8 @@ def _sum_like(fn):
     return kernel
 
 
-def _same_kind(fn):
-    """max, min (NaN wins, as in the table), all, any (out is bool)."""
+def _reduce_into(fn):
+    """max and min (NaN wins, as in the table; out has x's dtype), all and any (out is bool)."""
     def kernel(out, x, axes):
         fn(as_array(x), axis=axes, out=as_array(out))
     return kernel
@@ -214,21 +212,17 @@ def _arg(fn):
     return kernel
 
 
-REDUCTIONS = {"sum": _sum_like(np.sum), "prod": _sum_like(np.prod), "max": _same_kind(np.max),
-              "min": _same_kind(np.min), "argmax": _arg(np.argmax), "argmin": _arg(np.argmin),
-              "all": _same_kind(np.all), "any": _same_kind(np.any)}
+REDUCTIONS = {"sum": _sum_like(np.sum), "prod": _sum_like(np.prod), "max": _reduce_into(np.max),
+              "min": _reduce_into(np.min), "argmax": _arg(np.argmax), "argmin": _arg(np.argmin),
+              "all": _reduce_into(np.all), "any": _reduce_into(np.any)}
 
 
 # -- matmul and softmax ------------------------------------------------------------------------------------------
 
 def matmul(out, a, b):
-    """a (*B, M, K) @ b (*B, K, N), batch dims already broadcast.  float16 accumulates in float32 (NumPy's float16
-    matmul has no BLAS and sums in float16); integers wrap, as in C."""
-    x, y = as_array(a), as_array(b)
-    if a.dtype.name == "float16":
-        np.copyto(as_array(out), np.matmul(x.astype(np.float32), y.astype(np.float32)), casting="unsafe")
-    else:
-        np.matmul(x, y, out=as_array(out))
+    """a (*B, M, K) @ b (*B, K, N), batch dims already broadcast (stride 0).  NumPy's matmul takes any strides; it
+    accumulates float16 in float32 and wraps integers, as a C loop does."""
+    np.matmul(as_array(a), as_array(b), out=as_array(out))
 
 
 def _softmax(log):
@@ -266,7 +260,7 @@ def register_kernels():
     for name, op in optable.ELEMENTWISE.items():
         fn = ELEMENTWISE.get(name)
         if fn is not None:
-            ts.register_kernel(name, DEVICE, _claim(name, op.dtypes), _elementwise(fn))
+            ts.register_kernel(name, DEVICE, _claim(name, op.dtypes), _elementwise(name, fn))
     for name, red in optable.REDUCTIONS.items():
         if name in REDUCTIONS:
             ts.register_kernel(name, DEVICE, _claim(name, red.dtypes), REDUCTIONS[name])

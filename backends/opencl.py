@@ -1,0 +1,567 @@
+"""The opencl backend: PyOpenCL memory pools and queues, kernels generated at run time from ``kernels/optable.py``
+and the loop templates in ``kernels/opencl/*.cl``.
+
+Every device of every platform is one device, in platform order (``"opencl:1"`` is the second).  Each device gets
+its own context, one in-order queue and a memory pool.  Programs are built once per (device, family, dtype), one
+program holding every kernel of that family and dtype (PoCL spends about 200 ms per cold build), and their kernel
+objects are kept: PyOpenCL makes a new kernel object each time ``program.name`` is read.  Binaries are kept on disk by
+PyOpenCL's cache, or by the driver's own where PyOpenCL defers to it (PoCL, NVIDIA).
+"""
+
+import os
+
+import numpy as np
+
+from ..dispatch.backend import Backend, KernelCache
+from ..dispatch.device import register_backend
+from ..dispatch.dtypes import DTYPES
+from ..dispatch.registry import register_kernel
+from ..kernels import codegen, optable
+
+cl = None  # pyopencl, imported in initialize(): register() must stay cheap
+_devices = []  # index -> _Device (created on first use of that index)
+_KERNEL_DIR = os.path.join(os.path.dirname(codegen.__file__), "opencl")
+_SCALAR_ARGS = {"long": np.int64, "ulong": np.uint64, "int": np.int32, "uint": np.uint32, "float": np.float32,
+                "double": np.float64}
+_SIZEOF = {"char": 1, "uchar": 1, "short": 2, "int": 4, "uint": 4, "long": 8, "ulong": 8, "float": 4,
+           "double": 8, "half": 2}
+_PLAN_LIMIT = 4096  # layouts cached per device; a training loop uses a few dozen
+
+
+class OpenCLBackend(Backend):
+    """Every OpenCL device PyOpenCL can see."""
+
+    name = "opencl"
+    install_hint = 'pip install "tensorswitch[opencl]"'
+
+    def __init__(self):
+        self._reason = "the opencl backend has not been initialized"
+        self._cl_devices = []
+
+    def initialize(self):
+        global cl
+        os.environ.setdefault("POCL_KERNEL_CACHE", "1")  # PyOpenCL leaves PoCL's binaries to PoCL's own cache
+        try:
+            import pyopencl
+        except ImportError as exc:
+            self._reason = f"pyopencl cannot be imported ({exc}); install it with: {self.install_hint}"
+            return
+        cl = pyopencl
+        try:
+            platforms = cl.get_platforms()
+        except cl.Error:
+            platforms = []
+        if not platforms:
+            self._reason = ("no OpenCL platform was found (no driver is installed); "
+                            "pip install \"pyopencl[pocl]\" brings PoCL, an OpenCL for the CPU")
+            return
+        for platform in platforms:
+            try:
+                self._cl_devices.extend(platform.get_devices())
+            except cl.Error:  # a platform with no devices raises DEVICE_NOT_FOUND
+                pass
+        if not self._cl_devices:
+            self._reason = (f"OpenCL platforms were found ({', '.join(p.name for p in platforms)}) but no device; "
+                            "pip install \"pyopencl[pocl]\" brings PoCL, an OpenCL for the CPU")
+            return
+        self._reason = None
+        _devices[:] = [None] * len(self._cl_devices)
+
+    def device_count(self):
+        return len(self._cl_devices)
+
+    def unavailable_reason(self):
+        return self._reason
+
+    def supported_dtypes(self, index):
+        ext = self._cl_devices[index].extensions.split()
+        names = [d for d in optable.DTYPE_NAMES if (d != "float64" or "cl_khr_fp64" in ext)
+                 and (d != "float16" or "cl_khr_fp16" in ext)]
+        return frozenset(d for d in DTYPES if d.name in names)
+
+    def _device(self, index):
+        dev = _devices[index]
+        if dev is None:
+            dev = _devices[index] = _Device(index, self._cl_devices[index])
+        return dev
+
+    def allocate(self, nbytes, index):
+        return self._device(index).pool.allocate(nbytes)  # a PooledBuffer: back to the pool when dropped
+
+    def copy_in(self, handle, offset, host, index):
+        if host.nbytes:
+            cl.enqueue_copy(self._device(index).queue, handle, host, dst_offset=offset, is_blocking=True)
+
+    def copy_out(self, handle, offset, host, index):
+        if host.nbytes:
+            cl.enqueue_copy(self._device(index).queue, host, handle, src_offset=offset, is_blocking=True)
+
+    def copy_between(self, dst, dst_offset, dst_index, src, src_offset, src_index, nbytes):
+        if not nbytes:
+            return
+        if dst_index != src_index:  # separate contexts: through the host
+            return super().copy_between(dst, dst_offset, dst_index, src, src_offset, src_index, nbytes)
+        cl.enqueue_copy(self._device(dst_index).queue, dst, src, byte_count=nbytes, src_offset=src_offset,
+                        dst_offset=dst_offset)
+
+    def synchronize(self, index):
+        if _devices[index] is not None:
+            _devices[index].queue.finish()
+
+    def describe(self, index):
+        d = self._cl_devices[index]
+        return f"opencl:{index} ({d.name.strip()}, {d.platform.name.strip()}, {d.version.strip()})"
+
+
+class _Device:
+    """What one OpenCL device needs at run time: context, queue, pool, launch sizes and cached layouts."""
+
+    def __init__(self, index, cl_device):
+        from pyopencl.tools import ImmediateAllocator, MemoryPool
+
+        self.index = index
+        self.context = cl.Context([cl_device])
+        self.queue = cl.CommandQueue(self.context)  # in order: pooled memory is reused safely in queue order
+        self.pool = MemoryPool(ImmediateAllocator(self.queue))
+        ext = cl_device.extensions.split()
+        self.fp64, self.fp16 = "cl_khr_fp64" in ext, "cl_khr_fp16" in ext
+        wg = cl_device.max_work_group_size
+        self.local = min(256, wg)                          # elementwise work-group size
+        self.reduce_local = 1 << (min(256, wg).bit_length() - 1)  # a power of two for the tree reductions
+        self.tile = 16 if wg >= 256 else 8                 # matmul tile edge
+        self.groups = max(32, 4 * cl_device.max_compute_units)  # work-groups that keep the device busy
+        self.kernels = {}
+        self.plans = {}
+
+    def kernel(self, family, dtype, name):
+        k = self.kernels.get((family, dtype, name))
+        if k is None:
+            k = self.kernels[(family, dtype, name)] = _cache.get(
+                self.index, (family, dtype), name, lambda: SOURCES[family](self, dtype), ("-cl-kernel-arg-info", "-w"))
+        return k
+
+    def meta(self, values):
+        """An int64 buffer holding ``values`` (layout metadata; callers cache it with their plan)."""
+        host = np.array(list(values) or [0], dtype=np.int64)
+        return cl.Buffer(self.context, cl.mem_flags.READ_ONLY | cl.mem_flags.COPY_HOST_PTR, hostbuf=host)
+
+    def remember(self, key, plan):
+        if len(self.plans) > _PLAN_LIMIT:
+            self.plans.clear()
+        self.plans[key] = plan
+        return plan
+
+    def elementwise_plan(self, shape, strides):
+        """(mode, meta, ndim) for operands of ``shape`` with ``strides`` (out first).  Modes: 0 every operand
+        contiguous, 1 and 2 (three operands) the first or second input a broadcast scalar, 3 strided."""
+        key = (shape, strides)
+        plan = self.plans.get(key)
+        if plan is not None:
+            return plan
+        dims, st = _coalesce(shape, strides)
+        unit = [len(dims) == 0 or (len(dims) == 1 and s[0] == 1) for s in st]
+        zero = [all(v == 0 for v in s) for s in st]
+        if all(unit):
+            return self.remember(key, (0, None, 0))
+        if len(st) == 3 and unit[0] and zero[1] and unit[2]:
+            return self.remember(key, (1, None, 0))
+        if len(st) == 3 and unit[0] and unit[1] and zero[2]:
+            return self.remember(key, (2, None, 0))
+        return self.remember(key, (3, self.meta(dims + [v for s in st for v in s]), len(dims)))
+
+    def reduce_plan(self, shape, strides, axes):
+        """(meta, kept ndim, reduced ndim, outputs, reduced extent) for a reduction of ``axes``."""
+        key = ("reduce", shape, strides, axes)
+        plan = self.plans.get(key)
+        if plan is not None:
+            return plan
+        kept = [i for i in range(len(shape)) if i not in axes]
+        kdims, (kst,) = _coalesce([shape[i] for i in kept], [[strides[i] for i in kept]])
+        rdims, (rst,) = _coalesce([shape[i] for i in axes], [[strides[i] for i in axes]])
+        if not rdims:
+            rdims, rst = [1], [0]
+        n_out = _prod(shape[i] for i in kept)
+        meta = self.meta(kdims + kst + rdims + rst)
+        return self.remember(key, (meta, len(kdims), len(rdims), n_out, _prod(rdims)))
+
+
+def _prod(values):
+    n = 1
+    for v in values:
+        n *= v
+    return n
+
+
+def _coalesce(shape, strides):
+    """Drop extent-1 dims and merge neighbours that every operand walks as one (C order is kept, so linear indices
+    and argmax positions do not change).  Returns (dims, [strides per operand])."""
+    dims, st = [], [[] for _ in strides]
+    for d, n in enumerate(shape):
+        if n == 1:
+            continue
+        if dims and all(s[-1] == t[d] * n for s, t in zip(st, strides)):
+            dims[-1] *= n
+            for s, t in zip(st, strides):
+                s[-1] = t[d]
+        else:
+            dims.append(n)
+            for s, t in zip(st, strides):
+                s.append(t[d])
+    return dims, st
+
+
+# -- program sources: one per (family, dtype), generated from the op table ------------------------------------------
+
+def _read(name):
+    with open(os.path.join(_KERNEL_DIR, name)) as f:
+        return f.read()
+
+
+def _preamble(dev, dtypes):
+    flags = "".join(f"#define {f} 1\n" for f, on in (("TS_HAS_FP64", dev.fp64), ("TS_HAS_FP16", dev.fp16)) if on)
+    return flags + _read("common.cl") + codegen.helpers("opencl", dtypes)
+
+
+def _ld(dtype, ptr, index):
+    return codegen.load("opencl", dtype, ptr, index)
+
+
+def _st(dtype, ptr, index, value):
+    return codegen.store("opencl", dtype, ptr, index, value)
+
+
+def _float_arg(dev):
+    return "double" if dev.fp64 else "float"
+
+
+def _elementwise_source(dev, dtype):
+    """Every elementwise op of ``dtype`` in the table, plus where and fill."""
+    t, c = codegen.ctype("opencl", dtype), codegen.compute_type("opencl", dtype)
+    fill_t = _float_arg(dev) if optable.KIND[dtype] == "float" else "long"
+    out = [_preamble(dev, [dtype]), f"#define IN_T {t}\n#define TS_FILL_T {fill_t}\n", _read("elementwise.cl")]
+    for op in optable.ELEMENTWISE.values():
+        if dtype not in op.dtypes:
+            continue
+        r = op.result_dtype(dtype)
+        o = codegen.ctype("opencl", r)
+        expr = op.expression(dtype)
+        if op.arity == 1:
+            out.append(f"static inline void ts_apply_{op.name}(__global {o}* out, long o, __global const IN_T* x, "
+                       f"long i) {{ const {c} a = {_ld(dtype, 'x', 'i')}; {_st(r, 'out', 'o', expr)} }}\n"
+                       f"TS_UNARY({op.name}, {o})\n")
+        else:
+            out.append(f"static inline void ts_apply_{op.name}(__global {o}* out, long o, __global const IN_T* x, "
+                       f"long i, __global const IN_T* y, long j) {{ const {c} a = {_ld(dtype, 'x', 'i')}; "
+                       f"const {c} b = {_ld(dtype, 'y', 'j')}; {_st(r, 'out', 'o', expr)} }}\n"
+                       f"TS_BINARY({op.name}, {o})\n")
+    where = f"c[ci] ? {_ld(dtype, 'x', 'i')} : {_ld(dtype, 'y', 'j')}"
+    out.insert(2, f"static inline void ts_apply_where(__global IN_T* out, long o, __global const uchar* c, long ci, "
+                  f"__global const IN_T* x, long i, __global const IN_T* y, long j) {{ {_st(dtype, 'out', 'o', where)} }}\n"
+                  f"static inline void ts_apply_fill(__global IN_T* out, long o, TS_FILL_T value) "
+                  f"{{ {_st(dtype, 'out', 'o', 'value')} }}\n")
+    return "".join(out)
+
+
+def _astype_source(dev, dtype):
+    """Conversions from ``dtype`` to all nine dtypes (float16 storage needs no extension: vload/vstore_half)."""
+    out = [_preamble(dev, []), f"#define IN_T {codegen.ctype('opencl', dtype)}\n", _read("astype.cl")]
+    for dst in optable.DTYPE_NAMES:
+        value = codegen.cast("opencl", dtype, dst, _ld(dtype, "x", "i"))
+        o = codegen.ctype("opencl", dst)
+        out.append(f"static inline void ts_convert_{dst}(__global {o}* out, long o, __global const IN_T* x, long i) "
+                   f"{{ {_st(dst, 'out', 'o', value)} }}\nTS_ASTYPE({dst}, {o})\n")
+    return "".join(out)
+
+
+_UNIFORM = {"float32": "((x0 >> 8) * (1.0f / 16777216.0f))", "float16": "((x0 >> 21) * (1.0f / 2048.0f))",
+            "float64": "(((x0 >> 5) * 67108864.0 + (x1 >> 6)) * (1.0 / 9007199254740992.0))"}
+
+
+def _create_source(dev, dtype):
+    """arange and the random draws for output ``dtype``."""
+    kind = optable.KIND[dtype]
+    arg = _float_arg(dev) if kind == "float" else "long"
+    out = [_preamble(dev, []), f"#define OUT_T {codegen.ctype('opencl', dtype)}\n#define TS_ARANGE_T {arg}\n",
+           f"static inline void ts_store(__global OUT_T* out, long i, {arg} v) {{ {_st(dtype, 'out', 'i', 'v')} }}\n"]
+    if kind == "float":
+        out.append(f"#define TS_RANDOM_FLOAT 1\n#define TS_UNIFORM(x0, x1) {_UNIFORM[dtype]}\n")
+    else:
+        out.append("#define TS_RANDOM_INT 1\n")
+    out.append(_read("create.cl"))
+    return "".join(out)
+
+
+_LIMITS = {"int8": ("CHAR_MIN", "CHAR_MAX"), "int16": ("SHRT_MIN", "SHRT_MAX"), "int32": ("INT_MIN", "INT_MAX"),
+           "int64": ("LONG_MIN", "LONG_MAX"), "uint8": ("0", "UCHAR_MAX"), "float16": ("-INFINITY", "INFINITY"),
+           "float32": ("-INFINITY", "INFINITY"), "float64": ("-INFINITY", "INFINITY")}
+
+
+def _reduction_types(op, dtype):
+    """(accumulator C type, result dtype) of reduction ``op`` on ``dtype`` (optable's result kinds)."""
+    result = optable.REDUCTIONS[op].result
+    c = codegen.compute_type("opencl", dtype)
+    if result == "sum":  # integers widen to int64, in unsigned arithmetic so that overflow wraps
+        return (c, dtype) if optable.KIND[dtype] == "float" else ("ulong", "int64")
+    if result == "bool":
+        return "int", "bool"
+    return c, ("int64" if result == "index" else dtype)
+
+
+def _reduce_source(dev, dtype):
+    """Every reduction of input ``dtype``: serial, group and finish kernels each."""
+    out = [_preamble(dev, []), f"#define IN_T {codegen.ctype('opencl', dtype)}\n#define TS_RL {dev.reduce_local}\n",
+           _read("reduce.cl")]
+    for name, red in optable.REDUCTIONS.items():
+        if dtype not in red.dtypes:
+            continue
+        acc, rdt = _reduction_types(name, dtype)
+        value = _ld(dtype, "x", "off")
+        if red.result == "bool":
+            value = codegen.cast("opencl", dtype, "bool", value)
+        if red.init is not None:
+            init = red.init
+        else:
+            init = _LIMITS[dtype][0 if name in ("max", "argmax") else 1]
+        if red.result == "index":
+            cmp = ">" if name == "argmax" else "<"
+            # the first index of the max, and NaN beats everything: a total order, so any fold order agrees
+            fold = (f"if ((v {cmp} acc) || (v == acc && vi < *ip) || (v != v && (acc == acc || vi < *ip))) "
+                    f"{{ *accp = v; *ip = vi; }}")
+            result = "idx"
+        else:
+            fold = f"*accp = ({acc})({red.combine});"
+            result = "acc"
+        o = codegen.ctype("opencl", rdt)
+        out.append(f"static inline {acc} ts_init_{name}(void) {{ return ({acc})({init}); }}\n"
+                   f"static inline {acc} ts_read_{name}(__global const IN_T* x, long off) {{ return ({acc})({value}); }}\n"
+                   f"static inline void ts_fold_{name}({acc}* accp, long* ip, {acc} v, long vi) "
+                   f"{{ const {acc} acc = *accp; {fold} }}\n"
+                   f"static inline void ts_write_{name}(__global {o}* out, long o, {acc} acc, long idx) "
+                   f"{{ {_st(rdt, 'out', 'o', result)} }}\n"
+                   f"TS_REDUCTION({name}, {acc}, {o})\n")
+    return "".join(out)
+
+
+def _matmul_source(dev, dtype):
+    c = codegen.compute_type("opencl", dtype)
+    acc = c if optable.KIND[dtype] == "float" else ("ulong" if dtype == "int64" else "uint")
+    return (_preamble(dev, []) + f"#define IN_T {codegen.ctype('opencl', dtype)}\n#define ACC_T {acc}\n"
+            f"#define TS_TILE {dev.tile}\n#define TS_LOAD(p, i) {_ld(dtype, '(p)', '(i)')}\n"
+            f"static inline void ts_store(__global IN_T* out, long i, ACC_T v) {{ {_st(dtype, 'out', 'i', 'v')} }}\n"
+            + _read("matmul.cl"))
+
+
+def _softmax_source(dev, dtype):
+    c = codegen.compute_type("opencl", dtype)
+    return (_preamble(dev, []) + f"#define IN_T {codegen.ctype('opencl', dtype)}\n#define C_T {c}\n"
+            f"#define TS_LOAD(p, i) {_ld(dtype, '(p)', '(i)')}\n"
+            f"static inline void ts_store(__global IN_T* out, long i, C_T v) {{ {_st(dtype, 'out', 'i', 'v')} }}\n"
+            + _read("softmax.cl"))
+
+
+SOURCES = {"elementwise": _elementwise_source, "astype": _astype_source, "create": _create_source,
+           "reduce": _reduce_source, "matmul": _matmul_source, "softmax": _softmax_source}
+
+
+def _build(index, source, options):
+    return cl.Program(_devices[index].context, source).build(options=list(options))
+
+
+def _function(program, name):
+    """The kernel object, with its scalar argument types set once so that calls may pass Python numbers."""
+    kernel = cl.Kernel(program, name)
+    types = [kernel.get_arg_info(i, cl.kernel_arg_info.TYPE_NAME).strip() for i in range(kernel.num_args)]
+    kernel.set_scalar_arg_dtypes([None if t.endswith("*") else _SCALAR_ARGS[t] for t in types])
+    return kernel
+
+
+_cache = KernelCache(_build, _function)
+
+
+# -- kernels: adapters from tensors to launches (see Note [Kernel contract]) ----------------------------------------
+
+def _elementwise(op, dtype, arity):
+    names = (f"{op}_contig", f"{op}_scalar_a", f"{op}_scalar_b", f"{op}_strided")
+
+    def unary(out, x):
+        dev = _devices[out.device.index]
+        n, size = out.size, dev.local
+        if out.is_contiguous and x.is_contiguous:
+            mode = 0
+        else:
+            mode, meta, ndim = dev.elementwise_plan(out.shape, (out.strides, x.strides))
+        k = dev.kernel("elementwise", dtype, names[mode])
+        if mode == 0:
+            k(dev.queue, (-(-n // size) * size,), (size,), out.buffer.handle, out.offset, x.buffer.handle,
+              x.offset, n)
+        else:
+            k(dev.queue, (-(-n // size) * size,), (size,), out.buffer.handle, out.offset, x.buffer.handle,
+              x.offset, meta, ndim, n)
+
+    def binary(out, a, b):
+        dev = _devices[out.device.index]
+        n, size = out.size, dev.local
+        if out.is_contiguous and a.is_contiguous and b.is_contiguous:
+            mode = 0
+        else:
+            mode, meta, ndim = dev.elementwise_plan(out.shape, (out.strides, a.strides, b.strides))
+        k = dev.kernel("elementwise", dtype, names[mode])
+        if mode < 3:
+            k(dev.queue, (-(-n // size) * size,), (size,), out.buffer.handle, out.offset, a.buffer.handle,
+              a.offset, b.buffer.handle, b.offset, n)
+        else:
+            k(dev.queue, (-(-n // size) * size,), (size,), out.buffer.handle, out.offset, a.buffer.handle,
+              a.offset, b.buffer.handle, b.offset, meta, ndim, n)
+
+    return unary if arity == 1 else binary
+
+
+def where(out, cond, a, b):
+    dev = _devices[out.device.index]
+    n, size = out.size, dev.local
+    mode, meta, ndim = dev.elementwise_plan(out.shape, (out.strides, cond.strides, a.strides, b.strides))
+    args = [out.buffer.handle, out.offset, cond.buffer.handle, cond.offset, a.buffer.handle, a.offset,
+            b.buffer.handle, b.offset]
+    if mode == 0:
+        k = dev.kernel("elementwise", a.dtype.name, "where_contig")
+    else:
+        k = dev.kernel("elementwise", a.dtype.name, "where_strided")
+        args += [meta, ndim]
+    k(dev.queue, (-(-n // size) * size,), (size,), *args, n)
+
+
+def astype(out, x):
+    dev = _devices[out.device.index]
+    n, size = out.size, dev.local
+    mode, meta, ndim = dev.elementwise_plan(out.shape, (out.strides, x.strides))
+    args = [out.buffer.handle, out.offset, x.buffer.handle, x.offset]
+    if mode == 0:
+        k = dev.kernel("astype", x.dtype.name, f"to_{out.dtype.name}_contig")
+    else:
+        k = dev.kernel("astype", x.dtype.name, f"to_{out.dtype.name}_strided")
+        args += [meta, ndim]
+    k(dev.queue, (-(-n // size) * size,), (size,), *args, n)
+
+
+def fill(out, value):
+    dev = _devices[out.device.index]
+    n, size = out.size, dev.local
+    kind = out.dtype.kind
+    value = float(value) if kind == "float" else int(bool(value)) if kind == "bool" else int(value)
+    mode, meta, ndim = dev.elementwise_plan(out.shape, (out.strides,))
+    if mode == 0:
+        k = dev.kernel("elementwise", out.dtype.name, "fill_contig")
+        k(dev.queue, (-(-n // size) * size,), (size,), out.buffer.handle, out.offset, value, n)
+    else:
+        k = dev.kernel("elementwise", out.dtype.name, "fill_strided")
+        k(dev.queue, (-(-n // size) * size,), (size,), out.buffer.handle, out.offset, value, meta, ndim, n)
+
+
+def arange(out, start, step):
+    dev = _devices[out.device.index]
+    n, size = out.size, dev.local
+    cast = float if out.dtype.kind == "float" else int
+    k = dev.kernel("create", out.dtype.name, "arange")
+    k(dev.queue, (-(-n // size) * size,), (size,), out.buffer.handle, out.offset, cast(start), cast(step), n)
+
+
+_U64 = (1 << 64) - 1
+
+
+def _random(op):
+    def kernel(out, seed, offset, low=0, high=1):
+        dev = _devices[out.device.index]
+        n, size = out.size, dev.local
+        k = dev.kernel("create", out.dtype.name, op)
+        extra = (int(low), (int(high) - int(low)) & _U64) if op == "randint" else ()
+        k(dev.queue, (-(-n // size) * size,), (size,), out.buffer.handle, out.offset, int(seed) & _U64,
+          int(offset) & _U64, *extra, n)
+    return kernel
+
+
+def _reduction(op):
+    acc_size = {d: _SIZEOF[_reduction_types(op, d)[0]] for d in optable.REDUCTIONS[op].dtypes}
+
+    def kernel(out, x, axes):
+        dev = _devices[out.device.index]
+        dtype = x.dtype.name
+        meta, nk, nr, n_out, extent = dev.reduce_plan(x.shape, x.strides, tuple(axes))
+        local = dev.reduce_local
+        if extent <= 32 or n_out >= dev.groups * local // 4:  # enough outputs: one work-item each
+            k = dev.kernel("reduce", dtype, f"{op}_serial")
+            size = dev.local
+            k(dev.queue, (-(-n_out // size) * size,), (size,), out.buffer.handle, out.offset, x.buffer.handle,
+              x.offset, meta, nk, nr, n_out, extent)
+            return
+        # few outputs, long extent: G work-groups per output, then a second pass over their partial results
+        groups = max(1, min(dev.groups // n_out, -(-extent // (4 * local)), 1024))
+        k = dev.kernel("reduce", dtype, f"{op}_group")
+        part = part_idx = None
+        if groups > 1:
+            part = dev.pool.allocate(n_out * groups * acc_size[dtype])
+            part_idx = dev.pool.allocate(n_out * groups * 8)
+        k(dev.queue, (n_out * groups * local,), (local,), out.buffer.handle, out.offset, part, part_idx,
+          x.buffer.handle, x.offset, meta, nk, nr, extent, groups)
+        if groups > 1:
+            size = dev.local
+            k = dev.kernel("reduce", dtype, f"{op}_finish")
+            k(dev.queue, (-(-n_out // size) * size,), (size,), out.buffer.handle, out.offset, part, part_idx,
+              n_out, groups)
+    return kernel
+
+
+def matmul(out, a, b):
+    dev = _devices[out.device.index]
+    m, k_ = a.shape[-2:]
+    n = b.shape[-1]
+    batch = out.shape[:-2]
+    key = ("matmul", batch, a.strides[:-2], b.strides[:-2])
+    plan = dev.plans.get(key)
+    if plan is None:
+        dims, st = _coalesce(batch, (a.strides[:-2], b.strides[:-2]))
+        plan = dev.remember(key, (dev.meta(dims + st[0] + st[1]), len(dims)))
+    meta, nb = plan
+    t = dev.tile
+    kernel = dev.kernel("matmul", a.dtype.name, "matmul")
+    kernel(dev.queue, (-(-n // t) * t, -(-m // t) * t, _prod(batch)), (t, t, 1), out.buffer.handle, out.offset,
+           a.buffer.handle, a.offset, b.buffer.handle, b.offset, meta, nb, m, n, k_, a.strides[-2], a.strides[-1],
+           b.strides[-2], b.strides[-1])
+
+
+def _softmax(op):
+    def kernel(out, x, axis):
+        dev = _devices[out.device.index]
+        key = ("softmax", x.shape, x.strides, axis)
+        plan = dev.plans.get(key)
+        if plan is None:
+            other = [i for i in range(x.ndim) if i != axis]
+            dims, (st,) = _coalesce([x.shape[i] for i in other], [[x.strides[i] for i in other]])
+            plan = dev.remember(key, (dev.meta(dims + st), len(dims), _prod(x.shape[axis + 1:])))
+        meta, nk, inner = plan
+        length = x.shape[axis]
+        rows = out.size // length
+        size = dev.local
+        k = dev.kernel("softmax", x.dtype.name, op)
+        k(dev.queue, (-(-rows // size) * size,), (size,), out.buffer.handle, out.offset, x.buffer.handle, x.offset,
+          meta, nk, length, x.strides[axis], inner, rows)
+    return kernel
+
+
+def register():
+    """Register the opencl backend and its kernels (cheap: pyopencl is imported, and kernels built, on first use)."""
+    register_backend(OpenCLBackend())
+    for name, op in optable.ELEMENTWISE.items():
+        for dt in op.dtypes:
+            register_kernel(name, "opencl", [dt], _elementwise(name, dt, op.arity))
+    for name, red in optable.REDUCTIONS.items():
+        register_kernel(name, "opencl", red.dtypes, _reduction(name))
+    register_kernel("where", "opencl", optable.ALL, where)
+    register_kernel("astype", "opencl", optable.ALL, astype)
+    register_kernel("fill", "opencl", optable.ALL, fill)
+    register_kernel("arange", "opencl", optable.NUMERIC, arange)
+    register_kernel("rand", "opencl", optable.FLOAT, _random("rand"))
+    register_kernel("randn", "opencl", optable.FLOAT, _random("randn"))
+    register_kernel("randint", "opencl", optable.INTEGER, _random("randint"))
+    register_kernel("matmul", "opencl", optable.NUMERIC, matmul)
+    register_kernel("softmax", "opencl", optable.FLOAT, _softmax("softmax"))
+    register_kernel("log_softmax", "opencl", optable.FLOAT, _softmax("log_softmax"))

@@ -1,0 +1,101 @@
+// Shared by every CUDA kernel file: the float16 type, index types, the grid-stride loop, strided offsets and the
+// block tree reduction.  backends/cuda.py pastes this file (and the family files that include it) into each program
+// it compiles, so NVRTC needs no include path for our own files and CuPy's on-disk cache key covers their text.
+#ifndef TS_CUDA_COMMON_CU
+#define TS_CUDA_COMMON_CU
+
+// float16 is CUDA's __half.  Where cuda_fp16.h cannot be found (NVRTC without the headers CuPy bundles), the backend
+// retries with TS_OWN_HALF: a storage-only __half converted by the PTX instructions the header itself uses.
+#ifndef TS_OWN_HALF
+#include <cuda_fp16.h>
+#else
+struct __align__(2) __half {
+    unsigned short bits;
+};
+__device__ __forceinline__ float __half2float(__half h) {
+    float f;
+    asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(h.bits));
+    return f;
+}
+__device__ __forceinline__ __half __float2half(float f) {
+    __half h;
+    asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h.bits) : "f"(f));
+    return h;
+}
+#endif
+
+namespace ts {
+
+typedef long long i64;
+typedef unsigned long long u64;
+
+// The largest block any kernel here is launched with; block reductions keep one accumulator per thread in shared
+// memory of this size.  Must match MAX_BLOCK in backends/cuda.py.
+#define TS_MAX_BLOCK 256
+
+// Every thread visits i = its global id, then steps by the whole grid: any n works with a capped grid.
+#define TS_GRID_LOOP(i, n) \
+    for (::ts::i64 i = (::ts::i64)blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += (::ts::i64)blockDim.x * gridDim.x)
+
+// Note [Strided metadata]
+// ~~~~~~~~~~~~~~~~~~~~~~~
+// A layout of N operands over one shape is a flat int64 array, built and cached on the device by backends/cuda.py:
+//     meta = [nd, shape[0..nd), strides of operand 0 [0..nd), ..., strides of operand N-1 [0..nd)]
+// with strides in elements (any sign, 0 for broadcast) and dims already coalesced.  ``offsets`` turns the linear
+// C-order index ``i`` into each operand's element offset.
+template <int N>
+__device__ __forceinline__ void offsets(i64 i, const i64* meta, i64 (&off)[N]) {
+    const int nd = (int)meta[0];
+    const i64* shape = meta + 1;
+#pragma unroll
+    for (int k = 0; k < N; ++k) off[k] = 0;
+    for (int d = nd - 1; d >= 0; --d) {
+        const i64 s = shape[d];
+        const i64 idx = i % s;
+        i /= s;
+#pragma unroll
+        for (int k = 0; k < N; ++k) off[k] += idx * shape[(k + 1) * nd + d];
+    }
+}
+
+// One operand's offset for a single-operand layout block [nd, shape.., strides..] (reductions and softmax).
+__device__ __forceinline__ i64 offset1(i64 i, const i64* meta) {
+    const int nd = (int)meta[0];
+    const i64* shape = meta + 1;
+    if (nd == 1) return i * shape[1];
+    i64 off = 0;
+    for (int d = nd - 1; d >= 0; --d) {
+        const i64 s = shape[d];
+        off += (i % s) * shape[nd + d];
+        i /= s;
+    }
+    return off;
+}
+
+// The block [nd, shape.., strides..] after the one at ``meta``.
+__device__ __forceinline__ const i64* next_layout(const i64* meta) { return meta + 1 + 2 * meta[0]; }
+
+// Tree reduction of one value per thread; blockDim.x is a power of two <= TS_MAX_BLOCK.  Every thread gets the result.
+// ``buf`` is shared memory of TS_MAX_BLOCK entries; the caller syncs before reusing it.
+template <class Acc, class Merge>
+__device__ __forceinline__ Acc block_reduce(Acc* buf, Acc v, Merge merge) {
+    const unsigned t = threadIdx.x;
+    buf[t] = v;
+    __syncthreads();
+    for (unsigned s = blockDim.x >> 1; s > 0; s >>= 1) {
+        if (t < s) buf[t] = merge(buf[t], buf[t + s]);
+        __syncthreads();
+    }
+    Acc r = buf[0];
+    __syncthreads();
+    return r;
+}
+
+__device__ __forceinline__ float inf_of(float) { return __int_as_float(0x7f800000); }
+__device__ __forceinline__ double inf_of(double) { return __longlong_as_double(0x7ff0000000000000LL); }
+__device__ __forceinline__ float nan_of(float) { return __int_as_float(0x7fc00000); }
+__device__ __forceinline__ double nan_of(double) { return __longlong_as_double(0x7ff8000000000000LL); }
+
+}  // namespace ts
+
+#endif  // TS_CUDA_COMMON_CU

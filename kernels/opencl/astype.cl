@@ -1,0 +1,19 @@
+/* astype from one source dtype IN_T to every destination: backends/opencl.py generates ts_convert_DST(out, o, x, i)
+ * with codegen.load, codegen.cast (NumPy's rules: bool is != 0, float to unsigned wraps through int64) and
+ * codegen.store, then instantiates TS_ASTYPE(DST, OUT) once per destination dtype. */
+
+#define TS_ASTYPE(DST, OUT)                                                                              \
+    __kernel void to_##DST##_contig(__global OUT* out, long out_off, __global const IN_T* x, long x_off, \
+                                    long n) {                                                        \
+        out += out_off;                                                                              \
+        x += x_off;                                                                                  \
+        TS_FOR_INDEX(n, ts_convert_##DST(out, i, x, i);)                                             \
+    }                                                                                                \
+    __kernel void to_##DST##_strided(__global OUT* out, long out_off, __global const IN_T* x,          \
+                                     long x_off, __global const long* meta, long ndim, long n) {     \
+        const long i = get_global_id(0);                                                             \
+        if (i >= n) return;                                                                          \
+        long off[2];                                                                                 \
+        ts_offsets(i, ndim, 2, meta, off);                                                           \
+        ts_convert_##DST(out, out_off + off[0], x, x_off + off[1]);                                  \
+    }

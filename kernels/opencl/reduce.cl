@@ -1,0 +1,81 @@
+/* Reductions over any set of axes for one input dtype IN_T.  backends/opencl.py generates, per op NAME, from
+ * kernels/optable.py REDUCTIONS:
+ *     ts_init_NAME()                   the identity (the type's lowest/highest value for max/min/argmax/argmin)
+ *     ts_read_NAME(x, off)             one input element as the accumulator type
+ *     ts_fold_NAME(&acc, &idx, v, i)   fold value v (with its reduced index i) into (acc, idx)
+ *     ts_write_NAME(out, o, acc, idx)  the result
+ * and instantiates TS_REDUCTION(NAME, ACC, OUT).  meta holds the kept dims (shape, strides) then the reduced dims,
+ * each coalesced by the host; the reduced index is C order over the reduced axes (what argmax returns).
+ *
+ * Three kernels: _serial (one work-item per output: many outputs or a short reduced extent), _group (G work-groups
+ * per output, each a tree reduction in local memory; with G == 1 it writes the result) and _finish (the second pass
+ * when G > 1: folds the G partial results of each output). */
+
+#ifndef TS_RL
+#define TS_RL 256
+#endif
+
+#define TS_REDUCTION(NAME, ACC, OUT)                                                                     \
+    static inline long NAME##_roff(long r, long nr, __global const long* rmeta) {                      \
+        return nr == 1 ? r * rmeta[1] : ts_offset(r, nr, rmeta, rmeta + nr);                           \
+    }                                                                                                \
+    __kernel void NAME##_serial(__global OUT* out, long out_off, __global const IN_T* x, long x_off,   \
+                                __global const long* meta, long nk, long nr, long n_out, long R) {   \
+        const long o = get_global_id(0);                                                             \
+        if (o >= n_out) return;                                                                      \
+        const long base = x_off + ts_offset(o, nk, meta, meta + nk);                                 \
+        __global const long* rmeta = meta + 2 * nk;                                                  \
+        ACC acc = ts_init_##NAME();                                                                  \
+        long idx = LONG_MAX;                                                                         \
+        for (long r = 0; r < R; ++r)                                                                 \
+            ts_fold_##NAME(&acc, &idx, ts_read_##NAME(x, base + NAME##_roff(r, nr, rmeta)), r);      \
+        ts_write_##NAME(out, out_off + o, acc, idx);                                                 \
+    }                                                                                                \
+    __kernel void NAME##_group(__global OUT* out, long out_off, __global ACC* part, __global long* part_idx, \
+                               __global const IN_T* x, long x_off, __global const long* meta, long nk,  \
+                               long nr, long R, long G) {                                            \
+        __local ACC lacc[TS_RL];                                                                     \
+        __local long lidx[TS_RL];                                                                    \
+        const long g = get_group_id(0);                                                              \
+        const long o = g / G, c = g % G;                                                             \
+        const int lid = get_local_id(0);                                                             \
+        const long chunk = (R + G - 1) / G;                                                          \
+        const long start = c * chunk;                                                                \
+        const long end = min(R, start + chunk);                                                      \
+        const long base = x_off + ts_offset(o, nk, meta, meta + nk);                                 \
+        __global const long* rmeta = meta + 2 * nk;                                                  \
+        ACC acc = ts_init_##NAME();                                                                  \
+        long idx = LONG_MAX;                                                                         \
+        for (long r = start + lid; r < end; r += TS_RL)                                              \
+            ts_fold_##NAME(&acc, &idx, ts_read_##NAME(x, base + NAME##_roff(r, nr, rmeta)), r);      \
+        lacc[lid] = acc;                                                                             \
+        lidx[lid] = idx;                                                                             \
+        barrier(CLK_LOCAL_MEM_FENCE);                                                                \
+        for (int s = TS_RL / 2; s > 0; s >>= 1) {                                                    \
+            if (lid < s) {                                                                           \
+                ACC a = lacc[lid];                                                                   \
+                long ia = lidx[lid];                                                                 \
+                ts_fold_##NAME(&a, &ia, lacc[lid + s], lidx[lid + s]);                               \
+                lacc[lid] = a;                                                                       \
+                lidx[lid] = ia;                                                                      \
+            }                                                                                        \
+            barrier(CLK_LOCAL_MEM_FENCE);                                                            \
+        }                                                                                            \
+        if (lid == 0) {                                                                              \
+            if (G == 1) {                                                                            \
+                ts_write_##NAME(out, out_off + o, lacc[0], lidx[0]);                                 \
+            } else {                                                                                 \
+                part[g] = lacc[0];                                                                   \
+                part_idx[g] = lidx[0];                                                               \
+            }                                                                                        \
+        }                                                                                            \
+    }                                                                                                \
+    __kernel void NAME##_finish(__global OUT* out, long out_off, __global const ACC* part,             \
+                                __global const long* part_idx, long n_out, long G) {                 \
+        const long o = get_global_id(0);                                                             \
+        if (o >= n_out) return;                                                                      \
+        ACC acc = part[o * G];                                                                       \
+        long idx = part_idx[o * G];                                                                  \
+        for (long c = 1; c < G; ++c) ts_fold_##NAME(&acc, &idx, part[o * G + c], part_idx[o * G + c]); \
+        ts_write_##NAME(out, out_off + o, acc, idx);                                                 \
+    }
