@@ -403,40 +403,76 @@ void matmul_typed(const Shape& batch, char* out, char* a, const Shape& abs, int6
 
 // -- softmax along one axis of a contiguous tensor viewed as (outer, n, inner) --------------------------------------
 
+// exp for float in plain arithmetic (Cephes' expf: a degree-6 polynomial on [-ln2/2, ln2/2] and a power of two
+// built from bits), so that softmax's loops vectorise; libm's expf is a call per element.  Within 2 ulp of expf.
+static inline float exp_vec(float x) {
+    const float small = -87.3365447504019f;
+    const float xc = std::min(std::max(x, small), 88.3762626647949f);
+    const float t = xc * 1.44269504088896341f + 0.5f;
+    int n = static_cast<int>(t);
+    n -= t < static_cast<float>(n);  // floor(t), without a libm call
+    const float fn = static_cast<float>(n);
+    const float r = (xc - fn * 0.693359375f) + fn * 2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    const int32_t bits = (n + 127) << 23;
+    float scale;
+    std::memcpy(&scale, &bits, sizeof scale);
+    return x < small ? 0.0f : p * scale;  // x is at most 0 in softmax (the max is subtracted first)
+}
+
+static inline float exp_c(float x) { return exp_vec(x); }
+static inline double exp_c(double x) { return std::exp(x); }
+
 template <class T>
 void softmax_typed(bool log, const T* x, T* out, int64_t outer, int64_t n, int64_t inner) {
     using C = std::conditional_t<std::is_same<T, double>::value, double, float>;
     const int64_t rows = outer * inner;
     const bool par = rows * n >= ts::kGrain && rows > 1;
-#pragma omp parallel for schedule(static) if (par)
-    for (int64_t r = 0; r < rows; ++r) {
-        const int64_t o = r / inner, i = r % inner;
-        const T* xr = x + o * n * inner + i;
-        T* yr = out + o * n * inner + i;
-        C mx = -std::numeric_limits<C>::infinity();
-        bool nan = false;
-        for (int64_t j = 0; j < n; ++j) {
-            const C v = static_cast<C>(xr[j * inner]);
-            if (v != v) nan = true;
-            mx = v > mx ? v : mx;
-        }
-        if (nan || mx == -std::numeric_limits<C>::infinity()) mx = nan ? std::numeric_limits<C>::quiet_NaN() : 0;
-        double sum = 0;
-        if (inner == 1 && !log) {
+#pragma omp parallel if (par)
+    {
+        std::vector<C> row(n);
+#pragma omp for schedule(static)
+        for (int64_t r = 0; r < rows; ++r) {
+            const int64_t o = r / inner, i = r % inner;
+            const T* xr = x + o * n * inner + i;
+            T* yr = out + o * n * inner + i;
+            for (int64_t j = 0; j < n; ++j) row[j] = static_cast<C>(xr[j * inner]);
+            C mx = -std::numeric_limits<C>::infinity();
+            bool nan = false;
             for (int64_t j = 0; j < n; ++j) {
-                const C e = std::exp(static_cast<C>(xr[j]) - mx);
-                yr[j] = static_cast<T>(e);
-                sum += e;
+                nan |= row[j] != row[j];
+                mx = row[j] > mx ? row[j] : mx;
             }
-            const C inv = static_cast<C>(1.0 / sum);
-            for (int64_t j = 0; j < n; ++j) yr[j] = static_cast<T>(static_cast<C>(yr[j]) * inv);
-            continue;
-        }
-        for (int64_t j = 0; j < n; ++j) sum += std::exp(static_cast<C>(xr[j * inner]) - mx);
-        const C lse = static_cast<C>(std::log(sum));
-        for (int64_t j = 0; j < n; ++j) {
-            const C v = static_cast<C>(xr[j * inner]) - mx - lse;
-            yr[j * inner] = static_cast<T>(log ? v : std::exp(v));
+            if (nan) mx = std::numeric_limits<C>::quiet_NaN();
+            else if (mx == -std::numeric_limits<C>::infinity() || mx == std::numeric_limits<C>::infinity()) mx = 0;
+            C part[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+            int64_t j = 0;
+            for (; j + 8 <= n; j += 8)
+                for (int k = 0; k < 8; ++k) {
+                    const C e = exp_c(row[j + k] - mx);
+                    if (!log) row[j + k] = e;
+                    part[k] += e;
+                }
+            for (; j < n; ++j) {
+                const C e = exp_c(row[j] - mx);
+                if (!log) row[j] = e;
+                part[0] += e;
+            }
+            C sum = 0;
+            for (int k = 0; k < 8; ++k) sum += part[k];
+            if (log) {
+                const C shift = mx + static_cast<C>(std::log(static_cast<double>(sum)));
+                for (int64_t k = 0; k < n; ++k) yr[k * inner] = static_cast<T>(row[k] - shift);
+            } else {
+                const C inv = C(1) / sum;
+                for (int64_t k = 0; k < n; ++k) yr[k * inner] = static_cast<T>(row[k] * inv);
+            }
         }
     }
 }
