@@ -354,10 +354,10 @@ def _build(index, source, options):
     cp = _cp
     with cp.cuda.Device(index):
         try:
-            module = cp.RawModule(code=source, options=options, backend="nvrtc")
-            if hasattr(module, "compile"):
-                module.compile()
-            return index, module, options
+            raw = cp.RawModule(code=source, options=options, backend="nvrtc")
+            # the loaded cupy.cuda.function.Module (compiled now, so errors surface here); its get_function gives
+            # plain Functions, cheaper per launch than the RawKernels of RawModule.get_function
+            return index, getattr(raw, "module", raw), options
         except cp.cuda.compiler.CompileException as exc:
             if "cuda_fp16" in str(exc) and _OWN_HALF not in options:
                 return _build(index, source, tuple(options) + (_OWN_HALF,))
@@ -366,13 +366,10 @@ def _build(index, source, options):
 
 
 def _function(program, name):
-    """The launchable kernel ``name`` of a program (KernelCache's function hook).  RawModule.get_function gives a
-    RawKernel, which looks up its device on every call; we keep the plain cupy.cuda.Function it wraps for this device,
-    since our cache is per device already."""
+    """The launchable kernel ``name`` of a program (KernelCache's function hook), for the program's device."""
     index, module, _ = program
     with _cp.cuda.Device(index):
-        kernel = module.get_function(name)
-        return getattr(kernel, "kernel", kernel)
+        return module.get_function(name)
 
 
 _cache = KernelCache(_build, _function)

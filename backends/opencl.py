@@ -125,6 +125,7 @@ class _Device:
         self.pool = MemoryPool(ImmediateAllocator(self.queue))
         ext = cl_device.extensions.split()
         self.fp64, self.fp16 = "cl_khr_fp64" in ext, "cl_khr_fp16" in ext
+        self.cpu = bool(cl_device.type & cl.device_type.CPU)
         wg = cl_device.max_work_group_size
         self.local = min(256, wg)                          # elementwise work-group size
         self.reduce_local = 1 << (min(256, wg).bit_length() - 1)  # a power of two for the tree reductions
@@ -218,7 +219,8 @@ def _read(name):
 
 
 def _preamble(dev, dtypes):
-    flags = "".join(f"#define {f} 1\n" for f, on in (("TS_HAS_FP64", dev.fp64), ("TS_HAS_FP16", dev.fp16)) if on)
+    flags = "".join(f"#define {f} 1\n" for f, on in (("TS_HAS_FP64", dev.fp64), ("TS_HAS_FP16", dev.fp16),
+                                                       ("TS_CPU", dev.cpu)) if on)
     return flags + _read("common.cl") + codegen.helpers("opencl", dtypes)
 
 

@@ -8,7 +8,7 @@ import logging
 import os
 
 from . import errors
-from .dtypes import DTYPES, _PROMOTE, default_float, default_int, dtype as to_dtype, scalar_dtype
+from .dtypes import DTYPES, _PROMOTE, default_float, scalar_dtype
 from .registry import log, registry
 from .tensor import Tensor, contiguous_strides, make_tensor
 from ..kernels import optable
@@ -499,9 +499,3 @@ def to_int(value, what):
     except AttributeError:
         raise TypeError(f"{what} must be an integer, got {type(value).__name__}") from None
 
-
-def resolve_dtype(dt):
-    return None if dt is None else to_dtype(dt)
-
-
-__all__ = ["run", "empty", "unary", "binary", "where", "reduce", "matmul", "astype", "default_int"]

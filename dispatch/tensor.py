@@ -286,7 +286,7 @@ def _install_operators():
     methods)."""
     from . import dispatcher as d
 
-    binary, inplace = d.binary, d.binary_inplace
+    inplace = d.binary_inplace
 
     def fwd(op):
         return d.BINARY[op]
@@ -308,10 +308,12 @@ def _install_operators():
         setattr(Tensor, f"__{dunder}__", fwd(op))
 
     def logical(op):
+        fn = d.BINARY[op]
+
         def method(self, other):
             if self.dtype.kind != "bool" or (isinstance(other, Tensor) and other.dtype.kind != "bool"):
                 raise TypeError(f"bitwise operators are only supported on bool tensors (as {op})")
-            return binary(op, self, other)
+            return fn(self, other)
         return method
 
     Tensor.__and__ = Tensor.__rand__ = logical("logical_and")

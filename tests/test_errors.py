@@ -32,7 +32,7 @@ def test_unusable_device_says_why():
 
 def test_cuda_without_cupy_names_the_extra():
     try:
-        import cupy  # noqa: F401
+        import cupy  # noqa: F401  (only its absence is tested here)
         pytest.skip("CuPy is installed here")
     except ImportError:
         pass

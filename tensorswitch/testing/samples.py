@@ -104,7 +104,7 @@ def compare(got, expected, device, what, atol=None, rtol=None):
     limit = np.broadcast_to(atol, e.shape)[ok] + rtol * np.abs(e[ok])
     if np.any(err > limit):
         i = int(np.argmax(err - limit))
-        raise Failure(f"{what}: got {h[ok][i]!r}, expected {e[ok][i]!r} (|diff| {err[i]:.3g} > tolerance "
+        raise Failure(f"{what}: got {float(h[ok][i])!r}, expected {float(e[ok][i])!r} (|diff| {err[i]:.3g} > tolerance "
                       f"{limit[i]:.3g})")
 
 
