@@ -11,7 +11,6 @@ from ..dispatch.registry import register_kernel
 from ..kernels import optable
 
 _cpu = None  # tensorswitch._cpu, imported in initialize()
-ALL = [d.name for d in DTYPES]
 
 
 class CPUBackend(Backend):
@@ -185,15 +184,9 @@ def register():
             make = _unary(unary_codes[name], codes[dt], codes[op.result_dtype(dt)]) if op.arity == 1 else \
                 _binary(binary_codes[name], codes[dt], codes[op.result_dtype(dt)])
             register_kernel(name, "cpu", [dt], make)
-    for name, red in optable.REDUCTIONS.items():
-        register_kernel(name, "cpu", red.dtypes, _reduction(name))
-    register_kernel("where", "cpu", ALL, where)
-    register_kernel("astype", "cpu", ALL, astype)
-    register_kernel("fill", "cpu", ALL, fill)
-    register_kernel("arange", "cpu", optable.NUMERIC, arange)
-    register_kernel("rand", "cpu", optable.FLOAT, _random("rand"))
-    register_kernel("randn", "cpu", optable.FLOAT, _random("randn"))
-    register_kernel("randint", "cpu", optable.INTEGER, _random("randint"))
-    register_kernel("matmul", "cpu", optable.NUMERIC, matmul)
-    register_kernel("softmax", "cpu", optable.FLOAT, _softmax(False))
-    register_kernel("log_softmax", "cpu", optable.FLOAT, _softmax(True))
+    kernels = {"where": where, "astype": astype, "fill": fill, "arange": arange, "rand": _random("rand"),
+               "randn": _random("randn"), "randint": _random("randint"), "matmul": matmul,
+               "softmax": _softmax(False), "log_softmax": _softmax(True)}
+    kernels.update({name: _reduction(name) for name in optable.REDUCTIONS})
+    for name, kernel in kernels.items():
+        register_kernel(name, "cpu", optable.COVERAGE[name], kernel)

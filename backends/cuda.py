@@ -744,15 +744,9 @@ def register():
     register_backend(_BACKEND)
     for op, info in optable.ELEMENTWISE.items():
         register_kernel(op, "cuda", info.dtypes, _elementwise(op, info.dtypes, info.arity))
-    for op, info in optable.REDUCTIONS.items():
-        register_kernel(op, "cuda", info.dtypes, _reduction(op))
-    register_kernel("where", "cuda", ALL, where)
-    register_kernel("astype", "cuda", ALL, astype)
-    register_kernel("fill", "cuda", ALL, fill)
-    register_kernel("arange", "cuda", optable.NUMERIC, arange)
-    register_kernel("rand", "cuda", optable.FLOAT, _random("rand"))
-    register_kernel("randn", "cuda", optable.FLOAT, _random("randn"))
-    register_kernel("randint", "cuda", optable.INTEGER, _random("randint"))
-    register_kernel("matmul", "cuda", optable.NUMERIC, matmul)
-    register_kernel("softmax", "cuda", optable.FLOAT, _softmax("softmax"))
-    register_kernel("log_softmax", "cuda", optable.FLOAT, _softmax("log_softmax"))
+    kernels = {"where": where, "astype": astype, "fill": fill, "arange": arange, "rand": _random("rand"),
+               "randn": _random("randn"), "randint": _random("randint"), "matmul": matmul,
+               "softmax": _softmax("softmax"), "log_softmax": _softmax("log_softmax")}
+    kernels.update({name: _reduction(name) for name in optable.REDUCTIONS})
+    for name, kernel in kernels.items():
+        register_kernel(name, "cuda", optable.COVERAGE[name], kernel)

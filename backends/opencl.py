@@ -555,15 +555,9 @@ def register():
     for name, op in optable.ELEMENTWISE.items():
         for dt in op.dtypes:
             register_kernel(name, "opencl", [dt], _elementwise(name, dt, op.arity))
-    for name, red in optable.REDUCTIONS.items():
-        register_kernel(name, "opencl", red.dtypes, _reduction(name))
-    register_kernel("where", "opencl", optable.ALL, where)
-    register_kernel("astype", "opencl", optable.ALL, astype)
-    register_kernel("fill", "opencl", optable.ALL, fill)
-    register_kernel("arange", "opencl", optable.NUMERIC, arange)
-    register_kernel("rand", "opencl", optable.FLOAT, _random("rand"))
-    register_kernel("randn", "opencl", optable.FLOAT, _random("randn"))
-    register_kernel("randint", "opencl", optable.INTEGER, _random("randint"))
-    register_kernel("matmul", "opencl", optable.NUMERIC, matmul)
-    register_kernel("softmax", "opencl", optable.FLOAT, _softmax("softmax"))
-    register_kernel("log_softmax", "opencl", optable.FLOAT, _softmax("log_softmax"))
+    kernels = {"where": where, "astype": astype, "fill": fill, "arange": arange, "rand": _random("rand"),
+               "randn": _random("randn"), "randint": _random("randint"), "matmul": matmul,
+               "softmax": _softmax("softmax"), "log_softmax": _softmax("log_softmax")}
+    kernels.update({name: _reduction(name) for name in optable.REDUCTIONS})
+    for name, kernel in kernels.items():
+        register_kernel(name, "opencl", optable.COVERAGE[name], kernel)

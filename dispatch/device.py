@@ -96,6 +96,16 @@ def register_backend(backend, override=False):
     return backend
 
 
+def unregister_backend(name):
+    """Remove the backend ``name`` and its devices (for tests and plugin teardown; its kernels stay in the registry
+    until ``ts.registry.unregister(device=name)``)."""
+    with _lock:
+        _backends.pop(name, None)
+        _initialized.discard(name)
+        for key in [k for k, d in _devices.items() if d.type == name]:
+            del _devices[key]
+
+
 def _backend(type_):
     backend = _backends.get(type_)
     if backend is None:

@@ -129,3 +129,13 @@ REDUCTIONS = {r.name: r for r in (
     Reduction("all", ALL, "1", "acc && (v != 0)", "bool"),
     Reduction("any", ALL, "0", "acc || (v != 0)", "bool"),
 )}
+
+
+#: The dtypes every built-in backend has kernels for, per op: one claim that the backends' ``register()`` and the
+#: table tests read.  Elementwise ops and reductions claim what their table line says.
+COVERAGE = {
+    "where": ALL, "astype": ALL, "fill": ALL, "arange": NUMERIC, "rand": FLOAT, "randn": FLOAT, "randint": INTEGER,
+    "matmul": NUMERIC, "softmax": FLOAT, "log_softmax": FLOAT,
+    **{name: op.dtypes for name, op in ELEMENTWISE.items()},
+    **{name: r.dtypes for name, r in REDUCTIONS.items()},
+}

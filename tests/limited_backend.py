@@ -7,17 +7,19 @@ import tensorswitch as ts
 LIMITED = "limited"
 
 
-class LimitedBackend(ts.Backend):
-    name = LIMITED
+class CPUMemoryBackend(ts.Backend):
+    """A test backend named ``name`` that borrows the cpu backend's memory and claims only ``dtypes``."""
 
-    def __init__(self):
+    def __init__(self, name, dtypes=("float32", "bool"), count=1):
+        self.name, self.count = name, count
+        self.dtypes = frozenset(ts.dtype(d) for d in dtypes)
         self.cpu = ts.device("cpu").backend
 
     def device_count(self):
-        return 1
+        return self.count
 
     def supported_dtypes(self, index):
-        return frozenset({ts.float32, ts.bool})
+        return self.dtypes
 
     def allocate(self, nbytes, index):
         return self.cpu.allocate(nbytes, 0)
@@ -30,7 +32,7 @@ class LimitedBackend(ts.Backend):
 
 
 if LIMITED not in ts.dispatch.device.backend_names():
-    ts.register_backend(LimitedBackend())
+    ts.register_backend(CPUMemoryBackend(LIMITED))
     for _op in ("add", "multiply", "fill", "astype", "sum", "greater"):
         _dtypes = ["float32"] if _op != "astype" else ["float32", "bool"]
         for _entry in ts.registry.kernels(op=_op, device="cpu"):

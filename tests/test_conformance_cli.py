@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 
 import tensorswitch as ts
+from limited_backend import CPUMemoryBackend
+from tensorswitch.dispatch.device import unregister_backend
 from tensorswitch.testing import conformance
 
 
@@ -34,33 +36,10 @@ def test_cli_as_a_module_and_unknown_devices():
     assert "unknown device 'nosuchdev'" in out.stderr and "Usable devices: cpu" in out.stderr
 
 
-class BrokenBackend(ts.Backend):
-    """A backend whose add is wrong and whose relu claims float32 but raises: the suite must catch both."""
-
-    name = "brokendev"
-
-    def __init__(self):
-        self.cpu = ts.device("cpu").backend
-
-    def device_count(self):
-        return 1
-
-    def supported_dtypes(self, index):
-        return frozenset({ts.float32, ts.bool})
-
-    def allocate(self, nbytes, index):
-        return self.cpu.allocate(nbytes, 0)
-
-    def copy_in(self, handle, offset, host, index):
-        self.cpu.copy_in(handle, offset, host, 0)
-
-    def copy_out(self, handle, offset, host, index):
-        self.cpu.copy_out(handle, offset, host, 0)
-
-
 @pytest.fixture
 def broken_device():
-    ts.register_backend(BrokenBackend(), override=True)
+    # its add is wrong and its relu claims float32 but raises: the suite must catch both
+    ts.register_backend(CPUMemoryBackend("brokendev"), override=True)
     cpu_fill = ts.registry.fast[("fill", "cpu", ts.float32)]
     cpu_astype = ts.registry.fast[("astype", "cpu", ts.float32)]
 
@@ -76,6 +55,7 @@ def broken_device():
     ts.register_kernel("astype", "brokendev", ["float32"], cpu_astype, override=True)
     yield ts.device("brokendev")
     ts.registry.unregister(device="brokendev")
+    unregister_backend("brokendev")
 
 
 def test_a_wrong_kernel_fails_the_run(broken_device, capsys):

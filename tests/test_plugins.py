@@ -8,7 +8,9 @@ import warnings
 import pytest
 
 import tensorswitch as ts
+from limited_backend import CPUMemoryBackend
 from tensorswitch.dispatch import plugins
+from tensorswitch.dispatch.device import unregister_backend
 
 
 class FakeEntryPoint:
@@ -19,6 +21,15 @@ class FakeEntryPoint:
         return self._fn
 
 
+@pytest.fixture(autouse=True)
+def forget_test_backends():
+    """Backends these tests register must not leak into the device lists of later tests."""
+    yield
+    for name in ("plugina", "pluginb", "runtimedev", "brokenplugin"):
+        unregister_backend(name)
+        plugins._loaded.pop(name, None)
+
+
 def _install(monkeypatch, *eps):
     monkeypatch.setattr(plugins, "_entry_points", lambda: {ep.name: ep for ep in eps})
     for ep in eps:
@@ -26,27 +37,7 @@ def _install(monkeypatch, *eps):
 
 
 def _make_backend(name):
-    class PluginBackend(ts.Backend):
-        def __init__(self):
-            self.name = name
-            self.cpu = ts.device("cpu").backend
-
-        def device_count(self):
-            return 2
-
-        def supported_dtypes(self, index):
-            return frozenset({ts.float32})
-
-        def allocate(self, nbytes, index):
-            return self.cpu.allocate(nbytes, 0)
-
-        def copy_in(self, handle, offset, host, index):
-            self.cpu.copy_in(handle, offset, host, 0)
-
-        def copy_out(self, handle, offset, host, index):
-            self.cpu.copy_out(handle, offset, host, 0)
-
-    return PluginBackend()
+    return CPUMemoryBackend(name, dtypes=("float32",), count=2)
 
 
 def test_plugins_load_on_first_use_and_coexist(monkeypatch):
