@@ -57,13 +57,20 @@ class RawOpenCL:
     """The baseline a hand-written PyOpenCL program reaches: a cached kernel into a preallocated buffer."""
 
     def __init__(self):
-        self.ctx = cl.Context([ts.device("opencl").backend.cl_device(0)]) if hasattr(
-            ts.device("opencl").backend, "cl_device") else cl.create_some_context(interactive=False)
+        self.ctx = cl.Context([cl.get_platforms()[0].get_devices()[0]])  # opencl:0, as tensorswitch numbers them
         self.queue = cl.CommandQueue(self.ctx)
         prg = cl.Program(self.ctx, """
             __kernel void add(__global const float* a, __global const float* b, __global float* c) {
-                size_t i = get_global_id(0); c[i] = a[i] + b[i]; }""").build()
+                size_t i = get_global_id(0); c[i] = a[i] + b[i]; }
+            __kernel void partial_sums(__global const float* a, __global float* out, long n, long chunk) {
+                long i = get_global_id(0), end = min(n, (i + 1) * chunk);
+                float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+                long j = i * chunk;
+                for (; j + 4 <= end; j += 4) { s0 += a[j]; s1 += a[j + 1]; s2 += a[j + 2]; s3 += a[j + 3]; }
+                for (; j < end; ++j) s0 += a[j];
+                out[i] = (s0 + s1) + (s2 + s3); }""").build()
         self.kernel = prg.add  # read once: every attribute read builds a new kernel object
+        self.partial = prg.partial_sums
 
     def add(self, n):
         a = cla.to_device(self.queue, np.ones(n, np.float32))
@@ -71,14 +78,25 @@ class RawOpenCL:
         c = cla.empty(self.queue, n, np.float32)
         self.kernel.set_args(a.data, b.data, c.data)
 
-        def run():
+        def run(keep=(a, b, c)):  # the buffers must outlive the kernel's arguments
             cl.enqueue_nd_range_kernel(self.queue, self.kernel, (n,), None)
 
         return run, self.queue.finish
 
-    def sum(self, n):
+    def sum(self, n, groups=256):
+        """Partial sums on the device, the last 256 added on the host: a typical hand-written reduction."""
         a = cla.to_device(self.queue, np.ones(n, np.float32))
-        return (lambda: cla.sum(a, queue=self.queue)), self.queue.finish
+        partial = cla.empty(self.queue, groups, np.float32)
+        host = np.empty(groups, np.float32)
+        chunk = -(-n // groups)
+        self.partial.set_args(a.data, partial.data, np.int64(n), np.int64(chunk))
+
+        def run(keep=(a, partial)):
+            cl.enqueue_nd_range_kernel(self.queue, self.partial, (groups,), None)
+            cl.enqueue_copy(self.queue, host, partial.data)
+            return host.sum(dtype=np.float64)
+
+        return run, self.queue.finish
 
 
 def main():
