@@ -71,21 +71,21 @@ def _load_blas():
 
 # -- kernels: thin adapters from tensors to the C++ entry points (see Note [Kernel contract]) ------------------------
 
-def _unary(code, dt, odt):
+def _unary(code, dt, odt, unary_contig):
     def kernel(out, x):
         if out.is_contiguous and x.is_contiguous:
-            _cpu.unary_contig(code, dt, odt, out.size, out.buffer.handle, out.offset, x.buffer.handle, x.offset)
+            unary_contig(code, dt, odt, out.size, out.buffer.handle, out.offset, x.buffer.handle, x.offset)
         else:
             _cpu.unary(code, dt, odt, out.shape, out.buffer.handle, out.offset, out.strides, x.buffer.handle,
                        x.offset, x.strides)
     return kernel
 
 
-def _binary(code, dt, odt):
+def _binary(code, dt, odt, binary_contig):
     def kernel(out, a, b):
         if out.is_contiguous and a.is_contiguous and b.is_contiguous:
-            _cpu.binary_contig(code, dt, odt, out.size, out.buffer.handle, out.offset, a.buffer.handle, a.offset,
-                               b.buffer.handle, b.offset)
+            binary_contig(code, dt, odt, out.size, out.buffer.handle, out.offset, a.buffer.handle, a.offset,
+                          b.buffer.handle, b.offset)
         elif out.is_contiguous and (a.is_contiguous or not any(a.strides)) and (b.is_contiguous or not any(b.strides)):
             # contiguous or a broadcast scalar each: one flat loop, no shape to walk
             _cpu.binary_flat(code, dt, odt, out.size, out.buffer.handle, out.offset, a.buffer.handle, a.offset,
@@ -181,8 +181,10 @@ def register():
     codes = {d.name: d.code for d in DTYPES}
     for name, op in optable.ELEMENTWISE.items():
         for dt in op.dtypes:  # one adapter per dtype, with the dtype codes bound: nothing to look up per call
-            make = _unary(unary_codes[name], codes[dt], codes[op.result_dtype(dt)]) if op.arity == 1 else \
-                _binary(binary_codes[name], codes[dt], codes[op.result_dtype(dt)])
+            if op.arity == 1:
+                make = _unary(unary_codes[name], codes[dt], codes[op.result_dtype(dt)], module.unary_contig)
+            else:
+                make = _binary(binary_codes[name], codes[dt], codes[op.result_dtype(dt)], module.binary_contig)
             register_kernel(name, "cpu", [dt], make)
     kernels = {"where": where, "astype": astype, "fill": fill, "arange": arange, "rand": _random("rand"),
                "randn": _random("randn"), "randint": _random("randint"), "matmul": matmul,

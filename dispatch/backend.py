@@ -27,22 +27,18 @@ Kernels are registered per (op, device type, dtype) with ``ts.register_kernel``;
 """
 
 import threading
+from collections import namedtuple
 
 __all__ = ["Backend", "Buffer", "KernelCache"]
 
 
-class Buffer:
+class Buffer(namedtuple("BufferFields", "handle nbytes device")):
     """Device memory of one backend: an opaque ``handle`` (whatever the backend's ``allocate`` returned), its size and
-    device.  Tensors and their views share a Buffer.  Backends whose handles free themselves when dropped (the
-    default ``free``) get this class; backends that override ``free`` get :class:`OwnedBuffer`."""
+    device.  Tensors and their views share a Buffer.  A tuple, because one is made for every op's result and a
+    tuple is the cheapest object to make; backends whose handles free themselves when dropped (the default ``free``)
+    get this class, backends that override ``free`` get :class:`OwnedBuffer`."""
 
-    __slots__ = ("handle", "nbytes", "device", "_free")
-
-    def __init__(self, handle, nbytes, device):
-        self.handle = handle
-        self.nbytes = nbytes
-        self.device = device
-        self._free = None
+    __slots__ = ()
 
 
 class OwnedBuffer(Buffer):
@@ -50,20 +46,11 @@ class OwnedBuffer(Buffer):
 
     __slots__ = ()
 
-    def __init__(self, handle, nbytes, device):
-        self.handle = handle
-        self.nbytes = nbytes
-        self.device = device
-        self._free = device.backend.free
-
     def __del__(self):
-        free = self._free
-        if free is not None:
-            self._free = None
-            try:
-                free(self.handle, self.device.index)
-            except Exception:  # interpreter shutdown: the backend may already be gone
-                pass
+        try:
+            self.device.backend.free(self.handle, self.device.index)
+        except Exception:  # interpreter shutdown: the backend may already be gone
+            pass
 
 
 class Backend:

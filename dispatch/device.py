@@ -22,7 +22,7 @@ _lock = threading.RLock()
 class Device:
     """A device: a type (the backend's name) and an index.  Construct with :func:`device`."""
 
-    __slots__ = ("type", "index", "backend", "_dtypes", "_str", "allocate")
+    __slots__ = ("type", "index", "backend", "_dtypes", "_str", "allocate", "buffer_type", "raw_allocate")
 
     def __init__(self, type_, index, backend):
         self.type, self.index, self.backend = type_, index, backend
@@ -31,10 +31,12 @@ class Device:
         # decided once per device: does dropping a buffer need the backend's free()?
         buffer_type = OwnedBuffer if type(backend).free is not Backend.free else Buffer
         backend_allocate = backend.allocate
+        new = tuple.__new__
+        self.buffer_type, self.raw_allocate = buffer_type, backend_allocate  # for the dispatcher's hot path
 
         def allocate(nbytes):
             """A Buffer of ``nbytes`` on this device."""
-            return buffer_type(backend_allocate(nbytes, index), nbytes, self)
+            return new(buffer_type, (backend_allocate(nbytes, index), nbytes, self))
 
         self.allocate = allocate
 

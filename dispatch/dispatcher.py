@@ -105,6 +105,25 @@ def empty(shape, dt, device):
 
 
 _new_tensor = Tensor.__new__
+_new_buffer = tuple.__new__  # see dispatch/backend.py: a Buffer is a tuple, made without a Python frame
+
+
+def empty_like(x, dt):
+    """A new contiguous tensor shaped like ``x``; a contiguous ``x`` lends its layout (no layout lookup)."""
+    if not x.is_contiguous:
+        return empty(x.shape, dt, x.device)
+    device = x.device
+    t = _new_tensor(Tensor)
+    nbytes = x.size * dt.itemsize
+    t.buffer = _new_buffer(device.buffer_type, (device.raw_allocate(nbytes, device.index), nbytes, device))
+    t.offset = 0
+    t.shape = x.shape
+    t.strides = x.strides
+    t.dtype = dt
+    t.device = device
+    t.size = x.size
+    t.is_contiguous = True
+    return t
 
 
 def check_dtype(op, dt, device):
@@ -207,26 +226,22 @@ def _unary_slow(op, x):
     return run(op, dt, out, x)
 
 
-def _result_dtypes(op):
-    """{input dtype: result dtype} for the dtypes that need no promotion before ``op``'s kernel."""
-    info = _ELEMENTWISE[op]
-    return {d: (_BOOL if info.bool_out else d) for d in DTYPES if not (info.to_float and d.kind != "float")}
-
-
 def _make_unary(op):
-    results = _result_dtypes(op)
+    kernels = registry.by_op[op]  # kept in step with registration: no lookup of the op per call
+    bool_out = _ELEMENTWISE[op].bool_out
+    to_float = _ELEMENTWISE[op].to_float
 
     def unary_op(x):
         # the fast path: one dict lookup for the kernel, one allocation, one call (see STYLE: the hot path)
         if type(x) is Tensor and not _TRACE:
-            res = results.get(x.dtype)
-            if res is not None:
-                kernel = _fast.get((op, x.device.type, x.dtype))
-                if kernel is not None:
-                    out = empty(x.shape, res, x.device)
-                    if out.size:
-                        kernel(out, x)
-                    return out
+            dt = x.dtype
+            device = x.device
+            kernel = kernels.get((device.type, dt))
+            if kernel is not None and (not to_float or dt.kind == "float"):
+                out = empty_like(x, _BOOL if bool_out else dt)
+                if out.size:
+                    kernel(out, x)
+                return out
         return _unary_slow(op, x)
 
     unary_op.__name__ = unary_op.__qualname__ = op
@@ -234,27 +249,29 @@ def _make_unary(op):
 
 
 def _make_binary(op):
-    results = _result_dtypes(op)
+    kernels = registry.by_op[op]
+    bool_out = _ELEMENTWISE[op].bool_out
+    to_float = _ELEMENTWISE[op].to_float
 
     def binary_op(a, b):
         if not _TRACE:
             if type(a) is Tensor:
                 dt = a.dtype
-                res = results.get(dt)
                 device = a.device
-                if res is not None:
+                if type(b) is not Tensor:
                     tb = type(b)
-                    if tb is not Tensor and (tb is float and dt.kind == "float" or tb is int and dt.kind != "bool"):
-                        b = scalar_view(b, dt, device, a.shape)  # a weak scalar that keeps a's dtype
-                    if type(b) is Tensor and b.dtype is dt and b.device is device and a.shape == b.shape:
-                        kernel = _fast.get((op, device.type, dt))
-                        if kernel is not None:
-                            out = empty(a.shape, res, device)
-                            if out.size:
-                                kernel(out, a, b)
-                            return out
+                    if not (tb is float and dt.kind == "float" or tb is int and dt.kind != "bool" and not to_float):
+                        return _binary_slow(op, a, b)
+                    b = scalar_view(b, dt, device, a.shape)  # a weak scalar that keeps a's dtype
+                if b.dtype is dt and b.device is device and a.shape == b.shape:
+                    kernel = kernels.get((device.type, dt))
+                    if kernel is not None and (not to_float or dt.kind == "float"):
+                        out = empty_like(a, _BOOL if bool_out else dt)
+                        if out.size:
+                            kernel(out, a, b)
+                        return out
             elif type(b) is Tensor and (type(a) is float and b.dtype.kind == "float" or
-                                        type(a) is int and b.dtype.kind != "bool"):
+                                        type(a) is int and b.dtype.kind != "bool" and not to_float):
                 return binary_op(scalar_view(a, b.dtype, b.device, b.shape), b)
         return _binary_slow(op, a, b)
 

@@ -82,6 +82,7 @@ class Registry:
         self._entries = {}     # (op, device type, DType) -> KernelEntry
         self.fast = {}         # (op, device type, DType) -> callable: the per-call lookup, kept in step at
         #                        registration (see STYLE: resolve at registration, look up per call)
+        self.by_op = {op: {} for op in OPS}  # op -> {(device type, DType): callable}, the same, split per op
         self._fallbacks = {}   # device type -> fallback device type
         self._warned = set()
 
@@ -107,6 +108,7 @@ class Registry:
         for key in keys:
             self._entries[key] = KernelEntry(fn, op, device_type, key[2], site or "<unknown>")
             self.fast[key] = fn
+            self.by_op[op][key[1:]] = fn
         return fn
 
     def unregister(self, op=None, device=None, dtype=None):
@@ -115,6 +117,7 @@ class Registry:
             key = (e.op, e.device_type, e.dtype)
             del self._entries[key]
             self.fast.pop(key, None)
+            self.by_op[e.op].pop(key[1:], None)
 
     # -- queries ------------------------------------------------------------------------------------------------
 

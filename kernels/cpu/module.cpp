@@ -527,6 +527,87 @@ void softmax_typed(bool log, const T* x, T* out, int64_t outer, int64_t n, int64
     }
 }
 
+// The two hottest entry points (every contiguous elementwise op) as METH_FASTCALL functions: pybind11's general
+// argument machinery costs about 0.3 us for ten arguments, more than the whole loop over a small tensor.
+bool int_args(PyObject* const* args, Py_ssize_t n, int64_t* out, const int* which, int count) {
+    for (int i = 0; i < count; ++i) {
+        if (which[i] >= n) return false;
+        out[i] = PyLong_AsLongLong(args[which[i]]);
+        if (out[i] == -1 && PyErr_Occurred()) return false;
+    }
+    return true;
+}
+
+template <int Arity>
+PyObject* elementwise_contig(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
+    // (op, dtype, out dtype, n, out, out offset, x, x offset[, y, y offset])
+    constexpr int kArgs = 6 + 2 * Arity;
+    if (nargs != kArgs) {
+        PyErr_SetString(PyExc_TypeError, Arity == 1 ? "unary_contig takes 8 arguments" : "binary_contig takes 10 "
+                                                                                          "arguments");
+        return nullptr;
+    }
+    const int which[] = {0, 1, 2, 3, 5, 7, 9};
+    int64_t v[7];
+    if (!int_args(args, nargs, v, which, 5 + Arity)) return nullptr;  // the four codes and one offset per operand
+    const int op = static_cast<int>(v[0]), dt = static_cast<int>(v[1]), odt = static_cast<int>(v[2]);
+    const int64_t n = v[3];
+    if (dt < 0 || dt > 8 || odt < 0 || odt > 8) {
+        PyErr_SetString(PyExc_ValueError, "bad dtype code");
+        return nullptr;
+    }
+    try {
+        char* out = data_of(args[4]) + v[4] * ts::kItemsize[odt];
+        char* x = data_of(args[6]) + v[5] * ts::kItemsize[dt];
+        if constexpr (Arity == 1) {
+            auto fn = unary_fn(op, dt);
+            char* p[2] = {out, x};
+            MaybeRelease r(n);
+            fn(flat<2>(n, {odt, dt}), p);
+        } else {
+            auto fn = binary_fn(op, dt);
+            char* p[3] = {out, x, data_of(args[8]) + v[6] * ts::kItemsize[dt]};
+            MaybeRelease r(n);
+            fn(flat<3>(n, {odt, dt, dt}), p);
+        }
+    } catch (py::error_already_set& e) {
+        e.restore();
+        return nullptr;
+    } catch (const std::exception& e) {
+        PyErr_SetString(PyExc_ValueError, e.what());
+        return nullptr;
+    }
+    Py_RETURN_NONE;
+}
+
+PyObject* allocate_fast(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
+    // (nbytes, index): the Backend.allocate signature
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "allocate takes (nbytes, index)");
+        return nullptr;
+    }
+    const long long n = PyLong_AsLongLong(args[0]);
+    if (n < 0) {
+        if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "nbytes must be non-negative");
+        return nullptr;
+    }
+    try {
+        return allocate(static_cast<size_t>(n)).release().ptr();
+    } catch (const std::bad_alloc&) {
+        PyErr_NoMemory();
+        return nullptr;
+    }
+}
+
+PyMethodDef fast_methods[] = {
+    {"unary_contig", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)(void)>(&elementwise_contig<1>)),
+     METH_FASTCALL, "unary_contig(op, dtype, out_dtype, n, out, out_offset, x, x_offset)"},
+    {"binary_contig", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)(void)>(&elementwise_contig<2>)),
+     METH_FASTCALL, "binary_contig(op, dtype, out_dtype, n, out, out_offset, a, a_offset, b, b_offset)"},
+    {"allocate", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)(void)>(&allocate_fast)), METH_FASTCALL,
+     "allocate(nbytes, index): a buffer from the pool (a capsule, freed when dropped)"},
+    {nullptr, nullptr, 0, nullptr}};
+
 py::list names(const char* const* table, int n) {
     py::list l;
     for (int i = 0; i < n; ++i) l.append(table[i]);
@@ -538,8 +619,8 @@ py::list names(const char* const* table, int n) {
 PYBIND11_MODULE(_cpu, m) {
     m.doc() = "tensorswitch's cpu kernels (see backends/cpu.py)";
 
-    m.def("allocate", [](size_t nbytes, int /*index*/) { return allocate(nbytes); },
-          "allocate(nbytes, index): a buffer from the pool (a capsule, freed when dropped).");
+    for (PyMethodDef* def = fast_methods; def->ml_name; ++def)
+        m.add_object(def->ml_name, py::reinterpret_steal<py::object>(PyCFunction_New(def, nullptr)));
     m.def("address", [](Memory mem) { return reinterpret_cast<uintptr_t>(data_of(mem)); });
     m.def("size", [](Memory mem) { return size_of(mem); });
     m.def("empty_cache", [] { pool().release_all(); }, "Give the pool's cached blocks back to the OS.");
@@ -570,12 +651,6 @@ PYBIND11_MODULE(_cpu, m) {
     m.attr("binary_ops") = names(binary_op_names, kNumBinary);
 
     // elementwise: the *_contig forms take an element count (every operand contiguous), the others shape+strides
-    m.def("unary_contig", [](int op, int dt, int odt, int64_t n, Memory o, int64_t oo, Memory x, int64_t xo) {
-        auto fn = unary_fn(op, dt);
-        char* p[2] = {at(o, oo, odt), at(x, xo, dt)};
-        MaybeRelease r(n);
-        fn(flat<2>(n, {odt, dt}), p);
-    });
     m.def("unary", [](int op, int dt, int odt, const Shape& shape, Memory o, int64_t oo, const Shape& os,
                       Memory x, int64_t xo, const Shape& xs) {
         auto fn = unary_fn(op, dt);
@@ -583,13 +658,6 @@ PYBIND11_MODULE(_cpu, m) {
         char* p[2] = {at(o, oo, odt), at(x, xo, dt)};
         MaybeRelease r(d.numel());
         fn(d, p);
-    });
-    m.def("binary_contig", [](int op, int dt, int odt, int64_t n, Memory o, int64_t oo, Memory a, int64_t ao,
-                              Memory b, int64_t bo) {
-        auto fn = binary_fn(op, dt);
-        char* p[3] = {at(o, oo, odt), at(a, ao, dt), at(b, bo, dt)};
-        MaybeRelease r(n);
-        fn(flat<3>(n, {odt, dt, dt}), p);
     });
     m.def("binary_flat", [](int op, int dt, int odt, int64_t n, Memory o, int64_t oo, Memory a, int64_t ao,
                             int64_t as, Memory b, int64_t bo, int64_t bs) {
