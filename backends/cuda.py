@@ -530,37 +530,33 @@ def _names(fmt, dtypes):
     return {d: fmt.format(d=d) for d in dtypes}
 
 
+def _pointwise(dev, variants, out, *inputs):
+    """Launch the contiguous, 1-D strided or N-D strided variant of a pointwise kernel (elementwise, where, astype)
+    over ``out`` and ``inputs``: every operand contiguous needs no index math, one merged dim needs one stride per
+    operand, anything else reads a layout cached on the device."""
+    contig, strided1, strided = variants
+    n = out.size
+    operands = (out,) + inputs
+    if all(t.is_contiguous for t in operands):
+        return dev.launch(contig, n, (n, *map(_ptr, operands)))
+    shape, st = coalesce(out.shape, tuple(t.strides for t in operands))
+    if len(shape) == 1:
+        args = [n]
+        for t, s in zip(operands, st):
+            args += (_ptr(t), s[0])
+        return dev.launch(strided1, n, tuple(args))
+    return dev.launch(strided, n, (n, *map(_ptr, operands), dev.layout(pack_layout(shape, st))))
+
+
 def _elementwise(op, dtypes, arity):
     names = _names(f"ts_{op}_{{d}}", dtypes)
 
-    if arity == 1:
-        def unary(out, x):
-            dev = _device(out.device.index)
-            d = x.dtype.name
-            contig, strided1, strided = dev.variants(("elementwise", d), names[d])
-            n = out.size
-            if out.is_contiguous and x.is_contiguous:
-                return dev.launch(contig, n, (n, _ptr(out), _ptr(x)))
-            shape, (so, sx) = coalesce(out.shape, (out.strides, x.strides))
-            if len(shape) == 1:
-                dev.launch(strided1, n, (n, _ptr(out), so[0], _ptr(x), sx[0]))
-            else:
-                dev.launch(strided, n, (n, _ptr(out), _ptr(x), dev.layout(pack_layout(shape, (so, sx)))))
-        return unary
-
-    def binary(out, a, b):
+    def kernel(out, *inputs):
         dev = _device(out.device.index)
-        d = a.dtype.name
-        contig, strided1, strided = dev.variants(("elementwise", d), names[d])
-        n = out.size
-        if out.is_contiguous and a.is_contiguous and b.is_contiguous:
-            return dev.launch(contig, n, (n, _ptr(out), _ptr(a), _ptr(b)))
-        shape, st = coalesce(out.shape, (out.strides, a.strides, b.strides))
-        if len(shape) == 1:
-            dev.launch(strided1, n, (n, _ptr(out), st[0][0], _ptr(a), st[1][0], _ptr(b), st[2][0]))
-        else:
-            dev.launch(strided, n, (n, _ptr(out), _ptr(a), _ptr(b), dev.layout(pack_layout(shape, st))))
-    return binary
+        d = inputs[0].dtype.name
+        _pointwise(dev, dev.variants(("elementwise", d), names[d]), out, *inputs)
+
+    return kernel
 
 
 _where_names = _names("ts_where_{d}", ALL)
@@ -569,16 +565,7 @@ _where_names = _names("ts_where_{d}", ALL)
 def where(out, cond, a, b):
     dev = _device(out.device.index)
     d = out.dtype.name
-    contig, strided1, strided = dev.variants(("where", d), _where_names[d])
-    n = out.size
-    if out.is_contiguous and cond.is_contiguous and a.is_contiguous and b.is_contiguous:
-        return dev.launch(contig, n, (n, _ptr(out), _ptr(cond), _ptr(a), _ptr(b)))
-    shape, st = coalesce(out.shape, (out.strides, cond.strides, a.strides, b.strides))
-    if len(shape) == 1:
-        dev.launch(strided1, n, (n, _ptr(out), st[0][0], _ptr(cond), st[1][0], _ptr(a), st[2][0], _ptr(b),
-                                 st[3][0]))
-    else:
-        dev.launch(strided, n, (n, _ptr(out), _ptr(cond), _ptr(a), _ptr(b), dev.layout(pack_layout(shape, st))))
+    _pointwise(dev, dev.variants(("where", d), _where_names[d]), out, cond, a, b)
 
 
 _astype_names = {(s, d): f"ts_astype_{s}_{d}" for s in ALL for d in ALL}
@@ -587,15 +574,7 @@ _astype_names = {(s, d): f"ts_astype_{s}_{d}" for s in ALL for d in ALL}
 def astype(out, x):
     dev = _device(out.device.index)
     s = x.dtype.name
-    contig, strided1, strided = dev.variants(("astype", s), _astype_names[s, out.dtype.name])
-    n = out.size
-    if out.is_contiguous and x.is_contiguous:
-        return dev.launch(contig, n, (n, _ptr(out), _ptr(x)))
-    shape, (so, sx) = coalesce(out.shape, (out.strides, x.strides))
-    if len(shape) == 1:
-        dev.launch(strided1, n, (n, _ptr(out), so[0], _ptr(x), sx[0]))
-    else:
-        dev.launch(strided, n, (n, _ptr(out), _ptr(x), dev.layout(pack_layout(shape, (so, sx)))))
+    _pointwise(dev, dev.variants(("astype", s), _astype_names[s, out.dtype.name]), out, x)
 
 
 _fill_names = _names("ts_fill_{d}", ALL)
