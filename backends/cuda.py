@@ -20,6 +20,7 @@ import threading
 import numpy as np
 
 from ..dispatch.backend import Backend, KernelCache
+from ..dispatch.backend import coalesce as merge_dims
 from ..dispatch.device import register_backend
 from ..dispatch.dtypes import DTYPES
 from ..dispatch.registry import register_kernel
@@ -220,28 +221,15 @@ def full_source(keys=None):
 # -- launch planning and layouts (no CuPy needed) -------------------------------------------------------------------
 
 def coalesce(shape, strides):
-    """Drop size-1 dims and merge neighbours every operand walks as one, keeping C order (so linear indices, which
-    outputs and argmax use, are unchanged).  ``strides`` is one stride tuple per operand, in elements.  Returns
-    (shape, strides) with at least one dim.
+    """``dispatch.backend.coalesce`` as tuples, with at least one dim (the kernels index a non-empty layout).
 
     >>> coalesce((2, 3, 4), ((12, 4, 1), (0, 0, 1)))
     ((6, 4), ((4, 1), (0, 1)))
     """
-    out_shape, out_strides = [], [[] for _ in strides]
-    for d, n in enumerate(shape):
-        if n == 1:
-            continue
-        if out_shape and all(s[-1] == st[d] * n for s, st in zip(out_strides, strides)):
-            out_shape[-1] *= n
-            for s, st in zip(out_strides, strides):
-                s[-1] = st[d]
-            continue
-        out_shape.append(n)
-        for s, st in zip(out_strides, strides):
-            s.append(st[d])
-    if not out_shape:
+    dims, st = merge_dims(shape, strides)
+    if not dims:
         return (1,), tuple((0,) for _ in strides)
-    return tuple(out_shape), tuple(tuple(s) for s in out_strides)
+    return tuple(dims), tuple(tuple(s) for s in st)
 
 
 def pack_layout(shape, strides):

@@ -13,6 +13,7 @@ import os
 import numpy as np
 
 from ..dispatch.backend import Backend, KernelCache
+from ..dispatch.backend import coalesce as _coalesce
 from ..dispatch.device import register_backend
 from ..dispatch.dtypes import DTYPES
 from ..dispatch.registry import register_kernel
@@ -191,24 +192,6 @@ def _prod(values):
     for v in values:
         n *= v
     return n
-
-
-def _coalesce(shape, strides):
-    """Drop extent-1 dims and merge neighbours that every operand walks as one (C order is kept, so linear indices
-    and argmax positions do not change).  Returns (dims, [strides per operand])."""
-    dims, st = [], [[] for _ in strides]
-    for d, n in enumerate(shape):
-        if n == 1:
-            continue
-        if dims and all(s[-1] == t[d] * n for s, t in zip(st, strides)):
-            dims[-1] *= n
-            for s, t in zip(st, strides):
-                s[-1] = t[d]
-        else:
-            dims.append(n)
-            for s, t in zip(st, strides):
-                s.append(t[d])
-    return dims, st
 
 
 # -- program sources: one per (family, dtype), generated from the op table ------------------------------------------

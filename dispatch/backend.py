@@ -29,7 +29,7 @@ Kernels are registered per (op, device type, dtype) with ``ts.register_kernel``;
 import threading
 from collections import namedtuple
 
-__all__ = ["Backend", "Buffer", "KernelCache"]
+__all__ = ["Backend", "Buffer", "KernelCache", "coalesce"]
 
 
 class Buffer(namedtuple("BufferFields", "handle nbytes device")):
@@ -104,6 +104,30 @@ class Backend:
 
     def __repr__(self):
         return f"<{type(self).__name__} {self.name!r}>"
+
+
+def coalesce(shape, strides):
+    """Drop extent-1 dims and merge neighbours that every operand walks as one, for launching a kernel over several
+    operands of one shape.  C order is kept, so linear indices (outputs, argmax positions) do not change.
+    ``strides`` holds one stride sequence per operand, in elements.  Returns (dims, [strides per operand]) as lists,
+    both empty when there is a single element.
+
+    >>> coalesce((2, 3, 4), ((12, 4, 1), (0, 0, 1)))
+    ([6, 4], [[4, 1], [0, 1]])
+    """
+    dims, out = [], [[] for _ in strides]
+    for d, n in enumerate(shape):
+        if n == 1:
+            continue
+        if dims and all(s[-1] == t[d] * n for s, t in zip(out, strides)):
+            dims[-1] *= n
+            for s, t in zip(out, strides):
+                s[-1] = t[d]
+        else:
+            dims.append(n)
+            for s, t in zip(out, strides):
+                s.append(t[d])
+    return dims, out
 
 
 class KernelCache:
