@@ -18,8 +18,26 @@
 /* Fold READ(x, base + offset(r)) for r in [lo, hi) by step into (acc, idx) with FOLD (callers paste the names:
  * NAME itself may be a macro, such as all or any); one reduced dim (the common case after the
  * host merged what it could) is a multiply, more dims unravel r. */
-#define TS_REDUCE_RANGE(FOLD, READ, lo, hi, step)                                                       \
-    if (nr == 1) {                                                                                      \
+#define TS_REDUCE_RANGE(FOLD, READ, ACC, lo, hi, step)                                                  \
+    if (nr == 1 && (step) == 1) {                                                                       \
+        /* four independent accumulators, so the folds do not wait on each other; every fold is a total \
+         * order (argmax: first index wins), so merging them at the end gives the same answer */        \
+        const long rs = rmeta[1];                                                                       \
+        ACC acc1 = acc, acc2 = acc, acc3 = acc;                                                         \
+        long idx1 = idx, idx2 = idx, idx3 = idx;                                                        \
+        long r = (lo);                                                                                  \
+        for (; r + 4 <= (hi); r += 4) {                                                                 \
+            FOLD(&acc, &idx, READ(x, base + r * rs), r);                                                \
+            FOLD(&acc1, &idx1, READ(x, base + (r + 1) * rs), r + 1);                                    \
+            FOLD(&acc2, &idx2, READ(x, base + (r + 2) * rs), r + 2);                                    \
+            FOLD(&acc3, &idx3, READ(x, base + (r + 3) * rs), r + 3);                                    \
+        }                                                                                               \
+        for (; r < (hi); ++r)                                                                           \
+            FOLD(&acc, &idx, READ(x, base + r * rs), r);                                                \
+        FOLD(&acc, &idx, acc1, idx1);                                                                   \
+        FOLD(&acc, &idx, acc2, idx2);                                                                   \
+        FOLD(&acc, &idx, acc3, idx3);                                                                   \
+    } else if (nr == 1) {                                                                               \
         const long rs = rmeta[1];                                                                       \
         for (long r = (lo); r < (hi); r += (step))                                                      \
             FOLD(&acc, &idx, READ(x, base + r * rs), r);                                                \
@@ -32,12 +50,12 @@
  * neighbouring addresses, so loads coalesce).  CPUs (TS_CPU): each item takes one contiguous run, which the
  * compiler streams through the cache and vectorises; interleaving was 3x slower on PoCL. */
 #ifdef TS_CPU
-#define TS_GROUP_RANGE(FOLD, READ)                                                                      \
+#define TS_GROUP_RANGE(FOLD, READ, ACC)                                                                  \
     const long per = (end - start + TS_RL - 1) / TS_RL;                                                 \
     const long lo = start + lid * per;                                                                  \
-    TS_REDUCE_RANGE(FOLD, READ, lo, min(end, lo + per), 1)
+    TS_REDUCE_RANGE(FOLD, READ, ACC, lo, min(end, lo + per), 1)
 #else
-#define TS_GROUP_RANGE(FOLD, READ) TS_REDUCE_RANGE(FOLD, READ, start + lid, end, TS_RL)
+#define TS_GROUP_RANGE(FOLD, READ, ACC) TS_REDUCE_RANGE(FOLD, READ, ACC, start + lid, end, TS_RL)
 #endif
 
 #define TS_REDUCTION(NAME, ACC, OUT)                                                                    \
@@ -49,7 +67,7 @@
         __global const long* rmeta = meta + 2 * nk;                                                     \
         ACC acc = ts_init_##NAME();                                                                     \
         long idx = LONG_MAX;                                                                            \
-        TS_REDUCE_RANGE(ts_fold_##NAME, ts_read_##NAME, 0, R, 1)                                        \
+        TS_REDUCE_RANGE(ts_fold_##NAME, ts_read_##NAME, ACC, 0, R, 1)                                        \
         ts_write_##NAME(out, out_off + o, acc, idx);                                                    \
     }                                                                                                   \
     __kernel void NAME##_group(__global OUT* out, long out_off, __global ACC* part, __global long* part_idx, \
@@ -67,7 +85,7 @@
         __global const long* rmeta = meta + 2 * nk;                                                     \
         ACC acc = ts_init_##NAME();                                                                     \
         long idx = LONG_MAX;                                                                            \
-        TS_GROUP_RANGE(ts_fold_##NAME, ts_read_##NAME)                                                  \
+        TS_GROUP_RANGE(ts_fold_##NAME, ts_read_##NAME, ACC)                                                  \
         lacc[lid] = acc;                                                                                \
         lidx[lid] = idx;                                                                                \
         barrier(CLK_LOCAL_MEM_FENCE);                                                                   \
