@@ -3,11 +3,11 @@
     python bench/bench.py [--quick] [--markdown]
 
 Prints one table (the README's) and the issue's targets as ratios measured in this same run.  Each figure is the
-median of several timed repetitions after a warm-up; OpenCL timings include waiting for the device.
+best of several timed repetitions after a warm-up (the machine's other load only ever adds time, so the minimum is the
+steadiest estimate, as Python's timeit advises); OpenCL timings include waiting for the device.
 """
 
 import argparse
-import statistics
 import time
 
 import numpy as np
@@ -29,7 +29,7 @@ except ImportError:
 
 
 def timeit(fn, sync=None, reps=7, inner=1, min_time=0.05):
-    """Median seconds per call of ``fn`` (``inner`` calls per timed repetition)."""
+    """Best seconds per call of ``fn`` over ``reps`` repetitions (``inner`` calls per timed repetition)."""
     fn()
     if sync:
         sync()
@@ -50,7 +50,7 @@ def timeit(fn, sync=None, reps=7, inner=1, min_time=0.05):
         if sync:
             sync()
         times.append((time.perf_counter() - t0) / inner)
-    return statistics.median(times)
+    return min(times)
 
 
 class RawOpenCL:
@@ -105,7 +105,6 @@ def main():
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     args = parser.parse_args()
     reps = 3 if args.quick else 7
-    has_opencl = any(d.type == "opencl" for d in ts.devices())
     n_big = 10_000_000
     rows = []  # (benchmark, unit, {column: value})
 
@@ -123,6 +122,8 @@ def main():
     if torch is not None:
         ta = torch.ones(10)
         lat["PyTorch CPU"] = timeit(lambda: ta + ta, reps=reps) * 1e6
+    # Only now start OpenCL: PoCL's worker threads share this machine's cores and add noise to microsecond timings.
+    has_opencl = any(d.type == "opencl" for d in ts.devices())
     if has_opencl:
         oa, ob = ts.ones(10, device="opencl"), ts.ones(10, device="opencl")
         dev = ts.device("opencl")
