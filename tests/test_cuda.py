@@ -22,7 +22,7 @@ import pytest
 import tensorswitch as ts
 from tensorswitch.backends import cuda
 from tensorswitch.dispatch.device import unavailable_reasons
-from tensorswitch.kernels import optable
+from tensorswitch.kernels import cuda_source, optable
 
 ALL = optable.DTYPE_NAMES
 
@@ -90,20 +90,20 @@ def _expected_kernels(key):
 
 
 @needs_nvcc
-@pytest.mark.parametrize("name", sorted(f for f in os.listdir(cuda.KERNEL_DIR) if f.endswith(".cu")))
+@pytest.mark.parametrize("name", sorted(f for f in os.listdir(cuda_source.KERNEL_DIR) if f.endswith(".cu")))
 @pytest.mark.parametrize("half", ["cuda_fp16", "own_half"])
 def test_kernel_file_compiles(name, half):
     """Each template file compiles on its own, with CUDA's float16 header and with the fallback half type."""
-    _nvcc_ptx(path=os.path.join(cuda.KERNEL_DIR, name), defines=("TS_OWN_HALF",) if half == "own_half" else ())
+    _nvcc_ptx(path=os.path.join(cuda_source.KERNEL_DIR, name), defines=("TS_OWN_HALF",) if half == "own_half" else ())
 
 
 @needs_nvcc
 def test_full_generated_source_compiles():
     """Every program of every op and dtype, in one translation unit, compiles; every kernel an adapter launches is
     in the PTX."""
-    ptx = _nvcc_ptx(cuda.full_source())
+    ptx = _nvcc_ptx(cuda_source.full_source())
     entries = _entries(ptx)
-    missing = {k: sorted(_expected_kernels(k) - entries)[:5] for k in cuda.program_keys()
+    missing = {k: sorted(_expected_kernels(k) - entries)[:5] for k in cuda_source.program_keys()
                if _expected_kernels(k) - entries}
     assert not missing, f"kernels missing from the generated PTX: {missing}"
 
@@ -111,8 +111,8 @@ def test_full_generated_source_compiles():
 @needs_nvcc
 def test_float16_programs_compile_with_own_half():
     """The programs that touch float16 also compile with TS_OWN_HALF, the retry when NVRTC finds no cuda_fp16.h."""
-    keys = [k for k in cuda.program_keys() if k[1] == "float16" or k[0] == "astype"]
-    entries = _entries(_nvcc_ptx(cuda.full_source(keys), defines=("TS_OWN_HALF",)))
+    keys = [k for k in cuda_source.program_keys() if k[1] == "float16" or k[0] == "astype"]
+    entries = _entries(_nvcc_ptx(cuda_source.full_source(keys), defines=("TS_OWN_HALF",)))
     for k in keys:
         assert _expected_kernels(k) <= entries, k
 
@@ -120,7 +120,7 @@ def test_float16_programs_compile_with_own_half():
 @needs_nvcc
 def test_one_program_compiles_alone():
     """A runtime program (what NVRTC sees) is self-contained: prelude plus its own units."""
-    entries = _entries(_nvcc_ptx(cuda.program_source(("reduction", "int8"))))
+    entries = _entries(_nvcc_ptx(cuda_source.program_source(("reduction", "int8"))))
     assert _expected_kernels(("reduction", "int8")) == entries
 
 
@@ -132,7 +132,7 @@ _FAMILY_OF = {"unary": "elementwise", "binary": "elementwise", "reduction": "red
 
 
 def test_every_registered_kernel_has_a_program():
-    keys = set(cuda.program_keys())
+    keys = set(cuda_source.program_keys())
     entries = ts.registry.kernels(device="cuda")
     assert entries, "the cuda backend registered no kernels"
     for e in entries:
@@ -147,8 +147,9 @@ def test_registers_what_the_cpu_backend_does():
 
 def test_sources_are_generated_without_cupy():
     code = ("import sys, tensorswitch\n"
-            "from tensorswitch.backends import cuda\n"
-            "cuda.full_source()\n"
+            "from tensorswitch.backends import cuda  # noqa: F401  (importing the backend must not import CuPy)\n"
+            "from tensorswitch.kernels import cuda_source\n"
+            "cuda_source.full_source()\n"
             "assert 'cupy' not in sys.modules, 'registering or generating sources imported CuPy'\n")
     subprocess.run([sys.executable, "-c", code], check=True)
 
@@ -254,13 +255,13 @@ def test_blas_layout():
 
 
 def test_reduction_types():
-    assert cuda.reduction_types("sum", "int8") == ("int64", "long long")
-    assert cuda.reduction_types("sum", "bool") == ("int64", "long long")
-    assert cuda.reduction_types("sum", "float16") == ("float16", "float")
-    assert cuda.reduction_types("prod", "float32") == ("float32", "double")
-    assert cuda.reduction_types("max", "float16") == ("float16", "float")
-    assert cuda.reduction_types("argmin", "int32") == ("int64", None)
-    assert cuda.reduction_types("any", "float64") == ("bool", "bool")
+    assert cuda_source.reduction_types("sum", "int8") == ("int64", "long long")
+    assert cuda_source.reduction_types("sum", "bool") == ("int64", "long long")
+    assert cuda_source.reduction_types("sum", "float16") == ("float16", "float")
+    assert cuda_source.reduction_types("prod", "float32") == ("float32", "double")
+    assert cuda_source.reduction_types("max", "float16") == ("float16", "float")
+    assert cuda_source.reduction_types("argmin", "int32") == ("int64", None)
+    assert cuda_source.reduction_types("any", "float64") == ("bool", "bool")
 
 
 # -- runtime checks on a GPU ----------------------------------------------------------------------------------------
@@ -376,7 +377,7 @@ def test_kernels_compile_once(dev):
 def test_own_half_fallback_runs(dev):
     """The TS_OWN_HALF program (the retry when cuda_fp16.h is missing) computes the same float16 results."""
     cp = cuda._cp
-    program = cuda._build(dev.index, cuda.program_source(("elementwise", "float16")), ("-DTS_OWN_HALF",))
+    program = cuda._build(dev.index, cuda_source.program_source(("elementwise", "float16")), ("-DTS_OWN_HALF",))
     fn = cuda._function(program, "ts_multiply_float16_contig")
     x = cp.asarray(np.linspace(-4, 4, 1001).astype(np.float16))
     out = cp.empty_like(x)

@@ -1,0 +1,165 @@
+"""OpenCL C source for the opencl backend, generated from the op table: one program per (device capabilities,
+family, dtype), each the loop templates of ``kernels/opencl/*.cl`` plus the op expressions, loads and stores that
+``kernels/codegen.py`` makes from ``kernels/optable.py``.
+
+Plain Python with no PyOpenCL.  ``dev`` below is anything with the device's capability flags ``fp64``, ``fp16`` and
+``cpu`` (``backends/opencl.py`` passes its per-device state).
+"""
+
+import os
+
+from . import codegen, optable
+
+_KERNEL_DIR = os.path.join(os.path.dirname(codegen.__file__), "opencl")
+
+
+def _read(name):
+    with open(os.path.join(_KERNEL_DIR, name)) as f:
+        return f.read()
+
+
+def _preamble(dev, dtypes):
+    flags = "".join(f"#define {f} 1\n" for f, on in (("TS_HAS_FP64", dev.fp64), ("TS_HAS_FP16", dev.fp16),
+                                                       ("TS_CPU", dev.cpu)) if on)
+    return flags + _read("common.cl") + codegen.helpers("opencl", dtypes)
+
+
+def _ld(dtype, ptr, index):
+    return codegen.load("opencl", dtype, ptr, index)
+
+
+def _st(dtype, ptr, index, value):
+    return codegen.store("opencl", dtype, ptr, index, value)
+
+
+def _float_arg(dev):
+    return "double" if dev.fp64 else "float"
+
+
+def _elementwise_source(dev, dtype):
+    """Every elementwise op of ``dtype`` in the table, plus where and fill."""
+    t, c = codegen.ctype("opencl", dtype), codegen.compute_type("opencl", dtype)
+    fill_t = _float_arg(dev) if optable.KIND[dtype] == "float" else "long"
+    out = [_preamble(dev, [dtype]), f"#define IN_T {t}\n#define TS_FILL_T {fill_t}\n", _read("elementwise.cl")]
+    for op in optable.ELEMENTWISE.values():
+        if dtype not in op.dtypes:
+            continue
+        r = op.result_dtype(dtype)
+        o = codegen.ctype("opencl", r)
+        expr = op.expression(dtype)
+        if op.arity == 1:
+            out.append(f"static inline void ts_apply_{op.name}(__global {o}* out, long o, __global const IN_T* x, "
+                       f"long i) {{ const {c} a = {_ld(dtype, 'x', 'i')}; {_st(r, 'out', 'o', expr)} }}\n"
+                       f"TS_UNARY({op.name}, {o})\n")
+        else:
+            out.append(f"static inline void ts_apply_{op.name}(__global {o}* out, long o, __global const IN_T* x, "
+                       f"long i, __global const IN_T* y, long j) {{ const {c} a = {_ld(dtype, 'x', 'i')}; "
+                       f"const {c} b = {_ld(dtype, 'y', 'j')}; {_st(r, 'out', 'o', expr)} }}\n"
+                       f"TS_BINARY({op.name}, {o})\n")
+    where = f"c[ci] ? {_ld(dtype, 'x', 'i')} : {_ld(dtype, 'y', 'j')}"
+    out.insert(2, f"static inline void ts_apply_where(__global IN_T* out, long o, __global const uchar* c, long ci, "
+                  f"__global const IN_T* x, long i, __global const IN_T* y, long j) {{ {_st(dtype, 'out', 'o', where)} }}\n"
+                  f"static inline void ts_apply_fill(__global IN_T* out, long o, TS_FILL_T value) "
+                  f"{{ {_st(dtype, 'out', 'o', 'value')} }}\n")
+    return "".join(out)
+
+
+def _astype_source(dev, dtype):
+    """Conversions from ``dtype`` to all nine dtypes (float16 storage needs no extension: vload/vstore_half)."""
+    out = [_preamble(dev, []), f"#define IN_T {codegen.ctype('opencl', dtype)}\n", _read("astype.cl")]
+    for dst in optable.DTYPE_NAMES:
+        value = codegen.cast("opencl", dtype, dst, _ld(dtype, "x", "i"))
+        o = codegen.ctype("opencl", dst)
+        out.append(f"static inline void ts_convert_{dst}(__global {o}* out, long o, __global const IN_T* x, long i) "
+                   f"{{ {_st(dst, 'out', 'o', value)} }}\nTS_ASTYPE({dst}, {o})\n")
+    return "".join(out)
+
+
+_UNIFORM = {"float32": "((x0 >> 8) * (1.0f / 16777216.0f))", "float16": "((x0 >> 21) * (1.0f / 2048.0f))",
+            "float64": "(((x0 >> 5) * 67108864.0 + (x1 >> 6)) * (1.0 / 9007199254740992.0))"}
+
+
+def _create_source(dev, dtype):
+    """arange and the random draws for output ``dtype``."""
+    kind = optable.KIND[dtype]
+    arg = _float_arg(dev) if kind == "float" else "long"
+    out = [_preamble(dev, []), f"#define OUT_T {codegen.ctype('opencl', dtype)}\n#define TS_ARANGE_T {arg}\n",
+           f"static inline void ts_store(__global OUT_T* out, long i, {arg} v) {{ {_st(dtype, 'out', 'i', 'v')} }}\n"]
+    if kind == "float":
+        out.append(f"#define TS_RANDOM_FLOAT 1\n#define TS_UNIFORM(x0, x1) {_UNIFORM[dtype]}\n")
+    else:
+        out.append("#define TS_RANDOM_INT 1\n")
+    out.append(_read("create.cl"))
+    return "".join(out)
+
+
+_LIMITS = {"int8": ("CHAR_MIN", "CHAR_MAX"), "int16": ("SHRT_MIN", "SHRT_MAX"), "int32": ("INT_MIN", "INT_MAX"),
+           "int64": ("LONG_MIN", "LONG_MAX"), "uint8": ("0", "UCHAR_MAX"), "float16": ("-INFINITY", "INFINITY"),
+           "float32": ("-INFINITY", "INFINITY"), "float64": ("-INFINITY", "INFINITY")}
+
+
+def reduction_types(op, dtype):
+    """(accumulator C type, result dtype) of reduction ``op`` on ``dtype`` (optable's result kinds)."""
+    result = optable.REDUCTIONS[op].result
+    c = codegen.compute_type("opencl", dtype)
+    if result == "sum":  # integers widen to int64, in unsigned arithmetic so that overflow wraps
+        return (c, dtype) if optable.KIND[dtype] == "float" else ("ulong", "int64")
+    if result == "bool":
+        return "int", "bool"
+    return c, ("int64" if result == "index" else dtype)
+
+
+def _reduce_source(dev, dtype):
+    """Every reduction of input ``dtype``: serial, group and finish kernels each."""
+    out = [_preamble(dev, []), f"#define IN_T {codegen.ctype('opencl', dtype)}\n#define TS_RL {dev.reduce_local}\n",
+           _read("reduce.cl")]
+    for name, red in optable.REDUCTIONS.items():
+        if dtype not in red.dtypes:
+            continue
+        acc, rdt = reduction_types(name, dtype)
+        value = _ld(dtype, "x", "off")
+        if red.result == "bool":
+            value = codegen.cast("opencl", dtype, "bool", value)
+        if red.init is not None:
+            init = red.init
+        else:
+            init = _LIMITS[dtype][0 if name in ("max", "argmax") else 1]
+        if red.result == "index":
+            cmp = ">" if name == "argmax" else "<"
+            # the first index of the max, and NaN beats everything: a total order, so any fold order agrees
+            fold = (f"if ((v {cmp} acc) || (v == acc && vi < *ip) || (v != v && (acc == acc || vi < *ip))) "
+                    f"{{ *accp = v; *ip = vi; }}")
+            result = "idx"
+        else:
+            fold = f"*accp = ({acc})({red.combine});"
+            result = "acc"
+        o = codegen.ctype("opencl", rdt)
+        out.append(f"static inline {acc} ts_init_{name}(void) {{ return ({acc})({init}); }}\n"
+                   f"static inline {acc} ts_read_{name}(__global const IN_T* x, long off) {{ return ({acc})({value}); }}\n"
+                   f"static inline void ts_fold_{name}({acc}* accp, long* ip, {acc} v, long vi) "
+                   f"{{ const {acc} acc = *accp; {fold} }}\n"
+                   f"static inline void ts_write_{name}(__global {o}* out, long o, {acc} acc, long idx) "
+                   f"{{ {_st(rdt, 'out', 'o', result)} }}\n"
+                   f"TS_REDUCTION({name}, {acc}, {o})\n")
+    return "".join(out)
+
+
+def _matmul_source(dev, dtype):
+    c = codegen.compute_type("opencl", dtype)
+    acc = c if optable.KIND[dtype] == "float" else ("ulong" if dtype == "int64" else "uint")
+    return (_preamble(dev, []) + f"#define IN_T {codegen.ctype('opencl', dtype)}\n#define ACC_T {acc}\n"
+            f"#define TS_TILE {dev.tile}\n#define TS_LOAD(p, i) {_ld(dtype, '(p)', '(i)')}\n"
+            f"static inline void ts_store(__global IN_T* out, long i, ACC_T v) {{ {_st(dtype, 'out', 'i', 'v')} }}\n"
+            + _read("matmul.cl"))
+
+
+def _softmax_source(dev, dtype):
+    c = codegen.compute_type("opencl", dtype)
+    return (_preamble(dev, []) + f"#define IN_T {codegen.ctype('opencl', dtype)}\n#define C_T {c}\n"
+            f"#define TS_LOAD(p, i) {_ld(dtype, '(p)', '(i)')}\n"
+            f"static inline void ts_store(__global IN_T* out, long i, C_T v) {{ {_st(dtype, 'out', 'i', 'v')} }}\n"
+            + _read("softmax.cl"))
+
+
+SOURCES = {"elementwise": _elementwise_source, "astype": _astype_source, "create": _create_source,
+           "reduce": _reduce_source, "matmul": _matmul_source, "softmax": _softmax_source}
