@@ -22,23 +22,16 @@ _lock = threading.RLock()
 class Device:
     """A device: a type (the backend's name) and an index.  Construct with :func:`device`."""
 
-    __slots__ = ("type", "index", "backend", "_dtypes", "_str", "allocate", "buffer_type", "raw_allocate")
+    __slots__ = ("type", "index", "backend", "_dtypes", "_str", "buffer_type", "raw_allocate")
 
     def __init__(self, type_, index, backend):
         self.type, self.index, self.backend = type_, index, backend
         self._dtypes = None
         self._str = type_ if index == 0 else f"{type_}:{index}"
-        # decided once per device: does dropping a buffer need the backend's free()?
-        buffer_type = OwnedBuffer if type(backend).free is not Backend.free else Buffer
-        backend_allocate = backend.allocate
-        new = tuple.__new__
-        self.buffer_type, self.raw_allocate = buffer_type, backend_allocate  # for the dispatcher's hot path
-
-        def allocate(nbytes):
-            """A Buffer of ``nbytes`` on this device."""
-            return new(buffer_type, (backend_allocate(nbytes, index), nbytes, self))
-
-        self.allocate = allocate
+        # decided once per device, read by the dispatcher's allocation (dispatch/dispatcher.py, _fresh): does
+        # dropping a buffer need the backend's free()?
+        self.buffer_type = OwnedBuffer if type(backend).free is not Backend.free else Buffer
+        self.raw_allocate = backend.allocate
 
     def supported_dtypes(self):
         """The dtypes this device can store and compute; dispatch, errors and test skips all read this answer."""

@@ -81,19 +81,15 @@ def _fallback_kernel(op, device, fallback, dt):
 _layouts = {}  # shape -> (contiguous strides, size): training loops allocate the same few shapes over and over
 
 
-def empty(shape, dt, device):
-    """A new contiguous tensor (uninitialised)."""
-    layout = _layouts.get(shape)
-    if layout is None:
-        if len(_layouts) > 8192:
-            _layouts.clear()
-        size = 1
-        for s in shape:
-            size *= s
-        layout = _layouts[shape] = (contiguous_strides(shape), size)
-    strides, size = layout
+_new_tensor = Tensor.__new__
+_new_buffer = tuple.__new__  # see dispatch/backend.py: a Buffer is a tuple, made without a Python frame
+
+
+def _fresh(shape, strides, size, dt, device):
+    """A new contiguous tensor with the given layout: the one place tensors get new memory."""
     t = _new_tensor(Tensor)
-    t.buffer = device.allocate(size * dt.itemsize)
+    nbytes = size * dt.itemsize
+    t.buffer = _new_buffer(device.buffer_type, (device.raw_allocate(nbytes, device.index), nbytes, device))
     t.offset = 0
     t.shape = shape
     t.strides = strides
@@ -104,26 +100,24 @@ def empty(shape, dt, device):
     return t
 
 
-_new_tensor = Tensor.__new__
-_new_buffer = tuple.__new__  # see dispatch/backend.py: a Buffer is a tuple, made without a Python frame
+def empty(shape, dt, device):
+    """A new contiguous tensor (uninitialised)."""
+    layout = _layouts.get(shape)
+    if layout is None:
+        if len(_layouts) > 8192:
+            _layouts.clear()
+        size = 1
+        for s in shape:
+            size *= s
+        layout = _layouts[shape] = (contiguous_strides(shape), size)
+    return _fresh(shape, layout[0], layout[1], dt, device)
 
 
 def empty_like(x, dt):
     """A new contiguous tensor shaped like ``x``; a contiguous ``x`` lends its layout (no layout lookup)."""
-    if not x.is_contiguous:
-        return empty(x.shape, dt, x.device)
-    device = x.device
-    t = _new_tensor(Tensor)
-    nbytes = x.size * dt.itemsize
-    t.buffer = _new_buffer(device.buffer_type, (device.raw_allocate(nbytes, device.index), nbytes, device))
-    t.offset = 0
-    t.shape = x.shape
-    t.strides = x.strides
-    t.dtype = dt
-    t.device = device
-    t.size = x.size
-    t.is_contiguous = True
-    return t
+    if x.is_contiguous:
+        return _fresh(x.shape, x.strides, x.size, dt, x.device)
+    return empty(x.shape, dt, x.device)
 
 
 def check_dtype(op, dt, device):
