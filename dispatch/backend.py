@@ -18,6 +18,16 @@ The hooks, all taking the device ``index`` where it matters:
     copy_between(dst, dst_off, dst_index, src, src_off, src_index, nbytes)
                                           same device type, any two devices of it
     synchronize(index)                    wait for all queued work
+    memory_limit(index)                   the largest single allocation in bytes, or None (optional)
+    empty_cache(index)                    give memory cached by the backend's pool back (optional)
+    memory_stats(index)                   a dict: allocated_bytes, cached_bytes, ... (optional)
+
+``supported_dtypes`` may answer with ``ts.DType`` objects or dtype names.  ``allocate`` raises ``MemoryError`` when
+the memory cannot be had (too large, or none left): the core then empties the cache, retries once, and raises
+``ts.OutOfMemoryError`` naming the device, the size and ``memory_limit``.  A backend needs no kernel to be usable
+with the CPU fallback on (``ts.set_fallback(name, "cpu")``): the fallback moves data with ``copy_in``/``copy_out``
+only.  Without it, creation needs ``fill`` (zeros, ones, full), copies of views need ``astype``, and each op its own
+kernel.
 
 Backends that compile kernels at run time (opencl, cuda) also use :class:`KernelCache`: compile once per source and
 options, keep the kernel objects, and let the driver keep the binaries on disk.
@@ -65,27 +75,33 @@ class Backend:
         """Called once, on first use of the device type.  Do the expensive set-up (drivers, contexts) here."""
 
     def device_count(self):
-        raise NotImplementedError
+        raise self._missing("device_count")
 
     def unavailable_reason(self):
         """None when at least one device is usable; otherwise why not, and how to fix it."""
         return None if self.device_count() > 0 else f"no {self.name} device was found"
 
     def supported_dtypes(self, index):
-        raise NotImplementedError
+        raise self._missing("supported_dtypes")
 
     def allocate(self, nbytes, index):
-        raise NotImplementedError
+        raise self._missing("allocate")
 
     def free(self, handle, index):
         """Default: nothing; the handle frees itself when garbage collection takes it (pooled PyOpenCL buffers,
         CuPy memory pointers, the cpu pool's blocks).  Override to free explicitly."""
 
     def copy_in(self, handle, offset, host, index):
-        raise NotImplementedError
+        raise self._missing("copy_in")
 
     def copy_out(self, handle, offset, host, index):
-        raise NotImplementedError
+        raise self._missing("copy_out")
+
+    def _missing(self, hook):
+        from .errors import BackendError
+
+        return BackendError(f"the {self.name!r} backend ({type(self).__name__}) does not implement {hook}(), which "
+                            f"this needs; see Note [Backend contract] in tensorswitch/dispatch/backend.py")
 
     def copy_between(self, dst, dst_offset, dst_index, src, src_offset, src_index, nbytes):
         """Default: through the host.  Backends with a direct path override it."""
@@ -97,6 +113,17 @@ class Backend:
 
     def synchronize(self, index):
         """Default: a backend whose kernels finish before returning has nothing to wait for."""
+
+    def memory_limit(self, index):
+        """The largest single allocation in bytes, or None when unknown (named in out-of-memory errors)."""
+        return None
+
+    def empty_cache(self, index):
+        """Give memory cached by this backend's pool back to the system.  Default: nothing is cached."""
+
+    def memory_stats(self, index):
+        """A dict with at least ``allocated_bytes`` and ``cached_bytes`` where the backend knows them."""
+        return {}
 
     def describe(self, index):
         """A short human description of device ``index``, for ``repr`` and listings."""

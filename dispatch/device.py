@@ -11,7 +11,7 @@ from . import errors
 from .backend import Backend, Buffer, OwnedBuffer
 
 __all__ = ["Device", "device", "devices", "register_backend", "set_default_device", "default_device",
-           "get_default_device"]
+           "get_default_device", "empty_cache", "memory_stats"]
 
 _backends = {}        # device type -> Backend instance
 _initialized = set()  # device types whose backend.initialize() has run
@@ -34,10 +34,29 @@ class Device:
         self.raw_allocate = backend.allocate
 
     def supported_dtypes(self):
-        """The dtypes this device can store and compute; dispatch, errors and test skips all read this answer."""
+        """The dtypes this device can store and compute; dispatch, errors and test skips all read this answer.
+        Backends may answer with ``ts.DType`` objects or dtype names."""
         if self._dtypes is None:
-            self._dtypes = frozenset(self.backend.supported_dtypes(self.index))
+            from .dtypes import dtype as to_dtype
+
+            answer = self.backend.supported_dtypes(self.index)
+            try:
+                self._dtypes = frozenset(to_dtype(d) for d in answer)
+            except TypeError as exc:
+                raise errors.BackendError(
+                    f"the {self.type} backend's supported_dtypes({self.index}) must return ts.DType objects or dtype "
+                    f"names (such as ts.float32 or 'float32'), got {answer!r}: {exc}") from None
         return self._dtypes
+
+    def empty_cache(self):
+        """Give memory cached by this device's pool back to the system."""
+        self.backend.empty_cache(self.index)
+
+    def memory_stats(self):
+        """This device's memory statistics (see ``ts.memory_stats``)."""
+        stats = dict(self.backend.memory_stats(self.index) or {})
+        stats.setdefault("memory_limit_bytes", self.backend.memory_limit(self.index))
+        return stats
 
     def synchronize(self):
         """Wait until all work queued on this device has finished."""
@@ -74,11 +93,21 @@ def register_backend(backend, override=False):
     'doctest_dev'
     """
     if not isinstance(backend, Backend):
+        if isinstance(backend, type) and issubclass(backend, Backend):
+            raise errors.RegistrationError(f"register_backend expects a Backend instance: pass "
+                                           f"{backend.__name__}(), not the class")
         raise errors.RegistrationError(f"register_backend expects a tensorswitch.Backend instance, got "
                                        f"{type(backend).__name__}")
     name = backend.name
     if not isinstance(name, str) or not name.isidentifier() or name.lower() != name:
         raise errors.RegistrationError(f"backend name must be a lower-case identifier, got {name!r}")
+    stubs = [hook for hook in _REQUIRED_HOOKS if _is_stub(getattr(type(backend), hook, None))]
+    if stubs:
+        raise errors.RegistrationError(
+            f"backend {name!r} ({type(backend).__name__}): {', '.join(h + '()' for h in stubs)} "
+            f"{'is' if len(stubs) == 1 else 'are'} still a stub (an empty body such as `...`); fill "
+            f"{'it' if len(stubs) == 1 else 'them'} in as Note [Backend contract] in tensorswitch/dispatch/backend.py "
+            f"says, or leave the hook out until you need it")
     with _lock:
         if name in _backends and not override:
             raise errors.RegistrationError(
@@ -89,6 +118,24 @@ def register_backend(backend, override=False):
         for key in [k for k in _devices if k[0] == name]:
             del _devices[key]
     return backend
+
+
+# hooks whose empty body (``...``, ``pass``) can only be a forgotten stub: each must return something or move data
+_REQUIRED_HOOKS = ("device_count", "supported_dtypes", "allocate", "copy_in", "copy_out")
+
+
+def _is_stub(fn):
+    """True for a function whose body does nothing but return None (``...``, ``pass``, a docstring)."""
+    import dis
+
+    if getattr(fn, "__code__", None) is None or fn is getattr(Backend, fn.__name__, None):
+        return False
+    for ins in dis.get_instructions(fn):
+        if ins.opname in ("LOAD_CONST", "RETURN_CONST") and ins.argval is not None:
+            return False
+        if ins.opname not in ("RESUME", "NOP", "LOAD_CONST", "RETURN_CONST", "RETURN_VALUE", "CACHE"):
+            return False
+    return True
 
 
 def unregister_backend(name):
@@ -109,13 +156,31 @@ def _backend(type_):
         plugins.load_plugin_for(type_)
         backend = _backends.get(type_)
         if backend is None:
-            raise errors.unknown_device(type_, set(_backends) | plugins.available_names())
+            failed = plugins.plugin_errors().get(type_)
+            entry = plugins.entry_point_value(type_)
+            if failed is not None:
+                raise errors.plugin_failed(type_, entry, failed) from failed
+            if entry is not None and not plugins.autoload_enabled():
+                raise errors.plugin_not_loaded(type_, entry)
+            known = (set(_backends) | plugins.available_names()) - {type_}
+            raise errors.unknown_device(type_, known)
     if type_ not in _initialized:
         with _lock:
             if type_ not in _initialized:
                 backend.initialize()
                 _initialized.add(type_)
     return backend
+
+
+def _device_count(backend):
+    count = backend.device_count()
+    if type(count) is not int:
+        try:
+            count = int(count.__index__())
+        except AttributeError:
+            raise errors.BackendError(f"the {backend.name} backend's device_count() must return an int, got "
+                                      f"{count!r}") from None
+    return count
 
 
 def _parse(spec):
@@ -152,7 +217,7 @@ def device(spec=None):
         reason = backend.unavailable_reason()
         if reason:
             raise errors.DeviceUnavailableError(f"device {spec!r} cannot be used: {reason}")
-        count = backend.device_count()
+        count = _device_count(backend)
         if index >= count:
             raise errors.DeviceError(f"device {spec!r} does not exist: there {'is' if count == 1 else 'are'} "
                                      f"{count} {type_} device{'s' if count != 1 else ''} (indices 0..{count - 1})")
@@ -178,7 +243,7 @@ def devices():
             backend = _backend(type_)
             if backend.unavailable_reason():
                 continue
-            found.extend(device(f"{type_}:{i}") for i in range(backend.device_count()))
+            found.extend(device(f"{type_}:{i}") for i in range(_device_count(backend)))
         except errors.TensorSwitchError:
             continue
     return found
@@ -187,6 +252,48 @@ def devices():
 def backend_names():
     """The registered device types, usable or not."""
     return sorted(_backends)
+
+
+def _resolve(spec):
+    return device(spec)
+
+
+def usable_device_types():
+    """The registered device types that have a usable device now (errors list only these)."""
+    out = []
+    for type_ in backend_names():
+        try:
+            backend = _backend(type_)
+            if not backend.unavailable_reason() and _device_count(backend) > 0:
+                out.append(type_)
+        except Exception:  # a broken driver must not break an error message
+            continue
+    return out
+
+
+def empty_cache(device=None):
+    """Give the memory cached by device pools back to the system: every initialised device, or ``device``.
+
+    >>> import tensorswitch as ts
+    >>> ts.empty_cache()
+    """
+    if device is not None:
+        return _resolve(device).empty_cache()
+    for d in list(_devices.values()):
+        d.empty_cache()
+
+
+def memory_stats(device=None):
+    """Memory statistics of ``device`` (default: the default device) as a dict: ``allocated_bytes`` (held by live
+    tensors), ``cached_bytes`` (freed, kept by the pool for reuse), ``memory_limit_bytes`` (the largest single
+    allocation) and, where the backend knows them, ``peak_allocated_bytes``, ``cache_limit_bytes``,
+    ``allocation_count``, ``device_total_bytes``.
+
+    >>> import tensorswitch as ts
+    >>> "allocated_bytes" in ts.memory_stats("cpu")
+    True
+    """
+    return _resolve(device).memory_stats()
 
 
 def unavailable_reasons():

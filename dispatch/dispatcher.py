@@ -5,12 +5,17 @@ Everything that can be decided once is decided at import or registration (the op
 """
 
 import logging
+import math
 import os
+import struct
+
+import numpy as np
 
 from . import errors
-from .dtypes import DTYPES, _PROMOTE, default_float, scalar_dtype
+from .dtypes import DTYPES, INT_RANGE, WEAK, _PROMOTE, default_float, scalar_dtype
 from .registry import log, registry
-from .tensor import Tensor, contiguous_strides, make_tensor
+from .shapes import MAX_NDIM, normalize_axes, normalize_axis  # noqa: F401  (normalize_axes: re-exported)
+from .tensor import Tensor, contiguous_strides, make_tensor, writable_check
 from ..kernels import optable
 
 _fast = registry.fast
@@ -66,14 +71,57 @@ def _fallback_kernel(op, device, fallback, dt):
     target = get_device(fallback)
 
     def fallback_kernel(out, *args):
+        # Data moves with the backends' copy hooks only (never with a kernel of ``device``, which may be missing
+        # too: a backend with no kernels at all works this way).
         registry.warn_fallback(op, device.type, fallback)
-        moved = [a.to(target) if isinstance(a, Tensor) else a for a in args]
-        tmp = empty(out.shape, out.dtype, target)
-        run(op, dt, tmp, *moved)
-        copy_into(out, tmp.to(device))
+        moved = [mirror(a, target) if isinstance(a, Tensor) else a for a in args]
+        if out.is_contiguous:
+            tmp = empty(out.shape, out.dtype, target)
+            run(op, dt, tmp, *moved)
+            _copy_span(tmp, 0, tmp.size, out.buffer, out.offset)
+        else:  # a strided view: compute into a mirror of the memory it spans, then write that span back
+            lo, hi = span(out)
+            tmp = mirror(out, target)
+            run(op, dt, tmp, *moved)
+            _copy_span(tmp, tmp.offset - (out.offset - lo), hi - lo, out.buffer, lo)
 
     fallback_kernel.__qualname__ = f"cpu_fallback[{op}]"
     return fallback_kernel
+
+
+def span(x):
+    """(lowest, one past the highest) element index of ``x``'s buffer that ``x`` touches (needs x.size > 0)."""
+    lo = hi = x.offset
+    for n, s in zip(x.shape, x.strides):
+        if s > 0:
+            hi += (n - 1) * s
+        else:
+            lo += (n - 1) * s
+    return lo, hi + 1
+
+
+def mirror(x, target):
+    """``x`` as a view with the same layout over a copy, on ``target``, of the memory span it touches: moved with
+    the two backends' copy_out and copy_in hooks only."""
+    if x.size == 0:
+        return empty(x.shape, x.dtype, target)
+    lo, hi = span(x)
+    copy = empty((hi - lo,), x.dtype, target)
+    host = np.empty(hi - lo, dtype=x.dtype.numpy)
+    x.device.backend.copy_out(x.buffer.handle, lo * x.dtype.itemsize, host, x.device.index)
+    target.backend.copy_in(copy.buffer.handle, 0, host, target.index)
+    return make_tensor(copy.buffer, x.offset - lo, x.shape, x.strides, x.dtype, target, x.is_contiguous, x.size)
+
+
+def _copy_span(src, src_start, count, dst_buffer, dst_start):
+    """Elements [src_start, src_start + count) of contiguous memory ``src`` into ``dst_buffer`` at ``dst_start``."""
+    if not count:
+        return
+    itemsize = src.dtype.itemsize
+    host = np.empty(count, dtype=src.dtype.numpy)
+    src.device.backend.copy_out(src.buffer.handle, src_start * itemsize, host, src.device.index)
+    dst = dst_buffer.device
+    dst.backend.copy_in(dst_buffer.handle, dst_start * itemsize, host, dst.index)
 
 
 # -- allocation -----------------------------------------------------------------------------------------------------
@@ -81,15 +129,20 @@ def _fallback_kernel(op, device, fallback, dt):
 _layouts = {}  # shape -> (contiguous strides, size): training loops allocate the same few shapes over and over
 
 
-_new_tensor = Tensor.__new__
+_new_tensor = object.__new__
+from .tensor import _RawTensor  # noqa: E402  (made as _RawTensor, then given the class Tensor)
 _new_buffer = tuple.__new__  # see dispatch/backend.py: a Buffer is a tuple, made without a Python frame
 
 
 def _fresh(shape, strides, size, dt, device):
     """A new contiguous tensor with the given layout: the one place tensors get new memory."""
-    t = _new_tensor(Tensor)
+    t = _new_tensor(_RawTensor)
     nbytes = size * dt.itemsize
-    t.buffer = _new_buffer(device.buffer_type, (device.raw_allocate(nbytes, device.index), nbytes, device))
+    try:
+        handle = device.raw_allocate(nbytes, device.index)
+    except _ALLOCATION_ERRORS as exc:
+        handle = _allocate_again(device, nbytes, shape, dt, exc)
+    t.buffer = _new_buffer(device.buffer_type, (handle, nbytes, device))
     t.offset = 0
     t.shape = shape
     t.strides = strides
@@ -97,7 +150,28 @@ def _fresh(shape, strides, size, dt, device):
     t.device = device
     t.size = size
     t.is_contiguous = True
+    t.__class__ = Tensor  # see Note [Read-only layout] in dispatch/tensor.py
     return t
+
+
+# what a backend's allocate raises for memory it cannot give: MemoryError by Note [Backend contract]; OverflowError
+# and ValueError for sizes its API cannot even express (NumPy's "Maximum allowed dimension exceeded")
+_ALLOCATION_ERRORS = (MemoryError, OverflowError, ValueError)
+
+
+def _allocate_again(device, nbytes, shape, dt, exc):
+    """After a failed allocation: give the pool's cached memory back and try once more, else the clear error."""
+    limit = None
+    try:
+        limit = device.backend.memory_limit(device.index)
+        if limit is None or nbytes <= limit:
+            device.backend.empty_cache(device.index)
+            return device.raw_allocate(nbytes, device.index)
+    except _ALLOCATION_ERRORS as again:
+        exc = again
+    what = f"shape {shape}, {dt.name}"
+    cause = str(exc) if str(exc) and "cannot allocate" not in str(exc) else (str(exc) or type(exc).__name__)
+    raise errors.out_of_memory(device, nbytes, what, limit, cause) from None
 
 
 def empty(shape, dt, device):
@@ -127,18 +201,59 @@ def check_dtype(op, dt, device):
 
 # -- scalars --------------------------------------------------------------------------------------------------------
 
+def fill_value(op, value, dt):
+    """``value`` (a Python or NumPy scalar, or a one-element tensor) as the Python scalar a ``fill`` kernel of
+    ``dt`` receives: bool, an int within the dtype's range, or float.  Out-of-range ints raise OverflowError (see
+    Note [Type promotion])."""
+    if isinstance(value, Tensor):
+        value = value.item()
+    kind = dt.kind
+    if kind == "bool":
+        if isinstance(value, complex):
+            raise TypeError(f"{op}: cannot store the complex value {value!r} in a bool tensor")
+        return bool(value)
+    if kind == "float":
+        try:
+            return float(value)
+        except OverflowError:
+            raise OverflowError(f"{op}: {value} is too large to be a {dt.name} (it does not fit a float)") from None
+        except TypeError:
+            raise TypeError(f"{op}: cannot store {type(value).__name__} {value!r} in a {dt.name} tensor") from None
+    if isinstance(value, (float, np.floating)):
+        if value != value:
+            raise ValueError(f"{op}: cannot store NaN in an integer ({dt.name}) tensor")
+        if math.isinf(value):
+            raise OverflowError(f"{op}: cannot store {value} in an integer ({dt.name}) tensor")
+        value = int(value)
+    elif not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{op}: cannot store {type(value).__name__} {value!r} in a {dt.name} tensor")
+    value = int(value)
+    lo, hi = INT_RANGE[dt]
+    if not lo <= value <= hi:
+        raise errors.scalar_out_of_range(op, value, dt, lo, hi)
+    return value
+
+
+def _key(value):
+    """A cache key that keeps signed zeros and NaN payloads apart (0.0 == -0.0, and NaN equals nothing)."""
+    if type(value) is float and (value == 0.0 or value != value):
+        return struct.pack("<d", value)
+    return value
+
+
 _scalar_cache = {}
 
 
 def scalar_tensor(value, dt, device):
     """A 0-d tensor holding a Python scalar, cached: training loops reuse the same few constants."""
-    key = (type(value), value, dt, device)
+    key = (type(value), _key(value), dt, device)
     t = _scalar_cache.get(key)
     if t is None:
+        fill = fill_value("scalar", value, dt)
+        t = empty((), dt, device)
+        run("fill", dt, t, fill)
         if len(_scalar_cache) > 4096:
             _scalar_cache.clear()
-        t = empty((), dt, device)
-        run("fill", dt, t, value)
         _scalar_cache[key] = t
     return t
 
@@ -148,12 +263,13 @@ _scalar_views = {}
 
 def scalar_view(value, dt, device, shape):
     """``value`` broadcast to ``shape`` (stride 0), cached like ``scalar_tensor``."""
-    key = (type(value), value, dt, device, shape)
+    key = (type(value), _key(value), dt, device, shape)
     v = _scalar_views.get(key)
     if v is None:
+        v = expand(scalar_tensor(value, dt, device), shape)
         if len(_scalar_views) > 4096:
             _scalar_views.clear()
-        v = _scalar_views[key] = expand(scalar_tensor(value, dt, device), shape)
+        _scalar_views[key] = v
     return v
 
 
@@ -161,6 +277,8 @@ def scalar_view(value, dt, device, shape):
 
 def broadcast_shapes(op, *shapes):
     ndim = max(len(s) for s in shapes)
+    if ndim > MAX_NDIM:
+        raise errors.ShapeError(f"{op}: the result would have {ndim} dimensions; tensors have at most {MAX_NDIM}")
     out = [1] * ndim
     for s in shapes:
         for i, n in enumerate(s, ndim - len(s)):
@@ -242,6 +360,38 @@ def _make_unary(op):
     return unary_op
 
 
+_WEAK = WEAK
+_COMPARISONS = {  # op -> (result when the scalar on the right is above the dtype's range, when below)
+    "equal": (False, False), "not_equal": (True, True), "less": (True, False), "less_equal": (True, False),
+    "greater": (False, True), "greater_equal": (False, True)}
+_MIRRORED = {"less": "greater", "less_equal": "greater_equal", "greater": "less", "greater_equal": "less_equal",
+             "equal": "equal", "not_equal": "not_equal"}
+
+
+def _out_of_range_int(op, a, b):
+    """For ``op(a, b)`` with a Python int outside the integer dtype it meets: the answer when there is one
+    (comparisons, logical ops), None when the op can go ahead, else the OverflowError of Note [Type promotion]."""
+    tensor, scalar, right = (a, b, True) if isinstance(a, Tensor) else (b, a, False)
+    if not isinstance(tensor, Tensor) or isinstance(scalar, (bool, np.bool_)) or \
+            not isinstance(scalar, (int, np.integer)):
+        return None
+    dt = WEAK[(int, tensor.dtype)]
+    if dt.kind not in ("int", "uint") or _ELEMENTWISE[op].to_float:
+        return None
+    lo, hi = INT_RANGE[dt]
+    value = int(scalar)
+    if lo <= value <= hi:
+        return None
+    if op in _COMPARISONS:
+        above, below = _COMPARISONS[op if right else _MIRRORED[op]]
+        result = above if value > hi else below
+        out = empty(tensor.shape, _BOOL, tensor.device)
+        return run("fill", _BOOL, out, result)
+    if op in ("logical_and", "logical_or"):
+        return _binary_slow(op, a, 1) if right else _binary_slow(op, 1, b)
+    raise errors.scalar_out_of_range(op, value, dt, lo, hi)
+
+
 def _make_binary(op):
     kernels = registry.by_op[op]
     bool_out = _ELEMENTWISE[op].bool_out
@@ -253,10 +403,12 @@ def _make_binary(op):
                 dt = a.dtype
                 device = a.device
                 if type(b) is not Tensor:
-                    tb = type(b)
-                    if not (tb is float and dt.kind == "float" or tb is int and dt.kind != "bool" and not to_float):
+                    if _WEAK.get((type(b), dt)) is not dt:  # see Note [Type promotion]
                         return _binary_slow(op, a, b)
-                    b = scalar_view(b, dt, device, a.shape)  # a weak scalar that keeps a's dtype
+                    try:
+                        b = scalar_view(b, dt, device, a.shape)  # a weak scalar that keeps a's dtype
+                    except OverflowError:  # an int outside dt's range: comparisons still have an answer
+                        return _binary_slow(op, a, b)
                 if b.dtype is dt and b.device is device and a.shape == b.shape:
                     kernel = kernels.get((device.type, dt))
                     if kernel is not None and (not to_float or dt.kind == "float"):
@@ -264,9 +416,11 @@ def _make_binary(op):
                         if out.size:
                             kernel(out, a, b)
                         return out
-            elif type(b) is Tensor and (type(a) is float and b.dtype.kind == "float" or
-                                        type(a) is int and b.dtype.kind != "bool" and not to_float):
-                return binary_op(scalar_view(a, b.dtype, b.device, b.shape), b)
+            elif type(b) is Tensor and _WEAK.get((type(a), b.dtype)) is b.dtype and type(a) is not bool:
+                try:
+                    return binary_op(scalar_view(a, b.dtype, b.device, b.shape), b)
+                except OverflowError:
+                    pass
         return _binary_slow(op, a, b)
 
     binary_op.__name__ = binary_op.__qualname__ = op
@@ -283,18 +437,30 @@ def _operands(op, a, b):
             dt = _PROMOTE[(a.dtype, b.dtype)]
         else:
             dt = scalar_dtype(b, a.dtype)
-            b = scalar_tensor(b, dt, device)
+            b = _scalar_operand(op, b, dt, device)
     elif isinstance(b, Tensor):
         device = b.device
         dt = scalar_dtype(a, b.dtype)
-        a = scalar_tensor(a, dt, device)
+        a = _scalar_operand(op, a, dt, device)
     else:
         raise TypeError(f"{op}: expected at least one tensor, got {type(a).__name__} and {type(b).__name__}")
     return a, b, dt, device
 
 
+def _scalar_operand(op, value, dt, device):
+    try:
+        return scalar_tensor(value, dt, device)
+    except OverflowError:
+        fill_value(op, value, dt)  # the same error, naming the op
+        raise
+
+
 def _binary_slow(op, a, b):
     info = _ELEMENTWISE[op]
+    if type(a) is not Tensor or type(b) is not Tensor:
+        answer = _out_of_range_int(op, a, b)
+        if answer is not None:
+            return answer
     a, b, dt, device = _operands(op, a, b)
     if info.to_float and dt.kind != "float":
         dt = default_float
@@ -330,6 +496,9 @@ def _overlaps(x, target):
 
 def binary_inplace(op, target, other):
     """``target op= other``: writes into ``target``'s storage, casting like NumPy's same-kind rule."""
+    if not isinstance(target, Tensor):
+        raise TypeError(f"{op}: the in-place target must be a tensor")
+    writable_check(op, target)
     info = _ELEMENTWISE[op]
     a, b, dt, device = _operands(op, target, other)
     if info.to_float and dt.kind != "float":
@@ -358,8 +527,9 @@ def _can_cast_inplace(src, dst):
 
 def copy_into(target, value):
     """Write ``value`` (tensor or scalar) into ``target`` (possibly a strided view), broadcasting and casting."""
+    writable_check("setitem", target)
     if not isinstance(value, Tensor):
-        return run("fill", target.dtype, target, value)
+        return run("fill", target.dtype, target, fill_value("setitem", value, target.dtype))
     if value.device is not target.device:
         raise errors.device_mismatch("setitem", (target.device, value.device))
     if broadcast_shapes("setitem", target.shape, value.shape) != target.shape:
@@ -388,23 +558,6 @@ def where(cond, a, b):
 
 # -- reductions -----------------------------------------------------------------------------------------------------
 
-def normalize_axes(op, axis, ndim):
-    if axis is None:
-        return tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, int) else tuple(axis)
-    out = []
-    for a in axes:
-        if not isinstance(a, int) or isinstance(a, bool):
-            raise TypeError(f"{op}: axis must be an int or a tuple of ints, got {a!r}")
-        if not -ndim <= a < max(ndim, 1):
-            raise IndexError(f"{op}: axis {a} is out of range for a tensor with {ndim} dimensions")
-        a = a % max(ndim, 1)
-        if a in out:
-            raise ValueError(f"{op}: axis {a} is repeated")
-        out.append(a)
-    return tuple(sorted(out))
-
-
 def _reduction_dtype(info, dt):
     if info.result == "bool":
         return _BOOL
@@ -417,7 +570,15 @@ def _reduction_dtype(info, dt):
 
 def reduce(op, x, axis=None, keepdims=False):
     info = optable.REDUCTIONS[op]
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{op}: expected a tensor, got {type(x).__name__}")
     if x.ndim == 0:
+        normalize_axes(op, axis, 0)  # None and () are the only axes a 0-d tensor has
+        if axis is not None:  # axis=(): nothing is reduced
+            if info.result == "index":
+                raise ValueError(f"{op}: needs an axis to reduce")
+            rdt = _reduction_dtype(info, x.dtype)
+            return _ne_zero(x) if info.result == "bool" else astype(x, rdt)
         x = make_tensor(x.buffer, x.offset, (1,), (1,), x.dtype, x.device, True)
         axes, out_ndim0 = (0,), True
     else:
@@ -498,15 +659,13 @@ def softmax_like(op, x, axis):
         x = astype(x, default_float)
     if x.ndim == 0:
         raise ValueError(f"{op}: needs at least one dimension")
-    if not -x.ndim <= axis < x.ndim:
-        raise IndexError(f"{op}: axis {axis} is out of range for a tensor with {x.ndim} dimensions")
+    axis = normalize_axis(op, axis, x.ndim)
     out = empty(x.shape, x.dtype, x.device)
-    return run(op, x.dtype, out, x, axis % x.ndim)
+    return run(op, x.dtype, out, x, axis)
 
 
 def to_int(value, what):
-    try:
-        return int(value.__index__())
-    except AttributeError:
-        raise TypeError(f"{what} must be an integer, got {type(value).__name__}") from None
+    from .shapes import as_int
+
+    return as_int(value, what)
 

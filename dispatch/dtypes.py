@@ -6,7 +6,26 @@ Tensor-with-tensor promotion follows the Array API standard's lattice: within a 
 the wider type wins; int8..int64 with uint8 give the smallest signed type holding both; bool only promotes with bool.
 Pairs the standard leaves undefined (integer with float, bool with numbers) promote as in NumPy.
 Python scalars are *weak*: they take the tensor's dtype when their kind fits (``x_float32 + 1.0`` stays float32,
-``x_int8 + 1`` stays int8), and a float scalar with an integer tensor gives the default float dtype (float32).
+``x_float16 + 1.0`` float16, ``x_int8 + 1`` int8), a float scalar with an integer or bool tensor gives the default
+float dtype (float32), and an int scalar with a bool tensor the default int dtype (int64).  One table, ``WEAK``, holds
+this rule; the dispatcher's fast path and ``scalar_dtype`` both read it.
+
+A Python int that does not fit the dtype it takes (``x_uint8 + 300``, ``x_int64 + 2**63``) raises ``OverflowError``
+in arithmetic and creation, as NumPy 2 does; comparisons against it give the mathematically right answer
+(``x_uint8 < -1`` is all False) and ``logical_and``/``logical_or`` treat it as the nonzero value it is.
+
+Note [Float to integer casts]
+~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
+C leaves float-to-integer conversion of NaN and out-of-range values undefined, so every backend implements this rule
+instead, in every kernel that converts (astype, fill, setitem).  It is NumPy's result on x86-64:
+
+* to bool: ``v != 0`` (NaN is True);
+* to int64: ``trunc(v)`` when -2**63 <= trunc(v) < 2**63, else -2**63 (NaN, infinities, out of range);
+* to int8, int16, int32 and uint8: first to int32 the same way (``trunc(v)`` when -2**31 <= trunc(v) < 2**31, else
+  -2**31), then wrapped to the target's width (its low bits): 300.7 -> int8 44, -1.0 -> uint8 255,
+  -300.7 -> uint8 212, 1e10 -> int8 0, NaN -> int8 0;
+* float16 converts exactly to float first; float to float rounds once, to nearest even (float64 -> float16
+  directly: 65519.999 -> 65504, not inf).
 """
 
 import numpy as np
@@ -57,6 +76,21 @@ _BY_PYTYPE = {bool: _BY_NAME["bool"], int: _BY_NAME["int64"], float: _BY_NAME["f
 default_float = _BY_NAME["float32"]
 default_int = _BY_NAME["int64"]
 
+#: (lowest, highest) value of each integer dtype
+INT_RANGE = {d: (int(np.iinfo(d.numpy).min), int(np.iinfo(d.numpy).max)) for d in DTYPES if d.kind in ("int", "uint")}
+
+
+def _weak(pytype, other):
+    if pytype is bool:
+        return other
+    if pytype is int:
+        return other if other.kind != "bool" else default_int
+    return other if other.kind == "float" else default_float
+
+
+#: (Python scalar type, tensor dtype) -> the dtype the scalar takes: see Note [Type promotion]
+WEAK = {(t, d): _weak(t, d) for t in (bool, int, float) for d in DTYPES}
+
 
 def dtype(x):
     """The DType for ``x``: a DType, a name ("float32"), a NumPy dtype or scalar type, or ``bool``/``int``/``float``.
@@ -69,6 +103,11 @@ def dtype(x):
         return x
     if isinstance(x, str):
         d = _BY_NAME.get(x)
+        if d is None and x[:1] in "<>=|":  # a NumPy type string such as '>f4'
+            try:
+                return dtype(np.dtype(x))
+            except TypeError:
+                pass
         if d is None:
             raise TypeError(f"unknown dtype {x!r}.{did_you_mean(x, _BY_NAME)} "
                             f"Known dtypes: {', '.join(_BY_NAME)}.")
@@ -76,7 +115,10 @@ def dtype(x):
     if x in _BY_PYTYPE:
         return _BY_PYTYPE[x]
     try:
-        d = _BY_NUMPY.get(np.dtype(x))
+        npd = np.dtype(x)
+        d = _BY_NUMPY.get(npd)
+        if d is None and npd.byteorder not in ("=", "|"):  # big-endian and other non-native orders: same dtype
+            d = _BY_NUMPY.get(npd.newbyteorder("="))
     except TypeError:
         d = None
     if d is None:
@@ -99,14 +141,16 @@ def promote_types(a, b):
 
 
 def scalar_dtype(value, other):
-    """The dtype a Python scalar takes next to a tensor of dtype ``other`` (weak scalars)."""
+    """The dtype a Python scalar takes next to a tensor of dtype ``other`` (weak scalars, Note [Type promotion])."""
     t = type(value)
-    if t is bool or isinstance(value, (bool, np.bool_)):
-        return other
-    if t is int or isinstance(value, (int, np.integer)):
-        return other if other.kind != "bool" else default_int
-    if t is float or isinstance(value, (float, np.floating)):
-        return other if other.kind == "float" else default_float
+    if t is bool or t is int or t is float:
+        return WEAK[(t, other)]
+    if isinstance(value, (bool, np.bool_)):
+        return WEAK[(bool, other)]
+    if isinstance(value, (int, np.integer)):
+        return WEAK[(int, other)]
+    if isinstance(value, (float, np.floating)):
+        return WEAK[(float, other)]
     raise TypeError(f"unsupported operand type {type(value).__name__!r}: expected a tensor or a Python scalar. "
                     f"Convert arrays explicitly with ts.asarray(value, device=...); tensorswitch never moves data "
                     f"implicitly")

@@ -11,9 +11,11 @@ import numpy as np
 
 from . import dispatcher as d
 from . import errors
+from .shapes import MAX_NDIM
 from .device import device as get_device
-from .dtypes import DTYPES, default_float, default_int, dtype as to_dtype
-from .tensor import Tensor, _install_operators, contiguous_strides, make_tensor
+from .dtypes import DTYPES, INT_RANGE, default_float, default_int, dtype as to_dtype
+from .shapes import as_int, as_shape, normalize_axis
+from .tensor import Tensor, _install_operators, contiguous_strides, make_tensor, read_only
 from ..kernels import optable
 
 _BOOL = DTYPES[0]
@@ -23,14 +25,8 @@ def _dt(dtype, fallback):
     return fallback if dtype is None else to_dtype(dtype)
 
 
-def _shape(shape):
-    if isinstance(shape, int) or hasattr(shape, "__index__"):
-        shape = (shape,)
-    shape = tuple(d.to_int(n, "a dimension") for n in shape)
-    for n in shape:
-        if n < 0:
-            raise ValueError(f"negative dimensions are not allowed: {shape}")
-    return shape
+def _shape(shape, op="empty"):
+    return as_shape(op, shape)
 
 
 # -- creation -------------------------------------------------------------------------------------------------------
@@ -45,7 +41,10 @@ def empty(shape, *, dtype=None, device=None):
     dev = get_device(device)
     dt = _dt(dtype, default_float)
     d.check_dtype("empty", dt, dev)
-    return d.empty(_shape(shape), dt, dev)
+    out = d.empty(_shape(shape), dt, dev)
+    if dt is _BOOL and out.size:  # pooled memory holds any bytes; a bool must be 0 or 1
+        d.run("fill", _BOOL, out, False)
+    return out
 
 
 def full(shape, fill_value, *, dtype=None, device=None):
@@ -56,22 +55,17 @@ def full(shape, fill_value, *, dtype=None, device=None):
     [7, 7]
     """
     if dtype is None:
-        dtype = _BOOL if isinstance(fill_value, bool) else default_int if isinstance(fill_value, int) else \
-            default_float
-    out = empty(shape, dtype=dtype, device=device)
-    return d.run("fill", out.dtype, out, _scalar_for(fill_value, out.dtype))
-
-
-def _scalar_for(value, dt):
-    if isinstance(value, Tensor):
-        value = value.item()
-    if dt.kind == "bool":
-        return bool(value)
-    if dt.kind == "float":
-        return float(value)
-    if isinstance(value, float) and not value.is_integer():
-        raise TypeError(f"cannot fill an {dt.name} tensor with the non-integer {value}")
-    return int(value)
+        if isinstance(fill_value, Tensor):
+            dtype = fill_value.dtype
+        else:
+            dtype = _BOOL if isinstance(fill_value, (bool, np.bool_)) else \
+                default_int if isinstance(fill_value, (int, np.integer)) else default_float
+    dt = to_dtype(dtype)
+    value = d.fill_value("full", fill_value, dt)  # before allocating: a bad value costs nothing
+    dev = get_device(device)
+    d.check_dtype("full", dt, dev)
+    out = d.empty(_shape(shape, "full"), dt, dev)
+    return d.run("fill", dt, out, value)
 
 
 def zeros(shape, *, dtype=None, device=None):
@@ -114,18 +108,35 @@ def arange(start, stop=None, step=1, *, dtype=None, device=None):
     """
     if stop is None:
         start, stop = 0, start
+    for v in (start, stop, step):
+        if not isinstance(v, (int, float, np.integer, np.floating)) or isinstance(v, (bool, np.bool_)):
+            raise TypeError(f"arange: start, stop and step must be real numbers, got {v!r}")
     if step == 0:
         raise ValueError("arange: step must not be zero")
+    if builtins.any(isinstance(v, (float, np.floating)) and not math.isfinite(v) for v in (start, stop, step)):
+        raise ValueError(f"arange: start, stop and step must be finite, got {start}, {stop}, {step}")
     if dtype is None:
-        dtype = default_float if builtins.any(isinstance(v, float) for v in (start, stop, step)) else default_int
-    n = builtins.max(0, math.ceil((stop - start) / step))
-    out = empty((n,), dtype=dtype, device=device)
+        dtype = default_float if builtins.any(isinstance(v, (float, np.floating)) for v in (start, stop, step)) \
+            else default_int
+    dt = to_dtype(dtype)
+    if isinstance(start, (int, np.integer)) and isinstance(step, (int, np.integer)):
+        n = builtins.max(0, -(-(int(stop) - int(start)) // int(step)) if isinstance(stop, (int, np.integer)) else
+                         math.ceil((stop - start) / step))
+    else:
+        n = builtins.max(0, math.ceil((stop - start) / step))
+    if dt.kind in ("int", "uint") and n:
+        last = start + (n - 1) * step
+        d.fill_value("arange", int(start), dt)  # OverflowError when the values leave the dtype's range
+        d.fill_value("arange", int(last), dt)
+        if not builtins.all(float(v).is_integer() for v in (start, step)):
+            start, step = int(start), int(step)
+    out = empty((n,), dtype=dt, device=device)
     return d.run("arange", out.dtype, out, start, step)
 
 
 def linspace(start, stop, num, *, dtype=None, device=None, endpoint=True):
     """``num`` evenly spaced values from ``start`` to ``stop``."""
-    num = d.to_int(num, "linspace: num")
+    num = as_int(num, "linspace: num")
     if num < 0:
         raise ValueError("linspace: num must be non-negative")
     div = (num - 1) if endpoint else num
@@ -145,7 +156,7 @@ def eye(n_rows, n_cols=None, *, k=0, dtype=None, device=None):
     length = builtins.max(0, builtins.min(n_rows - builtins.max(0, -k), n_cols - builtins.max(0, k)))
     if length:
         diag = make_tensor(out.buffer, start, (length,), (n_cols + 1,), out.dtype, out.device, False)
-        d.run("fill", out.dtype, diag, _scalar_for(1, out.dtype))
+        d.run("fill", out.dtype, diag, d.fill_value("eye", 1, out.dtype))
     return out
 
 
@@ -204,8 +215,7 @@ def rand(*shape, dtype=None, device=None):
     dt = _dt(dtype, default_float)
     if dt.kind != "float":
         raise TypeError(f"rand: dtype must be floating, got {dt.name}")
-    return _random("rand", _shape(shape[0] if len(shape) == 1 and not isinstance(shape[0], int) else shape),
-                   dt, device)
+    return _random("rand", _varargs_shape("rand", shape), dt, device)
 
 
 def randn(*shape, dtype=None, device=None):
@@ -213,8 +223,14 @@ def randn(*shape, dtype=None, device=None):
     dt = _dt(dtype, default_float)
     if dt.kind != "float":
         raise TypeError(f"randn: dtype must be floating, got {dt.name}")
-    return _random("randn", _shape(shape[0] if len(shape) == 1 and not isinstance(shape[0], int) else shape),
-                   dt, device)
+    return _random("randn", _varargs_shape("randn", shape), dt, device)
+
+
+def _varargs_shape(op, shape):
+    """``f(2, 3)`` and ``f((2, 3))`` alike."""
+    if len(shape) == 1 and (shape[0] is None or not hasattr(shape[0], "__index__")):
+        shape = shape[0]
+    return as_shape(op, shape)
 
 
 def randint(low, high=None, size=(), *, dtype=None, device=None):
@@ -226,10 +242,11 @@ def randint(low, high=None, size=(), *, dtype=None, device=None):
     dt = _dt(dtype, default_int)
     if dt.kind not in ("int", "uint"):
         raise TypeError(f"randint: dtype must be an integer dtype, got {dt.name}")
-    info = np.iinfo(dt.numpy)
-    if low < info.min or high - 1 > info.max:
-        raise ValueError(f"randint: [{low}, {high}) does not fit in {dt.name}")
-    return _random("randint", _shape(size), dt, device, int(low), int(high))
+    low, high = as_int(low, "randint: low"), as_int(high, "randint: high")
+    lo, hi = INT_RANGE[dt]
+    if low < lo or high - 1 > hi:
+        raise OverflowError(f"randint: [{low}, {high}) does not fit in {dt.name} (which holds {lo} to {hi})")
+    return _random("randint", _shape(size, "randint"), dt, device, low, high)
 
 
 # -- conversion and transfer ----------------------------------------------------------------------------------------
@@ -253,14 +270,27 @@ def asarray(obj, dtype=None, device=None, copy=None):
             out = d.astype(out, out.dtype)
         return out
     dev = get_device(device)
+    python_data = not isinstance(obj, (np.ndarray, np.generic))
     if dtype is not None:
         dt = to_dtype(dtype)
-        host = np.asarray(obj, dtype=dt.numpy)
+        try:
+            host = np.asarray(obj, dtype=dt.numpy)
+        except OverflowError as exc:
+            raise OverflowError(f"asarray: {exc}") from None
     else:
-        host = np.asarray(obj)
-        if host.dtype == np.float64 and not isinstance(obj, (np.ndarray, np.generic)):
+        try:
+            host = np.asarray(obj)
+        except OverflowError as exc:
+            raise OverflowError(f"asarray: {exc}") from None
+        if python_data and host.dtype == object and _has_big_int(obj):
+            raise OverflowError("asarray: a Python integer does not fit in 64 bits; tensorswitch's widest integer "
+                                "dtype is int64")
+        if host.dtype == np.float64 and python_data:
             host = host.astype(np.float32)  # Python floats take the default float dtype
-        elif host.dtype.kind in "iu" and host.dtype != np.uint8 and not isinstance(obj, (np.ndarray, np.generic)):
+        elif host.dtype.kind in "iu" and host.dtype != np.uint8 and python_data:
+            if host.dtype == np.uint64 and host.size and host.max() > np.iinfo(np.int64).max:
+                raise OverflowError(f"asarray: {int(host.max())} does not fit in int64 (NumPy would make a uint64 "
+                                    f"array; tensorswitch has no uint64 yet): pass values below 2**63")
             host = host.astype(np.int64)
         if host.dtype.kind not in "biuf" or host.dtype == object:
             raise TypeError(f"asarray: cannot make a tensor from {type(obj).__name__} with NumPy dtype "
@@ -269,24 +299,53 @@ def asarray(obj, dtype=None, device=None, copy=None):
     return from_numpy(host, dt, dev)
 
 
+def _has_big_int(obj):
+    if isinstance(obj, int) and not isinstance(obj, bool):
+        return not -2**63 <= obj < 2**64
+    if isinstance(obj, (list, tuple)):
+        return builtins.any(_has_big_int(o) for o in obj)
+    return False
+
+
 tensor = asarray
 
 
 def from_numpy(host, dt, dev):
     d.check_dtype("asarray", dt, dev)
-    host = np.asarray(host, dtype=dt.numpy, order="C")  # ascontiguousarray would make 0-d 1-d
+    host = np.asarray(host, dtype=dt.numpy, order="C")  # ascontiguousarray would make 0-d 1-d; converts byte order
+    if host.ndim > MAX_NDIM:
+        raise _too_many_dims(host.ndim)
+    if dt is _BOOL:  # NumPy bools may hold any byte (np.frombuffer); ours hold 0 or 1
+        host = host.view(np.uint8) != 0
     out = d.empty(host.shape, dt, dev)
     if out.size:
         dev.backend.copy_in(out.buffer.handle, 0, host, dev.index)
     return out
 
 
+def _too_many_dims(ndim):
+    return errors.ShapeError(f"asarray: {ndim} dimensions; tensors have at most {MAX_NDIM} on every device")
+
+
 def to_numpy(x):
+    if not x.is_contiguous and x.size and not _has_astype(x):
+        # no astype kernel on this device: gather on the host from the memory span the view touches
+        lo, hi = d.span(x)
+        flat = np.empty(hi - lo, dtype=x.dtype.numpy)
+        x.device.backend.copy_out(x.buffer.handle, lo * x.dtype.itemsize, flat, x.device.index)
+        item = x.dtype.itemsize
+        view = np.lib.stride_tricks.as_strided(flat[x.offset - lo:], x.shape, tuple(s * item for s in x.strides))
+        return np.array(view)
     x = d.contiguous(x)
     host = np.empty(x.shape, dtype=x.dtype.numpy)
     if x.size:
         x.device.backend.copy_out(x.buffer.handle, x.offset * x.dtype.itemsize, host, x.device.index)
     return host
+
+
+def _has_astype(x):
+    return (("astype", x.device.type, x.dtype) in d.registry.fast or
+            d.registry.fallback_for(x.device.type) is not None)
 
 
 def to(x, device=None, dtype=None):
@@ -299,6 +358,8 @@ def to(x, device=None, dtype=None):
     if dev is out.device:
         return out
     d.check_dtype("to", out.dtype, dev)
+    if not out.is_contiguous and not _has_astype(out):
+        return from_numpy(to_numpy(out), out.dtype, dev)
     src = d.contiguous(out)
     result = d.empty(src.shape, src.dtype, dev)
     if src.size:
@@ -352,7 +413,7 @@ def _view_strides(old_shape, old_strides, new_shape):
 
 def reshape(x, shape, /, *, copy=None):
     """``x`` with a new shape: a view when possible.  One dimension may be -1."""
-    shape = (shape,) if isinstance(shape, int) else tuple(shape)
+    shape = as_shape("reshape", shape, allow_unknown=True)
     if shape.count(-1) > 1:
         raise errors.ShapeError("reshape: only one dimension can be -1")
     known = math.prod(n for n in shape if n != -1)
@@ -369,7 +430,8 @@ def reshape(x, shape, /, *, copy=None):
                              f"without a copy")
         x = d.astype(x, x.dtype)
         strides = contiguous_strides(shape)
-    return make_tensor(x.buffer, x.offset, shape, strides, x.dtype, x.device)
+    out = make_tensor(x.buffer, x.offset, shape, strides, x.dtype, x.device)
+    return read_only(out) if type(x) is not Tensor else out
 
 
 def permute_dims(x, axes):
@@ -381,8 +443,9 @@ def broadcast_to(x, shape):
 
 
 def broadcast_arrays(*arrays):
+    """Read-only views of ``arrays`` broadcast to one shape."""
     shape = d.broadcast_shapes("broadcast_arrays", *(a.shape for a in arrays))
-    return [d.expand(a, shape) for a in arrays]
+    return [a.broadcast_to(shape) for a in arrays]
 
 
 def squeeze(x, axis):
@@ -410,9 +473,7 @@ def concat(arrays, axis=0):
     nd = first.ndim
     if nd == 0:
         raise ValueError("concat: zero-dimensional tensors cannot be concatenated; use stack")
-    if not -nd <= axis < nd:
-        raise IndexError(f"concat: axis {axis} is out of range for tensors with {nd} dimensions")
-    axis %= nd
+    axis = normalize_axis("concat", axis, nd)
     for a in arrays:
         if a.ndim != nd or builtins.any(a.shape[i] != first.shape[i] for i in range(nd) if i != axis):
             raise errors.ShapeError(f"concat: shapes {[x.shape for x in arrays]} differ outside axis {axis}")
@@ -439,7 +500,8 @@ def stack(arrays, axis=0):
         if a.shape != shape:
             raise errors.ShapeError(f"stack: all tensors must have the same shape, got "
                                     f"{[x.shape for x in arrays]}")
-    return concat([a.expand_dims(axis) for a in arrays], axis=axis if axis >= 0 else axis)
+    axis = normalize_axis("stack", axis, len(shape) + 1)
+    return concat([a.expand_dims(axis) for a in arrays], axis=axis)
 
 
 # -- reductions and statistics ----------------------------------------------------------------------------------------
@@ -472,12 +534,13 @@ def argmin(x, /, *, axis=None, keepdims=False):
 
 
 def _arg(op, x, axis, keepdims):
-    if axis is not None and not isinstance(axis, int):
-        raise TypeError(f"{op}: axis must be an int or None")
+    if axis is not None:
+        if isinstance(axis, (tuple, list)):
+            raise TypeError(f"{op}: axis must be an int or None, got {axis!r}")
+        axis = normalize_axis(op, axis, x.ndim)
     out = d.reduce(op, x, axis, False)
     if keepdims:
-        shape = (1,) * x.ndim if axis is None else tuple(1 if i == axis % x.ndim else n
-                                                         for i, n in enumerate(x.shape))
+        shape = (1,) * x.ndim if axis is None else tuple(1 if i == axis else n for i, n in enumerate(x.shape))
         out = reshape(out, shape)
     return out
 
@@ -530,10 +593,42 @@ def log_softmax(x, /, axis=-1):
     return d.softmax_like("log_softmax", x, axis)
 
 
+#: what each elementwise op computes, for help(ts.<op>)
+_SUMMARIES = {
+    "negative": "The negation -x.", "positive": "x itself (a copy), as +x.",
+    "abs": "The absolute value |x| (integer minimums wrap, as in NumPy).",
+    "exp": "The exponential e**x.", "log": "The natural logarithm (NaN below 0, -inf at 0).",
+    "sqrt": "The square root (NaN below 0).", "sin": "The sine (radians).", "cos": "The cosine (radians).",
+    "tanh": "The hyperbolic tangent.", "sigmoid": "The logistic function 1 / (1 + exp(-x)).",
+    "relu": "max(x, 0); NaN stays NaN.", "sign": "-1, 0 or 1 by the sign of x; NaN stays NaN.",
+    "floor": "The largest integer <= x.", "ceil": "The smallest integer >= x.", "square": "x * x.",
+    "logical_not": "True where x is zero.", "isnan": "True where x is NaN.", "isinf": "True where x is +-inf.",
+    "isfinite": "True where x is neither NaN nor infinite.",
+    "add": "The sum x1 + x2.", "subtract": "The difference x1 - x2.", "multiply": "The product x1 * x2.",
+    "divide": "The true quotient x1 / x2.",
+    "floor_divide": "The quotient x1 // x2, rounded towards -inf (integer division by zero gives 0).",
+    "remainder": "x1 % x2 with the sign of x2 (integer remainder by zero gives 0).",
+    "pow": "x1 ** x2 (integer powers with negative exponents give 0 except for bases 1 and -1).",
+    "maximum": "The larger of x1 and x2; NaN wins.", "minimum": "The smaller of x1 and x2; NaN wins.",
+    "equal": "x1 == x2.", "not_equal": "x1 != x2.", "less": "x1 < x2.", "less_equal": "x1 <= x2.",
+    "greater": "x1 > x2.", "greater_equal": "x1 >= x2.",
+    "logical_and": "True where both x1 and x2 are nonzero.", "logical_or": "True where x1 or x2 is nonzero.",
+}
+
+
 def _make_elementwise(op):
     fn = (d.UNARY if op.arity == 1 else d.BINARY)[op.name]
-    fn.__doc__ = (f"Elementwise {op.name} (C expression ``{op.expression(op.dtypes[-1])}``); "
-                  f"kernels for {', '.join(op.dtypes)}" + ("; integers compute in float32." if op.to_float else "."))
+    args = "x" if op.arity == 1 else "x1, x2"
+    lines = [f"{op.name}({args}): {_SUMMARIES[op.name]}", ""]
+    if op.arity == 2:
+        lines.append("Elementwise, with broadcasting; Python scalars are weak (Note [Type promotion]).")
+    else:
+        lines.append("Elementwise.")
+    lines.append(f"Kernels for {', '.join(op.dtypes)}"
+                 + ("; integer and bool inputs compute in float32." if op.to_float else "."))
+    example = "ts.asarray([1.0, 4.0])" + (", ts.asarray([2.0, 0.5])" if op.arity == 2 else "")
+    lines += ["", ">>> import tensorswitch as ts", f">>> ts.{op.name}({example}).shape", "(2,)"]
+    fn.__doc__ = "\n".join(lines)
     fn.__module__ = "tensorswitch"
     return fn
 

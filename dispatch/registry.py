@@ -45,7 +45,7 @@ offset & 0xffffffff, offset >> 32), where ``offset`` counts the generator's call
 import inspect
 import logging
 import os
-import warnings
+import threading
 
 from . import errors
 from .dtypes import DTYPES, check_dtype_name
@@ -85,6 +85,7 @@ class Registry:
         self.by_op = {op: {} for op in OPS}  # op -> {(device type, DType): callable}, the same, split per op
         self._fallbacks = {}   # device type -> fallback device type
         self._warned = set()
+        self._lock = threading.RLock()  # registration and plugin roll-back; lookups need none (dict reads)
 
     # -- registration -------------------------------------------------------------------------------------------
 
@@ -98,26 +99,49 @@ class Registry:
         keys = [(op, device_type, check_dtype_name(getattr(d, "name", d))) for d in dtypes]
         if not keys:
             raise errors.RegistrationError(f"register_kernel({op!r}, device={device_type!r}): no dtypes given")
-        if not override:
+        if not callable(fn):
+            raise errors.RegistrationError(f"register_kernel({op!r}, device={device_type!r}): the kernel must be "
+                                           f"callable, got {type(fn).__name__}")
+        with self._lock:
+            if not override:
+                for key in keys:
+                    old = self._entries.get(key)
+                    if old is not None:
+                        raise errors.RegistrationError(
+                            f"a kernel for ({op}, {device_type}, {key[2].name}) is already registered at "
+                            f"{old.site}; pass override=True to replace it")
             for key in keys:
-                old = self._entries.get(key)
-                if old is not None:
-                    raise errors.RegistrationError(
-                        f"a kernel for ({op}, {device_type}, {key[2].name}) is already registered at {old.site}; "
-                        f"pass override=True to replace it")
-        for key in keys:
-            self._entries[key] = KernelEntry(fn, op, device_type, key[2], site or "<unknown>")
-            self.fast[key] = fn
-            self.by_op[op][key[1:]] = fn
+                self._entries[key] = KernelEntry(fn, op, device_type, key[2], site or "<unknown>")
+                self.fast[key] = fn
+                self.by_op[op][key[1:]] = fn
         return fn
 
     def unregister(self, op=None, device=None, dtype=None):
         """Remove matching kernels (for tests and plugin teardown)."""
-        for e in self.kernels(op, device, dtype):
-            key = (e.op, e.device_type, e.dtype)
-            del self._entries[key]
-            self.fast.pop(key, None)
-            self.by_op[e.op].pop(key[1:], None)
+        with self._lock:
+            for e in self.kernels(op, device, dtype):
+                key = (e.op, e.device_type, e.dtype)
+                del self._entries[key]
+                self.fast.pop(key, None)
+                self.by_op[e.op].pop(key[1:], None)
+
+    def snapshot(self):
+        """The registrations now, for :meth:`restore` (a plugin whose ``register()`` fails is rolled back)."""
+        with self._lock:
+            return dict(self._entries)
+
+    def restore(self, snapshot):
+        """Put the registrations back to ``snapshot``: entries added since are removed, replaced ones restored."""
+        with self._lock:
+            for key in [k for k in self._entries if k not in snapshot or self._entries[k] is not snapshot[k]]:
+                del self._entries[key]
+                self.fast.pop(key, None)
+                self.by_op[key[0]].pop(key[1:], None)
+            for key, entry in snapshot.items():
+                if key not in self._entries:
+                    self._entries[key] = entry
+                    self.fast[key] = entry.fn
+                    self.by_op[key[0]][key[1:]] = entry.fn
 
     # -- queries ------------------------------------------------------------------------------------------------
 
@@ -137,10 +161,32 @@ class Registry:
     def has_kernel(self, op, device, dtype):
         return (op, str(device).split(":")[0], dtype) in self._entries
 
+    def coverage(self, device=None):
+        """{op: tuple of dtype names}: with no ``device``, what every built-in backend claims (``kernels/optable.py``
+        ``COVERAGE``, the list a plugin author can aim at); with a device (type), what is registered for it now.
+
+        >>> import tensorswitch as ts
+        >>> ts.registry.coverage()["matmul"][:2]
+        ('int8', 'int16')
+        """
+        if device is None:
+            return {op: tuple(optable.COVERAGE[op]) for op in sorted(OPS)}
+        t = str(device).split(":")[0]
+        out = {}
+        for (o, dt_type, d) in sorted(self._entries, key=lambda k: (k[0], k[2].code)):
+            if dt_type == t:
+                out.setdefault(o, ())
+                out[o] += (d.name,)
+        return out
+
     def missing(self, op, device, dtype):
-        """The error for a missing kernel, listing what does exist."""
-        available = [(t, d.name) for (o, t, d) in self._entries if o == op]
-        return errors.kernel_not_found(op, device, dtype, available)
+        """The error for a missing kernel, listing what does exist where it can be used."""
+        from .device import usable_device_types
+
+        supported = device.supported_dtypes()
+        same_device = [d.name for d in DTYPES if (op, device.type, d) in self._entries and d in supported]
+        other = [t for t in usable_device_types() if t != device.type and (op, t, dtype) in self._entries]
+        return errors.kernel_not_found(op, device, dtype, same_device, other, (op, "cpu", dtype) in self._entries)
 
     # -- fallback -----------------------------------------------------------------------------------------------
 
@@ -156,8 +202,8 @@ class Registry:
     def warn_fallback(self, op, device_type, fallback):
         if (op, device_type) not in self._warned:
             self._warned.add((op, device_type))
-            warnings.warn(f"{op} has no kernel on {device_type!r}; running it on {fallback!r} and copying the "
-                          f"result back (ts.set_fallback). This is slow.", RuntimeWarning, stacklevel=4)
+            errors.warn(f"{op} has no kernel on {device_type!r}; running it on {fallback!r} and copying the "
+                        f"result back (ts.set_fallback). This is slow.")
 
     def __repr__(self):
         return self.table()

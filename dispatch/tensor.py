@@ -7,8 +7,12 @@ about layout.
 import numpy as np
 
 from . import errors
+from .shapes import MAX_NDIM, as_shape, normalize_axes, normalize_axis
 
-__all__ = ["Tensor", "make_tensor", "contiguous_strides"]
+__all__ = ["Tensor", "make_tensor", "contiguous_strides", "writable_check"]
+
+#: The layout of a tensor: read-only to users (see Note [Read-only layout]).
+LAYOUT = ("buffer", "offset", "shape", "strides", "dtype", "device", "size", "is_contiguous")
 
 
 def contiguous_strides(shape):
@@ -32,7 +36,8 @@ def _is_contiguous(shape, strides):
 
 
 def make_tensor(buffer, offset, shape, strides, dtype, device, contiguous=None, size=None):
-    t = Tensor.__new__(Tensor)
+    """A tensor over ``buffer`` with the given layout (in elements): how the core and backends make views."""
+    t = _new(_RawTensor)
     t.buffer, t.offset, t.shape, t.strides, t.dtype, t.device = buffer, offset, shape, strides, dtype, device
     if size is None:
         size = 1
@@ -40,15 +45,53 @@ def make_tensor(buffer, offset, shape, strides, dtype, device, contiguous=None, 
             size *= n
     t.size = size
     t.is_contiguous = _is_contiguous(shape, strides) if contiguous is None else contiguous
+    t.__class__ = Tensor
     return t
 
 
-class Tensor:
+def writable_check(op, x):
+    """Raise unless ``x`` may be written: broadcast views (from ``broadcast_to``, ``broadcast_arrays``) and every
+    view of them are read-only, as in NumPy, since several of their elements are one element of memory."""
+    if type(x) is not Tensor:
+        if isinstance(x, ReadOnlyTensor):
+            raise errors.ReadOnlyError(
+                f"{op}: cannot write into a read-only view (a broadcast view or a view of one, shape {x.shape}): "
+                f"several of its elements share one memory location. Write into the tensor it was made from, or "
+                f"into a copy (ts.asarray(x, copy=True)).")
+        return
+    if 0 in x.strides:  # internal stride-0 layouts are never handed out writable either
+        for n, s in zip(x.shape, x.strides):
+            if s == 0 and n > 1:
+                raise errors.ReadOnlyError(f"{op}: cannot write into a view whose elements share memory (shape "
+                                           f"{x.shape}, strides {x.strides})")
+
+
+def read_only(t):
+    """``t`` marked read-only (a broadcast view): writes into it or into any view of it raise."""
+    t.__class__ = ReadOnlyTensor
+    return t
+
+
+# Note [Read-only layout]
+# ~~~~~~~~~~~~~~~~~~~~~~~
+# Kernels trust a tensor's layout (buffer, offset, shape, strides, dtype, size): a user who wrote ``x.offset = 1 << 40``
+# would make the next kernel read outside the buffer.  So ``Tensor.__setattr__`` refuses those names.  The core still
+# needs to set them when it makes a tensor, and a Python-level ``__setattr__`` costs ~100 ns a call on the hot path:
+# tensors are therefore made as a ``_RawTensor`` (the same slots, plain slot assignment) and then given the class
+# ``Tensor``, which costs one assignment.  The cpu kernels also check bounds once per call.
+
+class _RawTensor:
+    __slots__ = LAYOUT + ("__weakref__",)
+
+
+_new = object.__new__
+
+
+class Tensor(_RawTensor):
     """An n-dimensional array on one device.  Create with ``ts.asarray``, ``ts.zeros`` and friends.
 
-    Attributes (read-only by convention): ``shape``, ``dtype``, ``device``, ``size``, ``ndim``; for kernels,
-    ``buffer`` (the device memory), ``offset`` and ``strides`` (in elements, like PyTorch; NumPy counts bytes) and
-    ``is_contiguous``.
+    Attributes (read-only): ``shape``, ``dtype``, ``device``, ``size``, ``ndim``; for kernels, ``buffer`` (the device
+    memory), ``offset`` and ``strides`` (in elements, like PyTorch; NumPy counts bytes) and ``is_contiguous``.
 
     >>> import tensorswitch as ts
     >>> x = ts.asarray([[1.0, 2.0], [3.0, 4.0]])
@@ -56,11 +99,22 @@ class Tensor:
     24.0
     """
 
-    __slots__ = ("buffer", "offset", "shape", "strides", "dtype", "device", "size", "is_contiguous", "__weakref__")
+    __slots__ = ()
     __array_ufunc__ = None  # numpy_array + tensor calls Tensor.__radd__ instead of iterating
 
     def __init__(self, *args, **kwargs):
         raise TypeError("create tensors with ts.asarray(...), ts.zeros(...) and the other creation functions")
+
+    def __setattr__(self, name, value):
+        if name in LAYOUT:
+            raise AttributeError(f"the tensor attribute {name!r} is read-only (see Note [Read-only layout]); make "
+                                 f"views with indexing, reshape or permute_dims, and copies with astype or to()")
+        object.__setattr__(self, name, value)
+
+    def __delattr__(self, name):
+        if name in LAYOUT:
+            raise AttributeError(f"the tensor attribute {name!r} cannot be deleted")
+        object.__delattr__(self, name)
 
     # -- basic properties ---------------------------------------------------------------------------------------
 
@@ -91,7 +145,10 @@ class Tensor:
         return self.strides
 
     def _view(self, offset, shape, strides):
-        return make_tensor(self.buffer, offset, tuple(shape), tuple(strides), self.dtype, self.device)
+        t = make_tensor(self.buffer, offset, tuple(shape), tuple(strides), self.dtype, self.device)
+        if type(self) is not Tensor:  # views of a read-only view stay read-only
+            t.__class__ = type(self)
+        return t
 
     # -- views --------------------------------------------------------------------------------------------------
 
@@ -110,6 +167,7 @@ class Tensor:
             raise IndexError(f"too many indices for a tensor of {self.ndim} dimensions: {consumed} were given")
         if n_ellipsis == 0:
             index = index + (Ellipsis,)
+
         offset, shape, strides, dim = self.offset, [], [], 0
         for item in index:
             if item is Ellipsis:
@@ -129,10 +187,20 @@ class Tensor:
                 if shape[-1]:
                     offset += start * self.strides[dim]
                 dim += 1
+            elif isinstance(item, Tensor) and item.ndim == 0 and item.dtype.kind in ("int", "uint"):
+                i = int(item.item())
+                n = self.shape[dim]
+                if not -n <= i < n:
+                    raise IndexError(f"index {i} is out of bounds for axis {dim} with size {n}")
+                offset += (i % n) * self.strides[dim]
+                dim += 1
             elif isinstance(item, Tensor) or isinstance(item, (list, np.ndarray)):
                 raise IndexError("indexing with tensors, lists or arrays (advanced indexing) is not supported yet; "
                                  "use integers, slices, None and ...")
             else:
+                if isinstance(item, (bool, np.bool_)):
+                    raise IndexError("boolean indices (masks) are not supported yet; use integers, slices, None "
+                                     "and ...")
                 try:
                     i = item.__index__()
                 except AttributeError:
@@ -143,6 +211,8 @@ class Tensor:
                     raise IndexError(f"index {i} is out of bounds for axis {dim} with size {n}")
                 offset += (i % n) * self.strides[dim]
                 dim += 1
+        if len(shape) > MAX_NDIM:
+            raise IndexError(f"indexing would give {len(shape)} dimensions; tensors have at most {MAX_NDIM}")
         return offset, shape, strides
 
     def __setitem__(self, index, value):
@@ -155,30 +225,33 @@ class Tensor:
         ``x.reshape(2, 3)`` and ``x.reshape((2, 3))`` both work."""
         from . import functions
 
-        if len(shape) == 1 and not isinstance(shape[0], int):
+        if len(shape) == 1 and (shape[0] is None or not hasattr(shape[0], "__index__")):
             shape = shape[0]
         return functions.reshape(self, shape, copy=copy)
 
     def permute_dims(self, axes):
-        axes = tuple(a % self.ndim if self.ndim else a for a in axes)
+        if isinstance(axes, (tuple, list)):
+            axes = tuple(normalize_axis("permute_dims", a, self.ndim) for a in axes)
+        else:
+            raise TypeError(f"permute_dims: axes must be a tuple of ints, got {type(axes).__name__}")
         if sorted(axes) != list(range(self.ndim)):
             raise ValueError(f"permute_dims: {axes} is not a permutation of the {self.ndim} axes")
         return self._view(self.offset, [self.shape[a] for a in axes], [self.strides[a] for a in axes])
 
     def broadcast_to(self, shape):
+        """A read-only view with ``shape`` (stride 0 along broadcast dims; writing into it raises)."""
         from .dispatcher import broadcast_shapes, expand
 
-        shape = tuple(shape)
-        if broadcast_shapes("broadcast_to", self.shape, shape) != shape:
+        shape = as_shape("broadcast_to", shape)
+        if len(shape) < self.ndim or broadcast_shapes("broadcast_to", self.shape, shape) != shape:
             raise errors.ShapeError(f"broadcast_to: cannot broadcast shape {self.shape} to {shape}")
-        return expand(self, shape)
+        return read_only(self._view(self.offset, self.shape, self.strides) if shape == self.shape else
+                         expand(self, shape))
 
     def squeeze(self, axis=None):
         if axis is None:
             axes = [i for i, n in enumerate(self.shape) if n == 1]
         else:
-            from .dispatcher import normalize_axes
-
             axes = normalize_axes("squeeze", axis, self.ndim)
             for a in axes:
                 if self.shape[a] != 1:
@@ -188,9 +261,9 @@ class Tensor:
 
     def expand_dims(self, axis=0):
         nd = self.ndim + 1
-        if not -nd <= axis < nd:
-            raise IndexError(f"expand_dims: axis {axis} is out of range for a result with {nd} dimensions")
-        axis %= nd
+        axis = normalize_axis("expand_dims", axis, nd)
+        if nd > MAX_NDIM:
+            raise errors.ShapeError(f"expand_dims: tensors have at most {MAX_NDIM} dimensions")
         shape, strides = list(self.shape), list(self.strides)
         shape.insert(axis, 1)
         strides.insert(axis, 0)
@@ -269,7 +342,8 @@ class Tensor:
 
     def __repr__(self):
         values = np.array2string(self.numpy(), separator=", ", prefix="tensor(")
-        return f"tensor({values}, dtype={self.dtype.name}, device='{self.device}')"
+        shape = f", shape={self.shape}" if self.size == 0 else ""
+        return f"tensor({values}{shape}, dtype={self.dtype.name}, device='{self.device}')"
 
     __str__ = __repr__
 
@@ -279,6 +353,12 @@ class Tensor:
         return (functions.asarray, (self.numpy(), self.dtype.name, str(self.device)))
 
     __hash__ = object.__hash__
+
+
+class ReadOnlyTensor(Tensor):
+    """A tensor that cannot be written: a broadcast view, or a view of one (see ``writable_check``)."""
+
+    __slots__ = ()
 
 
 def _install_operators():

@@ -6,8 +6,9 @@ Each entry gives the op's arity, the dtypes it has kernels for, its result dtype
 (at run time).  Expressions see the *compute* type of the dtype (float16 computes in float) and may call the helpers of
 ``kernels/ops_common.h``, whose names end in the dtype name; ``{T}`` in an expression stands for that name.
 
-Adding an elementwise op: one line here, one sample entry in ``tensorswitch/testing/samples.py``
-(the NumPy reference), and a public function in ``dispatch/functions.py`` if it is new API.
+Adding an elementwise op: one line here, its NumPy reference in ``tensorswitch/testing/reference.py``
+(``ELEMENTWISE``; the conformance samples then cover it on every backend) and its one-line summary in
+``dispatch/functions.py`` (``_SUMMARIES``, for ``help(ts.<name>)``).  ``ts.<name>`` itself is made from this table.
 
 This module imports nothing from the package: the C++ build runs it as a plain script.
 """

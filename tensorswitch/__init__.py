@@ -9,13 +9,15 @@ Every op goes through one registry keyed by (op, device type, dtype); see ``ts.r
 
 from .dispatch import errors
 from .dispatch.backend import Backend, Buffer, KernelCache
-from .dispatch.device import (Device, default_device, device, devices, get_default_device, register_backend,
-                              set_default_device)
+from .dispatch.device import (Device, default_device, device, devices, empty_cache, get_default_device,
+                              memory_stats, register_backend, set_default_device)
 from .dispatch.dtypes import DType, dtype, promote_types, result_type
 from .dispatch.dtypes import DTYPES as _DTYPES
-from .dispatch.errors import (DeviceError, DeviceMismatchError, DeviceUnavailableError, KernelNotFoundError,
-                              RegistrationError, ShapeError, TensorSwitchError, UnsupportedDtypeError)
+from .dispatch.errors import (AxisError, BackendError, DeviceError, DeviceMismatchError, DeviceUnavailableError, PluginError,
+                              KernelNotFoundError, OutOfMemoryError, ReadOnlyError, RegistrationError, ShapeError,
+                              TensorSwitchError, UnsupportedDtypeError)
 from .dispatch.registry import OPS, register_kernel, registry
+from .dispatch.shapes import MAX_NDIM
 from .dispatch.tensor import Tensor
 from .dispatch.dispatcher import set_trace
 from .dispatch.functions import *  # noqa: F401,F403
@@ -31,7 +33,35 @@ _backends.register_builtins()
 __version__ = "0.1.0"
 
 
+def set_num_threads(n):
+    """Use ``n`` threads for cpu kernels (default: ``OMP_NUM_THREADS``, else one per core)."""
+    from .backends import cpu
+
+    n = int(n)
+    if n < 1:
+        raise ValueError(f"set_num_threads: n must be at least 1, got {n}")
+    cpu.set_num_threads(n)
+
+
+def get_num_threads():
+    """The number of threads cpu kernels use."""
+    from .backends import cpu
+
+    return cpu.get_num_threads()
+
+
+def __getattr__(name):
+    if name == "testing":  # ts.testing.run_conformance(...), imported on first use (it needs no pytest)
+        import importlib
+
+        return importlib.import_module(".testing", __name__)
+    raise AttributeError(f"module 'tensorswitch' has no attribute {name!r}")
+
+
 def set_fallback(device, fallback="cpu"):
     """Run ops that have no kernel on ``device`` (a device type) on ``fallback`` instead, copying the data there and
     back and warning once per op.  Off by default; ``set_fallback(device, None)`` turns it off again."""
-    registry.set_fallback(str(device).split(":")[0], fallback)
+    device_type = str(device).split(":")[0]
+    if fallback is not None and str(fallback).split(":")[0] == device_type:
+        raise ValueError(f"set_fallback: {device_type!r} cannot fall back to itself")
+    registry.set_fallback(device_type, None if fallback is None else str(fallback).split(":")[0])
