@@ -246,7 +246,7 @@ _scalar_cache = {}
 
 def scalar_tensor(value, dt, device):
     """A 0-d tensor holding a Python scalar, cached: training loops reuse the same few constants."""
-    key = (type(value), _key(value), dt, device)
+    key = (type(value), value if value and value == value else _key(value), dt, device)
     t = _scalar_cache.get(key)
     if t is None:
         fill = fill_value("scalar", value, dt)
@@ -263,7 +263,8 @@ _scalar_views = {}
 
 def scalar_view(value, dt, device, shape):
     """``value`` broadcast to ``shape`` (stride 0), cached like ``scalar_tensor``."""
-    key = (type(value), _key(value), dt, device, shape)
+    # ``_key`` only for zeros and NaN (0.0 == -0.0): a truth test and a comparison inline, cheaper than a call
+    key = (type(value), value if value and value == value else _key(value), dt, device, shape)
     v = _scalar_views.get(key)
     if v is None:
         v = expand(scalar_tensor(value, dt, device), shape)

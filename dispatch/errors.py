@@ -70,8 +70,8 @@ def _package_dirs():
     """The folders of tensorswitch's packages (an editable install keeps them in separate source folders)."""
     dirs = {os.path.dirname(os.path.abspath(__file__))}
     for name, module in list(sys.modules.items()):
-        if name == "tensorswitch" or name.startswith("tensorswitch."):
-            dirs.update(os.path.abspath(p) for p in getattr(module, "__path__", ()) or ())
+        if (name == "tensorswitch" or name.startswith("tensorswitch.")) and getattr(module, "__file__", None):
+            dirs.add(os.path.dirname(os.path.abspath(module.__file__)))
     return tuple(d + os.sep for d in dirs)
 
 
@@ -91,7 +91,7 @@ def user_stacklevel():
 
 def warn(message, category=RuntimeWarning):
     """Warn, pointing at the user's line rather than into the library."""
-    warnings.warn(message, category, stacklevel=user_stacklevel() + 1)
+    warnings.warn(message, category, stacklevel=user_stacklevel())
 
 
 def did_you_mean(name, choices):

@@ -139,8 +139,8 @@ def astype(out, x):
 
 
 def fill(out, value):
-    """``value`` is a Python scalar of any kind; integers wrap into narrow dtypes as a C cast does (NumPy would raise
-    OverflowError for ``np.int8(1000)``)."""
+    """``value`` is a Python scalar that fits the dtype: bool, an int in the dtype's range, or float (the dispatcher
+    checks the range before any kernel runs)."""
     kind = out.dtype.kind
     if kind == "float":
         scalar = float(value)
@@ -229,8 +229,9 @@ def _softmax(log):
     def kernel(out, x, axis):
         a = as_array(x)
         with np.errstate(all="ignore"):
+            # PyTorch's answer: a row whose max is +inf, that holds a NaN or that is all -inf is NaN throughout
+            # (x - max is NaN there), which subtracting the max as it is gives
             m = np.max(a, axis=axis, keepdims=True)
-            m = np.where(np.isfinite(m), m, 0)   # a row of -inf (or with +inf) gives NaN, not an error
             shifted = a - m
             e = np.exp(shifted)
             s = np.sum(e, axis=axis, keepdims=True)
