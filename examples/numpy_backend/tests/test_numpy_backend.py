@@ -98,13 +98,18 @@ def test_writes_through_strided_and_reversed_outputs():
     np.testing.assert_array_equal(t.numpy(), x)
 
 
-def test_fill_wraps_out_of_range_integers_like_the_cpu_backend():
+def test_out_of_range_integers_are_refused_like_on_the_cpu_backend():
     for value in (1000, -129, 2**63 - 1):
-        got = ts.full((2,), 0, dtype="int8", device=DEV)
-        want = ts.full((2,), 0, dtype="int8", device="cpu")
+        for device in (DEV, "cpu"):
+            t = ts.full((2,), 0, dtype="int8", device=device)
+            with pytest.raises(OverflowError, match="int8"):
+                t[0] = value
+            assert t.numpy().tolist() == [0, 0]
+    for value in (127, -128):
+        got, want = (ts.full((2,), 0, dtype="int8", device=d) for d in (DEV, "cpu"))
         got[0] = value
         want[0] = value
-        assert got.numpy().tolist() == want.numpy().tolist(), value
+        assert got.numpy().tolist() == want.numpy().tolist() == [value, 0]
 
 
 @pytest.mark.parametrize("op,dtype", [("rand", d) for d in FLOATS] + [("randn", d) for d in FLOATS]
