@@ -207,6 +207,8 @@ def fill_value(op, value, dt):
     Note [Type promotion])."""
     if isinstance(value, Tensor):
         value = value.item()
+    if isinstance(value, (str, bytes)) or value is None:
+        raise TypeError(f"{op}: cannot store {type(value).__name__} {value!r} in a {dt.name} tensor; pass a number")
     kind = dt.kind
     if kind == "bool":
         if isinstance(value, complex):

@@ -167,12 +167,14 @@ class Generator:
     on every device."""
 
     def __init__(self, seed=0):
-        self.seed, self.offset = seed, 0
+        self.seed, self.offset = as_int(seed, "seed") & 0xFFFFFFFFFFFFFFFF, 0
         self._lock = threading.Lock()
 
     def manual_seed(self, seed):
+        """Restart the stream at ``seed`` (any int; taken modulo 2**64, so negative seeds work too)."""
+        seed = as_int(seed, "manual_seed: seed") & 0xFFFFFFFFFFFFFFFF
         with self._lock:
-            self.seed, self.offset = int(seed) & 0xFFFFFFFFFFFFFFFF, 0
+            self.seed, self.offset = seed, 0
         return self
 
     def next(self):
@@ -197,8 +199,8 @@ _default_seed = [0x2545F4914F6CDD1D]
 
 
 def manual_seed(seed):
-    """Seed the generators of every device."""
-    _default_seed[0] = int(seed)
+    """Seed the generators of every device (any int; taken modulo 2**64)."""
+    _default_seed[0] = as_int(seed, "manual_seed: seed") & 0xFFFFFFFFFFFFFFFF
     for g in _generators.values():
         g.manual_seed(seed)
     _generators.clear()

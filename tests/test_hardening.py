@@ -532,3 +532,21 @@ def test_fallback_warning_points_at_the_user(bare_device):
 
 def test_testing_is_reachable_from_the_package():
     assert ts.testing.__name__ == "tensorswitch.testing"
+
+
+def test_seeds_of_any_int_and_bad_fill_values():
+    ts.manual_seed(-1)
+    a = ts.rand(4).numpy()
+    ts.manual_seed(2 ** 64 - 1)
+    assert ts.rand(4).numpy().tolist() == a.tolist()  # -1 is 2**64 - 1 modulo 2**64
+    ts.manual_seed(2 ** 70)
+    ts.rand(2)
+    with pytest.raises(TypeError):
+        ts.manual_seed(1.5)
+    for bad in ("a", None, b"x"):
+        with pytest.raises(TypeError):
+            ts.full((2,), bad, dtype="float32")
+        with pytest.raises(TypeError):
+            ts.zeros(2)[0] = bad
+    with pytest.raises(TypeError):
+        ts.zeros(2, dtype="int8")[0] = 1 + 2j
