@@ -550,3 +550,36 @@ def test_seeds_of_any_int_and_bad_fill_values():
             ts.zeros(2)[0] = bad
     with pytest.raises(TypeError):
         ts.zeros(2, dtype="int8")[0] = 1 + 2j
+
+
+def test_first_use_from_many_threads_in_a_fresh_process():
+    """Plugin loading, device creation, the registry's and the dispatcher's caches, all first touched by 16 threads
+    at once (the opencl and cuda device state has its own stress test in tests/test_threads.py)."""
+    code = textwrap.dedent("""
+        import threading
+        import tensorswitch as ts
+        barrier = threading.Barrier(16)
+        errors = []
+        def work(i):
+            try:
+                barrier.wait()
+                names = sorted(d.type for d in ts.devices())
+                dev = ts.device("numpy") if "numpy" in names else ts.device("cpu")
+                x = ts.asarray([1.0, 2.0, 3.0], device=dev)
+                for k in range(50):
+                    y = (x * (k % 7) + 0.5 * i - (-0.0 if k % 2 else 0.0)) > 1
+                    assert y.shape == (3,)
+                    ts.full((2,), k % 5, dtype="int8", device="cpu")
+                assert float((x + 1).sum().item()) == 9.0
+            except Exception as exc:
+                errors.append(repr(exc))
+        threads = [threading.Thread(target=work, args=(i,)) for i in range(16)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        print("errors:", errors)
+    """)
+    for _ in range(2):
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+        assert out.returncode == 0 and "errors: []" in out.stdout, out.stdout + out.stderr
