@@ -1,7 +1,9 @@
 """The cpu backend: memory from the C++ pool in ``tensorswitch._cpu``, kernels in ``kernels/cpu/`` (C++, OpenMP).
 
 float32/float64 matmul goes to a real BLAS when ``scipy-openblas32`` is installed (the ``blas`` extra); without it
-our own loop runs.
+our own loop runs.  Memory comes from a caching pool (Note [CPU memory pool] in ``kernels/cpu/module.cpp``: size
+classes, a cap of 256 MiB by default, ``TENSORSWITCH_CPU_CACHE_LIMIT``); kernels run on OpenMP threads above a grain of
+32768 elements (``TENSORSWITCH_CPU_GRAIN``, ``OMP_NUM_THREADS``).
 """
 
 from ..dispatch.backend import Backend
@@ -11,6 +13,52 @@ from ..dispatch.registry import register_kernel
 from ..kernels import optable
 
 _cpu = None  # tensorswitch._cpu, imported in initialize()
+_U64 = (1 << 64) - 1
+
+
+def _module():
+    from .. import _cpu as module  # cheap after the first import
+
+    return module
+
+
+def set_num_threads(n):
+    """Run the cpu kernels on ``n`` OpenMP threads (the default: ``OMP_NUM_THREADS``, else every core).
+
+    >>> from tensorswitch.backends import cpu
+    >>> old = cpu.get_num_threads()
+    >>> cpu.set_num_threads(1); cpu.get_num_threads()
+    1
+    >>> cpu.set_num_threads(old)
+    """
+    _module().set_num_threads(int(n))
+
+
+def get_num_threads():
+    """How many OpenMP threads the cpu kernels use."""
+    return _module().get_num_threads()
+
+
+def empty_cache():
+    """Give the blocks cached by the cpu memory pool back to the system (live tensors keep theirs).
+
+    >>> from tensorswitch.backends import cpu
+    >>> cpu.empty_cache(); cpu.memory_stats()["cached_bytes"]
+    0
+    """
+    _module().empty_cache()
+
+
+def memory_stats():
+    """The cpu memory pool's statistics: a dict of ``allocated_bytes`` (live blocks), ``peak_allocated_bytes``,
+    ``cached_bytes``, ``cache_limit_bytes``, ``allocation_count`` and ``cache_hits`` (see Note [CPU memory pool] in
+    ``kernels/cpu/module.cpp``).
+
+    >>> from tensorswitch.backends import cpu
+    >>> sorted(cpu.memory_stats())[:2]
+    ['allocated_bytes', 'allocation_count']
+    """
+    return _module().memory_stats()
 
 
 class CPUBackend(Backend):
@@ -33,7 +81,7 @@ class CPUBackend(Backend):
         return frozenset(DTYPES)
 
     def allocate(self, nbytes, index):
-        return _cpu.allocate(nbytes)
+        return _module().allocate(nbytes, index)
 
     def copy_in(self, handle, offset, host, index):
         _cpu.copy_in(handle, offset, host)
@@ -43,6 +91,15 @@ class CPUBackend(Backend):
 
     def copy_between(self, dst, dst_offset, dst_index, src, src_offset, src_index, nbytes):
         _cpu.copy_between(dst, dst_offset, src, src_offset, nbytes)
+
+    def memory_limit(self, index):
+        return _module().memory_limit()
+
+    def empty_cache(self, index):
+        empty_cache()
+
+    def memory_stats(self, index):
+        return memory_stats()
 
     def describe(self, index):
         return f"cpu ({_cpu.max_threads() if _cpu else '?'} threads, BLAS: {_cpu.has_blas() if _cpu else '?'})"
@@ -107,9 +164,12 @@ def astype(out, x):
 
 
 def fill(out, value):
-    iv = int(value) if out.dtype.kind != "float" else 0
-    fv = float(value)
-    _cpu.fill(out.dtype.code, out.shape, out.buffer.handle, out.offset, out.strides, fv, iv)
+    # a float value goes as a double and converts like astype (Note [Float to integer casts]): 0.5 fills bool with
+    # True, 300.7 fills int8 with 44; an integer one goes as int64 and wraps
+    if out.dtype.kind == "float" or isinstance(value, float):
+        _cpu.fill(out.dtype.code, out.shape, out.buffer.handle, out.offset, out.strides, float(value), 0, True)
+    else:
+        _cpu.fill(out.dtype.code, out.shape, out.buffer.handle, out.offset, out.strides, 0.0, int(value), False)
 
 
 def arange(out, start, step):
@@ -121,7 +181,10 @@ def arange(out, start, step):
 
 def _random(kind):
     def kernel(out, seed, offset, low=0, high=1):
-        _cpu.random(kind, out.dtype.code, out.size, out.buffer.handle, out.offset, seed, offset, low, high)
+        # low as int64 and the span high - low modulo 2**64 as uint64 (up to 2**64: randint(-2**63, 2**63) gives 0,
+        # which the kernel reads as 2**64); see Note [Random numbers]
+        _cpu.random(kind, out.dtype.code, out.size, out.buffer.handle, out.offset, int(seed) & _U64,
+                    int(offset) & _U64, int(low), (int(high) - int(low)) & _U64)
     return kernel
 
 

@@ -7,7 +7,24 @@ first use and keeps the kernel objects; CuPy keeps the binaries in its on-disk k
 ``CUDABackend`` is plain Python that runs without CuPy (tests/test_cuda.py checks it with ``nvcc`` on machines
 without a GPU).
 
-Install with ``pip install "tensorswitch[cuda12]"`` or ``"tensorswitch[cuda13]"`` (CuPy for that CUDA major version).
+Install with ``pip install "tensorswitch[cuda12]"`` or ``"tensorswitch[cuda13]"`` (CuPy for that CUDA major version,
+with its ``[ctk]`` extra: NVRTC, the CUDA headers and cuBLAS as wheels, so a machine with only the NVIDIA driver
+can compile).  cuBLAS is optional: where CuPy cannot load it, matmul uses our own tiled kernel (``describe()`` says
+why).
+
+Note [CUDA threads and streams]
+~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
+Every lazy initialisation here (importing CuPy, probing the driver, importing cuBLAS, a device's state) runs once,
+under ``_lock`` with double-checked locking.  Each device owns one CUDA stream, made with its state: every kernel
+launch, copy and cuBLAS call of that device goes to it (not to the calling thread's current CuPy stream), so work
+from any thread runs in one order and ``synchronize`` waits for exactly it.  The stream blocks with the legacy
+default stream, so CuPy code of the user's on the default stream stays ordered with ours.  Memory comes from a
+memory pool of our own (shared by the devices, a sub-pool each): every use of a block is on its device's stream, so
+a block freed and handed out again is only touched after the work queued on it, and the statistics of
+``memory_stats`` count tensorswitch's memory only.  CuPy's launches are one call each (arguments packed in C), so
+kernel objects are shared by threads; cuBLAS handles are CuPy's, one per thread and device, and CuPy's gemm
+wrappers set the handle's stream to the current one, so the call runs with our stream made current.  The layout
+cache (an LRU) takes the device's lock for look-up, insert and eviction.
 """
 
 import collections
@@ -21,11 +38,13 @@ from ..dispatch.backend import Backend, KernelCache
 from ..dispatch.backend import coalesce as merge_dims
 from ..dispatch.device import register_backend
 from ..dispatch.dtypes import DTYPES
+from ..dispatch.errors import DeviceUnavailableError
 from ..dispatch.registry import register_kernel
 from ..kernels import optable
 from ..kernels.cuda_source import ALL, MAX_BLOCK, TILE, program_source
 
 MAX_GRID_YZ = 65535    # CUDA's limit on gridDim.y and gridDim.z
+_U64 = (1 << 64) - 1
 META_CACHE_SIZE = 4096  # layouts kept on each device, see Note [Strided metadata] in kernels/cuda/common.cu
 
 
@@ -87,16 +106,27 @@ def plan_softmax(rows, n, axis_contiguous, sm_count):
 
 def fill_bits(value, dtype):
     """The little-endian bytes of ``value`` stored as ``dtype`` (a name), as an unsigned 64-bit integer: what the fill
-    kernels reinterpret.  Integers wrap (as the cpu backend's static_cast does); bool is 0 or 1."""
+    kernels reinterpret.  bool is ``value != 0`` (0.5 and NaN are True); floats round once from the Python float,
+    NaN and infinities included; integers wrap (the dispatcher has range-checked them)."""
     kind = optable.KIND[dtype]
+    if kind == "bool":
+        return int(value != 0)
     if kind == "float":
         with np.errstate(all="ignore"):
             raw = np.array([float(value)], np.float64).astype(dtype)
         return int(raw.view({2: np.uint16, 4: np.uint32, 8: np.uint64}[raw.itemsize])[0])
-    v = int(value)
-    if kind == "bool":
-        return int(v != 0)
-    return v & ((1 << (8 * np.dtype(dtype).itemsize)) - 1)
+    return int(value) & ((1 << (8 * np.dtype(dtype).itemsize)) - 1)
+
+
+def randint_args(low, high):
+    """The randint kernel's (low, span) arguments as NumPy scalars: low as int64 and high - low as an unsigned 64-bit
+    span (0 for the whole 2**64 range), so that ``high = 2**63`` passes (no int64 holds it, and CuPy converts a
+    Python int to int64).  See Note [Random numbers] in dispatch/registry.py.
+
+    >>> randint_args(0, 2 ** 63)
+    (np.int64(0), np.uint64(9223372036854775808))
+    """
+    return np.int64(low), np.uint64((int(high) - int(low)) & _U64)
 
 
 def blas_layout(rs, cs, rows, cols):
@@ -118,50 +148,88 @@ def _prod(values):
 
 # -- the runtime (CuPy from here on) -------------------------------------------------------------------------------
 
-_cp = None            # the cupy module, once imported
-_cublas = None        # cupy_backends.cuda.libs.cublas
-_import_error = None  # why cupy could not be imported
-_probe_lock = threading.Lock()
+_cp = None             # the cupy module, once imported
+_import_error = None   # why cupy could not be imported
+_cublas = None         # cupy_backends.cuda.libs.cublas, imported on the first float32/float64 matmul
+_cublas_error = None   # why cuBLAS cannot be used (matmul then runs the tiled kernel)
+_pool = None           # our CuPy MemoryPool, see Note [CUDA threads and streams]
+_lock = threading.Lock()  # every lazy initialisation of this module (Note [CUDA threads and streams])
 _OWN_HALF = "-DTS_OWN_HALF"
+#: the NVRTC options every program is compiled with (CuPy adds its own: the CUDA include directory, -ftz=true, the
+#: architecture and, from CuPy 14, --std=c++17); tests/test_cuda.py compiles with NVRTC itself from these
+COMPILE_OPTIONS = ()
+
+#: what brings CuPy, NVRTC and the CUDA headers (a driver-only machine needs all three to compile our kernels)
+INSTALL_HINT = ('pip install "tensorswitch[cuda12]" or "tensorswitch[cuda13]" (the one matching your driver\'s CUDA '
+                'major version; each brings CuPy with its [ctk] extra: NVRTC (nvidia-cuda-nvrtc-cu12 / '
+                'nvidia-cuda-nvrtc), the CUDA headers (nvidia-cuda-runtime-cu12 / nvidia-cuda-runtime) and cuBLAS)')
 
 
 def _import_cupy():
-    global _cp, _cublas, _import_error
-    if _cp is not None or _import_error is not None:
-        return _cp
-    with _probe_lock:
-        if _cp is None and _import_error is None:
-            try:
-                import cupy
+    global _cp, _import_error
+    if _cp is None and _import_error is None:
+        with _lock:
+            if _cp is None and _import_error is None:
                 try:
-                    from cupy_backends.cuda.libs import cublas
-                except ImportError:
-                    from cupy.cuda import cublas
-                _cublas = cublas
-                _cp = cupy
-            except Exception as exc:  # ImportError, or a CuPy built for another CUDA failing to load its libraries
-                _import_error = exc
+                    import cupy
+                    _cp = cupy
+                except Exception as exc:  # ImportError, or a CuPy built for another CUDA failing to load its libraries
+                    _import_error = exc
     return _cp
 
 
-class CUDAError(RuntimeError):
-    """A CUDA kernel failed to compile or launch."""
+def _cublas_module():
+    """cuBLAS through CuPy, or None (and ``_cublas_error`` says why) where CuPy cannot load it: a CuPy without the
+    cuBLAS library must still run everything else, matmul included."""
+    global _cublas, _cublas_error
+    if _cublas is None and _cublas_error is None:
+        with _lock:
+            if _cublas is None and _cublas_error is None:
+                try:
+                    try:
+                        from cupy_backends.cuda.libs import cublas
+                    except ImportError as first:  # older CuPy kept it here; the first failure is the one to report
+                        try:
+                            from cupy.cuda import cublas
+                        except ImportError:
+                            raise first from None
+                    _cublas = cublas
+                except Exception as exc:  # ImportError, OSError (libcublas missing), RuntimeError
+                    _cublas_error = f"{type(exc).__name__}: {exc}"
+    return _cublas
+
+
+def _cublas_unusable(exc):
+    """Remember why cuBLAS cannot be used (its handle could not be made): later matmuls run the tiled kernel."""
+    global _cublas_error
+    _cublas_error = f"{type(exc).__name__}: {exc}"
+
+
+class CUDAError(DeviceUnavailableError):
+    """A CUDA program could not be compiled or launched (a ts.TensorSwitchError and a RuntimeError)."""
 
 
 def _build(index, source, options):
-    """Compile one program for device ``index`` with NVRTC (KernelCache's build hook)."""
+    """Compile one program for device ``index`` with NVRTC (KernelCache's build hook).  Every failure becomes a
+    CUDAError: NVRTC's own (CompileException: a bug in the generated source, or a missing cuda_fp16.h, retried with
+    our own half type) and CuPy's before it (no NVRTC library, no CUDA headers: RuntimeError, OSError) alike."""
     cp = _cp
-    with cp.cuda.Device(index):
-        try:
-            raw = cp.RawModule(code=source, options=options, backend="nvrtc")
+    compile_exception = getattr(getattr(cp.cuda, "compiler", None), "CompileException", None) or ()
+    try:
+        with cp.cuda.Device(index):
+            raw = cp.RawModule(code=source, options=tuple(options), backend="nvrtc")
             # the loaded cupy.cuda.function.Module (compiled now, so errors surface here); its get_function gives
             # plain Functions, cheaper per launch than the RawKernels of RawModule.get_function
-            return index, getattr(raw, "module", raw), options
-        except cp.cuda.compiler.CompileException as exc:
-            if "cuda_fp16" in str(exc) and _OWN_HALF not in options:
-                return _build(index, source, tuple(options) + (_OWN_HALF,))
-            raise CUDAError(f"NVRTC could not compile a tensorswitch CUDA program for device {index}:\n{exc}\n"
-                            f"(the generated source comes from backends/cuda.py program_source)") from exc
+            return index, getattr(raw, "module", raw), tuple(options)
+    except compile_exception as exc:
+        if "cuda_fp16" in str(exc) and _OWN_HALF not in options:
+            return _build(index, source, tuple(options) + (_OWN_HALF,))
+        raise CUDAError(f"NVRTC could not compile a tensorswitch CUDA program for device {index}:\n{exc}\n"
+                        f"(the generated source comes from kernels/cuda_source.py program_source)") from exc
+    except Exception as exc:
+        raise CUDAError(f"CuPy could not compile a tensorswitch CUDA program for device {index} "
+                        f"({type(exc).__name__}: {exc}). NVRTC and the CUDA headers are needed at run time; on a "
+                        f"machine with only the NVIDIA driver: {INSTALL_HINT}") from exc
 
 
 def _function(program, name):
@@ -175,9 +243,11 @@ _cache = KernelCache(_build, _function)
 
 
 class _Device:
-    """Per-device state: compiled kernels by name, the launch limits and the cached layout metadata."""
+    """Per-device state: its stream, compiled kernels by name, the launch limits, memory statistics and the cached
+    layout metadata."""
 
     def __init__(self, index, many):
+        global _pool
         cp = _cp
         self.index = index
         self.cuda = cp.cuda.Device(index)
@@ -185,15 +255,23 @@ class _Device:
         self.ctx = self.cuda if many else contextlib.nullcontext()
         self.sm_count = int(self.cuda.attributes["MultiProcessorCount"])
         self.max_blocks = 32 * self.sm_count
+        self.total_bytes = int(cp.cuda.runtime.getDeviceProperties(index)["totalGlobalMem"])
+        with self.cuda:
+            self.stream = cp.cuda.Stream(non_blocking=False)  # see Note [CUDA threads and streams]
+        if _pool is None:  # under _lock: _device() makes devices there
+            _pool = cp.cuda.MemoryPool()
+        self.pool = _pool
+        self.lock = threading.RLock()
+        self.peak = self.allocations = 0
         self.kernels = {}   # kernel name -> function
         self.families = {}  # base name -> (function per suffix)
-        self.layouts = collections.OrderedDict()
-        self.pool = cp.get_default_memory_pool()
+        self.layouts = collections.OrderedDict()  # meta tuple -> (device block, host array), least recent first
 
     def kernel(self, program, name):
         k = self.kernels.get(name)
         if k is None:
-            k = self.kernels[name] = _cache.get(self.index, program, name, lambda: program_source(program))
+            k = self.kernels[name] = _cache.get(self.index, program, name, lambda: program_source(program),
+                                                COMPILE_OPTIONS)
         return k
 
     def variants(self, program, base, suffixes=("_contig", "_strided1", "_strided")):
@@ -202,22 +280,49 @@ class _Device:
             k = self.families[base] = tuple(self.kernel(program, base + s) for s in suffixes)
         return k
 
+    def allocate(self, nbytes):
+        """A block of ``nbytes`` from our pool; MemoryError naming the size and the device's memory when it cannot be
+        had (Note [Backend contract]: the core then empties the cache, retries once, and raises ts.OutOfMemoryError)."""
+        if nbytes > self.total_bytes:
+            raise MemoryError(f"cuda:{self.index}: {nbytes} bytes asked for in one allocation; the device has "
+                              f"{self.total_bytes} bytes in all")
+        try:
+            with self.ctx:
+                block = self.pool.malloc(nbytes)  # a MemoryPointer; size 0 gives a null one
+                used = self.pool.used_bytes()
+        except (MemoryError, OverflowError) as exc:  # CuPy's OutOfMemoryError is a MemoryError
+            raise MemoryError(f"cuda:{self.index}: {nbytes} bytes could not be allocated ({type(exc).__name__}: "
+                              f"{exc}); the device has {self.total_bytes} bytes in all") from exc
+        with self.lock:
+            self.allocations += 1
+            if used > self.peak:
+                self.peak = used
+        return block
+
     def layout(self, meta):
-        """The device copy of layout ``meta`` (a tuple of ints), uploaded once and kept (LRU)."""
-        arr = self.layouts.get(meta)
-        if arr is None:
-            with self.cuda:
-                arr = _cp.asarray(np.array(meta, dtype=np.int64))
-            self.layouts[meta] = arr
+        """The device copy of layout ``meta`` (a tuple of ints), uploaded once on the device's stream and kept (LRU;
+        the host copy stays with it, so the asynchronous upload never reads freed memory)."""
+        with self.lock:
+            entry = self.layouts.get(meta)
+            if entry is not None:
+                self.layouts.move_to_end(meta)
+                return entry[0]
+            host = np.array(meta, dtype=np.int64)
+            block = self.allocate(host.nbytes)
+            with self.ctx:
+                block.copy_from_host_async(ctypes.c_void_p(host.ctypes.data), host.nbytes, self.stream)
+            self.layouts[meta] = (block, host)
             if len(self.layouts) > META_CACHE_SIZE:
-                self.layouts.popitem(last=False)  # stream-ordered pool: a queued kernel still sees its data
-        else:
-            self.layouts.move_to_end(meta)
-        return arr
+                self.layouts.popitem(last=False)  # stream order: a queued kernel still sees its data
+            return block
 
     def launch(self, fn, n, args, block=MAX_BLOCK):
         with self.ctx:
-            fn((grid_for(n, block, self.max_blocks),), (block,), args)
+            fn((grid_for(n, block, self.max_blocks),), (block,), args, stream=self.stream)
+
+    def launch_grid(self, fn, grid, block, args):
+        with self.ctx:
+            fn(grid, block, args, stream=self.stream)
 
 
 _devices = {}
@@ -226,7 +331,11 @@ _devices = {}
 def _device(index):
     d = _devices.get(index)
     if d is None:
-        d = _devices.setdefault(index, _Device(index, _BACKEND.device_count() > 1))
+        many = _BACKEND.device_count() > 1  # before the lock: the probe takes it too
+        with _lock:
+            d = _devices.get(index)
+            if d is None:
+                d = _devices[index] = _Device(index, many)  # published only once complete
     return d
 
 
@@ -238,10 +347,10 @@ class CUDABackend(Backend):
     """NVIDIA GPUs through CuPy: every dtype, one device per GPU."""
 
     name = "cuda"
-    install_hint = 'pip install "tensorswitch[cuda12]" or "tensorswitch[cuda13]"'
+    install_hint = INSTALL_HINT
 
     def __init__(self):
-        self._count = None
+        self._count = None  # set last: a count means the probe is complete
         self._reason = None
 
     def initialize(self):
@@ -250,21 +359,24 @@ class CUDABackend(Backend):
     def _probe(self):
         if self._count is not None:
             return
-        cp = _import_cupy()
-        if cp is None:
-            self._count = 0
-            self._reason = (f"CuPy is not importable ({type(_import_error).__name__}: {_import_error}); install it "
-                            f"with {self.install_hint} (the extra matching your CUDA driver's major version)")
-            return
-        try:
-            count = int(cp.cuda.runtime.getDeviceCount())
-        except Exception as exc:  # no driver, or a driver too old for this CuPy
-            self._count = 0
-            self._reason = (f"the CUDA driver reported an error ({type(exc).__name__}: {exc}); check that an NVIDIA "
-                            f"driver is installed and supports the CUDA version CuPy was built for")
-            return
-        self._count = count
-        self._reason = None if count else "no CUDA GPU was found (CUDA_VISIBLE_DEVICES may hide them)"
+        cp = _import_cupy()  # takes _lock itself
+        with _lock:
+            if self._count is not None:
+                return
+            if cp is None:
+                self._reason = (f"CuPy is not importable ({type(_import_error).__name__}: {_import_error}); "
+                                f"install it with {INSTALL_HINT}")
+                self._count = 0
+                return
+            try:
+                count = int(cp.cuda.runtime.getDeviceCount())
+            except Exception as exc:  # no driver, or a driver too old for this CuPy
+                self._reason = (f"the CUDA driver reported an error ({type(exc).__name__}: {exc}); check that an "
+                                f"NVIDIA driver is installed and supports the CUDA version CuPy was built for")
+                self._count = 0
+                return
+            self._reason = None if count else "no CUDA GPU was found (CUDA_VISIBLE_DEVICES may hide them)"
+            self._count = count
 
     def device_count(self):
         self._probe()
@@ -278,46 +390,70 @@ class CUDABackend(Backend):
         return frozenset(DTYPES)
 
     def allocate(self, nbytes, index):
+        dev = _devices.get(index)
+        return (dev or _device(index)).allocate(nbytes)
+
+    def memory_limit(self, index):
+        """The device's whole memory (CUDA has no smaller per-allocation limit), in bytes."""
+        return _device(index).total_bytes
+
+    def empty_cache(self, index):
         dev = _device(index)
-        with dev.cuda:
-            return dev.pool.malloc(nbytes)  # a MemoryPointer; size 0 gives a null one
+        with dev.ctx:
+            dev.pool.free_all_blocks()
+
+    def memory_stats(self, index):
+        """allocated_bytes: held by live tensorswitch tensors; cached_bytes: freed blocks our pool keeps for reuse;
+        peak_allocated_bytes and allocation_count since the device was first used; device_total_bytes."""
+        dev = _device(index)
+        with dev.ctx:
+            used, free = dev.pool.used_bytes(), dev.pool.free_bytes()
+        with dev.lock:
+            return {"allocated_bytes": used, "cached_bytes": free, "peak_allocated_bytes": max(dev.peak, used),
+                    "allocation_count": dev.allocations, "device_total_bytes": dev.total_bytes}
 
     def copy_in(self, handle, offset, host, index):
         if host.nbytes:
-            with _device(index).cuda:
-                stream = _cp.cuda.get_current_stream()
-                (handle + offset).copy_from_host_async(ctypes.c_void_p(host.ctypes.data), host.nbytes, stream)
-                stream.synchronize()  # the host array may go away as soon as we return
+            dev = _device(index)
+            with dev.ctx:
+                (handle + offset).copy_from_host_async(ctypes.c_void_p(host.ctypes.data), host.nbytes, dev.stream)
+                dev.stream.synchronize()  # the host array may go away as soon as we return
 
     def copy_out(self, handle, offset, host, index):
         if host.nbytes:
-            with _device(index).cuda:
-                stream = _cp.cuda.get_current_stream()
-                (handle + offset).copy_to_host_async(ctypes.c_void_p(host.ctypes.data), host.nbytes, stream)
-                stream.synchronize()
+            dev = _device(index)
+            with dev.ctx:
+                (handle + offset).copy_to_host_async(ctypes.c_void_p(host.ctypes.data), host.nbytes, dev.stream)
+                dev.stream.synchronize()
 
     def copy_between(self, dst, dst_offset, dst_index, src, src_offset, src_index, nbytes):
         if not nbytes:
             return
         if src_index != dst_index:
             self.synchronize(src_index)  # the source's pending writes land first
-        with _device(dst_index).cuda:
-            stream = _cp.cuda.get_current_stream()
-            (dst + dst_offset).copy_from_async(src + src_offset, nbytes, stream)  # CuPy picks device or peer copy
+        dev = _device(dst_index)
+        with dev.cuda:
+            # CuPy picks a device or a peer copy; on the destination's stream, after the work queued there
+            (dst + dst_offset).copy_from_async(src + src_offset, nbytes, dev.stream)
             if src_index != dst_index:
-                stream.synchronize()  # later work on the source device must not overtake the copy
+                dev.stream.synchronize()  # later work on the source device must not overtake the copy
 
     def synchronize(self, index):
-        _device(index).cuda.synchronize()
+        dev = _device(index)
+        with dev.ctx:
+            dev.stream.synchronize()
 
     def describe(self, index):
         try:
             props = _cp.cuda.runtime.getDeviceProperties(index)
             name = props["name"].decode() if isinstance(props["name"], bytes) else props["name"]
-            return (f"cuda:{index} ({name}, {props['totalGlobalMem'] / 2 ** 30:.0f} GiB, "
-                    f"sm_{props['major']}{props['minor']})")
+            text = (f"cuda:{index} ({name}, {props['totalGlobalMem'] / 2 ** 30:.0f} GiB, "
+                    f"sm_{props['major']}{props['minor']}")
         except Exception:
             return f"cuda:{index}"
+        if _cublas_module() is None or _cublas_error is not None:
+            text += f"; cuBLAS unavailable ({_cublas_error}), matmul uses tensorswitch's tiled kernel"
+        return text + ")"
 
 
 _BACKEND = CUDABackend()
@@ -400,12 +536,9 @@ def arange(out, start, step):
     k = dev.kernel(("arange", d), f"ts_arange_{d}")
     n = out.size
     if out.dtype.kind == "float":
-        dev.launch(k, n, (n, _ptr(out), float(start), float(step), 0, 0))
+        dev.launch(k, n, (n, _ptr(out), float(start), float(step), np.int64(0), np.int64(0)))
     else:
-        dev.launch(k, n, (n, _ptr(out), 0.0, 0.0, int(start), int(step)))
-
-
-_U64 = (1 << 64) - 1
+        dev.launch(k, n, (n, _ptr(out), 0.0, 0.0, np.int64(start), np.int64(step)))
 
 
 def _random(op):
@@ -416,7 +549,7 @@ def _random(op):
         n = out.size
         args = (n, _ptr(out), np.uint64(int(seed) & _U64), np.uint64(int(offset) & _U64))
         if op == "randint":
-            args += (int(low), int(high))
+            args += randint_args(low, high)
         dev.launch(k, n, args)
     return kernel
 
@@ -437,14 +570,12 @@ def _reduction(op):
         if how == "threads":
             return dev.launch(threads, n_outer, (n_outer, n_inner, _ptr(out), _ptr(x), meta))
         grid = min(n_outer * splits, dev.max_blocks)
-        with dev.ctx:
-            if splits == 1:
-                blocks((grid,), (block,), (n_outer, n_inner, 1, _ptr(out), 0, _ptr(x), meta))
-                return
-            partial = dev.pool.malloc(n_outer * splits * 16)  # 16 bytes hold any accumulator (argmax's is largest)
-            blocks((grid,), (block,), (n_outer, n_inner, splits, _ptr(out), partial.ptr, _ptr(x), meta))
-            partials((min(n_outer, dev.max_blocks),), (_pow2_block(splits),),
-                     (n_outer, splits, _ptr(out), partial.ptr))
+        if splits == 1:
+            return dev.launch_grid(blocks, (grid,), (block,), (n_outer, n_inner, 1, _ptr(out), 0, _ptr(x), meta))
+        partial = dev.allocate(n_outer * splits * 16)  # 16 bytes hold any accumulator (argmax's is largest)
+        dev.launch_grid(blocks, (grid,), (block,), (n_outer, n_inner, splits, _ptr(out), partial.ptr, _ptr(x), meta))
+        dev.launch_grid(partials, (min(n_outer, dev.max_blocks),), (_pow2_block(splits),),
+                        (n_outer, splits, _ptr(out), partial.ptr))
     return kernel
 
 
@@ -463,11 +594,20 @@ def _gemm(dev, out, a, b, m, n, k, batches, bshape, abst, bbst):
         return False
     if max(m, n, k, la[1], lb[1], batches) > _INT32_MAX:
         return False
+    cublas = _cublas if _cublas is not None else _cublas_module()
+    if cublas is None or _cublas_error is not None:
+        return False
     name, _ = _GEMM[out.dtype.name]
     one, zero = _SCALARS[out.dtype.name]
-    cublas = _cublas
-    with dev.cuda:
-        handle = _cp.cuda.device.get_cublas_handle()
+    # CuPy's gemm wrappers set the handle's stream to the current one: ours, made current here (Note [CUDA threads
+    # and streams]); setStream says so too, for wrappers that do not
+    with dev.cuda, dev.stream:
+        try:
+            handle = _cp.cuda.device.get_cublas_handle()  # CuPy's, one per thread and device
+        except Exception as exc:  # libcublas present but unusable: remember why, and run the tiled kernel
+            _cublas_unusable(exc)
+            return False
+        cublas.setStream(handle, dev.stream.ptr)
         if cublas.getPointerMode(handle) != cublas.CUBLAS_POINTER_MODE_HOST:
             cublas.setPointerMode(handle, cublas.CUBLAS_POINTER_MODE_HOST)
         op = (cublas.CUBLAS_OP_N, cublas.CUBLAS_OP_T)
@@ -490,9 +630,8 @@ def matmul(out, a, b):
     fn = dev.kernel(("matmul", d), f"ts_matmul_{d}")
     grid = (min(-(-n // TILE), dev.max_blocks), min(-(-m // TILE), MAX_GRID_YZ), min(batches, MAX_GRID_YZ))
     meta = dev.layout(pack_layout(bshape, (abst, bbst)))
-    with dev.ctx:
-        fn(grid, (TILE, TILE), (m, n, k, batches, _ptr(out), _ptr(a), a.strides[-2], a.strides[-1], _ptr(b),
-                                b.strides[-2], b.strides[-1], meta))
+    dev.launch_grid(fn, grid, (TILE, TILE), (m, n, k, batches, _ptr(out), _ptr(a), a.strides[-2], a.strides[-1],
+                                             _ptr(b), b.strides[-2], b.strides[-1], meta))
 
 
 def _softmax(op):
@@ -512,8 +651,7 @@ def _softmax(op):
         if how == "threads":
             dev.launch(threads, rows, args)
         else:
-            with dev.ctx:
-                blocks((min(rows, dev.max_blocks),), (block,), args)
+            dev.launch_grid(blocks, (min(rows, dev.max_blocks),), (block,), args)
     return kernel
 
 

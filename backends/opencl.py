@@ -6,9 +6,21 @@ its own context, one in-order queue and a memory pool.  Programs are built once 
 program holding every kernel of that family and dtype (PoCL spends about 200 ms per cold build), and their kernel
 objects are kept: PyOpenCL makes a new kernel object each time ``program.name`` is read.  Binaries are kept on disk by
 PyOpenCL's cache, or by the driver's own where PyOpenCL defers to it (PoCL, NVIDIA).
+
+Note [OpenCL threads]
+~~~~~~~~~~~~~~~~~~~~~
+Any number of Python threads may use a device at once.  Its state (context, queue, pool) is made on first use under
+``_init_lock`` with double-checked locking, so exactly one context exists per device (two contexts made by racing
+threads gave ``INVALID_CONTEXT`` when one thread's buffer met the other's queue).  Each device's ``lock`` (an RLock)
+covers what is not safe to share: a launch, because PyOpenCL sets a kernel object's arguments and enqueues it in
+two steps, and another thread setting the same kernel's arguments in between would run it on the wrong buffers
+(PyOpenCL's documentation says as much for ``Kernel.__call__``); an allocation with its statistics; and the
+insertion and eviction of cached layouts (look-ups are plain dict reads, safe under the GIL).  The queue itself is
+thread-safe, as OpenCL promises for everything but ``clSetKernelArg``.
 """
 
 import os
+import threading
 
 import numpy as np
 
@@ -27,6 +39,7 @@ _SCALAR_ARGS = {"long": np.int64, "ulong": np.uint64, "int": np.int32, "uint": n
 _SIZEOF = {"char": 1, "uchar": 1, "short": 2, "int": 4, "uint": 4, "long": 8, "ulong": 8, "float": 4,
            "double": 8, "half": 2}
 _PLAN_LIMIT = 4096  # layouts cached per device; a training loop uses a few dozen
+_init_lock = threading.Lock()  # the lazy initialisation of _devices: see Note [OpenCL threads]
 
 
 class OpenCLBackend(Backend):
@@ -40,6 +53,11 @@ class OpenCLBackend(Backend):
         self._cl_devices = []
 
     def initialize(self):
+        with _init_lock:  # dispatch/device.py calls this once, under its own lock; this keeps it so for any caller
+            if cl is None or not self._cl_devices:
+                self._initialize()
+
+    def _initialize(self):
         global cl
         os.environ.setdefault("POCL_KERNEL_CACHE", "1")  # PyOpenCL leaves PoCL's binaries to PoCL's own cache
         try:
@@ -83,11 +101,41 @@ class OpenCLBackend(Backend):
     def _device(self, index):
         dev = _devices[index]
         if dev is None:
-            dev = _devices[index] = _Device(index, self._cl_devices[index])
+            with _init_lock:  # double-checked: one context per device, see Note [OpenCL threads]
+                dev = _devices[index]
+                if dev is None:
+                    dev = _Device(index, self._cl_devices[index])
+                    _devices[index] = dev  # published only once complete
         return dev
 
     def allocate(self, nbytes, index):
-        return self._device(index).pool.allocate(nbytes)  # a PooledBuffer: back to the pool when dropped
+        dev = _devices[index]
+        return (dev or self._device(index)).allocate(nbytes)  # a PooledBuffer: back to the pool when dropped
+
+    def memory_limit(self, index):
+        """The largest single buffer the device allows (CL_DEVICE_MAX_MEM_ALLOC_SIZE), in bytes."""
+        return int(self._cl_devices[index].max_mem_alloc_size)
+
+    def empty_cache(self, index):
+        dev = _devices[index]
+        if dev is not None:
+            with dev.lock:
+                dev.pool.free_held()
+
+    def memory_stats(self, index):
+        """allocated_bytes: bytes asked for by live buffers; cached_bytes: what the pool holds beyond them (freed
+        blocks kept for reuse, and the rounding of live blocks up to the pool's bin sizes); peak_allocated_bytes and
+        allocation_count since the device was first used; device_total_bytes: CL_DEVICE_GLOBAL_MEM_SIZE."""
+        total = int(self._cl_devices[index].global_mem_size)
+        dev = _devices[index]
+        if dev is None:
+            return {"allocated_bytes": 0, "cached_bytes": 0, "peak_allocated_bytes": 0, "allocation_count": 0,
+                    "device_total_bytes": total}
+        with dev.lock:
+            active, managed = dev.pool.active_bytes, dev.pool.managed_bytes
+            return {"allocated_bytes": active, "cached_bytes": max(0, managed - active),
+                    "peak_allocated_bytes": max(dev.peak, active), "allocation_count": dev.allocations,
+                    "device_total_bytes": total}
 
     def copy_in(self, handle, offset, host, index):
         if host.nbytes:
@@ -124,6 +172,9 @@ class _Device:
         self.context = cl.Context([cl_device])
         self.queue = cl.CommandQueue(self.context)  # in order: pooled memory is reused safely in queue order
         self.pool = MemoryPool(ImmediateAllocator(self.queue))
+        self.lock = threading.RLock()  # launches, allocations, cache inserts: see Note [OpenCL threads]
+        self.max_alloc = int(cl_device.max_mem_alloc_size)
+        self.peak = self.allocations = 0
         ext = cl_device.extensions.split()
         self.fp64, self.fp16 = "cl_khr_fp64" in ext, "cl_khr_fp16" in ext
         self.cpu = bool(cl_device.type & cl.device_type.CPU)
@@ -134,6 +185,33 @@ class _Device:
         self.groups = max(32, 4 * cl_device.max_compute_units)  # work-groups that keep the device busy
         self.kernels = {}
         self.plans = {}
+
+    def allocate(self, nbytes):
+        """A pooled buffer of ``nbytes``; MemoryError naming the size and the device's limit when it cannot be had
+        (Note [Backend contract]: the core then empties the cache, retries once and raises ts.OutOfMemoryError)."""
+        if nbytes > self.max_alloc:  # PyOpenCL would say INVALID_BUFFER_SIZE, or fail to convert the size at all
+            raise MemoryError(f"opencl:{self.index}: {nbytes} bytes asked for in one buffer; the device's largest "
+                              f"single allocation (CL_DEVICE_MAX_MEM_ALLOC_SIZE) is {self.max_alloc} bytes")
+        with self.lock:
+            try:
+                buf = self.pool.allocate(nbytes)
+            except (cl.MemoryError, cl.LogicError, OverflowError) as exc:
+                if isinstance(exc, cl.LogicError) and getattr(exc, "code", None) != cl.status_code.INVALID_BUFFER_SIZE:
+                    raise
+                raise MemoryError(f"opencl:{self.index}: {nbytes} bytes could not be allocated "
+                                  f"({type(exc).__name__}: {exc}); the device's largest single allocation is "
+                                  f"{self.max_alloc} bytes, its memory {self.context.devices[0].global_mem_size} "
+                                  f"bytes") from exc
+            self.allocations += 1
+            active = self.pool.active_bytes
+            if active > self.peak:
+                self.peak = active
+        return buf
+
+    def launch(self, kernel, global_size, local_size, *args):
+        """Set ``kernel``'s arguments and enqueue it, as one step for the threads sharing the kernel object."""
+        with self.lock:
+            kernel(self.queue, global_size, local_size, *args)
 
     def kernel(self, family, dtype, name):
         k = self.kernels.get((family, dtype, name))
@@ -148,9 +226,10 @@ class _Device:
         return cl.Buffer(self.context, cl.mem_flags.READ_ONLY | cl.mem_flags.COPY_HOST_PTR, hostbuf=host)
 
     def remember(self, key, plan):
-        if len(self.plans) > _PLAN_LIMIT:
-            self.plans.clear()
-        self.plans[key] = plan
+        with self.lock:  # look-ups stay lock-free dict reads; inserts and the eviction take turns
+            if len(self.plans) > _PLAN_LIMIT:
+                self.plans.clear()
+            self.plans[key] = plan
         return plan
 
     def elementwise_plan(self, shape, strides):
@@ -223,11 +302,11 @@ def _elementwise(op, dtype, arity):
             mode, meta, ndim = dev.elementwise_plan(out.shape, (out.strides, x.strides))
         k = dev.kernel("elementwise", dtype, names[mode])
         if mode == 0:
-            k(dev.queue, (-(-n // size) * size,), (size,), out.buffer.handle, out.offset, x.buffer.handle,
-              x.offset, n)
+            dev.launch(k, (-(-n // size) * size,), (size,), out.buffer.handle, out.offset, x.buffer.handle,
+                       x.offset, n)
         else:
-            k(dev.queue, (-(-n // size) * size,), (size,), out.buffer.handle, out.offset, x.buffer.handle,
-              x.offset, meta, ndim, n)
+            dev.launch(k, (-(-n // size) * size,), (size,), out.buffer.handle, out.offset, x.buffer.handle,
+                       x.offset, meta, ndim, n)
 
     def binary(out, a, b):
         dev = _devices[out.device.index]
@@ -238,11 +317,11 @@ def _elementwise(op, dtype, arity):
             mode, meta, ndim = dev.elementwise_plan(out.shape, (out.strides, a.strides, b.strides))
         k = dev.kernel("elementwise", dtype, names[mode])
         if mode < 3:
-            k(dev.queue, (-(-n // size) * size,), (size,), out.buffer.handle, out.offset, a.buffer.handle,
-              a.offset, b.buffer.handle, b.offset, n)
+            dev.launch(k, (-(-n // size) * size,), (size,), out.buffer.handle, out.offset, a.buffer.handle,
+                       a.offset, b.buffer.handle, b.offset, n)
         else:
-            k(dev.queue, (-(-n // size) * size,), (size,), out.buffer.handle, out.offset, a.buffer.handle,
-              a.offset, b.buffer.handle, b.offset, meta, ndim, n)
+            dev.launch(k, (-(-n // size) * size,), (size,), out.buffer.handle, out.offset, a.buffer.handle,
+                       a.offset, b.buffer.handle, b.offset, meta, ndim, n)
 
     return unary if arity == 1 else binary
 
@@ -258,7 +337,7 @@ def where(out, cond, a, b):
     else:
         k = dev.kernel("elementwise", a.dtype.name, "where_strided")
         args += [meta, ndim]
-    k(dev.queue, (-(-n // size) * size,), (size,), *args, n)
+    dev.launch(k, (-(-n // size) * size,), (size,), *args, n)
 
 
 def astype(out, x):
@@ -271,21 +350,36 @@ def astype(out, x):
     else:
         k = dev.kernel("astype", x.dtype.name, f"to_{out.dtype.name}_strided")
         args += [meta, ndim]
-    k(dev.queue, (-(-n // size) * size,), (size,), *args, n)
+    dev.launch(k, (-(-n // size) * size,), (size,), *args, n)
+
+
+def fill_arg(value, dtype):
+    """``value`` as the fill kernels' TS_FILL_T argument, exactly: bool is ``value != 0`` (NaN is True); integers
+    pass as int64, whole (the dispatcher has range-checked them, and the store keeps their low bits); float16 is
+    rounded to half here, once (through the kernel's float argument it would round twice where the device has no
+    fp64); other floats pass as they are, NaN and infinities included (the float32 store rounds a double once)."""
+    kind = dtype.kind
+    if kind == "bool":
+        return int(value != 0)
+    if kind != "float":
+        return int(value)
+    if dtype.name == "float16":
+        with np.errstate(over="ignore"):
+            return float(np.float16(value))
+    return float(value)
 
 
 def fill(out, value):
     dev = _devices[out.device.index]
     n, size = out.size, dev.local
-    kind = out.dtype.kind
-    value = float(value) if kind == "float" else int(bool(value)) if kind == "bool" else int(value)
+    value = fill_arg(value, out.dtype)
     mode, meta, ndim = dev.elementwise_plan(out.shape, (out.strides,))
     if mode == 0:
         k = dev.kernel("elementwise", out.dtype.name, "fill_contig")
-        k(dev.queue, (-(-n // size) * size,), (size,), out.buffer.handle, out.offset, value, n)
+        dev.launch(k, (-(-n // size) * size,), (size,), out.buffer.handle, out.offset, value, n)
     else:
         k = dev.kernel("elementwise", out.dtype.name, "fill_strided")
-        k(dev.queue, (-(-n // size) * size,), (size,), out.buffer.handle, out.offset, value, meta, ndim, n)
+        dev.launch(k, (-(-n // size) * size,), (size,), out.buffer.handle, out.offset, value, meta, ndim, n)
 
 
 def arange(out, start, step):
@@ -293,7 +387,7 @@ def arange(out, start, step):
     n, size = out.size, dev.local
     cast = float if out.dtype.kind == "float" else int
     k = dev.kernel("create", out.dtype.name, "arange")
-    k(dev.queue, (-(-n // size) * size,), (size,), out.buffer.handle, out.offset, cast(start), cast(step), n)
+    dev.launch(k, (-(-n // size) * size,), (size,), out.buffer.handle, out.offset, cast(start), cast(step), n)
 
 
 _U64 = (1 << 64) - 1
@@ -305,8 +399,8 @@ def _random(op):
         n, size = out.size, dev.local
         k = dev.kernel("create", out.dtype.name, op)
         extra = (int(low), (int(high) - int(low)) & _U64) if op == "randint" else ()
-        k(dev.queue, (-(-n // size) * size,), (size,), out.buffer.handle, out.offset, int(seed) & _U64,
-          int(offset) & _U64, *extra, n)
+        dev.launch(k, (-(-n // size) * size,), (size,), out.buffer.handle, out.offset, int(seed) & _U64,
+                   int(offset) & _U64, *extra, n)
     return kernel
 
 
@@ -321,23 +415,23 @@ def _reduction(op):
         if extent <= 32 or n_out >= dev.groups * local // 4:  # enough outputs: one work-item each
             k = dev.kernel("reduce", dtype, f"{op}_serial")
             size = dev.local
-            k(dev.queue, (-(-n_out // size) * size,), (size,), out.buffer.handle, out.offset, x.buffer.handle,
-              x.offset, meta, nk, nr, n_out, extent)
+            dev.launch(k, (-(-n_out // size) * size,), (size,), out.buffer.handle, out.offset, x.buffer.handle,
+                       x.offset, meta, nk, nr, n_out, extent)
             return
         # few outputs, long extent: G work-groups per output, then a second pass over their partial results
         groups = max(1, min(dev.groups // n_out, -(-extent // (4 * local)), 1024))
         k = dev.kernel("reduce", dtype, f"{op}_group")
         part = part_idx = None
         if groups > 1:
-            part = dev.pool.allocate(n_out * groups * acc_size[dtype])
-            part_idx = dev.pool.allocate(n_out * groups * 8)
-        k(dev.queue, (n_out * groups * local,), (local,), out.buffer.handle, out.offset, part, part_idx,
-          x.buffer.handle, x.offset, meta, nk, nr, extent, groups)
+            part = dev.allocate(n_out * groups * acc_size[dtype])
+            part_idx = dev.allocate(n_out * groups * 8)
+        dev.launch(k, (n_out * groups * local,), (local,), out.buffer.handle, out.offset, part, part_idx,
+                   x.buffer.handle, x.offset, meta, nk, nr, extent, groups)
         if groups > 1:
             size = dev.local
             k = dev.kernel("reduce", dtype, f"{op}_finish")
-            k(dev.queue, (-(-n_out // size) * size,), (size,), out.buffer.handle, out.offset, part, part_idx,
-              n_out, groups)
+            dev.launch(k, (-(-n_out // size) * size,), (size,), out.buffer.handle, out.offset, part, part_idx,
+                       n_out, groups)
     return kernel
 
 
@@ -354,9 +448,9 @@ def matmul(out, a, b):
     meta, nb = plan
     t = dev.tile
     kernel = dev.kernel("matmul", a.dtype.name, "matmul")
-    kernel(dev.queue, (-(-n // t) * t, -(-m // t) * t, _prod(batch)), (t, t, 1), out.buffer.handle, out.offset,
-           a.buffer.handle, a.offset, b.buffer.handle, b.offset, meta, nb, m, n, k_, a.strides[-2], a.strides[-1],
-           b.strides[-2], b.strides[-1])
+    dev.launch(kernel, (-(-n // t) * t, -(-m // t) * t, _prod(batch)), (t, t, 1), out.buffer.handle, out.offset,
+               a.buffer.handle, a.offset, b.buffer.handle, b.offset, meta, nb, m, n, k_, a.strides[-2], a.strides[-1],
+               b.strides[-2], b.strides[-1])
 
 
 def _softmax(op):
@@ -373,8 +467,8 @@ def _softmax(op):
         rows = out.size // length
         size = dev.local
         k = dev.kernel("softmax", x.dtype.name, op)
-        k(dev.queue, (-(-rows // size) * size,), (size,), out.buffer.handle, out.offset, x.buffer.handle, x.offset,
-          meta, nk, length, x.strides[axis], inner, rows)
+        dev.launch(k, (-(-rows // size) * size,), (size,), out.buffer.handle, out.offset, x.buffer.handle, x.offset,
+                   meta, nk, length, x.strides[axis], inner, rows)
     return kernel
 
 

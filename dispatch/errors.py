@@ -121,8 +121,9 @@ def device_mismatch(op, devices):
                                f"implicitly. Move one first, for example x.to({str(devices[0])!r}).")
 
 
-def _article(word):
-    return "an" if word[:1] in "aeiou" or word.startswith(("int", "uint")) else "a"
+def a(name):
+    """``name`` with its article: "an int64", "a uint8", "a float32"."""
+    return f"{'an' if name[:1] in 'aeio' else 'a'} {name}"
 
 
 #: ops that make a new tensor from a dtype argument: there is no tensor to cast yet
@@ -154,10 +155,10 @@ def kernel_not_found(op, device, dtype, same_device, other_devices, fallback_wor
         verb = "create it as" if op in CREATION_OPS else "cast to"
         parts.append(f"On {device.type!r} it has kernels for {', '.join(same_device)}: {verb} one of them.")
     if other_devices:
-        parts.append(f"Devices with a {dtype.name} kernel for it: {', '.join(other_devices)}: move the tensor with "
+        parts.append(f"Devices with {a(dtype.name)} kernel for it: {', '.join(other_devices)}: move the tensor with "
                      f"x.to(...).")
     if not same_device and not other_devices:
-        parts.append(f"No usable device has {_article(dtype.name)} {dtype.name} kernel for it.")
+        parts.append(f"No usable device has {a(dtype.name)} kernel for it.")
     if fallback_works and device.type != "cpu":
         parts.append(f"For a CPU fallback on this device: ts.set_fallback({device.type!r}, 'cpu').")
     return KernelNotFoundError(" ".join(parts))

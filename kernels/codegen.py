@@ -51,23 +51,44 @@ def load(dialect, dtype, ptr, index):
 
 
 def cast(dialect, src, dst, value):
-    """``value`` (of ``src``'s compute type) converted to ``dst``'s compute type, with NumPy's rules for bool."""
+    """``value`` (of ``src``'s compute type) converted to ``dst``, as an expression of type ``cast_type``.
+
+    bool is ``!= 0`` (NaN is true).  In the run-time dialects, float to integer follows Note [Float to integer casts]
+    in dispatch/dtypes.py through the ``ts_<float|double>_to_<dst>`` helpers of kernels/opencl/common.cl and
+    kernels/cuda/common.cu (a C cast of an out-of-range float is undefined in C, OpenCL C and CUDA alike), and
+    float64 to float16 stays double so that the float16 store rounds once (through float it would round twice)."""
     if dst == "bool":
         return f"(({value}) != 0)"
-    if src in optable.FLOAT and dst in ("uint8",):
-        # float -> unsigned is undefined in C for negative values; NumPy wraps through a signed integer
-        return f"(({compute_type(dialect, dst)})(long long)({value}))" if dialect != "opencl" else \
-            f"(({compute_type(dialect, dst)})(long)({value}))"
-    return f"(({compute_type(dialect, dst)})({value}))"
+    if dialect == "cpp":  # the C++ build's own rules, unchanged (kernels/cpu/kernels.h converts on its own)
+        if src in optable.FLOAT and dst in ("uint8",):
+            return f"(({compute_type(dialect, dst)})(long long)({value}))"
+        return f"(({compute_type(dialect, dst)})({value}))"
+    if src in optable.FLOAT and dst in optable.INTEGER:
+        prefix = "ts_" if dialect == "opencl" else "::ts::"
+        return f"{prefix}{compute_type(dialect, src)}_to_{dst}({value})"
+    return f"(({cast_type(dialect, src, dst)})({value}))"
 
 
-def store(dialect, dtype, ptr, index, value):
-    """A statement writing the compute-type ``value`` into element ``index`` of ``ptr``."""
+def cast_type(dialect, src, dst):
+    """The C type of ``cast(dialect, src, dst, ...)``: ``dst``'s compute type, except double for float64 to
+    float16 (see ``store``'s ``value_type``)."""
+    if src == "float64" and dst == "float16" and dialect != "cpp":
+        return "double"
+    return compute_type(dialect, dst)
+
+
+def store(dialect, dtype, ptr, index, value, value_type=None):
+    """A statement writing ``value`` (of ``dtype``'s compute type, or of ``value_type`` when given) into element
+    ``index`` of ``ptr``.  A float16 store rounds once from whatever arrives: OpenCL's ``vstore_half_rte`` takes a
+    double as such (``value_type="double"``, where the device has fp64), and CUDA's ``::ts::to_half`` is overloaded
+    on the value's type (kernels/cuda/common.cu)."""
     if dtype == "float16":
         if dialect == "opencl":
+            if value_type == "double":
+                return f"vstore_half_rte((double)({value}), {index}, {ptr});"
             return f"vstore_half((float)({value}), {index}, {ptr});"
         if dialect == "cuda":
-            return f"{ptr}[{index}] = __float2half((float)({value}));"
+            return f"{ptr}[{index}] = ::ts::to_half({value});"
     if dtype == "bool":
         return f"{ptr}[{index}] = ({ctype(dialect, 'bool')})(({value}) != 0);"
     return f"{ptr}[{index}] = ({ctype(dialect, dtype)})({value});"

@@ -83,10 +83,13 @@ def _elementwise_unit(op, d):
 
 
 def _astype_unit(src, dst):
+    """Conversion src -> dst: codegen.cast (Note [Float to integer casts] in dispatch/dtypes.py for float to integer;
+    float64 to float16 hands the double to the store, which rounds once)."""
     return (f"struct ts_cast_{src}_{dst} {{\n"
             f"    typedef {_c(src)} In;\n    typedef {_c(dst)} Out;\n    typedef {_cc(src)} C;\n"
             f"    {_F} C load(const In* p, ::ts::i64 i) {{ return {codegen.load('cuda', src, 'p', 'i')}; }}\n"
-            f"    {_F} {_cc(dst)} apply(C a) {{ return {codegen.cast('cuda', src, dst, 'a')}; }}\n"
+            f"    {_F} {codegen.cast_type('cuda', src, dst)} apply(C a) "
+            f"{{ return {codegen.cast('cuda', src, dst, 'a')}; }}\n"
             f"    template <class V> {_F} void store(Out* p, ::ts::i64 i, V v) {{ "
             f"{codegen.store('cuda', dst, 'p', 'i', 'v')} }}\n"
             f"}};\n"

@@ -28,8 +28,8 @@ def _ld(dtype, ptr, index):
     return codegen.load("opencl", dtype, ptr, index)
 
 
-def _st(dtype, ptr, index, value):
-    return codegen.store("opencl", dtype, ptr, index, value)
+def _st(dtype, ptr, index, value, value_type=None):
+    return codegen.store("opencl", dtype, ptr, index, value, value_type)
 
 
 def _float_arg(dev):
@@ -60,18 +60,21 @@ def _elementwise_source(dev, dtype):
     out.insert(2, f"static inline void ts_apply_where(__global IN_T* out, long o, __global const uchar* c, long ci, "
                   f"__global const IN_T* x, long i, __global const IN_T* y, long j) {{ {_st(dtype, 'out', 'o', where)} }}\n"
                   f"static inline void ts_apply_fill(__global IN_T* out, long o, TS_FILL_T value) "
-                  f"{{ {_st(dtype, 'out', 'o', 'value')} }}\n")
+                  f"{{ {_st(dtype, 'out', 'o', 'value', fill_t)} }}\n")
     return "".join(out)
 
 
 def _astype_source(dev, dtype):
-    """Conversions from ``dtype`` to all nine dtypes (float16 storage needs no extension: vload/vstore_half)."""
+    """Conversions from ``dtype`` to all nine dtypes (float16 storage needs no extension: vload/vstore_half).
+    Float to integer follows Note [Float to integer casts] in dispatch/dtypes.py (codegen.cast), and every float
+    conversion rounds once (float64 to float16 stores the double itself)."""
     out = [_preamble(dev, []), f"#define IN_T {codegen.ctype('opencl', dtype)}\n", _read("astype.cl")]
     for dst in optable.DTYPE_NAMES:
         value = codegen.cast("opencl", dtype, dst, _ld(dtype, "x", "i"))
         o = codegen.ctype("opencl", dst)
+        stored = _st(dst, "out", "o", value, codegen.cast_type("opencl", dtype, dst))
         out.append(f"static inline void ts_convert_{dst}(__global {o}* out, long o, __global const IN_T* x, long i) "
-                   f"{{ {_st(dst, 'out', 'o', value)} }}\nTS_ASTYPE({dst}, {o})\n")
+                   f"{{ {stored} }}\nTS_ASTYPE({dst}, {o})\n")
     return "".join(out)
 
 
@@ -83,8 +86,9 @@ def _create_source(dev, dtype):
     """arange and the random draws for output ``dtype``."""
     kind = optable.KIND[dtype]
     arg = _float_arg(dev) if kind == "float" else "long"
+    store = _st(dtype, "out", "i", "v", arg)  # from the double itself where there is one: float16 rounds once
     out = [_preamble(dev, []), f"#define OUT_T {codegen.ctype('opencl', dtype)}\n#define TS_ARANGE_T {arg}\n",
-           f"static inline void ts_store(__global OUT_T* out, long i, {arg} v) {{ {_st(dtype, 'out', 'i', 'v')} }}\n"]
+           f"static inline void ts_store(__global OUT_T* out, long i, {arg} v) {{ {store} }}\n"]
     if kind == "float":
         out.append(f"#define TS_RANDOM_FLOAT 1\n#define TS_UNIFORM(x0, x1) {_UNIFORM[dtype]}\n")
     else:

@@ -3,18 +3,29 @@ wherever a GPU is usable; this file adds what only cuda has:
 
 * compile checks with ``nvcc --ptx`` of every kernels/cuda/*.cu file and of the complete generated source (every op
   and dtype), wherever nvcc exists: they need no GPU and no CuPy;
-* the pure-Python parts of backends/cuda.py (dim coalescing, layout metadata, launch plans, fill bits, BLAS layouts);
+* compile checks with NVRTC itself (what CuPy compiles with at run time), loaded through ctypes from the
+  ``nvidia-cuda-nvrtc`` wheel (the ``test`` extra) or ``nvidia-cuda-nvrtc-cu12`` or a toolkit: every generated program
+  in C++11 and C++17, with the CUDA headers and without them (the TS_OWN_HALF retry); NVRTC needs no GPU or driver;
+* the pure-Python parts of backends/cuda.py (dim coalescing, layout metadata, launch plans, fill bits, BLAS layouts,
+  randint arguments), and its glue with CuPy run against stand-ins: cuBLAS's argument math against a NumPy model of
+  column-major gemm (transposed storage included), compile errors, a CuPy without cuBLAS;
 * cuda-only runtime checks (each reduction and softmax strategy, cuBLAS and the tiled fallback, the layout cache, the
   float16 fallback header), which run where CuPy and a GPU are present and are skipped with the reason elsewhere.
 """
 
+import concurrent.futures
+import contextlib
+import ctypes
+import glob
 import itertools
 import os
 import re
 import shutil
 import subprocess
 import sys
+import sysconfig
 import tempfile
+import types
 
 import numpy as np
 import pytest
@@ -122,6 +133,153 @@ def test_one_program_compiles_alone():
     """A runtime program (what NVRTC sees) is self-contained: prelude plus its own units."""
     entries = _entries(_nvcc_ptx(cuda_source.program_source(("reduction", "int8"))))
     assert _expected_kernels(("reduction", "int8")) == entries
+
+
+# -- NVRTC compile checks (what CuPy runs), no GPU needed ----------------------------------------------------------
+
+def _site_dirs():
+    dirs = [p for p in sys.path if p and os.path.isdir(p)]
+    for key in ("purelib", "platlib"):
+        d = sysconfig.get_paths().get(key)
+        if d and d not in dirs:
+            dirs.append(d)
+    return dirs
+
+
+def _find_nvrtc():
+    """[(libnvrtc path, CUDA include directory or None)], at most one per CUDA major version: the pip wheels first
+    (``nvidia-cuda-nvrtc`` for CUDA 13 in nvidia/cu13/lib, ``nvidia-cuda-nvrtc-cu12`` in nvidia/cuda_nvrtc/lib), then
+    a toolkit's (CUDA_HOME, CUDA_PATH, /usr/local/cuda).  The headers are those CuPy would pass with -I: the
+    ``nvidia-cuda-runtime`` wheel's next to it, else the toolkit's include directory."""
+    roots = [r for r in (os.environ.get("CUDA_HOME"), os.environ.get("CUDA_PATH"), "/usr/local/cuda") if r]
+    toolkit_include = next((os.path.join(r, "include") for r in roots
+                            if os.path.exists(os.path.join(r, "include", "cuda_fp16.h"))), None)
+    candidates = []
+    for site in _site_dirs():
+        for lib_dir, include_dir in (("cu13/lib", "cu13/include"), ("cuda_nvrtc/lib", "cuda_runtime/include")):
+            include = os.path.join(site, "nvidia", include_dir)
+            if not os.path.exists(os.path.join(include, "cuda_fp16.h")):
+                include = toolkit_include
+            candidates += [(lib, include) for lib in sorted(glob.glob(os.path.join(site, "nvidia", lib_dir,
+                                                                                  "libnvrtc.so.*")))]
+    for root in roots:
+        for lib_dir in ("lib64", "lib"):
+            candidates += [(lib, toolkit_include) for lib in sorted(glob.glob(os.path.join(root, lib_dir,
+                                                                                          "libnvrtc.so.*")))]
+    found, majors = [], set()
+    for lib, include in candidates:
+        match = re.fullmatch(r"libnvrtc\.so\.(\d+)(\.[\d.]+)?", os.path.basename(lib))  # not -builtins, not .alt
+        if match and match.group(1) not in majors:
+            majors.add(match.group(1))
+            found.append((lib, include))
+    return found
+
+
+NVRTC = _find_nvrtc()
+needs_nvrtc = pytest.mark.skipif(not NVRTC, reason="no NVRTC library found: pip install nvidia-cuda-nvrtc (in the "
+                                                   "test extra) or nvidia-cuda-nvrtc-cu12, or install a CUDA toolkit")
+
+
+class _Nvrtc:
+    """The few NVRTC calls a compile check needs, through ctypes."""
+
+    def __init__(self, path):
+        self.lib = ctypes.CDLL(path)
+        self.lib.nvrtcGetErrorString.restype = ctypes.c_char_p
+        major, minor = ctypes.c_int(), ctypes.c_int()
+        self._check(self.lib.nvrtcVersion(ctypes.byref(major), ctypes.byref(minor)), "nvrtcVersion")
+        self.version = (major.value, minor.value)
+        count = ctypes.c_int()
+        self._check(self.lib.nvrtcGetNumSupportedArchs(ctypes.byref(count)), "nvrtcGetNumSupportedArchs")
+        archs = (ctypes.c_int * count.value)()
+        self._check(self.lib.nvrtcGetSupportedArchs(archs), "nvrtcGetSupportedArchs")
+        self.archs = sorted(archs)
+
+    def _check(self, status, what):
+        if status != 0:
+            raise RuntimeError(f"{what}: {self.lib.nvrtcGetErrorString(status).decode()}")
+
+    def compile(self, source, options):
+        """(ok, log, PTX entry names)."""
+        prog = ctypes.c_void_p()
+        self._check(self.lib.nvrtcCreateProgram(ctypes.byref(prog), source.encode(), b"tensorswitch.cu", 0, None,
+                                                None), "nvrtcCreateProgram")
+        try:
+            opts = (ctypes.c_char_p * len(options))(*[o.encode() for o in options])
+            status = self.lib.nvrtcCompileProgram(prog, len(options), opts)
+            size = ctypes.c_size_t()
+            self._check(self.lib.nvrtcGetProgramLogSize(prog, ctypes.byref(size)), "nvrtcGetProgramLogSize")
+            log = ctypes.create_string_buffer(size.value)
+            self._check(self.lib.nvrtcGetProgramLog(prog, log), "nvrtcGetProgramLog")
+            entries = set()
+            if status == 0:
+                self._check(self.lib.nvrtcGetPTXSize(prog, ctypes.byref(size)), "nvrtcGetPTXSize")
+                ptx = ctypes.create_string_buffer(size.value)
+                self._check(self.lib.nvrtcGetPTX(prog, ptx), "nvrtcGetPTX")
+                entries = _entries(ptx.value.decode())
+            return status == 0, log.value.decode(errors="replace"), entries
+        finally:
+            self.lib.nvrtcDestroyProgram(ctypes.byref(prog))
+
+
+def _nvrtc_options(nv, std, include):
+    """The backend's options plus what CuPy adds: -I (the CUDA headers), -ftz=true and the architecture (here the
+    oldest NVRTC supports from sm_53 on, the most restrictive)."""
+    arch = min(a for a in nv.archs if a >= 53)
+    opts = list(cuda.COMPILE_OPTIONS) + [f"-std={std}", "-ftz=true", f"-arch=compute_{arch}"]
+    if include:
+        opts.append(f"-I{include}")
+    return opts
+
+
+def _compile_all(nv, jobs):
+    """jobs: [(label, source, options, expected entries)] compiled in parallel (NVRTC is thread-safe and ctypes lets
+    go of the GIL); returns the failures as text."""
+    def one(job):
+        label, source, options, expected = job
+        ok, log, entries = nv.compile(source, options)
+        warnings = [line for line in log.splitlines() if "warning" in line]
+        if not ok:
+            return f"{label}: NVRTC {nv.version} rejected it ({' '.join(options)}):\n{log[-3000:]}"
+        if warnings:
+            return f"{label}: NVRTC warnings ({' '.join(options)}):\n" + "\n".join(warnings[:10])
+        if not expected <= entries:
+            return f"{label}: kernels missing from the PTX: {sorted(expected - entries)[:5]}"
+        return None
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1)) as pool:
+        return [f for f in pool.map(one, jobs) if f]
+
+
+@needs_nvrtc
+@pytest.mark.parametrize("std", ["c++11", "c++17"])
+@pytest.mark.parametrize("lib,include", NVRTC, ids=[os.path.basename(lib) for lib, _ in NVRTC])
+def test_every_program_compiles_with_nvrtc(lib, include, std):
+    """Each runtime program, one by one, exactly as backends/cuda.py hands it to CuPy, compiles with NVRTC in C++11
+    and C++17 (NVRTC's default standard differs between versions, and CuPy 14 passes --std=c++17) and holds every
+    kernel its adapter launches."""
+    nv = _Nvrtc(lib)
+    if include is None:
+        pytest.skip("no CUDA headers (cuda_fp16.h) found: pip install nvidia-cuda-runtime, or see the own-half test")
+    jobs = [(f"program {key}", cuda_source.program_source(key), _nvrtc_options(nv, std, include),
+             _expected_kernels(key)) for key in cuda_source.program_keys()]
+    failures = _compile_all(nv, jobs)
+    assert not failures, "\n\n".join(failures[:5])
+
+
+@needs_nvrtc
+@pytest.mark.parametrize("std", ["c++11", "c++17"])
+@pytest.mark.parametrize("lib,include", NVRTC, ids=[os.path.basename(lib) for lib, _ in NVRTC])
+def test_nvrtc_without_cuda_headers_retries_with_own_half(lib, include, std):
+    """Where CuPy finds no CUDA headers, NVRTC fails on cuda_fp16.h: the message the backend's retry looks for; the
+    retry with TS_OWN_HALF compiles every program (all of them in one translation unit: they share the prelude)."""
+    nv = _Nvrtc(lib)
+    bare = _nvrtc_options(nv, std, None)
+    ok, log, _ = nv.compile(cuda_source.program_source(("elementwise", "float32")), bare)
+    assert not ok and "cuda_fp16" in log, log[-2000:]
+    expected = set().union(*(_expected_kernels(k) for k in cuda_source.program_keys()))
+    failures = _compile_all(nv, [("full source, TS_OWN_HALF", cuda_source.full_source(), bare + [cuda._OWN_HALF],
+                                  expected)])
+    assert not failures, failures[0]
 
 
 # -- the generated programs cover the registry ----------------------------------------------------------------------
@@ -252,6 +410,268 @@ def test_blas_layout():
     assert cuda.blas_layout(1, 0, 4, 1) == (True, 4)        # a vector as a 1-column matrix
     assert cuda.blas_layout(10, 2, 3, 5) is None            # every other column
     assert cuda.blas_layout(-5, 1, 3, 5) is None            # reversed rows
+
+
+def test_blas_layout_transposed_branch():
+    """A transposed view (rows stride 1): cuBLAS reads the storage as it is and transposes (True, ld)."""
+    a = np.zeros((5, 3), np.float32)                          # stored 5 x 3, viewed as its 3 x 5 transpose
+    t = a.T
+    rs, cs = (st // a.itemsize for st in t.strides)
+    assert (rs, cs) == (1, 3) and cuda.blas_layout(rs, cs, 3, 5) == (True, 3)
+    padded = np.zeros((5, 8), np.float32)[:, :3].T            # the transpose of a view with padded rows
+    rs, cs = (st // 4 for st in padded.strides)
+    assert cuda.blas_layout(rs, cs, 3, 5) == (True, 8)
+    assert cuda.blas_layout(1, 2, 3, 5) is None               # columns overlap: no leading dimension fits
+    assert cuda.blas_layout(1, -3, 3, 5) is None              # reversed columns
+    assert cuda.blas_layout(1, 7, 1, 5) == (True, 7)          # one row with strided elements: read transposed
+
+
+# -- the glue with CuPy, against stand-ins (no GPU) ----------------------------------------------------------------
+
+def _read(address, index, dtype):
+    """Elements ``index`` (an int array) of the host memory at ``address``, as ``dtype``: a view, so writes land."""
+    count = int(np.max(index)) + 1 if np.size(index) else 0
+    raw = (ctypes.c_char * (count * np.dtype(dtype).itemsize)).from_address(address)
+    return np.frombuffer(raw, dtype=dtype, count=count)
+
+
+def _gemm_model(dtype):
+    """cublas<t>gemmStridedBatched on host memory: column-major, op(A) is m x k, op(B) k x n, C m x n, with the
+    argument checks cuBLAS makes (CUBLAS_STATUS_INVALID_VALUE)."""
+    N, T = 0, 1
+
+    def gemm(handle, transa, transb, m, n, k, alpha, A, lda, sa, B, ldb, sb, beta, C, ldc, sc, batches):
+        if min(m, n, k, batches) < 0 or lda < max(1, m if transa == N else k) or \
+                ldb < max(1, k if transb == N else n) or ldc < max(1, m):
+            raise ValueError(f"CUBLAS_STATUS_INVALID_VALUE: m={m} n={n} k={k} lda={lda} ldb={ldb} ldc={ldc}")
+        al, be = _read(alpha, np.array([0]), dtype)[0], _read(beta, np.array([0]), dtype)[0]
+        i, j = np.meshgrid(np.arange(m), np.arange(k), indexing="ij")
+        ia = (i + j * lda) if transa == N else (j + i * lda)       # op(A)[i, j]
+        p, q = np.meshgrid(np.arange(k), np.arange(n), indexing="ij")
+        ib = (p + q * ldb) if transb == N else (q + p * ldb)       # op(B)[p, q]
+        r, c = np.meshgrid(np.arange(m), np.arange(n), indexing="ij")
+        ic = r + c * ldc
+        for bt in range(batches):
+            opa = _read(A, bt * sa + ia, dtype)[bt * sa + ia].astype(np.float64)
+            opb = _read(B, bt * sb + ib, dtype)[bt * sb + ib].astype(np.float64)
+            out = _read(C, bt * sc + ic, dtype)
+            out[bt * sc + ic] = al * (opa @ opb) + be * out[bt * sc + ic]
+    return gemm
+
+
+def _fake_cublas():
+    calls = []
+    mod = types.SimpleNamespace(CUBLAS_OP_N=0, CUBLAS_OP_T=1, CUBLAS_POINTER_MODE_HOST=0,
+                                getPointerMode=lambda h: 0, setPointerMode=lambda h, m: None,
+                                setStream=lambda h, s: calls.append(("setStream", s)))
+    for name, dtype in (("sgemmStridedBatched", np.float32), ("dgemmStridedBatched", np.float64)):
+        model = _gemm_model(dtype)
+
+        def call(*args, _model=model, _name=name):
+            calls.append((_name,) + args[1:6])  # transa, transb, m, n, k
+            _model(*args)
+        setattr(mod, name, call)
+    return mod, calls
+
+
+class _FakeTensor:
+    """What a kernel adapter reads of a tensor, over a NumPy view's memory (strides in elements)."""
+
+    def __init__(self, view, base):
+        self._keep = (view, base)
+        item = base.itemsize
+        self.shape, self.ndim = view.shape, view.ndim
+        self.strides = tuple(st // item for st in view.strides)
+        self.offset = (view.__array_interface__["data"][0] - base.ctypes.data) // item
+        self.dtype = ts.dtype(base.dtype)
+        self.buffer = types.SimpleNamespace(handle=types.SimpleNamespace(ptr=base.ctypes.data))
+        self.device = types.SimpleNamespace(index=0)
+        self.size = int(np.prod(view.shape))
+
+
+@pytest.fixture
+def fake_gpu(monkeypatch):
+    """The cuda module with CuPy and cuBLAS replaced by host stand-ins; the tiled kernel is not available."""
+    cublas, calls = _fake_cublas()
+
+    class Stream(contextlib.nullcontext):
+        ptr = 1234
+
+    class Dev:
+        cuda = contextlib.nullcontext()
+        ctx = contextlib.nullcontext()
+        stream = Stream()
+        index = 0
+
+        def kernel(self, *args):
+            raise LookupError("the tiled kernel was asked for")
+
+        def layout(self, meta):
+            return meta
+
+    fake_cp = types.SimpleNamespace(cuda=types.SimpleNamespace(device=types.SimpleNamespace(
+        get_cublas_handle=lambda: 42)))
+    monkeypatch.setattr(cuda, "_cp", fake_cp)
+    monkeypatch.setattr(cuda, "_cublas", cublas)
+    monkeypatch.setattr(cuda, "_cublas_error", None)
+    monkeypatch.setattr(cuda, "_device", lambda index: Dev())
+    return calls
+
+
+def _matmul_case(a_view, a_base, b_view, b_base):
+    out = np.zeros(np.broadcast_shapes(a_view.shape[:-2], b_view.shape[:-2]) + (a_view.shape[-2], b_view.shape[-1]),
+                   a_base.dtype)
+    batch = out.shape[:-2]
+    a_b = np.broadcast_to(a_view, batch + a_view.shape[-2:])
+    b_b = np.broadcast_to(b_view, batch + b_view.shape[-2:])
+    cuda.matmul(_FakeTensor(out, out), _FakeTensor(a_b, a_base), _FakeTensor(b_b, b_base))
+    return out, a_b.astype(np.float64) @ b_b.astype(np.float64)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_cublas_arguments_against_a_column_major_model(fake_gpu, dtype):
+    """backends/cuda.py's cuBLAS call (C^T = B^T A^T, leading dimensions, batch strides, the transposed branch) is
+    run against a NumPy model of cuBLAS's column-major gemm with cuBLAS's own argument checks: contiguous, stored
+    transposed (either or both), padded rows, one-row and one-column operands, broadcast and strided batches."""
+    rng = np.random.default_rng(3)
+
+    def stored(shape, transpose=False, pad=0):
+        """(view, base): a matrix of ``shape`` whose storage is transposed and/or has padded rows."""
+        *batch, r, c = shape
+        inner = (c, r) if transpose else (r, c)
+        base = rng.standard_normal(tuple(batch) + (inner[0], inner[1] + pad)).astype(dtype)
+        view = base[..., :inner[1]]
+        return (np.swapaxes(view, -1, -2) if transpose else view), base
+
+    cases = {
+        "contiguous": (stored((2, 7, 5)), stored((5, 3))),
+        "a stored transposed": (stored((2, 7, 5), transpose=True), stored((5, 3))),
+        "b stored transposed": (stored((7, 5)), stored((2, 5, 3), transpose=True)),
+        "both stored transposed": (stored((3, 7, 5), transpose=True), stored((3, 5, 4), transpose=True)),
+        "padded rows": (stored((2, 7, 5), pad=3), stored((5, 3), pad=2)),
+        "padded and transposed": (stored((7, 5), transpose=True, pad=4), stored((5, 6), transpose=True, pad=1)),
+        "one row": (stored((1, 5)), stored((5, 3))),
+        "one column": (stored((7, 5)), stored((5, 1))),
+        "k is 1": (stored((7, 1)), stored((1, 3), transpose=True)),
+    }
+    ops = set()
+    for name, ((av, ab), (bv, bb)) in cases.items():
+        fake_gpu.clear()
+        got, want = _matmul_case(av, ab, bv, bb)
+        ops |= {c[1:3] for c in fake_gpu if c[0].endswith("gemmStridedBatched")}
+        assert any(c[0].endswith("gemmStridedBatched") for c in fake_gpu), f"{name}: cuBLAS was not used"
+        assert ("setStream", 1234) in fake_gpu, f"{name}: cuBLAS was not pointed at the device's stream"
+        np.testing.assert_allclose(got, want, rtol=1e-5 if dtype == "float32" else 1e-12, atol=1e-5, err_msg=name)
+    assert ops == {(0, 0), (0, 1), (1, 0), (1, 1)}, ops          # both operands, each way: the transposed branch
+    base = rng.standard_normal((4, 7, 5)).astype(dtype)           # every other batch: still one batch stride
+    got, want = _matmul_case(base[::2], base, *stored((5, 3)))
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_cublas_declines_what_it_cannot_read(fake_gpu):
+    """Reversed rows and every-other-column views go to the tiled kernel, never to cuBLAS with a wrong ld."""
+    base = np.ones((6, 10), np.float32)
+    for view in (base[::-1, :5], base[:, ::2]):
+        with pytest.raises(LookupError, match="tiled kernel"):
+            _matmul_case(view, base, *[np.ones((5, 3), np.float32)] * 2)
+    assert not any(c[0].endswith("gemmStridedBatched") for c in fake_gpu)
+
+
+def test_matmul_without_cublas_uses_the_tiled_kernel(fake_gpu, monkeypatch):
+    """A CuPy whose cuBLAS cannot be imported keeps the backend: matmul falls back, describe() says why."""
+    monkeypatch.setattr(cuda, "_cublas", None)
+    monkeypatch.setitem(sys.modules, "cupy_backends.cuda.libs.cublas", None)
+    monkeypatch.setitem(sys.modules, "cupy.cuda.cublas", None)
+    assert cuda._cublas_module() is None
+    assert cuda._cublas_error.startswith(("ImportError", "ModuleNotFoundError"))
+    a = np.ones((3, 4), np.float32)
+    with pytest.raises(LookupError, match="tiled kernel"):
+        _matmul_case(a, a, a.T.copy(), a.T.copy())
+    props = {"name": b"Fake GPU", "totalGlobalMem": 2 ** 34, "major": 9, "minor": 0}
+    monkeypatch.setattr(cuda._cp.cuda, "runtime", types.SimpleNamespace(getDeviceProperties=lambda i: props),
+                        raising=False)
+    text = cuda.CUDABackend().describe(0)
+    assert "cuBLAS unavailable" in text and cuda._cublas_error in text and "tiled kernel" in text
+
+
+def test_a_cublas_handle_that_cannot_be_made_falls_back(fake_gpu, monkeypatch):
+    def broken():
+        raise RuntimeError("CUBLAS_STATUS_NOT_INITIALIZED")
+    monkeypatch.setattr(cuda._cp.cuda.device, "get_cublas_handle", broken)
+    a = np.ones((3, 4), np.float64)
+    with pytest.raises(LookupError, match="tiled kernel"):
+        _matmul_case(a, a, a.T.copy(), a.T.copy())
+    assert "CUBLAS_STATUS_NOT_INITIALIZED" in cuda._cublas_error
+
+
+def test_every_compile_failure_is_a_tensorswitch_error(monkeypatch):
+    """NVRTC's errors and CuPy's before it (no CUDA root, no NVRTC library) become CUDAError with the install hint;
+    a missing cuda_fp16.h is retried once with TS_OWN_HALF."""
+    class CompileException(Exception):
+        pass
+
+    seen = []
+
+    def raw_module(failure):
+        def make(code, options, backend):
+            seen.append(tuple(options))
+            exc = failure(options)
+            if exc is not None:
+                raise exc
+            return types.SimpleNamespace(module="the module")
+        return make
+
+    def cupy_with(failure):
+        compiler = types.SimpleNamespace(CompileException=CompileException)
+        return types.SimpleNamespace(RawModule=raw_module(failure), cuda=types.SimpleNamespace(
+            Device=lambda i: contextlib.nullcontext(), compiler=compiler))
+
+    for exc in (RuntimeError("Failed to auto-detect CUDA root directory"), OSError("libnvrtc.so.12: cannot open"),
+                RuntimeError("Failed to find CUDA headers")):
+        monkeypatch.setattr(cuda, "_cp", cupy_with(lambda options, exc=exc: exc))
+        with pytest.raises(cuda.CUDAError) as info:
+            cuda._build(0, "source", ())
+        assert isinstance(info.value, ts.TensorSwitchError) and isinstance(info.value, RuntimeError)
+        text = str(info.value)
+        assert str(exc) in text and "tensorswitch[cuda12]" in text and "nvidia-cuda-nvrtc" in text
+        assert "nvidia-cuda-runtime" in text
+    seen.clear()
+    missing_header = CompileException("cannot open source file cuda_fp16.h")
+    monkeypatch.setattr(cuda, "_cp", cupy_with(lambda options: None if cuda._OWN_HALF in options else missing_header))
+    assert cuda._build(0, "source", ()) == (0, "the module", (cuda._OWN_HALF,))
+    assert seen == [(), (cuda._OWN_HALF,)]
+    monkeypatch.setattr(cuda, "_cp", cupy_with(lambda options: CompileException("error: identifier x is undefined")))
+    with pytest.raises(cuda.CUDAError, match="identifier x is undefined"):
+        cuda._build(0, "source", ())
+
+
+def test_fill_bits_of_bool_is_value_not_zero():
+    assert cuda.fill_bits(0.5, "bool") == 1 and cuda.fill_bits(float("nan"), "bool") == 1
+    assert cuda.fill_bits(0.0, "bool") == 0 and cuda.fill_bits(-0.0, "bool") == 0 and cuda.fill_bits(-3, "bool") == 1
+    nan32 = cuda.fill_bits(float("nan"), "float32")
+    assert np.isnan(np.array([nan32], np.uint32).view(np.float32)[0])
+    assert cuda.fill_bits(65519.999, "float16") == int(np.array([65504], np.float16).view(np.uint16)[0])
+    assert cuda.fill_bits(2 ** 63 - 1, "int64") == 2 ** 63 - 1 and cuda.fill_bits(-2 ** 63, "int64") == 2 ** 63
+
+
+def test_randint_arguments_fit_the_kernel():
+    """(low, span) as int64 and uint64 NumPy scalars: CuPy turns a Python int into int64, which 2**63 overflows."""
+    low, span = cuda.randint_args(0, 2 ** 63)
+    assert (type(low), type(span)) == (np.int64, np.uint64) and (int(low), int(span)) == (0, 2 ** 63)
+    assert [int(v) for v in cuda.randint_args(-2 ** 63, 2 ** 63)] == [-2 ** 63, 0]   # 0: the whole range
+    assert [int(v) for v in cuda.randint_args(-5, 77)] == [-5, 82]
+    assert [int(v) for v in cuda.randint_args(-2 ** 63, 2 ** 63 - 1)] == [-2 ** 63, 2 ** 64 - 1]
+
+
+def test_generated_casts_follow_the_note():
+    """Float to integer astype goes through the helpers of Note [Float to integer casts]; float64 to float16 keeps
+    the double for the store (one rounding)."""
+    src = cuda_source.program_source(("astype", "float64"))
+    for dst in ("int8", "int16", "int32", "int64", "uint8"):
+        assert f"::ts::double_to_{dst}(a)" in src
+    assert "::ts::float_to_uint8(a)" in cuda_source.program_source(("astype", "float16"))
+    assert "double apply(C a) { return ((double)(a)); }" in src
+    assert "::ts::to_half(v)" in src
 
 
 def test_reduction_types():
@@ -408,3 +828,157 @@ def test_copy_between_gpus():
     t = ts.asarray(x, device="cuda:0").to("cuda:1")
     assert str(t.device) == "cuda:1"
     assert np.array_equal((t * 2).numpy(), 2 * x)
+
+
+# -- GPU checks of the hardening (skipped without a GPU, with the reason) -------------------------------------------
+
+@needs_gpu
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_matmul_transposed_storage_uses_cublas(dev, dtype, monkeypatch):
+    """Operands stored transposed (a real transposed layout, unlike x.T.T) reach cuBLAS's transposed branch and give
+    NumPy's product; the tiled kernel is never asked for."""
+    state = cuda._device(dev.index)
+    asked = []
+    original = state.kernel
+    monkeypatch.setattr(state, "kernel", lambda program, name: asked.append(name) or original(program, name))
+    rng = np.random.default_rng(4)
+    a = rng.standard_normal((2, 70, 33)).astype(dtype)
+    b = rng.standard_normal((33, 41)).astype(dtype)
+    ta, tb = ts.asarray(a, device=dev), ts.asarray(b, device=dev)
+    at = ts.asarray(np.ascontiguousarray(a.transpose(0, 2, 1)), device=dev).permute_dims((0, 2, 1))
+    bt = ts.asarray(np.ascontiguousarray(b.T), device=dev).T
+    padded = ts.asarray(np.pad(b.T, ((0, 0), (0, 5))), device=dev)[:, :33].T  # transposed, ld 38
+    expected = a.astype(np.float64) @ b.astype(np.float64)
+    tol = 1e-4 if dtype == "float32" else 1e-10
+    for x, y in ((at, tb), (ta, bt), (at, bt), (ta, padded), (at[:, 3:9, :], bt)):
+        want = expected if x.shape[1] == 70 else expected[:, 3:9, :]
+        _close(ts.matmul(x, y), want, rtol=tol, atol=tol * 10)
+    assert cuda._cublas_error is None and not [n for n in asked if "matmul" in n], asked
+
+
+_CUDA_CAST_VALUES = [0.0, -0.0, 0.9, -0.9, -1.0, 127.5, 128.0, 255.9, 256.0, 300.7, -300.7, 65504.0, 1e10, -1.38e16,
+                     float("nan"), float("inf"), -float("inf"), 2.0 ** 31, -2.0 ** 31, -2.0 ** 31 - 0.5,
+                     -2.0 ** 31 - 1, 2.0 ** 63, -2.0 ** 63, 2.0 ** 63 - 1024, 1e300]
+
+
+@needs_gpu
+@pytest.mark.parametrize("src", ["float16", "float32", "float64"])
+def test_float_to_integer_casts_match_numpy(dev, src):
+    """Note [Float to integer casts] in dispatch/dtypes.py, contiguous and strided."""
+    with np.errstate(all="ignore"):
+        x = np.array(_CUDA_CAST_VALUES * 2, np.float64).astype(src)
+    t = ts.asarray(x, device=dev)
+    for dst in ("bool", "int8", "int16", "int32", "int64", "uint8"):
+        with np.errstate(all="ignore"):
+            want = x.astype(dst)
+        assert np.array_equal(t.astype(dst).numpy(), want), (src, dst)
+        assert np.array_equal(t[::-3].astype(dst).numpy(), want[::-3]), (src, dst)
+
+
+@needs_gpu
+def test_conversions_round_once(dev):
+    cases = [("float64", "float16", [65519.999, 65520.0, 1 + 2.0 ** -11 + 2.0 ** -40, 2.0 ** -25 + 2.0 ** -60]),
+             ("float64", "float32", [1 + 2.0 ** -24 + 2.0 ** -60, 3.4028235677973366e38]),
+             ("int64", "float16", [65519, 65520, 2049, 2051, 2 ** 62]),
+             ("int64", "float32", [2 ** 24 + 1, 2 ** 53 + 1])]
+    for src, dst, values in cases:
+        x = np.array(values, src)
+        with np.errstate(all="ignore"):
+            want = x.astype(dst)
+        np.testing.assert_array_equal(ts.asarray(x, device=dev).astype(dst).numpy(), want, err_msg=f"{src}->{dst}")
+    with np.errstate(all="ignore"):
+        want = np.float16(65519.999)
+    assert ts.full((3,), 65519.999, dtype="float16", device=dev).numpy().tolist() == [float(want)] * 3
+
+
+@needs_gpu
+@pytest.mark.parametrize("n", [4, 300])  # a thread per row, a block per row
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+def test_softmax_rows_that_are_not_finite(dev, n, dtype):
+    """Note [Softmax of non-finite rows]: PyTorch's answer on both strategies."""
+    x = np.zeros((6, n), dtype)
+    x[0, 1], x[1, 2], x[2, :], x[3, 0], x[4, 0], x[4, 1] = np.inf, np.nan, -np.inf, -np.inf, np.inf, np.inf
+    x[5] = np.linspace(-3, 3, n)
+    x64 = x.astype(np.float64)
+    with np.errstate(all="ignore"):
+        m = x64.max(axis=1, keepdims=True)
+        s = np.exp(x64 - m).sum(axis=1, keepdims=True)
+        want = {"softmax": np.exp(x64 - m) / s, "log_softmax": x64 - m - np.log(s)}
+    for op, w in want.items():
+        got = getattr(ts, op)(ts.asarray(x, device=dev), axis=1).numpy().astype(np.float64)
+        assert np.array_equal(np.isnan(got), np.isnan(w)), op
+        np.testing.assert_allclose(got[~np.isnan(w)], w[~np.isnan(w)], rtol=2e-3, atol=2e-3, err_msg=op)
+
+
+@needs_gpu
+def test_fill_bool_nan_and_int64_limits(dev):
+    for dtype, value, want in (("bool", 0.5, True), ("bool", float("nan"), True), ("bool", 0.0, False),
+                               ("int64", 2 ** 63 - 1, 2 ** 63 - 1), ("int64", -2 ** 63, -2 ** 63)):
+        t = ts.empty((4, 6), dtype=dtype, device=dev)
+        cuda.fill(t, value)
+        cuda.fill(t[:, ::2], value)
+        assert t.numpy().tolist() == [[want] * 6] * 4, (dtype, value)
+    t = ts.empty((5,), dtype="float32", device=dev)
+    cuda.fill(t, float("nan"))
+    assert np.isnan(t.numpy()).all()
+
+
+@needs_gpu
+def test_randint_up_to_2_63(dev):
+    from tensorswitch.testing import reference
+
+    x0, x1, _, _ = reference.philox(11, 0, 3000)
+    bits = [int(v) for v in (x1 << np.uint64(32)) | x0]
+    for low, high in ((0, 2 ** 63), (-2 ** 63, 2 ** 63)):
+        t = ts.empty((3000,), dtype="int64", device=dev)
+        cuda._random("randint")(t, 11, 0, low, high)
+        span = (high - low) % 2 ** 64
+        want = np.array([(low + (b % span if span else b)) % 2 ** 64 for b in bits], np.uint64).astype(np.int64)
+        assert np.array_equal(t.numpy(), want), (low, high)
+
+
+@needs_gpu
+def test_out_of_memory_is_a_memory_error_and_the_device_keeps_working(dev):
+    backend = dev.backend
+    total = backend.memory_limit(dev.index)
+    with pytest.raises(MemoryError) as info:
+        backend.allocate(total + 1, dev.index)
+    assert str(total + 1) in str(info.value) and str(total) in str(info.value)
+    free, _ = cuda._cp.cuda.runtime.memGetInfo()
+    with pytest.raises(MemoryError):
+        backend.allocate(free + (total - free) // 2 + (1 << 20), dev.index)  # fits the device, not what is free
+    with pytest.raises(ts.OutOfMemoryError):
+        ts.empty((2 ** 62,), dtype="float32", device=dev)
+    x = ts.asarray(np.arange(1000, dtype=np.float32), device=dev)
+    assert float((x * 2).sum().numpy()) == 999000.0
+
+
+@needs_gpu
+def test_memory_stats_and_empty_cache(dev):
+    backend = dev.backend
+    keys = {"allocated_bytes", "cached_bytes", "peak_allocated_bytes", "allocation_count", "device_total_bytes"}
+    before = backend.memory_stats(dev.index)
+    assert set(before) == keys
+    x = ts.empty((1 << 20,), dtype="float32", device=dev)
+    during = backend.memory_stats(dev.index)
+    assert during["allocated_bytes"] >= before["allocated_bytes"] + (4 << 20)
+    assert during["allocation_count"] > before["allocation_count"]
+    del x
+    assert backend.memory_stats(dev.index)["cached_bytes"] >= 4 << 20
+    backend.empty_cache(dev.index)
+    assert backend.memory_stats(dev.index)["cached_bytes"] < 4 << 20
+
+
+@needs_gpu
+def test_work_runs_on_the_device_stream(dev):
+    """Launches and copies go to the device's own stream, whatever CuPy stream the calling thread has made
+    current (Note [CUDA threads and streams])."""
+    cp = cuda._cp
+    state = cuda._device(dev.index)
+    assert state.stream.ptr != 0
+    a = np.arange(1 << 20, dtype=np.float64)
+    with cp.cuda.Stream(non_blocking=True):
+        x = ts.asarray(a, device=dev)
+        y = ts.sum(x * 2.0 + 1.0)
+        assert float(y.numpy()) == float((a * 2 + 1).sum())
+    dev.synchronize()

@@ -166,3 +166,197 @@ def test_describe_and_dtypes():
     ext = d.backend._cl_devices[0].extensions
     assert (ts.float64 in d.supported_dtypes()) == ("cl_khr_fp64" in ext)
     assert (ts.float16 in d.supported_dtypes()) == ("cl_khr_fp16" in ext)
+
+
+# -- Hardening: casts, rounding, softmax rows, memory, fill values -----------------------------------------------
+
+@pytest.fixture
+def f16():
+    """The opencl device with float16 forced on where PoCL lacks cl_khr_fp16 (its storage path needs no extension;
+    see test_float16_kernels_even_without_the_extension)."""
+    d = ts.device("opencl")
+    saved = d.supported_dtypes()
+    d._dtypes = saved | {ts.float16}
+    yield d
+    d._dtypes = saved
+
+
+# NaN, infinities, each integer type's edges, the int32 and int64 edges (-2**31 - 0.5 truncates into range,
+# -2**31 - 1 does not), values that wrap (300.7 -> int8 44) and the examples of Note [Float to integer casts]
+_CAST_VALUES = [0.0, -0.0, 0.9, -0.9, 1.5, -1.0, 127.5, 128.0, -129.0, 255.9, 256.0, 300.7, -300.7, 65504.0, 1e10,
+                -1.38e16, 3e9, float("nan"), float("inf"), -float("inf"), 2.0 ** 31, -2.0 ** 31, 2.0 ** 31 - 0.5,
+                -2.0 ** 31 - 0.5, -2.0 ** 31 - 1, 2.0 ** 63, -2.0 ** 63, 2.0 ** 63 - 1024, -2.0 ** 63 - 2048, 1e300,
+                -1e300, 2.0 ** 32 + 7, -(2.0 ** 40) - 3]
+
+
+@pytest.mark.parametrize("src", ["float16", "float32", "float64"])
+@pytest.mark.parametrize("dst", ["bool", "int8", "int16", "int32", "int64", "uint8"])
+def test_float_to_integer_casts_match_numpy(f16, src, dst):
+    """Note [Float to integer casts] in dispatch/dtypes.py: NumPy's x86-64 answer for every value, NaN and
+    out-of-range ones included, on contiguous, reversed and transposed operands."""
+    with np.errstate(all="ignore"):
+        x = np.array(_CAST_VALUES * 3, np.float64).astype(src)
+        want = x.astype(dst)
+    t = ts.asarray(x, device=f16)
+    samples.compare(t.astype(dst), want, f16, f"astype({src} -> {dst})")
+    samples.compare(t[::-3].astype(dst), want[::-3], f16, f"astype({src} -> {dst}) reversed, strided")
+    x2, w2 = x[:32].reshape(4, 8), want[:32].reshape(4, 8)
+    samples.compare(ts.asarray(x2, device=f16).T.astype(dst), w2.T, f16, f"astype({src} -> {dst}) transposed")
+
+
+def test_cast_examples_of_the_note(dev):
+    x = ts.asarray(np.array([300.7, -300.7, -1.0, 1e10, -1.38e16, 65504.0, np.nan]), device="opencl")
+    assert x.astype("int8").numpy().tolist() == [44, -44, -1, 0, 0, -32, 0]
+    assert x.astype("uint8").numpy().tolist() == [44, 212, 255, 0, 0, 224, 0]
+    assert x.astype("int64").numpy().tolist()[-1] == -2 ** 63
+
+
+@pytest.mark.parametrize("src,dst,values", [
+    # 65519.999 lies below the midpoint to inf: 65504 (through float it rounds to 65520.0, then to inf); the third
+    # is just above a float16 tie, which float would have made an exact tie (rounded to even, down)
+    ("float64", "float16", [65519.999, 65520.0, -65519.999, 1 + 2.0 ** -11 + 2.0 ** -40, 2.0 ** -25 + 2.0 ** -60,
+                            6.1e-5, 1e-8, float("nan"), float("inf")]),
+    ("float64", "float32", [1 + 2.0 ** -24 + 2.0 ** -60, 3.4028235677973366e38, 3.4028235e38, 1e-46, 0.1]),
+    ("int64", "float16", [65504, 65519, 65520, 2049, 2051, -4097, 2 ** 24 + 1, 2 ** 62, -(2 ** 63)]),
+    ("int64", "float32", [2 ** 24 + 1, 2 ** 24 + 3, 2 ** 53 + 1, 2 ** 63 - 1, -(2 ** 63)]),
+    ("int32", "float16", [65519, 65520, 2049, -2 ** 31]),
+])
+def test_conversions_round_once(f16, src, dst, values):
+    x = np.array(values, dtype=src)
+    with np.errstate(all="ignore"):
+        want = x.astype(dst)
+    got = ts.asarray(x, device=f16).astype(dst).numpy()
+    np.testing.assert_array_equal(got, want)  # bit for bit (NaN equals NaN here)
+
+
+def _softmax_like_torch(x, axis, log):
+    """PyTorch's softmax: the NaN-propagating max is subtracted even when not finite (Note [Softmax of non-finite
+    rows] in kernels/cuda/softmax.cu)."""
+    x64 = x.astype(np.float64)
+    with np.errstate(all="ignore"):
+        m = np.max(x64, axis=axis, keepdims=True)
+        s = np.sum(np.exp(x64 - m), axis=axis, keepdims=True)
+        out = x64 - m - np.log(s) if log else np.exp(x64 - m) / s
+    return out.astype(x.dtype)
+
+
+_INF, _NAN = float("inf"), float("nan")
+_ROWS = [[_INF, 1.0, 2.0, 3.0], [_NAN, 1.0, 2.0, 3.0], [-_INF, -_INF, -_INF, -_INF], [0.0, -_INF, 1.0, 2.0],
+         [1e4, -1e4, 0.0, 1.0], [_INF, _INF, 0.0, 0.0], [-_INF, _INF, 0.0, _NAN], [0.5, 0.25, -0.5, 2.0]]
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+@pytest.mark.parametrize("op", ["softmax", "log_softmax"])
+def test_softmax_rows_that_are_not_finite(f16, dtype, op):
+    """A row whose max is +inf, that holds a NaN, or that is all -inf is NaN everywhere; a row with some -inf is
+    ordinary: PyTorch's answer, on both axes (a contiguous row and a strided one)."""
+    x = np.array(_ROWS, dtype)
+    t = ts.asarray(x, device=f16)
+    log = op == "log_softmax"
+    fn = getattr(ts, op)
+    want = _softmax_like_torch(x, -1, log)
+    assert np.isnan(want[[0, 1, 2, 5, 6]]).all() and not np.isnan(want[[3, 4, 7]]).any()
+    samples.compare(fn(t, axis=-1), want, f16, f"{op} rows")
+    samples.compare(fn(t.T, axis=0), want.T, f16, f"{op} columns of the transpose")
+
+
+def test_allocation_past_the_device_limit_is_a_memory_error(dev):
+    backend = ts.device("opencl").backend
+    limit = backend.memory_limit(0)
+    assert limit == backend._cl_devices[0].max_mem_alloc_size
+    for nbytes in (limit + 1, 2 ** 62 * 4, 2 ** 70):
+        with pytest.raises(MemoryError) as info:
+            backend.allocate(nbytes, 0)
+        assert str(nbytes) in str(info.value) and str(limit) in str(info.value)
+    # through the public API: the core's error, and the device keeps working afterwards
+    with pytest.raises(MemoryError) as info:
+        ts.empty((2 ** 62,), dtype="float32", device="opencl")
+    assert isinstance(info.value, ts.TensorSwitchError)
+    with pytest.raises(MemoryError):
+        ts.zeros((limit // 4 + 1,), dtype="float32", device="opencl")
+    x = ts.asarray(np.arange(1000, dtype=np.float32), device="opencl")
+    assert float((x * 2).sum().numpy()) == 999000.0
+
+
+def test_allocation_failures_become_memory_errors(dev, monkeypatch):
+    """Failures of the pool itself (the driver out of memory, a size it refuses) are MemoryError too."""
+    import pyopencl as cl
+
+    class Pool:
+        def __init__(self, exc):
+            self.exc = exc
+
+        def allocate(self, n):
+            raise self.exc
+
+    def error(kind, code):
+        return kind(cl._cl._ErrorRecord("clCreateBuffer", code, "from the test"))
+
+    failures = [OverflowError("too big"), error(cl.MemoryError, cl.status_code.MEM_OBJECT_ALLOCATION_FAILURE),
+                error(cl.MemoryError, cl.status_code.OUT_OF_RESOURCES),
+                error(cl.LogicError, cl.status_code.INVALID_BUFFER_SIZE)]
+    for exc in failures:
+        monkeypatch.setattr(dev, "pool", Pool(exc))
+        with pytest.raises(MemoryError, match="1024 bytes"):
+            dev.allocate(1024)
+    monkeypatch.setattr(dev, "pool", Pool(error(cl.LogicError, cl.status_code.INVALID_CONTEXT)))
+    with pytest.raises(cl.LogicError):  # not a memory problem: not disguised as one
+        dev.allocate(1024)
+
+
+def test_memory_hooks(dev):
+    backend = ts.device("opencl").backend
+    keys = {"allocated_bytes", "cached_bytes", "peak_allocated_bytes", "allocation_count", "device_total_bytes"}
+    before = backend.memory_stats(0)
+    assert set(before) == keys and all(isinstance(v, int) for v in before.values())
+    assert before["device_total_bytes"] == backend._cl_devices[0].global_mem_size
+    x = ts.empty((1 << 20,), dtype="float32", device="opencl")
+    during = backend.memory_stats(0)
+    assert during["allocated_bytes"] >= before["allocated_bytes"] + (4 << 20)
+    assert during["peak_allocated_bytes"] >= during["allocated_bytes"]
+    assert during["allocation_count"] > before["allocation_count"]
+    del x
+    after = backend.memory_stats(0)
+    assert after["allocated_bytes"] <= during["allocated_bytes"] - (4 << 20)
+    assert after["cached_bytes"] >= 4 << 20  # kept by the pool for reuse
+    backend.empty_cache(0)
+    assert backend.memory_stats(0)["cached_bytes"] < 4 << 20
+    assert (ts.ones(5, device="opencl") + 1).numpy().tolist() == [2.0] * 5
+
+
+@pytest.mark.parametrize("dtype,value", [
+    ("bool", 0.5), ("bool", float("nan")), ("bool", 0.0), ("bool", -0.0), ("bool", 2), ("bool", True),
+    ("int64", 2 ** 63 - 1), ("int64", -2 ** 63), ("int64", 2 ** 53 + 1), ("int32", -2 ** 31), ("uint8", 255),
+    ("int8", -128), ("float64", float("nan")), ("float64", -float("inf")), ("float64", 1e-310), ("float64", 0.1),
+    ("float32", 0.1), ("float32", float("inf")), ("float32", -0.0), ("float32", 3.4028235677973366e38),
+    ("float16", 65519.999), ("float16", 65520.0), ("float16", 1 + 2.0 ** -11 + 2.0 ** -40), ("float16", float("nan")),
+])
+def test_fill_values_pass_exactly(f16, dtype, value):
+    """fill: bool is value != 0 (NaN is True), integers near the int64 limits and float NaN/inf arrive exactly, and
+    every float dtype rounds the value once (NumPy's np.full is the oracle)."""
+    with np.errstate(all="ignore"):
+        want = np.full((7, 5), value, dtype=dtype)
+    t = ts.empty((7, 5), dtype=dtype, device=f16)
+    opencl.fill(t, value)                      # contiguous
+    np.testing.assert_array_equal(t.numpy(), want)
+    u = ts.zeros((7, 10), dtype=dtype, device=f16)
+    opencl.fill(u[:, ::2], value)              # strided
+    expect = np.zeros((7, 10), dtype=dtype)
+    expect[:, ::2] = want
+    np.testing.assert_array_equal(u.numpy(), expect)
+
+
+def test_randint_spans_past_int64(dev):
+    """high - low travels as an unsigned 64-bit span: [0, 2**63) and the whole int64 range draw the numbers of
+    Note [Random numbers] (span 2**64 is every value: bits as they are)."""
+    from tensorswitch.testing import reference
+
+    x0, x1, _, _ = reference.philox(7, 0, 4000)
+    bits = ((x1 << np.uint64(32)) | x0).astype(np.uint64)
+    for low, high in ((0, 2 ** 63), (-2 ** 63, 2 ** 63), (-2 ** 63, 2 ** 63 - 1), (2 ** 62, 2 ** 63)):
+        t = ts.empty((4000,), dtype="int64", device="opencl")
+        opencl._random("randint")(t, 7, 0, low, high)
+        span = (high - low) % 2 ** 64
+        want = np.array([(low + (int(b) % span if span else int(b))) % 2 ** 64 for b in bits], np.uint64)
+        np.testing.assert_array_equal(t.numpy(), want.astype(np.int64))
+        assert t.numpy().min() >= low and t.numpy().max() < high

@@ -8,6 +8,10 @@
 #include <type_traits>
 #include <vector>
 
+#if defined(__x86_64__)
+#include <emmintrin.h>  // SSE2, part of every x86-64
+#endif
+
 #include "loops.h"
 
 namespace ts {
@@ -25,15 +29,49 @@ template <class T> using accum_t = typename accum<T>::type;
 
 template <class T> constexpr bool is_float_v = std::is_floating_point<T>::value || std::is_same<T, half>::value;
 
-// NumPy's conversion rules: anything to bool is "!= 0"; float to unsigned goes through int64 (wraps, not UB).
+// Float to integer in defined behaviour, following Note [Float to integer casts] in dispatch/dtypes.py: trunc(v) when
+// -2^(bits-1) <= trunc(v) < 2^(bits-1), else the type's minimum (NaN and +-inf too).  This is NumPy's answer on x86-64,
+// where cvttss2si/cvttsd2si (and cvttps2dq) return that minimum, the "integer indefinite", for every value that does
+// not fit.  A C++ cast of such a value is undefined behaviour, so:
+//   - on x86-64, double sources and int64 targets use those instructions through their intrinsics (defined; and as
+//     fast as the old plain cast: there is no SSE2 vector form for int64, and for double the scalar instruction
+//     beat a vectorised compare and select);
+//   - elsewhere, and for float to int32 (which vectorises with cvttps2dq), the value is first replaced by the minimum
+//     when it does not fit, so that the cast only ever sees values that do: one compare and a select per lane.
+template <class I, class F>
+inline I float_to_int(F v) {
+    static_assert(std::is_same<I, int32_t>::value || std::is_same<I, int64_t>::value, "int32 or int64 targets");
+#if defined(__x86_64__)
+    constexpr bool is_double = std::is_same<F, double>::value, is_int64 = std::is_same<I, int64_t>::value;
+    if constexpr (is_double && is_int64) return _mm_cvttsd_si64(_mm_set_sd(v));
+    if constexpr (is_double && !is_int64) return _mm_cvttsd_si32(_mm_set_sd(v));
+    if constexpr (!is_double && is_int64) return _mm_cvttss_si64(_mm_set_ss(v));
+#endif
+    constexpr F lo = static_cast<F>(std::numeric_limits<I>::min());  // -2^(bits-1): exact in float and double
+    constexpr F hi = -lo;
+    // trunc(v) >= lo is v > lo - 1 where F holds lo - 1 (double and int32); elsewhere lo - 1 rounds to lo, no F lies
+    // between them, and it is v >= lo.  NaN fails both compares.
+    constexpr bool below_exact = lo - F(1) != lo;
+    const bool fits = (below_exact ? v > lo - F(1) : v >= lo) && v < hi;
+    return static_cast<I>(fits ? v : lo);
+}
+
+// Every conversion of astype, fill and the rest (see Note [Float to integer casts] in dispatch/dtypes.py):
+//   to bool          v != 0 (NaN gives true)
+//   float to int64   float_to_int<int64_t>
+//   float to int8, int16, int32, uint8
+//                    float_to_int<int32_t>, then wrapped to the width (low bits): 300.7 -> int8 44, -1.0 -> uint8 255
+//   float16 sources  convert exactly to float first
+//   to a float       rounds once (double to float16 directly: 65519.999 gives 65504, not inf)
+//   int to int       wraps (low bits, two's complement)
 template <class D, class S>
 inline D convert(S v) {
     if constexpr (std::is_same<D, bool>::value) {
         return static_cast<compute_t<S>>(v) != 0;
-    } else if constexpr (is_float_v<S> && std::is_unsigned<D>::value) {
-        return static_cast<D>(static_cast<int64_t>(static_cast<compute_t<S>>(v)));
-    } else if constexpr (std::is_same<S, half>::value) {
-        return static_cast<D>(static_cast<float>(v));
+    } else if constexpr (is_float_v<S> && !is_float_v<D>) {
+        using F = compute_t<S>;
+        if constexpr (std::is_same<D, int64_t>::value) return float_to_int<int64_t>(static_cast<F>(v));
+        else return static_cast<D>(float_to_int<int32_t>(static_cast<F>(v)));
     } else {
         return static_cast<D>(v);
     }
@@ -64,11 +102,22 @@ constexpr int kItemsize[9] = {1, 1, 2, 4, 8, 1, 2, 4, 8};
 
 // -- elementwise (op functors come from the generated table) ------------------------------------------------------
 
-using UnaryKernel = void (*)(const Dims<2>&, char* const*);
-using BinaryKernel = void (*)(const Dims<3>&, char* const*);
+// An entry of the generated tables (&ts::unary_kernel<F>): the loop and the widths of what it writes and reads, so that
+// an entry point can check the dtype codes it was handed against the loop it runs (see Note [Bounds checks] in
+// module.cpp): a wrong out dtype code would otherwise let the loop write past the checked bytes.
+struct UnaryEntry {
+    void (*run)(const Dims<2>&, char* const*);
+    int out_size, in_size;
+};
+struct BinaryEntry {
+    void (*run)(const Dims<3>&, char* const*);
+    int out_size, in_size;
+};
+using UnaryKernel = const UnaryEntry*;
+using BinaryKernel = const BinaryEntry*;
 
 template <class F>
-void unary_kernel(const Dims<2>& d, char* const* base) {
+void unary_loop(const Dims<2>& d, char* const* base) {
     using In = typename F::In;
     using Out = typename F::Out;
     using C = typename F::C;
@@ -86,7 +135,7 @@ void unary_kernel(const Dims<2>& d, char* const* base) {
 }
 
 template <class F>
-void binary_kernel(const Dims<3>& d, char* const* base) {
+void binary_loop(const Dims<3>& d, char* const* base) {
     using In = typename F::In;
     using Out = typename F::Out;
     using C = typename F::C;
@@ -110,6 +159,11 @@ void binary_kernel(const Dims<3>& d, char* const* base) {
         }
     });
 }
+
+template <class F>
+inline constexpr UnaryEntry unary_kernel{&unary_loop<F>, sizeof(typename F::Out), sizeof(typename F::In)};
+template <class F>
+inline constexpr BinaryEntry binary_kernel{&binary_loop<F>, sizeof(typename F::Out), sizeof(typename F::In)};
 
 template <class T>
 void where_kernel(const Dims<4>& d, char* const* base) {

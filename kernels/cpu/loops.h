@@ -3,6 +3,7 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <stdexcept>
 #include <vector>
@@ -14,16 +15,18 @@
 namespace ts {
 
 constexpr int kMaxDims = 32;
-// Below this many elements a loop stays on one thread: waking OpenMP workers costs more than the work.
-constexpr int64_t kGrain = 32768;
 
-inline int max_threads() {
-#ifdef _OPENMP
-    return omp_get_max_threads();
-#else
-    return 1;
-#endif
-}
+// Below grain() elements a loop stays on one thread: waking OpenMP workers costs more than the work.  Runtime
+// settings (module.cpp sets them from TENSORSWITCH_CPU_GRAIN and OMP_NUM_THREADS at import, and from set_grain() and
+// set_num_threads()); relaxed atomics, so that a setting made on one Python thread reaches kernels on every other.
+inline std::atomic<int64_t> g_grain{32768};
+inline std::atomic<int> g_threads{1};
+
+inline int64_t grain() { return g_grain.load(std::memory_order_relaxed); }
+
+// The threads a parallel loop may use.  Every parallel region names it (num_threads), because omp_set_num_threads
+// only sets the calling thread's default and kernels run on whichever Python thread calls them.
+inline int max_threads() { return g_threads.load(std::memory_order_relaxed); }
 
 // N operands over one shape; st[k][d] is operand k's byte stride along dim d.
 template <int N>
@@ -111,11 +114,11 @@ void for_each_run(const Dims<N>& d, char* const base[N], int64_t begin, int64_t 
     }
 }
 
-// Splits the flat range across threads (one thread below kGrain elements).
+// Splits the flat range across threads (one thread below grain() elements).
 template <int N, class Inner>
 void parallel_runs(const Dims<N>& d, char* const base[N], Inner&& inner) {
     const int64_t total = d.numel();
-    const int threads = static_cast<int>(std::min<int64_t>(max_threads(), std::max<int64_t>(1, total / kGrain)));
+    const int threads = static_cast<int>(std::min<int64_t>(max_threads(), std::max<int64_t>(1, total / grain())));
     if (threads <= 1) {
         for_each_run<N>(d, base, 0, total, inner);
         return;
@@ -135,7 +138,7 @@ void parallel_runs(const Dims<N>& d, char* const base[N], Inner&& inner) {
 // A flat loop over [0, n) split across threads in contiguous chunks.
 template <class Body>
 void parallel_chunks(int64_t n, Body&& body) {
-    const int threads = static_cast<int>(std::min<int64_t>(max_threads(), std::max<int64_t>(1, n / kGrain)));
+    const int threads = static_cast<int>(std::min<int64_t>(max_threads(), std::max<int64_t>(1, n / grain())));
     if (threads <= 1) {
         body(int64_t(0), n);
         return;

@@ -1,12 +1,16 @@
 // tensorswitch._cpu: the cpu backend's memory and kernels.  Python (backends/cpu.py) passes Memory objects,
-// element offsets, shapes and element strides; nothing here touches a Python object inside a loop, and loops over
-// more than kGrain elements release the GIL and run on OpenMP threads.
+// element offsets, shapes and element strides.  Every entry point checks once that its operands lie inside their
+// buffers (Note [Bounds checks]); nothing here touches a Python object inside a loop, and loops over more than
+// ts::grain() elements release the GIL and run on OpenMP threads.
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdlib>
 #include <mutex>
-#include <unordered_map>
+#include <string>
 
 #include "kernels.h"
 #include "elementwise_ops.inc"
@@ -14,56 +18,191 @@
 namespace py = pybind11;
 using ts::Dims;
 using Shape = std::vector<int64_t>;
-
-// -- memory: a caching pool, so that a loop that frees and allocates the same sizes never touches the OS -----------
+using Memory = py::handle;
 
 namespace {
 
-struct Pool {
-    std::mutex mu;
-    std::unordered_map<size_t, std::vector<void*>> free_blocks;
-    size_t cached = 0;
-    size_t limit = size_t(2) << 30;  // keep at most 2 GiB of freed blocks
+// -- memory -------------------------------------------------------------------------------------------------------
 
-    static size_t round(size_t n) {
-        if (n <= 4096) return (n + 63) & ~size_t(63);
-        return (n + 4095) & ~size_t(4095);
+// Note [CPU memory pool]
+// ~~~~~~~~~~~~~~~~~~~~~~
+// Every op allocates its result, so allocate() is on the hot path: a freed block goes on the free list of its size
+// class, and the next request of that class takes it back without calling the system allocator.
+//   size classes  a request (with its 64-byte header) rounds up to 64 bytes up to 4 KiB, above that to one of 4
+//                 sizes per power of two (PyTorch's roundup_power2_divisions = 4): at most 25% waste, and sizes that
+//                 drift a little still reuse blocks.  A request takes only a block of its own class.
+//   cap           at most cache_limit bytes of freed blocks stay cached (default 256 MiB; TENSORSWITCH_CPU_CACHE_LIMIT
+//                 in bytes, read at import; set_cache_limit()).  A freed block that would go over the cap first evicts
+//                 the least recently freed blocks; one larger than the cap goes straight back to the system.
+//   pressure      when the system allocator fails, every cached block is released and the request retried once;
+//                 after that allocate raises MemoryError naming the bytes asked for.  So does a request larger than
+//                 the machine's physical memory (memory_limit()), which is never tried.
+//   statistics    memory_stats(): allocated_bytes (blocks handed out and not freed, in block bytes: rounded, header
+//                 included), peak_allocated_bytes (since reset_peak_memory_stats()), cached_bytes, cache_limit_bytes,
+//                 allocation_count (allocate calls that succeeded) and cache_hits (those served from the cache).
+// One mutex guards the lists and counters; the system allocator and free run outside it.
+
+constexpr size_t kHeader = 64;  // in front of every buffer: its Block; keeps the data 64-byte aligned
+constexpr size_t kSmall = 4096;
+constexpr int kSmallClasses = static_cast<int>(kSmall / 64);
+constexpr int kDivisions = 4;
+constexpr int kClasses = kSmallClasses + (64 - 12) * kDivisions;
+constexpr size_t kMaxRequest = size_t(1) << 62;  // size_class() cannot overflow below this
+
+struct Block {        // the header of a block; the buffer's data follows at kHeader
+    size_t capacity;  // the block's bytes: its size class, header included
+    size_t nbytes;    // the buffer's usable size, what allocate was asked for
+    int cls;
+    // while cached: the class's free list (most recently freed first) and the pool-wide order of freeing
+    Block* prev;
+    Block* next;
+    Block* newer;
+    Block* older;
+};
+static_assert(sizeof(Block) <= kHeader, "a block's header must fit in front of its 64-byte aligned data");
+
+// The size class of a block for n bytes (kHeader <= n <= kMaxRequest): its index, and its size in ``size``.
+inline int size_class(size_t n, size_t& size) {
+    if (n <= kSmall) {
+        size = (n + 63) & ~size_t(63);
+        return static_cast<int>(size / 64) - 1;
     }
-    void* get(size_t n) {
+    const size_t m = n - 1;
+    const int e = 63 - __builtin_clzll(m);  // 2^e <= m < 2^(e+1), e >= 12
+    const size_t q = m >> (e - 2);          // 4..7: the quarter of [2^e, 2^(e+1)) that m lies in
+    size = (q + 1) << (e - 2);
+    return kSmallClasses + (e - 12) * kDivisions + static_cast<int>(q - 4);
+}
+
+struct PoolStats {
+    size_t allocated, peak, cached, limit;
+    uint64_t count, hits;
+};
+
+class Pool {
+  public:
+    // A block for n bytes, header included (n <= kMaxRequest); nullptr when the system has none to give even after
+    // the cache was emptied.
+    Block* get(size_t n) {
+        size_t size;
+        const int cls = size_class(n, size);
         {
-            std::lock_guard<std::mutex> g(mu);
-            auto it = free_blocks.find(n);
-            if (it != free_blocks.end() && !it->second.empty()) {
-                void* p = it->second.back();
-                it->second.pop_back();
-                cached -= n;
-                return p;
+            std::lock_guard<std::mutex> g(mu_);
+            if (Block* b = free_[cls]) {
+                unlink(b);
+                ++hits_;
+                count_handed_out(size);
+                return b;
             }
         }
-        void* p = std::aligned_alloc(64, n);
-        if (!p) {
+        void* p = std::aligned_alloc(kHeader, size);
+        if (!p) {  // release under pressure: our cached blocks may be what the system is missing
             release_all();
-            p = std::aligned_alloc(64, n);
+            p = std::aligned_alloc(kHeader, size);
+            if (!p) return nullptr;
         }
-        if (!p) throw std::bad_alloc();
-        return p;
+        Block* b = static_cast<Block*>(p);
+        b->capacity = size;
+        b->cls = cls;
+        std::lock_guard<std::mutex> g(mu_);
+        count_handed_out(size);
+        return b;
     }
-    void put(void* p, size_t n) {
-        std::lock_guard<std::mutex> g(mu);
-        if (cached + n > limit) {
-            std::free(p);
-            return;
+
+    void put(Block* b) {
+        Block* gone = nullptr;
+        {
+            std::lock_guard<std::mutex> g(mu_);
+            allocated_ -= b->capacity;
+            if (b->capacity > limit_) {
+                b->next = nullptr;
+                gone = b;
+            } else {
+                gone = evict_to(limit_ - b->capacity);
+                b->prev = nullptr;
+                b->next = free_[b->cls];
+                if (b->next) b->next->prev = b;
+                free_[b->cls] = b;
+                b->newer = nullptr;
+                b->older = newest_;
+                if (newest_) newest_->newer = b;
+                else oldest_ = b;
+                newest_ = b;
+                cached_ += b->capacity;
+            }
         }
-        free_blocks[n].push_back(p);
-        cached += n;
+        free_chain(gone);
     }
-    void release_all() {
-        std::lock_guard<std::mutex> g(mu);
-        for (auto& kv : free_blocks)
-            for (void* p : kv.second) std::free(p);
-        free_blocks.clear();
-        cached = 0;
+
+    void release_all() { set_limit_and_evict(nullptr, 0); }
+
+    void set_limit(size_t limit) { set_limit_and_evict(&limit, limit); }
+
+    PoolStats stats() {
+        std::lock_guard<std::mutex> g(mu_);
+        return {allocated_, peak_, cached_, limit_, count_, hits_};
     }
+
+    void reset_peak() {
+        std::lock_guard<std::mutex> g(mu_);
+        peak_ = allocated_;
+    }
+
+  private:
+    void count_handed_out(size_t size) {  // under the lock
+        ++count_;
+        allocated_ += size;
+        if (allocated_ > peak_) peak_ = allocated_;
+    }
+
+    void unlink(Block* b) {  // under the lock: take a cached block out of both lists
+        if (b->prev) b->prev->next = b->next;
+        else free_[b->cls] = b->next;
+        if (b->next) b->next->prev = b->prev;
+        if (b->newer) b->newer->older = b->older;
+        else newest_ = b->older;
+        if (b->older) b->older->newer = b->newer;
+        else oldest_ = b->newer;
+        cached_ -= b->capacity;
+    }
+
+    // Under the lock: unlink the least recently freed blocks until at most ``keep`` bytes stay cached; returns them
+    // chained through ``next``, for free_chain once the lock is released.
+    Block* evict_to(size_t keep) {
+        Block* gone = nullptr;
+        while (cached_ > keep) {
+            Block* b = oldest_;
+            unlink(b);
+            b->next = gone;
+            gone = b;
+        }
+        return gone;
+    }
+
+    void set_limit_and_evict(const size_t* limit, size_t keep) {
+        Block* gone;
+        {
+            std::lock_guard<std::mutex> g(mu_);
+            if (limit) limit_ = *limit;
+            gone = evict_to(keep);
+        }
+        free_chain(gone);
+    }
+
+    static void free_chain(Block* b) {
+        while (b) {
+            Block* next = b->next;
+            std::free(b);
+            b = next;
+        }
+    }
+
+    std::mutex mu_;
+    Block* free_[kClasses] = {};
+    Block* newest_ = nullptr;
+    Block* oldest_ = nullptr;
+    size_t cached_ = 0, limit_ = size_t(256) << 20, allocated_ = 0, peak_ = 0;
+    uint64_t count_ = 0, hits_ = 0;
 };
 
 Pool& pool() {
@@ -71,10 +210,21 @@ Pool& pool() {
     return *p;
 }
 
+// The largest single allocation: the machine's physical memory (set at import, see memory_limit()).
+size_t g_memory_limit = kMaxRequest;
+
+size_t physical_memory() {
+    const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    if (pages <= 0 || page <= 0) return kMaxRequest;
+    const unsigned __int128 bytes = static_cast<unsigned __int128>(pages) * static_cast<unsigned long>(page);
+    return bytes > kMaxRequest ? kMaxRequest : static_cast<size_t>(bytes);
+}
+
 // A cpu buffer is a PyCapsule over pool memory: the cheapest Python object there is (tensor creation is on the hot
-// path of every op).  A 64-byte header in front of the data keeps the block's capacity and the usable size.
+// path of every op).  Its Block sits in the kHeader bytes in front of the data.
 constexpr const char* kCapsule = "tensorswitch.cpu.memory";
-constexpr size_t kHeader = 64;
+
+inline Block* block_of(char* data) { return reinterpret_cast<Block*>(data - kHeader); }
 
 void free_capsule(PyObject* capsule) {
     char* data = static_cast<char*>(PyCapsule_GetPointer(capsule, kCapsule));
@@ -82,34 +232,137 @@ void free_capsule(PyObject* capsule) {
         PyErr_Clear();
         return;
     }
-    char* base = data - kHeader;
-    pool().put(base, reinterpret_cast<size_t*>(base)[0]);
+    pool().put(block_of(data));
 }
 
-py::object allocate(size_t nbytes) {
-    const size_t capacity = Pool::round(nbytes + kHeader);
-    char* base = static_cast<char*>(pool().get(capacity));
-    reinterpret_cast<size_t*>(base)[0] = capacity;
-    reinterpret_cast<size_t*>(base)[1] = nbytes;
-    PyObject* cap = PyCapsule_New(base + kHeader, kCapsule, &free_capsule);
-    if (!cap) {
-        pool().put(base, capacity);
-        throw py::error_already_set();
+// A new buffer of nbytes, or nullptr with MemoryError set (see Note [CPU memory pool]).
+PyObject* allocate(size_t nbytes) {
+    // Also catches nbytes + kHeader overflowing size_t: the limit is at most 2^62.
+    if (nbytes > g_memory_limit) {
+        PyErr_Format(PyExc_MemoryError,
+                     "cpu: cannot allocate %zu bytes: more than this machine's physical memory (%zu bytes)", nbytes,
+                     g_memory_limit);
+        return nullptr;
     }
-    return py::reinterpret_steal<py::object>(cap);
+    Block* b = pool().get(nbytes + kHeader);
+    if (!b) {
+        PyErr_Format(PyExc_MemoryError,
+                     "cpu: out of memory allocating %zu bytes (the system allocator failed, also after the cache "
+                     "was emptied)", nbytes);
+        return nullptr;
+    }
+    b->nbytes = nbytes;
+    PyObject* cap = PyCapsule_New(reinterpret_cast<char*>(b) + kHeader, kCapsule, &free_capsule);
+    if (!cap) pool().put(b);
+    return cap;
 }
 
-inline char* data_of(py::handle memory) {
+inline char* data_of(Memory memory) {
     void* p = PyCapsule_GetPointer(memory.ptr(), kCapsule);
     if (!p) throw py::error_already_set();  // not a cpu buffer: a TypeError-like ValueError from CPython
     return static_cast<char*>(p);
 }
 
-inline size_t size_of(py::handle memory) { return reinterpret_cast<size_t*>(data_of(memory) - kHeader)[1]; }
+inline size_t size_of(Memory memory) { return block_of(data_of(memory))->nbytes; }
 
-using Memory = py::handle;
+// -- bounds -------------------------------------------------------------------------------------------------------
 
-inline char* at(Memory m, int64_t offset, int dtype) { return data_of(m) + offset * ts::kItemsize[dtype]; }
+// Note [Bounds checks]
+// ~~~~~~~~~~~~~~~~~~~~
+// A loop trusts its layout: a wrong offset, shape or stride would read or write outside the buffer.  So every entry
+// point checks each operand once per call, before any loop runs, and raises IndexError when it reaches outside its
+// buffer.  In elements, from the operand's offset:
+//     lowest  = offset + sum over dims of min(0, (n - 1) * stride)
+//     highest = offset + sum over dims of max(0, (n - 1) * stride)
+// and the operand is inside when 0 <= lowest and (highest + 1) * itemsize <= size_of(buffer).  Negative strides may
+// start from any offset that keeps the lowest byte inside; an operand with an empty shape touches nothing and is not
+// checked; an overflow anywhere counts as outside.  The contiguous fast paths (unary_contig, binary_contig) make the
+// same test for one dimension of stride 1: offset >= 0 and (offset + n) * itemsize <= size.  The loops never check.
+// Dtype codes are checked too, against the widths of what the loop really reads and writes.
+
+constexpr int kShift[9] = {0, 0, 1, 2, 3, 0, 1, 2, 3};  // log2 of ts::kItemsize
+
+inline int itemsize(int dt) {
+    if (dt < 0 || dt > 8) throw std::invalid_argument("unknown dtype code " + std::to_string(dt));
+    return ts::kItemsize[dt];
+}
+
+[[noreturn]] void outside(const std::string& what, const std::string& why) {
+    throw std::out_of_range(what + ": " + why);  // pybind11 raises IndexError
+}
+
+// The element range that one operand's layout reaches, built dim by dim.
+class Reach {
+  public:
+    explicit Reach(int64_t offset) : offset_(offset), lo_(offset), hi_(offset) {}
+
+    Reach& dim(int64_t n, int64_t stride) {
+        if (n < 0) {
+            negative_ = true;
+        } else if (n == 0) {
+            empty_ = true;
+        } else {
+            int64_t span;
+            if (__builtin_mul_overflow(n - 1, stride, &span) ||
+                (span < 0 ? __builtin_add_overflow(lo_, span, &lo_) : __builtin_add_overflow(hi_, span, &hi_)))
+                overflow_ = true;
+        }
+        return *this;
+    }
+
+    Reach& dims(const Shape& shape, const Shape& strides) {
+        if (shape.size() != strides.size()) throw std::invalid_argument("strides and shape differ in length");
+        for (size_t i = 0; i < shape.size(); ++i) dim(shape[i], strides[i]);
+        return *this;
+    }
+
+    // The operand's element at ``offset``, once everything the layout reaches is known to lie in ``mem``.
+    char* check(Memory mem, int dt, const char* what) const {
+        const int64_t item = itemsize(dt);
+        char* data = data_of(mem);
+        if (negative_) outside(what, "a negative extent in the shape");
+        if (empty_) return data;
+        const size_t size = block_of(data)->nbytes;
+        int64_t end;
+        if (overflow_ || __builtin_add_overflow(hi_, 1, &end) || __builtin_mul_overflow(end, item, &end))
+            outside(what, "the layout overflows 64-bit element offsets");
+        if (lo_ < 0 || static_cast<uint64_t>(end) > size)
+            outside(what, "the layout reaches elements [" + std::to_string(lo_) + ", " + std::to_string(hi_) +
+                              "] of " + std::to_string(item) + " bytes, outside its buffer of " +
+                              std::to_string(size) + " bytes");
+        return data + offset_ * item;
+    }
+
+  private:
+    int64_t offset_, lo_, hi_;
+    bool negative_ = false, empty_ = false, overflow_ = false;
+};
+
+// The element count of a shape (and further extents), IndexError when negative or too large for int64.
+int64_t numel_of(const char* what, const Shape& shape, std::initializer_list<int64_t> more = {}) {
+    int64_t n = 1;
+    bool overflow = false;
+    for (auto s : shape) {
+        if (s < 0) outside(what, "a negative extent in the shape");
+        overflow |= __builtin_mul_overflow(n, s, &n);
+    }
+    for (auto s : more) {
+        if (s < 0) outside(what, "a negative extent in the shape");
+        overflow |= __builtin_mul_overflow(n, s, &n);
+    }
+    if (overflow) outside(what, "the shape has more than 2^63 elements");
+    return n;
+}
+
+// The contiguous fast paths' form: n elements from offset (n == 0 touches nothing).
+inline bool contiguous_inside(int64_t offset, int64_t n, size_t size, int dt) {
+    uint64_t end;
+    return n == 0 || (n > 0 && offset >= 0 && !__builtin_add_overflow(static_cast<uint64_t>(offset),
+                                                                       static_cast<uint64_t>(n), &end) &&
+                      end <= (size >> kShift[dt]));
+}
+
+// -- loops --------------------------------------------------------------------------------------------------------
 
 template <int N>
 Dims<N> dims(const Shape& shape, std::initializer_list<const Shape*> strides, std::initializer_list<int> dtypes) {
@@ -118,7 +371,7 @@ Dims<N> dims(const Shape& shape, std::initializer_list<const Shape*> strides, st
     int k = 0;
     for (auto s : strides) st[k++] = s;
     k = 0;
-    for (auto dt : dtypes) item[k++] = ts::kItemsize[dt];
+    for (auto dt : dtypes) item[k++] = itemsize(dt);
     for (int i = 0; i < N; ++i)
         if (st[i]->size() != shape.size()) throw std::invalid_argument("strides and shape differ in length");
     return ts::make_dims<N>(shape, st, item);
@@ -138,7 +391,7 @@ Dims<N> flat(int64_t n, std::initializer_list<int> dtypes) {
 struct MaybeRelease {
     PyThreadState* state = nullptr;
     explicit MaybeRelease(int64_t work) {
-        if (work >= ts::kGrain) state = PyEval_SaveThread();
+        if (work >= ts::grain()) state = PyEval_SaveThread();
     }
     ~MaybeRelease() {
         if (state) PyEval_RestoreThread(state);
@@ -148,17 +401,18 @@ struct MaybeRelease {
 constexpr int kNumUnary = sizeof(unary_table) / sizeof(unary_table[0]);
 constexpr int kNumBinary = sizeof(binary_table) / sizeof(binary_table[0]);
 
-ts::UnaryKernel unary_fn(int op, int dtype) {
-    if (op < 0 || op >= kNumUnary || dtype < 0 || dtype > 8 || !unary_table[op][dtype])
-        throw std::invalid_argument("no cpu kernel for this unary op and dtype");
-    return unary_table[op][dtype];
+// The loop of (op, dtype), checked against the out dtype code it was handed (see Note [Bounds checks]).
+template <class Entry, int Rows>
+const Entry* elementwise_fn(const Entry* const (&table)[Rows][9], int op, int dt, int odt, const char* family) {
+    if (op < 0 || op >= Rows || dt < 0 || dt > 8 || !table[op][dt])
+        throw std::invalid_argument(std::string("no cpu kernel for this ") + family + " op and dtype");
+    const Entry* fn = table[op][dt];
+    if (odt < 0 || odt > 8 || fn->out_size != ts::kItemsize[odt] || fn->in_size != ts::kItemsize[dt])
+        throw std::invalid_argument(std::string("the out dtype code does not match this ") + family + " op");
+    return fn;
 }
-ts::BinaryKernel binary_fn(int op, int dtype) {
-    if (op < 0 || op >= kNumBinary || dtype < 0 || dtype > 8 || !binary_table[op][dtype])
-        throw std::invalid_argument("no cpu kernel for this binary op and dtype");
-    return binary_table[op][dtype];
-}
-
+ts::UnaryKernel unary_fn(int op, int dt, int odt) { return elementwise_fn(unary_table, op, dt, odt, "unary"); }
+ts::BinaryKernel binary_fn(int op, int dt, int odt) { return elementwise_fn(binary_table, op, dt, odt, "binary"); }
 
 // -- reductions ---------------------------------------------------------------------------------------------------
 
@@ -296,9 +550,9 @@ void reduce_impl(char* x, const Shape& outer_shape, const Shape& outer_strides, 
         return p;
     };
     const int threads = ts::max_threads();
-    if (n_outer >= threads || n_outer * n_inner < ts::kGrain) {
-        const bool par = n_outer * n_inner >= ts::kGrain && n_outer > 1;
-#pragma omp parallel for schedule(static) if (par)
+    if (n_outer >= threads || n_outer * n_inner < ts::grain()) {
+        const bool par = n_outer * n_inner >= ts::grain() && n_outer > 1;
+#pragma omp parallel for schedule(static) if (par) num_threads(threads)
         for (int64_t o = 0; o < n_outer; ++o)
             out[o] = finish<Out>(reduce_range<R, T>(inner, base_of(o), 0, n_inner));
     } else {  // few outputs, long reductions: split each reduction across threads, then merge in order
@@ -314,6 +568,14 @@ void reduce_impl(char* x, const Shape& outer_shape, const Shape& outer_strides, 
             out[o] = finish<Out>(acc);
         }
     }
+}
+
+// The dtype code each reduction writes (Note [Kernel contract]): sum/prod of integers and bool give int64.
+int reduce_out_dtype(const std::string& op, int dt) {
+    if (op == "sum" || op == "prod") return dt >= 6 ? dt : 4;
+    if (op == "all" || op == "any") return 0;
+    if (op == "argmax" || op == "argmin") return 4;
+    return dt;
 }
 
 template <class T>
@@ -344,17 +606,22 @@ gemm_f sgemm = nullptr;
 gemm_d dgemm = nullptr;
 constexpr int kRowMajor = 101, kNoTrans = 111, kTrans = 112;
 
+// Whether a BLAS can read a (rows, cols) matrix with these element strides, and how; its leading dimension must fit
+// the BLAS's int (a wrapped one would send the BLAS outside the checked bytes).
 template <class T>
 bool blas_layout(int64_t rs, int64_t cs, int64_t rows, int64_t cols, int& trans, int& ld) {
+    constexpr int64_t kIntMax = std::numeric_limits<int>::max();
     if (cs == 1 && (rs >= std::max<int64_t>(1, cols) || rows == 1)) {
+        const int64_t l = std::max<int64_t>({rs, cols, 1});
         trans = kNoTrans;
-        ld = static_cast<int>(std::max<int64_t>({rs, cols, 1}));
-        return true;
+        ld = static_cast<int>(std::min(l, kIntMax));
+        return l <= kIntMax;
     }
     if (rs == 1 && (cs >= std::max<int64_t>(1, rows) || cols == 1)) {
+        const int64_t l = std::max<int64_t>({cs, rows, 1});
         trans = kTrans;
-        ld = static_cast<int>(std::max<int64_t>({cs, rows, 1}));
-        return true;
+        ld = static_cast<int>(std::min(l, kIntMax));
+        return l <= kIntMax;
     }
     return false;
 }
@@ -364,8 +631,8 @@ void matmul_loop(const T* a, int64_t ars, int64_t acs, const T* b, int64_t brs, 
                  int64_t N, int64_t K) {
     using C = std::conditional_t<ts::is_float_v<T>, std::conditional_t<std::is_same<T, double>::value, double, float>,
                                  std::conditional_t<std::is_same<T, bool>::value, int, T>>;
-    const bool par = M * N * K >= ts::kGrain && M > 1;
-#pragma omp parallel for schedule(static) if (par)
+    const bool par = M * N * K >= ts::grain() && M > 1;
+#pragma omp parallel for schedule(static) if (par) num_threads(ts::max_threads())
     for (int64_t i = 0; i < M; ++i) {
         std::vector<C> acc(N, C(0));
         for (int64_t k = 0; k < K; ++k) {
@@ -420,10 +687,15 @@ void matmul_typed(const Shape& batch, char* out, char* a, const Shape& abs, int6
 // -- softmax along one axis of a contiguous tensor viewed as (outer, n, inner) --------------------------------------
 
 // exp for float in plain arithmetic (Cephes' expf: a degree-6 polynomial on [-ln2/2, ln2/2] and a power of two
-// built from bits), so that softmax's loops vectorise; libm's expf is a call per element.  Within 2 ulp of expf.
+// built from bits), so that softmax's loops vectorise; libm's expf is a call per element.  Within 2 ulp of expf for
+// x <= 0, the only arguments softmax_row passes (x - max with a finite max).  The clamp sends NaN to ``lo`` as well
+// (a max/min written so that it vectorises), so the float-to-int conversion below only sees values in [-126, 128]
+// (casting NaN or inf to int is undefined behaviour, see Note [Float to integer casts] in dispatch/dtypes.py).  NaN
+// therefore gives a number, not NaN: callers deal with NaN first (softmax_row answers NaN rows without calling this).
 static inline float exp_vec(float x) {
-    const float small = -87.3365447504019f;
-    const float xc = std::min(std::max(x, small), 88.3762626647949f);
+    const float lo = -87.3365447504019f, hi = 88.3762626647949f;
+    const float above = x > lo ? x : lo;  // NaN gives lo
+    const float xc = above < hi ? above : hi;
     const float t = xc * 1.44269504088896341f + 0.5f;
     int n = static_cast<int>(t);
     n -= t < static_cast<float>(n);  // floor(t), without a libm call
@@ -439,7 +711,7 @@ static inline float exp_vec(float x) {
     const int32_t bits = (n + 127) << 23;
     float scale;
     std::memcpy(&scale, &bits, sizeof scale);
-    return x < small ? 0.0f : p * scale;  // x is at most 0 in softmax (the max is subtracted first)
+    return x < lo ? 0.0f : p * scale;
 }
 
 static inline float exp_c(float x) { return exp_vec(x); }
@@ -483,13 +755,21 @@ C row_sum(const C* v, int64_t n) {
     return sum;
 }
 
+// Note [Softmax of non-finite rows]
+// ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
+// PyTorch's answer on every dtype: a row that holds a NaN, whose max is +inf, or that is all -inf gives NaN in every
+// position of softmax and log_softmax (x - max is NaN there: inf - inf, -inf + inf).  A row with some -inf and a
+// finite max is ordinary: exp(-inf - max) = 0, so softmax gives 0 there and log_softmax -inf.
+
 // One contiguous row of a float or double tensor: max, exp into the output, sum, scale; four vectorised passes.
 template <class C>
 void softmax_row(bool log, const C* x, C* y, int64_t n) {
     bool nan;
-    C mx = row_max(x, n, nan);
-    if (nan) mx = std::numeric_limits<C>::quiet_NaN();
-    else if (mx == -std::numeric_limits<C>::infinity() || mx == std::numeric_limits<C>::infinity()) mx = 0;
+    const C mx = row_max(x, n, nan);
+    if (nan || !(mx < std::numeric_limits<C>::infinity() && mx > -std::numeric_limits<C>::infinity())) {
+        for (int64_t j = 0; j < n; ++j) y[j] = std::numeric_limits<C>::quiet_NaN();
+        return;
+    }
     for (int64_t j = 0; j < n; ++j) y[j] = exp_c(x[j] - mx);
     const C sum = row_sum(y, n);
     if (log) {
@@ -505,17 +785,18 @@ template <class T>
 void softmax_typed(bool log, const T* x, T* out, int64_t outer, int64_t n, int64_t inner) {
     using C = std::conditional_t<std::is_same<T, double>::value, double, float>;
     const int64_t rows = outer * inner;
-    const bool par = rows * n >= ts::kGrain && rows > 1;
-#pragma omp parallel if (par)
+    const bool par = rows * n >= ts::grain() && rows > 1;
+    const bool in_place = std::is_same<T, C>::value && inner == 1;  // the common case: contiguous rows of C
+#pragma omp parallel if (par) num_threads(ts::max_threads())
     {
-        std::vector<C> row(n), res(n);
+        std::vector<C> row(in_place ? 0 : n), res(in_place ? 0 : n);
 #pragma omp for schedule(static)
         for (int64_t r = 0; r < rows; ++r) {
             const int64_t o = r / inner, i = r % inner;
             const T* xr = x + o * n * inner + i;
             T* yr = out + o * n * inner + i;
             if constexpr (std::is_same<T, C>::value) {
-                if (inner == 1) {  // the common case: rows are contiguous, work on them in place
+                if (in_place) {
                     softmax_row<C>(log, xr, yr, n);
                     continue;
                 }
@@ -526,6 +807,8 @@ void softmax_typed(bool log, const T* x, T* out, int64_t outer, int64_t n, int64
         }
     }
 }
+
+// -- entry points -------------------------------------------------------------------------------------------------
 
 // The two hottest entry points (every contiguous elementwise op) as METH_FASTCALL functions: pybind11's general
 // argument machinery costs about 0.3 us for ten arguments, more than the whole loop over a small tensor.
@@ -538,10 +821,23 @@ bool int_args(PyObject* const* args, Py_ssize_t n, int64_t* out, const int* whic
     return true;
 }
 
+// The data of a contiguous operand of n elements at ``offset``, or nullptr with IndexError set (Note [Bounds checks]).
+inline char* contiguous_operand(PyObject* memory, int64_t offset, int64_t n, int dt, const char* what) {
+    char* data = data_of(memory);
+    if (!contiguous_inside(offset, n, block_of(data)->nbytes, dt)) {
+        PyErr_Format(PyExc_IndexError, "%s: %lld contiguous elements of %d bytes from offset %lld reach outside a "
+                     "buffer of %zu bytes", what, static_cast<long long>(n), ts::kItemsize[dt],
+                     static_cast<long long>(offset), block_of(data)->nbytes);
+        return nullptr;
+    }
+    return data + offset * ts::kItemsize[dt];
+}
+
 template <int Arity>
 PyObject* elementwise_contig(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
     // (op, dtype, out dtype, n, out, out offset, x, x offset[, y, y offset])
     constexpr int kArgs = 6 + 2 * Arity;
+    constexpr const char* kName = Arity == 1 ? "unary_contig" : "binary_contig";
     if (nargs != kArgs) {
         PyErr_SetString(PyExc_TypeError, Arity == 1 ? "unary_contig takes 8 arguments" : "binary_contig takes 10 "
                                                                                           "arguments");
@@ -552,23 +848,22 @@ PyObject* elementwise_contig(PyObject*, PyObject* const* args, Py_ssize_t nargs)
     if (!int_args(args, nargs, v, which, 5 + Arity)) return nullptr;  // the four codes and one offset per operand
     const int op = static_cast<int>(v[0]), dt = static_cast<int>(v[1]), odt = static_cast<int>(v[2]);
     const int64_t n = v[3];
-    if (dt < 0 || dt > 8 || odt < 0 || odt > 8) {
-        PyErr_SetString(PyExc_ValueError, "bad dtype code");
-        return nullptr;
-    }
     try {
-        char* out = data_of(args[4]) + v[4] * ts::kItemsize[odt];
-        char* x = data_of(args[6]) + v[5] * ts::kItemsize[dt];
         if constexpr (Arity == 1) {
-            auto fn = unary_fn(op, dt);
-            char* p[2] = {out, x};
+            auto fn = unary_fn(op, dt, odt);
+            char* p[2] = {contiguous_operand(args[4], v[4], n, odt, kName),
+                          contiguous_operand(args[6], v[5], n, dt, kName)};
+            if (!p[0] || !p[1]) return nullptr;
             MaybeRelease r(n);
-            fn(flat<2>(n, {odt, dt}), p);
+            fn->run(flat<2>(n, {odt, dt}), p);
         } else {
-            auto fn = binary_fn(op, dt);
-            char* p[3] = {out, x, data_of(args[8]) + v[6] * ts::kItemsize[dt]};
+            auto fn = binary_fn(op, dt, odt);
+            char* p[3] = {contiguous_operand(args[4], v[4], n, odt, kName),
+                          contiguous_operand(args[6], v[5], n, dt, kName),
+                          contiguous_operand(args[8], v[6], n, dt, kName)};
+            if (!p[0] || !p[1] || !p[2]) return nullptr;
             MaybeRelease r(n);
-            fn(flat<3>(n, {odt, dt, dt}), p);
+            fn->run(flat<3>(n, {odt, dt, dt}), p);
         }
     } catch (py::error_already_set& e) {
         e.restore();
@@ -586,17 +881,12 @@ PyObject* allocate_fast(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
         PyErr_SetString(PyExc_TypeError, "allocate takes (nbytes, index)");
         return nullptr;
     }
-    const long long n = PyLong_AsLongLong(args[0]);
+    const long long n = PyLong_AsLongLong(args[0]);  // OverflowError beyond int64, TypeError for a non-integer
     if (n < 0) {
         if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "nbytes must be non-negative");
         return nullptr;
     }
-    try {
-        return allocate(static_cast<size_t>(n)).release().ptr();
-    } catch (const std::bad_alloc&) {
-        PyErr_NoMemory();
-        return nullptr;
-    }
+    return allocate(static_cast<size_t>(n));
 }
 
 PyMethodDef fast_methods[] = {
@@ -605,7 +895,8 @@ PyMethodDef fast_methods[] = {
     {"binary_contig", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)(void)>(&elementwise_contig<2>)),
      METH_FASTCALL, "binary_contig(op, dtype, out_dtype, n, out, out_offset, a, a_offset, b, b_offset)"},
     {"allocate", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)(void)>(&allocate_fast)), METH_FASTCALL,
-     "allocate(nbytes, index): a buffer from the pool (a capsule, freed when dropped)"},
+     "allocate(nbytes, index): a buffer from the pool (a capsule, freed when dropped); MemoryError when it cannot "
+     "be had"},
     {nullptr, nullptr, 0, nullptr}};
 
 py::list names(const char* const* table, int n) {
@@ -614,35 +905,107 @@ py::list names(const char* const* table, int n) {
     return l;
 }
 
+// A non-negative integer from environment variable ``name``, or ``fallback`` (with a RuntimeWarning when it is set
+// but not such an integer).
+int64_t env_count(const char* name, int64_t fallback, int64_t least) {
+    const char* text = std::getenv(name);
+    if (!text || !*text) return fallback;
+    char* end = nullptr;
+    errno = 0;
+    const long long v = std::strtoll(text, &end, 10);
+    if (errno == 0 && *end == '\0' && v >= least) return v;
+    const std::string msg = std::string(name) + "=" + text + " is not an integer >= " + std::to_string(least) +
+                            "; using " + std::to_string(fallback);
+    if (PyErr_WarnEx(PyExc_RuntimeWarning, msg.c_str(), 1) < 0) throw py::error_already_set();
+    return fallback;
+}
+
+int64_t at_least(int64_t n, int64_t least, const char* what) {
+    if (n < least) throw py::value_error(std::string(what) + " must be at least " + std::to_string(least));
+    return n;
+}
+
+void set_num_threads(int64_t n) {
+    const int threads = static_cast<int>(std::min<int64_t>(at_least(n, 1, "the number of threads"), 1 << 16));
+#ifdef _OPENMP
+    omp_set_num_threads(threads);  // this thread's OpenMP default; our loops read ts::g_threads
+#endif
+    ts::g_threads.store(threads, std::memory_order_relaxed);
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_cpu, m) {
     m.doc() = "tensorswitch's cpu kernels (see backends/cpu.py)";
 
+    // -- settings, read once at import ----------------------------------------------------------------------------
+#ifdef _OPENMP
+    ts::g_threads.store(omp_get_max_threads(), std::memory_order_relaxed);  // OMP_NUM_THREADS, else every core
+#endif
+    ts::g_grain.store(env_count("TENSORSWITCH_CPU_GRAIN", ts::grain(), 1), std::memory_order_relaxed);
+    pool().set_limit(static_cast<size_t>(env_count("TENSORSWITCH_CPU_CACHE_LIMIT", int64_t(256) << 20, 0)));
+    g_memory_limit = physical_memory();
+
     for (PyMethodDef* def = fast_methods; def->ml_name; ++def)
         m.add_object(def->ml_name, py::reinterpret_steal<py::object>(PyCFunction_New(def, nullptr)));
     m.def("address", [](Memory mem) { return reinterpret_cast<uintptr_t>(data_of(mem)); });
     m.def("size", [](Memory mem) { return size_of(mem); });
-    m.def("empty_cache", [] { pool().release_all(); }, "Give the pool's cached blocks back to the OS.");
-    m.def("cached_bytes", [] { return pool().cached; });
-    m.def("max_threads", &ts::max_threads);
 
-    m.def("copy_in", [](Memory mem, size_t offset, py::buffer host) {
+    // -- memory (Note [CPU memory pool]) ----------------------------------------------------------------------------
+    m.def("memory_limit", [] { return g_memory_limit; },
+          "The largest single allocation in bytes: the machine's physical memory.");
+    m.def("empty_cache", [] { pool().release_all(); }, "Give the pool's cached blocks back to the system.");
+    m.def("memory_stats", [] {
+        const PoolStats s = pool().stats();
+        py::dict d;
+        d["allocated_bytes"] = s.allocated;
+        d["peak_allocated_bytes"] = s.peak;
+        d["cached_bytes"] = s.cached;
+        d["cache_limit_bytes"] = s.limit;
+        d["allocation_count"] = s.count;
+        d["cache_hits"] = s.hits;
+        return d;
+    }, "The pool's statistics as a dict (see Note [CPU memory pool] in kernels/cpu/module.cpp).");
+    m.def("reset_peak_memory_stats", [] { pool().reset_peak(); },
+          "Start peak_allocated_bytes again from what is allocated now.");
+    m.def("set_cache_limit", [](int64_t n) { pool().set_limit(static_cast<size_t>(at_least(n, 0, "the cache "
+                                                                                                "limit"))); },
+          "Cache at most n bytes of freed blocks (0: none), evicting the least recently freed now if over.");
+    m.def("cached_bytes", [] { return pool().stats().cached; });
+
+    // -- threads ----------------------------------------------------------------------------------------------------
+    m.def("set_num_threads", &set_num_threads, "Use n OpenMP threads in the kernels (default: OMP_NUM_THREADS).");
+    m.def("get_num_threads", &ts::max_threads);
+    m.def("max_threads", &ts::max_threads);
+    m.def("set_grain", [](int64_t n) { ts::g_grain.store(at_least(n, 1, "the grain"), std::memory_order_relaxed); },
+          "Loops over fewer than n elements stay on one thread and keep the GIL (default 32768; "
+          "TENSORSWITCH_CPU_GRAIN).");
+    m.def("get_grain", &ts::grain);
+
+    // -- copies (byte offsets) --------------------------------------------------------------------------------------
+    auto check_bytes = [](Memory mem, size_t offset, size_t n, const char* what) {
+        const size_t size = size_of(mem);
+        if (offset > size || n > size - offset)
+            outside(what, std::to_string(n) + " bytes at byte " + std::to_string(offset) + " reach outside a buffer "
+                          "of " + std::to_string(size) + " bytes");
+    };
+    m.def("copy_in", [check_bytes](Memory mem, size_t offset, py::buffer host) {
         py::buffer_info info = host.request();
         const size_t n = static_cast<size_t>(info.size * info.itemsize);
-        if (offset + n > size_of(mem)) throw std::out_of_range("copy_in: past the end of the buffer");
+        check_bytes(mem, offset, n, "copy_in");
         MaybeRelease r(static_cast<int64_t>(n));
         std::memcpy(data_of(mem) + offset, info.ptr, n);
     });
-    m.def("copy_out", [](Memory mem, size_t offset, py::buffer host) {
+    m.def("copy_out", [check_bytes](Memory mem, size_t offset, py::buffer host) {
         py::buffer_info info = host.request(true);
         const size_t n = static_cast<size_t>(info.size * info.itemsize);
-        if (offset + n > size_of(mem)) throw std::out_of_range("copy_out: past the end of the buffer");
+        check_bytes(mem, offset, n, "copy_out");
         MaybeRelease r(static_cast<int64_t>(n));
         std::memcpy(info.ptr, data_of(mem) + offset, n);
     });
-    m.def("copy_between", [](Memory dst, size_t doff, Memory src, size_t soff, size_t n) {
-        if (doff + n > size_of(dst) || soff + n > size_of(src)) throw std::out_of_range("copy_between: out of range");
+    m.def("copy_between", [check_bytes](Memory dst, size_t doff, Memory src, size_t soff, size_t n) {
+        check_bytes(dst, doff, n, "copy_between: dst");
+        check_bytes(src, soff, n, "copy_between: src");
         MaybeRelease r(static_cast<int64_t>(n));
         std::memmove(data_of(dst) + doff, data_of(src) + soff, n);
     });
@@ -650,76 +1013,90 @@ PYBIND11_MODULE(_cpu, m) {
     m.attr("unary_ops") = names(unary_op_names, kNumUnary);
     m.attr("binary_ops") = names(binary_op_names, kNumBinary);
 
+    // -- kernels: each checks its operands first (Note [Bounds checks]) ---------------------------------------------
     // elementwise: the *_contig forms take an element count (every operand contiguous), the others shape+strides
     m.def("unary", [](int op, int dt, int odt, const Shape& shape, Memory o, int64_t oo, const Shape& os,
                       Memory x, int64_t xo, const Shape& xs) {
-        auto fn = unary_fn(op, dt);
+        auto fn = unary_fn(op, dt, odt);
+        char* p[2] = {Reach(oo).dims(shape, os).check(o, odt, "unary: out"),
+                      Reach(xo).dims(shape, xs).check(x, dt, "unary: x")};
         auto d = dims<2>(shape, {&os, &xs}, {odt, dt});
-        char* p[2] = {at(o, oo, odt), at(x, xo, dt)};
         MaybeRelease r(d.numel());
-        fn(d, p);
+        fn->run(d, p);
     });
     m.def("binary_flat", [](int op, int dt, int odt, int64_t n, Memory o, int64_t oo, Memory a, int64_t ao,
                             int64_t as, Memory b, int64_t bo, int64_t bs) {
-        auto fn = binary_fn(op, dt);
+        auto fn = binary_fn(op, dt, odt);
+        char* p[3] = {Reach(oo).dim(n, 1).check(o, odt, "binary_flat: out"),
+                      Reach(ao).dim(n, as).check(a, dt, "binary_flat: a"),
+                      Reach(bo).dim(n, bs).check(b, dt, "binary_flat: b")};
         auto d = flat<3>(n, {odt, dt, dt});
         d.st[1][0] *= as;  // 1: contiguous, 0: a broadcast scalar
         d.st[2][0] *= bs;
-        char* p[3] = {at(o, oo, odt), at(a, ao, dt), at(b, bo, dt)};
         MaybeRelease r(n);
-        fn(d, p);
+        fn->run(d, p);
     });
     m.def("binary", [](int op, int dt, int odt, const Shape& shape, Memory o, int64_t oo, const Shape& os,
                        Memory a, int64_t ao, const Shape& as, Memory b, int64_t bo, const Shape& bs) {
-        auto fn = binary_fn(op, dt);
+        auto fn = binary_fn(op, dt, odt);
+        char* p[3] = {Reach(oo).dims(shape, os).check(o, odt, "binary: out"),
+                      Reach(ao).dims(shape, as).check(a, dt, "binary: a"),
+                      Reach(bo).dims(shape, bs).check(b, dt, "binary: b")};
         auto d = dims<3>(shape, {&os, &as, &bs}, {odt, dt, dt});
-        char* p[3] = {at(o, oo, odt), at(a, ao, dt), at(b, bo, dt)};
         MaybeRelease r(d.numel());
-        fn(d, p);
+        fn->run(d, p);
     });
     m.def("where", [](int dt, const Shape& shape, Memory o, int64_t oo, const Shape& os, Memory c, int64_t co,
                       const Shape& cs, Memory a, int64_t ao, const Shape& as, Memory b, int64_t bo,
                       const Shape& bs) {
+        char* p[4] = {Reach(oo).dims(shape, os).check(o, dt, "where: out"),
+                      Reach(co).dims(shape, cs).check(c, 0, "where: cond"),
+                      Reach(ao).dims(shape, as).check(a, dt, "where: a"),
+                      Reach(bo).dims(shape, bs).check(b, dt, "where: b")};
         auto d = dims<4>(shape, {&os, &cs, &as, &bs}, {dt, 0, dt, dt});
-        char* p[4] = {at(o, oo, dt), at(c, co, 0), at(a, ao, dt), at(b, bo, dt)};
         MaybeRelease r(d.numel());
         TS_DISPATCH(dt, ts::where_kernel<T>(d, p));
     });
     m.def("astype", [](int sdt, int ddt, const Shape& shape, Memory o, int64_t oo, const Shape& os, Memory x,
                        int64_t xo, const Shape& xs) {
+        char* p[2] = {Reach(oo).dims(shape, os).check(o, ddt, "astype: out"),
+                      Reach(xo).dims(shape, xs).check(x, sdt, "astype: x")};
         auto d = dims<2>(shape, {&os, &xs}, {ddt, sdt});
-        char* p[2] = {at(o, oo, ddt), at(x, xo, sdt)};
         MaybeRelease r(d.numel());
         TS_DISPATCH(ddt, using D = T; TS_DISPATCH(sdt, ts::astype_kernel<D, T>(d, p)));
     });
-    m.def("fill", [](int dt, const Shape& shape, Memory o, int64_t oo, const Shape& os, double fv, int64_t iv) {
+    m.def("fill", [](int dt, const Shape& shape, Memory o, int64_t oo, const Shape& os, double fv, int64_t iv,
+                     bool from_float) {
+        // A float value converts by the astype rules (Note [Float to integer casts]), an integer one wraps.
+        char* p[1] = {Reach(oo).dims(shape, os).check(o, dt, "fill: out")};
         auto d = dims<1>(shape, {&os}, {dt});
-        char* p[1] = {at(o, oo, dt)};
         MaybeRelease r(d.numel());
-        TS_DISPATCH(dt, ts::fill_kernel<T>(d, p, ts::is_float_v<T> ? static_cast<T>(fv) : static_cast<T>(iv)));
+        TS_DISPATCH(dt, ts::fill_kernel<T>(d, p, ts::is_float_v<T> || from_float ? ts::convert<T>(fv)
+                                                                                    : static_cast<T>(iv)));
     });
     m.def("arange", [](int dt, int64_t n, Memory o, int64_t oo, double fstart, double fstep, int64_t istart,
                        int64_t istep) {
-        char* base = at(o, oo, dt);
+        char* base = Reach(oo).dim(n, 1).check(o, dt, "arange: out");
         MaybeRelease r(n);
         TS_DISPATCH(dt, {
             T* out = reinterpret_cast<T*>(base);
             ts::parallel_chunks(n, [&](int64_t b, int64_t e) {
                 for (int64_t i = b; i < e; ++i) {
                     if constexpr (ts::is_float_v<T>) out[i] = static_cast<T>(fstart + static_cast<double>(i) * fstep);
-                    else out[i] = static_cast<T>(istart + i * istep);
+                    else out[i] = static_cast<T>(istart + i * istep);  // wraps (-fwrapv), as NumPy's arange
                 }
             });
         });
     });
     m.def("random", [](const std::string& kind, int dt, int64_t n, Memory o, int64_t oo, uint64_t seed,
-                       uint64_t offset, int64_t low, int64_t high) {
-        char* base = at(o, oo, dt);
+                       uint64_t offset, int64_t low, uint64_t span) {
+        // randint: low + bits % span in unsigned 64-bit arithmetic (Note [Random numbers]); span is high - low
+        // modulo 2^64, so 0 stands for 2^64 (all of int64), where bits % 2^64 is bits itself.
+        char* base = Reach(oo).dim(n, 1).check(o, dt, "random: out");
         MaybeRelease r(n);
         const int k = kind == "rand" ? 0 : kind == "randn" ? 1 : 2;
         TS_DISPATCH(dt, {
             T* out = reinterpret_cast<T*>(base);
-            const uint64_t range = static_cast<uint64_t>(high) - static_cast<uint64_t>(low);
             ts::parallel_chunks(n, [&](int64_t b, int64_t e) {
                 for (int64_t i = b; i < e; ++i) {
                     const ts::Philox ph(seed, static_cast<uint64_t>(i), offset);
@@ -727,7 +1104,7 @@ PYBIND11_MODULE(_cpu, m) {
                         out[i] = k == 0 ? ts::uniform<T>(ph) : ts::normal<T>(ph);
                     } else {
                         const uint64_t bits = (static_cast<uint64_t>(ph.x[1]) << 32) | ph.x[0];
-                        out[i] = static_cast<T>(static_cast<uint64_t>(low) + bits % range);
+                        out[i] = static_cast<T>(static_cast<uint64_t>(low) + (span ? bits % span : bits));
                     }
                 }
             });
@@ -735,25 +1112,31 @@ PYBIND11_MODULE(_cpu, m) {
     });
     m.def("reduce", [](const std::string& op, int dt, Memory x, int64_t xo, const Shape& os, const Shape& ost,
                        const Shape& is, const Shape& ist, Memory out, int64_t oo, int odt) {
-        int64_t work = 1;
-        for (auto n : os) work *= n;
-        for (auto n : is) work *= n;
-        char* xp = at(x, xo, dt);
-        char* op_ = at(out, oo, odt);
+        char* xp = Reach(xo).dims(os, ost).dims(is, ist).check(x, dt, "reduce: x");
+        if (odt != reduce_out_dtype(op, dt))
+            throw std::invalid_argument("reduce: the out dtype code does not match " + op);
+        char* op_ = Reach(oo).dim(numel_of("reduce: out", os), 1).check(out, odt, "reduce: out");
+        const int64_t work = numel_of("reduce: x", os, {numel_of("reduce: x", is)});
         MaybeRelease r(work);
         TS_DISPATCH(dt, reduce_typed<T>(op, xp, os, ost, is, ist, op_));
     });
     m.def("matmul", [](int dt, const Shape& batch, Memory o, int64_t oo, Memory a, int64_t ao, const Shape& abs,
                        int64_t ars, int64_t acs, Memory b, int64_t bo, const Shape& bbs, int64_t brs, int64_t bcs,
                        int64_t M, int64_t N, int64_t K) {
-        char *op_ = at(o, oo, dt), *ap = at(a, ao, dt), *bp = at(b, bo, dt);
-        MaybeRelease r(M * N * K);
+        // a (*batch, M, K), b (*batch, K, N) with any strides (batch ones broadcast); out (*batch, M, N) contiguous
+        char* op_ = Reach(oo).dim(numel_of("matmul: out", batch, {M, N}), 1).check(o, dt, "matmul: out");
+        char* ap = Reach(ao).dims(batch, abs).dim(M, ars).dim(K, acs).check(a, dt, "matmul: a");
+        char* bp = Reach(bo).dims(batch, bbs).dim(K, brs).dim(N, bcs).check(b, dt, "matmul: b");
+        MaybeRelease r(numel_of("matmul", batch, {M, N, K}));
         TS_DISPATCH(dt, matmul_typed<T>(batch, op_, ap, abs, ars, acs, bp, bbs, brs, bcs, M, N, K));
     });
     m.def("softmax", [](bool log, int dt, Memory x, int64_t xo, Memory o, int64_t oo, int64_t outer, int64_t n,
                         int64_t inner) {
-        char *xp = at(x, xo, dt), *op_ = at(o, oo, dt);
-        MaybeRelease r(outer * n * inner);
+        // x and out contiguous, viewed as (outer, n, inner); softmax along n (Note [Softmax of non-finite rows])
+        const int64_t total = numel_of("softmax", {}, {outer, n, inner});
+        char* xp = Reach(xo).dim(total, 1).check(x, dt, "softmax: x");
+        char* op_ = Reach(oo).dim(total, 1).check(o, dt, "softmax: out");
+        MaybeRelease r(total);
         switch (dt) {
             case 6: softmax_typed<ts::half>(log, reinterpret_cast<ts::half*>(xp), reinterpret_cast<ts::half*>(op_),
                                             outer, n, inner); break;

@@ -22,6 +22,11 @@ __device__ __forceinline__ __half __float2half(float f) {
     asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h.bits) : "f"(f));
     return h;
 }
+__device__ __forceinline__ __half __double2half(double d) {
+    __half h;
+    asm("cvt.rn.f16.f64 %0, %1;" : "=h"(h.bits) : "d"(d));
+    return h;
+}
 #endif
 
 namespace ts {
@@ -90,6 +95,45 @@ __device__ __forceinline__ Acc block_reduce(Acc* buf, Acc v, Merge merge) {
     __syncthreads();
     return r;
 }
+
+// A float16 store rounds once from the value's own type: a double goes straight to half (through float it would
+// round twice: 65519.999 would become inf, not 65504).  Integers go through float, which is exact below 2^24, and
+// anything at or above 2^24 is inf in half either way.  kernels/codegen.py store() emits ::ts::to_half(v).
+__device__ __forceinline__ __half to_half(float v) { return __float2half(v); }
+__device__ __forceinline__ __half to_half(double v) { return __double2half(v); }
+template <class V>
+__device__ __forceinline__ __half to_half(V v) {
+    return __float2half((float)v);
+}
+
+// Float to integer conversions, by Note [Float to integer casts] in dispatch/dtypes.py (NumPy's x86-64 results): a
+// C++ cast of NaN or of an out-of-range float is undefined, so each bound is tested first.  int64 takes trunc(v) when
+// it fits, else INT64_MIN; int32 the same with INT32_MIN; int8, int16 and uint8 take the low bits of the int32
+// result (wrapped by arithmetic, so no conversion here is out of range either).  kernels/codegen.py cast() emits
+// ::ts::<float|double>_to_<dtype>(v).  The bounds are exact in their type: -2^31, 2^31 and +-2^63 are floats; in
+// double, trunc(v) >= -2^31 exactly when v > -2^31 - 1.
+__device__ __forceinline__ signed char wrap_int8(int v) { return (signed char)(((v & 0xff) ^ 0x80) - 0x80); }
+__device__ __forceinline__ short wrap_int16(int v) { return (short)(((v & 0xffff) ^ 0x8000) - 0x8000); }
+__device__ __forceinline__ unsigned char wrap_uint8(int v) { return (unsigned char)(v & 0xff); }
+
+__device__ __forceinline__ long long float_to_int64(float v) {
+    return (v >= -9223372036854775808.0f && v < 9223372036854775808.0f) ? (long long)v : (-9223372036854775807LL - 1);
+}
+__device__ __forceinline__ long long double_to_int64(double v) {
+    return (v >= -9223372036854775808.0 && v < 9223372036854775808.0) ? (long long)v : (-9223372036854775807LL - 1);
+}
+__device__ __forceinline__ int float_to_int32(float v) {
+    return (v >= -2147483648.0f && v < 2147483648.0f) ? (int)v : (-2147483647 - 1);
+}
+__device__ __forceinline__ int double_to_int32(double v) {
+    return (v > -2147483649.0 && v < 2147483648.0) ? (int)v : (-2147483647 - 1);
+}
+__device__ __forceinline__ signed char float_to_int8(float v) { return wrap_int8(float_to_int32(v)); }
+__device__ __forceinline__ signed char double_to_int8(double v) { return wrap_int8(double_to_int32(v)); }
+__device__ __forceinline__ short float_to_int16(float v) { return wrap_int16(float_to_int32(v)); }
+__device__ __forceinline__ short double_to_int16(double v) { return wrap_int16(double_to_int32(v)); }
+__device__ __forceinline__ unsigned char float_to_uint8(float v) { return wrap_uint8(float_to_int32(v)); }
+__device__ __forceinline__ unsigned char double_to_uint8(double v) { return wrap_uint8(double_to_int32(v)); }
 
 __device__ __forceinline__ float inf_of(float) { return __int_as_float(0x7f800000); }
 __device__ __forceinline__ double inf_of(double) { return __longlong_as_double(0x7ff0000000000000LL); }

@@ -59,27 +59,29 @@ template <class IO>
 __device__ __forceinline__ void randn_kernel(i64 n, typename IO::T* out, u64 seed, u64 offset) {
     TS_GRID_LOOP(i, n) {
         const Philox r(seed, (u64)i, offset);
-        IO::store(out, i, (typename IO::C)normal_of(r));
+        IO::store(out, i, normal_of(r));  // from the double: one rounding
     }
 }
 
-// randint: low + (64 random bits mod (high - low)), in unsigned 64-bit arithmetic, wrapped into T
+// randint: low + (64 random bits mod span), in unsigned 64-bit arithmetic, wrapped into T.  span = high - low as an
+// unsigned 64-bit number (the host computes it: high may be 2^63, which no int64 holds); 0 stands for 2^64, the
+// whole range, where every 64-bit value is drawn as it is.
 template <class IO>
-__device__ __forceinline__ void randint_kernel(i64 n, typename IO::T* out, u64 seed, u64 offset, i64 low, i64 high) {
-    const u64 range = (u64)high - (u64)low;
+__device__ __forceinline__ void randint_kernel(i64 n, typename IO::T* out, u64 seed, u64 offset, i64 low, u64 span) {
     TS_GRID_LOOP(i, n) {
         const Philox r(seed, (u64)i, offset);
         const u64 bits = ((u64)r.x[1] << 32) | r.x[0];
-        out[i] = (typename IO::T)((u64)low + bits % range);
+        out[i] = (typename IO::T)((u64)low + (span ? bits % span : bits));
     }
 }
 
-// arange: out[i] = start + i * step, in double for floats and in int64 for integers (then wrapped into T)
+// arange: out[i] = start + i * step, in double for floats (stored from the double: one rounding, float16 too) and in
+// int64 for integers (then wrapped into T)
 template <class IO, bool IsFloat>
 __device__ __forceinline__ void arange_kernel(i64 n, typename IO::T* out, double fstart, double fstep, i64 istart,
                                               i64 istep) {
     TS_GRID_LOOP(i, n) {
-        if (IsFloat) IO::store(out, i, (typename IO::C)(fstart + (double)i * fstep));
+        if (IsFloat) IO::store(out, i, fstart + (double)i * fstep);
         else IO::store(out, i, (typename IO::C)(istart + i * istep));
     }
 }
@@ -102,8 +104,8 @@ __device__ __forceinline__ void arange_kernel(i64 n, typename IO::T* out, double
 
 #define TS_RANDINT_KERNEL(NAME, IO)                                                                                \
     extern "C" __global__ void NAME(::ts::i64 n, IO::T* out, ::ts::u64 seed, ::ts::u64 offset, ::ts::i64 low,      \
-                                    ::ts::i64 high) {                                                              \
-        ::ts::randint_kernel<IO>(n, out, seed, offset, low, high);                                                 \
+                                    ::ts::u64 span) {                                                              \
+        ::ts::randint_kernel<IO>(n, out, seed, offset, low, span);                                                 \
     }
 
 #endif  // TS_CUDA_RANDOM_CU

@@ -3,8 +3,15 @@
 // (o, i) with o = r / inner, i = r % inner, and its elements sit at out[o * n * inner + j * inner + i].
 //     meta = [nd, row shape, row x strides]      (the non-axis dims, coalesced; Note [Strided metadata])
 // IO gives T, C (compute: float, or double for float64), Acc (the sum: float for float16, double otherwise),
-// ``load`` and ``store``.  Rows whose max is not finite subtract 0 instead (as the NumPy reference does): a NaN
-// makes the row NaN, a row of -inf gives NaN, a +inf gives NaN there and 0 elsewhere.
+// ``load`` and ``store``.
+//
+// Note [Softmax of non-finite rows]
+// ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
+// Every backend gives PyTorch's answer: the row's max (NaN-propagating) is subtracted even when it is not finite.
+// So a row holding a NaN, or whose max is +inf (inf - inf is NaN, and NaN reaches the sum), or that is all -inf
+// (-inf - -inf is NaN) is NaN in every position, for softmax and log_softmax alike; a row with a finite max and some
+// -inf entries gives 0 there (log_softmax: -inf) and the ordinary values elsewhere.  kernels/opencl/softmax.cl does
+// the same.
 //     _threads  one thread per row (short rows, or rows along an outer axis: neighbouring threads, neighbouring i)
 //     _blocks   one block per row, tree reductions for the max and the sum (long rows)
 #ifndef TS_CUDA_SOFTMAX_CU
@@ -18,11 +25,6 @@ __device__ __forceinline__ C nan_max(C m, C v) {  // NaN wins and stays
     return ((v > m || v != v) && m == m) ? v : m;
 }
 
-template <class C>
-__device__ __forceinline__ C row_shift(C mx) {  // the value subtracted before exp: the max where finite, else 0
-    return (mx - mx == C(0)) ? mx : C(0);
-}
-
 template <class IO, bool LOG>
 __device__ __forceinline__ void softmax_threads(i64 rows, i64 n, i64 inner, i64 sa, typename IO::T* out,
                                                 const typename IO::T* x, const i64* meta) {
@@ -32,8 +34,7 @@ __device__ __forceinline__ void softmax_threads(i64 rows, i64 n, i64 inner, i64 
         const typename IO::T* xr = x + offset1(r, meta);
         typename IO::T* yr = out + (r / inner) * n * inner + r % inner;
         C mx = -inf_of(C(0));
-        for (i64 j = 0; j < n; ++j) mx = nan_max(mx, IO::load(xr, j * sa));
-        mx = row_shift(mx);
+        for (i64 j = 0; j < n; ++j) mx = nan_max(mx, IO::load(xr, j * sa));  // subtracted as it is: see the Note
         Acc sum = 0;
         for (i64 j = 0; j < n; ++j) sum += (Acc)exp(IO::load(xr, j * sa) - mx);
         const C lse = (C)log(sum);
@@ -65,7 +66,7 @@ __device__ __forceinline__ void softmax_blocks(i64 rows, i64 n, i64 inner, i64 s
         typename IO::T* yr = out + (r / inner) * n * inner + r % inner;
         C mx = -inf_of(C(0));
         for (i64 j = threadIdx.x; j < n; j += blockDim.x) mx = nan_max(mx, IO::load(xr, j * sa));
-        mx = row_shift(block_reduce(cbuf, mx, NanMax<C>()));
+        mx = block_reduce(cbuf, mx, NanMax<C>());  // subtracted as it is: see the Note
         Acc sum = 0;
         for (i64 j = threadIdx.x; j < n; j += blockDim.x) sum += (Acc)exp(IO::load(xr, j * sa) - mx);
         const C lse = (C)log(block_reduce(abuf, sum, Plus<Acc>()));

@@ -1,6 +1,7 @@
-/* astype from one source dtype IN_T to every destination: backends/opencl.py generates ts_convert_DST(out, o, x, i)
- * with codegen.load, codegen.cast (NumPy's rules: bool is != 0, float to unsigned wraps through int64) and
- * codegen.store, then instantiates TS_ASTYPE(DST, OUT) once per destination dtype. */
+/* astype from one source dtype IN_T to every destination: kernels/opencl_source.py generates
+ * ts_convert_DST(out, o, x, i) with codegen.load, codegen.cast (bool is != 0; float to integer by Note [Float to
+ * integer casts] in dispatch/dtypes.py, through the helpers of common.cl) and codegen.store (float16 rounds once,
+ * from a double where the source is float64), then instantiates TS_ASTYPE(DST, OUT) once per destination dtype. */
 
 #define TS_ASTYPE(DST, OUT)                                                                              \
     __kernel void to_##DST##_contig(__global OUT* out, long out_off, __global const IN_T* x, long x_off, \

@@ -47,3 +47,33 @@ static inline long ts_offset(long i, long ndim, __global const long* shape, __gl
     }
     return off;
 }
+
+/* Float to integer conversions, by Note [Float to integer casts] in dispatch/dtypes.py (NumPy's x86-64 results):
+ * a C cast of NaN or of an out-of-range float is undefined, so each bound is tested first.  int64 takes trunc(v)
+ * when it fits, else LONG_MIN; int32 the same with INT_MIN; int8, int16 and uint8 take the low bits of the int32
+ * result (wrapped by arithmetic, so no conversion below is out of range either).  kernels/codegen.py cast() emits
+ * ts_<float|double>_to_<dtype>(v).  The bounds are exact in their type: -2^31, 2^31 and +-2^63 are floats; in double,
+ * trunc(v) >= -2^31 exactly when v > -2^31 - 1. */
+static inline char ts_wrap_int8(int v) { return (char)(((v & 0xff) ^ 0x80) - 0x80); }
+static inline short ts_wrap_int16(int v) { return (short)(((v & 0xffff) ^ 0x8000) - 0x8000); }
+static inline uchar ts_wrap_uint8(int v) { return (uchar)(v & 0xff); }
+
+static inline long ts_float_to_int64(float v) {
+    return (v >= -9223372036854775808.0f && v < 9223372036854775808.0f) ? (long)v : LONG_MIN;
+}
+static inline int ts_float_to_int32(float v) { return (v >= -2147483648.0f && v < 2147483648.0f) ? (int)v : INT_MIN; }
+#ifdef TS_HAS_FP64
+static inline long ts_double_to_int64(double v) {
+    return (v >= -9223372036854775808.0 && v < 9223372036854775808.0) ? (long)v : LONG_MIN;
+}
+static inline int ts_double_to_int32(double v) { return (v > -2147483649.0 && v < 2147483648.0) ? (int)v : INT_MIN; }
+#endif
+
+#define TS_NARROW_CASTS(F)                                                                   \
+    static inline char ts_##F##_to_int8(F v) { return ts_wrap_int8(ts_##F##_to_int32(v)); }    \
+    static inline short ts_##F##_to_int16(F v) { return ts_wrap_int16(ts_##F##_to_int32(v)); } \
+    static inline uchar ts_##F##_to_uint8(F v) { return ts_wrap_uint8(ts_##F##_to_int32(v)); }
+TS_NARROW_CASTS(float)
+#ifdef TS_HAS_FP64
+TS_NARROW_CASTS(double)
+#endif

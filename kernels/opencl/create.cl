@@ -59,7 +59,8 @@ __kernel void randint(__global OUT_T* out, long out_off, ulong seed, ulong offse
     if (i >= n) return;
     uint x[4];
     ts_philox(seed, (ulong)i, offset, x);
-    const ulong r = (((ulong)x[1] << 32) | x[0]) % span;
+    const ulong bits = ((ulong)x[1] << 32) | x[0];
+    const ulong r = span ? bits % span : bits; /* span 0: high - low is 2^64, every value */
     ts_store(out, out_off + i, (long)((ulong)low + r));
 }
 #endif

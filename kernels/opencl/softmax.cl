@@ -1,6 +1,8 @@
 /* softmax and log_softmax along one axis, for one float dtype IN_T computing in C_T; out is contiguous.
- * One work-item per row (every position of the other axes); three passes over the row: the max (NaN propagates;
- * a non-finite max counts as 0, as in the reference), the sum of exp(x - max), then the results.
+ * One work-item per row (every position of the other axes); three passes over the row: the max (NaN propagates),
+ * the sum of exp(x - max), then the results.  See Note [Softmax of non-finite rows] in kernels/cuda/softmax.cu:
+ * the max is subtracted even when it is not finite, so a row holding NaN or +inf, or all -inf, is NaN everywhere
+ * (PyTorch's answer), and a row with some -inf gives 0 (log_softmax: -inf) there.
  * backends/opencl.py defines TS_LOAD(p, i) and ts_store(out, i, value).  meta: the other axes' shape and x's
  * strides along them (coalesced); the axis has length L and stride xs in x, ``inner`` is the product of the
  * extents after it in out. */
@@ -17,7 +19,6 @@
             const C_T v = TS_LOAD(x, base + k * xs);                                                 \
             if ((v > m || v != v) && m == m) m = v;                                                  \
         }                                                                                            \
-        if (!isfinite(m)) m = 0;                                                                     \
         C_T s = 0;                                                                                   \
         for (long k = 0; k < L; ++k) s += exp(TS_LOAD(x, base + k * xs) - m);                        \
         if (LOG) {                                                                                   \

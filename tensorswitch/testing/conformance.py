@@ -5,7 +5,7 @@
 For every (op, dtype) the device claims, the shared sample database (``tensorswitch/testing/samples.py``) runs against
 the NumPy reference; every (op, dtype) it does not claim must raise the clear not-implemented error; then the backend
 contract (copies, synchronize, allocations, views, in-place writes) is checked.  Prints an op x dtype matrix and
-exits non-zero on any failure.
+exits non-zero on any failure.  In a program or a test, :func:`run_conformance` returns the same report.
 """
 
 import argparse
@@ -19,45 +19,83 @@ import tensorswitch as ts
 
 from . import contract, samples
 
-PASS, FAIL, NOT_IMPLEMENTED, UNSUPPORTED = "pass", "fail", "not implemented", "dtype unsupported"
+# The status of one (op, dtype) cell; see tensorswitch/testing/__init__.py for what each means.
+PASS = "pass"
+FAIL = "fail"
+NOT_IMPLEMENTED = "not implemented"
+NOT_APPLICABLE = "not applicable"
+UNSUPPORTED = "dtype unsupported"
 PROMOTED = "computed in float32"
-SYMBOL = {PASS: "ok", FAIL: "FAIL", NOT_IMPLEMENTED: "-", UNSUPPORTED: "n/a", PROMOTED: "f32"}
+STATUSES = (PASS, PROMOTED, NOT_IMPLEMENTED, NOT_APPLICABLE, UNSUPPORTED, FAIL)
+SYMBOL = {PASS: "ok", FAIL: "FAIL", NOT_IMPLEMENTED: "-", NOT_APPLICABLE: ".", UNSUPPORTED: "n/a", PROMOTED: "f32"}
 
 
-def run(device, ops=None, dtypes=None, progress=None):
-    """Check ``device``; returns a report dict (also what ``--report`` writes)."""
+class Report(dict):
+    """What a conformance run found: a dict (the JSON that ``--report`` writes) with a few attributes.
+
+    ``report.ok`` is True when nothing failed; ``report.cells`` maps ``"op/dtype"`` to a dict with ``status`` (one of
+    the status constants), ``samples`` (how many samples ran, the failing one included), ``failed_sample`` (the
+    description of the sample that failed, or None) and ``error`` (the failure's text, or None);
+    ``report.failures`` lists the failing cells and backend-contract checks; ``report.summary()`` is one line of
+    counts and ``report.matrix()`` the op x dtype table.
+    """
+
+    @property
+    def ok(self):
+        return not self["failures"]
+
+    @property
+    def cells(self):
+        return self["cells"]
+
+    @property
+    def failures(self):
+        return self["failures"]
+
+    @property
+    def counts(self):
+        """{status: number of cells}, every status included."""
+        return self["counts"]
+
+    def summary(self):
+        return summary(self)
+
+    def matrix(self):
+        return matrix(self)
+
+    def __repr__(self):
+        return f"<conformance Report: {self.summary()}>"
+
+
+def run_conformance(device, ops=None, dtypes=None, progress=None):
+    """Check ``device`` against the NumPy references; returns a :class:`Report`.
+
+    device:   a device or its name ("cpu", "opencl:1", a plugin's)
+    ops:      op names to check (default: every op)
+    dtypes:   dtype names to check (default: all nine)
+    progress: called as ``progress(op, dtype, cell)`` after each cell
+
+    >>> import tensorswitch.testing
+    >>> report = tensorswitch.testing.run_conformance("cpu", ops=["add"], dtypes=["float32"])
+    >>> report.ok, report.cells["add/float32"]["status"]
+    (True, 'pass')
+    """
     device = ts.device(device)
-    ops = sorted(ts.OPS) if not ops else list(ops)
-    for op in ops:
-        if op not in ts.OPS:
-            raise SystemExit(f"unknown op {op!r}.{ts.errors.did_you_mean(op, ts.OPS)}")
-    all_dtypes = [d.name for d in ts._DTYPES] if not dtypes else [ts.dtype(d).name for d in dtypes]
+    ops, all_dtypes = _selection(ops, dtypes)
     supported = {d.name for d in device.supported_dtypes()}
     cells = {}
     started = time.perf_counter()
     for op in ops:
         for dt in all_dtypes:
-            cell = {"status": None, "samples": 0, "error": None}
-            try:
-                if dt not in supported:
-                    cell["status"] = UNSUPPORTED
-                elif ts.registry.has_kernel(op, device, ts.dtype(dt)):
-                    cell["samples"] = samples.check(op, dt, device)
-                    cell["status"] = PASS
-                elif samples.promoted(op, dt):
-                    cell["status"] = PROMOTED
-                else:
-                    samples.check_not_implemented(op, dt, device)
-                    cell["status"] = NOT_IMPLEMENTED
-            except Exception as exc:  # every kind of breakage is a failure of that cell, never of the run
-                cell["status"] = FAIL
-                cell["error"] = f"{type(exc).__name__}: {exc}"
-            cells[f"{op}/{dt}"] = cell
+            cells[f"{op}/{dt}"] = cell = _check_cell(device, op, dt, supported)
             if progress:
                 progress(op, dt, cell)
     checks = contract.check_contract(device)
     failed = [k for k, c in cells.items() if c["status"] == FAIL] + [k for k, v in checks.items() if v]
-    return {
+    counts = {s: 0 for s in STATUSES}
+    for c in cells.values():
+        counts[c["status"]] += 1
+    return Report({
         "device": str(device),
         "backend": device.backend.describe(device.index),
         "tensorswitch": ts.__version__,
@@ -65,14 +103,51 @@ def run(device, ops=None, dtypes=None, progress=None):
         "ops": ops,
         "dtypes": all_dtypes,
         "cells": cells,
+        "counts": counts,
         "contract": checks,
         "failures": failed,
         "seconds": round(time.perf_counter() - started, 2),
-    }
+    })
+
+
+run = run_conformance  # the older name
+
+
+def _selection(ops, dtypes):
+    """The ops and dtype names to check; ValueError names an unknown one."""
+    ops = sorted(ts.OPS) if not ops else list(ops)
+    for op in ops:
+        if op not in ts.OPS:
+            raise ValueError(f"unknown op {op!r}.{ts.errors.did_you_mean(op, ts.OPS)}")
+    try:
+        names = [d.name for d in ts._DTYPES] if not dtypes else [ts.dtype(d).name for d in dtypes]
+    except TypeError as exc:
+        raise ValueError(str(exc)) from None
+    return ops, names
+
+
+def _check_cell(device, op, dt, supported):
+    cell = {"status": None, "samples": 0, "failed_sample": None, "error": None}
+    try:
+        if dt not in supported:
+            cell["status"] = UNSUPPORTED
+        elif ts.registry.has_kernel(op, device, ts.dtype(dt)):
+            cell["samples"] = samples.check(op, dt, device)
+            cell["status"] = PASS
+        elif samples.promoted(op, dt):
+            cell["status"] = PROMOTED
+        else:
+            samples.check_not_implemented(op, dt, device)
+            cell["status"] = NOT_IMPLEMENTED if samples.applicable(op, dt) else NOT_APPLICABLE
+    except samples.SampleFailure as exc:
+        cell.update(status=FAIL, samples=exc.index, failed_sample=exc.what, error=str(exc))
+    except Exception as exc:  # every kind of breakage is a failure of that cell, never of the run
+        cell.update(status=FAIL, error=f"{type(exc).__name__}: {exc}")
+    return cell
 
 
 def matrix(report):
-    """The op x dtype matrix as text."""
+    """The op x dtype matrix as text, with a legend."""
     dtypes = report["dtypes"]
     width = max(len(s) for s in SYMBOL.values()) + 1
     head = f"{'op':<14}" + "".join(f"{d:>{max(width, len(d) + 1)}}" for d in dtypes)
@@ -82,49 +157,67 @@ def matrix(report):
         for d in dtypes:
             row += f"{SYMBOL[report['cells'][f'{op}/{d}']['status']]:>{max(width, len(d) + 1)}}"
         lines.append(row)
+    lines.append("")
+    lines.append("   ".join(f"{SYMBOL[s]} {s}" for s in STATUSES))
     return "\n".join(lines)
 
 
 def summary(report):
-    counts = {}
-    for c in report["cells"].values():
-        counts[c["status"]] = counts.get(c["status"], 0) + 1
+    """One line: the counts of each status, the samples run and the backend contract."""
+    counts = report.get("counts") or {s: sum(c["status"] == s for c in report["cells"].values()) for s in STATUSES}
     samples_run = sum(c["samples"] for c in report["cells"].values())
     contract_ok = sum(1 for v in report["contract"].values() if v is None)
     return (f"{report['device']}: {counts.get(PASS, 0)} (op, dtype) pairs pass ({samples_run} samples), "
             f"{counts.get(FAIL, 0)} fail, {counts.get(NOT_IMPLEMENTED, 0)} not implemented (clear error checked), "
-            f"{counts.get(PROMOTED, 0)} computed in float32, "
+            f"{counts.get(NOT_APPLICABLE, 0)} not applicable, {counts.get(PROMOTED, 0)} computed in float32, "
             f"{counts.get(UNSUPPORTED, 0)} dtype unsupported by the device; backend contract "
             f"{contract_ok}/{len(report['contract'])} in {report['seconds']} s")
 
 
-COLORS = ["#4caf50", "#a5d6a7", "#bdbdbd", "#eeeeee", "#e53935"]
+#: heatmap colours, legible on white and against each other: pass and fail saturated, the two "nothing to check"
+#: statuses greys of different darkness, "not implemented" amber (something a backend could add)
+COLORS = {PASS: "#2e7d32", PROMOTED: "#9ccc65", NOT_IMPLEMENTED: "#ffb300", NOT_APPLICABLE: "#d9d9d9",
+          UNSUPPORTED: "#616161", FAIL: "#c62828"}
+TEXT_COLORS = {PASS: "white", PROMOTED: "black", NOT_IMPLEMENTED: "black", NOT_APPLICABLE: "#555555",
+               UNSUPPORTED: "white", FAIL: "white"}
+
+
+def _import_pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 def plot(report, path):
-    """A PNG heatmap of the matrix (needs matplotlib: ``pip install "tensorswitch[plot]"``)."""
+    """A PNG heatmap of the matrix, with the summary line as its caption (needs matplotlib:
+    ``pip install "tensorswitch[plot]"``)."""
     try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        plt = _import_pyplot()
         from matplotlib.colors import ListedColormap
+        from matplotlib.patches import Patch
     except ImportError as exc:
-        raise SystemExit(f"--plot needs matplotlib: pip install \"tensorswitch[plot]\" ({exc})")
-    order = [PASS, PROMOTED, NOT_IMPLEMENTED, UNSUPPORTED, FAIL]
+        raise RuntimeError(f"plotting needs matplotlib: pip install \"tensorswitch[plot]\" ({exc})") from exc
+    order = list(STATUSES)
     grid = np.array([[order.index(report["cells"][f"{op}/{d}"]["status"]) for d in report["dtypes"]]
-                     for op in report["ops"]])
-    fig, ax = plt.subplots(figsize=(1.0 + 0.7 * len(report["dtypes"]), 1.0 + 0.28 * len(report["ops"])))
-    ax.imshow(grid, cmap=ListedColormap(COLORS), vmin=0, vmax=4,
-              aspect="auto")
+                     for op in report["ops"]]).reshape(len(report["ops"]), len(report["dtypes"]))
+    fig, ax = plt.subplots(figsize=(2.5 + 0.7 * len(report["dtypes"]), 1.6 + 0.28 * len(report["ops"])))
+    ax.imshow(grid, cmap=ListedColormap([COLORS[s] for s in order]), vmin=0, vmax=len(order) - 1, aspect="auto")
+    for i, op in enumerate(report["ops"]):
+        for j, d in enumerate(report["dtypes"]):
+            status = report["cells"][f"{op}/{d}"]["status"]
+            ax.text(j, i, SYMBOL[status], ha="center", va="center", fontsize=6, color=TEXT_COLORS[status])
     ax.set_xticks(range(len(report["dtypes"])), report["dtypes"], rotation=45, ha="right")
     ax.set_yticks(range(len(report["ops"])), report["ops"])
-    ax.set_title(f"tensorswitch conformance: {report['device']}")
-    from matplotlib.patches import Patch
-
-    ax.legend(handles=[Patch(color=c, label=l) for c, l in zip(COLORS, order)],
-              loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
-    fig.tight_layout()
+    counts = report.get("counts") or {}
+    ax.set_title(f"tensorswitch conformance: {report['device']} "
+                 f"({counts.get(PASS, 0)} pass, {counts.get(FAIL, 0)} fail)")
+    ax.legend(handles=[Patch(facecolor=COLORS[s], edgecolor="black", label=f"{s} ({counts.get(s, 0)})")
+                       for s in order], loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
+    fig.text(0.01, 0.005, summary(report), fontsize=6, wrap=True, va="bottom")
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
     fig.savefig(path, dpi=100)
     plt.close(fig)
 
@@ -138,6 +231,11 @@ def main(argv=None):
     parser.add_argument("--plot", help="write a PNG heatmap of the matrix to this file (needs matplotlib)")
     parser.add_argument("-v", "--verbose", action="store_true", help="print each (op, dtype) as it finishes")
     args = parser.parse_args(argv)
+    if args.plot:
+        try:  # before the run: finding out afterwards wastes it
+            _import_pyplot()
+        except ImportError as exc:
+            parser.error(f"--plot needs matplotlib: pip install \"tensorswitch[plot]\" ({exc})")
     try:
         device = ts.device(args.device)
     except ts.TensorSwitchError as exc:
@@ -150,17 +248,24 @@ def main(argv=None):
             print(f"  {op:<14} {dt:<8} {cell['status']}" + (f": {cell['error']}" if cell["error"] else ""),
                   flush=True)
 
-    report = run(device, args.op, args.dtype, progress)
-    print(matrix(report))
+    try:
+        _selection(args.op, args.dtype)
+    except ValueError as exc:  # an unknown op or dtype
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    report = run_conformance(device, args.op, args.dtype, progress)
+    print(report.matrix())
     print("\nbackend contract:")
     for name, err in report["contract"].items():
         print(f"  {'ok  ' if err is None else 'FAIL'} {name}" + (f": {err}" if err else ""))
-    print("\n" + summary(report))
+    print("\n" + report.summary())
     if args.report:
         with open(args.report, "w") as f:
             json.dump(report, f, indent=1)
+        print(f"report written to {args.report}")
     if args.plot:
         plot(report, args.plot)
+        print(f"plot written to {args.plot}")
     if report["failures"]:
         print(f"FAILED: {', '.join(report['failures'])}", file=sys.stderr)
         return 1

@@ -132,13 +132,15 @@ def matmul(a, b):
 
 
 def softmax(x, axis, log=False):
+    """PyTorch's answer: ``exp(x - max) / sum(exp(x - max))`` with the max of the row itself, so that a row holding a
+    NaN, a row whose max is +inf and a row all -inf are NaN in every position, and exp(-inf) = 0 in other rows."""
     x64 = x.astype(np.float64)
     with np.errstate(all="ignore"):
-        m = np.max(x64, axis=axis, keepdims=True)
-        m = np.where(np.isfinite(m), m, 0.0)
-        e = np.exp(x64 - m)
+        m = np.max(x64, axis=axis, keepdims=True)  # NaN propagates
+        shifted = x64 - m  # inf - inf and -inf - -inf are NaN
+        e = np.exp(shifted)
         s = np.sum(e, axis=axis, keepdims=True)
-        out = (x64 - m - np.log(s)) if log else e / s
+        out = (shifted - np.log(s)) if log else e / s
     return out.astype(x.dtype)
 
 
