@@ -14,6 +14,8 @@ from ..kernels import optable
 
 _cpu = None  # tensorswitch._cpu, imported in initialize()
 _U64 = (1 << 64) - 1
+_blas_set_num_threads = None  # OpenBLAS's own setter, once the BLAS is loaded
+_num_threads = [None]  # what set_num_threads last asked for, for a BLAS loaded later
 
 
 def _module():
@@ -23,7 +25,8 @@ def _module():
 
 
 def set_num_threads(n):
-    """Run the cpu kernels on ``n`` OpenMP threads (the default: ``OMP_NUM_THREADS``, else every core).
+    """Run the cpu kernels on ``n`` OpenMP threads (the default: ``OMP_NUM_THREADS``, else every core), and
+    OpenBLAS's matmul on as many where it is loaded.
 
     >>> from tensorswitch.backends import cpu
     >>> old = cpu.get_num_threads()
@@ -31,7 +34,10 @@ def set_num_threads(n):
     1
     >>> cpu.set_num_threads(old)
     """
-    _module().set_num_threads(int(n))
+    _module().set_num_threads(int(n))  # ValueError below 1
+    _num_threads[0] = int(n)
+    if _blas_set_num_threads is not None:
+        _blas_set_num_threads(int(n))
 
 
 def get_num_threads():
@@ -107,6 +113,7 @@ class CPUBackend(Backend):
 
 def _load_blas():
     """Hand OpenBLAS's cblas_sgemm/cblas_dgemm to the C++ module, if the package is installed."""
+    global _blas_set_num_threads
     try:
         import ctypes
         import os
@@ -122,6 +129,9 @@ def _load_blas():
         s = ctypes.cast(getattr(lib, f"{prefix}cblas_sgemm"), ctypes.c_void_p).value
         d = ctypes.cast(getattr(lib, f"{prefix}cblas_dgemm"), ctypes.c_void_p).value
         _cpu.set_blas(s, d)
+        _blas_set_num_threads = getattr(lib, f"{prefix}openblas_set_num_threads", None)
+        if _blas_set_num_threads is not None and _num_threads[0] is not None:
+            _blas_set_num_threads(_num_threads[0])
     except (OSError, StopIteration, AttributeError):
         pass
 
