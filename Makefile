@@ -36,3 +36,14 @@ conformance: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build
+
+# make gpu-check: the cuda backend on a machine with an NVIDIA GPU (tools/gpu_check.py): tests/test_cuda.py, the
+# conformance suite on cuda and a few timings, reported in build/gpu-check/REPORT.md; CuPy's extra is installed if it
+# is missing.  Without a GPU it stops at once, with one line and a non-zero status.  Without internet:
+# make gpu-check WHEELS=folder, with the wheels downloaded beforehand (tools/gpu_check.py says which).
+WHEELS ?=
+.PHONY: gpu-check
+gpu-check:
+	@$(PYTHON) tools/gpu_check.py --probe
+	$(if $(WHEELS),PIP_NO_INDEX=1 PIP_FIND_LINKS=$(abspath $(WHEELS)) )$(MAKE) --no-print-directory install
+	$(PY) tools/gpu_check.py $(if $(WHEELS),--wheels $(abspath $(WHEELS)))

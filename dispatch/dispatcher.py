@@ -7,6 +7,7 @@ Everything that can be decided once is decided at import or registration (the op
 import logging
 import math
 import os
+import re
 import struct
 
 import numpy as np
@@ -170,7 +171,7 @@ def _allocate_again(device, nbytes, shape, dt, exc):
     except _ALLOCATION_ERRORS as again:
         exc = again
     what = f"shape {shape}, {dt.name}"
-    cause = str(exc) if str(exc) and "cannot allocate" not in str(exc) else (str(exc) or type(exc).__name__)
+    cause = re.sub(r"^.*?cannot allocate \d+ bytes[:;,]?\s*", "", str(exc)) or type(exc).__name__
     raise errors.out_of_memory(device, nbytes, what, limit, cause) from None
 
 

@@ -192,8 +192,17 @@ def _import_pyplot():
 
 
 def plot(report, path):
-    """A PNG heatmap of the matrix, with the summary line as its caption (needs matplotlib:
-    ``pip install "tensorswitch[plot]"``)."""
+    """Write a PNG heatmap of the matrix to ``path`` (needs matplotlib: ``pip install "tensorswitch[plot]"``)."""
+    fig = figure(report)
+    fig.savefig(path, dpi=100)
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+
+
+def figure(report):
+    """The heatmap as a matplotlib Figure: one coloured, labelled cell per (op, dtype), a legend with the count of
+    each status, and the summary line as its caption."""
     try:
         plt = _import_pyplot()
         from matplotlib.colors import ListedColormap
@@ -218,8 +227,7 @@ def plot(report, path):
                        for s in order], loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
     fig.text(0.01, 0.005, summary(report), fontsize=6, wrap=True, va="bottom")
     fig.tight_layout(rect=(0, 0.04, 1, 1))
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    return fig
 
 
 def main(argv=None):

@@ -211,7 +211,7 @@ def _describe(host, expected, bad, limit=None):
     for pos in positions[:SHOWN]:
         i = tuple(int(k) for k in pos)
         text = f"at {i} got {host[i].item()!r}, expected {expected[i].item()!r}"
-        if limit is not None and np.isfinite(limit[i]):
+        if limit is not None and np.isfinite(expected[i]):
             text += f" (tolerance {float(limit[i]):.3g})"
         parts.append(text)
     more = "; ..." if len(positions) > SHOWN else ""
@@ -311,7 +311,6 @@ SYMBOLS = {"add": "+", "subtract": "-", "multiply": "*", "divide": "/", "floor_d
            "pow": "**"}
 COMPARISONS = ("equal", "not_equal", "less", "less_equal", "greater", "greater_equal")
 LOGICAL = ("logical_and", "logical_or")
-COMMUTATIVE = ("add", "multiply", "maximum", "minimum", "equal", "not_equal") + LOGICAL
 ARITHMETIC = ("add", "subtract", "multiply", "floor_divide", "remainder", "pow", "maximum", "minimum")
 
 
@@ -413,34 +412,34 @@ def _binary_in_place(op, dtype, device, rng, ref):
 
 
 def _binary_mixed(op, dtype, device, rng, fn, ref):
-    """A tensor of ``dtype`` with one of every other supported dtype, in both orders (for a commutative op the second
-    order is in the other dtype's cell): the result dtype is NumPy 2's promotion (Note [Type promotion]); ops that
-    compute in float (divide) take float32 where that is an integer."""
+    """Tensors of two different dtypes, in both orders, for every pair of supported dtypes that computes in
+    ``dtype`` (so that a failure names the kernel that ran): the compute dtype is NumPy 2's promotion (Note [Type
+    promotion]: int8 with uint8 gives int16, int64 with float32 float64, bool with int8 int8); ops that compute in
+    float (divide) take float32 where that is an integer.  Every ordered pair of dtypes is in exactly one cell."""
     info = optable.ELEMENTWISE[op]
-    if op == "pow" and np.dtype(dtype).kind != "b":
-        a = values(dtype, (3, 4), rng, 0, 4)
-    else:
-        a = values(dtype, (3, 4), rng)
-    shared = Shared(a)
-    for other in sorted(device.supported_dtypes(), key=lambda d: d.code):
-        if other.name == dtype:
-            continue
-        compute = np.promote_types(dtype, other.numpy)
-        if info.to_float and compute.kind != "f":
-            compute = np.dtype(np.float32)
-        if not _runnable(device, op, compute, [dtype, other.name]):
-            continue
-        if op == "pow" and other.kind != "bool":
-            b = values(other.numpy, (4,), rng, 0, 3)
-        else:
-            b = values(other.numpy, (4,), rng)
-        ca, cb = _cast(a, compute), _cast(b, compute)
-        yield _call(f"{op}({dtype} (3, 4), {other.name} (4,)) computes in {compute}", fn, device,
-                    [shared, (b, "contiguous")], ref(ca, cb))
-        if op not in COMMUTATIVE or not ts.registry.has_kernel(op, device, other):
-            # a commutative op's other order is the first sample of the other dtype's cell, where it has one
-            yield _call(f"{op}({other.name} (4,), {dtype} (3, 4)) computes in {compute}", fn, device,
-                        [(b, "contiguous"), shared], ref(cb, ca))
+    supported = sorted(device.supported_dtypes(), key=lambda d: d.code)
+    inputs = {}
+
+    def operand(dt, shape):
+        key = (dt.name, shape)
+        if key not in inputs:
+            small = op == "pow" and dt.kind != "bool"  # small bases and exponents
+            inputs[key] = Shared(values(dt.numpy, shape, rng, 0, 4 if shape == (3, 4) else 3) if small else
+                                 values(dt.numpy, shape, rng))
+        return inputs[key]
+
+    for first in supported:
+        for second in supported:
+            if first is second:
+                continue
+            compute = np.promote_types(first.numpy, second.numpy)
+            if info.to_float and compute.kind != "f":
+                compute = np.dtype(np.float32)
+            if compute.name != dtype or not _runnable(device, op, compute, [first.name, second.name]):
+                continue
+            a, b = operand(first, (3, 4)), operand(second, (4,))
+            yield _call(f"{op}({first.name} (3, 4), {second.name} (4,)) computes in {compute}", fn, device, [a, b],
+                        ref(_cast(a.x, compute), _cast(b.x, compute)))
 
 
 def _scalar_compute(dtype, scalar, to_float):
@@ -472,32 +471,30 @@ def _scalar_values(op, dtype):
 
 
 def _binary_scalars(op, dtype, device, rng, fn, ref):
-    """Python scalars on either side: weak, they take the tensor's dtype where their kind fits (a float16 tensor with
-    a Python float stays float16), an integer tensor with a Python float gives float32, bool with an int int64."""
+    """Python scalars on either side of a tensor, wherever the pair computes in ``dtype``: weak scalars take the
+    tensor's dtype where their kind fits (a float16 tensor with a Python float stays float16), so the float32 cell
+    also has integer and bool tensors with Python floats (they give float32) and the int64 cell bool tensors with
+    Python ints (they give int64)."""
     info = optable.ELEMENTWISE[op]
-    tensors = [(dtype, "")]
-    if dtype == "int64" and _supports(device, "bool"):
-        tensors.append(("bool", "bool tensor "))  # bool with an int computes in int64: this cell's kernel
-    for tdt, label in tensors:
+    for tensor in sorted(device.supported_dtypes(), key=lambda d: d.code):
+        tdt = tensor.name
+        cases = [(scalar, sides, _scalar_compute(tdt, scalar, info.to_float))
+                 for scalar, sides in _scalar_values(op, tdt)]
+        cases = [c for c in cases if c[2].name == dtype and _runnable(device, op, c[2], [tdt], scalar=True)]
+        if not cases:
+            continue
         if op == "pow":  # small bases and exponents
-            x = values(tdt, (5, 7), rng, 0, 5) if np.dtype(tdt).kind != "f" else values(tdt, (5, 7), rng, 0.5, 3)
+            x = values(tdt, (5, 7), rng, 0, 5) if tensor.kind != "float" else values(tdt, (5, 7), rng, 0.5, 3)
         else:
             x = values(tdt, (5, 7), rng)
         shared = Shared(x)
-        for scalar, sides in _scalar_values(op, tdt):
-            compute = _scalar_compute(tdt, scalar, info.to_float)
-            if label and compute != np.dtype(dtype):
-                continue
-            if not label and compute != np.dtype(dtype) and not isinstance(scalar, float):
-                continue  # only an int tensor with a Python float leaves this cell's dtype (for float32)
-            if not _runnable(device, op, compute, [tdt], scalar=True):
-                continue
+        for scalar, sides, compute in cases:
             cx, cs = _cast(x, compute), _cast(np.full(x.shape, scalar), compute)
-            yield _call(f"{op}({label}{tdt} (5, 7), {scalar!r}) computes in {compute}", fn, device,
-                        [shared, scalar], ref(cx, cs))
+            yield _call(f"{op}({tdt} (5, 7), {scalar!r}) computes in {compute}", fn, device, [shared, scalar],
+                        ref(cx, cs))
             if sides == "both":
-                yield _call(f"{op}({scalar!r}, {label}{tdt} (5, 7)) computes in {compute}", fn, device,
-                            [scalar, shared], ref(cs, cx))
+                yield _call(f"{op}({scalar!r}, {tdt} (5, 7)) computes in {compute}", fn, device, [scalar, shared],
+                            ref(cs, cx))
     first = _scalar_values(op, dtype)[0][0]
     if _runnable(device, op, dtype, [dtype], scalar=True) and _scalar_compute(dtype, first, info.to_float) == dtype:
         # non-contiguous and large tensors next to a scalar (a stride-0 operand in the kernel)
