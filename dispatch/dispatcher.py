@@ -495,7 +495,10 @@ def binary(op, a, b):
 
 
 def _overlaps(x, target):
-    return x.buffer is target.buffer and (x.offset != target.offset or x.strides != target.strides)
+    """True when ``x`` shares memory with ``target`` in another layout (a transposed, shifted or broadcast view of
+    it): writing ``target`` element by element would then change what is still to be read from ``x``."""
+    return x.buffer is target.buffer and (x.offset != target.offset or x.strides != target.strides or
+                                          x.shape != target.shape)
 
 
 def binary_inplace(op, target, other):
