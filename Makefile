@@ -13,7 +13,8 @@ SOURCES := pyproject.toml CMakeLists.txt $(wildcard kernels/*.py kernels/*.h ker
 $(STAMP): $(SOURCES)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[opencl,test,plot]"
+	@echo "== building the C++ core (CMake, about a minute) and installing tensorswitch[opencl,test,plot]"
+	$(PY) -m pip install --progress-bar on -e ".[opencl,test,plot]"
 	$(PY) -m pip install --quiet --no-deps ./examples/numpy_backend
 	touch $@
 
