@@ -3,7 +3,6 @@ plugin, and the proof that it catches kernel bugs: deliberately broken backends,
 database once let through, each of which it must now fail."""
 
 import json
-import os
 import subprocess
 import sys
 
@@ -141,7 +140,7 @@ def test_pytest_plugin_runs_the_suite_and_rewrites_nothing_of_ours(tmp_path):
     assert "cannot be rewritten; tensorswitch" not in text
 
 
-# -- broken backends: each kind of bug the suite once missed ------------------------------------------------------------
+# -- broken backends: each kind of bug the suite once missed -----------------------------------------------------------
 
 ALL = [d.name for d in ts._DTYPES]
 
@@ -358,9 +357,9 @@ def test_a_wrong_promotion_is_caught(monkeypatch):
     assert failure.what == "add(int8 (3, 4), uint8 (4,)) computes in int16"
 
 
-def test_samples_count_in_the_report(broken):
-    def wrong(out, x, axes):  # right except for keepdims=True over every axis? a kernel cannot see keepdims, so
-        flat, shape = _last_axes(x.numpy(), axes)  # break the whole-tensor case (axis=None) of a 3-d input
+def test_a_failing_cell_says_which_sample_out_of_how_many(broken):
+    def wrong(out, x, axes):  # right, except over every axis of a 3-d tensor (the index within the last axis)
+        flat, shape = _last_axes(x.numpy(), axes)
         result = np.argmax(flat, axis=-1)
         if x.ndim == 3 and len(axes) == 3:
             result = result % x.shape[-1]

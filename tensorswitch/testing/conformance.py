@@ -18,15 +18,9 @@ import numpy as np
 import tensorswitch as ts
 
 from . import contract, samples
+# the status of one (op, dtype) cell: tensorswitch/testing/__init__.py says what each means
+from . import FAIL, NOT_APPLICABLE, NOT_IMPLEMENTED, PASS, PROMOTED, STATUSES, UNSUPPORTED
 
-# The status of one (op, dtype) cell; see tensorswitch/testing/__init__.py for what each means.
-PASS = "pass"
-FAIL = "fail"
-NOT_IMPLEMENTED = "not implemented"
-NOT_APPLICABLE = "not applicable"
-UNSUPPORTED = "dtype unsupported"
-PROMOTED = "computed in float32"
-STATUSES = (PASS, PROMOTED, NOT_IMPLEMENTED, NOT_APPLICABLE, UNSUPPORTED, FAIL)
 SYMBOL = {PASS: "ok", FAIL: "FAIL", NOT_IMPLEMENTED: "-", NOT_APPLICABLE: ".", UNSUPPORTED: "n/a", PROMOTED: "f32"}
 
 
@@ -225,7 +219,7 @@ def figure(report):
                  f"({counts.get(PASS, 0)} pass, {counts.get(FAIL, 0)} fail)")
     ax.legend(handles=[Patch(facecolor=COLORS[s], edgecolor="black", label=f"{s} ({counts.get(s, 0)})")
                        for s in order], loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
-    fig.text(0.01, 0.005, summary(report), fontsize=6, wrap=True, va="bottom")
+    fig.text(0.01, 0.005, summary(report), fontsize=7, wrap=True, va="bottom")
     fig.tight_layout(rect=(0, 0.04, 1, 1))
     return fig
 

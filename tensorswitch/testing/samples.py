@@ -46,6 +46,10 @@ TOLERANCE = {"float16": (5e-3, 1e-3), "float32": (2e-5, 1e-6), "float64": (1e-10
 
 SHOWN = 5  # how many differing positions a failure message lists
 
+#: dtypes that also get the expensive samples where the dtype changes little (a large tensor next to a Python scalar,
+#: a second transposed long reduction): one or two per kind
+WIDE_DTYPES = ("int32", "uint8", "float32", "float64")
+
 
 class Failure(Exception):
     """A wrong answer: the message says where and how it differs."""
@@ -525,7 +529,7 @@ def _binary_out_of_range(op, dtype, device, rng, fn):
                         np.asarray(ufunc(exact, s), dtype=bool))
             yield _call(f"{op}({s}, {dtype} (3, 4)) with the int out of range", fn, device, [s, shared],
                         np.asarray(ufunc(s, exact), dtype=bool))
-    elif op in LOGICAL and dt.itemsize < 8:
+    elif op in LOGICAL:
         ufunc = getattr(np, op)
         s = 2 ** (8 * dt.itemsize)  # wraps to 0 in the tensor's dtype, but is true
         yield _call(f"{op}({dtype} (3, 4), {s}) with the int out of range", fn, device, [shared, s],
@@ -538,10 +542,6 @@ def _binary_out_of_range(op, dtype, device, rng, fn):
                         raises=OverflowError)
             yield _call(f"{op}({s}, {dtype} (3, 4)) raises OverflowError", fn, device, [s, shared], None,
                         raises=OverflowError)
-
-
-#: dtypes that also get the expensive samples where the dtype changes little (large scalar broadcasts)
-WIDE_DTYPES = ("int32", "uint8", "float32", "float64")
 
 
 # -- reductions -----------------------------------------------------------------------------------------------------
@@ -644,7 +644,7 @@ def reduction_samples(op, dtype, device, rng):
                                 keepdims=True)
     if arg and dt.kind in "iuf":
         # ties: the first index wins, also when the tie spans the chunks of a split reduction
-        x = values(dtype, (3, 4, 5), rng, 0, 3)
+        x = rng.integers(0, 4, (3, 4, 5)).astype(dt)  # four values: many ties
         for axis in (1, -1, None):
             yield _reduction_sample(op, dtype, device, x, axis, label="ties in ")
         x = np.zeros((LARGE,), dt)
@@ -780,6 +780,11 @@ def where_samples(op, dtype, device, rng):
     a, b = values(dtype, (3, 4), rng), values(dtype, (3, 4), rng)
     yield _call("where(non-contiguous)", ts.where, device, [(c, "transposed"), (a, "strided"), (b, "reversed")],
                 np.where(c, a, b))
+    if np.dtype(dtype).kind != "b":  # a weak Python int on either side keeps the tensor's dtype
+        yield _call(f"where((3, 4), {dtype} (3, 4), 1)", ts.where, device, [(c, "contiguous"), (a, "contiguous"), 1],
+                    np.where(c, a, np.ones((), a.dtype)))
+        yield _call(f"where((3, 4), 1, {dtype} (3, 4))", ts.where, device, [(c, "contiguous"), 1, (b, "contiguous")],
+                    np.where(c, np.ones((), b.dtype), b))
 
 
 def cast_edges(src):
@@ -864,6 +869,24 @@ def fill_samples(op, dtype, device, rng):
         t[1::2, ::3] = value
         return t
     yield Sample("setitem of a scalar into a strided view", run, expected)
+    if dt.kind in "iu":
+        # the dtype's own edges arrive exactly (int64's through a double would not); one past them is an error
+        info = np.iinfo(dt)
+        for value in (info.min, info.max):
+            yield Sample(f"full((5,), {value})", lambda v=value: ts.full((5,), v, dtype=dtype, device=device),
+                         np.full((5,), value, dt))
+        for value in (info.max + 1, info.min - 1):
+            yield Sample(f"full((5,), {value}) raises OverflowError",
+                         lambda v=value: ts.full((5,), v, dtype=dtype, device=device), raises=OverflowError)
+
+        def out_of_range():
+            t = to_device(np.zeros((3,), dt), device)
+            t[1] = info.max + 1
+            return t
+        yield Sample(f"setitem of {info.max + 1} raises OverflowError", out_of_range, raises=OverflowError)
+    elif dt.kind == "f":
+        yield Sample("full((5,), 0.1) rounds to the dtype", lambda: ts.full((5,), 0.1, dtype=dtype, device=device),
+                     np.full((5,), 0.1, dt))
 
 
 def arange_samples(op, dtype, device, rng):
@@ -896,8 +919,9 @@ def random_samples(op, dtype, device, rng):
             def run(n=n):
                 ts.manual_seed(1234)
                 return getattr(ts, op)(n, dtype=dtype, device=device)
+            rtol = 1e-5 if op == "randn" and dt != np.float16 else None
             yield Sample(f"{op}({n}) is the Philox stream of Note [Random numbers]", run,
-                         reference.random(op, dt, n, 1234, 0), rtol=1e-5 if op == "randn" and dt != np.float16 else None)
+                         reference.random(op, dt, n, 1234, 0), rtol=rtol)
 
     # the stream moves on between calls, and the values look like their distribution
     def draw_twice():
