@@ -39,7 +39,8 @@ offset & 0xffffffff, offset >> 32), where ``offset`` counts the generator's call
              float64: ((x0 >> 5) * 2**26 + (x1 >> 6)) * 2**-53
     randn    u1 = (x0 + 1.0) * 2**-32, u2 = x1 * 2**-32 (in double where the device has it),
              z = sqrt(-2 log u1) * cos(2 pi u2), then cast
-    randint  low + (((x1 << 32) | x0) % (high - low)), in unsigned 64-bit arithmetic
+    randint  low + (((x1 << 32) | x0) % (high - low)), in unsigned 64-bit arithmetic; the span high - low
+             (up to 2**64) reaches kernels as an unsigned 64-bit number, 0 standing for 2**64 (the bits as they are)
 """
 
 import inspect

@@ -184,5 +184,6 @@ def random(op, dtype, n, seed, offset, low=0, high=1):
         u2 = x1.astype(np.float64) * 2.0 ** -32
         return (np.sqrt(-2.0 * np.log(u1)) * np.cos(2 * np.pi * u2)).astype(dtype)
     bits = (x1 << np.uint64(32)) | x0
-    rng = np.uint64((high - low) & 0xFFFFFFFFFFFFFFFF)
-    return (np.uint64(low & 0xFFFFFFFFFFFFFFFF) + bits % rng).astype(np.int64).astype(dtype)
+    span = (high - low) & 0xFFFFFFFFFFFFFFFF  # 0 stands for the whole 2**64 range: the bits as they are
+    offsets = bits % np.uint64(span) if span else bits
+    return (np.uint64(low & 0xFFFFFFFFFFFFFFFF) + offsets).astype(np.int64).astype(dtype)
