@@ -134,8 +134,10 @@ CREATION_OPS = frozenset({"empty", "zeros", "ones", "full", "arange", "linspace"
 def unsupported_dtype(op, device, dtype, supported):
     ordered = sorted(supported, key=lambda d: d.code)
     names = ", ".join(d.name for d in ordered)
-    same_kind = [d for d in ordered if d.kind == dtype.kind] or [d for d in ordered if d.kind == "float"]
-    best = max(same_kind, key=lambda d: d.itemsize) if same_kind else None
+    same_kind = sorted([d for d in ordered if d.kind == dtype.kind] or [d for d in ordered if d.kind == "float"],
+                       key=lambda d: d.itemsize)
+    # the narrowest dtype of the same kind that holds every value of ``dtype``, else the widest there is
+    best = next((d for d in same_kind if d.itemsize >= dtype.itemsize), same_kind[-1] if same_kind else None)
     if op in CREATION_OPS:
         hint = (f" Pass dtype=ts.{best.name}, or create it on 'cpu'." if best is not None else
                 " Create it on 'cpu'.")
