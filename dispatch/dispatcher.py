@@ -209,7 +209,8 @@ def fill_value(op, value, dt):
     if isinstance(value, Tensor):
         value = value.item()
     if isinstance(value, (str, bytes)) or value is None:
-        raise TypeError(f"{op}: cannot store {type(value).__name__} {value!r} in {errors.a(dt.name)} tensor; pass a number")
+        raise TypeError(f"{op}: cannot store {type(value).__name__} {value!r} in {errors.a(dt.name)} tensor; "
+                        f"pass a number")
     kind = dt.kind
     if kind == "bool":
         if isinstance(value, complex):
@@ -219,9 +220,11 @@ def fill_value(op, value, dt):
         try:
             return float(value)
         except OverflowError:
-            raise OverflowError(f"{op}: {value} is too large to be {errors.a(dt.name)} (it does not fit a float)") from None
+            raise OverflowError(f"{op}: {value} is too large to be {errors.a(dt.name)} (it does not fit a "
+                                f"float)") from None
         except TypeError:
-            raise TypeError(f"{op}: cannot store {type(value).__name__} {value!r} in {errors.a(dt.name)} tensor") from None
+            raise TypeError(f"{op}: cannot store {type(value).__name__} {value!r} in {errors.a(dt.name)} "
+                            f"tensor") from None
     if isinstance(value, (float, np.floating)):
         if value != value:
             raise ValueError(f"{op}: cannot store NaN in an integer ({dt.name}) tensor")
@@ -512,7 +515,8 @@ def binary_inplace(op, target, other):
         dt = default_float
     result = _BOOL if info.bool_out else dt
     if result is not target.dtype and not _can_cast_inplace(result, target.dtype):
-        raise TypeError(f"{op}: cannot write {errors.a(result.name)} result into {errors.a(target.dtype.name)} tensor in place; "
+        raise TypeError(f"{op}: cannot write {errors.a(result.name)} result into {errors.a(target.dtype.name)} "
+                        f"tensor in place; "
                         f"use the out-of-place form or .astype() first")
     if broadcast_shapes(op, target.shape, b.shape) != target.shape:
         raise errors.ShapeError(f"{op}: in-place result must keep shape {target.shape}, "

@@ -13,9 +13,9 @@ from .dispatch.device import (Device, default_device, device, devices, empty_cac
                               memory_stats, register_backend, set_default_device)
 from .dispatch.dtypes import DType, dtype, promote_types, result_type
 from .dispatch.dtypes import DTYPES as _DTYPES
-from .dispatch.errors import (AxisError, BackendError, DeviceError, DeviceMismatchError, DeviceUnavailableError, PluginError,
-                              KernelNotFoundError, OutOfMemoryError, ReadOnlyError, RegistrationError, ShapeError,
-                              TensorSwitchError, UnsupportedDtypeError)
+from .dispatch.errors import (AxisError, BackendError, DeviceError, DeviceMismatchError, DeviceUnavailableError,
+                              KernelNotFoundError, OutOfMemoryError, PluginError, ReadOnlyError, RegistrationError,
+                              ShapeError, TensorSwitchError, UnsupportedDtypeError)
 from .dispatch.registry import OPS, register_kernel, registry
 from .dispatch.shapes import MAX_NDIM
 from .dispatch.tensor import Tensor

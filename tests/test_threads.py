@@ -101,10 +101,28 @@ def test_first_use_from_many_threads_cuda():
     _run_fresh("cuda")
 
 
+def _race(fn):
+    """``fn()`` from THREADS threads released at once by a barrier; their results."""
+    import threading
+
+    barrier = threading.Barrier(THREADS)
+    got = []
+
+    def run():
+        barrier.wait()
+        got.append(fn())
+
+    threads = [threading.Thread(target=run) for _ in range(THREADS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return got
+
+
 def test_opencl_devices_are_made_once_under_contention(monkeypatch):
     """In-process and without a driver race: many threads asking for a device's state get one object, built once
     (double-checked locking in OpenCLBackend._device)."""
-    import threading
     import time
 
     from tensorswitch.backends import opencl
@@ -120,25 +138,13 @@ def test_opencl_devices_are_made_once_under_contention(monkeypatch):
     backend._cl_devices = ["first", "second"]
     monkeypatch.setattr(opencl, "_devices", [None, None])
     monkeypatch.setattr(opencl, "_Device", FakeDevice)
-    barrier = threading.Barrier(THREADS)
-    got = []
-
-    def ask():
-        barrier.wait()
-        got.append(backend._device(1))
-
-    threads = [threading.Thread(target=ask) for _ in range(THREADS)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    got = _race(lambda: backend._device(1))
     assert built == [1] and len(got) == THREADS and all(g is got[0] for g in got)
     assert ts.device("cpu") is ts.device("cpu")  # the interned devices are untouched by the fake
 
 
 def test_cuda_device_state_is_made_once_under_contention(monkeypatch):
     """The same for cuda's per-device state (its stream, pool and caches), without a GPU: backends/cuda.py _device."""
-    import threading
     import time
 
     from tensorswitch.backends import cuda
@@ -152,16 +158,5 @@ def test_cuda_device_state_is_made_once_under_contention(monkeypatch):
 
     monkeypatch.setattr(cuda, "_devices", {})
     monkeypatch.setattr(cuda, "_Device", FakeDevice)
-    barrier = threading.Barrier(THREADS)
-    got = []
-
-    def ask():
-        barrier.wait()
-        got.append(cuda._device(0))
-
-    threads = [threading.Thread(target=ask) for _ in range(THREADS)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    got = _race(lambda: cuda._device(0))
     assert built == [0] and len(got) == THREADS and all(g is got[0] for g in got)
