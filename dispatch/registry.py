@@ -5,7 +5,10 @@ Note [Kernel contract]
 A kernel is a Python callable registered for one (op, device type, dtype).  The dispatcher calls it only after it has
 promoted dtypes, checked that all tensors share one device, broadcast shapes and allocated the output, so a kernel
 only computes.  It never sees an empty output (the dispatcher handles size 0), but it does see 0-d tensors and any
-strides: negative, zero (broadcast) and non-contiguous.  Tensors expose ``buffer.handle`` (the backend's memory),
+strides: negative, zero (broadcast) and non-contiguous.  An output is never a broadcast view (writes into those are
+refused before dispatch), but an input may share memory with the output only in the same layout (the dispatcher
+copies an input that overlaps the output in any other layout first).  Float-to-integer conversions follow Note [Float
+to integer casts] (dispatch/dtypes.py).  Tensors expose ``buffer.handle`` (the backend's memory),
 ``offset`` and ``strides`` (in elements), ``shape``, ``dtype``, ``device`` and ``is_contiguous``.
 
     family          signature                          the key dtype is   notes
@@ -13,10 +16,13 @@ strides: negative, zero (broadcast) and non-contiguous.  Tensors expose ``buffer
                                                                           out's shape; out dtype from the table
     where           k(out, cond, a, b)                 a's and b's        cond is bool
     astype          k(out, x)                          x's                out may be any supported dtype, same too
-    fill            k(out, value)                      out's              value is a Python scalar
+    fill            k(out, value)                      out's              value is a Python bool, an int in
+                                                                          out's range, or a float (checked by
+                                                                          the dispatcher); out may be strided
     arange          k(out, start, step)                out's              out is 1-D contiguous; out[i]=start+i*step
     rand, randn     k(out, seed, offset)               out's (floats)     Philox4x32-10, see Note [Random numbers]
-    randint         k(out, seed, offset, low, high)    out's (integers)   in [low, high)
+    randint         k(out, seed, offset, low, high)    out's (integers)   in [low, high); high - low may be
+                                                                          up to 2**64 (Note [Random numbers])
     sum prod max    k(out, x, axes)                    x's                axes: sorted non-empty tuple; out is
     min argmax                                                            contiguous, x.shape without axes; the
     argmin all any                                                        reduced extent is never empty; sum/prod
@@ -26,8 +32,9 @@ strides: negative, zero (broadcast) and non-contiguous.  Tensors expose ``buffer
     matmul          k(out, a, b)                       a's and b's        a (*B, M, K), b (*B, K, N) with batch dims
                                                                           broadcast; out (*B, M, N) contiguous;
                                                                           K >= 1
-    softmax,        k(out, x, axis)                    x's (floats)       out contiguous, same shape
-    log_softmax
+    softmax,        k(out, x, axis)                    x's (floats)       out contiguous, same shape; a row
+    log_softmax                                                           whose max is +inf, holding a NaN, or
+                                                                          all -inf is NaN throughout (PyTorch)
 
 Note [Random numbers]
 ~~~~~~~~~~~~~~~~~~~~~
