@@ -7,7 +7,10 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-SOURCES := pyproject.toml CMakeLists.txt $(wildcard kernels/*.py kernels/*.h kernels/cpu/*) \
+# every module too: the editable install maps each module to its file, so a new module needs a reinstall; and the
+# example plugin is installed as a copy
+SOURCES := pyproject.toml CMakeLists.txt $(wildcard kernels/*.h kernels/cpu/*) \
+           $(shell find dispatch backends kernels tensorswitch examples/numpy_backend/src -name '*.py') \
            $(wildcard examples/numpy_backend/pyproject.toml)
 
 $(STAMP): $(SOURCES)

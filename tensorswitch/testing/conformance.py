@@ -2,7 +2,7 @@
 
     python -m tensorswitch.conformance --device DEVICE [--op OP] [--dtype DTYPE] [--report F.json] [--plot F.png]
 
-For every (op, dtype) the device claims, the shared sample database (``tensorswitch/testing/samples.py``) runs against
+For every (op, dtype) the device claims, the shared sample database (``tensorswitch/testing/samples/``) runs against
 the NumPy reference; every (op, dtype) it does not claim must raise the clear not-implemented error; then the backend
 contract (copies, synchronize, allocations, views, in-place writes) is checked.  Prints an op x dtype matrix and
 exits non-zero on any failure.  In a program or a test, :func:`run_conformance` returns the same report.

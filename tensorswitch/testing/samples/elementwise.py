@@ -1,0 +1,268 @@
+"""Samples of the unary and binary elementwise ops: broadcasting (size 0 included), 0-d, empty and non-contiguous
+inputs, NaN, infinities and integer edges, in-place ops whose operand overlaps the target, mixed dtypes, Python
+scalars (Note [Type promotion] in dispatch/dtypes.py) and Python ints outside the tensor's range."""
+
+import operator
+
+import numpy as np
+
+import tensorswitch as ts
+from ...kernels import optable
+from .. import reference
+from .core import LARGE, WIDE_DTYPES, Sample, Shared, _call, _cast, _runnable, specials, to_device, values
+
+
+UNARY_SHAPES = [((), "contiguous"), ((0,), "contiguous"), ((17,), "contiguous"), ((17,), "strided"),
+                ((4, 5), "transposed"), ((2, 3, 4), "reversed"), ((LARGE,), "contiguous")]
+BINARY_SHAPES = [((4, 5), (4, 5), "contiguous"), ((4, 1), (1, 5), "contiguous"), ((5,), (3, 5), "contiguous"),
+                 ((), (6,), "contiguous"), ((), (), "contiguous"), ((0, 3), (1, 3), "contiguous"),
+                 # broadcasting against size 0
+                 ((0,), (), "contiguous"), ((0, 3), (3,), "contiguous"), ((2, 0), (2, 1), "contiguous"),
+                 ((0,), (1,), "contiguous"),
+                 ((3, 4), (3, 4), "transposed"), ((6,), (6,), "strided"), ((2, 3, 4), (3, 1), "reversed"),
+                 ((LARGE,), (LARGE,), "contiguous"), ((LARGE,), (), "contiguous")]
+
+#: the in-place operator of each binary op that has one
+IN_PLACE = {"add": operator.iadd, "subtract": operator.isub, "multiply": operator.imul,
+            "divide": operator.itruediv, "floor_divide": operator.ifloordiv, "remainder": operator.imod,
+            "pow": operator.ipow}
+
+#: in-place ops whose operand overlaps the target: (text, shape, target index, operand of the base array)
+OVERLAPS = [("x {op}= x.T", (6, 6), (Ellipsis,), lambda x: x.T),
+            ("x[1:] {op}= x[:-1]", (37,), (slice(1, None),), lambda x: x[:-1]),
+            ("x[::2] {op}= x[1::2]", (38,), (slice(None, None, 2),), lambda x: x[1::2]),
+            ("x {op}= x[::-1]", (37,), (Ellipsis,), lambda x: x[::-1]),
+            ("x {op}= x[0] (broadcast row)", (4, 6), (Ellipsis,), lambda x: x[0]),
+            ("x {op}= x[:, :1] (broadcast column)", (4, 6), (Ellipsis,), lambda x: x[:, :1])]
+
+SYMBOLS = {"add": "+", "subtract": "-", "multiply": "*", "divide": "/", "floor_divide": "//", "remainder": "%",
+           "pow": "**"}
+COMPARISONS = ("equal", "not_equal", "less", "less_equal", "greater", "greater_equal")
+LOGICAL = ("logical_and", "logical_or")
+ARITHMETIC = ("add", "subtract", "multiply", "floor_divide", "remainder", "pow", "maximum", "minimum")
+
+
+def _domain(op, dtype, shape, rng, position):
+    """Inputs that keep an op inside the range where NumPy defines it."""
+    if op == "pow" and np.dtype(dtype).kind in "iu":
+        return values(dtype, shape, rng, 0, 9) if position == 0 or np.dtype(dtype).kind == "u" else \
+            values(dtype, shape, rng, -2, 7)
+    return values(dtype, shape, rng)
+
+
+def elementwise_samples(op, dtype, device, rng):
+    info = optable.ELEMENTWISE[op]
+    fn = getattr(ts, op)
+    ref = reference.ELEMENTWISE[op]
+    dt = np.dtype(dtype)
+    if info.arity == 1:
+        for shape, layout in UNARY_SHAPES:
+            x = _domain(op, dtype, shape, rng, 0)
+            yield _call(f"{op}({layout} {shape})", fn, device, [(x, layout)], ref(x))
+        if dt.kind == "f":
+            x = specials(dtype)
+            yield _call(f"{op}(NaN, inf, tiny, huge)", fn, device, [(x, "contiguous")], ref(x))
+        return
+    for sa, sb, layout in BINARY_SHAPES:
+        a, b = _domain(op, dtype, sa, rng, 0), _domain(op, dtype, sb, rng, 1)
+        if op in ("floor_divide", "remainder") and b.size:
+            b.flat[0] = 0  # division by zero gives 0 for integers, inf/NaN for floats
+        ea, eb = np.broadcast_arrays(a, b)
+        yield _call(f"{op}({layout} {sa}, {sb})", fn, device, [(a, layout), (b, layout)], ref(ea, eb))
+    yield from _binary_edges(op, dtype, device, fn, ref)
+    yield from _binary_in_place(op, dtype, device, rng, ref)
+    yield from _binary_mixed(op, dtype, device, rng, fn, ref)
+    yield from _binary_scalars(op, dtype, device, rng, fn, ref)
+    yield from _binary_out_of_range(op, dtype, device, rng, fn)
+
+
+def _binary_edges(op, dtype, device, fn, ref):
+    """Specials for floats; for integers the edges of ops_common.h: x // 0 == x % 0 == 0, INT_MIN // -1 wraps,
+    negative divisors round towards -inf, negative integer powers give 0 except for bases 1 and -1."""
+    dt = np.dtype(dtype)
+    if dt.kind == "f":
+        s = specials(dtype)
+        a, b = np.repeat(s, len(s)), np.tile(s, len(s))
+        yield _call(f"{op}(specials x specials)", fn, device, [(a, "contiguous"), (b, "contiguous")], ref(a, b))
+        return
+    if dt.kind not in "iu":
+        return
+    info = np.iinfo(dt)
+    signed = dt.kind == "i"
+    if op in ("floor_divide", "remainder"):
+        if signed:
+            ea = [info.min, info.min, info.min, info.max, info.max, -7, 7, -7, 7, 0, info.min + 1, -1, 5, -5]
+            eb = [-1, 1, 0, -1, 0, 2, -2, -2, 2, 0, -1, info.min, info.max, info.min]
+            ga, gb = np.meshgrid(np.arange(-9, 10), np.arange(-4, 5))
+        else:
+            ea, eb = [info.max, info.max, 0, 7, 200], [0, 1, info.max, 2, 7]
+            ga, gb = np.meshgrid(np.arange(0, 20), np.arange(0, 6))
+    elif op == "pow":
+        if signed:
+            ga, gb = np.meshgrid(np.arange(-3, 4), np.arange(-3, 7))
+            ea, eb = [3, 3, -3, 2, -2, 7], [20, 41, 63, dt.itemsize * 8 - 1, dt.itemsize * 8, 13]
+        else:
+            ga, gb = np.meshgrid(np.arange(0, 6), np.arange(0, 9))
+            ea, eb = [3, 3, 2, 7], [20, 41, 8, 13]
+    else:
+        return
+    a = np.concatenate([np.array(ea, np.int64), ga.ravel()]).astype(dt)
+    b = np.concatenate([np.array(eb, np.int64), gb.ravel()]).astype(dt)
+    yield _call(f"{op}(integer edges: zero and negative divisors, INT_MIN, negative powers)", fn, device,
+                [(a, "contiguous"), (b, "contiguous")], ref(a, b))
+
+
+def _binary_in_place(op, dtype, device, rng, ref):
+    """``x op= y`` where ``y`` overlaps ``x``: NumPy's answer, as if ``y`` were copied first."""
+    if op not in IN_PLACE or np.dtype(dtype).kind not in "iuf":
+        return
+    if op == "divide" and np.dtype(dtype).kind != "f":
+        return
+    if not _runnable(device, op, dtype, [dtype]):
+        return
+    iop = IN_PLACE[op]
+    for text, shape, index, operand in OVERLAPS:
+        if op == "pow":
+            x = values(dtype, shape, rng, 0, 3) if np.dtype(dtype).kind != "f" else values(dtype, shape, rng, 0.5, 1.5)
+        else:
+            x = values(dtype, shape, rng)
+        expected = x.copy()
+        target = expected[index]
+        other = np.broadcast_to(np.array(operand(expected), copy=True), target.shape)
+        target[...] = ref(target.copy(), other.copy())
+
+        def run(x=x, index=index, operand=operand):
+            t = to_device(x, device)
+            iop(t[index], operand(t))
+            return t
+
+        yield Sample(text.format(op=SYMBOLS[op]) + f" {shape}", run, expected, inputs={"args": [x]})
+
+
+def _binary_mixed(op, dtype, device, rng, fn, ref):
+    """Tensors of two different dtypes, in both orders, for every pair of supported dtypes that computes in
+    ``dtype`` (so that a failure names the kernel that ran): the compute dtype is NumPy 2's promotion (Note [Type
+    promotion]: int8 with uint8 gives int16, int64 with float32 float64, bool with int8 int8); ops that compute in
+    float (divide) take float32 where that is an integer.  Every ordered pair of dtypes is in exactly one cell."""
+    info = optable.ELEMENTWISE[op]
+    supported = sorted(device.supported_dtypes(), key=lambda d: d.code)
+    inputs = {}
+
+    def operand(dt, shape):
+        key = (dt.name, shape)
+        if key not in inputs:
+            small = op == "pow" and dt.kind != "bool"  # small bases and exponents
+            inputs[key] = Shared(values(dt.numpy, shape, rng, 0, 4 if shape == (3, 4) else 3) if small else
+                                 values(dt.numpy, shape, rng))
+        return inputs[key]
+
+    for first in supported:
+        for second in supported:
+            if first is second:
+                continue
+            compute = np.promote_types(first.numpy, second.numpy)
+            if info.to_float and compute.kind != "f":
+                compute = np.dtype(np.float32)
+            if compute.name != dtype or not _runnable(device, op, compute, [first.name, second.name]):
+                continue
+            a, b = operand(first, (3, 4)), operand(second, (4,))
+            yield _call(f"{op}({first.name} (3, 4), {second.name} (4,)) computes in {compute}", fn, device, [a, b],
+                        ref(_cast(a.x, compute), _cast(b.x, compute)))
+
+
+def _scalar_compute(dtype, scalar, to_float):
+    """The dtype a tensor of ``dtype`` and a weak Python scalar compute in (Note [Type promotion])."""
+    dt = np.dtype(dtype)
+    if isinstance(scalar, bool):
+        out = dt
+    elif isinstance(scalar, int):
+        out = np.dtype(np.int64) if dt.kind == "b" else dt
+    else:
+        out = dt if dt.kind == "f" else np.dtype(np.float32)
+    if to_float and out.kind != "f":
+        out = np.dtype(np.float32)
+    return out
+
+
+def _scalar_values(op, dtype):
+    """[(Python scalar, sides)]: the first of each kind on both sides, the others on the right."""
+    dt = np.dtype(dtype)
+    if op == "pow":
+        ints = [(2, "both")] + ([(-1, "right")] if dt.kind == "i" else [])
+        floats = [(1.5, "both")]
+    else:
+        ints = [(3, "both")] + ([(-2, "right")] if dt.kind in "if" else [])
+        if op in ("floor_divide", "remainder") and dt.kind in "iu":
+            ints.append((0, "right"))
+        floats = [(2.5, "both"), (-1.5, "right")]
+    return ints + floats + [(True, "right")]
+
+
+def _binary_scalars(op, dtype, device, rng, fn, ref):
+    """Python scalars on either side of a tensor, wherever the pair computes in ``dtype``: weak scalars take the
+    tensor's dtype where their kind fits (a float16 tensor with a Python float stays float16), so the float32 cell
+    also has integer and bool tensors with Python floats (they give float32) and the int64 cell bool tensors with
+    Python ints (they give int64)."""
+    info = optable.ELEMENTWISE[op]
+    for tensor in sorted(device.supported_dtypes(), key=lambda d: d.code):
+        tdt = tensor.name
+        cases = [(scalar, sides, _scalar_compute(tdt, scalar, info.to_float))
+                 for scalar, sides in _scalar_values(op, tdt)]
+        cases = [c for c in cases if c[2].name == dtype and _runnable(device, op, c[2], [tdt], scalar=True)]
+        if not cases:
+            continue
+        if op == "pow":  # small bases and exponents
+            x = values(tdt, (5, 7), rng, 0, 5) if tensor.kind != "float" else values(tdt, (5, 7), rng, 0.5, 3)
+        else:
+            x = values(tdt, (5, 7), rng)
+        shared = Shared(x)
+        for scalar, sides, compute in cases:
+            cx, cs = _cast(x, compute), _cast(np.full(x.shape, scalar), compute)
+            yield _call(f"{op}({tdt} (5, 7), {scalar!r}) computes in {compute}", fn, device, [shared, scalar],
+                        ref(cx, cs))
+            if sides == "both":
+                yield _call(f"{op}({scalar!r}, {tdt} (5, 7)) computes in {compute}", fn, device, [scalar, shared],
+                            ref(cs, cx))
+    first = _scalar_values(op, dtype)[0][0]
+    if _runnable(device, op, dtype, [dtype], scalar=True) and _scalar_compute(dtype, first, info.to_float) == dtype:
+        # non-contiguous and large tensors next to a scalar (a stride-0 operand in the kernel)
+        x = values(dtype, (4, 6), rng, 0, 5) if op == "pow" else values(dtype, (4, 6), rng)
+        yield _call(f"{op}(transposed {dtype} (4, 6), {first!r})", fn, device, [(x, "transposed"), first],
+                    ref(x, np.full(x.shape, first, x.dtype)))
+        if dtype in WIDE_DTYPES:
+            x = values(dtype, (LARGE,), rng, 0, 5) if op == "pow" else values(dtype, (LARGE,), rng)
+            yield _call(f"{op}({first!r}, {dtype} ({LARGE},))", fn, device, [first, (x, "contiguous")],
+                        ref(np.full(x.shape, first, x.dtype), x))
+
+
+def _binary_out_of_range(op, dtype, device, rng, fn):
+    """Python ints outside the integer tensor's range: comparisons give the mathematically right answer
+    (uint8 [0, 5] < -1 is [False, False]), logical ops test the value against 0, arithmetic raises OverflowError
+    (NumPy 2's rules)."""
+    dt = np.dtype(dtype)
+    if dt.kind not in "iu" or not _runnable(device, op, dtype, [dtype]):
+        return
+    info = np.iinfo(dt)
+    x = values(dtype, (3, 4), rng)
+    exact = x.astype(object)
+    shared = Shared(x)
+    if op in COMPARISONS:
+        ufunc = getattr(np, op)
+        for s in (info.max + 1, info.min - 1, 2 ** 70, -2 ** 70, 300 if dt.itemsize == 1 else 2 ** 40):
+            yield _call(f"{op}({dtype} (3, 4), {s}) with the int out of range", fn, device, [shared, s],
+                        np.asarray(ufunc(exact, s), dtype=bool))
+            yield _call(f"{op}({s}, {dtype} (3, 4)) with the int out of range", fn, device, [s, shared],
+                        np.asarray(ufunc(s, exact), dtype=bool))
+    elif op in LOGICAL:
+        ufunc = getattr(np, op)
+        s = 2 ** (8 * dt.itemsize)  # wraps to 0 in the tensor's dtype, but is true
+        yield _call(f"{op}({dtype} (3, 4), {s}) with the int out of range", fn, device, [shared, s],
+                    ufunc(x != 0, True))
+        yield _call(f"{op}({-s}, {dtype} (3, 4)) with the int out of range", fn, device, [-s, shared],
+                    ufunc(True, x != 0))
+    elif op in ARITHMETIC:
+        for s in (info.max + 1, info.min - 1):
+            yield _call(f"{op}({dtype} (3, 4), {s}) raises OverflowError", fn, device, [shared, s], None,
+                        raises=OverflowError)
+            yield _call(f"{op}({s}, {dtype} (3, 4)) raises OverflowError", fn, device, [s, shared], None,
+                        raises=OverflowError)
