@@ -7,11 +7,18 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-# every module too: the editable install maps each module to its file, so a new module needs a reinstall; and the
-# example plugin is installed as a copy
-SOURCES := pyproject.toml CMakeLists.txt $(wildcard kernels/*.h kernels/cpu/*) \
-           $(shell find dispatch backends kernels tensorswitch examples/numpy_backend/src -name '*.py') \
-           $(wildcard examples/numpy_backend/pyproject.toml)
+# build/modules.txt changes when a module is added or removed: the editable install maps each module to its file, so
+# that needs a reinstall (edits to existing modules do not).  The example plugin is installed as a copy.
+MODULES := build/modules.txt
+SOURCES := pyproject.toml CMakeLists.txt $(wildcard kernels/*.py kernels/*.h kernels/cpu/*) $(MODULES) \
+           $(wildcard examples/numpy_backend/pyproject.toml examples/numpy_backend/src/*/*.py)
+
+$(MODULES): FORCE
+	@mkdir -p build
+	@find dispatch backends kernels tensorswitch -name '*.py' | sort > $@.new
+	@cmp -s $@.new $@ && rm $@.new || mv $@.new $@
+
+.PHONY: FORCE
 
 $(STAMP): $(SOURCES)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
