@@ -39,7 +39,7 @@ class Device:
         if self._dtypes is None:
             from .dtypes import dtype as to_dtype
 
-            answer = self.backend.supported_dtypes(self.index)
+            answer = call_hook(self.backend, "supported_dtypes", self.index)
             try:
                 self._dtypes = frozenset(to_dtype(d) for d in answer)
             except TypeError as exc:
@@ -50,12 +50,17 @@ class Device:
 
     def empty_cache(self):
         """Give memory cached by this device's pool back to the system."""
-        self.backend.empty_cache(self.index)
+        call_hook(self.backend, "empty_cache", self.index)
 
     def memory_stats(self):
         """This device's memory statistics (see ``ts.memory_stats``)."""
-        stats = dict(self.backend.memory_stats(self.index) or {})
-        stats.setdefault("memory_limit_bytes", self.backend.memory_limit(self.index))
+        answer = call_hook(self.backend, "memory_stats", self.index) or {}
+        try:
+            stats = dict(answer)
+        except (TypeError, ValueError):
+            raise errors.BackendError(f"the {self.type} backend's memory_stats({self.index}) must return a dict, "
+                                      f"got {answer!r}") from None
+        stats.setdefault("memory_limit_bytes", call_hook(self.backend, "memory_limit", self.index))
         return stats
 
     def synchronize(self):
@@ -148,6 +153,18 @@ def unregister_backend(name):
             del _devices[key]
 
 
+def call_hook(backend, hook, *args):
+    """``backend.<hook>(*args)``, with anything but tensorswitch's own errors reported as the backend's fault."""
+    try:
+        return getattr(backend, hook)(*args)
+    except errors.TensorSwitchError:
+        raise
+    except Exception as exc:
+        shown = ", ".join(repr(a) if isinstance(a, (int, float, str)) else type(a).__name__ for a in args)
+        raise errors.BackendError(f"the {backend.name!r} backend's {hook}({shown}) raised "
+                                  f"{type(exc).__name__}: {exc}") from exc
+
+
 def _backend(type_):
     backend = _backends.get(type_)
     if backend is None:
@@ -167,13 +184,13 @@ def _backend(type_):
     if type_ not in _initialized:
         with _lock:
             if type_ not in _initialized:
-                backend.initialize()
+                call_hook(backend, "initialize")
                 _initialized.add(type_)
     return backend
 
 
 def _device_count(backend):
-    count = backend.device_count()
+    count = call_hook(backend, "device_count")
     if type(count) is not int:
         try:
             count = int(count.__index__())
@@ -214,7 +231,7 @@ def device(spec=None):
     d = _devices.get((type_, index))
     if d is None:
         backend = _backend(type_)
-        reason = backend.unavailable_reason()
+        reason = call_hook(backend, "unavailable_reason")
         if reason:
             raise errors.DeviceUnavailableError(f"device {spec!r} cannot be used: {reason}")
         count = _device_count(backend)
@@ -241,10 +258,10 @@ def devices():
     for type_ in sorted(_backends, key=lambda t: (t != "cpu", t)):
         try:
             backend = _backend(type_)
-            if backend.unavailable_reason():
+            if call_hook(backend, "unavailable_reason"):
                 continue
             found.extend(device(f"{type_}:{i}") for i in range(_device_count(backend)))
-        except errors.TensorSwitchError:
+        except errors.TensorSwitchError:  # a broken backend must not hide the others (unavailable_reasons says why)
             continue
     return found
 
@@ -264,7 +281,7 @@ def usable_device_types():
     for type_ in backend_names():
         try:
             backend = _backend(type_)
-            if not backend.unavailable_reason() and _device_count(backend) > 0:
+            if not call_hook(backend, "unavailable_reason") and _device_count(backend) > 0:
                 out.append(type_)
         except Exception:  # a broken driver must not break an error message
             continue
@@ -279,8 +296,11 @@ def empty_cache(device=None):
     """
     if device is not None:
         return _resolve(device).empty_cache()
-    for d in list(_devices.values()):
-        d.empty_cache()
+    for d in set(_devices.values()):
+        try:
+            d.empty_cache()
+        except errors.TensorSwitchError as exc:  # one broken backend must not keep the others' memory
+            errors.warn(f"empty_cache: {exc}")
 
 
 def memory_stats(device=None):
@@ -301,9 +321,9 @@ def unavailable_reasons():
     out = {}
     for type_ in backend_names():
         try:
-            reason = _backend(type_).unavailable_reason()
+            reason = call_hook(_backend(type_), "unavailable_reason")
         except Exception as exc:  # a broken driver must not break the listing
-            reason = f"{type(exc).__name__}: {exc}"
+            reason = str(exc) if isinstance(exc, errors.BackendError) else f"{type(exc).__name__}: {exc}"
         if reason:
             out[type_] = reason
     return out

@@ -13,7 +13,8 @@ import struct
 import numpy as np
 
 from . import errors
-from .dtypes import DTYPES, INT_RANGE, WEAK, _PROMOTE, default_float, scalar_dtype
+from .device import call_hook
+from .dtypes import DTYPES, INT_RANGE, WEAK, _PROMOTE, default_float, default_int, scalar_dtype
 from .registry import log, registry
 from .shapes import MAX_NDIM, normalize_axes, normalize_axis  # noqa: F401  (normalize_axes: re-exported)
 from .tensor import Tensor, contiguous_strides, make_tensor, writable_check
@@ -109,8 +110,9 @@ def mirror(x, target):
     lo, hi = span(x)
     copy = empty((hi - lo,), x.dtype, target)
     host = np.empty(hi - lo, dtype=x.dtype.numpy)
-    x.device.backend.copy_out(x.buffer.handle, lo * x.dtype.itemsize, host, x.device.index)
-    target.backend.copy_in(copy.buffer.handle, 0, host, target.index)
+    call_hook(x.device.backend, "copy_out", x.buffer.handle, lo * x.dtype.itemsize, host,
+              x.device.index)
+    call_hook(target.backend, "copy_in", copy.buffer.handle, 0, host, target.index)
     return make_tensor(copy.buffer, x.offset - lo, x.shape, x.strides, x.dtype, target, x.is_contiguous, x.size)
 
 
@@ -120,9 +122,10 @@ def _copy_span(src, src_start, count, dst_buffer, dst_start):
         return
     itemsize = src.dtype.itemsize
     host = np.empty(count, dtype=src.dtype.numpy)
-    src.device.backend.copy_out(src.buffer.handle, src_start * itemsize, host, src.device.index)
+    call_hook(src.device.backend, "copy_out", src.buffer.handle, src_start * itemsize, host,
+              src.device.index)
     dst = dst_buffer.device
-    dst.backend.copy_in(dst_buffer.handle, dst_start * itemsize, host, dst.index)
+    call_hook(dst.backend, "copy_in", dst_buffer.handle, dst_start * itemsize, host, dst.index)
 
 
 # -- allocation -----------------------------------------------------------------------------------------------------
@@ -143,6 +146,11 @@ def _fresh(shape, strides, size, dt, device):
         handle = device.raw_allocate(nbytes, device.index)
     except _ALLOCATION_ERRORS as exc:
         handle = _allocate_again(device, nbytes, shape, dt, exc)
+    except errors.TensorSwitchError:
+        raise
+    except Exception as exc:  # a backend bug: say whose
+        raise errors.BackendError(f"the {device.type} backend's allocate({nbytes}, {device.index}) raised "
+                                  f"{type(exc).__name__}: {exc}") from exc
     t.buffer = _new_buffer(device.buffer_type, (handle, nbytes, device))
     t.offset = 0
     t.shape = shape
@@ -164,9 +172,9 @@ def _allocate_again(device, nbytes, shape, dt, exc):
     """After a failed allocation: give the pool's cached memory back and try once more, else the clear error."""
     limit = None
     try:
-        limit = device.backend.memory_limit(device.index)
+        limit = call_hook(device.backend, "memory_limit", device.index)
         if limit is None or nbytes <= limit:
-            device.backend.empty_cache(device.index)
+            call_hook(device.backend, "empty_cache", device.index)
             return device.raw_allocate(nbytes, device.index)
     except _ALLOCATION_ERRORS as again:
         exc = again
@@ -207,8 +215,11 @@ def fill_value(op, value, dt):
     ``dt`` receives: bool, an int within the dtype's range, or float.  Out-of-range ints raise OverflowError (see
     Note [Type promotion])."""
     if isinstance(value, Tensor):
+        if value.size != 1:
+            raise ValueError(f"{op}: a fill value must be a scalar or a one-element tensor, got a tensor of shape "
+                             f"{value.shape}")
         value = value.item()
-    if isinstance(value, (str, bytes)) or value is None:
+    if not isinstance(value, (bool, int, float, complex, np.bool_, np.number)):
         raise TypeError(f"{op}: cannot store {type(value).__name__} {value!r} in {errors.a(dt.name)} tensor; "
                         f"pass a number")
     kind = dt.kind
@@ -322,6 +333,8 @@ _ELEMENTWISE = {name: _EW(op) for name, op in optable.ELEMENTWISE.items()}
 
 def astype(x, dt, copy=True):
     """``x`` converted to ``dt`` on its device (a copy unless ``copy=False`` and nothing changes)."""
+    if not isinstance(x, Tensor):
+        require_tensor("astype", x)
     if x.dtype is dt and not copy:
         return x
     check_dtype("astype", dt, x.device)
@@ -434,6 +447,13 @@ def _make_binary(op):
     return binary_op
 
 
+def _as_float(op, value):
+    try:
+        return float(value)
+    except OverflowError:
+        raise OverflowError(f"{op}: {value} is too large to be a float") from None
+
+
 def _operands(op, a, b):
     """Promote two operands (tensors or Python scalars) to one dtype on one device."""
     if type(a) is Tensor or isinstance(a, Tensor):
@@ -443,15 +463,36 @@ def _operands(op, a, b):
                 raise errors.device_mismatch(op, (device, b.device))
             dt = _PROMOTE[(a.dtype, b.dtype)]
         else:
-            dt = scalar_dtype(b, a.dtype)
+            dt = _scalar_dtype(op, b, a.dtype)
             b = _scalar_operand(op, b, dt, device)
     elif isinstance(b, Tensor):
         device = b.device
-        dt = scalar_dtype(a, b.dtype)
+        dt = _scalar_dtype(op, a, b.dtype)
         a = _scalar_operand(op, a, dt, device)
     else:
         raise TypeError(f"{op}: expected at least one tensor, got {type(a).__name__} and {type(b).__name__}")
     return a, b, dt, device
+
+
+def _scalar_dtype(op, value, other):
+    try:
+        return scalar_dtype(value, other)
+    except TypeError as exc:
+        raise TypeError(f"{op}: {exc}") from None
+
+
+def is_operand(value):
+    """A tensor or a real Python/NumPy scalar: what binary ops take (``x == None`` is then left to Python)."""
+    return isinstance(value, (Tensor, bool, int, float, np.bool_, np.integer, np.floating))
+
+
+def require_tensor(op, x):
+    """Raise a TypeError naming ``op`` unless ``x`` is a tensor (NumPy arrays and lists are not: convert them)."""
+    if not isinstance(x, Tensor):
+        hint = " Convert it with ts.asarray(...) first." if isinstance(x, (list, tuple, np.ndarray, np.generic,
+                                                                          int, float)) else ""
+        raise TypeError(f"{op}: expected a tensor, got {type(x).__name__}.{hint}")
+    return x
 
 
 def _scalar_operand(op, value, dt, device):
@@ -465,6 +506,13 @@ def _scalar_operand(op, value, dt, device):
 def _binary_slow(op, a, b):
     info = _ELEMENTWISE[op]
     if type(a) is not Tensor or type(b) is not Tensor:
+        if info.to_float:  # x_int8 / 300: the scalar meets the float the op computes in, not int8
+            if isinstance(b, (int, np.integer)) and not isinstance(b, (bool, np.bool_)) and isinstance(a, Tensor) \
+                    and a.dtype.kind != "float":
+                b = _as_float(op, b)
+            elif isinstance(a, (int, np.integer)) and not isinstance(a, (bool, np.bool_)) and \
+                    isinstance(b, Tensor) and b.dtype.kind != "float":
+                a = _as_float(op, a)
         answer = _out_of_range_int(op, a, b)
         if answer is not None:
             return answer
@@ -553,6 +601,12 @@ def copy_into(target, value):
 def where(cond, a, b):
     if not isinstance(cond, Tensor):
         raise TypeError("where: the condition must be a tensor")
+    if not isinstance(a, Tensor) and not isinstance(b, Tensor):  # two scalars: the first takes its default dtype
+        if not is_operand(a):
+            raise TypeError(f"where: x1 must be a tensor or a number, got {type(a).__name__}")
+        dt = _BOOL if isinstance(a, (bool, np.bool_)) else \
+            default_int if isinstance(a, (int, np.integer)) else default_float
+        a = scalar_tensor(a, dt, cond.device)
     a, b, dt, device = _operands("where", a, b)
     if cond.device is not device:
         raise errors.device_mismatch("where", (cond.device, device))
@@ -595,6 +649,8 @@ def reduce(op, x, axis=None, keepdims=False):
     else:
         axes, out_ndim0 = normalize_axes(op, axis, x.ndim), False
     rdt = _reduction_dtype(info, x.dtype)
+    if rdt is not x.dtype:
+        check_dtype(op, rdt, x.device)  # int64 sums and indices, bool all/any: the device must hold them
     out_shape = tuple(n for i, n in enumerate(x.shape) if i not in axes)
     extent = 1
     for a in axes:
@@ -666,6 +722,7 @@ def matmul(a, b):
 
 
 def softmax_like(op, x, axis):
+    require_tensor(op, x)
     if x.dtype.kind != "float":
         x = astype(x, default_float)
     if x.ndim == 0:

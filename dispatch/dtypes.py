@@ -101,6 +101,10 @@ def dtype(x):
     """
     if isinstance(x, DType):
         return x
+    try:
+        hash(x)
+    except TypeError:
+        raise TypeError(f"a dtype is a ts.DType, a name such as 'float32', or a NumPy dtype; got {x!r}") from None
     if isinstance(x, str):
         d = _BY_NAME.get(x)
         if d is None and x[:1] in "<>=|":  # a NumPy type string such as '>f4'
@@ -136,8 +140,13 @@ _PROMOTE = _build_promotion()
 
 
 def promote_types(a, b):
-    """The dtype two tensor operands compute in (see Note [Type promotion])."""
-    return _PROMOTE[(a, b)]
+    """The dtype two tensor operands compute in (see Note [Type promotion]); dtypes or anything ``ts.dtype`` takes.
+
+    >>> import tensorswitch as ts
+    >>> ts.promote_types("int8", ts.uint8)
+    ts.int16
+    """
+    return _PROMOTE[(dtype(a), dtype(b))]
 
 
 def scalar_dtype(value, other):
@@ -163,6 +172,10 @@ def result_type(*args):
     tensors = [a.dtype if isinstance(a, Tensor) else dtype(a) for a in args
                if isinstance(a, (Tensor, DType, str, np.dtype, type))]
     scalars = [a for a in args if isinstance(a, (bool, int, float))]
+    others = [a for a in args if not isinstance(a, (Tensor, DType, str, np.dtype, type, bool, int, float))]
+    if others:
+        raise TypeError(f"result_type: expected tensors, dtypes and Python bool/int/float scalars, got "
+                        f"{type(others[0]).__name__} {others[0]!r}")
     if not tensors:
         raise TypeError("result_type needs at least one tensor or dtype")
     out = tensors[0]

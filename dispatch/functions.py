@@ -12,7 +12,7 @@ import numpy as np
 from . import dispatcher as d
 from . import errors
 from .shapes import MAX_NDIM
-from .device import device as get_device
+from .device import call_hook, device as get_device
 from .dtypes import DTYPES, INT_RANGE, default_float, default_int, dtype as to_dtype
 from .shapes import as_int, as_shape, normalize_axis
 from .tensor import Tensor, _install_operators, contiguous_strides, make_tensor, read_only
@@ -84,19 +84,30 @@ def ones(shape, *, dtype=None, device=None):
 
 
 def empty_like(x, *, dtype=None, device=None):
+    d.require_tensor("empty_like", x)
     return empty(x.shape, dtype=_dt(dtype, x.dtype), device=device or x.device)
 
 
 def zeros_like(x, *, dtype=None, device=None):
+    d.require_tensor("zeros_like", x)
     return zeros(x.shape, dtype=_dt(dtype, x.dtype), device=device or x.device)
 
 
 def ones_like(x, *, dtype=None, device=None):
+    d.require_tensor("ones_like", x)
     return ones(x.shape, dtype=_dt(dtype, x.dtype), device=device or x.device)
 
 
 def full_like(x, fill_value, *, dtype=None, device=None):
+    d.require_tensor("full_like", x)
     return full(x.shape, fill_value, dtype=_dt(dtype, x.dtype), device=device or x.device)
+
+
+def _real(op, name, value):
+    """A real Python number (NumPy scalars become Python ones), or a TypeError naming ``op``."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{op}: {name} must be a real number, got {value!r} ({type(value).__name__})")
+    return int(value) if isinstance(value, (int, np.integer)) else float(value)
 
 
 def arange(start, stop=None, step=1, *, dtype=None, device=None):
@@ -108,9 +119,7 @@ def arange(start, stop=None, step=1, *, dtype=None, device=None):
     """
     if stop is None:
         start, stop = 0, start
-    for v in (start, stop, step):
-        if not isinstance(v, (int, float, np.integer, np.floating)) or isinstance(v, (bool, np.bool_)):
-            raise TypeError(f"arange: start, stop and step must be real numbers, got {v!r}")
+    start, stop, step = (_real("arange", name, v) for name, v in (("start", start), ("stop", stop), ("step", step)))
     if step == 0:
         raise ValueError("arange: step must not be zero")
     if builtins.any(isinstance(v, (float, np.floating)) and not math.isfinite(v) for v in (start, stop, step)):
@@ -128,6 +137,7 @@ def arange(start, stop=None, step=1, *, dtype=None, device=None):
         last = start + (n - 1) * step
         d.fill_value("arange", int(start), dt)  # OverflowError when the values leave the dtype's range
         d.fill_value("arange", int(last), dt)
+        d.fill_value("arange", int(step), DTYPES[4])  # the kernels step in int64
         if not builtins.all(float(v).is_integer() for v in (start, step)):
             start, step = int(start), int(step)
     out = empty((n,), dtype=dt, device=device)
@@ -135,14 +145,25 @@ def arange(start, stop=None, step=1, *, dtype=None, device=None):
 
 
 def linspace(start, stop, num, *, dtype=None, device=None, endpoint=True):
-    """``num`` evenly spaced values from ``start`` to ``stop``."""
+    """``num`` evenly spaced values from ``start`` to ``stop``; computed in floating point, then cast to an integer
+    ``dtype`` (truncating, as NumPy does)."""
     num = as_int(num, "linspace: num")
     if num < 0:
         raise ValueError("linspace: num must be non-negative")
+    start, stop = _real("linspace", "start", start), _real("linspace", "stop", stop)
+    dt = _dt(dtype, default_float)
+    dev = get_device(device)
+    if dt.kind != "float":
+        compute = DTYPES[8] if DTYPES[8] in dev.supported_dtypes() else default_float
+        return d.astype(linspace(start, stop, num, dtype=compute, device=dev, endpoint=endpoint), dt)
     div = (num - 1) if endpoint else num
+    try:
+        start, stop = float(start), float(stop)
+    except OverflowError:
+        raise OverflowError(f"linspace: start and stop must fit a float, got {start} and {stop}") from None
     step = (stop - start) / div if div > 0 else 0.0
-    out = empty((num,), dtype=_dt(dtype, default_float), device=device)
-    d.run("arange", out.dtype, out, float(start), float(step))
+    out = empty((num,), dtype=dt, device=dev)
+    d.run("arange", out.dtype, out, start, step)
     if endpoint and num > 1:
         out[num - 1] = stop
     return out
@@ -150,7 +171,11 @@ def linspace(start, stop, num, *, dtype=None, device=None, endpoint=True):
 
 def eye(n_rows, n_cols=None, *, k=0, dtype=None, device=None):
     """A 2-D tensor with ones on the ``k``-th diagonal."""
-    n_cols = n_rows if n_cols is None else n_cols
+    n_rows = as_int(n_rows, "eye: n_rows")
+    n_cols = n_rows if n_cols is None else as_int(n_cols, "eye: n_cols")
+    k = as_int(k, "eye: k")
+    if n_rows < 0 or n_cols < 0:
+        raise ValueError(f"eye: n_rows and n_cols must be non-negative, got {n_rows} and {n_cols}")
     out = zeros((n_rows, n_cols), dtype=dtype, device=device)
     start = k if k >= 0 else -k * n_cols
     length = builtins.max(0, builtins.min(n_rows - builtins.max(0, -k), n_cols - builtins.max(0, k)))
@@ -230,7 +255,8 @@ def randn(*shape, dtype=None, device=None):
 
 def _varargs_shape(op, shape):
     """``f(2, 3)`` and ``f((2, 3))`` alike."""
-    if len(shape) == 1 and (shape[0] is None or not hasattr(shape[0], "__index__")):
+    if len(shape) == 1 and (shape[0] is None or not hasattr(shape[0], "__index__") or
+                            getattr(shape[0], "ndim", 0) > 0):
         shape = shape[0]
     return as_shape(op, shape)
 
@@ -239,12 +265,12 @@ def randint(low, high=None, size=(), *, dtype=None, device=None):
     """Integers in [low, high).  ``ts.randint(10, size=(3,))`` draws from [0, 10)."""
     if high is None:
         low, high = 0, low
+    low, high = as_int(low, "randint: low"), as_int(high, "randint: high")
     if high <= low:
         raise ValueError(f"randint: high ({high}) must be greater than low ({low})")
     dt = _dt(dtype, default_int)
     if dt.kind not in ("int", "uint"):
         raise TypeError(f"randint: dtype must be an integer dtype, got {dt.name}")
-    low, high = as_int(low, "randint: low"), as_int(high, "randint: high")
     lo, hi = INT_RANGE[dt]
     if low < lo or high - 1 > hi:
         raise OverflowError(f"randint: [{low}, {high}) does not fit in {dt.name} (which holds {lo} to {hi})")
@@ -274,16 +300,16 @@ def asarray(obj, dtype=None, device=None, copy=None):
     dev = get_device(device)
     python_data = not isinstance(obj, (np.ndarray, np.generic))
     if dtype is not None:
-        dt = to_dtype(dtype)
+        dt = _asarray_dtype(dtype)
         try:
             host = np.asarray(obj, dtype=dt.numpy)
-        except OverflowError as exc:
-            raise OverflowError(f"asarray: {exc}") from None
+        except (OverflowError, TypeError, ValueError) as exc:
+            raise _conversion_error(obj, exc, errors.a(dt.name)) from None
     else:
         try:
             host = np.asarray(obj)
-        except OverflowError as exc:
-            raise OverflowError(f"asarray: {exc}") from None
+        except (OverflowError, TypeError, ValueError) as exc:  # ragged lists, strange objects
+            raise _conversion_error(obj, exc, "a") from None
         if python_data and host.dtype == object and _has_big_int(obj):
             raise OverflowError("asarray: a Python integer does not fit in 64 bits; tensorswitch's widest integer "
                                 "dtype is int64")
@@ -297,8 +323,29 @@ def asarray(obj, dtype=None, device=None, copy=None):
         if host.dtype.kind not in "biuf" or host.dtype == object:
             raise TypeError(f"asarray: cannot make a tensor from {type(obj).__name__} with NumPy dtype "
                             f"{host.dtype}; supported dtypes are {', '.join(x.name for x in DTYPES)}")
-        dt = to_dtype(host.dtype)
+        dt = _asarray_dtype(host.dtype)
     return from_numpy(host, dt, dev)
+
+
+def _conversion_error(obj, exc, what):
+    """asarray's own words for what NumPy refused (ragged lists, values that are not numbers, ints too large)."""
+    text = repr(obj)
+    text = text if len(text) <= 60 else text[:57] + "..."
+    if isinstance(exc, OverflowError):
+        return OverflowError(f"asarray: a value of {text} does not fit {what.split()[-1]} tensor's dtype"
+                             if what != "a" else f"asarray: a value of {text} is too large for any tensor dtype")
+    if isinstance(exc, ValueError) and ("inhomogeneous" in str(exc) or "sequence" in str(exc)):
+        return ValueError(f"asarray: the nested sequences of {text} have different lengths; every row must have "
+                          f"the same length")
+    return type(exc)(f"asarray: cannot make {what} tensor from {type(obj).__name__} {text}; pass numbers, nested "
+                     f"lists of numbers, NumPy arrays or tensors")
+
+
+def _asarray_dtype(dtype):
+    try:
+        return to_dtype(dtype)
+    except TypeError as exc:
+        raise TypeError(f"asarray: {exc}") from None
 
 
 def _has_big_int(obj):
@@ -321,7 +368,7 @@ def from_numpy(host, dt, dev):
         host = host.view(np.uint8) != 0
     out = d.empty(host.shape, dt, dev)
     if out.size:
-        dev.backend.copy_in(out.buffer.handle, 0, host, dev.index)
+        call_hook(dev.backend, "copy_in", out.buffer.handle, 0, host, dev.index)
     return out
 
 
@@ -334,14 +381,16 @@ def to_numpy(x):
         # no astype kernel on this device: gather on the host from the memory span the view touches
         lo, hi = d.span(x)
         flat = np.empty(hi - lo, dtype=x.dtype.numpy)
-        x.device.backend.copy_out(x.buffer.handle, lo * x.dtype.itemsize, flat, x.device.index)
+        call_hook(x.device.backend, "copy_out", x.buffer.handle, lo * x.dtype.itemsize, flat,
+                  x.device.index)
         item = x.dtype.itemsize
         view = np.lib.stride_tricks.as_strided(flat[x.offset - lo:], x.shape, tuple(s * item for s in x.strides))
         return np.array(view)
     x = d.contiguous(x)
     host = np.empty(x.shape, dtype=x.dtype.numpy)
     if x.size:
-        x.device.backend.copy_out(x.buffer.handle, x.offset * x.dtype.itemsize, host, x.device.index)
+        call_hook(x.device.backend, "copy_out", x.buffer.handle, x.offset * x.dtype.itemsize, host,
+                  x.device.index)
     return host
 
 
@@ -367,12 +416,13 @@ def to(x, device=None, dtype=None):
     if src.size:
         itemsize = src.dtype.itemsize
         if dev.backend is src.device.backend:
-            dev.backend.copy_between(result.buffer.handle, 0, dev.index, src.buffer.handle, src.offset * itemsize,
-                                     src.device.index, src.nbytes)
+            call_hook(dev.backend, "copy_between", result.buffer.handle, 0, dev.index, src.buffer.handle,
+                      src.offset * itemsize, src.device.index, src.nbytes)
         else:
             host = np.empty(src.shape, dtype=src.dtype.numpy)
-            src.device.backend.copy_out(src.buffer.handle, src.offset * itemsize, host, src.device.index)
-            dev.backend.copy_in(result.buffer.handle, 0, host, dev.index)
+            call_hook(src.device.backend, "copy_out", src.buffer.handle, src.offset * itemsize, host,
+                      src.device.index)
+            call_hook(dev.backend, "copy_in", result.buffer.handle, 0, host, dev.index)
     return result
 
 
@@ -415,6 +465,7 @@ def _view_strides(old_shape, old_strides, new_shape):
 
 def reshape(x, shape, /, *, copy=None):
     """``x`` with a new shape: a view when possible.  One dimension may be -1."""
+    d.require_tensor("reshape", x)
     shape = as_shape("reshape", shape, allow_unknown=True)
     if shape.count(-1) > 1:
         raise errors.ShapeError("reshape: only one dimension can be -1")
@@ -437,24 +488,30 @@ def reshape(x, shape, /, *, copy=None):
 
 
 def permute_dims(x, axes):
+    d.require_tensor("permute_dims", x)
     return x.permute_dims(axes)
 
 
 def broadcast_to(x, shape):
+    d.require_tensor("broadcast_to", x)
     return x.broadcast_to(shape)
 
 
 def broadcast_arrays(*arrays):
     """Read-only views of ``arrays`` broadcast to one shape."""
+    for a in arrays:
+        d.require_tensor("broadcast_arrays", a)
     shape = d.broadcast_shapes("broadcast_arrays", *(a.shape for a in arrays))
     return [a.broadcast_to(shape) for a in arrays]
 
 
 def squeeze(x, axis):
+    d.require_tensor("squeeze", x)
     return x.squeeze(axis)
 
 
 def expand_dims(x, axis=0):
+    d.require_tensor("expand_dims", x)
     return x.expand_dims(axis)
 
 
@@ -463,6 +520,8 @@ def concat(arrays, axis=0):
     arrays = list(arrays)
     if not arrays:
         raise ValueError("concat needs at least one tensor")
+    for a in arrays:
+        d.require_tensor("concat", a)
     if axis is None:
         arrays, axis = [reshape(a, (-1,)) for a in arrays], 0
     first = arrays[0]
@@ -497,6 +556,8 @@ def stack(arrays, axis=0):
     arrays = list(arrays)
     if not arrays:
         raise ValueError("stack needs at least one tensor")
+    for a in arrays:
+        d.require_tensor("stack", a)
     shape = arrays[0].shape
     for a in arrays:
         if a.shape != shape:
@@ -536,6 +597,7 @@ def argmin(x, /, *, axis=None, keepdims=False):
 
 
 def _arg(op, x, axis, keepdims):
+    d.require_tensor(op, x)
     if axis is not None:
         if isinstance(axis, (tuple, list)):
             raise TypeError(f"{op}: axis must be an int or None, got {axis!r}")
@@ -552,25 +614,44 @@ def _count(x, axis):
     return math.prod(x.shape[a] for a in axes)
 
 
-def mean(x, /, *, axis=None, keepdims=False):
-    """The arithmetic mean; integer input is computed in the default float dtype."""
-    if x.dtype.kind != "float":
+def _statistic_input(op, x, axis):
+    """``x`` in the dtype a mean or variance accumulates in (integers: float32; float16: float32, as NumPy does,
+    since float16 cannot even hold a count above 65504), and the result dtype."""
+    d.require_tensor(op, x)
+    if x.ndim:
+        d.normalize_axes(op, axis, x.ndim)
+    else:
+        d.normalize_axes(op, axis, 0)
+    result = x.dtype if x.dtype.kind == "float" else default_float
+    if x.dtype.kind != "float" or x.dtype is DTYPES[6]:
         x = d.astype(x, default_float)
-    return d.binary("divide", d.reduce("sum", x, axis, keepdims), _count(x, axis) or float("nan"))
+    return x, result
+
+
+def _finish(out, result):
+    return out if out.dtype is result else d.astype(out, result)
+
+
+def mean(x, /, *, axis=None, keepdims=False):
+    """The arithmetic mean; integer input is computed in the default float dtype, float16 accumulates in float32."""
+    x, result = _statistic_input("mean", x, axis)
+    return _finish(d.binary("divide", d.reduce("sum", x, axis, keepdims), _count(x, axis) or float("nan")), result)
 
 
 def var(x, /, *, axis=None, correction=0.0, keepdims=False):
     """The variance, with ``correction`` degrees of freedom removed (Array API)."""
-    if x.dtype.kind != "float":
-        x = d.astype(x, default_float)
+    x, result = _statistic_input("var", x, axis)
+    correction = _real("var", "correction", correction)
     dev = d.binary("subtract", x, mean(x, axis=axis, keepdims=True))
     total = d.reduce("sum", d.unary("square", dev), axis, keepdims)
-    return d.binary("divide", total, float(builtins.max(_count(x, axis) - correction, 0)) or float("nan"))
+    return _finish(d.binary("divide", total, float(builtins.max(_count(x, axis) - correction, 0)) or float("nan")),
+                   result)
 
 
 def std(x, /, *, axis=None, correction=0.0, keepdims=False):
     """The standard deviation (square root of ``var``)."""
-    return d.unary("sqrt", var(x, axis=axis, correction=correction, keepdims=keepdims))
+    x, result = _statistic_input("std", x, axis)
+    return _finish(d.unary("sqrt", var(x, axis=axis, correction=correction, keepdims=keepdims)), result)
 
 
 # -- the rest ------------------------------------------------------------------------------------------------------

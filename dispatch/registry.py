@@ -189,11 +189,12 @@ class Registry:
 
     def missing(self, op, device, dtype):
         """The error for a missing kernel, listing what does exist where it can be used."""
-        from .device import usable_device_types
+        from .device import device as get_device, usable_device_types
 
         supported = device.supported_dtypes()
         same_device = [d.name for d in DTYPES if (op, device.type, d) in self._entries and d in supported]
-        other = [t for t in usable_device_types() if t != device.type and (op, t, dtype) in self._entries]
+        other = [t for t in usable_device_types() if t != device.type and (op, t, dtype) in self._entries and
+                 dtype in get_device(t).supported_dtypes()]
         return errors.kernel_not_found(op, device, dtype, same_device, other, (op, "cpu", dtype) in self._entries)
 
     # -- fallback -----------------------------------------------------------------------------------------------

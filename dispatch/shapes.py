@@ -9,7 +9,7 @@ import numpy as np
 
 from . import errors
 
-__all__ = ["MAX_NDIM", "as_int", "as_shape", "normalize_axis", "normalize_axes", "check_ndim"]
+__all__ = ["MAX_NDIM", "MAX_SIZE", "as_int", "as_shape", "normalize_axis", "normalize_axes", "check_ndim"]
 
 #: The most dimensions a tensor may have, on every backend (the cpu kernels' ``kMaxDims``; NumPy 2 allows 64).
 MAX_NDIM = 32
@@ -19,12 +19,18 @@ def _describe(value):
     return f"{value!r} ({type(value).__name__})"
 
 
+#: the largest dimension and element count: offsets and strides (in elements) are signed 64-bit in every kernel
+MAX_SIZE = 2 ** 63 - 1
+
+
 def as_int(value, what):
     """``value`` as a Python int, or a TypeError naming ``what`` was expected."""
     if isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{what} must be an integer, not a bool ({value!r})")
     if type(value) is int:
         return value
+    if getattr(value, "ndim", 0) and hasattr(value, "shape"):  # a tensor or array of several elements
+        raise TypeError(f"{what} must be an integer, got {type(value).__name__} of shape {tuple(value.shape)}")
     try:
         return int(value.__index__())
     except AttributeError:
@@ -42,8 +48,8 @@ def check_ndim(op, ndim):
 def as_shape(op, shape, allow_unknown=False):
     """A shape as a tuple of ints: ``3``, ``(2, 3)``, ``[2, 3]``, ``np.int64(3)``.  ``allow_unknown`` admits one
     -1 (reshape)."""
-    if type(shape) is tuple and all(type(n) is int and n >= 0 for n in shape) and len(shape) <= MAX_NDIM:
-        return shape  # the common case, checked in one pass
+    if type(shape) is tuple and all(type(n) is int and 0 <= n <= 2 ** 31 for n in shape) and len(shape) <= 2:
+        return shape  # the common case, checked in one pass: two dims below 2**31 cannot overflow
     if shape is None or isinstance(shape, (str, bytes, float, complex)):
         raise TypeError(f"{op}: a shape is an int or a sequence of ints, such as 3 or (2, 3); got "
                         f"{_describe(shape)}")
@@ -65,6 +71,12 @@ def as_shape(op, shape, allow_unknown=False):
                              + (" (only one -1, for a size to infer, is)" if allow_unknown else ""))
         out.append(n)
     check_ndim(op, len(out))
+    size = 1
+    for n in out:
+        if n > 0:
+            size *= n
+    if size > MAX_SIZE or any(n > MAX_SIZE for n in out):
+        raise ValueError(f"{op}: shape {tuple(out)} has more than 2**63 - 1 elements, the most any tensor can index")
     return tuple(out)
 
 

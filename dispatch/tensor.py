@@ -182,8 +182,11 @@ class Tensor(_RawTensor):
                 start, stop, step = item.indices(self.shape[dim])
                 if step == 0:
                     raise ValueError("slice step cannot be zero")
-                shape.append(len(range(start, stop, step)))
-                strides.append(self.strides[dim] * step)
+                length = len(range(start, stop, step))
+                shape.append(length)
+                # a dim of one element is never stepped along: keep its stride small (a step of 2**64 would not
+                # fit the kernels' 64-bit strides)
+                strides.append(self.strides[dim] * step if length > 1 else self.strides[dim])
                 if shape[-1]:
                     offset += start * self.strides[dim]
                 dim += 1
@@ -216,9 +219,21 @@ class Tensor(_RawTensor):
         return offset, shape, strides
 
     def __setitem__(self, index, value):
-        from .dispatcher import copy_into
+        from .dispatcher import copy_into, is_operand
 
-        copy_into(self[index], value)
+        target = self[index]
+        if not is_operand(value):
+            if isinstance(value, (list, tuple, np.ndarray)):  # x[:] = [1, 2, 3]: values of the target's dtype
+                from .functions import asarray
+
+                try:
+                    value = asarray(value, dtype=self.dtype, device=self.device)
+                except (TypeError, ValueError) as exc:
+                    raise type(exc)(f"setitem: {exc}") from None
+            else:
+                raise TypeError(f"setitem: cannot store {type(value).__name__} in a tensor; pass a tensor, a "
+                                f"number, a list or a NumPy array")
+        copy_into(target, value)
 
     def reshape(self, *shape, copy=None):
         """A view with the new shape when the layout allows one, else a copy (``copy=False`` forbids copying).
@@ -314,14 +329,23 @@ class Tensor(_RawTensor):
         return self.numpy().reshape(()).item()
 
     def __float__(self):
+        if self.size != 1:
+            raise TypeError(f"float(): only a one-element tensor converts to a Python scalar, this one has shape "
+                            f"{self.shape}")
         return float(self.item())
 
     def __int__(self):
+        if self.size != 1:
+            raise TypeError(f"int(): only a one-element tensor converts to a Python scalar, this one has shape "
+                            f"{self.shape}")
         return int(self.item())
 
     def __index__(self):
         if self.dtype.kind not in ("int", "uint"):
             raise TypeError(f"only integer tensors can be used as an index, this one is {self.dtype.name}")
+        if self.size != 1:
+            raise TypeError(f"only a one-element integer tensor can be used as an int, this one has shape "
+                            f"{self.shape}")
         return int(self.item())
 
     def __bool__(self):
@@ -383,9 +407,19 @@ def _install_operators():
         setattr(Tensor, f"__{dunder}__", fwd(op))
         setattr(Tensor, f"__r{dunder}__", rev(op))
         setattr(Tensor, f"__i{dunder}__", ip(op))
-    for dunder, op in (("eq", "equal"), ("ne", "not_equal"), ("lt", "less"), ("le", "less_equal"),
-                       ("gt", "greater"), ("ge", "greater_equal")):
+    for dunder, op in (("lt", "less"), ("le", "less_equal"), ("gt", "greater"), ("ge", "greater_equal")):
         setattr(Tensor, f"__{dunder}__", fwd(op))
+
+    def equality(op):
+        fn = d.BINARY[op]
+        is_operand = d.is_operand
+
+        def method(self, other):  # x == None, x == "a": not comparable, so Python's own answer (False, True)
+            return fn(self, other) if is_operand(other) else NotImplemented
+        return method
+
+    Tensor.__eq__ = equality("equal")
+    Tensor.__ne__ = equality("not_equal")
 
     def logical(op):
         fn = d.BINARY[op]
@@ -398,6 +432,25 @@ def _install_operators():
 
     Tensor.__and__ = Tensor.__rand__ = logical("logical_and")
     Tensor.__or__ = Tensor.__ror__ = logical("logical_or")
+
+    def logical_inplace(op):
+        def method(self, other):
+            if self.dtype.kind != "bool" or (isinstance(other, Tensor) and other.dtype.kind != "bool"):
+                raise TypeError(f"bitwise operators are only supported on bool tensors (as {op})")
+            return inplace(op, self, other)
+        return method
+
+    Tensor.__iand__ = logical_inplace("logical_and")
+    Tensor.__ior__ = logical_inplace("logical_or")
+
+    def imatmul(self, other):  # a @= b: in place, when the product keeps a's shape (as in NumPy)
+        product = d.matmul(self, other)
+        if product.shape != self.shape:
+            raise errors.ShapeError(f"matmul: in-place result must keep shape {self.shape}, got {product.shape}")
+        d.copy_into(self, product)
+        return self
+
+    Tensor.__imatmul__ = imatmul
 
     def invert(self):
         if self.dtype.kind != "bool":

@@ -37,10 +37,7 @@ def set_num_threads(n):
     """Use ``n`` threads for cpu kernels (default: ``OMP_NUM_THREADS``, else one per core)."""
     from .backends import cpu
 
-    n = int(n)
-    if n < 1:
-        raise ValueError(f"set_num_threads: n must be at least 1, got {n}")
-    cpu.set_num_threads(n)
+    cpu.set_num_threads(n)  # checks n (an int from 1 to a cap no machine's thread limit is below)
 
 
 def get_num_threads():
@@ -61,7 +58,14 @@ def __getattr__(name):
 def set_fallback(device, fallback="cpu"):
     """Run ops that have no kernel on ``device`` (a device type) on ``fallback`` instead, copying the data there and
     back and warning once per op.  Off by default; ``set_fallback(device, None)`` turns it off again."""
+    from .dispatch.device import backend_names, device as get_device
+
     device_type = str(device).split(":")[0]
-    if fallback is not None and str(fallback).split(":")[0] == device_type:
-        raise ValueError(f"set_fallback: {device_type!r} cannot fall back to itself")
-    registry.set_fallback(device_type, None if fallback is None else str(fallback).split(":")[0])
+    if device_type not in backend_names():
+        raise DeviceError(f"set_fallback: unknown device type {device_type!r}; registered: "
+                          f"{', '.join(backend_names())}")
+    if fallback is not None:
+        fallback = get_device(fallback).type  # raises, saying why, for a device that cannot be used
+        if fallback == device_type:
+            raise ValueError(f"set_fallback: {device_type!r} cannot fall back to itself")
+    registry.set_fallback(device_type, fallback)

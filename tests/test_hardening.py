@@ -583,3 +583,139 @@ def test_first_use_from_many_threads_in_a_fresh_process():
     for _ in range(2):
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
         assert out.returncode == 0 and "errors: []" in out.stdout, out.stdout + out.stderr
+
+
+# -- found by fuzzing (tests/test_fuzz.py keeps the contract; these pin the answers) --------------------------------
+
+def test_float16_statistics_accumulate_in_float32(device):
+    if ts.float16 not in device.supported_dtypes():
+        pytest.skip(f"{device} has no float16")
+    x = ts.full((70000,), 0.5, dtype="float16", device=device)
+    assert x.mean().dtype == ts.float16 and float(x.mean().item()) == 0.5
+    assert float(ts.mean(ts.ones(100000, dtype="float16", device=device)).item()) == 1.0
+    h = np.linspace(-1, 1, 70001).astype(np.float16)
+    t = ts.asarray(h, device=device)
+    assert abs(float(t.var().item()) - float(h.astype(np.float32).var())) < 1e-3
+    assert abs(float(t.std().item()) - float(h.astype(np.float32).std())) < 1e-3
+
+
+def test_linspace_into_integers_truncates_like_numpy(device):
+    for args, dt in [((0, 10, 5), "int64"), ((-1, 1, 5), "int32"), ((0, 255, 7), "uint8"), ((0, 1, 3), "bool")]:
+        assert ts.linspace(*args, dtype=dt, device=device).tolist() == np.linspace(*args).astype(dt).tolist()
+    with pytest.raises(TypeError, match="linspace"):
+        ts.linspace("a", "b", 3)
+
+
+def test_fill_values_must_be_numbers():
+    for dt in ("bool", "int8", "float32"):
+        for bad in ([0], object(), {}, "1"):
+            with pytest.raises(TypeError):
+                ts.full((3,), bad, dtype=dt)
+    with pytest.raises(ValueError, match="one-element"):
+        ts.full((2,), ts.ones(2))
+    x = ts.zeros(3, dtype="bool")
+    x[:] = [0, 1, 0]  # a list is a sequence of values, not one truthy object
+    assert x.tolist() == [False, True, False]
+    y = ts.zeros((2, 3))
+    y[0] = np.array([1.0, 2.0, 3.0])
+    y[1] = [4, 5, 6]
+    assert y.tolist() == [[1, 2, 3], [4, 5, 6]]
+
+
+def test_in_place_logical_and_matmul_operators_write_in_place():
+    m = ts.asarray([True, True, False])
+    v = m[:2]
+    v &= ts.asarray([False, True])
+    assert m.tolist() == [False, True, False]
+    v |= True
+    assert m.tolist() == [True, True, False]
+    a = ts.asarray([[1.0, 2.0], [3.0, 4.0]])
+    view = a[:]
+    view @= ts.eye(2) * 2
+    assert a.tolist() == [[2.0, 4.0], [6.0, 8.0]]
+    with pytest.raises(ts.ShapeError):
+        view @= ts.ones((2, 3))
+
+
+def test_equality_with_non_operands_is_pythons_answer():
+    x = ts.ones(2)
+    assert (x == None) is False and (x != None) is True  # noqa: E711
+    assert (x == "a") is False
+    with pytest.raises(TypeError, match="add"):
+        ts.add(x, "a")
+
+
+def test_true_division_of_integers_by_big_ints():
+    x = ts.asarray(np.array([3, 6], np.int8))
+    assert (x / 300).tolist() == pytest.approx([0.01, 0.02])
+    assert (600 / x).tolist() == pytest.approx([200.0, 100.0])
+    assert (ts.asarray(np.array([3], np.uint8)) / -3).tolist() == [-1.0]
+
+
+def test_where_with_two_scalars():
+    c = ts.asarray([True, False])
+    assert ts.where(c, 1, 0).tolist() == [1, 0] and ts.where(c, 1, 0).dtype == ts.int64
+    assert ts.where(c, 1.5, 0).dtype == ts.float32 and ts.where(c, True, False).dtype == ts.bool
+
+
+def test_set_fallback_checks_its_devices():
+    with pytest.raises(ts.DeviceError):
+        ts.set_fallback("limited", "nonexistent")
+    with pytest.raises(ts.DeviceError):
+        ts.set_fallback("nosuchdevice", "cpu")
+    with pytest.raises(TypeError):
+        ts.set_fallback("limited", 5)
+
+
+def test_fallback_results_stay_in_the_devices_dtypes():
+    ts.set_fallback("limited", "cpu")
+    try:
+        x = ts.asarray([1.0, 3.0], device="limited")
+        for fn in (ts.argmax, ts.argmin):
+            with pytest.raises(ts.UnsupportedDtypeError, match="int64"):
+                fn(x)
+        with pytest.raises(ts.UnsupportedDtypeError):
+            ts.sum(ts.asarray([True, False], device="limited"))
+    finally:
+        ts.set_fallback("limited", None)
+
+
+def test_sizes_and_strides_stay_within_64_bits():
+    with pytest.raises(ValueError, match="2\\*\\*63"):
+        ts.zeros((0, 2 ** 63))
+    with pytest.raises(ValueError):
+        ts.ones(1).broadcast_to((2 ** 64,))
+    with pytest.raises(ValueError):
+        ts.ones(1).broadcast_to((2 ** 62, 2 ** 62))
+    x = ts.ones((3, 3))
+    assert (x[:: 2 ** 64, ::2] + 1).tolist() == [[2.0, 2.0]]
+    x[:: -2 ** 63] = 2.0
+    assert x[2].tolist() == [2.0] * 3 and x[0].tolist() == [1.0] * 3
+    with pytest.raises(OverflowError):
+        ts.arange(0, 5, 2 ** 63)
+    with pytest.raises(TypeError, match="eye"):
+        ts.eye(3, k=0.5)
+    with pytest.raises(ValueError, match="eye"):
+        ts.eye(-3)
+
+
+def test_errors_name_the_op_the_user_called():
+    x = ts.ones((2, 3))
+    for fn in (ts.mean, ts.var, ts.std):
+        with pytest.raises(ts.AxisError, match=fn.__name__):
+            fn(x, axis=5)
+    for call in (lambda: ts.zeros_like([1]), lambda: ts.mean([1.0]), lambda: ts.reshape([1, 2], (2,)),
+                 lambda: ts.concat([[1], [2]]), lambda: ts.astype([1], "float32"), lambda: ts.argmin([[1, 2]]),
+                 lambda: ts.softmax(np.array([1.0]))):
+        with pytest.raises(TypeError, match="expected a tensor"):
+            call()
+    with pytest.raises(TypeError, match="float\\(\\)"):
+        float(ts.ones(2))
+    assert ts.promote_types("int32", "int8") is ts.int32
+    with pytest.raises(TypeError):
+        ts.dtype([1])
+    with pytest.raises(ValueError, match="asarray.*lengths"):
+        ts.asarray([[1, 2], [3]])
+    with pytest.raises(TypeError):
+        ts.result_type(ts.ones(1), 1j)
+    assert ts.rand(ts.asarray([2, 3])).shape == (2, 3)
