@@ -8,7 +8,8 @@ Pairs the standard leaves undefined (integer with float, bool with numbers) prom
 Python scalars are *weak*: they take the tensor's dtype when their kind fits (``x_float32 + 1.0`` stays float32,
 ``x_float16 + 1.0`` float16, ``x_int8 + 1`` int8), a float scalar with an integer or bool tensor gives the default
 float dtype (float32), and an int scalar with a bool tensor the default int dtype (int64).  One table, ``WEAK``, holds
-this rule; the dispatcher's fast path and ``scalar_dtype`` both read it.
+this rule; the dispatcher's fast path and ``scalar_dtype`` both read it.  NumPy scalars (``np.float64(1.5)``,
+``np.int16(3)``) count as Python scalars here, as in PyTorch; NumPy 2 itself treats them as typed (strong).
 
 A Python int that does not fit the dtype it takes (``x_uint8 + 300``, ``x_int64 + 2**63``) raises ``OverflowError``
 in arithmetic and creation, as NumPy 2 does; comparisons against it give the mathematically right answer
