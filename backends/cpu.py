@@ -2,8 +2,10 @@
 
 float32/float64 matmul goes to a real BLAS when ``scipy-openblas32`` is installed (the ``blas`` extra); without it
 our own loop runs.  Memory comes from a caching pool (Note [CPU memory pool] in ``kernels/cpu/module.cpp``: size
-classes, a cap of 256 MiB by default, ``TENSORSWITCH_CPU_CACHE_LIMIT``); kernels run on OpenMP threads above a grain of
-32768 elements (``TENSORSWITCH_CPU_GRAIN``, ``OMP_NUM_THREADS``).
+classes, a cap of 256 MiB by default, ``TENSORSWITCH_CPU_CACHE_LIMIT``).  A request of 256 MiB or more is first held
+against what the process can really get (MemAvailable, and the cgroup's memory limit less its usage): one that cannot
+fit is a MemoryError, where Linux's overcommit would let it through and the OOM killer end the process later.  Kernels
+run on OpenMP threads above a grain of 32768 elements (``TENSORSWITCH_CPU_GRAIN``, ``OMP_NUM_THREADS``).
 """
 
 from ..dispatch.backend import Backend
@@ -28,16 +30,27 @@ def set_num_threads(n):
     """Run the cpu kernels on ``n`` OpenMP threads (the default: ``OMP_NUM_THREADS``, else every core), and
     OpenBLAS's matmul on as many where it is loaded.
 
+    ``n`` is an int (anything with ``__index__``, but not a bool: 1.5 and True are a TypeError) from 1 to
+    ``max(256, 4 * os.cpu_count())`` (``thread_limit()``), else a ValueError: tens of thousands of threads made libgomp
+    abort or crash the process, and more threads than that cannot make a kernel faster.
+
     >>> from tensorswitch.backends import cpu
     >>> old = cpu.get_num_threads()
     >>> cpu.set_num_threads(1); cpu.get_num_threads()
     1
     >>> cpu.set_num_threads(old)
     """
-    _module().set_num_threads(int(n))  # ValueError below 1
-    _num_threads[0] = int(n)
+    module = _module()
+    module.set_num_threads(n)  # checks n first, with errors that name set_num_threads (kernels/cpu/module.cpp)
+    n = module.get_num_threads()
+    _num_threads[0] = n
     if _blas_set_num_threads is not None:
-        _blas_set_num_threads(int(n))
+        _blas_set_num_threads(n)
+
+
+def thread_limit():
+    """The most threads ``set_num_threads`` accepts: ``max(256, 4 * os.cpu_count())``."""
+    return _module().thread_limit()
 
 
 def get_num_threads():
@@ -99,6 +112,7 @@ class CPUBackend(Backend):
         _cpu.copy_between(dst, dst_offset, src, src_offset, nbytes)
 
     def memory_limit(self, index):
+        """Physical memory, or the process's cgroup memory limit where lower (Note [CPU memory pool])."""
         return _module().memory_limit()
 
     def empty_cache(self, index):

@@ -17,6 +17,15 @@ two steps, and another thread setting the same kernel's arguments in between wou
 (PyOpenCL's documentation says as much for ``Kernel.__call__``); an allocation with its statistics; and the
 insertion and eviction of cached layouts (look-ups are plain dict reads, safe under the GIL).  The queue itself is
 thread-safe, as OpenCL promises for everything but ``clSetKernelArg``.
+
+Note [OpenCL errors]
+~~~~~~~~~~~~~~~~~~~~
+A generated program that does not build, a kernel it lacks, or a launch the driver refuses is a bug of this backend
+(or of the driver), not of the caller: it is a ``BackendError`` naming the device, the program (family and dtype) or
+kernel, the driver's error and, for a build, the first lines of the build log, and saying so; the PyOpenCL error is
+its ``__cause__``.  The exception is a launch refused for want of memory (``pyopencl.MemoryError``: some drivers
+allocate buffers only when a kernel first uses them), which is ``ts.OutOfMemoryError``.  A build failure is not
+cached: the next call builds again.
 """
 
 import os
@@ -28,6 +37,7 @@ from ..dispatch.backend import Backend, KernelCache
 from ..dispatch.backend import coalesce as _coalesce
 from ..dispatch.device import register_backend
 from ..dispatch.dtypes import DTYPES
+from ..dispatch.errors import BackendError, OutOfMemoryError
 from ..dispatch.registry import register_kernel
 from ..kernels import optable
 from ..kernels.opencl_source import SOURCES, reduction_types
@@ -39,6 +49,8 @@ _SCALAR_ARGS = {"long": np.int64, "ulong": np.uint64, "int": np.int32, "uint": n
 _SIZEOF = {"char": 1, "uchar": 1, "short": 2, "int": 4, "uint": 4, "long": 8, "ulong": 8, "float": 4,
            "double": 8, "half": 2}
 _PLAN_LIMIT = 4096  # layouts cached per device; a training loop uses a few dozen
+_BUILD_OPTIONS = ("-cl-kernel-arg-info", "-w")
+_LOG_LINES = 12  # of a failed build's log, in its BackendError
 _init_lock = threading.Lock()  # the lazy initialisation of _devices: see Note [OpenCL threads]
 
 
@@ -211,14 +223,27 @@ class _Device:
     def launch(self, kernel, global_size, local_size, *args):
         """Set ``kernel``'s arguments and enqueue it, as one step for the threads sharing the kernel object."""
         with self.lock:
-            kernel(self.queue, global_size, local_size, *args)
+            try:
+                kernel(self.queue, global_size, local_size, *args)
+            except cl.Error as exc:  # see Note [OpenCL errors]
+                raise _launch_error(self, kernel, global_size, local_size, exc) from exc
 
     def kernel(self, family, dtype, name):
         k = self.kernels.get((family, dtype, name))
         if k is None:
-            k = self.kernels[(family, dtype, name)] = _cache.get(
-                self.index, (family, dtype), name, lambda: SOURCES[family](self, dtype), ("-cl-kernel-arg-info", "-w"))
+            try:
+                k = _cache.get(self.index, (family, dtype), name, lambda: SOURCES[family](self, dtype), _BUILD_OPTIONS)
+            except _BuildFailure as failure:  # see Note [OpenCL errors]
+                raise BackendError(_build_error_text(self, family, dtype, failure)) from failure.__cause__
+            except cl.Error as exc:
+                raise BackendError(f"{_name(self)}: kernel {name} of the {family} program for {dtype} could not be "
+                                   f"made ({type(exc).__name__}: {exc}). {_BUG}") from exc
+            self.kernels[(family, dtype, name)] = k
         return k
+
+    def describe(self):
+        d = self.context.devices[0]
+        return f"opencl:{self.index} ({d.name.strip()}, {d.platform.name.strip()})"
 
     def meta(self, values):
         """An int64 buffer holding ``values`` (layout metadata; callers cache it with their plan)."""
@@ -273,8 +298,68 @@ def _prod(values):
     return n
 
 
+_BUG = ("This is a bug in tensorswitch's opencl backend or in the OpenCL driver, not in your code; please report it "
+        "with this message.")
+
+
+class _BuildFailure(Exception):
+    """A program that did not build, with its build log: _Device.kernel, which knows the family and dtype, turns it
+    into the BackendError of Note [OpenCL errors].  Never escapes this module."""
+
+    def __init__(self, log, options):
+        super().__init__(log)
+        self.log, self.options = log, options
+
+
 def _build(index, source, options):
-    return cl.Program(_devices[index].context, source).build(options=list(options))
+    context = _devices[index].context
+    program = None
+    try:
+        program = cl.Program(context, source)
+        return program.build(options=list(options))
+    except cl.Error as exc:
+        log = ""
+        if program is not None:
+            try:
+                log = program.get_build_info(context.devices[0], cl.program_build_info.LOG) or ""
+            except cl.Error:
+                pass
+        raise _BuildFailure(log if log.strip() else str(exc), options) from exc
+
+
+def _build_error_text(dev, family, dtype, failure):
+    exc = failure.__cause__
+    code = getattr(exc, "code", None)
+    try:
+        status = cl.status_code.to_string(code) if code is not None else type(exc).__name__
+    except Exception:  # an unknown code must not hide the build log
+        status = str(code)
+    lines = [line.rstrip()[:200] for line in failure.log.splitlines() if line.strip()]
+    shown = "\n".join("    " + line for line in lines[:_LOG_LINES]) or "    (the driver gave no build log)"
+    if len(lines) > _LOG_LINES:
+        shown += f"\n    ... ({len(lines) - _LOG_LINES} more lines)"
+    return (f"{_name(dev)}: the OpenCL program of the {family} kernels for {dtype} failed to build ({status}; "
+            f"options: {' '.join(failure.options)}). The build log begins:\n{shown}\n{_BUG}")
+
+
+def _launch_error(dev, kernel, global_size, local_size, exc):
+    try:
+        name = kernel.function_name
+    except Exception:  # a broken driver must not hide its own error
+        name = repr(kernel)
+    what = (f"{_name(dev)}: launching kernel {name} (global size {tuple(global_size)}, local size "
+            f"{tuple(local_size) if local_size else None}) failed ({type(exc).__name__}: {exc})")
+    if isinstance(exc, cl.MemoryError):
+        return OutOfMemoryError(f"{what}: the device is out of memory. Free tensors you no longer need (and "
+                                "ts.empty_cache()), or use smaller ones.")
+    return BackendError(f"{what}. {_BUG}")
+
+
+def _name(dev):
+    try:
+        return dev.describe()
+    except Exception:  # a broken driver must not hide its own error
+        return f"opencl:{dev.index}"
 
 
 def _function(program, name):

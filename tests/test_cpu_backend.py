@@ -245,7 +245,8 @@ def test_memory_stats_keys_and_backend_hooks():
     assert set(cpu_backend.memory_stats()) == STATS_KEYS
     backend = ts.device("cpu").backend
     assert set(backend.memory_stats(0)) == STATS_KEYS
-    assert backend.memory_limit(0) == _cpu.memory_limit() == os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    physical = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    assert backend.memory_limit(0) == _cpu.memory_limit() == min(physical, cgroup_limit() or physical)
     backend.empty_cache(0)
     assert _cpu.memory_stats()["cached_bytes"] == 0
 
@@ -434,6 +435,177 @@ def test_system_allocator_failure_releases_the_cache_then_raises():
     assert str(600 << 20) in out["error"]
     assert out["works"] == 2000.0
     assert out["big_after"] == 600 << 20
+
+
+# What the process can really get ("available" in Note [CPU memory pool]), read here independently of the C++ code.
+
+def meminfo_available():
+    try:
+        with open("/proc/meminfo") as f:
+            return next(int(line.split()[1]) * 1024 for line in f if line.startswith("MemAvailable:"))
+    except (OSError, StopIteration):
+        return None
+
+
+def cgroup_dirs():
+    """[(folder, version)]: this process's memory cgroup and its ancestors that have a limit file."""
+    found = []
+    try:
+        with open("/proc/self/cgroup") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return found
+    for line in lines:
+        hierarchy, controllers, path = line.split(":", 2)
+        if hierarchy == "0" and controllers == "":
+            if not os.path.exists("/sys/fs/cgroup/cgroup.controllers"):
+                continue
+            mount, version, limit = "/sys/fs/cgroup", 2, "memory.max"
+        elif "memory" in controllers.split(","):
+            mount, version, limit = "/sys/fs/cgroup/memory", 1, "memory.limit_in_bytes"
+        else:
+            continue
+        path = "" if path == "/" else path
+        while True:
+            if os.access(f"{mount}{path}/{limit}", os.R_OK):
+                found.append((mount + path, version))
+            if not path:
+                break
+            path = path[:path.rindex("/")]
+    return found
+
+
+def cgroup_limit():
+    limits = []
+    for folder, version in cgroup_dirs():
+        with open(f"{folder}/{'memory.max' if version == 2 else 'memory.limit_in_bytes'}") as f:
+            text = f.read().strip()
+        if text.isdigit() and int(text) < 2 ** 62:  # "max" (v2) and 2**63 - 4096 (v1) mean no limit
+            limits.append(int(text))
+    return min(limits, default=None)
+
+
+@pytest.fixture
+def available_override():
+    yield _cpu._set_available_override
+    _cpu._set_available_override(None)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc and /sys/fs/cgroup")
+def test_available_memory_is_read_sanely():
+    dirs, lowest, room, _ = _cpu._cgroup_memory()
+    assert dirs == cgroup_dirs() and lowest == cgroup_limit()
+    physical = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    limit = cgroup_limit()
+    assert _cpu.memory_limit() == min(physical, limit or physical)
+    available, source = _cpu._available_memory()
+    assert available is not None and 0 <= available <= physical
+    if limit is not None:
+        assert available <= limit
+    mem = meminfo_available()
+    if mem is not None:
+        assert available <= mem + (256 << 20)  # MemAvailable moves with the rest of the machine between the reads
+        if "MemAvailable" in source:
+            assert abs(available - mem) <= 256 << 20
+    else:
+        assert "cgroup" in source
+    if room is not None:
+        assert available <= room + (256 << 20)
+
+
+def write_files(root, files):
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+
+
+def test_cgroup_limits_are_read_from_v2_and_v1_trees(tmp_path):
+    """Made-up cgroup trees (this machine may have no limit): each ancestor's limit applies, "max" and v1's
+    2**63 - 4096 mean none, inactive page cache is not counted as used, and a container's own root counts."""
+    MiB = 1 << 20
+    listing = tmp_path / "cgroup"
+    listing.write_text("0::/jobs/job1\n")
+    v2 = tmp_path / "v2"
+    write_files(v2, {"cgroup.controllers": "cpu memory\n",
+                     "jobs/memory.max": f"{2048 * MiB}\n", "jobs/memory.current": f"{1024 * MiB}\n",
+                     "jobs/memory.stat": "anon 1\ninactive_file 0\n",
+                     "jobs/job1/memory.max": "max\n", "jobs/job1/memory.current": f"{900 * MiB}\n",
+                     "jobs/job1/memory.stat": f"anon 5\nactive_file 7\ninactive_file {100 * MiB}\n"})
+    dirs, lowest, room, source = _cpu._cgroup_memory(str(listing), str(v2))
+    assert dirs == [(f"{v2}/jobs/job1", 2), (f"{v2}/jobs", 2)]  # the root has no memory.max: not listed
+    assert lowest == 2048 * MiB and room == 1024 * MiB and f"{v2}/jobs" in source
+    write_files(v2, {"jobs/job1/memory.max": f"{1000 * MiB}\n"})
+    dirs, lowest, room, source = _cpu._cgroup_memory(str(listing), str(v2))
+    assert lowest == 1000 * MiB and room == (1000 - 800) * MiB
+    assert source.startswith(f"the memory limit of cgroup {v2}/jobs/job1 ")
+    write_files(v2, {"jobs/job1/memory.current": f"{5000 * MiB}\n"})  # over the limit: no room at all, not a wrap
+    assert _cpu._cgroup_memory(str(listing), str(v2))[2] == 0
+
+    listing.write_text("12:pids:/x\n4:cpu,memory:/docker/abc\n0::/\n")  # v1 (and no v2 mount under this root)
+    v1 = tmp_path / "v1"
+    write_files(v1, {"memory/memory.limit_in_bytes": "9223372036854771712\n",
+                     "memory/memory.usage_in_bytes": "5\n",
+                     "memory/docker/abc/memory.limit_in_bytes": f"{512 * MiB}\n",
+                     "memory/docker/abc/memory.usage_in_bytes": f"{500 * MiB}\n",
+                     "memory/docker/abc/memory.stat": f"inactive_file 1\ntotal_inactive_file {200 * MiB}\n"})
+    dirs, lowest, room, _ = _cpu._cgroup_memory(str(listing), str(v1))
+    assert dirs == [(f"{v1}/memory/docker/abc", 1), (f"{v1}/memory", 1)]  # docker/ has no limit file of its own
+    assert lowest == 512 * MiB and room == (512 - 300) * MiB
+    listing.write_text("4:memory:/not/here\n")  # a container without a cgroup namespace: only the mount's root
+    write_files(v1, {"memory/memory.limit_in_bytes": f"{256 * MiB}\n",
+                     "memory/memory.usage_in_bytes": f"{6 * MiB}\n"})
+    assert _cpu._cgroup_memory(str(listing), str(v1))[:3] == ([(f"{v1}/memory", 1)], 256 * MiB, 250 * MiB)
+    assert _cpu._cgroup_memory(str(tmp_path / "absent"), str(v1))[:3] == ([], None, None)
+
+
+def test_a_large_request_beyond_what_is_available_raises(quiet_gc, available_override):
+    """The OOM killer, not a MemoryError, used to meet a request that fits physical memory but not what is free:
+    here only 300 MiB are said to be available (no large allocation is made)."""
+    MiB = 1 << 20
+    _cpu.empty_cache()
+    small = _cpu.allocate(MiB, 0)
+    del small  # a cached block, which the refusal releases first
+    assert _cpu.memory_stats()["cached_bytes"] > 0
+    available_override(300 * MiB)
+    before = _cpu.memory_stats()
+    with pytest.raises(MemoryError) as info:
+        _cpu.allocate(512 * MiB, 0)
+    text = str(info.value)
+    assert str(512 * MiB) in text and str(300 * MiB) in text and "available" in text, text
+    after = _cpu.memory_stats()
+    assert after["cached_bytes"] == 0
+    assert after["allocated_bytes"] == before["allocated_bytes"]
+    assert after["allocation_count"] == before["allocation_count"]
+    with pytest.raises(ts.OutOfMemoryError) as info:  # through the public API: the core's error naming the device
+        ts.empty((128 * MiB,), dtype="float32", device="cpu")
+    assert "cpu" in str(info.value) and "available" in str(info.value)
+    assert _cpu.size(_cpu.allocate(MiB, 0)) == MiB  # small requests keep the fast path, and work
+    assert host(ts.ones((1000,), device="cpu") * 2).sum() == 2000.0
+    available_override(600 * MiB)
+    big = _cpu.allocate(300 * MiB, 0)  # checked, and it fits: virtual memory only, its pages are never touched
+    assert _cpu.size(big) == 300 * MiB
+    del big
+    with pytest.raises(ValueError):
+        available_override(-1)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc and /sys/fs/cgroup")
+def test_available_bytes_from_the_environment():
+    code = ("from tensorswitch import _cpu\n"
+            "try:\n"
+            "    _cpu.allocate(512 << 20, 0)\n"
+            "except MemoryError as exc:\n"
+            "    print(_cpu._available_memory(), exc)\n")
+    out = run_python(code, TENSORSWITCH_CPU_AVAILABLE_BYTES=str(300 << 20))
+    assert out.startswith(f"({300 << 20}, 'TENSORSWITCH_CPU_AVAILABLE_BYTES')") and str(512 << 20) in out, out
+    out = run_python("import warnings\n"
+                     "with warnings.catch_warnings(record=True) as seen:\n"
+                     "    warnings.simplefilter('always')\n"
+                     "    from tensorswitch import _cpu\n"
+                     "print(_cpu._available_memory()[1], [str(w.message) for w in seen])",
+                     TENSORSWITCH_CPU_AVAILABLE_BYTES="lots")
+    assert "TENSORSWITCH_CPU_AVAILABLE_BYTES=lots" in out and "TENSORSWITCH_CPU_AVAILABLE_BYTES'" not in out
 
 
 # -- 5. bounds checks (Note [Bounds checks] in kernels/cpu/module.cpp) --------------------------------------------
@@ -649,12 +821,43 @@ def test_num_threads_round_trip(restore_threads):
     t.start()
     t.join()
     assert seen == [3]
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="set_num_threads"):
         cpu_backend.set_num_threads(0)
     with pytest.raises(ValueError):
         _cpu.set_grain(0)
     _cpu.set_grain(1000)
     assert _cpu.get_grain() == 1000
+
+
+class Index:
+    def __index__(self):
+        return 2
+
+
+def test_num_threads_checks_its_argument(restore_threads):
+    """set_num_threads(65536) then a kernel segfaulted, 32768 made libgomp abort the process, 2**64 gave pybind's
+    dump, and 1.5 or True were taken.  Only settings are made here: no kernel runs on many threads."""
+    limit = _cpu.thread_limit()
+    assert limit == max(256, 4 * os.cpu_count()) == cpu_backend.thread_limit()
+    cpu_backend.set_num_threads(2)
+    for setter in (cpu_backend.set_num_threads, _cpu.set_num_threads, ts.set_num_threads):
+        for n in (limit + 1, 32768, 65536, 2 ** 31, 2 ** 63, 2 ** 64, 2 ** 100, 0, -1, -2 ** 64):
+            with pytest.raises(ValueError, match="set_num_threads") as info:
+                setter(n)
+            assert str(limit) in str(info.value) or "at least 1" in str(info.value)
+            assert _cpu.get_num_threads() == 2
+    for setter in (cpu_backend.set_num_threads, _cpu.set_num_threads):
+        for n in (1.5, 2.0, "a", "4", None, [2], True, False, np.float64(2), np.True_):
+            with pytest.raises(TypeError, match="set_num_threads: n must be an int"):
+                setter(n)
+            assert _cpu.get_num_threads() == 2
+    cpu_backend.set_num_threads(np.int64(3))
+    assert _cpu.get_num_threads() == 3
+    cpu_backend.set_num_threads(Index())
+    assert _cpu.get_num_threads() == 2
+    _cpu.set_num_threads(limit)  # the cap itself is accepted (the C++ module only: no BLAS threads are started)
+    assert _cpu.get_num_threads() == limit
+    _cpu.set_num_threads(2)
 
 
 @pytest.mark.parametrize("threads", [1, 2, 4])
@@ -686,3 +889,11 @@ def test_thread_and_grain_settings_from_the_environment():
                      "print(_cpu.get_grain(), [str(w.message) for w in seen if w.category is RuntimeWarning])",
                      TENSORSWITCH_CPU_GRAIN="0")
     assert out.startswith("32768") and "TENSORSWITCH_CPU_GRAIN=0" in out
+    out = run_python("import warnings\n"  # more than thread_limit(): capped, with a warning (no kernel runs)
+                     "with warnings.catch_warnings(record=True) as seen:\n"
+                     "    warnings.simplefilter('always')\n"
+                     "    from tensorswitch import _cpu\n"
+                     "print(_cpu.get_num_threads(), _cpu.thread_limit(), [str(w.message) for w in seen])",
+                     OMP_NUM_THREADS="100000", OPENBLAS_NUM_THREADS="1")
+    threads, limit = out.split()[:2]
+    assert threads == limit and "OMP_NUM_THREADS asks for 100000 threads" in out, out

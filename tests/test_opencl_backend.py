@@ -360,3 +360,68 @@ def test_randint_spans_past_int64(dev):
         want = np.array([(low + (int(b) % span if span else int(b))) % 2 ** 64 for b in bits], np.uint64)
         np.testing.assert_array_equal(t.numpy(), want.astype(np.int64))
         assert t.numpy().min() >= low and t.numpy().max() < high
+
+
+# -- errors from the driver (Note [OpenCL errors] in backends/opencl.py) --------------------------------------------
+
+BAD_SOURCE = "__kernel void f(__global float* x) { x[0] = not_declared_anywhere; }\n"
+
+
+def test_a_program_that_fails_to_build_is_a_clear_backend_error(dev, monkeypatch):
+    """A fresh family name: a program key no other test uses, so the real kernel cache is never touched."""
+    import pyopencl as cl
+
+    monkeypatch.setitem(opencl.SOURCES, "broken_for_test", lambda d, dtype: BAD_SOURCE)
+    for _ in range(2):  # a failure is not cached: the second call builds (and fails) again
+        with pytest.raises(ts.BackendError) as info:
+            dev.kernel("broken_for_test", "float32", "f")
+        text = str(info.value)
+        assert text.startswith("opencl:0 (") and dev.context.devices[0].name.strip() in text, text
+        assert "broken_for_test" in text and "float32" in text and "failed to build" in text, text
+        assert "not_declared_anywhere" in text, text  # the first lines of the build log
+        assert "bug" in text, text
+        assert isinstance(info.value, RuntimeError) and isinstance(info.value.__cause__, cl.Error)
+    assert ("broken_for_test", "float32", "f") not in dev.kernels
+    long_log = BAD_SOURCE + "".join(f"#error line {i}\n" for i in range(40))
+    monkeypatch.setitem(opencl.SOURCES, "broken_for_test", lambda d, dtype: long_log)
+    with pytest.raises(ts.BackendError, match=r"more lines\)") as info:
+        dev.kernel("broken_for_test", "int32", "f")
+    assert len(str(info.value).splitlines()) < 20  # only the first lines of the log
+    monkeypatch.setitem(opencl.SOURCES, "broken_for_test", lambda d, dtype: "__kernel void f(__global int* x) {}")
+    with pytest.raises(ts.BackendError, match="kernel g of the broken_for_test program for int8"):
+        dev.kernel("broken_for_test", "int8", "g")  # built, but without the kernel asked for
+
+
+def test_a_build_failure_through_the_public_api(dev, monkeypatch):
+    """A real family with its source broken, under a fresh kernel cache that is thrown away afterwards."""
+    x = ts.asarray(np.arange(4, dtype=np.float32), device="opencl")
+    with monkeypatch.context() as m:
+        m.setattr(opencl, "_cache", opencl.KernelCache(opencl._build, opencl._function))
+        m.setattr(dev, "kernels", {})
+        m.setitem(opencl.SOURCES, "elementwise", lambda d, dtype: BAD_SOURCE)
+        with pytest.raises(ts.BackendError, match="elementwise kernels for float32 failed to build"):
+            x + x
+    assert (x + x).numpy().tolist() == [0.0, 2.0, 4.0, 6.0]  # the real cache and source are back
+
+
+def test_launch_errors_name_the_device_and_kernel(dev):
+    import pyopencl as cl
+
+    x = ts.asarray(np.arange(3, dtype=np.float32), device="opencl")
+    k = dev.kernel("elementwise", "float32", "add_contig")
+    h = x.buffer.handle
+    with pytest.raises(ts.BackendError, match=r"opencl:0 .*launching kernel add_contig .*bug") as info:
+        too_big = 2 * dev.context.devices[0].max_work_group_size  # a work-group larger than the device allows
+        dev.launch(k, (too_big,), (too_big,), h, 0, h, 0, h, 0, 3)
+    assert isinstance(info.value.__cause__, cl.LogicError)
+
+    class OutOfMemoryKernel:
+        function_name = "add_contig"
+
+        def __call__(self, *args):
+            raise cl.MemoryError(cl._cl._ErrorRecord("clEnqueueNDRangeKernel",
+                                                     cl.status_code.MEM_OBJECT_ALLOCATION_FAILURE, "from the test"))
+
+    with pytest.raises(ts.OutOfMemoryError, match="opencl:0 .*add_contig.*out of memory"):
+        dev.launch(OutOfMemoryKernel(), (4,), (4,))
+    assert (x + 1).numpy().tolist() == [1.0, 2.0, 3.0]

@@ -7,7 +7,9 @@
 
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <mutex>
 #include <string>
@@ -36,7 +38,19 @@ namespace {
 //                 the least recently freed blocks; one larger than the cap goes straight back to the system.
 //   pressure      when the system allocator fails, every cached block is released and the request retried once;
 //                 after that allocate raises MemoryError naming the bytes asked for.  So does a request larger than
-//                 the machine's physical memory (memory_limit()), which is never tried.
+//                 memory_limit() (the machine's physical memory, or the cgroup's memory limit where that is lower),
+//                 which is never tried.
+//   available     on Linux a malloc larger than the free memory succeeds (overcommit), and the OOM killer ends the
+//                 process when its pages are touched: no MemoryError, no traceback.  So a request of kCheckedRequest
+//                 (256 MiB) or more that the cache cannot serve is first held against what the process can really
+//                 get (available_memory(): the least of /proc/meminfo's MemAvailable and, for this process's cgroup
+//                 and each of its ancestors with a memory limit (v2 memory.max, v1 memory.limit_in_bytes), the limit
+//                 less the usage, page cache the kernel reclaims first (inactive_file) not counted as used).  If the
+//                 request is larger, the cache is released (the pool's own cached blocks may be what is missing) and
+//                 the figure read once more; still larger: MemoryError naming the bytes asked for and the bytes
+//                 available.  Smaller requests keep the fast path: reading the figure costs tens of microseconds,
+//                 filling 256 MiB tens of milliseconds.  TENSORSWITCH_CPU_AVAILABLE_BYTES (read at import) or
+//                 _set_available_override() replace the figure, for tests.
 //   statistics    memory_stats(): allocated_bytes (blocks handed out and not freed, in block bytes: rounded, header
 //                 included), peak_allocated_bytes (since reset_peak_memory_stats()), cached_bytes, cache_limit_bytes,
 //                 allocation_count (allocate calls that succeeded) and cache_hits (those served from the cache).
@@ -79,11 +93,159 @@ struct PoolStats {
     uint64_t count, hits;
 };
 
+// -- what the process can really get ("available" in Note [CPU memory pool]) ---------------------------------------
+
+constexpr size_t kCheckedRequest = size_t(256) << 20;  // requests this large are held against available_memory()
+constexpr size_t kNoFigure = SIZE_MAX;                 // nothing could be read: no check
+constexpr size_t kUnlimited = size_t(1) << 62;         // cgroup v1 writes "no limit" as 2^63 - 4096
+
+// The text of a small file (/proc/meminfo, a cgroup's files), or false when it cannot be read.
+bool read_text(const std::string& path, std::string& text) {
+    FILE* f = std::fopen(path.c_str(), "r");
+    if (!f) return false;
+    text.clear();
+    char buf[4096];
+    size_t n;
+    while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) text.append(buf, n);
+    std::fclose(f);
+    return true;
+}
+
+// The unsigned decimal at p, blanks skipped; false for anything else (cgroup v2's "max" included).
+bool parse_number(const char* p, size_t& value) {
+    while (*p == ' ' || *p == '\t') ++p;
+    if (*p < '0' || *p > '9') return false;
+    errno = 0;
+    char* end = nullptr;
+    const unsigned long long v = std::strtoull(p, &end, 10);
+    if (errno) return false;
+    value = static_cast<size_t>(v);
+    return true;
+}
+
+// The number after ``key`` at the start of a line of ``text`` ("MemAvailable:" in meminfo, "inactive_file " in a
+// memory.stat).
+bool find_number(const std::string& text, const char* key, size_t& value) {
+    const size_t len = std::strlen(key);
+    for (size_t pos = 0; pos < text.size();) {
+        size_t end = text.find('\n', pos);
+        if (end == std::string::npos) end = text.size();
+        if (text.compare(pos, len, key) == 0) return parse_number(text.c_str() + pos + len, value);
+        pos = end + 1;
+    }
+    return false;
+}
+
+// A cgroup whose memory limit applies to this process: its own and each ancestor (found by find_cgroups).
+struct CgroupMemory {
+    std::string dir;
+    bool v2;
+    std::string limit_file() const { return dir + (v2 ? "/memory.max" : "/memory.limit_in_bytes"); }
+    std::string usage_file() const { return dir + (v2 ? "/memory.current" : "/memory.usage_in_bytes"); }
+    // page cache the kernel reclaims before it runs out (v1's total_ counts the cgroup's children, as its usage does)
+    const char* reclaimable_key() const { return v2 ? "inactive_file " : "total_inactive_file "; }
+};
+std::vector<CgroupMemory> g_cgroups;  // this process's, found at import
+
+std::atomic<int64_t> g_available_override{-1};  // >= 0: the figure (TENSORSWITCH_CPU_AVAILABLE_BYTES, for tests)
+
+// The cgroup at ``path`` under ``mount`` and its ancestors up to the mount's root, those that have a limit file.  In
+// a container without a cgroup namespace the path names the host's hierarchy and only the mount's root exists.
+void add_cgroup_chain(std::vector<CgroupMemory>& found, const std::string& mount, std::string path, bool v2) {
+    if (!path.empty() && path.back() == '\n') path.pop_back();
+    if (path == "/") path.clear();
+    for (;;) {
+        CgroupMemory c{mount + path, v2};
+        if (access(c.limit_file().c_str(), R_OK) == 0) found.push_back(c);
+        if (path.empty()) break;
+        const size_t slash = path.rfind('/');
+        path.erase(slash == std::string::npos ? 0 : slash);
+    }
+}
+
+// /proc/self/cgroup (``listing``) has lines "hierarchy:controllers:path": "0::path" is cgroup v2 (its memory files
+// under /sys/fs/cgroup (``root``) when that is a v2 mount), a v1 line whose controllers name "memory" is under
+// /sys/fs/cgroup/memory.
+std::vector<CgroupMemory> find_cgroups(const std::string& listing, const std::string& root) {
+    std::vector<CgroupMemory> found;
+    std::string text;
+    if (!read_text(listing, text)) return found;
+    for (size_t pos = 0; pos < text.size();) {
+        size_t end = text.find('\n', pos);
+        if (end == std::string::npos) end = text.size();
+        const std::string line = text.substr(pos, end - pos);
+        pos = end + 1;
+        const size_t a = line.find(':'), b = a == std::string::npos ? a : line.find(':', a + 1);
+        if (b == std::string::npos) continue;
+        const std::string id = line.substr(0, a), controllers = "," + line.substr(a + 1, b - a - 1) + ",";
+        const std::string path = line.substr(b + 1);
+        if (id == "0" && controllers == ",,") {
+            if (access((root + "/cgroup.controllers").c_str(), R_OK) == 0) add_cgroup_chain(found, root, path, true);
+        } else if (controllers.find(",memory,") != std::string::npos) {
+            add_cgroup_chain(found, root + "/memory", path, false);
+        }
+    }
+    return found;
+}
+
+// The lowest memory limit of ``cgroups``, or kNoFigure when none has one.
+size_t cgroup_limit(const std::vector<CgroupMemory>& cgroups) {
+    size_t least = kNoFigure, v;
+    std::string text;
+    for (const CgroupMemory& c : cgroups)
+        if (read_text(c.limit_file(), text) && parse_number(text.c_str(), v) && v < kUnlimited && v < least) least = v;
+    return least;
+}
+
+struct Available {
+    size_t bytes = kNoFigure;
+    std::string source;  // where the figure comes from, for the MemoryError
+};
+
+// Lowers ``a`` to the least room left in ``cgroups``: for each with a limit, the limit less what it uses (its
+// reclaimable page cache not counted).
+void least_cgroup_room(const std::vector<CgroupMemory>& cgroups, Available& a) {
+    std::string text;
+    for (const CgroupMemory& c : cgroups) {
+        size_t limit, usage, cache = 0;
+        if (!read_text(c.limit_file(), text) || !parse_number(text.c_str(), limit) || limit >= kUnlimited) continue;
+        if (!read_text(c.usage_file(), text) || !parse_number(text.c_str(), usage)) continue;
+        if (read_text(c.dir + "/memory.stat", text)) find_number(text, c.reclaimable_key(), cache);
+        const size_t used = usage > cache ? usage - cache : 0;
+        const size_t free = limit > used ? limit - used : 0;
+        if (free < a.bytes) {
+            a.bytes = free;
+            a.source = "the memory limit of cgroup " + c.dir + " (" + std::to_string(limit) + " bytes) less its usage";
+        }
+    }
+}
+
+// What the process can get now: the least of MemAvailable and the room left in its cgroups.  See "available" in
+// Note [CPU memory pool].
+Available available_memory() {
+    Available a;
+    const int64_t forced = g_available_override.load(std::memory_order_relaxed);
+    if (forced >= 0) {
+        a.bytes = static_cast<size_t>(forced);
+        a.source = "TENSORSWITCH_CPU_AVAILABLE_BYTES";
+        return a;
+    }
+    std::string text;
+    size_t v;
+    if (read_text("/proc/meminfo", text) && find_number(text, "MemAvailable:", v) && v < kUnlimited / 1024) {
+        a.bytes = v * 1024;  // meminfo counts in kB
+        a.source = "MemAvailable in /proc/meminfo";
+    }
+    least_cgroup_room(g_cgroups, a);
+    return a;
+}
+
 class Pool {
   public:
     // A block for n bytes, header included (n <= kMaxRequest); nullptr when the system has none to give even after
-    // the cache was emptied.
-    Block* get(size_t n) {
+    // the cache was emptied.  ``refused`` keeps kNoFigure, unless a large request was refused for want of available
+    // memory: then it holds the figure (see "available" in Note [CPU memory pool]).
+    Block* get(size_t n, Available& refused) {
         size_t size;
         const int cls = size_class(n, size);
         {
@@ -95,6 +257,7 @@ class Pool {
                 return b;
             }
         }
+        if (n >= kCheckedRequest && !available_for(n, refused)) return nullptr;
         void* p = std::aligned_alloc(kHeader, size);
         if (!p) {  // release under pressure: our cached blocks may be what the system is missing
             release_all();
@@ -149,6 +312,18 @@ class Pool {
     }
 
   private:
+    // Whether n more bytes can be had; if not at first, the cache is released and the figure read once more (our own
+    // cached blocks may be what is missing).  Not under the lock.  On a refusal the last figure is left in ``seen``.
+    bool available_for(size_t n, Available& seen) {
+        Available now = available_memory();
+        if (n <= now.bytes) return true;
+        release_all();
+        now = available_memory();
+        if (n <= now.bytes) return true;
+        seen = now;
+        return false;
+    }
+
     void count_handed_out(size_t size) {  // under the lock
         ++count_;
         allocated_ += size;
@@ -210,8 +385,10 @@ Pool& pool() {
     return *p;
 }
 
-// The largest single allocation: the machine's physical memory (set at import, see memory_limit()).
+// The largest single allocation: the machine's physical memory, or the cgroup's limit where lower (set at import,
+// see memory_limit()).
 size_t g_memory_limit = kMaxRequest;
+bool g_limit_is_cgroup = false;
 
 size_t physical_memory() {
     const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
@@ -239,12 +416,19 @@ void free_capsule(PyObject* capsule) {
 PyObject* allocate(size_t nbytes) {
     // Also catches nbytes + kHeader overflowing size_t: the limit is at most 2^62.
     if (nbytes > g_memory_limit) {
-        PyErr_Format(PyExc_MemoryError,
-                     "cpu: cannot allocate %zu bytes: more than this machine's physical memory (%zu bytes)", nbytes,
+        PyErr_Format(PyExc_MemoryError, "cpu: cannot allocate %zu bytes: more than %s (%zu bytes)", nbytes,
+                     g_limit_is_cgroup ? "this process's cgroup memory limit" : "this machine's physical memory",
                      g_memory_limit);
         return nullptr;
     }
-    Block* b = pool().get(nbytes + kHeader);
+    Available refused;
+    Block* b = pool().get(nbytes + kHeader, refused);
+    if (!b && refused.bytes != kNoFigure) {
+        PyErr_Format(PyExc_MemoryError,
+                     "cpu: cannot allocate %zu bytes: only %zu bytes are available to this process (%s; the memory "
+                     "pool's cache was released first)", nbytes, refused.bytes, refused.source.c_str());
+        return nullptr;
+    }
     if (!b) {
         PyErr_Format(PyExc_MemoryError,
                      "cpu: out of memory allocating %zu bytes (the system allocator failed, also after the cache "
@@ -905,9 +1089,9 @@ py::list names(const char* const* table, int n) {
     return l;
 }
 
-// A non-negative integer from environment variable ``name``, or ``fallback`` (with a RuntimeWarning when it is set
-// but not such an integer).
-int64_t env_count(const char* name, int64_t fallback, int64_t least) {
+// An integer >= least from environment variable ``name``, or ``fallback`` (with a RuntimeWarning, which calls the
+// fallback ``fallback_text`` where given, when it is set but not such an integer).
+int64_t env_count(const char* name, int64_t fallback, int64_t least, const char* fallback_text = nullptr) {
     const char* text = std::getenv(name);
     if (!text || !*text) return fallback;
     char* end = nullptr;
@@ -915,7 +1099,7 @@ int64_t env_count(const char* name, int64_t fallback, int64_t least) {
     const long long v = std::strtoll(text, &end, 10);
     if (errno == 0 && *end == '\0' && v >= least) return v;
     const std::string msg = std::string(name) + "=" + text + " is not an integer >= " + std::to_string(least) +
-                            "; using " + std::to_string(fallback);
+                            "; using " + (fallback_text ? std::string(fallback_text) : std::to_string(fallback));
     if (PyErr_WarnEx(PyExc_RuntimeWarning, msg.c_str(), 1) < 0) throw py::error_already_set();
     return fallback;
 }
@@ -925,8 +1109,42 @@ int64_t at_least(int64_t n, int64_t least, const char* what) {
     return n;
 }
 
-void set_num_threads(int64_t n) {
-    const int threads = static_cast<int>(std::min<int64_t>(at_least(n, 1, "the number of threads"), 1 << 16));
+// The most threads set_num_threads accepts: 4 per core, and 256 on any machine.  More cannot make a kernel faster,
+// and tens of thousands made libgomp abort the process ("Thread creation failed") or crash it.
+int64_t thread_limit() {
+    const long cores = sysconf(_SC_NPROCESSORS_ONLN);  // what os.cpu_count() reads
+    return std::max<int64_t>(256, 4 * static_cast<int64_t>(std::max(cores, 1L)));
+}
+
+// set_num_threads(n) checks n itself, whoever calls it: an int (anything with __index__ but a bool) from 1 to
+// thread_limit(); TypeError or ValueError otherwise, naming set_num_threads.
+void set_num_threads(py::handle n) {
+    PyObject* o = n.ptr();
+    if (PyBool_Check(o) || !PyIndex_Check(o)) {
+        std::string shown = Py_TYPE(o)->tp_name;
+        PyObject* r = PyObject_Repr(o);
+        if (r && PyUnicode_Check(r)) {
+            const char* text = PyUnicode_AsUTF8(r);
+            if (text && std::strlen(text) <= 60) shown = std::string(text) + " (" + shown + ")";
+        }
+        Py_XDECREF(r);
+        PyErr_Clear();
+        throw py::type_error("set_num_threads: n must be an int, got " + shown);
+    }
+    py::object index = py::reinterpret_steal<py::object>(PyNumber_Index(o));
+    if (!index) throw py::error_already_set();
+    int overflow = 0;
+    const long long v = PyLong_AsLongLongAndOverflow(index.ptr(), &overflow);
+    if (v == -1 && PyErr_Occurred()) throw py::error_already_set();
+    const std::string got = overflow > 0 ? "an int of 2**63 or more" : overflow < 0 ? "an int below -2**63"
+                                                                                  : std::to_string(v);
+    if (overflow < 0 || (!overflow && v < 1))
+        throw py::value_error("set_num_threads: n must be at least 1, got " + got);
+    const int64_t limit = thread_limit();
+    if (overflow > 0 || v > limit)
+        throw py::value_error("set_num_threads: n must be at most " + std::to_string(limit) + " (the larger of 256 "
+                              "and 4 threads per core; more cannot make the kernels faster), got " + got);
+    const int threads = static_cast<int>(v);
 #ifdef _OPENMP
     omp_set_num_threads(threads);  // this thread's OpenMP default; our loops read ts::g_threads
 #endif
@@ -940,11 +1158,27 @@ PYBIND11_MODULE(_cpu, m) {
 
     // -- settings, read once at import ----------------------------------------------------------------------------
 #ifdef _OPENMP
-    ts::g_threads.store(omp_get_max_threads(), std::memory_order_relaxed);  // OMP_NUM_THREADS, else every core
+    {
+        int threads = omp_get_max_threads();  // OMP_NUM_THREADS, else every core
+        if (threads > thread_limit()) {       // see thread_limit(): more would crash the first parallel kernel
+            const std::string msg = "OMP_NUM_THREADS asks for " + std::to_string(threads) + " threads; tensorswitch's "
+                                    "cpu kernels use at most " + std::to_string(thread_limit());
+            if (PyErr_WarnEx(PyExc_RuntimeWarning, msg.c_str(), 1) < 0) throw py::error_already_set();
+            threads = static_cast<int>(thread_limit());
+        }
+        ts::g_threads.store(threads, std::memory_order_relaxed);
+    }
 #endif
     ts::g_grain.store(env_count("TENSORSWITCH_CPU_GRAIN", ts::grain(), 1), std::memory_order_relaxed);
     pool().set_limit(static_cast<size_t>(env_count("TENSORSWITCH_CPU_CACHE_LIMIT", int64_t(256) << 20, 0)));
-    g_memory_limit = physical_memory();
+    g_available_override.store(env_count("TENSORSWITCH_CPU_AVAILABLE_BYTES", -1, 0, "what the system says"),
+                               std::memory_order_relaxed);
+    g_cgroups = find_cgroups("/proc/self/cgroup", "/sys/fs/cgroup");
+    {
+        const size_t physical = physical_memory(), cgroup = cgroup_limit(g_cgroups);
+        g_limit_is_cgroup = cgroup < physical;
+        g_memory_limit = g_limit_is_cgroup ? cgroup : physical;
+    }
 
     for (PyMethodDef* def = fast_methods; def->ml_name; ++def)
         m.add_object(def->ml_name, py::reinterpret_steal<py::object>(PyCFunction_New(def, nullptr)));
@@ -953,7 +1187,29 @@ PYBIND11_MODULE(_cpu, m) {
 
     // -- memory (Note [CPU memory pool]) ----------------------------------------------------------------------------
     m.def("memory_limit", [] { return g_memory_limit; },
-          "The largest single allocation in bytes: the machine's physical memory.");
+          "The largest single allocation in bytes: the machine's physical memory, or the cgroup's memory limit where "
+          "that is lower.");
+    m.def("_available_memory", [] {
+        const Available a = available_memory();
+        return py::make_tuple(a.bytes == kNoFigure ? py::object(py::none()) : py::int_(a.bytes), a.source);
+    }, "(bytes or None, source): what a request of 256 MiB or more is held against now (see \"available\" in Note "
+       "[CPU memory pool]).  For tests.");
+    m.def("_cgroup_memory", [](const std::string& listing, const std::string& root) {
+        const std::vector<CgroupMemory> cgroups = find_cgroups(listing, root);
+        py::list dirs;
+        for (const CgroupMemory& c : cgroups) dirs.append(py::make_tuple(c.dir, c.v2 ? 2 : 1));
+        Available room;
+        least_cgroup_room(cgroups, room);
+        const size_t limit = cgroup_limit(cgroups);
+        auto figure = [](size_t v) { return v == kNoFigure ? py::object(py::none()) : py::int_(v); };
+        return py::make_tuple(dirs, figure(limit), figure(room.bytes), room.source);
+    }, py::arg("listing") = "/proc/self/cgroup", py::arg("root") = "/sys/fs/cgroup",
+       "([(folder, cgroup version)], lowest limit or None, least room left or None, its source): what the cgroups "
+       "named in ``listing`` (a /proc/<pid>/cgroup) under ``root`` say.  For tests.");
+    m.def("_set_available_override", [](std::optional<int64_t> n) {
+        g_available_override.store(n ? at_least(*n, 0, "the available bytes") : -1, std::memory_order_relaxed);
+    }, "Pretend n bytes are available to large requests (None: read them again); what "
+       "TENSORSWITCH_CPU_AVAILABLE_BYTES sets at import.  For tests.");
     m.def("empty_cache", [] { pool().release_all(); }, "Give the pool's cached blocks back to the system.");
     m.def("memory_stats", [] {
         const PoolStats s = pool().stats();
@@ -974,7 +1230,9 @@ PYBIND11_MODULE(_cpu, m) {
     m.def("cached_bytes", [] { return pool().stats().cached; });
 
     // -- threads ----------------------------------------------------------------------------------------------------
-    m.def("set_num_threads", &set_num_threads, "Use n OpenMP threads in the kernels (default: OMP_NUM_THREADS).");
+    m.def("set_num_threads", &set_num_threads, "Use n OpenMP threads in the kernels (default: OMP_NUM_THREADS); n "
+          "an int from 1 to thread_limit().");
+    m.def("thread_limit", &thread_limit, "The most threads set_num_threads accepts: max(256, 4 * cores).");
     m.def("get_num_threads", &ts::max_threads);
     m.def("max_threads", &ts::max_threads);
     m.def("set_grain", [](int64_t n) { ts::g_grain.store(at_least(n, 1, "the grain"), std::memory_order_relaxed); },
