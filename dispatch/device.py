@@ -120,8 +120,9 @@ def register_backend(backend, override=False):
                 f"{type(_backends[name]).__name__}); pass override=True to replace it")
         _backends[name] = backend
         _initialized.discard(name)
-        for key in [k for k in _devices if k[0] == name]:
+        for key in [k for k, d in _devices.items() if d.type == name]:
             del _devices[key]
+        _resolved_default[0] = None
     return backend
 
 
@@ -151,6 +152,7 @@ def unregister_backend(name):
         _initialized.discard(name)
         for key in [k for k, d in _devices.items() if d.type == name]:
             del _devices[key]
+        _resolved_default[0] = None
 
 
 def call_hook(backend, hook, *args):
@@ -340,15 +342,20 @@ def get_default_device():
     stack = getattr(_default, "stack", None)
     if stack:
         return stack[-1]
-    return device(_global_default[0] or os.environ.get("TENSORSWITCH_DEVICE") or "cpu")
+    d = _resolved_default[0]
+    if d is None:  # resolved once (reading the environment costs more than the rest of a small op)
+        d = _resolved_default[0] = device(_global_default[0] or os.environ.get("TENSORSWITCH_DEVICE") or "cpu")
+    return d
 
 
 _global_default = [None]
+_resolved_default = [None]  # the Device of _global_default / TENSORSWITCH_DEVICE, reset when either may change
 
 
 def set_default_device(spec):
     """Make ``spec`` the default device of this process (None restores ``TENSORSWITCH_DEVICE`` or cpu)."""
     _global_default[0] = None if spec is None else str(device(spec))
+    _resolved_default[0] = None
 
 
 @contextlib.contextmanager

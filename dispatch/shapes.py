@@ -48,8 +48,12 @@ def check_ndim(op, ndim):
 def as_shape(op, shape, allow_unknown=False):
     """A shape as a tuple of ints: ``3``, ``(2, 3)``, ``[2, 3]``, ``np.int64(3)``.  ``allow_unknown`` admits one
     -1 (reshape)."""
-    if type(shape) is tuple and all(type(n) is int and 0 <= n <= 2 ** 31 for n in shape) and len(shape) <= 2:
-        return shape  # the common case, checked in one pass: two dims below 2**31 cannot overflow
+    if type(shape) is int:  # the common cases first, each checked in one step
+        if 0 <= shape <= MAX_SIZE:
+            return (shape,)
+    elif type(shape) is tuple and len(shape) <= 2:
+        if all(type(n) is int and 0 <= n < 2 ** 31 for n in shape):
+            return shape  # two dims below 2**31 cannot overflow
     if shape is None or isinstance(shape, (str, bytes, float, complex)):
         raise TypeError(f"{op}: a shape is an int or a sequence of ints, such as 3 or (2, 3); got "
                         f"{_describe(shape)}")
