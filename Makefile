@@ -2,6 +2,9 @@
 #   make demo    the same model on every usable device
 #   make test    the whole test suite
 # and: make bench (adds PyTorch CPU to the venv), make conformance DEVICE=opencl
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
+.DEFAULT_GOAL := install
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -23,8 +26,9 @@ $(MODULES): FORCE
 $(STAMP): $(SOURCES)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	@echo "== building the C++ core (CMake, about a minute) and installing tensorswitch[opencl,test,plot]"
-	$(PY) -m pip install --progress-bar on -e ".[opencl,test,plot]"
+	@echo "== building the C++ core (CMake, about a minute; its steps are shown) and installing tensorswitch[opencl,test,plot]"
+	$(PY) -m pip install -v -e ".[opencl,test,plot]" 2>&1 | \
+	  { grep --line-buffered -E '^ *\[ *[0-9]+%\]|^ *-- (Configuring|Generating|Build files)|^Successfully|^ERROR|error:' || true; }
 	$(PY) -m pip install --quiet --no-deps ./examples/numpy_backend
 	touch $@
 

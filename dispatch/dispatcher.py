@@ -63,7 +63,13 @@ def run(op, dt, out, *args):
                   getattr(kernel, "__qualname__", kernel), out.shape,
                   [a.shape if isinstance(a, Tensor) else a for a in args])
     if out.size:
-        kernel(out, *args)
+        try:
+            kernel(out, *args)
+        except errors.TensorSwitchError:
+            raise
+        except MemoryError as exc:  # a kernel's own temporaries (a plugin's NumPy arrays, a device's scratch)
+            raise errors.out_of_memory(device, out.nbytes, f"{op} on shape {out.shape}, {dt.name}: the kernel's "
+                                       f"working memory", None, str(exc) or "MemoryError") from None
     return out
 
 
@@ -179,7 +185,10 @@ def _allocate_again(device, nbytes, shape, dt, exc):
     except _ALLOCATION_ERRORS as again:
         exc = again
     what = f"shape {shape}, {dt.name}"
-    cause = re.sub(r"^.*?cannot allocate \d+ bytes[:;,]?\s*", "", str(exc)) or type(exc).__name__
+    if isinstance(exc, OverflowError):
+        cause = "the size does not fit a 64-bit count of bytes"
+    else:
+        cause = re.sub(r"^.*?cannot allocate \d+ bytes[:;,]?\s*", "", str(exc)) or type(exc).__name__
     raise errors.out_of_memory(device, nbytes, what, limit, cause) from None
 
 
@@ -427,8 +436,8 @@ def _make_binary(op):
                         return _binary_slow(op, a, b)
                     try:
                         b = scalar_view(b, dt, device, a.shape)  # a weak scalar that keeps a's dtype
-                    except OverflowError:  # an int outside dt's range: comparisons still have an answer
-                        return _binary_slow(op, a, b)
+                    except (OverflowError, errors.KernelNotFoundError):  # an int outside dt's range (comparisons
+                        return _binary_slow(op, a, b)                    # still have an answer), or no fill
                 if b.dtype is dt and b.device is device and a.shape == b.shape:
                     kernel = kernels.get((device.type, dt))
                     if kernel is not None and (not to_float or dt.kind == "float"):
@@ -439,7 +448,7 @@ def _make_binary(op):
             elif type(b) is Tensor and _WEAK.get((type(a), b.dtype)) is b.dtype and type(a) is not bool:
                 try:
                     return binary_op(scalar_view(a, b.dtype, b.device, b.shape), b)
-                except OverflowError:
+                except (OverflowError, errors.KernelNotFoundError):
                     pass
         return _binary_slow(op, a, b)
 
@@ -501,6 +510,9 @@ def _scalar_operand(op, value, dt, device):
     except OverflowError:
         fill_value(op, value, dt)  # the same error, naming the op
         raise
+    except errors.KernelNotFoundError as exc:
+        raise errors.KernelNotFoundError(f"{op}: a Python scalar operand becomes a 0-d tensor on {device}, which "
+                                         f"needs the fill kernel there: {exc}") from None
 
 
 def _binary_slow(op, a, b):

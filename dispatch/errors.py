@@ -138,7 +138,10 @@ def unsupported_dtype(op, device, dtype, supported):
                        key=lambda d: d.itemsize)
     # the narrowest dtype of the same kind that holds every value of ``dtype``, else the widest there is
     best = next((d for d in same_kind if d.itemsize >= dtype.itemsize), same_kind[-1] if same_kind else None)
-    if op in CREATION_OPS:
+    if op == "to":
+        hint = (f" Cast it first, for example x.astype(ts.{best.name}).to({str(device)!r})." if best is not None
+                else "")
+    elif op in CREATION_OPS:
         hint = (f" Pass dtype=ts.{best.name}, or create it on 'cpu'." if best is not None else
                 " Create it on 'cpu'.")
     elif best is not None:

@@ -38,10 +38,15 @@ def empty(shape, *, dtype=None, device=None):
     >>> ts.empty((2, 3)).shape
     (2, 3)
     """
+    return _empty("empty", shape, dtype, device)
+
+
+def _empty(op, shape, dtype, device):
+    """``empty`` for the creation function ``op`` (its errors name ``op``)."""
     dev = get_device(device)
     dt = _dt(dtype, default_float)
-    d.check_dtype("empty", dt, dev)
-    out = d.empty(_shape(shape), dt, dev)
+    d.check_dtype(op, dt, dev)
+    out = d.empty(_shape(shape, op), dt, dev)
     if dt is _BOOL and out.size:  # pooled memory holds any bytes; a bool must be 0 or 1
         d.run("fill", _BOOL, out, False)
     return out
@@ -54,6 +59,10 @@ def full(shape, fill_value, *, dtype=None, device=None):
     >>> ts.full((2,), 7).tolist()
     [7, 7]
     """
+    return _full("full", shape, fill_value, dtype, device)
+
+
+def _full(op, shape, fill_value, dtype, device):
     if dtype is None:
         if isinstance(fill_value, Tensor):
             dtype = fill_value.dtype
@@ -61,10 +70,10 @@ def full(shape, fill_value, *, dtype=None, device=None):
             dtype = _BOOL if isinstance(fill_value, (bool, np.bool_)) else \
                 default_int if isinstance(fill_value, (int, np.integer)) else default_float
     dt = to_dtype(dtype)
-    value = d.fill_value("full", fill_value, dt)  # before allocating: a bad value costs nothing
+    value = d.fill_value(op, fill_value, dt)  # before allocating: a bad value costs nothing
     dev = get_device(device)
-    d.check_dtype("full", dt, dev)
-    out = d.empty(_shape(shape, "full"), dt, dev)
+    d.check_dtype(op, dt, dev)
+    out = d.empty(_shape(shape, op), dt, dev)
     return d.run("fill", dt, out, value)
 
 
@@ -75,12 +84,12 @@ def zeros(shape, *, dtype=None, device=None):
     >>> ts.zeros(3).tolist()
     [0.0, 0.0, 0.0]
     """
-    return full(shape, 0, dtype=_dt(dtype, default_float), device=device)
+    return _full("zeros", shape, 0, _dt(dtype, default_float), device)
 
 
 def ones(shape, *, dtype=None, device=None):
     """A tensor of ones."""
-    return full(shape, 1, dtype=_dt(dtype, default_float), device=device)
+    return _full("ones", shape, 1, _dt(dtype, default_float), device)
 
 
 def empty_like(x, *, dtype=None, device=None):
@@ -140,7 +149,7 @@ def arange(start, stop=None, step=1, *, dtype=None, device=None):
         d.fill_value("arange", int(step), DTYPES[4])  # the kernels step in int64
         if not builtins.all(float(v).is_integer() for v in (start, step)):
             start, step = int(start), int(step)
-    out = empty((n,), dtype=dt, device=device)
+    out = _empty("arange", (n,), dt, device)
     return d.run("arange", out.dtype, out, start, step)
 
 
@@ -162,7 +171,7 @@ def linspace(start, stop, num, *, dtype=None, device=None, endpoint=True):
     except OverflowError:
         raise OverflowError(f"linspace: start and stop must fit a float, got {start} and {stop}") from None
     step = (stop - start) / div if div > 0 else 0.0
-    out = empty((num,), dtype=dt, device=dev)
+    out = _empty("linspace", (num,), dt, dev)
     d.run("arange", out.dtype, out, start, step)
     if endpoint and num > 1:
         out[num - 1] = stop
@@ -232,7 +241,7 @@ def manual_seed(seed):
 
 
 def _random(op, shape, dtype, device, *params):
-    out = empty(shape, dtype=dtype, device=device)
+    out = _empty(op, shape, dtype, device)
     seed, offset = generator(out.device).next()
     return d.run(op, out.dtype, out, seed, offset, *params)
 
@@ -302,7 +311,8 @@ def asarray(obj, dtype=None, device=None, copy=None):
     if dtype is not None:
         dt = _asarray_dtype(dtype)
         try:
-            host = np.asarray(obj, dtype=dt.numpy)
+            with np.errstate(over="ignore", invalid="ignore"):  # 1e6 as float16 is inf, as in every kernel
+                host = np.asarray(obj, dtype=dt.numpy)
         except (OverflowError, TypeError, ValueError) as exc:
             raise _conversion_error(obj, exc, errors.a(dt.name)) from None
     else:
@@ -332,7 +342,7 @@ def _conversion_error(obj, exc, what):
     text = repr(obj)
     text = text if len(text) <= 60 else text[:57] + "..."
     if isinstance(exc, OverflowError):
-        return OverflowError(f"asarray: a value of {text} does not fit {what.split()[-1]} tensor's dtype"
+        return OverflowError(f"asarray: a value of {text} does not fit {what.split()[-1]}"
                              if what != "a" else f"asarray: a value of {text} is too large for any tensor dtype")
     if isinstance(exc, ValueError) and ("inhomogeneous" in str(exc) or "sequence" in str(exc)):
         return ValueError(f"asarray: the nested sequences of {text} have different lengths; every row must have "

@@ -179,7 +179,11 @@ class Registry:
         """
         if device is None:
             return {op: tuple(optable.COVERAGE[op]) for op in sorted(OPS)}
+        from .device import _backend, backend_names
+
         t = str(device).split(":")[0]
+        if t not in backend_names():
+            _backend(t)  # loads the plugin that provides it, or says the device type is unknown
         out = {}
         for (o, dt_type, d) in sorted(self._entries, key=lambda k: (k[0], k[2].code)):
             if dt_type == t:

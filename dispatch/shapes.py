@@ -91,8 +91,8 @@ def normalize_axis(op, axis, ndim):
         if ndim == 0:
             raise errors.AxisError(f"{op}: axis {a} is out of range for a 0-d tensor (it has no axes; pass "
                                    f"axis=None)")
-        raise errors.AxisError(f"{op}: axis {a} is out of range for a tensor with {ndim} dimensions (valid: "
-                               f"{-ndim} to {ndim - 1})")
+        raise errors.AxisError(f"{op}: axis {a} is out of range for a tensor with {ndim} "
+                               f"dimension{'s' if ndim != 1 else ''} (valid: {-ndim} to {ndim - 1})")
     return a % ndim
 
 

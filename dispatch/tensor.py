@@ -164,7 +164,8 @@ class Tensor(_RawTensor):
             raise IndexError("an index can only have a single ellipsis ('...')")
         consumed = sum(1 for i in index if i is not None and i is not Ellipsis)
         if consumed > self.ndim:
-            raise IndexError(f"too many indices for a tensor of {self.ndim} dimensions: {consumed} were given")
+            raise IndexError(f"too many indices for a tensor of {self.ndim} dimension{'s' if self.ndim != 1 else ''}: "
+                             f"{consumed} were given")
         if n_ellipsis == 0:
             index = index + (Ellipsis,)
 
@@ -240,7 +241,8 @@ class Tensor(_RawTensor):
         ``x.reshape(2, 3)`` and ``x.reshape((2, 3))`` both work."""
         from . import functions
 
-        if len(shape) == 1 and (shape[0] is None or not hasattr(shape[0], "__index__")):
+        if len(shape) == 1 and (shape[0] is None or not hasattr(shape[0], "__index__") or
+                                getattr(shape[0], "ndim", 0) > 0):  # x.reshape((2, 3)), x.reshape(np.array(...))
             shape = shape[0]
         return functions.reshape(self, shape, copy=copy)
 

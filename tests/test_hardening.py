@@ -719,3 +719,88 @@ def test_errors_name_the_op_the_user_called():
     with pytest.raises(TypeError):
         ts.result_type(ts.ones(1), 1j)
     assert ts.rand(ts.asarray([2, 3])).shape == (2, 3)
+
+
+# -- found by the acceptance review ------------------------------------------------------------------------------------
+
+def test_conformance_checks_the_sign_of_zero_and_log_softmax_far_from_zero():
+    import tensorswitch.testing as testing
+
+    name = "signlessdev"
+    ts.register_backend(CPUMemoryBackend(name, dtypes=("float32", "bool")), override=True)
+    try:
+        for op in ("add", "fill", "astype", "log_softmax"):
+            for e in ts.registry.kernels(op=op, device="cpu", dtype="float32"):
+                fn = e.fn
+                if op == "add":
+                    def fn(out, a, b, _add=e.fn):  # a kernel that loses the sign of zero
+                        _add(out, a, b)
+                        host = out.numpy()
+                        host[host == 0] = 0.0
+                        out.device.backend.copy_in(out.buffer.handle, out.offset * 4, np.ascontiguousarray(host), 0)
+                elif op == "log_softmax":
+                    def fn(out, x, axis, _ls=e.fn):  # x - (max + log(sum)): cancels log(sum) far from zero
+                        h = x.numpy().astype(np.float32)
+                        m = h.max(axis=axis, keepdims=True)
+                        res = (h - (m + np.log(np.exp(h - m).sum(axis=axis, keepdims=True)))).astype(np.float32)
+                        out.device.backend.copy_in(out.buffer.handle, 0, np.ascontiguousarray(res), 0)
+                ts.register_kernel(op, name, ["float32"], fn)
+        report = testing.run_conformance(name, ops=["add", "log_softmax"], dtypes=["float32"])
+        assert report.cells["add/float32"]["status"] == testing.FAIL
+        assert "sign of zero" in report.cells["add/float32"]["error"]
+        assert report.cells["log_softmax/float32"]["status"] == testing.FAIL
+    finally:
+        ts.registry.unregister(device=name)
+        ts.dispatch.device.unregister_backend(name)
+    x = ts.asarray([[1e4, 1e4, 0.0]])
+    assert abs(float(ts.log_softmax(x)[0, 0].item()) - float(np.log(0.5))) < 1e-6
+
+
+def test_review_small_fixes():
+    x = ts.arange(6)
+    assert x.reshape(np.array([2, 3])).shape == (2, 3) and x.reshape(ts.asarray([3, 2])).shape == (3, 2)
+    with pytest.raises(ts.AxisError, match="1 dimension "):
+        ts.ones(3).sum(axis=1)
+    with pytest.raises(ts.UnsupportedDtypeError, match="zeros"):
+        ts.zeros(3, dtype="float64", device="limited")
+    with pytest.raises(ts.UnsupportedDtypeError, match="rand"):
+        ts.rand(3, dtype="float64", device="limited")
+    with pytest.raises(ts.DeviceError):
+        ts.registry.coverage("nosuchdevice")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert ts.asarray([1e6], dtype="float16").tolist() == [math.inf]
+
+
+def test_scalar_operands_on_a_device_without_fill_name_the_op(bare_device):
+    ts.register_kernel("add", bare_device.type, ["float32"],
+                       ts.registry.kernels(op="add", device="cpu", dtype="float32")[0].fn)
+    x = ts.asarray([1.0, 2.0], device=bare_device)
+    assert (x + x).tolist() == [2.0, 4.0]
+    with pytest.raises(ts.KernelNotFoundError, match="^add: a Python scalar.*fill"):
+        x + 1.0
+
+
+def test_coverage_of_a_plugin_loads_it():
+    code = "import tensorswitch as ts; print(len(ts.registry.coverage('numpy')) > 10)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "True", out.stdout + out.stderr
+
+
+def test_conformance_forces_the_parallel_cpu_paths():
+    code = ("import tensorswitch as ts, tensorswitch.testing as t\n"
+            "from tensorswitch.testing import samples\n"
+            "seen = []\n"
+            "real = samples.check\n"
+            "def check(*a, **k):\n"
+            "    seen.append(ts.get_num_threads())\n"
+            "    return real(*a, **k)\n"
+            "import tensorswitch.testing.conformance as c\n"
+            "c.samples.check = check\n"
+            "r = t.run_conformance('cpu', ops=['sum'], dtypes=['float32'])\n"
+            "print(r.ok, seen, ts.get_num_threads())\n")
+    import os
+
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert out.stdout.strip() == "True [2] 1", out.stdout + out.stderr

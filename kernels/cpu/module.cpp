@@ -957,8 +957,9 @@ void softmax_row(bool log, const C* x, C* y, int64_t n) {
     for (int64_t j = 0; j < n; ++j) y[j] = exp_c(x[j] - mx);
     const C sum = row_sum(y, n);
     if (log) {
-        const C shift = mx + static_cast<C>(std::log(static_cast<double>(sum)));
-        for (int64_t j = 0; j < n; ++j) y[j] = x[j] - shift;
+        // (x - max) - log(sum), not x - (max + log(sum)): the latter cancels away log(sum) when |max| is large
+        const C log_sum = static_cast<C>(std::log(static_cast<double>(sum)));
+        for (int64_t j = 0; j < n; ++j) y[j] = (x[j] - mx) - log_sum;
     } else {
         const C inv = C(1) / sum;
         for (int64_t j = 0; j < n; ++j) y[j] *= inv;

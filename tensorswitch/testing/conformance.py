@@ -9,6 +9,7 @@ exits non-zero on any failure.  In a program or a test, :func:`run_conformance` 
 """
 
 import argparse
+import os
 import json
 import sys
 import time
@@ -76,6 +77,29 @@ def run_conformance(device, ops=None, dtypes=None, progress=None):
     """
     device = ts.device(device)
     ops, all_dtypes = _selection(ops, dtypes)
+    with _parallel_cpu_paths(device):
+        return _run(device, ops, all_dtypes, progress)
+
+
+class _parallel_cpu_paths:
+    """On cpu, at least two threads while the samples run: the parallel paths (OpenMP over outputs, one long
+    reduction split across threads) must run whatever the machine's core count or OMP_NUM_THREADS."""
+
+    def __init__(self, device):
+        self.cpu = device.type == "cpu"
+
+    def __enter__(self):
+        if self.cpu:
+            self.saved = ts.get_num_threads()
+            if self.saved < 2:
+                ts.set_num_threads(2)
+
+    def __exit__(self, *exc):
+        if self.cpu and ts.get_num_threads() != self.saved:
+            ts.set_num_threads(self.saved)
+
+
+def _run(device, ops, all_dtypes, progress):
     supported = {d.name for d in device.supported_dtypes()}
     cells = {}
     started = time.perf_counter()
@@ -109,6 +133,10 @@ run = run_conformance  # the older name
 
 def _selection(ops, dtypes):
     """The ops and dtype names to check; ValueError names an unknown one."""
+    if isinstance(ops, str):
+        ops = [ops]
+    if isinstance(dtypes, (str, ts.DType)):
+        dtypes = [dtypes]
     ops = sorted(ts.OPS) if not ops else list(ops)
     for op in ops:
         if op not in ts.OPS:
@@ -238,6 +266,9 @@ def main(argv=None):
             _import_pyplot()
         except ImportError as exc:
             parser.error(f"--plot needs matplotlib: pip install \"tensorswitch[plot]\" ({exc})")
+    for path in (args.report, args.plot):  # and that the files can be written
+        if path and not os.access(os.path.dirname(os.path.abspath(path)), os.W_OK):
+            parser.error(f"cannot write {path}: its folder does not exist or is not writable")
     try:
         device = ts.device(args.device)
     except ts.TensorSwitchError as exc:

@@ -35,6 +35,7 @@ import numpy as np
 import tensorswitch as ts
 from ...kernels import optable
 from .casts import astype_samples, cast_edges, float16_rounding_edges, int_to_float_edges
+from . import core
 from .core import (LARGE, MEDIUM, SHOWN, TOLERANCE, WIDE_DTYPES, Failure, Sample, SampleFailure, Shared, compare,
                    seeded_rng, specials, to_device, values)
 from .creation import arange_samples, fill_samples, random_samples
@@ -90,12 +91,21 @@ def check(op, dtype, device, seed=0):
     device = ts.device(device)
     dtype = np.dtype(dtype).name
     count = 0
-    for count, sample in enumerate(samples(op, dtype, device, seed), 1):
-        try:
-            sample.verify(device)
-        except Exception as exc:  # every kind of breakage is this sample's failure
-            raise SampleFailure(op, dtype, count, sample.what, exc) from exc
+    # the sign of a zero result is IEEE's for elementwise ops, casts, where and fill; reductions, matmul and softmax
+    # may sum in another order
+    core.SIGNED_ZEROS[0] = ts.OPS[op] in SIGNED_ZERO_FAMILIES
+    try:
+        for count, sample in enumerate(samples(op, dtype, device, seed), 1):
+            try:
+                sample.verify(device)
+            except Exception as exc:  # every kind of breakage is this sample's failure
+                raise SampleFailure(op, dtype, count, sample.what, exc) from exc
+    finally:
+        core.SIGNED_ZEROS[0] = False
     return count
+
+
+SIGNED_ZERO_FAMILIES = frozenset({"unary", "binary", "where", "astype", "fill"})
 
 
 def applicable(op, dtype):

@@ -178,6 +178,21 @@ def compare(got, expected, device, what, atol=None, rtol=None):
         bad = np.zeros(e.shape, bool)
         bad.flat[wrong] = True
         raise Failure(f"{what}: {_describe(host, expected, bad, limit)}")
+    if SIGNED_ZEROS[0]:
+        _check_signed_zeros(host, expected, what)
+
+
+def _check_signed_zeros(host, expected, what):
+    """Where the reference is a zero, the result must be the zero of the same sign (IEEE defines it for elementwise
+    ops: 1 / (x * -0.0) must stay -inf)."""
+    zero = (expected == 0) & (host == 0)
+    bad = zero & (np.signbit(host) != np.signbit(expected))
+    if bad.any():
+        raise Failure(f"{what}: the sign of zero differs: {_describe(host, expected, bad)}")
+
+
+#: whether compare() checks the sign of zeros (on for the elementwise families, see samples.check)
+SIGNED_ZEROS = [False]
 
 
 def _describe(host, expected, bad, limit=None):

@@ -30,6 +30,11 @@ def softmax_samples(op, dtype, device, rng):
         x = values(dtype, shape, rng)
         yield _call(f"{op}({layout} {shape}, axis={axis})", fn, device, [(x, layout)], reference.softmax(x, axis, log),
                     kwargs={"axis": axis}, atol=atol)
+    # rows far from zero: x - (max + log(sum)) cancels log(sum) away there, (x - max) - log(sum) does not
+    far = (values(dtype, (3, 7), rng).astype(np.float64) + np.array([[1e4], [-3e4], [6e4]])).astype(dtype)
+    far[0, :3] = [1e4, 1e4, 0.0]
+    yield _call(f"{op}(rows far from zero, axis=-1)", fn, device, [(far, "contiguous")],
+                reference.softmax(far, -1, log), kwargs={"axis": -1}, atol=atol)
     x = SOFTMAX_SPECIALS.astype(dtype)
     for layout, axis, data in [("contiguous", -1, x), ("transposed", 0, np.ascontiguousarray(x.T)),
                                ("strided", -1, x)]:

@@ -55,8 +55,20 @@ def _float_test(fn, value_for_non_floats):
     return run
 
 
-def _relu(x, out):
-    np.maximum(x, x.dtype.type(0), out=out)   # maximum keeps NaN, as the table's relu does
+def _signed_zeros_as_float32(fn):
+    """NumPy's float16 maximum and minimum pick the other zero of (-0.0, 0.0) than its float32/float64 loops (and
+    the op table): compute float16 in float32, where the sign of a zero result matches every other device."""
+    def run(*args, out):
+        if out.dtype == np.float16:
+            out[...] = fn(*[a.astype(np.float32) for a in args])
+        else:
+            fn(*args, out=out)
+    return run
+
+
+@_signed_zeros_as_float32
+def _relu(x, out=None):
+    return np.maximum(x, x.dtype.type(0), out=out)   # maximum keeps NaN, as the table's relu does
 
 
 def _sigmoid(x, out):
@@ -106,8 +118,8 @@ ELEMENTWISE = {
     "floor_divide": np.floor_divide,   # integer x // 0 is 0 in NumPy too (with a warning, silenced below)
     "remainder": np.remainder,         # integer x % 0 is 0; floats follow npy_divmod, as ops_common.h does
     "pow": _power,
-    "maximum": np.maximum,             # NumPy's maximum and minimum propagate NaN, as the table's do
-    "minimum": np.minimum,
+    "maximum": _signed_zeros_as_float32(np.maximum),   # NumPy's maximum and minimum propagate NaN, as the table's
+    "minimum": _signed_zeros_as_float32(np.minimum),   # do
     "equal": np.equal,
     "not_equal": np.not_equal,
     "less": np.less,
