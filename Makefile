@@ -30,6 +30,7 @@ $(STAMP): $(SOURCES)
 	$(PY) -m pip install -v -e ".[opencl,test,plot]" 2>&1 | \
 	  { grep --line-buffered -E '^ *\[ *[0-9]+%\]|^ *-- (Configuring|Generating|Build files)|^Successfully|^ERROR|error:' || true; }
 	$(PY) -m pip install --quiet --no-deps ./examples/numpy_backend
+	$(PY) tools/unlist_editable_finder.py
 	touch $@
 
 .PHONY: install demo test bench conformance clean
