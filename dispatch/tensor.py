@@ -417,7 +417,9 @@ def _install_operators():
         is_operand = d.is_operand
 
         def method(self, other):  # x == None, x == "a": not comparable, so Python's own answer (False, True)
-            return fn(self, other) if is_operand(other) else NotImplemented
+            if is_operand(other) or isinstance(other, (list, tuple, np.ndarray)):
+                return fn(self, other)  # arrays and lists: the error saying to convert them, never a quiet False
+            return NotImplemented
         return method
 
     Tensor.__eq__ = equality("equal")

@@ -804,3 +804,10 @@ def test_conformance_forces_the_parallel_cpu_paths():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                          env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert out.stdout.strip() == "True [2] 1", out.stdout + out.stderr
+
+
+def test_equality_with_arrays_still_says_to_convert():
+    x = ts.ones(2)
+    for other in (np.ones(2), [1.0, 1.0]):
+        with pytest.raises(TypeError, match="asarray"):
+            x == other  # noqa: B015
