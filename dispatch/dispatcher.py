@@ -17,7 +17,7 @@ from .device import call_hook
 from .dtypes import DTYPES, INT_RANGE, WEAK, _PROMOTE, default_float, default_int, scalar_dtype
 from .registry import log, registry
 from .shapes import MAX_NDIM, normalize_axes, normalize_axis  # noqa: F401  (normalize_axes: re-exported)
-from .tensor import Tensor, contiguous_strides, make_tensor, writable_check
+from .tensor import Tensor, _RawTensor, contiguous_strides, make_tensor, writable_check
 from ..kernels import optable
 
 _fast = registry.fast
@@ -139,8 +139,7 @@ def _copy_span(src, src_start, count, dst_buffer, dst_start):
 _layouts = {}  # shape -> (contiguous strides, size): training loops allocate the same few shapes over and over
 
 
-_new_tensor = object.__new__
-from .tensor import _RawTensor  # noqa: E402  (made as _RawTensor, then given the class Tensor)
+_new_tensor = object.__new__  # made as _RawTensor, then given the class Tensor (Note [Read-only layout])
 _new_buffer = tuple.__new__  # see dispatch/backend.py: a Buffer is a tuple, made without a Python frame
 
 
@@ -389,7 +388,6 @@ def _make_unary(op):
     return unary_op
 
 
-_WEAK = WEAK
 _COMPARISONS = {  # op -> (result when the scalar on the right is above the dtype's range, when below)
     "equal": (False, False), "not_equal": (True, True), "less": (True, False), "less_equal": (True, False),
     "greater": (False, True), "greater_equal": (False, True)}
@@ -432,7 +430,7 @@ def _make_binary(op):
                 dt = a.dtype
                 device = a.device
                 if type(b) is not Tensor:
-                    if _WEAK.get((type(b), dt)) is not dt:  # see Note [Type promotion]
+                    if WEAK.get((type(b), dt)) is not dt:  # see Note [Type promotion]
                         return _binary_slow(op, a, b)
                     try:
                         b = scalar_view(b, dt, device, a.shape)  # a weak scalar that keeps a's dtype
@@ -445,7 +443,7 @@ def _make_binary(op):
                         if out.size:
                             kernel(out, a, b)
                         return out
-            elif type(b) is Tensor and _WEAK.get((type(a), b.dtype)) is b.dtype and type(a) is not bool:
+            elif type(b) is Tensor and WEAK.get((type(a), b.dtype)) is b.dtype and type(a) is not bool:
                 try:
                     return binary_op(scalar_view(a, b.dtype, b.device, b.shape), b)
                 except (OverflowError, errors.KernelNotFoundError):

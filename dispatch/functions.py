@@ -11,10 +11,9 @@ import numpy as np
 
 from . import dispatcher as d
 from . import errors
-from .shapes import MAX_NDIM
 from .device import call_hook, device as get_device
 from .dtypes import DTYPES, INT_RANGE, default_float, default_int, dtype as to_dtype
-from .shapes import as_int, as_shape, normalize_axis
+from .shapes import as_int, as_shape, check_ndim, normalize_axis
 from .tensor import Tensor, _install_operators, contiguous_strides, make_tensor, read_only
 from ..kernels import optable
 
@@ -372,18 +371,13 @@ tensor = asarray
 def from_numpy(host, dt, dev):
     d.check_dtype("asarray", dt, dev)
     host = np.asarray(host, dtype=dt.numpy, order="C")  # ascontiguousarray would make 0-d 1-d; converts byte order
-    if host.ndim > MAX_NDIM:
-        raise _too_many_dims(host.ndim)
+    check_ndim("asarray", host.ndim)
     if dt is _BOOL:  # NumPy bools may hold any byte (np.frombuffer); ours hold 0 or 1
         host = host.view(np.uint8) != 0
     out = d.empty(host.shape, dt, dev)
     if out.size:
         call_hook(dev.backend, "copy_in", out.buffer.handle, 0, host, dev.index)
     return out
-
-
-def _too_many_dims(ndim):
-    return errors.ShapeError(f"asarray: {ndim} dimensions; tensors have at most {MAX_NDIM} on every device")
 
 
 def to_numpy(x):
@@ -628,10 +622,7 @@ def _statistic_input(op, x, axis):
     """``x`` in the dtype a mean or variance accumulates in (integers: float32; float16: float32, as NumPy does,
     since float16 cannot even hold a count above 65504), and the result dtype."""
     d.require_tensor(op, x)
-    if x.ndim:
-        d.normalize_axes(op, axis, x.ndim)
-    else:
-        d.normalize_axes(op, axis, 0)
+    d.normalize_axes(op, axis, x.ndim)
     result = x.dtype if x.dtype.kind == "float" else default_float
     if x.dtype.kind != "float" or x.dtype is DTYPES[6]:
         x = d.astype(x, default_float)
