@@ -1,0 +1,1 @@
+"""Define-by-run autograd: grad mode, graph nodes, the engine (work in progress)."""

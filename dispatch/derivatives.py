@@ -1,0 +1,1 @@
+"""The derivative of every differentiable op, written once in tensorswitch ops (work in progress)."""

@@ -1,0 +1,1 @@
+"""ts.autograd (work in progress)."""

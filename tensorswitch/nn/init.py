@@ -1,0 +1,1 @@
+"""ts.nn (work in progress)."""

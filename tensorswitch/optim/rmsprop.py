@@ -1,0 +1,1 @@
+"""ts.optim (work in progress)."""

@@ -1,0 +1,1 @@
+"""ts.save / ts.load (work in progress)."""

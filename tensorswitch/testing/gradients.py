@@ -1,0 +1,1 @@
+"""The conformance suite's gradient section (work in progress)."""

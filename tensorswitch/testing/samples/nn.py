@@ -1,0 +1,1 @@
+"""Conformance samples of the nn kernel families (work in progress)."""

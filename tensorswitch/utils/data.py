@@ -1,0 +1,1 @@
+"""ts.utils.data (work in progress)."""
