@@ -1,1 +1,742 @@
-"""The derivative of every differentiable op, written once in tensorswitch ops (work in progress)."""
+"""The derivative of every differentiable op, written once, in tensorswitch ops (as PyTorch's derivatives.yaml).
+
+Each entry of ``DERIVATIVES`` says which inputs (by position) and whether the result the backward pass needs, and a
+formula ``f(ctx, grad) -> (gradient of each input, ...)``.  Formulas are ops, so they run on the tensor's device
+through the registry, and, with ``create_graph=True``, are recorded themselves: second derivatives come for free.
+Gradients may come back broadcast or promoted: the engine sums them back to each input's shape and casts them to its
+dtype and device (``dispatch/autograd.py``).
+
+Adding a differentiable op: its line here, and the op in ``GRADIENT_SAMPLES`` of
+``tensorswitch/testing/gradients.py`` (the conformance suite then checks its gradient on every backend).
+``install()`` (run at import by ``tensorswitch/__init__.py``) wraps each op's entry point so that it records when an
+input requires grad; see Note [Autograd dispatch].
+"""
+
+import functools
+import inspect
+import weakref
+
+from . import autograd as ag
+from . import dispatcher as d
+from . import errors
+from . import functions as F
+from . import nnops
+from .autograd import MODE, SavedTensor, detach, needs_grad, track
+from .tensor import GradTensor, ReadOnlyGradTensor, Tensor
+
+__all__ = ["DERIVATIVES", "Derivative", "install"]
+
+
+class Derivative:
+    """The backward of one op: ``formula(ctx, grad)``; ``save_inputs`` (positions) and ``save_output`` say what it
+    reads from ``ctx.saved()`` (the saved inputs in that order, then the output)."""
+
+    __slots__ = ("formula", "save_inputs", "save_output")
+
+    def __init__(self, formula, save_inputs=(), save_output=False):
+        self.formula, self.save_inputs, self.save_output = formula, tuple(save_inputs), save_output
+
+
+def _saved(ctx):
+    """The saved inputs (then the output) of the node, checked against in-place writes."""
+    node, cg = ctx.node, ctx.create_graph
+    return [node.unpack(s, cg) if isinstance(s, SavedTensor) else s for s in ctx.inputs]
+
+
+# the ops formulas are written in (each records when create_graph is on)
+def _b(op):
+    fn = d.BINARY[op]
+    return fn
+
+
+add, sub, mul, div = _b("add"), _b("subtract"), _b("multiply"), _b("divide")
+pow_, eq, gt, lt, ge = _b("pow"), _b("equal"), _b("greater"), _b("less"), _b("greater_equal")
+neg, exp, log, sin, cos, sign = (d.UNARY[n] for n in ("negative", "exp", "log", "sin", "cos", "sign"))
+isnan = d.UNARY["isnan"]
+
+
+def where(c, a, b):
+    return d.where(c, a, b)
+
+
+def zeros_like(g):
+    return F.zeros(g.shape, dtype=g.dtype, device=g.device)
+
+
+def _is_tensor(x):
+    return isinstance(x, Tensor)
+
+
+# -- elementwise --------------------------------------------------------------------------------------------------
+
+def _x(ctx):
+    return _saved(ctx)[0]
+
+
+def _out(ctx):
+    return _saved(ctx)[-1]
+
+
+def _pow(ctx, g):
+    a, b, out = _saved(ctx)
+    ga = gb = None
+    if ctx.needs[0]:
+        if _is_tensor(b):
+            ga = where(eq(b, 0), 0.0, mul(mul(g, b), pow_(a, sub(b, 1))))
+        else:
+            ga = zeros_like(g) if b == 0 else mul(mul(g, b), pow_(a, b - 1))
+    if ctx.needs[1]:
+        if _is_tensor(a):
+            gb = where(d.BINARY["logical_and"](eq(a, 0), ge(b, 0)), 0.0, mul(mul(g, out), log(a)))
+        else:
+            gb = zeros_like(g) if a == 0 else mul(mul(g, out), float(__import__("math").log(a)) if a > 0 else
+                                                   float("nan"))
+    return ga, gb
+
+
+def _extremum(larger):
+    def formula(ctx, g):
+        a, b = _saved(ctx)
+        half = div(g, 2.0)
+        lose = lt if larger else gt  # a loses to b where a < b (maximum) or a > b (minimum)
+        ga = where(lose(a, b), 0.0, where(eq(a, b), half, g)) if ctx.needs[0] else None
+        gb = where(lose(b, a), 0.0, where(eq(a, b), half, g)) if ctx.needs[1] else None
+        return ga, gb
+    return formula
+
+
+def _divide(ctx, g):
+    a, b = _saved(ctx)
+    ga = div(g, b) if ctx.needs[0] else None
+    gb = neg(div(mul(g, a), mul(b, b))) if ctx.needs[1] else None
+    return ga, gb
+
+
+def _multiply(ctx, g):
+    a, b = _saved(ctx)
+    return (mul(g, b) if ctx.needs[0] else None), (mul(g, a) if ctx.needs[1] else None)
+
+
+def _remainder(ctx, g):
+    a, b = _saved(ctx)
+    return g, (neg(mul(g, d.BINARY["floor_divide"](a, b))) if ctx.needs[1] else None)
+
+
+def _zero(n):
+    return lambda ctx, g: tuple(zeros_like(g) if need else None for need in ctx.needs[:n])
+
+
+DERIVATIVES = {
+    # unary: the input is x, the result out
+    "negative": Derivative(lambda c, g: (neg(g),)),
+    "positive": Derivative(lambda c, g: (g,)),
+    "abs": Derivative(lambda c, g: (mul(g, sign(_x(c))),), (0,)),
+    "exp": Derivative(lambda c, g: (mul(g, _out(c)),), save_output=True),
+    "log": Derivative(lambda c, g: (div(g, _x(c)),), (0,)),
+    "sqrt": Derivative(lambda c, g: (div(g, mul(_out(c), 2.0)),), save_output=True),
+    "sin": Derivative(lambda c, g: (mul(g, cos(_x(c))),), (0,)),
+    "cos": Derivative(lambda c, g: (neg(mul(g, sin(_x(c)))),), (0,)),
+    "tanh": Derivative(lambda c, g: (mul(g, sub(1.0, mul(_out(c), _out(c)))),), save_output=True),
+    "sigmoid": Derivative(lambda c, g: (mul(g, mul(_out(c), sub(1.0, _out(c)))),), save_output=True),
+    "relu": Derivative(lambda c, g: (where(gt(_out(c), 0), g, 0.0),), save_output=True),
+    "square": Derivative(lambda c, g: (mul(mul(g, _x(c)), 2.0),), (0,)),
+    "sign": Derivative(_zero(1)), "floor": Derivative(_zero(1)), "ceil": Derivative(_zero(1)),
+    # binary: the inputs are a and b (tensors or Python scalars)
+    "add": Derivative(lambda c, g: (g, g)),
+    "subtract": Derivative(lambda c, g: (g, neg(g) if c.needs[1] else None)),
+    "multiply": Derivative(_multiply, (0, 1)),
+    "divide": Derivative(_divide, (0, 1)),
+    "pow": Derivative(_pow, (0, 1), save_output=True),
+    "maximum": Derivative(_extremum(True), (0, 1)),
+    "minimum": Derivative(_extremum(False), (0, 1)),
+    "remainder": Derivative(_remainder, (0, 1)),
+    "floor_divide": Derivative(_zero(2)),
+}
+
+
+# -- reductions, matmul, softmax, where, casts ------------------------------------------------------------------------
+
+def _kept_shape(shape, axes):
+    return tuple(1 if i in axes else n for i, n in enumerate(shape))
+
+
+def _expand_back(g, shape, axes, keepdims):
+    """The gradient of a reduction over ``axes`` of a ``shape`` tensor, broadcast back to ``shape``."""
+    if not keepdims:
+        g = F.reshape(g, _kept_shape(shape, axes))
+    return g.broadcast_to(shape)
+
+
+def _sum(ctx, g):
+    shape, axes, keepdims = ctx.params
+    return (_expand_back(g, shape, axes, keepdims),)
+
+
+def _prod(ctx, g):
+    # d prod / d x_i = the product of the others: out / x_i where x_i != 0; where x_i is the only zero of its slice,
+    # the product of the rest; 0 where the slice has two zeros or more
+    x, out = _saved(ctx)
+    shape, axes, keepdims = ctx.params
+    out_k = _expand_back(out, shape, axes, keepdims)
+    g_k = _expand_back(g, shape, axes, keepdims)
+    zero = eq(x, 0)
+    others = F.prod(where(zero, 1.0, x), axis=axes, keepdims=True)
+    n_zero = F.sum(zero, axis=axes, keepdims=True)
+    at_zero = where(eq(n_zero, 1), others, 0.0)
+    return (mul(g_k, where(zero, at_zero, div(out_k, where(zero, 1.0, x)))),)
+
+
+def _extreme_value(ctx, g):
+    # the gradient is shared evenly by the positions that hold the extreme value (PyTorch's amax/amin)
+    x, out = _saved(ctx)
+    shape, axes, keepdims = ctx.params
+    out_k = _expand_back(out, shape, axes, keepdims)
+    hit = d.BINARY["logical_or"](eq(x, out_k), d.BINARY["logical_and"](isnan(x), isnan(out_k)))
+    hit = hit.astype(g.dtype)
+    count = F.sum(hit, axis=axes, keepdims=True)
+    return (mul(div(_expand_back(g, shape, axes, keepdims), count), hit),)
+
+
+_REDUCTIONS = {"sum": Derivative(_sum), "prod": Derivative(_prod, (0,), True),
+               "max": Derivative(_extreme_value, (0,), True), "min": Derivative(_extreme_value, (0,), True)}
+DERIVATIVES.update(_REDUCTIONS)
+
+
+def _matmul(ctx, g):
+    a, b = _saved(ctx)
+    ga = gb = None
+    a2 = a.expand_dims(0) if a.ndim == 1 else a          # (1, k)
+    b2 = b.expand_dims(-1) if b.ndim == 1 else b         # (k, 1)
+    g2 = g
+    if a.ndim == 1:
+        g2 = g2.expand_dims(-2)
+    if b.ndim == 1:
+        g2 = g2.expand_dims(-1)
+    if ctx.needs[0]:
+        ga = d.matmul(g2, b2.mT)
+        ga = ag._sum_to(ga, a2.shape) if ga.shape != a2.shape else ga
+        ga = F.reshape(ga, a.shape)
+    if ctx.needs[1]:
+        gb = d.matmul(a2.mT, g2)
+        gb = ag._sum_to(gb, b2.shape) if gb.shape != b2.shape else gb
+        gb = F.reshape(gb, b.shape)
+    return ga, gb
+
+
+def _softmax(ctx, g):
+    (out,) = _saved(ctx)
+    axis = ctx.params
+    return (mul(out, sub(g, F.sum(mul(g, out), axis=axis, keepdims=True))),)
+
+
+def _log_softmax(ctx, g):
+    (out,) = _saved(ctx)
+    axis = ctx.params
+    return (sub(g, mul(exp(out), F.sum(g, axis=axis, keepdims=True))),)
+
+
+def _where(ctx, g):
+    (cond,) = _saved(ctx)
+    return None, (where(cond, g, 0.0) if ctx.needs[1] else None), (where(cond, 0.0, g) if ctx.needs[2] else None)
+
+
+DERIVATIVES.update({
+    "matmul": Derivative(_matmul, (0, 1)),
+    "softmax": Derivative(_softmax, save_output=True),
+    "log_softmax": Derivative(_log_softmax, save_output=True),
+    "where": Derivative(_where, (0,)),
+    "astype": Derivative(lambda c, g: (g,)),   # the engine casts the gradient back to the input's dtype
+    "to": Derivative(lambda c, g: (g,)),       # ... and moves it back to the input's device
+})
+
+
+# -- views, joins and setitem -------------------------------------------------------------------------------------------
+
+def _getitem(ctx, g):
+    shape, index = ctx.params
+    z = F.zeros(shape, dtype=g.dtype, device=g.device)
+    z[index] = g
+    return (z,)
+
+
+def _permute(ctx, g):
+    axes = ctx.params
+    inverse = [0] * len(axes)
+    for i, a in enumerate(axes):
+        inverse[a] = i
+    return (g.permute_dims(tuple(inverse)),)
+
+
+def _concat(ctx, g):
+    axis, sizes = ctx.params
+    grads, start = [], 0
+    for n, need in zip(sizes, ctx.needs):
+        if need:
+            index = (slice(None),) * axis + (slice(start, start + n),)
+            grads.append(g[index])
+        else:
+            grads.append(None)
+        start += n
+    return tuple(grads)
+
+
+def _setitem(ctx, g):
+    index = ctx.params
+    g_self = g_value = None
+    if ctx.needs[1]:
+        g_value = g[index]
+    if ctx.needs[0]:
+        g_self = d.astype(g, g.dtype)  # a copy: the part that was overwritten gets no gradient
+        g_self[index] = 0.0
+    return g_self, g_value
+
+
+DERIVATIVES.update({
+    "getitem": Derivative(_getitem),
+    "reshape": Derivative(lambda c, g: (F.reshape(g, c.params),)),
+    "permute_dims": Derivative(_permute),
+    "broadcast_to": Derivative(lambda c, g: (ag._sum_to(g, c.params),)),
+    "concat": Derivative(_concat),
+    "setitem": Derivative(_setitem),
+})
+
+
+# -- nn kernel families ---------------------------------------------------------------------------------------------------
+
+def _unfold(ctx, g):
+    a = ctx.params
+    return (fold(g, ctx.x_hw, a["kernel_size"], a["dilation"], a["padding"], a["stride"]),)
+
+
+def _fold(ctx, g):
+    a = ctx.params
+    return (unfold(g, a["kernel_size"], a["dilation"], a["padding"], a["stride"]),)
+
+
+def _max_pool2d(ctx, g):
+    (x,) = _saved(ctx)
+    a = ctx.params
+    if ctx.create_graph:
+        raise NotImplementedError("max_pool2d: a double backward (create_graph=True) through max_pool2d is not "
+                                  "supported yet")
+    return (nnops.max_pool2d_backward(g, x, a["kernel_size"], a["stride"], a["padding"], a["dilation"],
+                                      a["ceil_mode"]),)
+
+
+def _avg_pool2d(ctx, g):
+    a = ctx.params
+    return (avg_pool2d_backward(g, ctx.x_shape, a["kernel_size"], a["stride"], a["padding"], a["ceil_mode"],
+                                a["count_include_pad"], a["divisor_override"]),)
+
+
+def _avg_pool2d_backward(ctx, g):
+    a = ctx.params
+    return (avg_pool2d(g, a["kernel_size"], a["stride"], a["padding"], a["ceil_mode"], a["count_include_pad"],
+                             a["divisor_override"]),)
+
+
+def _take_along_axis(ctx, g):
+    (indices,) = _saved(ctx)
+    axis, x_shape = ctx.params
+    ndim = len(x_shape)
+    axis = axis % ndim
+    shape = tuple(x_shape[axis] if i == axis else n for i, n in enumerate(g.shape))
+    index = indices.broadcast_to(g.shape) if indices.shape != g.shape else indices
+    return scatter_add(F.zeros(shape, dtype=g.dtype, device=g.device), axis, index, g), None
+
+
+def _scatter_add(ctx, g):
+    (index,) = _saved(ctx)
+    axis = ctx.params
+    return (g if ctx.needs[0] else None), None, None, (take_along_axis(g, index, axis=axis) if ctx.needs[3] else None)
+
+
+DERIVATIVES.update({
+    "unfold": Derivative(_unfold), "fold": Derivative(_fold), "max_pool2d": Derivative(_max_pool2d, (0,)),
+    "avg_pool2d": Derivative(_avg_pool2d), "avg_pool2d_backward": Derivative(_avg_pool2d_backward),
+    "take_along_axis": Derivative(_take_along_axis, (1,)), "scatter_add": Derivative(_scatter_add, (2,)),
+})
+
+
+# -- recording wrappers (Note [Autograd dispatch]) -------------------------------------------------------------------------
+
+def _off():
+    prev = MODE.enabled
+    MODE.enabled = False
+    return prev
+
+
+def _wrap_unary(plain):
+    def unary_slow(op, x):
+        if MODE.enabled and isinstance(x, GradTensor) and x._requires_grad:
+            MODE.enabled = False
+            try:
+                out = plain(op, x)
+            finally:
+                MODE.enabled = True
+            derivative = DERIVATIVES.get(op)
+            if derivative is None:  # bool results (isnan, logical_not, ...): nothing to differentiate
+                return out
+            return track(op, derivative, out, (x,))
+        return plain(op, x)
+    return unary_slow
+
+
+def _wrap_binary(plain):
+    def binary_slow(op, a, b):
+        if MODE.enabled and (needs_grad(a) or needs_grad(b)):
+            MODE.enabled = False
+            try:
+                out = plain(op, a, b)
+            finally:
+                MODE.enabled = True
+            derivative = DERIVATIVES.get(op)
+            if derivative is None:
+                return out
+            return track(op, derivative, out, (a, b))
+        return plain(op, a, b)
+    return binary_slow
+
+
+def _recording(name, plain, inputs_of, params_of=None, is_view=False):
+    """A wrapper of ``plain`` that records ``name`` when one of ``inputs_of(args)`` requires grad."""
+    derivative = DERIVATIVES[name]
+
+    @functools.wraps(plain)
+    def wrapper(*args, **kwargs):
+        if MODE.enabled:
+            inputs = inputs_of(*args, **kwargs)
+            if any(needs_grad(x) for x in inputs):
+                MODE.enabled = False
+                try:
+                    out = plain(*args, **kwargs)
+                finally:
+                    MODE.enabled = True
+                params = params_of(*args, **kwargs) if params_of is not None else None
+                return track(name, derivative, out, inputs, params, is_view)
+        return plain(*args, **kwargs)
+    return wrapper
+
+
+def _reduce_wrapper(plain):
+    def reduce(op, x, axis=None, keepdims=False):
+        if MODE.enabled and needs_grad(x) and op in _REDUCTIONS:
+            MODE.enabled = False
+            try:
+                out = plain(op, x, axis, keepdims)
+            finally:
+                MODE.enabled = True
+            axes = tuple(d.normalize_axes(op, axis, x.ndim)) if x.ndim else ()
+            return track(op, _REDUCTIONS[op], out, (x,), (x.shape, axes, keepdims))
+        return plain(op, x, axis, keepdims)
+    return reduce
+
+
+def _astype_wrapper(plain):
+    derivative = DERIVATIVES["astype"]
+
+    def astype(x, dt, copy=True):
+        if MODE.enabled and needs_grad(x):
+            if x.dtype is dt and not copy:
+                return x
+            MODE.enabled = False
+            try:
+                out = plain(x, dt, copy)
+            finally:
+                MODE.enabled = True
+            return track("astype", derivative, out, (x,))
+        return plain(x, dt, copy)
+    return astype
+
+
+def _view_method(name, plain, params_of):
+    """A view method of GradTensor: the view of an untracked alias, then tracked (a view node)."""
+    derivative = DERIVATIVES[name]
+
+    def method(self, *args, **kwargs):
+        out = plain(detach(self), *args, **kwargs)
+        if MODE.enabled and self._requires_grad:
+            return track(name, derivative, out, (self,), params_of(self, out, *args, **kwargs), is_view=True)
+        return out
+    method.__name__ = getattr(plain, "__name__", name)
+    method.__doc__ = plain.__doc__
+    return method
+
+
+def _getitem_method(plain):
+    derivative = DERIVATIVES["getitem"]
+
+    def __getitem__(self, index):
+        out = plain(detach(self), index)
+        if MODE.enabled and self._requires_grad:
+            out = track("getitem", derivative, out, (self,), (self.shape, index), is_view=True)
+            if isinstance(out, GradTensor):
+                out._grad_fn.ctx.base = weakref.ref(self)  # in-place writes into the view write the base
+        return out
+    return __getitem__
+
+
+def _reshape_wrapper(plain):
+    derivative = DERIVATIVES["reshape"]
+
+    def reshape(x, shape, /, *, copy=None):
+        if isinstance(x, GradTensor):
+            out = plain(detach(x), shape, copy=copy)
+            if MODE.enabled and x._requires_grad:
+                return track("reshape", derivative, out, (x,), x.shape, is_view=True)
+            return out
+        return plain(x, shape, copy=copy)
+    reshape.__doc__ = plain.__doc__
+    return reshape
+
+
+def _concat_wrapper(plain):
+    derivative = DERIVATIVES["concat"]
+
+    def concat(arrays, axis=0):
+        arrays = list(arrays) if not isinstance(arrays, list) else arrays
+        if MODE.enabled and any(needs_grad(a) for a in arrays):
+            if axis is None:
+                arrays, axis = [F.reshape(a, (-1,)) for a in arrays], 0
+            MODE.enabled = False
+            try:
+                out = plain(arrays, axis)
+            finally:
+                MODE.enabled = True
+            ax = d.normalize_axis("concat", axis, arrays[0].ndim)
+            return track("concat", derivative, out, tuple(arrays), (ax, [a.shape[ax] for a in arrays]))
+        return plain(arrays, axis)
+    concat.__doc__ = plain.__doc__
+    return concat
+
+
+def _to_wrapper(plain):
+    derivative = DERIVATIVES["to"]
+
+    def to(x, device=None, dtype=None):
+        if MODE.enabled and needs_grad(x):
+            MODE.enabled = False
+            try:
+                out = plain(x, device, dtype)
+            finally:
+                MODE.enabled = True
+            if out is x:
+                return x
+            return track("to", derivative, out, (x,))
+        return plain(x, device, dtype)
+    return to
+
+
+def _inplace_check(op, target):
+    """Raise for an in-place write autograd cannot follow; return the (base, index) of a tracked getitem view, whose
+    base must then be written instead, or None."""
+    if not needs_grad(target):
+        return None
+    node = target._grad_fn
+    if node is None:
+        raise RuntimeError(f"{op}: a leaf tensor that requires grad cannot be modified in place (autograd needs "
+                           f"its value); do it inside `with ts.no_grad():` (as optimisers do), or compute out of "
+                           f"place")
+    if node.is_view:
+        base = node.ctx.base() if node.ctx is not None and getattr(node.ctx, "base", None) is not None else None
+        if node.name == "getitem" and base is not None:
+            return base, node.ctx.params[1]
+        raise RuntimeError(f"{op}: in-place write into a view ({node.name}) of a tensor that requires grad is not "
+                           f"supported; write into the tensor itself (x[i, j] = v), or compute out of place")
+    return None
+
+
+def _take_history(target, result):
+    """``target`` (holding ``result``'s values now) takes over ``result``'s history."""
+    if not isinstance(target, GradTensor):
+        ag._make_tracked(target, True, result._grad_fn, result._output_nr)
+    else:
+        target._requires_grad, target._grad_fn, target._output_nr = True, result._grad_fn, result._output_nr
+
+
+def _write_view(target, base, index, new):
+    """In place into a tracked getitem view: the base is written (recorded), and the view re-derived from it."""
+    base[index] = new
+    _take_history(target, base[index])
+    return target
+
+
+def _inplace_wrapper(plain):
+    def binary_inplace(op, target, other):
+        if MODE.enabled and (needs_grad(target) or needs_grad(other)) and op in DERIVATIVES:
+            view_of = _inplace_check(op, target)
+            if target.dtype.kind != "float":
+                return plain(op, target, other)  # raises the dtype error, or computes without a gradient
+            old = d.astype(target, target.dtype)  # recorded (a clone): the op saves this, not the memory it overwrites
+            result = d.BINARY[op](old, other)
+            if result.dtype is not target.dtype:
+                result = d.astype(result, target.dtype)
+            if result.shape != target.shape:
+                raise errors.ShapeError(f"{op}: in-place result must keep shape {target.shape}, but "
+                                        f"{getattr(other, 'shape', ())} broadcasts it to {result.shape}")
+            if view_of is not None:
+                return _write_view(target, view_of[0], view_of[1], result)
+            MODE.enabled = False
+            try:
+                d.copy_into(target, result)
+            finally:
+                MODE.enabled = True
+            if isinstance(result, GradTensor):
+                _take_history(target, result)
+            return target
+        return plain(op, target, other)
+    return binary_inplace
+
+
+def _setitem_wrapper(plain):
+    derivative = DERIVATIVES["setitem"]
+
+    def __setitem__(self, index, value):
+        if MODE.enabled and (needs_grad(self) or needs_grad(value)):
+            view_of = _inplace_check("setitem", self)
+            if self.dtype.kind != "float":
+                return plain(self, index, detach(value) if isinstance(value, Tensor) else value)
+            if view_of is not None:  # x[0][1] = v: x[0] with [1] = v, written into x[0]
+                new = d.astype(self, self.dtype)
+                new[index] = value
+                _write_view(self, view_of[0], view_of[1], new)
+                return None
+            needs = (needs_grad(self), needs_grad(value))
+            edges_self = ag._edge(self) if needs[0] else None
+            MODE.enabled = False
+            try:
+                plain(detach(self), index, detach(value) if isinstance(value, Tensor) else value)
+            finally:
+                MODE.enabled = True
+            # the node: the gradient of the old value (zero where overwritten) and of the value written
+            node = ag.Node("setitem", (edges_self, ag._edge(value) if needs[1] else None),
+                           ((self.shape, self.dtype, self.device) if needs[0] else None,
+                            (value.shape, value.dtype, value.device) if needs[1] else None),
+                           derivative.formula, ag._Ctx())
+            node.ctx.node, node.ctx.params, node.ctx.needs, node.ctx.inputs = node, index, needs, []
+            if not isinstance(self, GradTensor):
+                ag._make_tracked(self, True, node, 0)
+            else:
+                self._requires_grad, self._grad_fn, self._output_nr = True, node, 0
+            return None
+        return plain(self, index, value)
+    return __setitem__
+
+
+def _bind(fn):
+    sig = inspect.signature(fn)
+
+    def arguments(*args, **kwargs):
+        bound = sig.bind(*args, **kwargs)
+        bound.apply_defaults()
+        return bound.arguments
+    return arguments
+
+
+def _nn_wrapper(name, plain, tensor_args):
+    """Record an nn kernel family's function; its arguments are bound by name for the formula."""
+    derivative = DERIVATIVES[name]
+    arguments = _bind(plain)
+
+    @functools.wraps(plain)
+    def wrapper(*args, **kwargs):
+        if MODE.enabled:
+            a = arguments(*args, **kwargs)
+            inputs = tuple(a[n] for n in tensor_args)
+            if any(needs_grad(x) for x in inputs):
+                MODE.enabled = False
+                try:
+                    out = plain(*args, **kwargs)
+                finally:
+                    MODE.enabled = True
+                params = {k: v for k, v in a.items() if k not in tensor_args}  # no tensors: nothing kept alive
+                out = track(name, derivative, out, inputs, params)
+                if isinstance(out, GradTensor):
+                    ctx = out._grad_fn.ctx
+                    first = inputs[0]
+                    ctx.x_shape = first.shape
+                    ctx.x_hw = tuple(first.shape[-2:])
+                return out
+        return plain(*args, **kwargs)
+    return wrapper
+
+
+# the recording versions of the nn functions, which formulas call (set by install())
+unfold = fold = avg_pool2d = avg_pool2d_backward = take_along_axis = scatter_add = None
+_installed = []
+
+
+def install():
+    """Wrap every differentiable entry point once (see Note [Autograd dispatch])."""
+    global unfold, fold, avg_pool2d, avg_pool2d_backward, take_along_axis, scatter_add
+    if _installed:
+        return
+    _installed.append(True)
+    d._unary_slow = _wrap_unary(d._unary_slow)
+    d._binary_slow = _wrap_binary(d._binary_slow)
+    d.reduce = _reduce_wrapper(d.reduce)
+    d.matmul = _recording("matmul", d.matmul, lambda a, b: (a, b))
+    d.softmax_like = _softmax_wrapper(d.softmax_like)
+    d.where = _recording("where", d.where, lambda c, a, b: (c, a, b))
+    d.astype = _astype_wrapper(d.astype)
+    d.binary_inplace = _inplace_wrapper(d.binary_inplace)
+    F.reshape = _reshape_wrapper(F.reshape)
+    F.concat = _concat_wrapper(F.concat)
+    F.to = _to_wrapper(F.to)
+    Tensor.__setitem__ = _setitem_wrapper(Tensor.__setitem__)
+    # view methods of tracked tensors
+    GradTensor.__getitem__ = _getitem_method(Tensor.__getitem__)
+    GradTensor.permute_dims = _view_method("permute_dims", Tensor.permute_dims,
+                                           lambda s, o, axes: tuple(d.normalize_axis("permute_dims", a, s.ndim)
+                                                                    for a in axes))
+    GradTensor.squeeze = _view_method("reshape", Tensor.squeeze, lambda s, o, *a, **k: s.shape)
+    GradTensor.expand_dims = _view_method("reshape", Tensor.expand_dims, lambda s, o, *a, **k: s.shape)
+    GradTensor.broadcast_to = _view_method("broadcast_to", Tensor.broadcast_to, lambda s, o, shape: s.shape)
+    Tensor.__imatmul__ = _imatmul  # a @= b as a setitem, which records when either side requires grad
+    # the nn kernel families
+    for fn_name, tensors in (("unfold", ("x",)), ("fold", ("cols",)), ("max_pool2d", ("x",)),
+                             ("avg_pool2d", ("x",)), ("avg_pool2d_backward", ("grad",))):
+        fn = getattr(nnops, fn_name, None)
+        if fn is not None:
+            setattr(nnops, fn_name, _nn_wrapper(fn_name, fn, _first_params(fn, tensors)))
+    if hasattr(nnops, "take_along_axis"):
+        nnops.take_along_axis = _recording(
+            "take_along_axis", nnops.take_along_axis, lambda x, indices, *, axis=-1: (x, indices),
+            lambda x, indices, *, axis=-1: (axis, x.shape))
+        nnops.scatter_add = _recording(
+            "scatter_add", nnops.scatter_add, lambda x, axis, index, src: (x, axis, index, src),
+            lambda x, axis, index, src: axis)
+    unfold, fold, avg_pool2d = (getattr(nnops, n, None) for n in ("unfold", "fold", "avg_pool2d"))
+    avg_pool2d_backward = getattr(nnops, "avg_pool2d_backward", None)
+    take_along_axis = getattr(nnops, "take_along_axis", None)
+    scatter_add = getattr(nnops, "scatter_add", None)
+
+
+def _first_params(fn, names):
+    params = list(inspect.signature(fn).parameters)
+    return tuple(n if n in params else params[0] for n in names)
+
+
+def _softmax_wrapper(plain):
+    def softmax_like(op, x, axis):
+        if MODE.enabled and needs_grad(x):
+            MODE.enabled = False
+            try:
+                out = plain(op, x, axis)
+            finally:
+                MODE.enabled = True
+            return track(op, DERIVATIVES[op], out, (x,), d.normalize_axis(op, axis, x.ndim))
+        return plain(op, x, axis)
+    return softmax_like
+
+
+def _imatmul(self, other):
+    """``a @= b``: in place, when the product keeps a's shape (as in NumPy)."""
+    product = d.matmul(self, other)
+    if product.shape != self.shape:
+        raise errors.ShapeError(f"matmul: in-place result must keep shape {self.shape}, got {product.shape}")
+    self[...] = product
+    return self
+
+
+del ReadOnlyGradTensor

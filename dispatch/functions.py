@@ -4,6 +4,8 @@ The elementwise functions are made from the op table (kernels/optable.py), so a 
 """
 
 import builtins
+import functools
+import inspect
 import math
 import threading
 
@@ -14,7 +16,7 @@ from . import errors
 from .device import call_hook, device as get_device
 from .dtypes import DTYPES, INT_RANGE, default_float, default_int, dtype as to_dtype
 from .shapes import as_int, as_shape, check_ndim, normalize_axis
-from .tensor import Tensor, _install_operators, contiguous_strides, make_tensor, read_only
+from .tensor import ReadOnlyTensor, Tensor, _install_operators, contiguous_strides, make_tensor, read_only
 from ..kernels import optable
 
 _BOOL = DTYPES[0]
@@ -30,6 +32,21 @@ def _shape(shape, op="empty"):
 
 # -- creation -------------------------------------------------------------------------------------------------------
 
+def _creation(fn):
+    """``fn`` with a keyword-only ``requires_grad=False``: the result is a leaf that autograd tracks when True."""
+    def creation(*args, requires_grad=False, **kwargs):
+        out = fn(*args, **kwargs)
+        return out.requires_grad_() if requires_grad else out
+
+    functools.update_wrapper(creation, fn)
+    del creation.__wrapped__
+    sig = inspect.signature(fn)
+    creation.__signature__ = sig.replace(parameters=list(sig.parameters.values()) + [
+        inspect.Parameter("requires_grad", inspect.Parameter.KEYWORD_ONLY, default=False)])
+    return creation
+
+
+@_creation
 def empty(shape, *, dtype=None, device=None):
     """An uninitialised tensor.
 
@@ -51,6 +68,7 @@ def _empty(op, shape, dtype, device):
     return out
 
 
+@_creation
 def full(shape, fill_value, *, dtype=None, device=None):
     """A tensor filled with ``fill_value``; the dtype follows the value (bool, int64 or float32) unless given.
 
@@ -76,6 +94,7 @@ def _full(op, shape, fill_value, dtype, device):
     return d.run("fill", dt, out, value)
 
 
+@_creation
 def zeros(shape, *, dtype=None, device=None):
     """A tensor of zeros.
 
@@ -86,26 +105,31 @@ def zeros(shape, *, dtype=None, device=None):
     return _full("zeros", shape, 0, _dt(dtype, default_float), device)
 
 
+@_creation
 def ones(shape, *, dtype=None, device=None):
     """A tensor of ones."""
     return _full("ones", shape, 1, _dt(dtype, default_float), device)
 
 
+@_creation
 def empty_like(x, *, dtype=None, device=None):
     d.require_tensor("empty_like", x)
     return empty(x.shape, dtype=_dt(dtype, x.dtype), device=device or x.device)
 
 
+@_creation
 def zeros_like(x, *, dtype=None, device=None):
     d.require_tensor("zeros_like", x)
     return zeros(x.shape, dtype=_dt(dtype, x.dtype), device=device or x.device)
 
 
+@_creation
 def ones_like(x, *, dtype=None, device=None):
     d.require_tensor("ones_like", x)
     return ones(x.shape, dtype=_dt(dtype, x.dtype), device=device or x.device)
 
 
+@_creation
 def full_like(x, fill_value, *, dtype=None, device=None):
     d.require_tensor("full_like", x)
     return full(x.shape, fill_value, dtype=_dt(dtype, x.dtype), device=device or x.device)
@@ -118,6 +142,7 @@ def _real(op, name, value):
     return int(value) if isinstance(value, (int, np.integer)) else float(value)
 
 
+@_creation
 def arange(start, stop=None, step=1, *, dtype=None, device=None):
     """Evenly spaced values in [start, stop).
 
@@ -152,6 +177,7 @@ def arange(start, stop=None, step=1, *, dtype=None, device=None):
     return d.run("arange", out.dtype, out, start, step)
 
 
+@_creation
 def linspace(start, stop, num, *, dtype=None, device=None, endpoint=True):
     """``num`` evenly spaced values from ``start`` to ``stop``; computed in floating point, then cast to an integer
     ``dtype`` (truncating, as NumPy does)."""
@@ -177,6 +203,7 @@ def linspace(start, stop, num, *, dtype=None, device=None, endpoint=True):
     return out
 
 
+@_creation
 def eye(n_rows, n_cols=None, *, k=0, dtype=None, device=None):
     """A 2-D tensor with ones on the ``k``-th diagonal."""
     n_rows = as_int(n_rows, "eye: n_rows")
@@ -245,6 +272,7 @@ def _random(op, shape, dtype, device, *params):
     return d.run(op, out.dtype, out, seed, offset, *params)
 
 
+@_creation
 def rand(*shape, dtype=None, device=None):
     """Uniform samples in [0, 1).  ``ts.rand(2, 3)`` or ``ts.rand((2, 3))``."""
     dt = _dt(dtype, default_float)
@@ -253,6 +281,7 @@ def rand(*shape, dtype=None, device=None):
     return _random("rand", _varargs_shape("rand", shape), dt, device)
 
 
+@_creation
 def randn(*shape, dtype=None, device=None):
     """Standard normal samples."""
     dt = _dt(dtype, default_float)
@@ -287,6 +316,7 @@ def randint(low, high=None, size=(), *, dtype=None, device=None):
 
 # -- conversion and transfer ----------------------------------------------------------------------------------------
 
+@_creation
 def asarray(obj, dtype=None, device=None, copy=None):
     """A tensor from a list, scalar, NumPy array or tensor.
 
@@ -488,7 +518,7 @@ def reshape(x, shape, /, *, copy=None):
         x = d.astype(x, x.dtype)
         strides = contiguous_strides(shape)
     out = make_tensor(x.buffer, x.offset, shape, strides, x.dtype, x.device)
-    return read_only(out) if type(x) is not Tensor else out
+    return read_only(out) if type(x) is not Tensor and isinstance(x, ReadOnlyTensor) else out
 
 
 def permute_dims(x, axes):

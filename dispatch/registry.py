@@ -36,6 +36,47 @@ to integer casts] (dispatch/dtypes.py).  Tensors expose ``buffer.handle`` (the b
     log_softmax                                                           whose max is +inf, holding a NaN, or
                                                                           all -inf is NaN throughout (PyTorch)
 
+The nn families (dispatch/nnops.py) are 2-D, NCHW.  ``geometry`` is a tuple of 8 ints (KH, KW, SH, SW, PH, PW, DH, DW):
+kernel size, stride, padding (zeros for im2col and avg, ignored for max) and dilation.  The dispatcher computes
+OH = (H + 2*PH - DH*(KH-1) - 1) // SH + 1 (likewise OW; pooling's ceil_mode may add one: kernels take OH, OW from the
+pooled tensor's shape), refuses OH < 1 or OW < 1 and allocates outputs contiguous; inputs may have any strides.
+
+    im2col          k(out, x, geometry)                x's (floats)       x (N, C, H, W); out (N, C*KH*KW, OH*OW):
+                                                                          out[n, (c*KH + i)*KW + j, oh*OW + ow] =
+                                                                          x[n, c, oh*SH - PH + i*DH, ow*SW - PW +
+                                                                          j*DW], 0 outside x
+    col2im          k(out, cols, geometry)             cols' (floats)     out (N, C, H, W) contiguous, overwritten
+                                                                          with the adjoint of im2col: each pixel the
+                                                                          sum of every cols entry im2col reads from
+                                                                          it (a gather, deterministic, no atomics)
+    max_pool2d      k(out, x, geometry)                x's (floats)       out (N, C, OH, OW): max over the window's
+                                                                          in-bounds positions; NaN propagates
+    max_pool2d_     k(out, grad, x, geometry)          x's (floats)       out (N, C, H, W) contiguous, overwritten:
+    backward                                                              each pixel the sum of grad over the windows
+                                                                          whose argmax it is; argmax = the first
+                                                                          maximum in window order (row-major over
+                                                                          i, j), the first NaN if any (PyTorch)
+    avg_pool2d      k(out, x, geometry,                x's (floats)       out = sum of in-bounds window elements /
+                    count_include_pad)                                    divisor: KH*KW clipped to the padded input
+                                                                          (window end at H + PH, PyTorch) if
+                                                                          count_include_pad, else the in-bounds count
+    avg_pool2d_     k(out, grad, geometry,             grad's (floats)    out (N, C, H, W) contiguous, overwritten
+    backward        count_include_pad)                                    with the adjoint of avg_pool2d (same
+                                                                          divisors); H, W from out.shape
+    take_along_     k(out, x, index, axis)             x's (all 9)        out[p] = x[p with p[axis] = index[p]];
+    axis                                                                  index int64 of out's shape (may be
+                                                                          stride 0), values in [0, x.shape[axis]);
+                                                                          x.shape == out.shape but along axis;
+                                                                          ndim >= 1, 0 <= axis < ndim
+    scatter_add     k(out, index, src, axis)           src's = out's      IN PLACE, out contiguous and holding the
+                                                       (the 8 numeric)    start values: out[p with p[axis] =
+                                                                          index[p]] += src[p] for every p of src;
+                                                                          index int64 of src's shape (may be stride
+                                                                          0), values in [0, out.shape[axis]);
+                                                                          out.shape == src.shape but along axis;
+                                                                          each output adds its terms in increasing
+                                                                          p[axis] (parallel over the other dims only)
+
 Note [Random numbers]
 ~~~~~~~~~~~~~~~~~~~~~
 Every backend draws the same numbers for the same seed.  Element ``i`` (linear index of the contiguous output) takes
@@ -67,7 +108,9 @@ OPS = {name: ("unary" if op.arity == 1 else "binary") for name, op in optable.EL
 OPS.update({name: "reduction" for name in optable.REDUCTIONS})
 OPS.update({"where": "where", "astype": "astype", "fill": "fill", "arange": "arange", "rand": "random",
             "randn": "random", "randint": "random", "matmul": "matmul", "softmax": "softmax",
-            "log_softmax": "softmax"})
+            "log_softmax": "softmax", "im2col": "convolution", "col2im": "convolution", "max_pool2d": "pooling",
+            "max_pool2d_backward": "pooling", "avg_pool2d": "pooling", "avg_pool2d_backward": "pooling",
+            "take_along_axis": "indexing", "scatter_add": "indexing"})
 
 log = logging.getLogger("tensorswitch.dispatch")
 

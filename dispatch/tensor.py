@@ -9,7 +9,7 @@ import numpy as np
 from . import errors
 from .shapes import MAX_NDIM, as_shape, normalize_axes, normalize_axis
 
-__all__ = ["Tensor", "make_tensor", "contiguous_strides", "writable_check"]
+__all__ = ["Tensor", "GradTensor", "make_tensor", "contiguous_strides", "writable_check"]
 
 #: The layout of a tensor: read-only to users (see Note [Read-only layout]).
 LAYOUT = ("buffer", "offset", "shape", "strides", "dtype", "device", "size", "is_contiguous")
@@ -51,14 +51,16 @@ def make_tensor(buffer, offset, shape, strides, dtype, device, contiguous=None, 
 
 def writable_check(op, x):
     """Raise unless ``x`` may be written: broadcast views (from ``broadcast_to``, ``broadcast_arrays``) and every
-    view of them are read-only, as in NumPy, since several of their elements are one element of memory."""
-    if type(x) is not Tensor:
-        if isinstance(x, ReadOnlyTensor):
-            raise errors.ReadOnlyError(
-                f"{op}: cannot write into a read-only view (a broadcast view or a view of one, shape {x.shape}): "
-                f"several of its elements share one memory location. Write into the tensor it was made from, or "
-                f"into a copy (ts.asarray(x, copy=True)).")
-        return
+    view of them are read-only, as in NumPy, since several of their elements are one element of memory.  A write
+    that passes moves the buffer's version on (see Note [Version counter])."""
+    if type(x) is not Tensor and isinstance(x, ReadOnlyTensor):
+        raise errors.ReadOnlyError(
+            f"{op}: cannot write into a read-only view (a broadcast view or a view of one, shape {x.shape}): "
+            f"several of its elements share one memory location. Write into the tensor it was made from, or "
+            f"into a copy (ts.asarray(x, copy=True)).")
+    entry = VERSIONS.get(id(x.buffer))
+    if entry is not None:
+        entry[0] += 1
     if 0 in x.strides:  # internal stride-0 layouts are never handed out writable either
         for n, s in zip(x.shape, x.strides):
             if s == 0 and n > 1:
@@ -72,6 +74,20 @@ def read_only(t):
     return t
 
 
+# Note [Version counter]
+# ~~~~~~~~~~~~~~~~~~~~~~
+# Autograd saves some tensors for the backward pass (``x`` for ``x * y``, the result for ``exp``).  An in-place write
+# into one of them before ``backward()`` would silently give wrong gradients, so, as in PyTorch, every buffer that
+# autograd has saved has a version: ``VERSIONS[id(buffer)] = [version, number of saves]``.  Every in-place write goes
+# through ``writable_check`` (binary ops in place, setitem, copies into views), which moves the version on; the
+# backward pass compares the version a tensor was saved at with the version now and raises, naming the op that saved
+# it.  Only saved buffers have an entry (it is removed when the last node that saved the buffer is freed), so the
+# dict stays small and writes into other buffers pay one dict lookup.  Views share their base's buffer, hence its
+# version, as in PyTorch.
+
+VERSIONS = {}
+
+
 # Note [Read-only layout]
 # ~~~~~~~~~~~~~~~~~~~~~~~
 # Kernels trust a tensor's layout (buffer, offset, shape, strides, dtype, size): a user who wrote ``x.offset = 1 << 40``
@@ -81,7 +97,8 @@ def read_only(t):
 # ``Tensor``, which costs one assignment.  The cpu kernels also check bounds once per call.
 
 class _RawTensor:
-    __slots__ = LAYOUT + ("__weakref__",)
+    # the autograd slots are set only on GradTensor objects (see Note [Autograd dispatch] in dispatch/autograd.py)
+    __slots__ = LAYOUT + ("_requires_grad", "_grad", "_grad_fn", "_output_nr", "_hooks", "_acc", "__weakref__")
 
 
 _new = object.__new__
@@ -146,8 +163,8 @@ class Tensor(_RawTensor):
 
     def _view(self, offset, shape, strides):
         t = make_tensor(self.buffer, offset, tuple(shape), tuple(strides), self.dtype, self.device)
-        if type(self) is not Tensor:  # views of a read-only view stay read-only
-            t.__class__ = type(self)
+        if type(self) is not Tensor and isinstance(self, ReadOnlyTensor):  # views of a read-only view stay read-only
+            t.__class__ = ReadOnlyTensor
         return t
 
     # -- views --------------------------------------------------------------------------------------------------
@@ -369,7 +386,10 @@ class Tensor(_RawTensor):
     def __repr__(self):
         values = np.array2string(self.numpy(), separator=", ", prefix="tensor(")
         shape = f", shape={self.shape}" if self.size == 0 else ""
-        return f"tensor({values}{shape}, dtype={self.dtype.name}, device='{self.device}')"
+        grad = ""
+        if isinstance(self, GradTensor) and self._requires_grad:  # as PyTorch shows them
+            grad = f", grad_fn={self._grad_fn!r}" if self._grad_fn is not None else ", requires_grad=True"
+        return f"tensor({values}{shape}, dtype={self.dtype.name}, device='{self.device}'{grad})"
 
     __str__ = __repr__
 
@@ -387,12 +407,27 @@ class ReadOnlyTensor(Tensor):
     __slots__ = ()
 
 
+class GradTensor(Tensor):
+    """A tensor that autograd tracks: a leaf that requires grad, or the result of a recorded op.  Its own class keeps
+    every ``type(x) is Tensor`` fast path free of autograd checks; its methods are installed by
+    ``dispatch/autograd.py`` (see Note [Autograd dispatch])."""
+
+    __slots__ = ()
+
+
+class ReadOnlyGradTensor(GradTensor, ReadOnlyTensor):
+    """A tracked broadcast view (``x.broadcast_to(shape)`` of a tensor that requires grad)."""
+
+    __slots__ = ()
+
+
 def _install_operators():
     """Python operators and methods, all forwarding to the dispatcher (one table, not thirty hand-written
     methods)."""
     from . import dispatcher as d
 
-    inplace = d.binary_inplace
+    def inplace(op, target, other):  # looked up per call: autograd wraps d.binary_inplace (Note [Autograd dispatch])
+        return d.binary_inplace(op, target, other)
 
     def fwd(op):
         return d.BINARY[op]

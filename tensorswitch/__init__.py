@@ -20,7 +20,14 @@ from .dispatch.registry import OPS, register_kernel, registry
 from .dispatch.shapes import MAX_NDIM
 from .dispatch.tensor import Tensor
 from .dispatch.dispatcher import set_trace
-from .dispatch.functions import *  # noqa: F401,F403
+from .dispatch import derivatives as _derivatives
+
+_derivatives.install()  # autograd wraps the differentiable entry points first (Note [Autograd dispatch])
+
+from .dispatch.functions import *  # noqa: E402,F401,F403
+from .dispatch.nnops import *  # noqa: E402,F401,F403
+from .dispatch.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled  # noqa: E402
+from . import autograd  # noqa: E402
 from .dispatch.functions import ELEMENTWISE_FUNCTIONS as _EW
 from .dispatch.plugins import load_plugin
 from . import backends as _backends
