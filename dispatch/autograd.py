@@ -28,7 +28,7 @@ import threading
 import weakref
 
 from . import errors
-from .tensor import VERSIONS, GradTensor, ReadOnlyGradTensor, ReadOnlyTensor, Tensor, make_tensor
+from .tensor import VERSIONS, GradTensor, ReadOnlyGradTensor, ReadOnlyTensor, Tensor, _RawTensor, make_tensor
 
 __all__ = ["no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "Node", "Function", "Parameter",
            "run_backward", "grad", "backward", "needs_grad", "track"]
@@ -145,17 +145,20 @@ def _check_float(op, x):
 
 
 def _make_tracked(t, requires_grad, grad_fn, output_nr):
-    """Turn the fresh tensor ``t`` into a GradTensor in place (it keeps its identity and layout)."""
-    t.__class__ = ReadOnlyGradTensor if isinstance(t, ReadOnlyTensor) else GradTensor
+    """Turn ``t`` into a GradTensor in place (it keeps its identity, layout and any ``.grad``)."""
+    cls = ReadOnlyGradTensor if isinstance(t, ReadOnlyTensor) else GradTensor
+    try:
+        grad = t._grad
+    except AttributeError:
+        grad = None
+    t.__class__ = _RawTensor  # plain slot stores, then the class (Note [Read-only layout])
     t._requires_grad = requires_grad
     t._grad_fn = grad_fn
     t._output_nr = output_nr
     t._hooks = None
     t._acc = None
-    try:
-        t._grad
-    except AttributeError:
-        t._grad = None
+    t._grad = grad
+    t.__class__ = cls
     return t
 
 
@@ -203,35 +206,47 @@ class SavedTensor:
         self.entry, self.version, self.is_output = entry, entry[0], is_output
 
     def release(self):
-        entry = self.entry
-        entry[1] -= 1
-        if entry[1] <= 0:
-            key = id(self.tensor.buffer)
-            if VERSIONS.get(key) is entry:
-                del VERSIONS[key]
-        self.tensor = None
+        t = self.tensor
+        if t is not None:
+            self.tensor = None
+            entry = self.entry
+            entry[1] -= 1
+            if entry[1] <= 0:
+                key = id(t.buffer)
+                if VERSIONS.get(key) is entry:
+                    del VERSIONS[key]
+
+    def __del__(self):  # a graph dropped without backward(): its saved buffers stop being versioned
+        try:
+            self.release()
+        except Exception:  # interpreter shutdown
+            pass
 
 
 class Node:
     """One recorded op: where its inputs' gradients go (``next_edges``) and how to compute them (``backward_fn``).
 
-    ``name`` is the op's name as users know it (``multiply``); ``grad_fn`` prints as ``<MultiplyBackward>``."""
+    ``name`` is the op's name as users know it (``multiply``); ``grad_fn`` prints as ``<MultiplyBackward>``.  For
+    the ops of the derivative table the node is also the formula's ``ctx``: ``inputs`` (what was saved), ``params``
+    (axes, shapes, indices), ``needs`` (which inputs need a gradient) and ``create_graph``."""
 
     __slots__ = ("name", "next_edges", "metas", "backward_fn", "ctx", "saved", "seq", "n_outputs", "pre_hooks",
-                 "released", "is_view", "__weakref__")
+                 "released", "is_view", "inputs", "params", "needs", "create_graph", "base", "extra", "__weakref__")
 
     def __init__(self, name, next_edges, metas, backward_fn, ctx, n_outputs=1, is_view=False):
         self.name = name
         self.next_edges = next_edges  # per input: (node, output number) or None
         self.metas = metas            # per input: (shape, dtype, device) the gradient must have, or None
         self.backward_fn = backward_fn
-        self.ctx = ctx
+        self.ctx = ctx if ctx is not None else self
         self.saved = None             # SavedTensor objects, freed after backward unless retain_graph
         self.seq = next(_sequence)
         self.n_outputs = n_outputs
         self.pre_hooks = None         # {output number: [hook]}: hooks of non-leaf tensors
         self.released = False
         self.is_view = is_view
+        self.inputs = self.params = self.needs = self.base = self.extra = None
+        self.create_graph = False
 
     def save(self, tensor, is_output=False):
         s = SavedTensor(tensor, is_output)
@@ -265,32 +280,19 @@ class Node:
                 s.release()
             self.saved = None
         self.released = True
-        self.ctx = None
+        self.ctx = self.inputs = None
 
     def _released_text(self):
         return (f"{self.name}: trying to backward through the graph a second time (or to use its saved tensors after "
                 f"they were freed). Pass retain_graph=True to the first backward() or autograd.grad() call if you "
                 f"need to backward through the graph again.")
 
-    def __del__(self):
-        saved = self.saved
-        if saved is not None:
-            self.saved = None
-            for s in saved:
-                try:
-                    s.release()
-                except Exception:  # interpreter shutdown
-                    pass
-
     def __repr__(self):
-        return f"<{self.name[:1].upper()}{_camel(self.name[1:])}Backward>"
-
-    def name_of_class(self):
-        return repr(self)[1:-1]
+        return f"<{_camel(self.name)}Backward>"
 
 
 def _camel(name):
-    return "".join(part[:1].upper() + part[1:] if i else part for i, part in enumerate(name.split("_")))
+    return "".join(part[:1].upper() + part[1:] for part in name.split("_"))
 
 
 class AccumulateGrad(Node):
@@ -306,39 +308,61 @@ class AccumulateGrad(Node):
         return "<AccumulateGrad>"
 
 
-class _Ctx:
-    """What a table derivative sees: the op's inputs and parameters, and (lazily) its saved tensors."""
-
-    __slots__ = ("node", "inputs", "params", "needs", "out_index", "create_graph", "__dict__")
-
-    def __getattr__(self, name):
-        raise AttributeError(name)
+_new_node = object.__new__
+_next_seq = _sequence.__next__
+_set_class = object.__setattr__  # out.__class__ = ... without Tensor.__setattr__'s Python frame
 
 
 def track(name, derivative, out, inputs, params=None, is_view=False):
     """Attach the node of ``derivative`` to ``out``, the result of ``name`` on ``inputs`` (tensors or scalars, in
     the derivative's order).  ``out`` is returned, tracked, unless it is an integer or bool tensor (those carry no
-    gradient) or no input needs a gradient."""
+    gradient) or no input needs a gradient.  Kept flat: it runs once per recorded op."""
     if out.dtype.kind != "float":
         return out
-    needs = tuple(needs_grad(x) for x in inputs)
-    if True not in needs:
+    edges = []
+    metas = []  # doubles as ``needs``: a meta (truthy) where the input needs a gradient, None where not
+    tracked = False
+    for x in inputs:
+        if isinstance(x, GradTensor) and x._requires_grad:
+            fn = x._grad_fn
+            edges.append((fn, x._output_nr) if fn is not None else (_accumulator(x), 0))
+            metas.append((x.shape, x.dtype, x.device))
+            tracked = True
+        else:
+            edges.append(None)
+            metas.append(None)
+    if not tracked:
         return out
-    edges = tuple(_edge(x) if n else None for x, n in zip(inputs, needs))
-    metas = tuple((x.shape, x.dtype, x.device) if n else None for x, n in zip(inputs, needs))
-    ctx = _Ctx()
-    ctx.params = params
-    ctx.needs = needs
-    node = Node(name, edges, metas, derivative.formula, ctx, 1, is_view)
-    ctx.node = node
-    saved = []
-    for i in derivative.save_inputs:
-        x = inputs[i]
-        saved.append(node.save(x) if isinstance(x, Tensor) else x)
-    if derivative.save_output:
-        saved.append(node.save(detach(out), is_output=True))
-    ctx.inputs = saved
-    return _make_tracked(out, True, node, 0)
+    node = _new_node(Node)
+    node.name = name
+    node.next_edges = edges
+    node.metas = metas
+    node.backward_fn = derivative.formula
+    node.ctx = node
+    node.seq = _next_seq()
+    node.n_outputs = 1
+    node.pre_hooks = node.base = node.extra = None
+    node.released = node.create_graph = False
+    node.is_view = is_view
+    node.params = params
+    node.needs = metas
+    node.saved = saved = None
+    if derivative.save_inputs or derivative.save_output:
+        saved = []
+        for i in derivative.save_inputs:
+            x = inputs[i]
+            saved.append(node.save(x) if isinstance(x, Tensor) else x)
+        if derivative.save_output:
+            saved.append(node.save(detach(out), is_output=True))
+    node.inputs = saved
+    # out is fresh: make it a GradTensor with plain slot stores (see Note [Read-only layout] for the class swap)
+    _set_class(out, "__class__", _RawTensor)
+    out._requires_grad = True
+    out._grad_fn = node
+    out._output_nr = 0
+    out._hooks = out._acc = out._grad = None
+    out.__class__ = GradTensor
+    return out
 
 
 # -- the engine -------------------------------------------------------------------------------------------------------
@@ -389,12 +413,10 @@ def _add(a, b):
 
 def run_backward(roots, grad_roots, retain_graph, create_graph, inputs=None, allow_unused=False):
     """Backpropagate ``grad_roots`` from ``roots``; accumulate into leaves' ``.grad``, or, with ``inputs``, return
-    the gradients of those tensors instead (``autograd.grad``)."""
-    from .dispatcher import astype
-
+    the gradients of those tensors instead (``autograd.grad``).  Nodes run in reverse creation order among those
+    whose gradients are complete (PyTorch's order), each once."""
     root_edges = [_root_node(t, i) for i, t in enumerate(roots)]
-    # what to capture (autograd.grad): (node, output number) -> position in the result
-    capture = None
+    capture = None  # autograd.grad: (node, output number) -> positions in the result
     if inputs is not None:
         capture = {}
         for i, x in enumerate(inputs):
@@ -404,127 +426,128 @@ def run_backward(roots, grad_roots, retain_graph, create_graph, inputs=None, all
                 raise RuntimeError(f"autograd.grad: input {i} does not require grad")
             key = (x._grad_fn, x._output_nr) if x._grad_fn is not None else (_accumulator(x), 0)
             capture.setdefault(key, []).append(i)
-    capture_nodes = {k[0] for k in capture} if capture else set()
 
-    # the graph reachable from the roots: dependency counts (edges into each node)
+    # the graph reachable from the roots, with the number of edges into each node
     deps = {}
-    order = []
     stack = [e[0] for e in root_edges]
     seen = set(stack)
+    order = []
     while stack:
         node = stack.pop()
         order.append(node)
         for e in node.next_edges:
-            if e is None:
-                continue
-            nxt = e[0]
-            deps[nxt] = deps.get(nxt, 0) + 1
-            if nxt not in seen:
-                seen.add(nxt)
-                stack.append(nxt)
-    needed = None
+            if e is not None:
+                nxt = e[0]
+                deps[nxt] = deps.get(nxt, 0) + 1
+                if nxt not in seen:
+                    seen.add(nxt)
+                    stack.append(nxt)
+    skip = None
     if capture is not None:  # run only the nodes that lead to an input (PyTorch prunes the same way)
-        needed = set()
-        changed = True
-        reach = {n: [e[0] for e in n.next_edges if e is not None] for n in order}
-        memo = {}
-
-        def leads(n):
-            if n in memo:
-                return memo[n]
-            memo[n] = False  # no cycles in a DAG; guards recursion on diamonds
-            r = n in capture_nodes or any(leads(m) for m in reach.get(n, ()))
-            memo[n] = r
-            return r
-        import sys
-        limit = sys.getrecursionlimit()
-        if len(order) * 2 + 100 > limit:
-            sys.setrecursionlimit(len(order) * 2 + 100)
-        needed = {n for n in order if leads(n)}
-        del changed
+        targets = {k[0] for k in capture}
+        leads = {}
+        for node in _topological(order, deps)[::-1]:
+            leads[node] = node in targets or any(e is not None and leads.get(e[0], False) for e in node.next_edges)
+        skip = {n for n, v in leads.items() if not v}
 
     buffers = {}
     for (node, nr), g in zip(root_edges, grad_roots):
         buf = buffers.get(node)
         if buf is None:
-            buf = buffers[node] = [None] * max(node.n_outputs, 1)
+            buf = buffers[node] = [None] * node.n_outputs
         buf[nr] = g if buf[nr] is None else _add(buf[nr], g)
-    handed = {id(g.buffer) for g in grad_roots}  # buffers that leaves' .grad must not share (see _accumulate)
+    handed = {id(g.buffer) for g in grad_roots}  # buffers a leaf's new .grad must not share (see _accumulate)
     results = [None] * len(inputs) if inputs is not None else None
-
-    ready = []
-    for node in {e[0] for e in root_edges}:
-        if deps.get(node, 0) == 0:
-            heapq.heappush(ready, (-node.seq, id(node), node))
+    ready = [(-node.seq, id(node), node) for node in {e[0] for e in root_edges} if not deps.get(node)]
+    heapq.heapify(ready)
+    pop, push = heapq.heappop, heapq.heappush
     prev_mode = MODE.enabled
     MODE.enabled = create_graph
     try:
         while ready:
-            _, _, node = heapq.heappop(ready)
-            grads = buffers.pop(node, None) or [None] * max(node.n_outputs, 1)
+            node = pop(ready)[2]
+            grads = buffers.pop(node, None) or [None] * node.n_outputs
             if node.pre_hooks:
-                for nr, hooks in node.pre_hooks.items():
-                    for hook in list(hooks):
-                        if grads[nr] is not None:
-                            new = hook(grads[nr])
-                            if new is not None:
-                                grads[nr] = new
-                            handed.add(id(grads[nr].buffer))
-            if capture is not None and node in capture_nodes:
-                for nr in range(len(grads)):
+                _pre_hooks(node, grads, handed)
+            if capture is not None:
+                for nr in range(node.n_outputs):
                     for i in capture.get((node, nr), ()):
                         g = grads[nr]
-                        if g is not None and isinstance(node, AccumulateGrad):
+                        if g is not None and type(node) is AccumulateGrad:
                             g = _leaf_hooks(node.variable, g)
                         results[i] = g
-            if isinstance(node, AccumulateGrad):
+            if type(node) is AccumulateGrad:
                 if capture is None and grads[0] is not None:
                     _accumulate(node.variable, grads[0], create_graph, handed)
                 continue
-            if needed is not None and node not in needed:
-                for e in node.next_edges:
-                    if e is not None:
-                        _release_dep(e[0], deps, ready)
-                continue
-            if node.released:
-                raise RuntimeError(node._released_text())
             in_grads = None
-            if any(g is not None for g in grads):
-                in_grads = _apply(node, grads, create_graph)
-            if not retain_graph:
-                node.release()
+            if skip is None or node not in skip:
+                if node.released:
+                    raise RuntimeError(node._released_text())
+                for g in grads:
+                    if g is not None:
+                        in_grads = _apply(node, grads, create_graph)
+                        break
+                if not retain_graph:
+                    node.release()
+            metas = node.metas
             for i, e in enumerate(node.next_edges):
                 if e is None:
                     continue
                 nxt, nr = e
-                g = in_grads[i] if in_grads is not None else None
-                if g is not None:
-                    g = _conform(g, node.metas[i])
-                    buf = buffers.get(nxt)
-                    if buf is None:
-                        buf = buffers[nxt] = [None] * max(nxt.n_outputs, 1)
-                    buf[nr] = g if buf[nr] is None else _add(buf[nr], g)
-                _release_dep(nxt, deps, ready)
+                if in_grads is not None:
+                    g = in_grads[i]
+                    if g is not None:
+                        meta = metas[i]
+                        if g.shape != meta[0] or g.dtype is not meta[1] or g.device is not meta[2]:
+                            g = _conform(g, meta)
+                        buf = buffers.get(nxt)
+                        if buf is None:
+                            buf = buffers[nxt] = [None] * nxt.n_outputs
+                        buf[nr] = g if buf[nr] is None else _add(buf[nr], g)
+                n = deps[nxt] - 1
+                deps[nxt] = n
+                if not n:
+                    push(ready, (-nxt.seq, id(nxt), nxt))
     finally:
         MODE.enabled = prev_mode
-    if inputs is not None:
-        for i, g in enumerate(results):
-            if g is None:
-                if not allow_unused:
-                    raise RuntimeError(f"autograd.grad: input {i} was not used to compute the outputs (or only "
-                                       f"through ops without a gradient); pass allow_unused=True to get None for it")
-            elif not create_graph and isinstance(g, GradTensor):
-                results[i] = detach(g)
-        del astype
-        return tuple(results)
-    return None
+    if inputs is None:
+        return None
+    for i, g in enumerate(results):
+        if g is None:
+            if not allow_unused:
+                raise RuntimeError(f"autograd.grad: input {i} was not used to compute the outputs (or only through "
+                                   f"ops without a gradient); pass allow_unused=True to get None for it")
+        elif not create_graph and isinstance(g, GradTensor):
+            results[i] = detach(g)
+    return tuple(results)
 
 
-def _release_dep(node, deps, ready):
-    n = deps[node] - 1
-    deps[node] = n
-    if n == 0:
-        heapq.heappush(ready, (-node.seq, id(node), node))
+def _topological(order, deps):
+    """The nodes of ``order`` (all reachable from the roots) in an order where every node comes before the nodes
+    its gradient flows to (Kahn's algorithm on a copy of the edge counts)."""
+    remaining = dict(deps)
+    queue = [n for n in order if not remaining.get(n)]
+    out = []
+    while queue:
+        node = queue.pop()
+        out.append(node)
+        for e in node.next_edges:
+            if e is not None:
+                remaining[e[0]] -= 1
+                if not remaining[e[0]]:
+                    queue.append(e[0])
+    return out
+
+
+def _pre_hooks(node, grads, handed):
+    for nr, hooks in node.pre_hooks.items():
+        for hook in list(hooks):
+            if grads[nr] is not None:
+                new = hook(grads[nr])
+                if new is not None:
+                    grads[nr] = new
+                handed.add(id(grads[nr].buffer))
 
 
 def _apply(node, grads, create_graph):
@@ -588,9 +611,14 @@ def _as_list(x, what):
     raise TypeError(f"{what} must be a tensor or a sequence of tensors, got {type(x).__name__}")
 
 
-def _grad_roots(outputs, grad_outputs, op):
-    from .functions import ones_like
+def _ones(t):
+    from .dispatcher import empty, run
 
+    g = empty(t.shape, t.dtype, t.device)
+    return run("fill", t.dtype, g, 1.0)
+
+
+def _grad_roots(outputs, grad_outputs, op):
     if grad_outputs is None:
         grad_outputs = [None] * len(outputs)
     else:
@@ -606,7 +634,7 @@ def _grad_roots(outputs, grad_outputs, op):
             if t.size != 1:
                 raise RuntimeError(f"{op}: a gradient can be created implicitly only for a one-element output; output "
                                    f"{i} has shape {t.shape}: pass gradient= (or grad_outputs=) of that shape")
-            g = ones_like(t)
+            g = _ones(t)
         else:
             if not isinstance(g, Tensor):
                 raise TypeError(f"{op}: gradient {i} must be a tensor, got {type(g).__name__}")

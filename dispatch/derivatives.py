@@ -22,7 +22,10 @@ from . import errors
 from . import functions as F
 from . import nnops
 from .autograd import MODE, SavedTensor, detach, needs_grad, track
+from .registry import registry
 from .tensor import GradTensor, ReadOnlyGradTensor, Tensor
+
+_fast = registry.fast
 
 __all__ = ["DERIVATIVES", "Derivative", "install"]
 
@@ -39,8 +42,8 @@ class Derivative:
 
 def _saved(ctx):
     """The saved inputs (then the output) of the node, checked against in-place writes."""
-    node, cg = ctx.node, ctx.create_graph
-    return [node.unpack(s, cg) if isinstance(s, SavedTensor) else s for s in ctx.inputs]
+    cg = ctx.create_graph
+    return [ctx.unpack(s, cg) if isinstance(s, SavedTensor) else s for s in ctx.inputs]
 
 
 # the ops formulas are written in (each records when create_graph is on)
@@ -208,10 +211,10 @@ def _matmul(ctx, g):
     a2 = a.expand_dims(0) if a.ndim == 1 else a          # (1, k)
     b2 = b.expand_dims(-1) if b.ndim == 1 else b         # (k, 1)
     g2 = g
+    if b.ndim == 1:  # first: for 1-D @ 1-D, g is 0-d and becomes (1,) here, then (1, 1)
+        g2 = g2.expand_dims(-1)
     if a.ndim == 1:
         g2 = g2.expand_dims(-2)
-    if b.ndim == 1:
-        g2 = g2.expand_dims(-1)
     if ctx.needs[0]:
         ga = d.matmul(g2, b2.mT)
         ga = ag._sum_to(ga, a2.shape) if ga.shape != a2.shape else ga
@@ -305,7 +308,7 @@ DERIVATIVES.update({
 
 def _unfold(ctx, g):
     a = ctx.params
-    return (fold(g, ctx.x_hw, a["kernel_size"], a["dilation"], a["padding"], a["stride"]),)
+    return (fold(g, ctx.extra[-2:], a["kernel_size"], a["dilation"], a["padding"], a["stride"]),)
 
 
 def _fold(ctx, g):
@@ -325,7 +328,7 @@ def _max_pool2d(ctx, g):
 
 def _avg_pool2d(ctx, g):
     a = ctx.params
-    return (avg_pool2d_backward(g, ctx.x_shape, a["kernel_size"], a["stride"], a["padding"], a["ceil_mode"],
+    return (avg_pool2d_backward(g, ctx.extra, a["kernel_size"], a["stride"], a["padding"], a["ceil_mode"],
                                 a["count_include_pad"], a["divisor_override"]),)
 
 
@@ -369,30 +372,54 @@ def _off():
 def _wrap_unary(plain):
     def unary_slow(op, x):
         if MODE.enabled and isinstance(x, GradTensor) and x._requires_grad:
+            derivative = DERIVATIVES.get(op)
+            if derivative is None:  # bool results (isnan, logical_not, ...): nothing to differentiate
+                return plain(op, x)
+            dt = x.dtype
+            kernel = _fast.get((op, x.device.type, dt)) if dt.kind == "float" and not d._TRACE else None
+            if kernel is not None:  # the dispatcher's fast path, on a tracked input
+                out = d.empty_like(x, dt)
+                if out.size:
+                    kernel(out, x)
+                return track(op, derivative, out, (x,))
             MODE.enabled = False
             try:
                 out = plain(op, x)
             finally:
                 MODE.enabled = True
-            derivative = DERIVATIVES.get(op)
-            if derivative is None:  # bool results (isnan, logical_not, ...): nothing to differentiate
-                return out
             return track(op, derivative, out, (x,))
         return plain(op, x)
     return unary_slow
 
 
 def _wrap_binary(plain):
+    weak = d.WEAK
+
     def binary_slow(op, a, b):
-        if MODE.enabled and (needs_grad(a) or needs_grad(b)):
+        if MODE.enabled and (isinstance(a, GradTensor) and a._requires_grad or
+                             isinstance(b, GradTensor) and b._requires_grad):
+            derivative = DERIVATIVES.get(op)
+            if derivative is None:  # comparisons: bool results
+                return plain(op, a, b)
+            if isinstance(a, Tensor) and not d._TRACE:
+                # the dispatcher's fast path, on tracked inputs: same dtype, device and shape, or a weak scalar
+                dt = a.dtype
+                bt = b
+                if not isinstance(b, Tensor) and weak.get((type(b), dt)) is dt and type(b) is float:
+                    bt = d.scalar_view(b, dt, a.device, a.shape)
+                if isinstance(bt, Tensor) and bt.dtype is dt and bt.device is a.device and bt.shape == a.shape \
+                        and dt.kind == "float":
+                    kernel = _fast.get((op, a.device.type, dt))
+                    if kernel is not None:
+                        out = d.empty_like(a, dt)
+                        if out.size:
+                            kernel(out, a, bt)
+                        return track(op, derivative, out, (a, b))
             MODE.enabled = False
             try:
                 out = plain(op, a, b)
             finally:
                 MODE.enabled = True
-            derivative = DERIVATIVES.get(op)
-            if derivative is None:
-                return out
             return track(op, derivative, out, (a, b))
         return plain(op, a, b)
     return binary_slow
@@ -471,7 +498,7 @@ def _getitem_method(plain):
         if MODE.enabled and self._requires_grad:
             out = track("getitem", derivative, out, (self,), (self.shape, index), is_view=True)
             if isinstance(out, GradTensor):
-                out._grad_fn.ctx.base = weakref.ref(self)  # in-place writes into the view write the base
+                out._grad_fn.base = weakref.ref(self)  # in-place writes into the view write the base
         return out
     return __getitem__
 
@@ -538,9 +565,9 @@ def _inplace_check(op, target):
                            f"its value); do it inside `with ts.no_grad():` (as optimisers do), or compute out of "
                            f"place")
     if node.is_view:
-        base = node.ctx.base() if node.ctx is not None and getattr(node.ctx, "base", None) is not None else None
+        base = node.base() if node.base is not None else None
         if node.name == "getitem" and base is not None:
-            return base, node.ctx.params[1]
+            return base, node.params[1]
         raise RuntimeError(f"{op}: in-place write into a view ({node.name}) of a tensor that requires grad is not "
                            f"supported; write into the tensor itself (x[i, j] = v), or compute out of place")
     return None
@@ -612,8 +639,8 @@ def _setitem_wrapper(plain):
             node = ag.Node("setitem", (edges_self, ag._edge(value) if needs[1] else None),
                            ((self.shape, self.dtype, self.device) if needs[0] else None,
                             (value.shape, value.dtype, value.device) if needs[1] else None),
-                           derivative.formula, ag._Ctx())
-            node.ctx.node, node.ctx.params, node.ctx.needs, node.ctx.inputs = node, index, needs, []
+                           derivative.formula, None)
+            node.params, node.needs, node.inputs = index, needs, []
             if not isinstance(self, GradTensor):
                 ag._make_tracked(self, True, node, 0)
             else:
@@ -652,10 +679,7 @@ def _nn_wrapper(name, plain, tensor_args):
                 params = {k: v for k, v in a.items() if k not in tensor_args}  # no tensors: nothing kept alive
                 out = track(name, derivative, out, inputs, params)
                 if isinstance(out, GradTensor):
-                    ctx = out._grad_fn.ctx
-                    first = inputs[0]
-                    ctx.x_shape = first.shape
-                    ctx.x_hw = tuple(first.shape[-2:])
+                    out._grad_fn.extra = inputs[0].shape
                 return out
         return plain(*args, **kwargs)
     return wrapper

@@ -54,11 +54,16 @@ def get_num_threads():
     return cpu.get_num_threads()
 
 
-def __getattr__(name):
-    if name == "testing":  # ts.testing.run_conformance(...), imported on first use (it needs no pytest)
-        import importlib
+_SUBMODULES = ("testing", "nn", "optim", "utils")  # imported on first use: ts.nn.Linear, ts.optim.SGD, ...
 
-        return importlib.import_module(".testing", __name__)
+
+def __getattr__(name):
+    import importlib
+
+    if name in _SUBMODULES:  # ts.testing needs no pytest; nn and optim are clients of this namespace
+        return importlib.import_module(f".{name}", __name__)
+    if name in ("save", "load"):
+        return getattr(importlib.import_module(".serialization", __name__), name)
     raise AttributeError(f"module 'tensorswitch' has no attribute {name!r}")
 
 
