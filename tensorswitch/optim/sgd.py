@@ -1,1 +1,83 @@
-"""ts.optim (work in progress)."""
+"""Stochastic gradient descent, optionally with momentum (PyTorch's formulation, step for step).
+
+For each parameter with a gradient ``g`` (negated when ``maximize``)::
+
+    g = g + weight_decay * p
+    b = g                                   on the first step (no dampening yet, as in PyTorch)
+    b = momentum * b + (1 - dampening) * g  afterwards
+    g = g + momentum * b   (nesterov)   or   g = b
+    p = p - lr * g
+"""
+
+import tensorswitch as ts  # only used at call time
+
+from .optimizer import Optimizer, check_flags, check_real
+
+__all__ = ["SGD"]
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent (optionally with momentum), as ``torch.optim.SGD``.
+
+    lr (default 1e-3), momentum (0), dampening (0), weight_decay (0, an L2 penalty added to the gradient), nesterov
+    (False; needs momentum > 0 and dampening 0), maximize (False: minimise).  ``foreach`` is accepted and changes
+    nothing; ``fused`` and ``differentiable`` must stay at their defaults.  State: ``momentum_buffer`` per parameter
+    (only when momentum is nonzero).
+
+    >>> import tensorswitch as ts
+    >>> w = ts.asarray([1.0, 2.0], requires_grad=True)
+    >>> opt = ts.optim.SGD([w], lr=0.5)
+    >>> w.grad = ts.asarray([1.0, 1.0])
+    >>> opt.step()
+    >>> w.tolist()
+    [0.5, 1.5]
+    """
+
+    _param_shaped_state = ("momentum_buffer",)
+
+    def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False, *, maximize=False,
+                 foreach=None, differentiable=False, fused=None):
+        defaults = {"lr": lr, "momentum": momentum, "dampening": dampening, "weight_decay": weight_decay,
+                    "nesterov": nesterov, "maximize": maximize, "foreach": foreach, "differentiable": differentiable,
+                    "fused": fused}
+        super().__init__(params, defaults)
+
+    def _check_group(self, group):
+        for key in ("lr", "momentum", "dampening", "weight_decay"):
+            check_real("SGD", key, group[key])
+        if not 0.0 <= group["lr"]:
+            raise ValueError(f"Invalid learning rate: {group['lr']}")
+        if not 0.0 <= group["momentum"]:
+            raise ValueError(f"Invalid momentum value: {group['momentum']}")
+        if not 0.0 <= group["weight_decay"]:
+            raise ValueError(f"Invalid weight_decay value: {group['weight_decay']}")
+        if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
+            raise ValueError("Nesterov momentum requires a momentum and zero dampening")
+        check_flags("SGD", group, fused=(None, False), differentiable=(False,))
+
+    def step(self, closure=None):
+        """One update of every parameter that has a gradient; returns ``closure()``'s loss when given."""
+        loss = self._evaluate(closure)
+        with ts.no_grad():
+            for group in self.param_groups:
+                lr, momentum, dampening = group["lr"], group["momentum"], group["dampening"]
+                weight_decay, nesterov, maximize = group["weight_decay"], group["nesterov"], group["maximize"]
+                for p in group["params"]:
+                    grad = p.grad
+                    if grad is None:
+                        continue
+                    if maximize:
+                        grad = -grad
+                    if weight_decay != 0:
+                        grad = grad + p * weight_decay
+                    if momentum != 0:
+                        state = self.state[p]
+                        buf = state.get("momentum_buffer")
+                        if buf is None:
+                            buf = state["momentum_buffer"] = ts.asarray(grad, copy=True)
+                        else:
+                            buf *= momentum
+                            buf += grad if dampening == 0 else grad * (1 - dampening)
+                        grad = grad + buf * momentum if nesterov else buf
+                    p += grad * -lr
+        return loss

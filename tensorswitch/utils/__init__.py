@@ -1,1 +1,5 @@
-"""ts.utils (work in progress)."""
+"""ts.utils: helpers around the tensor library (``ts.utils.data``: datasets and data loaders)."""
+
+from . import data
+
+__all__ = ["data"]
