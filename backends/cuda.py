@@ -139,6 +139,17 @@ def blas_layout(rs, cs, rows, cols):
     return None
 
 
+def pooled_size(H, W, geometry):
+    """(OH, OW): the windows of ``geometry`` (KH, KW, SH, SW, PH, PW, DH, DW) that fit an H x W image, as im2col and
+    col2im count them (pooling kernels take theirs from the pooled tensor: ceil_mode may add one).
+
+    >>> pooled_size(5, 4, (3, 2, 2, 1, 1, 0, 1, 1))
+    (3, 3)
+    """
+    KH, KW, SH, SW, PH, PW, DH, DW = geometry
+    return (H + 2 * PH - DH * (KH - 1) - 1) // SH + 1, (W + 2 * PW - DW * (KW - 1) - 1) // SW + 1
+
+
 def _prod(values):
     n = 1
     for v in values:
@@ -655,6 +666,90 @@ def _softmax(op):
     return kernel
 
 
+# -- the nn families: kernels/cuda/nn.cu (geometry as in Note [Window geometry] of kernels/opencl/nn.cl) -----------
+
+def _window_kernel(dev, op, d):
+    return dev.kernel(("windows", d), f"ts_{op}_{d}")
+
+
+def im2col(out, x, geometry):
+    dev = _device(out.device.index)
+    _, C, H, W = x.shape
+    n = out.size
+    dev.launch(_window_kernel(dev, "im2col", x.dtype.name), n,
+               (n, _ptr(out), _ptr(x), *x.strides, C, H, W, *pooled_size(H, W, geometry), *geometry))
+
+
+def col2im(out, cols, geometry):
+    dev = _device(out.device.index)
+    _, C, H, W = out.shape
+    n = out.size
+    dev.launch(_window_kernel(dev, "col2im", cols.dtype.name), n,
+               (n, _ptr(out), _ptr(cols), *cols.strides, C, H, W, *pooled_size(H, W, geometry), *geometry))
+
+
+def max_pool2d(out, x, geometry):
+    dev = _device(out.device.index)
+    _, C, H, W = x.shape
+    n = out.size
+    dev.launch(_window_kernel(dev, "max_pool2d", x.dtype.name), n,
+               (n, _ptr(out), _ptr(x), *x.strides, C, H, W, *out.shape[2:], *geometry))
+
+
+def max_pool2d_backward(out, grad, x, geometry):
+    """Two passes: each window's argmax into a scratch buffer, then each pixel gathers the windows it won."""
+    dev = _device(out.device.index)
+    d = x.dtype.name
+    _, C, H, W = out.shape
+    OH, OW = grad.shape[2:]
+    arg = dev.allocate(grad.size * 4)  # int32 tap indices; freed after the launches, in stream order
+    dev.launch(_window_kernel(dev, "max_pool2d_argmax", d), grad.size,
+               (grad.size, arg.ptr, _ptr(x), *x.strides, C, H, W, OH, OW, *geometry))
+    dev.launch(_window_kernel(dev, "max_pool2d_backward", d), out.size,
+               (out.size, _ptr(out), _ptr(grad), *grad.strides, arg.ptr, C, H, W, OH, OW, *geometry))
+
+
+def avg_pool2d(out, x, geometry, count_include_pad):
+    dev = _device(out.device.index)
+    _, C, H, W = x.shape
+    n = out.size
+    dev.launch(_window_kernel(dev, "avg_pool2d", x.dtype.name), n,
+               (n, _ptr(out), _ptr(x), *x.strides, C, H, W, *out.shape[2:], *geometry, int(bool(count_include_pad))))
+
+
+def avg_pool2d_backward(out, grad, geometry, count_include_pad):
+    dev = _device(out.device.index)
+    _, C, H, W = out.shape
+    n = out.size
+    dev.launch(_window_kernel(dev, "avg_pool2d_backward", grad.dtype.name), n,
+               (n, _ptr(out), _ptr(grad), *grad.strides, C, H, W, *grad.shape[2:], *geometry,
+                int(bool(count_include_pad))))
+
+
+def take_along_axis(out, x, index, axis):
+    dev = _device(out.device.index)
+    d = x.dtype.name
+    xs = list(x.strides)
+    xs[axis] = 0  # x walks out's shape with no stride along the axis: the index supplies that position
+    shape, st = coalesce(out.shape, (out.strides, index.strides, tuple(xs)))
+    n = out.size
+    dev.launch(dev.kernel(("take", d), f"ts_take_along_axis_{d}"), n,
+               (n, _ptr(out), _ptr(x), _ptr(index), x.strides[axis], dev.layout(pack_layout(shape, st))))
+
+
+def scatter_add(out, index, src, axis):
+    if src.size == 0:  # nothing to add (out itself is never empty)
+        return
+    dev = _device(out.device.index)
+    d = src.dtype.name
+    other = [k for k in range(src.ndim) if k != axis]  # a thread per position of the other axes
+    shape, st = coalesce([src.shape[k] for k in other], tuple([t.strides[k] for k in other] for t in (out, index, src)))
+    n = _prod(shape)
+    dev.launch(dev.kernel(("scatter", d), f"ts_scatter_add_{d}"), n,
+               (n, src.shape[axis], _ptr(out), out.strides[axis], _ptr(index), index.strides[axis], _ptr(src),
+                src.strides[axis], dev.layout(pack_layout(shape, st))))
+
+
 def register():
     """Register the cuda backend and its kernels.  Cheap: CuPy is imported on first use of a cuda device."""
     register_backend(_BACKEND)
@@ -664,5 +759,9 @@ def register():
                "randn": _random("randn"), "randint": _random("randint"), "matmul": matmul,
                "softmax": _softmax("softmax"), "log_softmax": _softmax("log_softmax")}
     kernels.update({name: _reduction(name) for name in optable.REDUCTIONS})
+    kernels.update({"im2col": im2col, "col2im": col2im, "max_pool2d": max_pool2d,
+                    "max_pool2d_backward": max_pool2d_backward, "avg_pool2d": avg_pool2d,
+                    "avg_pool2d_backward": avg_pool2d_backward, "take_along_axis": take_along_axis,
+                    "scatter_add": scatter_add})
     for name, kernel in kernels.items():
         register_kernel(name, "cuda", optable.COVERAGE[name], kernel)

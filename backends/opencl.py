@@ -557,6 +557,104 @@ def _softmax(op):
     return kernel
 
 
+# -- the nn families: kernels/opencl/nn.cl, geometry as in its Note [Window geometry] ------------------------------
+
+def _pooled_size(H, W, geometry):
+    """(OH, OW): how many windows of ``geometry`` fit an H x W image (the dispatcher has checked both are >= 1)."""
+    KH, KW, SH, SW, PH, PW, DH, DW = geometry
+    return (H + 2 * PH - DH * (KH - 1) - 1) // SH + 1, (W + 2 * PW - DW * (KW - 1) - 1) // SW + 1
+
+
+def _launch_each(dev, kernel, n, *args):
+    """One work-item per element of an output of ``n`` (the kernel's last argument)."""
+    size = dev.local
+    dev.launch(kernel, (-(-n // size) * size,), (size,), *args, n)
+
+
+def im2col(out, x, geometry):
+    dev = _devices[out.device.index]
+    _, C, H, W = x.shape
+    k = dev.kernel("windows", x.dtype.name, "im2col")
+    _launch_each(dev, k, out.size, out.buffer.handle, out.offset, x.buffer.handle, x.offset, *x.strides, C, H, W,
+                 *_pooled_size(H, W, geometry), *geometry)
+
+
+def col2im(out, cols, geometry):
+    dev = _devices[out.device.index]
+    _, C, H, W = out.shape
+    k = dev.kernel("windows", cols.dtype.name, "col2im")
+    _launch_each(dev, k, out.size, out.buffer.handle, out.offset, cols.buffer.handle, cols.offset, *cols.strides, C,
+                 H, W, *_pooled_size(H, W, geometry), *geometry)
+
+
+def max_pool2d(out, x, geometry):
+    dev = _devices[out.device.index]
+    _, C, H, W = x.shape
+    k = dev.kernel("windows", x.dtype.name, "max_pool2d")
+    _launch_each(dev, k, out.size, out.buffer.handle, out.offset, x.buffer.handle, x.offset, *x.strides, C, H, W,
+                 *out.shape[2:], *geometry)
+
+
+def max_pool2d_backward(out, grad, x, geometry):
+    """Two passes: each window's argmax into a scratch buffer, then each pixel gathers the windows it won."""
+    dev = _devices[out.device.index]
+    _, C, H, W = out.shape
+    OH, OW = grad.shape[2:]
+    dtype = x.dtype.name
+    arg = dev.allocate(grad.size * 4)  # int32 tap indices; back to the pool after the launches, in queue order
+    _launch_each(dev, dev.kernel("windows", dtype, "max_pool2d_argmax"), grad.size, arg, x.buffer.handle, x.offset,
+                 *x.strides, C, H, W, OH, OW, *geometry)
+    _launch_each(dev, dev.kernel("windows", dtype, "max_pool2d_backward"), out.size, out.buffer.handle, out.offset,
+                 grad.buffer.handle, grad.offset, *grad.strides, arg, C, H, W, OH, OW, *geometry)
+
+
+def avg_pool2d(out, x, geometry, count_include_pad):
+    dev = _devices[out.device.index]
+    _, C, H, W = x.shape
+    k = dev.kernel("windows", x.dtype.name, "avg_pool2d")
+    _launch_each(dev, k, out.size, out.buffer.handle, out.offset, x.buffer.handle, x.offset, *x.strides, C, H, W,
+                 *out.shape[2:], *geometry, int(bool(count_include_pad)))
+
+
+def avg_pool2d_backward(out, grad, geometry, count_include_pad):
+    dev = _devices[out.device.index]
+    _, C, H, W = out.shape
+    k = dev.kernel("windows", grad.dtype.name, "avg_pool2d_backward")
+    _launch_each(dev, k, out.size, out.buffer.handle, out.offset, grad.buffer.handle, grad.offset, *grad.strides, C,
+                 H, W, *grad.shape[2:], *geometry, int(bool(count_include_pad)))
+
+
+def take_along_axis(out, x, index, axis):
+    dev = _devices[out.device.index]
+    key = ("take", out.shape, out.strides, index.strides, x.strides, axis)
+    plan = dev.plans.get(key)
+    if plan is None:  # x walks out's shape with no stride along the axis: the index supplies that position
+        xs = list(x.strides)
+        xs[axis] = 0
+        dims, st = _coalesce(out.shape, (out.strides, index.strides, xs))
+        plan = dev.remember(key, (dev.meta(dims + [v for s in st for v in s]), len(dims)))
+    meta, ndim = plan
+    k = dev.kernel("take", x.dtype.name, "take_along_axis")
+    _launch_each(dev, k, out.size, out.buffer.handle, out.offset, x.buffer.handle, x.offset, index.buffer.handle,
+                 index.offset, meta, ndim, x.strides[axis])
+
+
+def scatter_add(out, index, src, axis):
+    if src.size == 0:  # nothing to add (out itself is never empty)
+        return
+    dev = _devices[out.device.index]
+    key = ("scatter", src.shape, axis, out.strides, index.strides, src.strides)
+    plan = dev.plans.get(key)
+    if plan is None:  # a work-item per position of the other axes, each looping along the axis
+        other = [d for d in range(src.ndim) if d != axis]
+        dims, st = _coalesce([src.shape[d] for d in other], [[t.strides[d] for d in other] for t in (out, index, src)])
+        plan = dev.remember(key, (dev.meta(dims + [v for s in st for v in s]), len(dims), _prod(dims)))
+    meta, ndim, n = plan
+    k = dev.kernel("scatter", src.dtype.name, "scatter_add")
+    _launch_each(dev, k, n, out.buffer.handle, out.offset, index.buffer.handle, index.offset, src.buffer.handle,
+                 src.offset, meta, ndim, src.shape[axis], out.strides[axis], index.strides[axis], src.strides[axis])
+
+
 def register():
     """Register the opencl backend and its kernels (cheap: pyopencl is imported, and kernels built, on first use)."""
     register_backend(OpenCLBackend())
@@ -567,5 +665,9 @@ def register():
                "randn": _random("randn"), "randint": _random("randint"), "matmul": matmul,
                "softmax": _softmax("softmax"), "log_softmax": _softmax("log_softmax")}
     kernels.update({name: _reduction(name) for name in optable.REDUCTIONS})
+    kernels.update({"im2col": im2col, "col2im": col2im, "max_pool2d": max_pool2d,
+                    "max_pool2d_backward": max_pool2d_backward, "avg_pool2d": avg_pool2d,
+                    "avg_pool2d_backward": avg_pool2d_backward, "take_along_axis": take_along_axis,
+                    "scatter_add": scatter_add})
     for name, kernel in kernels.items():
         register_kernel(name, "opencl", optable.COVERAGE[name], kernel)

@@ -13,7 +13,7 @@ import numpy as np
 from . import codegen, optable
 
 KERNEL_DIR = os.path.join(codegen.KERNEL_DIR, "cuda")
-FAMILY_FILES = ("common.cu", "elementwise.cu", "reduce.cu", "random.cu", "matmul.cu", "softmax.cu")
+FAMILY_FILES = ("common.cu", "elementwise.cu", "reduce.cu", "random.cu", "matmul.cu", "softmax.cu", "nn.cu")
 ALL = optable.DTYPE_NAMES
 MAX_BLOCK = 256        # TS_MAX_BLOCK in common.cu
 TILE = 16              # TS_TILE in matmul.cu
@@ -158,6 +158,14 @@ def _softmax_unit(d):
             f"TS_SOFTMAX_KERNELS(ts_log_softmax_{d}, true, ts_sm_{d})\n")
 
 
+def _scatter_unit(d):
+    """scatter_add adds in the compute type for floats (float16 rounds after each addition, as PyTorch and NumPy do)
+    and in unsigned 64-bit arithmetic for integers, which wraps where signed overflow would be undefined."""
+    acc = _cc(d) if optable.KIND[d] == "float" else "unsigned long long"
+    return (f"struct ts_sa_{d} : ts_io_{d} {{ typedef {acc} Acc; }};\n"
+            f"TS_SCATTER_KERNEL(ts_scatter_add_{d}, ts_sa_{d})\n")
+
+
 def _program_units(family, d):
     """The generated part of program (family, dtype ``d``): functors and instantiations only."""
     kind = optable.KIND[d]
@@ -182,10 +190,17 @@ def _program_units(family, d):
         return [_matmul_unit(d)] if d in optable.NUMERIC else []
     if family == "softmax":
         return [_softmax_unit(d)] if kind == "float" else []
+    if family == "windows":  # im2col, col2im, pooling: kernels/cuda/nn.cu
+        return [f"TS_WINDOW_KERNELS({d}, ts_io_{d})\n"] if kind == "float" else []
+    if family == "take":  # copies storage: a half as its bits
+        return [f"TS_TAKE_KERNEL(ts_take_along_axis_{d}, {'unsigned short' if d == 'float16' else _c(d)})\n"]
+    if family == "scatter":
+        return [_scatter_unit(d)] if d in optable.NUMERIC else []
     raise ValueError(f"unknown kernel family {family!r}")
 
 
-FAMILIES = ("elementwise", "astype", "reduction", "where", "fill", "arange", "random", "matmul", "softmax")
+FAMILIES = ("elementwise", "astype", "reduction", "where", "fill", "arange", "random", "matmul", "softmax",
+            "windows", "take", "scatter")
 
 
 def program_keys():

@@ -165,5 +165,32 @@ def _softmax_source(dev, dtype):
             + _read("softmax.cl"))
 
 
+def _windows_source(dev, dtype):
+    """im2col, col2im and the pooling kernels of float ``dtype`` (kernels/opencl/nn.cl, TS_NN_WINDOWS)."""
+    c = codegen.compute_type("opencl", dtype)
+    return (_preamble(dev, []) + f"#define TS_NN_WINDOWS 1\n#define IN_T {codegen.ctype('opencl', dtype)}\n"
+            f"#define C_T {c}\n#define TS_LOAD(p, i) {_ld(dtype, '(p)', '(i)')}\n"
+            f"static inline void ts_store(__global IN_T* out, long i, C_T v) {{ {_st(dtype, 'out', 'i', 'v')} }}\n"
+            + _read("nn.cl"))
+
+
+def _take_source(dev, dtype):
+    """take_along_axis of ``dtype``: a copy of storage bits (a half as ushort: no cl_khr_fp16 needed)."""
+    bits = "ushort" if dtype == "float16" else codegen.ctype("opencl", dtype)
+    return _preamble(dev, []) + f"#define TS_NN_TAKE 1\n#define COPY_T {bits}\n" + _read("nn.cl")
+
+
+def _scatter_source(dev, dtype):
+    """scatter_add of numeric ``dtype``: floats add in their compute type (float16 rounds after each addition, as
+    PyTorch's and NumPy's do), integers in 64-bit unsigned arithmetic, which wraps instead of overflowing."""
+    acc = "ulong" if optable.KIND[dtype] in ("int", "uint") else codegen.compute_type("opencl", dtype)
+    add = "((ulong)(a) + (ulong)(b))" if acc == "ulong" else "((a) + (b))"
+    return (_preamble(dev, []) + f"#define TS_NN_SCATTER 1\n#define IN_T {codegen.ctype('opencl', dtype)}\n"
+            f"#define TS_LOAD(p, i) {_ld(dtype, '(p)', '(i)')}\n#define TS_ADD(a, b) {add}\n"
+            f"static inline void ts_store(__global IN_T* out, long i, {acc} v) {{ {_st(dtype, 'out', 'i', 'v')} }}\n"
+            + _read("nn.cl"))
+
+
 SOURCES = {"elementwise": _elementwise_source, "astype": _astype_source, "create": _create_source,
-           "reduce": _reduce_source, "matmul": _matmul_source, "softmax": _softmax_source}
+           "reduce": _reduce_source, "matmul": _matmul_source, "softmax": _softmax_source,
+           "windows": _windows_source, "take": _take_source, "scatter": _scatter_source}

@@ -17,7 +17,8 @@ pytestmark = pytest.mark.skipif("opencl" in ts.dispatch.device.unavailable_reaso
                                 reason="no usable OpenCL device")
 
 FAMILIES = {"elementwise": optable.DTYPE_NAMES, "astype": optable.DTYPE_NAMES, "create": optable.NUMERIC,
-            "reduce": optable.DTYPE_NAMES, "matmul": optable.NUMERIC, "softmax": optable.FLOAT}
+            "reduce": optable.DTYPE_NAMES, "matmul": optable.NUMERIC, "softmax": optable.FLOAT,
+            "windows": optable.FLOAT, "take": optable.DTYPE_NAMES, "scatter": optable.NUMERIC}
 
 
 @pytest.fixture

@@ -144,6 +144,37 @@ def test_argmax_over_several_axes_is_the_flat_index_of_the_reduced_axes():
         np.testing.assert_array_equal(got, np.argmax(np.moveaxis(a, 1, 0).reshape(4, -1), axis=1))
 
 
+@pytest.mark.parametrize("view", ["contiguous", "channels-last"])
+def test_nn_functions_agree_with_the_cpu_backend(view):
+    """im2col/col2im, pooling (with ceil_mode, NaN and ties) and their gradients, take_along_axis and scatter_add
+    with repeated indices: nn.py against the cpu backend's C++ kernels, on a strided view too."""
+    from tensorswitch.dispatch import nnops
+
+    rng = np.random.default_rng(4)
+    x = np.round(rng.standard_normal((2, 3, 7, 6)) * 2).astype(np.float32)  # ties
+    x[0, 0, 1, 1] = np.nan
+    grad = rng.standard_normal((2, 3, 4, 4)).astype(np.float32)
+    index = rng.integers(0, 6, (2, 3, 7, 9))
+
+    def run(device):
+        t = ts.asarray(x, device=device)
+        if view == "channels-last":
+            t = ts.asarray(np.ascontiguousarray(x.transpose(0, 2, 3, 1)), device=device).permute_dims((0, 3, 1, 2))
+        g = ts.asarray(grad, device=device)
+        return [ts.unfold(t, (2, 3), dilation=(2, 1), padding=1, stride=2),
+                ts.fold(ts.unfold(t, 3, padding=1), (7, 6), 3, padding=1),
+                ts.max_pool2d(t, 3, stride=2, padding=1, ceil_mode=True),
+                nnops.max_pool2d_backward(g, t, 3, 2, 1, 1, True),
+                ts.avg_pool2d(t, 3, stride=2, padding=1, ceil_mode=True, count_include_pad=False),
+                nnops.avg_pool2d_backward(g, (2, 3, 7, 6), 3, 2, 1, True, True, None),
+                ts.take_along_axis(t, ts.asarray(index[:, :1, :, :4], device=device), axis=3),
+                ts.scatter_add(t, 3, ts.asarray(index, device=device), ts.ones((2, 3, 7, 9), device=device))]
+
+    for got, want in zip(run(DEV), run("cpu")):
+        assert got.device == ts.device(DEV) and got.shape == want.shape
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-6, atol=1e-6, equal_nan=True)
+
+
 def test_conformance_suite_passes():
     conformance = pytest.importorskip("tensorswitch.testing.conformance")
     report = conformance.run(DEV)

@@ -1,4 +1,5 @@
-"""The kernels of the ``numpy`` device, one NumPy function per op, and the dtypes each one claims.
+"""The kernels of the ``numpy`` device, one NumPy function per op, and the dtypes each one claims (the neural-network
+families, im2col to scatter_add, are in ``nn.py``).
 
 Each kernel follows Note [Kernel contract] (tensorswitch/dispatch/registry.py): the dispatcher has already promoted,
 broadcast and allocated, so a kernel views its tensors with :func:`as_array` and writes the answer into ``out`` (which
@@ -22,7 +23,7 @@ import numpy as np
 import tensorswitch as ts
 from tensorswitch.kernels import optable
 
-from . import philox
+from . import nn, philox
 from .backend import DTYPES, NumPyBackend, as_array
 
 __all__ = ["ELEMENTWISE", "register_kernels"]
@@ -288,3 +289,4 @@ def register_kernels():
     ts.register_kernel("matmul", DEVICE, _claim("matmul", optable.NUMERIC), matmul)
     ts.register_kernel("softmax", DEVICE, _claim("softmax", optable.FLOAT), _softmax(log=False))
     ts.register_kernel("log_softmax", DEVICE, _claim("log_softmax", optable.FLOAT), _softmax(log=True))
+    nn.register_kernels(DEVICE)  # im2col, pooling, take_along_axis, scatter_add: nn.py
