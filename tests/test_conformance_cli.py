@@ -131,11 +131,14 @@ def test_pytest_plugin_refuses_an_unusable_device_in_one_line(tmp_path):
 
 
 def test_pytest_plugin_runs_the_suite_and_rewrites_nothing_of_ours(tmp_path):
-    out = _pytest(tmp_path, "--ts-device", "cpu", "-k", "add and float32 or synchronize", "-W",
-                  "error::pytest.PytestAssertRewriteWarning:tensorswitch")
+    out = _pytest(tmp_path, "--ts-device", "cpu", "-k", "cpu-add-float32 or cpu-grad:add-float32 or synchronize", "-rA",
+                  "-W", "error::pytest.PytestAssertRewriteWarning:tensorswitch")
     text = out.stdout + out.stderr
     assert out.returncode == 0, text
-    assert "2 passed" in text
+    assert "3 passed" in text
+    assert "PASSED test_conformance.py::test_op_dtype[cpu-add-float32]" in text.replace("tensorswitch/testing/", "")
+    assert "PASSED test_conformance.py::test_gradient[cpu-grad:add-float32]" in text.replace("tensorswitch/testing/",
+                                                                                            "")
     # no module of ours, and not the editable install's finder either (make unlists it: tools/unlist_editable_finder.py)
     assert "cannot be rewritten" not in text, text
 
@@ -370,3 +373,87 @@ def test_a_failing_cell_says_which_sample_out_of_how_many(broken):
     cell = report.cells["argmax/float32"]
     assert cell["status"] == tensorswitch.testing.FAIL and "axis=None" in cell["failed_sample"]
     assert cell["error"].startswith(f"sample {cell['samples']} of argmax/float32 failed ({cell['samples'] - 1} passed")
+
+
+# -- the gradient section ----------------------------------------------------------------------------------------------
+
+def test_cli_reports_gradients_in_the_matrix_the_json_and_the_png(tmp_path, capsys):
+    report, png = tmp_path / "r.json", tmp_path / "m.png"
+    code = conformance.main(["--device", "cpu", "--op", "sin", "--op", "getitem", "--dtype", "int8", "--dtype",
+                             "float32", "--dtype", "float64", "--report", str(report), "--plot", str(png)])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    lines = out.splitlines()
+    assert lines[0].split() == ["op", "int8", "float32", "float64"] and lines[1].split() == ["sin", "f32", "ok", "ok"]
+    head = lines.index(next(line for line in lines if line.startswith("gradient ")))
+    assert lines[head].split() == ["gradient", "float32", "float64"]  # the float dtypes of the selection
+    assert lines[head + 1].split() == ["grad:sin", "ok", "ok"]
+    assert lines[head + 2].split() == ["grad:getitem", "ok", "ok"]
+    assert "getitem" not in lines[:head][-3] and "gradients: 4 pass (" in out and ", 0 fail, 0 not implemented" in out
+    data = json.loads(report.read_text())
+    grads = data["gradients"]
+    assert grads["ops"] == ["sin", "getitem"] and grads["dtypes"] == ["float32", "float64"]
+    cell = grads["cells"]["getitem/float32"]
+    assert cell["status"] == "pass" and cell["samples"] == len(tensorswitch.testing.gradients.GRADIENT_SAMPLES[
+        "getitem"].samples) and cell["error"] is None
+    assert grads["counts"]["pass"] == 4 and data["failures"] == []
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    fig = conformance.figure(tensorswitch.testing.Report(data))
+    assert len(fig.axes) == 2 and [t.get_text() for t in fig.axes[1].get_yticklabels()] == ["grad:sin", "grad:getitem"]
+    assert fig.axes[1].get_title() == "gradients (4 pass, 0 fail)"
+    assert [t.get_text() for t in fig.axes[1].get_xticklabels()] == ["float32", "float64"]
+
+
+def test_a_wrong_gradient_fails_the_run(broken, capsys):
+    cpu_backward = ts.registry.fast[("max_pool2d_backward", "cpu", ts.float32)]
+
+    def routes_to_the_wrong_element(out, grad, x, geometry):  # as if the gradient went to each window's first element
+        cpu_backward(out, grad, ts.asarray(np.zeros(x.shape, np.float32), device=x.device), geometry)
+
+    dev = broken("badpoolgrad", [("max_pool2d_backward", ["float32"], routes_to_the_wrong_element)])
+    code = conformance.main(["--device", "badpoolgrad", "--op", "max_pool2d", "--dtype", "float32"])
+    out = capsys.readouterr()
+    assert code == 1
+    lines = out.out.splitlines()
+    progress = next(line for line in lines if line.startswith("  grad:max_pool2d"))
+    assert progress.split()[1:3] == ["float32", "fail:"]
+    assert "fail: sample 1 of grad:max_pool2d/float32 failed (0 passed before it): max_pool2d((1, 2, 4, 4), 2): the " \
+           "gradient of leaf 0 (shape (1, 2, 4, 4)) differs from finite differences at" in progress
+    rows = {line.split()[0]: line.split()[1:] for line in lines if line.split()[:1] in (["max_pool2d"],
+                                                                                         ["grad:max_pool2d"])}
+    assert rows == {"max_pool2d": ["ok"], "grad:max_pool2d": ["FAIL"]}  # the forward is right: only the gradient
+    assert "FAILED: grad:max_pool2d/float32" in out.err
+    report = tensorswitch.testing.run_conformance(dev, ["max_pool2d"], ["float32"])
+    assert report.failures == ["grad:max_pool2d/float32"] and not report.ok
+    assert report.gradients["cells"]["max_pool2d/float32"]["failed_sample"] == "max_pool2d((1, 2, 4, 4), 2)"
+    # without the gradient section the run passes: nothing else calls the backward kernel
+    assert conformance.main(["--device", "badpoolgrad", "--op", "max_pool2d", "--dtype", "float32",
+                             "--no-gradients"]) == 0
+    out = capsys.readouterr().out
+    assert "grad:max_pool2d" not in out and "gradients:" not in out
+    report = tensorswitch.testing.run_conformance(dev, ["max_pool2d"], ["float32"], gradients=False)
+    assert report.ok and report.gradients["cells"] == {} and "gradient" not in report.matrix()
+
+
+def test_gradients_a_backend_lacks_are_listed_with_what_is_missing(broken, capsys):
+    broken("nocos", [])
+    ts.registry.unregister(op="cos", device="nocos", dtype="float32")
+    code = conformance.main(["--device", "nocos", "--op", "sin", "--op", "cos", "--dtype", "float32"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    rows = {line.split()[0]: line.split()[1:] for line in out.splitlines() if line.startswith("grad:")}
+    assert rows == {"grad:cos": ["-"], "grad:sin": ["-"]}
+    assert "gradients not implemented:\n  grad:sin/float32: sin((3, 4)): cos has no kernel for device 'nocos' and " \
+           "dtype float32" in out
+    assert "  grad:cos/float32: nocos has no cos kernel of float32" in out
+    assert "gradients: 0 pass (0 cases), 0 fail, 2 not implemented" in out
+
+
+def test_run_conformance_selects_gradient_rows_by_name():
+    report = tensorswitch.testing.run_conformance("cpu", ops=["mean", "setitem"], dtypes=["float16", "bool"])
+    assert report["ops"] == [] and report.cells == {}  # neither is an op of the kernel table
+    assert list(report.gradients["cells"]) == ["mean/float16", "setitem/float16"] and report.ok
+    assert report.matrix().splitlines()[2].split() == ["gradient", "float16"]
+    assert "gradients: 2 pass" in report.summary()
+    with pytest.raises(ValueError, match="unknown op 'getitme'. Did you mean 'getitem'"):
+        tensorswitch.testing.run_conformance("cpu", ops=["getitme"])

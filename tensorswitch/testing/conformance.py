@@ -3,9 +3,12 @@
     python -m tensorswitch.conformance --device DEVICE [--op OP] [--dtype DTYPE] [--report F.json] [--plot F.png]
 
 For every (op, dtype) the device claims, the shared sample database (``tensorswitch/testing/samples/``) runs against
-the NumPy reference; every (op, dtype) it does not claim must raise the clear not-implemented error; then the backend
-contract (copies, synchronize, allocations, views, in-place writes) is checked.  Prints an op x dtype matrix and
-exits non-zero on any failure.  In a program or a test, :func:`run_conformance` returns the same report.
+the NumPy reference; every (op, dtype) it does not claim must raise the clear not-implemented error; then the gradient
+of every differentiable op, in every float dtype the device stores, is checked against finite differences on the cpu
+in float64 (``tensorswitch/testing/gradients.py``, Note [Gradient conformance]); then the backend contract (copies,
+synchronize, allocations, views, in-place writes) is checked.  Prints an op x dtype matrix (the gradients as rows
+``grad:<op>``) and exits non-zero on any failure.  In a program or a test, :func:`run_conformance` returns the same
+report; its ``"gradients"`` key holds the gradient section.
 """
 
 import argparse
@@ -18,7 +21,7 @@ import numpy as np
 
 import tensorswitch as ts
 
-from . import contract, samples
+from . import contract, gradients, samples
 # the status of one (op, dtype) cell: tensorswitch/testing/__init__.py says what each means
 from . import FAIL, NOT_APPLICABLE, NOT_IMPLEMENTED, PASS, PROMOTED, STATUSES, UNSUPPORTED
 
@@ -31,8 +34,10 @@ class Report(dict):
     ``report.ok`` is True when nothing failed; ``report.cells`` maps ``"op/dtype"`` to a dict with ``status`` (one of
     the status constants), ``samples`` (how many samples ran, the failing one included), ``failed_sample`` (the
     description of the sample that failed, or None) and ``error`` (the failure's text, or None);
-    ``report.failures`` lists the failing cells and backend-contract checks; ``report.summary()`` is one line of
-    counts and ``report.matrix()`` the op x dtype table.
+    ``report.failures`` lists the failing cells (``"grad:op/dtype"`` for gradients) and backend-contract checks;
+    ``report.gradients`` is the gradient section (``cells``, ``counts``, ``ops``, ``dtypes``, ``seconds``; empty when
+    the run skipped it), whose cells also say what is ``missing`` where the status is not implemented;
+    ``report.summary()`` is one line of counts and ``report.matrix()`` the op x dtype table.
     """
 
     @property
@@ -46,6 +51,10 @@ class Report(dict):
     @property
     def failures(self):
         return self["failures"]
+
+    @property
+    def gradients(self):
+        return self["gradients"]
 
     @property
     def counts(self):
@@ -62,13 +71,15 @@ class Report(dict):
         return f"<conformance Report: {self.summary()}>"
 
 
-def run_conformance(device, ops=None, dtypes=None, progress=None):
+def run_conformance(device, ops=None, dtypes=None, progress=None, gradients=True):
     """Check ``device`` against the NumPy references; returns a :class:`Report`.
 
-    device:   a device or its name ("cpu", "opencl:1", a plugin's)
-    ops:      op names to check (default: every op)
-    dtypes:   dtype names to check (default: all nine)
-    progress: called as ``progress(op, dtype, cell)`` after each cell
+    device:    a device or its name ("cpu", "opencl:1", a plugin's)
+    ops:       op names to check (default: every op); a differentiable op's gradient is checked too, and names of
+               the gradient section alone (``getitem``, ``mean``) select only their gradient rows
+    dtypes:    dtype names to check (default: all nine; the gradient section takes the float ones among them)
+    progress:  called as ``progress(op, dtype, cell)`` after each cell (``op`` is ``"grad:<op>"`` for gradients)
+    gradients: False skips the gradient section
 
     >>> import tensorswitch.testing
     >>> report = tensorswitch.testing.run_conformance("cpu", ops=["add"], dtypes=["float32"])
@@ -76,9 +87,9 @@ def run_conformance(device, ops=None, dtypes=None, progress=None):
     (True, 'pass')
     """
     device = ts.device(device)
-    ops, all_dtypes = _selection(ops, dtypes)
+    ops, grad_ops, all_dtypes = _selection(ops, dtypes)
     with _parallel_cpu_paths(device):
-        return _run(device, ops, all_dtypes, progress)
+        return _run(device, ops, grad_ops if gradients else [], all_dtypes, progress)
 
 
 class _parallel_cpu_paths:
@@ -99,7 +110,7 @@ class _parallel_cpu_paths:
             ts.set_num_threads(self.saved)
 
 
-def _run(device, ops, all_dtypes, progress):
+def _run(device, ops, grad_ops, all_dtypes, progress):
     supported = {d.name for d in device.supported_dtypes()}
     cells = {}
     started = time.perf_counter()
@@ -108,8 +119,11 @@ def _run(device, ops, all_dtypes, progress):
             cells[f"{op}/{dt}"] = cell = _check_cell(device, op, dt, supported)
             if progress:
                 progress(op, dt, cell)
+    grads = gradients.run_gradients(device, grad_ops, [d for d in all_dtypes if d in gradients.FLOAT_DTYPES],
+                                    progress)
     checks = contract.check_contract(device)
-    failed = [k for k, c in cells.items() if c["status"] == FAIL] + [k for k, v in checks.items() if v]
+    failed = [k for k, c in cells.items() if c["status"] == FAIL] + grads["failures"] + \
+        [k for k, v in checks.items() if v]
     counts = {s: 0 for s in STATUSES}
     for c in cells.values():
         counts[c["status"]] += 1
@@ -122,6 +136,7 @@ def _run(device, ops, all_dtypes, progress):
         "dtypes": all_dtypes,
         "cells": cells,
         "counts": counts,
+        "gradients": grads,
         "contract": checks,
         "failures": failed,
         "seconds": round(time.perf_counter() - started, 2),
@@ -132,20 +147,24 @@ run = run_conformance  # the older name
 
 
 def _selection(ops, dtypes):
-    """The ops and dtype names to check; ValueError names an unknown one."""
+    """The ops, the ops of the gradient section and the dtype names to check; ValueError names an unknown one."""
     if isinstance(ops, str):
         ops = [ops]
     if isinstance(dtypes, (str, ts.DType)):
         dtypes = [dtypes]
-    ops = sorted(ts.OPS) if not ops else list(ops)
-    for op in ops:
-        if op not in ts.OPS:
-            raise ValueError(f"unknown op {op!r}.{ts.errors.did_you_mean(op, ts.OPS)}")
+    if not ops:
+        ops, grad_ops = sorted(ts.OPS), list(gradients.GRADIENT_SAMPLES)
+    else:
+        known = set(ts.OPS) | set(gradients.GRADIENT_SAMPLES)
+        for op in ops:
+            if op not in known:
+                raise ValueError(f"unknown op {op!r}.{ts.errors.did_you_mean(op, sorted(known))}")
+        ops, grad_ops = [op for op in ops if op in ts.OPS], [op for op in ops if op in gradients.GRADIENT_SAMPLES]
     try:
         names = [d.name for d in ts._DTYPES] if not dtypes else [ts.dtype(d).name for d in dtypes]
     except TypeError as exc:
         raise ValueError(str(exc)) from None
-    return ops, names
+    return ops, grad_ops, names
 
 
 def _check_cell(device, op, dt, supported):
@@ -169,19 +188,27 @@ def _check_cell(device, op, dt, supported):
 
 
 def matrix(report):
-    """The op x dtype matrix as text, with a legend."""
-    dtypes = report["dtypes"]
-    width = max(len(s) for s in SYMBOL.values()) + 1
-    head = f"{'op':<14}" + "".join(f"{d:>{max(width, len(d) + 1)}}" for d in dtypes)
-    lines = [head]
-    for op in report["ops"]:
-        row = f"{op:<14}"
-        for d in dtypes:
-            row += f"{SYMBOL[report['cells'][f'{op}/{d}']['status']]:>{max(width, len(d) + 1)}}"
-        lines.append(row)
+    """The op x dtype matrix as text, then the gradient section's (rows ``grad:<op>``), with a legend."""
+    lines = _table("op", report["ops"], report["dtypes"], report["cells"], "")
+    grads = report.get("gradients") or {}
+    if grads.get("ops") and grads.get("dtypes"):
+        lines.append("")
+        lines += _table("gradient", grads["ops"], grads["dtypes"], grads["cells"], "grad:")
     lines.append("")
     lines.append("   ".join(f"{SYMBOL[s]} {s}" for s in STATUSES))
     return "\n".join(lines)
+
+
+def _table(title, ops, dtypes, cells, prefix):
+    width = max(len(s) for s in SYMBOL.values()) + 1
+    first = max([14] + [len(prefix + op) + 1 for op in ops])
+    lines = [f"{title:<{first}}" + "".join(f"{d:>{max(width, len(d) + 1)}}" for d in dtypes)]
+    for op in ops:
+        row = f"{prefix + op:<{first}}"
+        for d in dtypes:
+            row += f"{SYMBOL[cells[f'{op}/{d}']['status']]:>{max(width, len(d) + 1)}}"
+        lines.append(row)
+    return lines
 
 
 def summary(report):
@@ -192,8 +219,18 @@ def summary(report):
     return (f"{report['device']}: {counts.get(PASS, 0)} (op, dtype) pairs pass ({samples_run} samples), "
             f"{counts.get(FAIL, 0)} fail, {counts.get(NOT_IMPLEMENTED, 0)} not implemented (clear error checked), "
             f"{counts.get(NOT_APPLICABLE, 0)} not applicable, {counts.get(PROMOTED, 0)} computed in float32, "
-            f"{counts.get(UNSUPPORTED, 0)} dtype unsupported by the device; backend contract "
-            f"{contract_ok}/{len(report['contract'])} in {report['seconds']} s")
+            f"{counts.get(UNSUPPORTED, 0)} dtype unsupported by the device; {_gradient_summary(report)}backend "
+            f"contract {contract_ok}/{len(report['contract'])} in {report['seconds']} s")
+
+
+def _gradient_summary(report):
+    grads = report.get("gradients") or {}
+    if not grads.get("cells"):
+        return ""
+    counts = grads["counts"]
+    cases = sum(c["samples"] for c in grads["cells"].values())
+    return (f"gradients: {counts.get(PASS, 0)} pass ({cases} cases), {counts.get(FAIL, 0)} fail, "
+            f"{counts.get(NOT_IMPLEMENTED, 0)} not implemented, {counts.get(UNSUPPORTED, 0)} dtype unsupported; ")
 
 
 #: heatmap colours, legible on white and against each other: pass and fail saturated, the two "nothing to check"
@@ -224,7 +261,8 @@ def plot(report, path):
 
 def figure(report):
     """The heatmap as a matplotlib Figure: one coloured, labelled cell per (op, dtype), a legend with the count of
-    each status, and the summary line as its caption."""
+    each status, and the summary line as its caption; the gradient section, when the run has one, is a second panel
+    (``grad:<op>`` x float dtype) with its own counts in its title."""
     try:
         plt = _import_pyplot()
         from matplotlib.colors import ListedColormap
@@ -232,21 +270,33 @@ def figure(report):
     except ImportError as exc:
         raise RuntimeError(f"plotting needs matplotlib: pip install \"tensorswitch[plot]\" ({exc})") from exc
     order = list(STATUSES)
-    grid = np.array([[order.index(report["cells"][f"{op}/{d}"]["status"]) for d in report["dtypes"]]
-                     for op in report["ops"]]).reshape(len(report["ops"]), len(report["dtypes"]))
-    fig, ax = plt.subplots(figsize=(2.5 + 0.7 * len(report["dtypes"]), 1.6 + 0.28 * len(report["ops"])))
-    ax.imshow(grid, cmap=ListedColormap([COLORS[s] for s in order]), vmin=0, vmax=len(order) - 1, aspect="auto")
-    for i, op in enumerate(report["ops"]):
-        for j, d in enumerate(report["dtypes"]):
-            status = report["cells"][f"{op}/{d}"]["status"]
-            ax.text(j, i, SYMBOL[status], ha="center", va="center", fontsize=6, color=TEXT_COLORS[status])
-    ax.set_xticks(range(len(report["dtypes"])), report["dtypes"], rotation=45, ha="right")
-    ax.set_yticks(range(len(report["ops"])), report["ops"])
+    grads = report.get("gradients") or {}
+    panels = [(report["ops"], report["dtypes"], report["cells"], "")]
+    if grads.get("ops") and grads.get("dtypes"):
+        panels.append((grads["ops"], grads["dtypes"], grads["cells"], "grad:"))
+    rows = max(len(p[0]) for p in panels)
+    widths = [max(len(p[1]), 1) for p in panels]
+    fig, axes = plt.subplots(1, len(panels), squeeze=False, gridspec_kw={"width_ratios": widths},
+                             figsize=(2.5 + 0.7 * sum(widths) + 2.0 * (len(panels) - 1), 1.6 + 0.28 * rows))
+    axes = list(axes[0])
+    cmap = ListedColormap([COLORS[s] for s in order])
+    for ax, (ops, dtypes, cells, prefix) in zip(axes, panels):
+        grid = np.array([[order.index(cells[f"{op}/{d}"]["status"]) for d in dtypes] for op in ops])
+        ax.imshow(grid.reshape(len(ops), len(dtypes)), cmap=cmap, vmin=0, vmax=len(order) - 1, aspect="auto")
+        for i, op in enumerate(ops):
+            for j, d in enumerate(dtypes):
+                status = cells[f"{op}/{d}"]["status"]
+                ax.text(j, i, SYMBOL[status], ha="center", va="center", fontsize=6, color=TEXT_COLORS[status])
+        ax.set_xticks(range(len(dtypes)), dtypes, rotation=45, ha="right")
+        ax.set_yticks(range(len(ops)), [prefix + op for op in ops])
     counts = report.get("counts") or {}
-    ax.set_title(f"tensorswitch conformance: {report['device']} "
-                 f"({counts.get(PASS, 0)} pass, {counts.get(FAIL, 0)} fail)")
-    ax.legend(handles=[Patch(facecolor=COLORS[s], edgecolor="black", label=f"{s} ({counts.get(s, 0)})")
-                       for s in order], loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
+    axes[0].set_title(f"tensorswitch conformance: {report['device']} "
+                      f"({counts.get(PASS, 0)} pass, {counts.get(FAIL, 0)} fail)", fontsize=9)
+    if len(axes) > 1:
+        g = grads["counts"]
+        axes[1].set_title(f"gradients ({g.get(PASS, 0)} pass, {g.get(FAIL, 0)} fail)", fontsize=9)
+    axes[0].legend(handles=[Patch(facecolor=COLORS[s], edgecolor="black", label=f"{s} ({counts.get(s, 0)})")
+                            for s in order], loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
     fig.text(0.01, 0.005, summary(report), fontsize=7, wrap=True, va="bottom")
     fig.tight_layout(rect=(0, 0.04, 1, 1))
     return fig
@@ -259,6 +309,8 @@ def main(argv=None):
     parser.add_argument("--dtype", action="append", help="only this dtype (repeatable)")
     parser.add_argument("--report", help="write the full report as JSON to this file")
     parser.add_argument("--plot", help="write a PNG heatmap of the matrix to this file (needs matplotlib)")
+    parser.add_argument("--no-gradients", action="store_true",
+                        help="skip the gradient section (gradients against finite differences)")
     parser.add_argument("-v", "--verbose", action="store_true", help="print each (op, dtype) as it finishes")
     args = parser.parse_args(argv)
     if args.plot:
@@ -278,16 +330,21 @@ def main(argv=None):
 
     def progress(op, dt, cell):
         if args.verbose or cell["status"] == FAIL:
-            print(f"  {op:<14} {dt:<8} {cell['status']}" + (f": {cell['error']}" if cell["error"] else ""),
-                  flush=True)
+            detail = cell["error"] or cell.get("missing")
+            print(f"  {op:<14} {dt:<8} {cell['status']}" + (f": {detail}" if detail else ""), flush=True)
 
     try:
         _selection(args.op, args.dtype)
     except ValueError as exc:  # an unknown op or dtype
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    report = run_conformance(device, args.op, args.dtype, progress)
+    report = run_conformance(device, args.op, args.dtype, progress, gradients=not args.no_gradients)
     print(report.matrix())
+    missing = [(k, c["missing"]) for k, c in report["gradients"]["cells"].items() if c["status"] == NOT_IMPLEMENTED]
+    if missing:  # what a backend would add to get these gradients
+        print("\ngradients not implemented:")
+        for key, text in missing:
+            print(f"  grad:{key}: {text}")
     print("\nbackend contract:")
     for name, err in report["contract"].items():
         print(f"  {'ok  ' if err is None else 'FAIL'} {name}" + (f": {err}" if err else ""))

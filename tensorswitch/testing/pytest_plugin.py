@@ -1,6 +1,7 @@
 """The pytest plugin behind ``pytest --pyargs tensorswitch.testing --ts-device DEVICE`` (registered through the
 ``pytest11`` entry point, so the option exists before pytest resolves ``--pyargs``): the conformance suite as pytest
-tests, one per (op, dtype) plus one per backend-contract check, for a plugin author's own CI.
+tests, one per (op, dtype), one per (differentiable op, float dtype) for the gradients, and one per backend-contract
+check, for a plugin author's own CI.
 
 pytest loads this module in every session of an environment where tensorswitch is installed, so it imports nothing
 of tensorswitch until a session asks for ``--ts-device`` or collects the suite: loading stays free, and the testing
@@ -46,5 +47,11 @@ def pytest_generate_tests(metafunc):
         params = [pytest.param(d, op, dt.name, id=f"{d}-{op}-{dt.name}")
                   for d in devices for op in sorted(ts.OPS) for dt in ts._DTYPES]
         metafunc.parametrize(("ts_device", "op", "dtype"), params)
+    elif "grad_op" in metafunc.fixturenames:
+        from tensorswitch.testing import gradients
+
+        params = [pytest.param(d, op, dt, id=f"{d}-grad:{op}-{dt}")
+                  for d in devices for op in gradients.GRADIENT_SAMPLES for dt in gradients.FLOAT_DTYPES]
+        metafunc.parametrize(("ts_device", "grad_op", "grad_dtype"), params)
     else:
         metafunc.parametrize("ts_device", devices, ids=str)

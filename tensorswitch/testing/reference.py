@@ -187,3 +187,182 @@ def random(op, dtype, n, seed, offset, low=0, high=1):
     span = (high - low) & 0xFFFFFFFFFFFFFFFF  # 0 stands for the whole 2**64 range: the bits as they are
     offsets = bits % np.uint64(span) if span else bits
     return (np.uint64(low & 0xFFFFFFFFFFFFFFFF) + offsets).astype(np.int64).astype(dtype)
+
+
+# -- the nn families (dispatch/nnops.py, Note [Kernel contract] in dispatch/registry.py) -------------------------------
+# Each takes the public function's arguments.  Images are NCHW; a 3-D input is one image.  Sums are taken in float64
+# and rounded once; im2col and the max pools only move values, so they are exact.
+
+def _pair(v):
+    return tuple(v) if isinstance(v, (tuple, list)) else (v, v)
+
+
+def _as_batch(x):
+    return (x, True) if x.ndim == 4 else (x[None], False)
+
+
+def _pool_extent(size, k, s, p, d, ceil_mode):
+    span = size + 2 * p - d * (k - 1) - 1
+    if not ceil_mode:
+        return span // s + 1
+    n = (span + s - 1) // s + 1
+    return n - 1 if (n - 1) * s >= size + p else n
+
+
+def _windows(xp, oh, ow, k, s, d):
+    """The (KH*KW, N, C, OH, OW) stack of every window's elements of padded ``xp``, in window order."""
+    (kh, kw), (sh, sw), (dh, dw) = k, s, d
+    return np.stack([xp[:, :, i * dh: i * dh + sh * (oh - 1) + 1: sh, j * dw: j * dw + sw * (ow - 1) + 1: sw]
+                     for i in range(kh) for j in range(kw)])
+
+
+def _padded(x, p, k, s, d, oh, ow, fill):
+    """``x`` padded by ``p`` (and on the right as far as ceil_mode's last windows reach) with ``fill``, and a mask of
+    the real elements."""
+    n, c, h, w = x.shape
+    hp = max(h + 2 * p[0], (oh - 1) * s[0] + d[0] * (k[0] - 1) + 1)
+    wp = max(w + 2 * p[1], (ow - 1) * s[1] + d[1] * (k[1] - 1) + 1)
+    xp = np.full((n, c, hp, wp), fill, x.dtype)
+    xp[:, :, p[0]:p[0] + h, p[1]:p[1] + w] = x
+    mask = np.zeros((1, 1, hp, wp), bool)
+    mask[:, :, p[0]:p[0] + h, p[1]:p[1] + w] = True
+    return xp, mask
+
+
+def unfold(x, kernel_size, dilation=1, padding=0, stride=1):
+    x4, batched = _as_batch(x)
+    k, d, p, s = _pair(kernel_size), _pair(dilation), _pair(padding), _pair(stride)
+    n, c, h, w = x4.shape
+    oh, ow = (_pool_extent(h, k[0], s[0], p[0], d[0], False), _pool_extent(w, k[1], s[1], p[1], d[1], False))
+    xp, _ = _padded(x4, p, k, s, d, oh, ow, 0)
+    win = _windows(xp, oh, ow, k, s, d).reshape(k[0], k[1], n, c, oh * ow)
+    out = np.ascontiguousarray(win.transpose(2, 3, 0, 1, 4).reshape(n, c * k[0] * k[1], oh * ow))
+    return out if batched else out[0]
+
+
+def fold(cols, output_size, kernel_size, dilation=1, padding=0, stride=1):
+    batched = cols.ndim == 3
+    c3 = cols if batched else cols[None]
+    (h, w), k, d, p, s = _pair(output_size), _pair(kernel_size), _pair(dilation), _pair(padding), _pair(stride)
+    n, ckk, _ = c3.shape
+    c = ckk // (k[0] * k[1])
+    oh, ow = _pool_extent(h, k[0], s[0], p[0], d[0], False), _pool_extent(w, k[1], s[1], p[1], d[1], False)
+    acc = np.zeros((n, c, h + 2 * p[0], w + 2 * p[1]))
+    blocks = c3.astype(np.float64).reshape(n, c, k[0], k[1], oh, ow)
+    for i in range(k[0]):
+        for j in range(k[1]):
+            acc[:, :, i * d[0]: i * d[0] + s[0] * (oh - 1) + 1: s[0],
+                j * d[1]: j * d[1] + s[1] * (ow - 1) + 1: s[1]] += blocks[:, :, i, j]
+    out = acc[:, :, p[0]:p[0] + h, p[1]:p[1] + w].astype(cols.dtype)
+    return out if batched else out[0]
+
+
+def _pool_setup(x, kernel_size, stride, padding, dilation, ceil_mode):
+    x4, batched = _as_batch(x)
+    k = _pair(kernel_size)
+    s = k if stride is None or (isinstance(stride, (tuple, list)) and not stride) else _pair(stride)
+    p, d = _pair(padding), _pair(dilation)
+    h, w = x4.shape[2:]
+    oh, ow = _pool_extent(h, k[0], s[0], p[0], d[0], ceil_mode), _pool_extent(w, k[1], s[1], p[1], d[1], ceil_mode)
+    return x4, batched, k, s, p, d, oh, ow
+
+
+def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
+    """PyTorch's max pool: padding never wins (a window wholly outside the input gives -inf), NaN propagates."""
+    x4, batched, k, s, p, d, oh, ow = _pool_setup(x, kernel_size, stride, padding, dilation, ceil_mode)
+    xp, _ = _padded(x4, p, k, s, d, oh, ow, -np.inf)
+    out = np.max(_windows(xp, oh, ow, k, s, d), axis=0)
+    return out if batched else out[0]
+
+
+def max_pool2d_backward(grad, x, kernel_size, stride, padding, dilation, ceil_mode):
+    """Each window's grad goes to its first maximum in window order over the real elements; the first NaN beats
+    every number (Note [Kernel contract])."""
+    x4, batched, k, s, p, d, oh, ow = _pool_setup(x, kernel_size, stride, padding, dilation, ceil_mode)
+    g4 = grad if batched else grad[None]
+    xp, mask = _padded(x4.astype(np.float64), p, k, s, d, oh, ow, -np.inf)
+    win = _windows(xp, oh, ow, k, s, d)
+    real = np.broadcast_to(_windows(mask, oh, ow, k, s, d), win.shape)
+    nan = np.isnan(win) & real
+    with np.errstate(invalid="ignore"):
+        best = np.max(np.where(real, win, -np.inf), axis=0)
+        is_max = real & (win == best)
+    first = np.where(nan.any(axis=0), np.argmax(nan, axis=0), np.argmax(is_max, axis=0))
+    has = real.any(axis=0)  # a window wholly in the padding passes no grad on
+    n_at, c_at, oh_at, ow_at = np.indices(first.shape)
+    rows = oh_at * s[0] + (first // k[1]) * d[0]
+    cols = ow_at * s[1] + (first % k[1]) * d[1]
+    acc = np.zeros(xp.shape)
+    np.add.at(acc, (n_at[has], c_at[has], rows[has], cols[has]), g4.astype(np.float64)[has])
+    h, w = x4.shape[2:]
+    out = acc[:, :, p[0]:p[0] + h, p[1]:p[1] + w].astype(x.dtype)
+    return out if batched else out[0]
+
+
+def _avg_divisors(h, w, k, s, p, oh, ow, count_include_pad, divisor_override):
+    """(OH, OW) divisors: the window clipped at the padded input's end (size + padding) with count_include_pad,
+    else its real elements; or divisor_override."""
+    if divisor_override is not None:
+        return np.full((oh, ow), float(divisor_override))
+
+    def axis(n_out, size, kk, ss, pp):
+        start = np.arange(n_out) * ss - pp
+        stop = np.minimum(start + kk, size + pp)
+        return stop - start, np.minimum(stop, size) - np.maximum(start, 0)
+
+    rp, rr = axis(oh, h, k[0], s[0], p[0])
+    cp, cr = axis(ow, w, k[1], s[1], p[1])
+    return np.outer(rp, cp).astype(np.float64) if count_include_pad else np.outer(rr, cr).astype(np.float64)
+
+
+def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               divisor_override=None):
+    x4, batched, k, s, p, d, oh, ow = _pool_setup(x, kernel_size, stride, padding, 1, ceil_mode)
+    xp, _ = _padded(x4.astype(np.float64), p, k, s, d, oh, ow, 0.0)
+    total = np.sum(_windows(xp, oh, ow, k, s, d), axis=0)
+    div = _avg_divisors(x4.shape[2], x4.shape[3], k, s, p, oh, ow, count_include_pad, divisor_override)
+    with np.errstate(all="ignore"):
+        out = (total / div).astype(x.dtype)
+    return out if batched else out[0]
+
+
+def avg_pool2d_backward(grad, input_shape, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                        divisor_override):
+    batched = len(input_shape) == 4
+    n, c, h, w = tuple(input_shape) if batched else (1,) + tuple(input_shape)
+    g4 = (grad if batched else grad[None]).astype(np.float64)
+    _, _, k, s, p, d, oh, ow = _pool_setup(np.zeros((n, c, h, w)), kernel_size, stride, padding, 1, ceil_mode)
+    div = _avg_divisors(h, w, k, s, p, oh, ow, count_include_pad, divisor_override)
+    acc, _ = _padded(np.zeros((n, c, h, w)), p, k, s, d, oh, ow, 0.0)
+    share = g4 / div
+    for i in range(k[0]):
+        for j in range(k[1]):
+            acc[:, :, i: i + s[0] * (oh - 1) + 1: s[0], j: j + s[1] * (ow - 1) + 1: s[1]] += share
+    out = acc[:, :, p[0]:p[0] + h, p[1]:p[1] + w].astype(grad.dtype)
+    return out if batched else out[0]
+
+
+def take_along_axis(x, indices, axis=-1):
+    """NumPy's, which broadcasts ``indices`` against ``x`` except along ``axis`` and counts negative indices from
+    the end."""
+    return np.take_along_axis(x, indices.astype(np.int64), axis=axis)
+
+
+def scatter_add(x, axis, index, src):
+    """``torch.scatter_add``: out[..., index[p], ...] += src[p] over the positions p of ``index`` (src's leading part
+    of index's shape); integers wrap, floats add in float64 and round once."""
+    axis %= max(x.ndim, 1)
+    out = (x.astype(np.float64) if x.dtype.kind == "f" else x.copy()).reshape(x.shape or (1,))
+    idx = index.astype(np.int64).reshape(index.shape or (1,))
+    part = src.reshape(src.shape or (1,))[tuple(slice(0, n) for n in idx.shape)]
+    where = list(np.indices(idx.shape, sparse=True))
+    where[axis] = idx
+    with np.errstate(all="ignore"):
+        np.add.at(out, tuple(where), part.astype(out.dtype))
+    return out.astype(x.dtype).reshape(x.shape)
+
+
+#: the reference of each nn op of the registry (the public function it is reached through takes the same arguments)
+NN = {"im2col": unfold, "col2im": fold, "max_pool2d": max_pool2d, "max_pool2d_backward": max_pool2d_backward,
+      "avg_pool2d": avg_pool2d, "avg_pool2d_backward": avg_pool2d_backward, "take_along_axis": take_along_axis,
+      "scatter_add": scatter_add}

@@ -3,7 +3,7 @@
 import pytest
 
 import tensorswitch as ts
-from tensorswitch.testing import contract, samples
+from tensorswitch.testing import contract, gradients, samples
 
 
 def test_op_dtype(ts_device, op, dtype):
@@ -17,6 +17,15 @@ def test_op_dtype(ts_device, op, dtype):
         pytest.skip(f"{op} computes {dtype} in float32; no kernel of this dtype is involved")
     else:
         samples.check_not_implemented(op, dtype, ts_device)
+
+
+def test_gradient(ts_device, grad_op, grad_dtype):
+    """The gradient of a differentiable op matches finite differences on the cpu in float64 (Note [Gradient
+    conformance] in tensorswitch/testing/gradients.py); a device lacking a kernel it needs is skipped, saying which."""
+    try:
+        gradients.check(grad_op, grad_dtype, ts_device)
+    except gradients.Missing as exc:
+        pytest.skip(f"{exc.status}: {exc}")
 
 
 @pytest.mark.parametrize("check", sorted(contract.CHECKS))

@@ -23,6 +23,8 @@ The database has one module per op family, over the core they share:
     where.py         where
     casts.py         astype
     creation.py      fill, arange and linspace, the random streams
+    nn.py            the nn families: im2col/col2im (unfold/fold), the pools and their backward passes,
+                     take_along_axis and scatter_add
 
 This module holds the registry of families (:data:`SAMPLES`, keyed by ``ts.OPS``), :func:`samples`, :func:`check`
 and the checks of unclaimed (op, dtype) pairs, and re-exports every public name, so that
@@ -42,6 +44,8 @@ from .creation import arange_samples, fill_samples, random_samples
 from .elementwise import (ARITHMETIC, BINARY_SHAPES, COMPARISONS, IN_PLACE, LOGICAL, OVERLAPS, SYMBOLS, UNARY_SHAPES,
                           elementwise_samples)
 from .matmul import MATMUL_CASES, matmul_samples, matmul_tolerance
+from .nn import (CONVOLUTION_CASES, POOLING_CASES, SCATTER_CASES, TAKE_CASES, convolution_samples, indexing_samples,
+                 pooling_samples)
 from .reductions import (LONG_REDUCTIONS, REDUCTION_CASES, WIDE_REDUCTIONS, reduction_samples, reduction_tolerance,
                          reduction_values)
 from .softmax import SOFTMAX_CASES, SOFTMAX_SPECIALS, softmax_samples
@@ -61,6 +65,8 @@ __all__ = [
     "where_samples",
     "astype_samples", "cast_edges", "float16_rounding_edges", "int_to_float_edges",
     "arange_samples", "fill_samples", "random_samples",
+    "CONVOLUTION_CASES", "POOLING_CASES", "SCATTER_CASES", "TAKE_CASES", "convolution_samples", "indexing_samples",
+    "pooling_samples",
     # this module
     "SAMPLES", "samples", "check", "applicable", "promoted", "check_not_implemented",
 ]
@@ -68,7 +74,8 @@ __all__ = [
 
 SAMPLES = {"unary": elementwise_samples, "binary": elementwise_samples, "reduction": reduction_samples,
            "matmul": matmul_samples, "softmax": softmax_samples, "where": where_samples, "astype": astype_samples,
-           "fill": fill_samples, "arange": arange_samples, "random": random_samples}
+           "fill": fill_samples, "arange": arange_samples, "random": random_samples,
+           "convolution": convolution_samples, "pooling": pooling_samples, "indexing": indexing_samples}
 
 
 def samples(op, dtype, device, seed=0):
@@ -155,6 +162,8 @@ def check_not_implemented(op, dtype, device):
                     ts.randint(0, 3, size=(3,), dtype=dtype, device=device)
                 else:
                     getattr(ts, op)(3, dtype=dtype, device=device)
+            elif family in ("convolution", "pooling", "indexing"):
+                _call_nn(op, dt, device)
     except ts.KernelNotFoundError as exc:
         text = str(exc)
         for word in (op, device.type, np.dtype(dtype).name):
@@ -164,6 +173,33 @@ def check_not_implemented(op, dtype, device):
     except (TypeError, ValueError, ts.TensorSwitchError):
         return  # the public API refused the dtype before dispatch (for example rand with an integer dtype)
     raise Failure(f"{op} ran for {np.dtype(dtype).name} on {device} although no kernel is registered")
+
+
+def _call_nn(op, dt, device):
+    """One call of the nn op ``op`` on a small input of ``dt`` (dispatch/nnops.py), for check_not_implemented."""
+    from ...dispatch import nnops
+
+    image = to_device(np.ones((1, 1, 4, 4), dt), device)
+    if op == "im2col":
+        nnops.unfold(image, 2)
+    elif op == "col2im":
+        nnops.fold(to_device(np.ones((1, 4, 9), dt), device), (4, 4), 2)
+    elif op == "max_pool2d":
+        nnops.max_pool2d(image, 2)
+    elif op == "avg_pool2d":
+        nnops.avg_pool2d(image, 2)
+    elif op == "max_pool2d_backward":
+        nnops.max_pool2d_backward(to_device(np.ones((1, 1, 2, 2), dt), device), image, 2, 2, 0, 1, False)
+    elif op == "avg_pool2d_backward":
+        nnops.avg_pool2d_backward(to_device(np.ones((1, 1, 2, 2), dt), device), (1, 1, 4, 4), 2, 2, 0, False, True,
+                                  None)
+    elif op == "take_along_axis":
+        nnops.take_along_axis(to_device(np.ones((3,), dt), device), to_device(np.zeros((2,), np.int64), device))
+    elif op == "scatter_add":
+        x = to_device(np.ones((3,), dt), device)
+        nnops.scatter_add(x, 0, to_device(np.zeros((2,), np.int64), device), to_device(np.ones((2,), dt), device))
+    else:
+        raise KeyError(op)
 
 
 class _no_fallback:
