@@ -174,8 +174,27 @@ def _edge(x):
     """Where the gradient of the tracked tensor ``x`` goes: (its grad_fn, output number) or its leaf accumulator."""
     fn = x._grad_fn
     if fn is not None:
+        if fn.base is not None:
+            _refresh_view(x)
+            fn = x._grad_fn
         return fn, x._output_nr
     return _accumulator(x), 0
+
+
+def remember_base(view, base, remake):
+    """Record on the node of ``view`` (a tracked view of ``base``) the base, its buffer's version now, and how to
+    make the view again.  When the base is written in place later (``y[0] = 5`` after ``v = y[0]``), the view's own
+    history is stale: the next op that uses it first re-derives it from the base's new history, as PyTorch does."""
+    if isinstance(view, GradTensor) and view._grad_fn is not None:
+        view._grad_fn.base = (base, SavedTensor(detach(base)), remake)
+
+
+def _refresh_view(x):
+    base, token, remake = x._grad_fn.base
+    if token.entry[0] == token.version:
+        return
+    fresh = remake(base)
+    x._grad_fn, x._output_nr = fresh._grad_fn, fresh._output_nr
 
 
 def _accumulator(leaf):
@@ -325,6 +344,9 @@ def track(name, derivative, out, inputs, params=None, is_view=False):
     for x in inputs:
         if isinstance(x, GradTensor) and x._requires_grad:
             fn = x._grad_fn
+            if fn is not None and fn.base is not None:  # a view whose base may have been written since
+                _refresh_view(x)
+                fn = x._grad_fn
             edges.append((fn, x._output_nr) if fn is not None else (_accumulator(x), 0))
             metas.append((x.shape, x.dtype, x.device))
             tracked = True
@@ -349,9 +371,13 @@ def track(name, derivative, out, inputs, params=None, is_view=False):
     node.saved = saved = None
     if derivative.save_inputs or derivative.save_output:
         saved = []
+        save_for = derivative.save_for
         for i in derivative.save_inputs:
             x = inputs[i]
-            saved.append(node.save(x) if isinstance(x, Tensor) else x)
+            if save_for is not None and i in save_for and not any(metas[j] for j in save_for[i]):
+                saved.append(None)  # nothing will read it (see Derivative.save_for)
+            else:
+                saved.append(node.save(x) if isinstance(x, Tensor) else x)
         if derivative.save_output:
             saved.append(node.save(detach(out), is_output=True))
     node.inputs = saved

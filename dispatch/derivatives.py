@@ -14,7 +14,6 @@ input requires grad; see Note [Autograd dispatch].
 
 import functools
 import inspect
-import weakref
 
 from . import autograd as ag
 from . import dispatcher as d
@@ -32,12 +31,15 @@ __all__ = ["DERIVATIVES", "Derivative", "install"]
 
 class Derivative:
     """The backward of one op: ``formula(ctx, grad)``; ``save_inputs`` (positions) and ``save_output`` say what it
-    reads from ``ctx.saved()`` (the saved inputs in that order, then the output)."""
+    reads from ``_saved(ctx)`` (the saved inputs in that order, then the output).  ``save_for`` maps a saved input's
+    position to the inputs whose gradients need it: ``x * y`` saves x only when y needs a gradient (None stands in
+    for it otherwise), so writing into x afterwards is no error when nothing will read it, as in PyTorch."""
 
-    __slots__ = ("formula", "save_inputs", "save_output")
+    __slots__ = ("formula", "save_inputs", "save_output", "save_for")
 
-    def __init__(self, formula, save_inputs=(), save_output=False):
+    def __init__(self, formula, save_inputs=(), save_output=False, save_for=None):
         self.formula, self.save_inputs, self.save_output = formula, tuple(save_inputs), save_output
+        self.save_for = save_for
 
 
 def _saved(ctx):
@@ -147,8 +149,8 @@ DERIVATIVES = {
     # binary: the inputs are a and b (tensors or Python scalars)
     "add": Derivative(lambda c, g: (g, g)),
     "subtract": Derivative(lambda c, g: (g, neg(g) if c.needs[1] else None)),
-    "multiply": Derivative(_multiply, (0, 1)),
-    "divide": Derivative(_divide, (0, 1)),
+    "multiply": Derivative(_multiply, (0, 1), save_for={0: (1,), 1: (0,)}),
+    "divide": Derivative(_divide, (0, 1), save_for={0: (1,)}),
     "pow": Derivative(_pow, (0, 1), save_output=True),
     "maximum": Derivative(_extremum(True), (0, 1)),
     "minimum": Derivative(_extremum(False), (0, 1)),
@@ -206,23 +208,26 @@ DERIVATIVES.update(_REDUCTIONS)
 
 
 def _matmul(ctx, g):
-    a, b = _saved(ctx)
+    a, b = _saved(ctx)  # a is saved only when b needs a gradient, and b only when a does
+    a_shape, b_shape = ctx.params
+    a2_shape = (1,) + a_shape if len(a_shape) == 1 else a_shape   # 1-D operands as (1, k) and (k, 1)
+    b2_shape = b_shape + (1,) if len(b_shape) == 1 else b_shape
     ga = gb = None
-    a2 = a.expand_dims(0) if a.ndim == 1 else a          # (1, k)
-    b2 = b.expand_dims(-1) if b.ndim == 1 else b         # (k, 1)
     g2 = g
-    if b.ndim == 1:  # first: for 1-D @ 1-D, g is 0-d and becomes (1,) here, then (1, 1)
+    if len(b_shape) == 1:  # first: for 1-D @ 1-D, g is 0-d and becomes (1,) here, then (1, 1)
         g2 = g2.expand_dims(-1)
-    if a.ndim == 1:
+    if len(a_shape) == 1:
         g2 = g2.expand_dims(-2)
     if ctx.needs[0]:
+        b2 = b.expand_dims(-1) if b.ndim == 1 else b
         ga = d.matmul(g2, b2.mT)
-        ga = ag._sum_to(ga, a2.shape) if ga.shape != a2.shape else ga
-        ga = F.reshape(ga, a.shape)
+        ga = ag._sum_to(ga, a2_shape) if ga.shape != a2_shape else ga
+        ga = F.reshape(ga, a_shape)
     if ctx.needs[1]:
+        a2 = a.expand_dims(0) if a.ndim == 1 else a
         gb = d.matmul(a2.mT, g2)
-        gb = ag._sum_to(gb, b2.shape) if gb.shape != b2.shape else gb
-        gb = F.reshape(gb, b.shape)
+        gb = ag._sum_to(gb, b2_shape) if gb.shape != b2_shape else gb
+        gb = F.reshape(gb, b_shape)
     return ga, gb
 
 
@@ -243,8 +248,24 @@ def _where(ctx, g):
     return None, (where(cond, g, 0.0) if ctx.needs[1] else None), (where(cond, 0.0, g) if ctx.needs[2] else None)
 
 
+def _std(ctx, g):
+    # d std / d x = (x - mean) / ((N - correction) * std), and 0 where std is 0 (a constant slice), as PyTorch
+    x, out = _saved(ctx)
+    axes, correction, keepdims = ctx.params
+    shape = x.shape
+    out_k = _expand_back(out, shape, axes, keepdims)
+    n = 1
+    for a in axes:
+        n *= shape[a]
+    centred = sub(x, F.mean(x, axis=axes, keepdims=True))
+    denominator = mul(out_k, float(max(n - correction, 0)))
+    scale = where(eq(out_k, 0), 0.0, div(_expand_back(g, shape, axes, keepdims), where(eq(out_k, 0), 1.0, denominator)))
+    return (mul(scale, centred),)
+
+
 DERIVATIVES.update({
-    "matmul": Derivative(_matmul, (0, 1)),
+    "std": Derivative(_std, (0,), True),
+    "matmul": Derivative(_matmul, (0, 1), save_for={0: (1,), 1: (0,)}),
     "softmax": Derivative(_softmax, save_output=True),
     "log_softmax": Derivative(_log_softmax, save_output=True),
     "where": Derivative(_where, (0,)),
@@ -483,7 +504,8 @@ def _view_method(name, plain, params_of):
     def method(self, *args, **kwargs):
         out = plain(detach(self), *args, **kwargs)
         if MODE.enabled and self._requires_grad:
-            return track(name, derivative, out, (self,), params_of(self, out, *args, **kwargs), is_view=True)
+            out = track(name, derivative, out, (self,), params_of(self, out, *args, **kwargs), is_view=True)
+            ag.remember_base(out, self, lambda base: method(base, *args, **kwargs))
         return out
     method.__name__ = getattr(plain, "__name__", name)
     method.__doc__ = plain.__doc__
@@ -497,8 +519,7 @@ def _getitem_method(plain):
         out = plain(detach(self), index)
         if MODE.enabled and self._requires_grad:
             out = track("getitem", derivative, out, (self,), (self.shape, index), is_view=True)
-            if isinstance(out, GradTensor):
-                out._grad_fn.base = weakref.ref(self)  # in-place writes into the view write the base
+            ag.remember_base(out, self, lambda base: __getitem__(base, index))  # writes into the view write the base
         return out
     return __getitem__
 
@@ -510,7 +531,10 @@ def _reshape_wrapper(plain):
         if isinstance(x, GradTensor):
             out = plain(detach(x), shape, copy=copy)
             if MODE.enabled and x._requires_grad:
-                return track("reshape", derivative, out, (x,), x.shape, is_view=True)
+                is_view = out.buffer is x.buffer
+                out = track("reshape", derivative, out, (x,), x.shape, is_view=is_view)
+                if is_view:
+                    ag.remember_base(out, x, lambda base: reshape(base, shape, copy=copy))
             return out
         return plain(x, shape, copy=copy)
     reshape.__doc__ = plain.__doc__
@@ -565,7 +589,7 @@ def _inplace_check(op, target):
                            f"its value); do it inside `with ts.no_grad():` (as optimisers do), or compute out of "
                            f"place")
     if node.is_view:
-        base = node.base() if node.base is not None else None
+        base = node.base[0] if node.base is not None else None
         if node.name == "getitem" and base is not None:
             return base, node.params[1]
         raise RuntimeError(f"{op}: in-place write into a view ({node.name}) of a tensor that requires grad is not "
@@ -699,12 +723,15 @@ def install():
     d._unary_slow = _wrap_unary(d._unary_slow)
     d._binary_slow = _wrap_binary(d._binary_slow)
     d.reduce = _reduce_wrapper(d.reduce)
-    d.matmul = _recording("matmul", d.matmul, lambda a, b: (a, b))
+    d.matmul = _recording("matmul", d.matmul, lambda a, b: (a, b), lambda a, b: (a.shape, b.shape))
     d.softmax_like = _softmax_wrapper(d.softmax_like)
     d.where = _recording("where", d.where, lambda c, a, b: (c, a, b))
     d.astype = _astype_wrapper(d.astype)
     d.binary_inplace = _inplace_wrapper(d.binary_inplace)
     F.reshape = _reshape_wrapper(F.reshape)
+    F.std = _recording("std", F.std, lambda x, /, *, axis=None, correction=0.0, keepdims=False: (x,),
+                       lambda x, /, *, axis=None, correction=0.0, keepdims=False:
+                       (tuple(d.normalize_axes("std", axis, x.ndim)) if x.ndim else (), float(correction), keepdims))
     F.concat = _concat_wrapper(F.concat)
     F.to = _to_wrapper(F.to)
     Tensor.__setitem__ = _setitem_wrapper(Tensor.__setitem__)

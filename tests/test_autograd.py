@@ -385,7 +385,7 @@ def test_every_derivative_of_the_table_is_tested_here():
     tested = set(UNARY) | set(BINARY) | {"sum", "prod", "max", "min", "matmul", "softmax", "log_softmax", "where",
                                          "astype", "to", "getitem", "reshape", "permute_dims", "broadcast_to",
                                          "concat", "setitem", "unfold", "fold", "max_pool2d", "avg_pool2d",
-                                         "avg_pool2d_backward", "take_along_axis", "scatter_add"}
+                                         "avg_pool2d_backward", "take_along_axis", "scatter_add", "std"}
     assert set(derivatives.DERIVATIVES) <= tested, set(derivatives.DERIVATIVES) - tested
 
 
@@ -854,10 +854,8 @@ def test_every_gradient_on_opencl_matches_cpu(op):
                                            err_msg=sample.what)
 
 
-# -- known differences from PyTorch (strict: when one is fixed, its test fails until the marker goes) ------------------
+# -- cases that once differed from PyTorch ----------------------------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="a view keeps its history when its base is written in place afterwards "
-                                       "(PyTorch rebases the view): the gradient is silently wrong")
 def test_a_view_whose_base_is_written_afterwards():
     def fn(lib, x):
         y = x * 1
@@ -871,8 +869,6 @@ def test_a_view_whose_base_is_written_afterwards():
     assert fn(ts, x) == fn(torch, px) == [[0.0, 0.0], [0.0, 0.0]]
 
 
-@pytest.mark.xfail(strict=True, reason="multiply and divide save both inputs even where one is a Python scalar or "
-                                       "needs no gradient, so a later write of the other is a false version error")
 def test_a_product_with_a_constant_does_not_pin_its_tensor():
     x = ts.asarray([[1.0, 2.0, 3.0]], dtype=ts.float64, requires_grad=True)
     y = x * 1
@@ -881,8 +877,6 @@ def test_a_product_with_a_constant_does_not_pin_its_tensor():
     assert x.grad.tolist() == [[10.0, 16.0, 0.0]]
 
 
-@pytest.mark.xfail(strict=True, reason="std is sqrt(var): at a constant input its gradient is 0 * inf = nan; "
-                                       "PyTorch's std_backward gives 0 there")
 def test_std_of_a_constant_has_a_zero_gradient():
     x = ts.asarray([1.0, 1.0, 1.0], dtype=ts.float64, requires_grad=True)
     ts.std(x).backward()

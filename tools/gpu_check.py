@@ -159,6 +159,7 @@ def run_conformance(device, out_dir):
         for cell in data["cells"].values():
             result["counts"][cell["status"]] = result["counts"].get(cell["status"], 0) + 1
         result["failed"] = [f"{k}: {data['cells'][k]['error']}" if k in data["cells"] else
+                            f"{k}: {data['gradients']['cells'][k[5:]]['error']}" if k.startswith("grad:") else
                             f"contract {k}: {data['contract'].get(k)}" for k in data["failures"]]
         result["backend"] = data.get("backend")
         lines = [line for line in out.splitlines() if line.startswith(f"{device}")]
