@@ -2,9 +2,12 @@
 
     python bench/bench.py [--quick] [--markdown]
 
-Prints one table (the README's) and the issue's targets as ratios measured in this same run.  Each figure is the
-best of several timed repetitions after a warm-up (the machine's other load only ever adds time, so the minimum is the
-steadiest estimate, as Python's timeit advises); OpenCL timings include waiting for the device.
+Prints one table (the README's), a training table (one SGD step of an MLP and of LeNet, the same model code run by
+tensorswitch and by PyTorch at 1 and 2 threads, and by tensorswitch on opencl), and the issue's targets as ratios
+measured in this same run.  Each figure is the best of several timed repetitions after a warm-up (the machine's other
+load only ever adds time, so the minimum is the steadiest estimate, as Python's timeit advises); cases that are
+compared with each other are timed in turn, repetition by repetition, so that a change in load hits both.  OpenCL
+timings include waiting for the device.
 """
 
 import argparse
@@ -28,29 +31,44 @@ except ImportError:
     cl = None
 
 
-def timeit(fn, sync=None, reps=7, inner=1, min_time=0.05):
-    """Best seconds per call of ``fn`` over ``reps`` repetitions (``inner`` calls per timed repetition)."""
+def _calibrate(fn, sync, min_time):
+    """Warm ``fn`` up, then the number of calls one timed repetition needs to take at least ``min_time``."""
     fn()
     if sync:
         sync()
+    inner = 1
     while True:  # grow ``inner`` until one repetition takes long enough to time
-        t0 = time.perf_counter()
-        for _ in range(inner):
-            fn()
-        if sync:
-            sync()
-        if time.perf_counter() - t0 >= min_time or inner >= 1 << 20:
-            break
+        if _repetition(fn, sync, inner) * inner >= min_time or inner >= 1 << 20:
+            return inner
         inner *= 4
-    times = []
+
+
+def _repetition(fn, sync, inner):
+    """Seconds per call of ``inner`` calls of ``fn`` (and one ``sync`` at the end)."""
+    t0 = time.perf_counter()
+    for _ in range(inner):
+        fn()
+    if sync:
+        sync()
+    return (time.perf_counter() - t0) / inner
+
+
+def timeit(fn, sync=None, reps=7, inner=1, min_time=0.05):
+    """Best seconds per call of ``fn`` over ``reps`` repetitions (at least ``inner`` calls per timed repetition)."""
+    inner = max(inner, _calibrate(fn, sync, min_time))
+    return min(_repetition(fn, sync, inner) for _ in range(reps))
+
+
+def timeit_interleaved(cases, reps=7, min_time=0.05):
+    """Best seconds per call of each case ({name: (fn, sync or None)}), the repetitions of the cases taken in turn:
+    a change in the machine's load during the run then slows every case alike, not just the one timed at that
+    moment, so their ratio stays fair."""
+    inner = {name: _calibrate(fn, sync, min_time) for name, (fn, sync) in cases.items()}
+    best = dict.fromkeys(cases, float("inf"))
     for _ in range(reps):
-        t0 = time.perf_counter()
-        for _ in range(inner):
-            fn()
-        if sync:
-            sync()
-        times.append((time.perf_counter() - t0) / inner)
-    return min(times)
+        for name, (fn, sync) in cases.items():
+            best[name] = min(best[name], _repetition(fn, sync, inner[name]))
+    return best
 
 
 class RawOpenCL:
@@ -99,6 +117,85 @@ class RawOpenCL:
         return run, self.queue.finish
 
 
+# -- training: the same model code for tensorswitch and PyTorch (``lib`` is ``ts`` or ``torch``) ---------------------
+
+def mlp(nn):
+    """784-256-256-10 with ReLUs."""
+    return nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 10))
+
+
+def lenet(nn):
+    """LeNet-5 on 1x28x28 inputs."""
+    return nn.Sequential(nn.Conv2d(1, 6, 5), nn.ReLU(), nn.MaxPool2d(2),    # -> 6x12x12
+                         nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2),   # -> 16x4x4
+                         nn.Flatten(), nn.Linear(256, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(),
+                         nn.Linear(84, 10))
+
+
+TRAINING_MODELS = {  # name: (builder, input shape of one sample, batch size)
+    "MLP 784-256-256-10, batch 128": (mlp, (784,), 128),
+    "LeNet 1x28x28, batch 64": (lenet, (1, 28, 28), 64),
+}
+
+
+def training_step(lib, builder, x, y, device=None, weights=None):
+    """One SGD step as a function: forward, cross-entropy, backward, update.  ``weights`` ({name: NumPy array})
+    starts every library from the same parameters."""
+    model = builder(lib.nn)
+    if weights is not None:
+        model.load_state_dict({k: lib.asarray(v) for k, v in weights.items()})
+    if device is not None:
+        model.to(device)
+        x, y = x.to(device), y.to(device)
+    optimizer = lib.optim.SGD(model.parameters(), lr=0.01)
+    loss_fn = lib.nn.CrossEntropyLoss()
+
+    def step():
+        optimizer.zero_grad()
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        optimizer.step()
+
+    return step
+
+
+def bench_training(reps, min_time, has_opencl):
+    """{model name: {column: seconds per step}} for 1 and 2 threads (tensorswitch against PyTorch, at the same thread
+    count), and tensorswitch's opencl against its cpu at the default thread count."""
+    rng = np.random.default_rng(0)
+    results = {}
+    threads = ts.get_num_threads(), torch.get_num_threads() if torch is not None else None
+    for name, (builder, shape, batch) in TRAINING_MODELS.items():
+        x_np = rng.standard_normal((batch,) + shape).astype(np.float32)
+        y_np = rng.integers(0, 10, batch)
+        x, y = ts.asarray(x_np), ts.asarray(y_np)
+        ts.manual_seed(0)
+        weights = {k: v.numpy() for k, v in builder(ts.nn).state_dict().items()}
+        ours = training_step(ts, builder, x, y, weights=weights)
+        theirs = None
+        if torch is not None:
+            theirs = training_step(torch, builder, torch.from_numpy(x_np), torch.from_numpy(y_np), weights=weights)
+        try:
+            for n in (1, 2):
+                ts.set_num_threads(n)
+                cases = {"tensorswitch cpu": (ours, None)}
+                if theirs is not None:
+                    torch.set_num_threads(n)
+                    cases["PyTorch CPU"] = (theirs, None)
+                results[f"{name}, {n} thread{'s' if n > 1 else ''}"] = timeit_interleaved(cases, reps, min_time)
+        finally:
+            ts.set_num_threads(threads[0])
+            if torch is not None:
+                torch.set_num_threads(threads[1])
+        if has_opencl:
+            dev = ts.device("opencl")
+            on_opencl = training_step(ts, builder, x, y, device=dev, weights=weights)
+            results[f"{name}, opencl vs cpu ({threads[0]} threads)"] = timeit_interleaved(
+                {"tensorswitch cpu": (ours, None), "tensorswitch opencl": (on_opencl, dev.synchronize)}, reps,
+                min_time)
+    return results
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="smaller repetitions (for a smoke run)")
@@ -113,15 +210,23 @@ def main():
         dev = ts.device(device)
         return timeit(fn, dev.synchronize, reps)
 
-    # add on 10 elements: latency
-    lat = {}
+    # add on 10 elements: latency, without and with autograd (both inputs requiring grad: the cost of recording the
+    # graph node), the libraries timed in turn
     a, b = ts.ones(10), ts.ones(10)
-    lat["tensorswitch cpu"] = timeit(lambda: a + b, reps=reps) * 1e6
+    ga, gb = ts.ones(10, requires_grad=True), ts.ones(10, requires_grad=True)
     na = np.ones(10, np.float32)
-    lat["NumPy"] = timeit(lambda: na + na, reps=reps) * 1e6
+    cases = {"tensorswitch cpu": (lambda: a + b, None), "NumPy": (lambda: na + na, None),
+             "grad tensorswitch cpu": (lambda: ga + gb, None)}
     if torch is not None:
         ta = torch.ones(10)
-        lat["PyTorch CPU"] = timeit(lambda: ta + ta, reps=reps) * 1e6
+        tga, tgb = torch.ones(10, requires_grad=True), torch.ones(10, requires_grad=True)
+        cases.update({"PyTorch CPU": (lambda: ta + ta, None), "grad PyTorch CPU": (lambda: tga + tgb, None)})
+    lat, lat_grad = {}, {}
+    for name, seconds in timeit_interleaved(cases, reps).items():
+        if name.startswith("grad "):
+            lat_grad[name[len("grad "):]] = seconds * 1e6
+        else:
+            lat[name] = seconds * 1e6
     # Only now start OpenCL: PoCL's worker threads share this machine's cores and add noise to microsecond timings.
     has_opencl = any(d.type == "opencl" for d in ts.devices())
     if has_opencl:
@@ -132,6 +237,7 @@ def main():
         run, sync = raw.add(10)
         lat["raw PyOpenCL"] = timeit(run, sync, reps) * 1e6
     rows.append(("add, 10 elements", "us per call (lower is better)", lat))
+    rows.append(("add, 10 elements, with grad", "us per call (lower is better)", lat_grad))
 
     # add on 10M float32: bandwidth (two reads, one write)
     nbytes = 3 * 4 * n_big
@@ -206,6 +312,14 @@ def main():
     columns = [c for c in columns if any(c in r[2] for r in rows)]
     print_table(rows, columns, args.markdown)
 
+    train = {k: {c: v * 1e3 for c, v in t.items()} for k, t in
+             bench_training(reps, 0.02 if args.quick else 0.05, has_opencl).items()}
+    print("\nTraining: one SGD step (forward, cross-entropy, backward, update), the same model in both libraries, "
+          "timed in turn:")
+    train_rows = [(name, "ms per step (lower is better)", t) for name, t in train.items()]
+    print_table(train_rows, [c for c in ("tensorswitch cpu", "PyTorch CPU", "tensorswitch opencl")
+                             if any(c in t for t in train.values())], args.markdown)
+
     print("\nTargets (ratios measured in this run):")
     targets = [
         ("add latency, cpu vs PyTorch (lower is better, target <= 1.0x)", lat, "tensorswitch cpu", "PyTorch CPU",
@@ -215,13 +329,30 @@ def main():
         ("matmul, cpu vs NumPy (target >= 0.9x)", mm, "tensorswitch cpu", "NumPy", lambda r: r >= 0.9),
         ("10M add, opencl vs raw PyOpenCL (target >= 0.9x)", bw, "tensorswitch opencl", "raw PyOpenCL",
          lambda r: r >= 0.9),
+        ("add with grad, cpu vs PyTorch with grad (lower is better, target <= 1.0x)", lat_grad, "tensorswitch cpu",
+         "PyTorch CPU", lambda r: r <= 1.0),
     ]
+    for name in TRAINING_MODELS:  # ts time / torch time: <= 1.0 means as fast or faster
+        limit = 1.0 if name.startswith("MLP") else 1.5
+        for n in ("1 thread", "2 threads"):
+            targets.append((f"{name.split(',')[0]} training step, cpu {n} vs PyTorch (lower is better, target <= "
+                            f"{limit:.1f}x)", train[f"{name}, {n}"], "tensorswitch cpu", "PyTorch CPU",
+                            lambda r, limit=limit: r <= limit))
     for name, table, ours, theirs, ok in targets:
         if ours in table and theirs in table:
             r = table[ours] / table[theirs]
             print(f"  {name}: {r:.2f}x  {'met' if ok(r) else 'NOT met'}")
         else:
             print(f"  {name}: not measured ({theirs if theirs not in table else ours} unavailable)")
+    if "tensorswitch cpu" in lat and "tensorswitch cpu" in lat_grad:
+        cost = [f"tensorswitch +{lat_grad['tensorswitch cpu'] - lat['tensorswitch cpu']:.2f} us"]
+        if "PyTorch CPU" in lat and "PyTorch CPU" in lat_grad:
+            cost.append(f"PyTorch +{lat_grad['PyTorch CPU'] - lat['PyTorch CPU']:.2f} us")
+        print(f"  (recording the graph costs, per add: {', '.join(cost)})")
+    for name, table in train.items():
+        if "tensorswitch opencl" in table:
+            print(f"  {name}: {table['tensorswitch opencl'] / table['tensorswitch cpu']:.2f}x the cpu's time "
+                  f"(no target)")
 
 
 def print_table(rows, columns, markdown):
@@ -232,10 +363,11 @@ def print_table(rows, columns, markdown):
             print(f"| {name} | {unit} | " + " | ".join(f"{vals[c]:.3g}" if c in vals else "" for c in columns) + " |")
         return
     width = max(len(c) for c in columns) + 2
-    print(f"{'benchmark':<30}{'unit':<30}" + "".join(f"{c:>{width}}" for c in columns))
+    first = max(30, max(len(r[0]) for r in rows) + 2)
+    print(f"{'benchmark':<{first}}{'unit':<30}" + "".join(f"{c:>{width}}" for c in columns))
     for name, unit, vals in rows:
-        print(f"{name:<30}{unit:<30}" + "".join(f"{vals[c]:>{width}.3g}" if c in vals else " " * width
-                                                  for c in columns))
+        print(f"{name:<{first}}{unit:<30}" + "".join(f"{vals[c]:>{width}.3g}" if c in vals else " " * width
+                                                     for c in columns))
 
 
 if __name__ == "__main__":
