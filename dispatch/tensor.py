@@ -303,8 +303,19 @@ class Tensor(_RawTensor):
         strides.insert(axis, 0)
         return self._view(self.offset, shape, strides)
 
-    def flatten(self):
-        return self.reshape((-1,))
+    def flatten(self, start_dim=0, end_dim=-1):
+        """The dims ``start_dim`` to ``end_dim`` (inclusive) merged into one, as ``torch.flatten``: a view when the
+        layout allows one.  ``x.flatten()`` is 1-D; ``x.flatten(1)`` keeps the batch dim."""
+        if self.ndim == 0:
+            return self.reshape((1,))
+        start = normalize_axis("flatten", start_dim, self.ndim)
+        end = normalize_axis("flatten", end_dim, self.ndim)
+        if start > end:
+            raise ValueError(f"flatten: start_dim ({start_dim}) must not come after end_dim ({end_dim})")
+        merged = 1
+        for n in self.shape[start:end + 1]:
+            merged *= n
+        return self.reshape(self.shape[:start] + (merged,) + self.shape[end + 1:])
 
     def contiguous(self):
         """This tensor if it is C-contiguous, else a C-contiguous copy."""

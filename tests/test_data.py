@@ -223,3 +223,53 @@ def test_matches_torch_dataloader_batches():
     assert len(ours) == len(theirs)
     for (a,), (b,) in zip(ours, theirs):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def _gathering_devices():
+    from tensorswitch.utils.data import _can_gather
+    return [d for d in _devices() if _can_gather(ts.zeros(1, device=d))]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16", "int64", "uint8", "bool"])
+def test_shuffled_batches_are_gathered_rows(device, dtype, rng):
+    """Rows of every rank, dtype and layout (a strided, non-contiguous tensor too) match NumPy's fancy indexing."""
+    if ts.dtype(dtype) not in device.supported_dtypes():
+        pytest.skip(f"{device} has no {dtype}")
+    base = (rng.standard_normal((7, 3, 4)) * 10).astype(dtype)
+    arrays = [base, base[:, 0, 0].copy(), base[:, :, ::2]]  # ranks 3 and 1, and a strided view
+    tensors = [ts.asarray(base, device=device), ts.asarray(arrays[1], device=device),
+               ts.asarray(base, device=device)[:, :, ::2]]
+    assert not tensors[2].is_contiguous  # gathered through its strides, not copied first
+    ds = TensorDataset(*tensors)
+    for indices in ([6, 0, 3], [2, -1, -7, 2], [5]):
+        got = list(DataLoader(ds, batch_sampler=[indices]))[0]
+        for g, a in zip(got, arrays):
+            assert g.device == device and g.dtype == ts.dtype(dtype) and g.shape == a[indices].shape
+            np.testing.assert_array_equal(g.numpy(), a[indices])
+    with pytest.raises(IndexError):
+        list(DataLoader(ds, batch_sampler=[[1, 7]]))
+    with pytest.raises(IndexError):
+        list(DataLoader(ds, batch_sampler=[[1, -8]]))
+
+
+def test_shuffled_batches_take_one_op_per_tensor(monkeypatch):
+    """Where take_along_axis has a kernel, a shuffled batch never falls back to stacking rows one by one."""
+    devices = _gathering_devices()
+    assert ts.device("cpu") in devices
+    datasets = [_dataset(40, d) for d in devices]
+
+    def no_stack(*args, **kwargs):
+        raise AssertionError("a shuffled TensorDataset batch was stacked row by row")
+
+    monkeypatch.setattr(ts, "stack", no_stack)
+    for ds, x, y in datasets:
+        ts.manual_seed(5)
+        for bx, by in DataLoader(ds, batch_size=16, shuffle=True):
+            np.testing.assert_array_equal(bx.numpy(), x[by.numpy()])
+
+
+def test_gathered_batches_keep_autograd():
+    w = ts.asarray(np.arange(12, dtype=np.float32).reshape(4, 3), requires_grad=True)
+    (bx,) = next(iter(DataLoader(TensorDataset(w), batch_sampler=[[3, 1, 3]])))
+    bx.sum().backward()
+    np.testing.assert_array_equal(w.grad.numpy(), np.array([[0] * 3, [1] * 3, [0] * 3, [2] * 3], np.float32))

@@ -1,7 +1,9 @@
 """ts.optim against torch.optim: the same parameters and gradients, step for step, for every option combination;
 state on the parameters' devices; state dicts in PyTorch's layout; learning rate schedulers epoch for epoch."""
 
+import collections
 import itertools
+import logging
 import math
 import re
 import warnings
@@ -433,6 +435,89 @@ def test_device_matches_cpu(device, name, kwargs, dtype):
         results.append([p.numpy() for p in params])
     for cpu, dev in zip(*results):
         np.testing.assert_allclose(dev, cpu, rtol=1e-5, atol=1e-5)
+
+
+# -- the cost of a step (Note [Optimiser step cost]) ----------------------------------------------------------------
+
+def _kernels_of_one_step(caplog, opt):
+    """{op: kernel launches} of one ``opt.step()``, read from the dispatch trace (every kernel run logs once)."""
+    logger = "tensorswitch.dispatch"
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG, logger=logger):
+        ts.set_trace(True)
+        try:
+            opt.step()
+        finally:
+            ts.set_trace(False)
+    return collections.Counter(r.args[0] for r in caplog.records if r.name == logger)
+
+
+@pytest.mark.parametrize("name, kwargs, per_param", [
+    ("SGD", {"lr": 0.1}, {"multiply": 1, "add": 1}),
+    ("SGD", {"lr": 0.1, "momentum": 0.9}, {"multiply": 2, "add": 2}),
+    ("SGD", {"lr": 0.1, "momentum": 0.9, "dampening": 0.5}, {"multiply": 3, "add": 2}),
+    ("SGD", {"lr": 0.1, "momentum": 0.9, "nesterov": True}, {"multiply": 3, "add": 3}),
+    ("SGD", {"lr": 0.1, "momentum": 0.9, "weight_decay": 0.1}, {"multiply": 3, "add": 3}),
+    ("Adam", {"lr": 0.01}, {"add": 6, "multiply": 5, "sqrt": 1, "divide": 1}),
+    ("Adam", {"lr": 0.01, "betas": (0.3, 0.6)}, {"add": 6, "multiply": 5, "sqrt": 1, "divide": 1}),
+    ("Adam", {"lr": 0.01, "weight_decay": 0.1}, {"add": 7, "multiply": 6, "sqrt": 1, "divide": 1}),
+    ("AdamW", {"lr": 0.01}, {"add": 6, "multiply": 6, "sqrt": 1, "divide": 1}),
+    ("RMSprop", {"lr": 0.01}, {"add": 4, "multiply": 4, "sqrt": 1, "divide": 1}),
+    ("RMSprop", {"lr": 0.01, "momentum": 0.5}, {"add": 5, "multiply": 5, "sqrt": 1, "divide": 1}),
+    ("RMSprop", {"lr": 0.01, "centered": True}, {"add": 7, "multiply": 6, "sqrt": 1, "divide": 1}),
+])
+@pytest.mark.parametrize("maximize", [False, True])
+def test_a_step_costs_the_fewest_elementwise_ops(caplog, name, kwargs, per_param, maximize):
+    """Counted kernel launches of a steady-state step (the step counter's add included; a subtraction counts as an
+    add): maximize costs nothing, and the step-dependent scalars are one fill each per step, shared by every
+    parameter (none for constant ones)."""
+    params = [_param(np.ones((4, 3))), _param(np.ones(5)), _param(np.ones(()))]
+    opt = getattr(optim, name)(params, maximize=maximize, **kwargs)
+    for step in range(3):  # the first steps create the state; the third is the steady state
+        for p in params:
+            p.grad = ts.full(p.shape, 0.5 + step, dtype=p.dtype)
+        counts = _kernels_of_one_step(caplog, opt)
+    fills = counts.pop("fill", 0)
+    counts["add"] += counts.pop("subtract", 0)
+    assert dict(counts) == {op: n * len(params) for op, n in per_param.items()}
+    assert fills <= (2 if name.startswith("Adam") else 0)
+
+
+MAXIMIZE_CASES = [(n, c) for n, cases in [("SGD", SGD_CASES), ("Adam", ADAM_CASES), ("AdamW", ADAM_CASES),
+                                           ("RMSprop", RMSPROP_CASES)] for c in cases if c["maximize"]]
+
+
+@pytest.mark.parametrize("name, kwargs", MAXIMIZE_CASES, ids=[f"{n}-{_id(c)}" for n, c in MAXIMIZE_CASES])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_maximize_is_bit_for_bit_a_negated_gradient(name, kwargs, dtype):
+    """maximize is folded into scalars and subtractions (no negation op), which must not change a single bit."""
+    results = []
+    for maximize, sign in ((True, 1), (False, -1)):
+        params = [_param(a) for a in _arrays(dtype)]
+        opt = getattr(optim, name)(params, **{**kwargs, "maximize": maximize})
+        for step in range(6):
+            _set_grads(params, _grads(step, dtype), lambda g: ts.asarray(sign * g))
+            opt.step()
+        state = [v.numpy() for st in opt.state.values() for v in st.values()]
+        results.append([p.numpy() for p in params] + state)
+    for a, b in zip(*results):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("weight", [0.0, 0.1, 0.49, 0.5, 0.7, 1.0])
+@pytest.mark.parametrize("negate_end", [False, True])
+def test_lerp_is_pytorchs_formula(weight, negate_end):
+    from tensorswitch.optim.optimizer import lerp_
+
+    rng = np.random.default_rng(3)
+    start, end = rng.standard_normal(50).astype(np.float32), rng.standard_normal(50).astype(np.float32)
+    target = -end if negate_end else end
+    w = np.float32(weight)
+    want = start + w * (target - start) if weight < 0.5 else target - (target - start) * np.float32(1 - weight)
+    got = lerp_(ts.asarray(start), ts.asarray(end), weight, negate_end=negate_end)
+    np.testing.assert_array_equal(got.numpy(), want)
+    if weight in (0.0, 1.0):  # exact at both ends
+        np.testing.assert_array_equal(got.numpy(), start if weight == 0 else target)
 
 
 # -- learning rate schedulers ---------------------------------------------------------------------------------------

@@ -8,11 +8,14 @@ For each parameter with a gradient ``g`` (negated when ``maximize``), at step ``
     v = beta2 * v + (1 - beta2) * g * g
     v_max = max(v_max, v)                    amsgrad; then v_max replaces v below
     p = p - lr / (1 - beta1**t) * m / (sqrt(v) / sqrt(1 - beta2**t) + eps)
+
+The last line runs as ``p - (lr / (1 - beta1**t) * c) * m / (sqrt(v) + eps * c)`` with ``c = sqrt(1 - beta2**t)``,
+so a step is twelve elementwise ops per parameter (Note [Optimiser step cost] in ``optimizer.py``).
 """
 
 import tensorswitch as ts  # only used at call time
 
-from .optimizer import Optimizer, check_flags, check_real, lerp_
+from .optimizer import Optimizer, check_flags, check_real, lerp_, weight_decayed
 
 __all__ = ["Adam", "AdamW"]
 
@@ -77,14 +80,15 @@ class Adam(Optimizer):
 
     def _update_group(self, group):
         lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
-        weight_decay, amsgrad, maximize = group["weight_decay"], group["amsgrad"], group["maximize"]
+        weight_decay, amsgrad = group["weight_decay"], group["amsgrad"]
         decoupled = group["decoupled_weight_decay"]
+        # ``h`` below is PyTorch's gradient times ``sign``: maximize flips the sign of scalars instead of costing a
+        # negation per parameter (Note [Optimiser step cost]); the second moment does not see the sign at all.
+        sign = -1.0 if group["maximize"] else 1.0
         for p in group["params"]:
             grad = p.grad
             if grad is None:
                 continue
-            if maximize:
-                grad = -grad
             state = self.state[p]
             if not state:
                 state["step"] = ts.zeros((), dtype=ts.float32, device="cpu")
@@ -94,20 +98,23 @@ class Adam(Optimizer):
                     state["max_exp_avg_sq"] = ts.zeros_like(p)
             step_t = state["step"]
             step_t += 1
-            step = float(step_t)
+            step = float(step_t)  # a host read: the step lives on cpu (as in PyTorch) whatever the device
 
+            h = grad
             if weight_decay != 0:
                 if decoupled:
                     p *= 1 - lr * weight_decay
                 else:
-                    grad = grad + p * weight_decay
+                    h = weight_decayed(grad, p, sign * weight_decay)
             exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
-            lerp_(exp_avg, grad, 1 - beta1)
+            lerp_(exp_avg, h, 1 - beta1, negate_end=sign < 0)
             exp_avg_sq *= beta2
-            exp_avg_sq += grad * (1 - beta2) * grad  # PyTorch's addcmul order: (value * g) * g
+            square = h * (1 - beta2)  # PyTorch's addcmul order, (value * g) * g; the sign cancels
+            square *= h
+            exp_avg_sq += square
 
             bias_correction1 = 1 - beta1 ** step
-            bias_correction2 = 1 - beta2 ** step
+            bias_correction2_sqrt = (1 - beta2 ** step) ** 0.5
             step_size = lr / bias_correction1
             if amsgrad:
                 max_sq = state.get("max_exp_avg_sq")
@@ -117,9 +124,12 @@ class Adam(Optimizer):
                 denom = ts.sqrt(max_sq)
             else:
                 denom = ts.sqrt(exp_avg_sq)
-            denom /= bias_correction2 ** 0.5
-            denom += eps
-            p += exp_avg / denom * -step_size
+            # PyTorch's p -= step_size * m / (sqrt(v) / bc2_sqrt + eps), with bc2_sqrt moved into the two scalars:
+            # equal in exact arithmetic, one pass over the parameter fewer (Note [Optimiser step cost])
+            denom += eps * bias_correction2_sqrt
+            update = exp_avg / denom
+            update *= -step_size * bias_correction2_sqrt
+            p += update
 
 
 class AdamW(Adam):

@@ -377,11 +377,51 @@ def check_flags(optimizer, group, **supported):
                              f"{' or '.join(map(repr, allowed))}")
 
 
-def lerp_(start, end, weight):
-    """``start`` moved in place towards ``end`` by ``weight``, with PyTorch's two formulas (exact at both ends)."""
-    if abs(weight) < 0.5:
-        start += (end - start) * weight
-    else:
-        start[...] = end - (end - start) * (1 - weight)
-    return start
+# Note [Optimiser step cost]
+# ~~~~~~~~~~~~~~~~~~~~~~~~~~~
+# A step is a handful of elementwise ops per parameter, and on a big parameter each op is a pass over its memory; on a
+# small one each costs a few microseconds of dispatch.  PyTorch fuses ``add_(alpha=)``, ``addcmul_``, ``addcdiv_`` and
+# ``lerp_`` into one pass each; tensorswitch has binary ops only, so the optimisers keep the count at what those allow:
+# - Temporaries are our own and updated in place (``d = end - start; d *= w``), never ``(a - b) * w``: the same
+#   roundings, one fresh buffer fewer (a second live buffer of a big parameter costs more than the op itself).
+# - Hyperparameters are Python scalars, folded into one scalar where the math allows (``-lr * sign``, Adam's bias
+#   corrections); the dispatcher caches each value as one 0-d constant per device and dtype, so the step-dependent ones
+#   cost one fill per step, shared by all the parameters.
+# - ``maximize`` negates no tensor: the optimisers carry the gradient's sign and flip a scalar or turn ``+=`` into
+#   ``-=`` instead.  Each such rewrite only moves a sign, which rounding commutes with, so the values are bit for bit
+#   those of negating first.  Adam moving ``sqrt(1 - beta2**t)`` into its scalars is the one rewrite that is only equal
+#   in exact arithmetic; its results stay within the same few units in the last place of PyTorch's.
+# - The step counter lives on cpu (as in PyTorch), so reading it is a host read, never a device sync.
+# Per parameter and step: SGD 2 ops, with momentum 4 (6 with nesterov); Adam 12 plus the counter; RMSprop 9 plus the
+# counter; weight decay adds 2 (AdamW's decoupled one 1).  ``tests/test_optim.py`` counts them.
 
+def weight_decayed(grad, param, weight_decay):
+    """``grad + weight_decay * param`` in a new tensor (``grad`` is the user's and is never written); one temporary."""
+    decayed = param * weight_decay
+    decayed += grad
+    return decayed
+
+
+def lerp_(start, end, weight, negate_end=False):
+    """``start`` moved in place towards ``end`` (``-end`` with ``negate_end``) by ``weight``, with PyTorch's two
+    formulas, exact at both ends: ``start + weight * (end - start)`` below 0.5, ``end - (end - start) * (1 - weight)``
+    from 0.5 on.  Three elementwise ops; the negation is folded into them (each rewrite below only flips signs, which
+    rounding commutes with, so the values are those of the formulas on ``-end``)."""
+    if abs(weight) < 0.5:
+        if negate_end:
+            diff = end + start  # -(-end - start)
+            diff *= -weight
+        else:
+            diff = end - start
+            diff *= weight
+        start += diff
+    else:  # in start itself, no temporary: ((start - end) * (1 - weight)) + end
+        if negate_end:
+            start += end
+            start *= 1 - weight
+            start -= end
+        else:
+            start -= end
+            start *= 1 - weight
+            start += end
+    return start

@@ -4,7 +4,7 @@ For each parameter with a gradient ``g`` (negated when ``maximize``)::
 
     g = g + weight_decay * p
     v = alpha * v + (1 - alpha) * g * g
-    a = v + (1 - alpha) * (g - a)        centered: the running mean of g ...
+    a = a + (1 - alpha) * (g - a)        centered: the running mean of g ...
     d = sqrt(v - a * a) + eps            ... subtracted from v; otherwise d = sqrt(v) + eps
     b = momentum * b + g / d;  p = p - lr * b      with momentum > 0
     p = p - lr * g / d                             without
@@ -12,7 +12,7 @@ For each parameter with a gradient ``g`` (negated when ``maximize``)::
 
 import tensorswitch as ts  # only used at call time
 
-from .optimizer import Optimizer, check_flags, check_real, lerp_
+from .optimizer import Optimizer, check_flags, check_real, lerp_, weight_decayed
 
 __all__ = ["RMSprop"]
 
@@ -70,14 +70,14 @@ class RMSprop(Optimizer):
 
     def _update_group(self, group):
         lr, alpha, eps = group["lr"], group["alpha"], group["eps"]
-        weight_decay, momentum = group["weight_decay"], group["momentum"]
-        centered, maximize = group["centered"], group["maximize"]
+        weight_decay, momentum, centered = group["weight_decay"], group["momentum"], group["centered"]
+        # ``h`` below is PyTorch's gradient times ``sign``: maximize flips the sign of scalars instead of costing a
+        # negation per parameter (Note [Optimiser step cost]); the second moment does not see the sign at all.
+        sign = -1.0 if group["maximize"] else 1.0
         for p in group["params"]:
             grad = p.grad
             if grad is None:
                 continue
-            if maximize:
-                grad = -grad
             state = self.state[p]
             if not state:
                 state["step"] = ts.zeros((), dtype=ts.float32, device="cpu")
@@ -88,26 +88,32 @@ class RMSprop(Optimizer):
                     state["grad_avg"] = ts.zeros_like(p)
             state["step"] += 1  # in place: the 0-d tensor stays the same object
 
-            if weight_decay != 0:
-                grad = grad + p * weight_decay
+            h = grad if weight_decay == 0 else weight_decayed(grad, p, sign * weight_decay)
             square_avg = state["square_avg"]
             square_avg *= alpha
-            square_avg += grad * (1 - alpha) * grad  # PyTorch's addcmul order: (value * g) * g
+            square = h * (1 - alpha)  # PyTorch's addcmul order: (value * g) * g
+            square *= h
+            square_avg += square
             if centered:
                 grad_avg = state.get("grad_avg")
                 if grad_avg is None:  # centered switched on after the first steps
                     grad_avg = state["grad_avg"] = ts.zeros_like(p)
-                lerp_(grad_avg, grad, 1 - alpha)
+                lerp_(grad_avg, h, 1 - alpha, negate_end=sign < 0)
                 avg = ts.sqrt(square_avg - grad_avg * grad_avg)
             else:
                 avg = ts.sqrt(square_avg)
             avg += eps
+            update = h / avg
             if momentum > 0:
                 buf = state.get("momentum_buffer")
                 if buf is None:  # momentum switched on after the first steps
                     buf = state["momentum_buffer"] = ts.zeros_like(p)
                 buf *= momentum
-                buf += grad / avg
+                if sign > 0:
+                    buf += update
+                else:
+                    buf -= update
                 p += buf * -lr
             else:
-                p += grad / avg * -lr
+                update *= -lr * sign
+                p += update

@@ -7,11 +7,14 @@ For each parameter with a gradient ``g`` (negated when ``maximize``)::
     b = momentum * b + (1 - dampening) * g  afterwards
     g = g + momentum * b   (nesterov)   or   g = b
     p = p - lr * g
+
+With momentum that is four elementwise ops per parameter and step, without it two (Note [Optimiser step cost] in
+``optimizer.py``).
 """
 
 import tensorswitch as ts  # only used at call time
 
-from .optimizer import Optimizer, check_flags, check_real
+from .optimizer import Optimizer, check_flags, check_real, weight_decayed
 
 __all__ = ["SGD"]
 
@@ -60,24 +63,42 @@ class SGD(Optimizer):
         loss = self._evaluate(closure)
         with ts.no_grad():
             for group in self.param_groups:
-                lr, momentum, dampening = group["lr"], group["momentum"], group["dampening"]
-                weight_decay, nesterov, maximize = group["weight_decay"], group["nesterov"], group["maximize"]
-                for p in group["params"]:
-                    grad = p.grad
-                    if grad is None:
-                        continue
-                    if maximize:
-                        grad = -grad
-                    if weight_decay != 0:
-                        grad = grad + p * weight_decay
-                    if momentum != 0:
-                        state = self.state[p]
-                        buf = state.get("momentum_buffer")
-                        if buf is None:
-                            buf = state["momentum_buffer"] = ts.asarray(grad, copy=True)
-                        else:
-                            buf *= momentum
-                            buf += grad if dampening == 0 else grad * (1 - dampening)
-                        grad = grad + buf * momentum if nesterov else buf
-                    p += grad * -lr
+                self._update_group(group)
         return loss
+
+    def _update_group(self, group):
+        lr, momentum, dampening = group["lr"], group["momentum"], group["dampening"]
+        weight_decay, nesterov = group["weight_decay"], group["nesterov"]
+        # ``h`` below is the gradient PyTorch steps with, times ``sign``: maximize flips the sign of a scalar instead of
+        # costing a negation per parameter (Note [Optimiser step cost]).
+        sign = -1.0 if group["maximize"] else 1.0
+        for p in group["params"]:
+            grad = p.grad
+            if grad is None:
+                continue
+            h = grad if weight_decay == 0 else weight_decayed(grad, p, sign * weight_decay)
+            if momentum == 0:
+                p += h * (-lr * sign)
+                continue
+            state = self.state[p]
+            buf = state.get("momentum_buffer")
+            if buf is None:  # PyTorch's first step: the buffer is the gradient itself (a copy of it)
+                buf = state["momentum_buffer"] = ts.asarray(h, copy=True) if sign > 0 else -h
+            else:
+                buf *= momentum
+                if dampening != 0:
+                    buf += h * (sign * (1 - dampening))
+                elif sign > 0:
+                    buf += h
+                else:
+                    buf -= h
+            if nesterov:  # the gradient plus momentum times the new buffer, in a temporary of our own
+                update = buf * momentum
+                if sign > 0:
+                    update += h
+                else:
+                    update -= h
+                update *= -lr
+                p += update
+            else:
+                p += buf * -lr
