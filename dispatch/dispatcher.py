@@ -566,6 +566,24 @@ def binary_inplace(op, target, other):
     """``target op= other``: writes into ``target``'s storage, casting like NumPy's same-kind rule."""
     if not isinstance(target, Tensor):
         raise TypeError(f"{op}: the in-place target must be a tensor")
+    if not _TRACE:  # the fast path (optimiser updates): same dtype, device and shape, or a weak scalar
+        dt = target.dtype
+        device = target.device
+        b = other
+        if not isinstance(b, Tensor) and WEAK.get((type(b), dt)) is dt and type(b) is not bool:
+            try:
+                b = scalar_view(b, dt, device, target.shape)
+            except (OverflowError, errors.KernelNotFoundError):
+                b = other
+        if isinstance(b, Tensor) and b.dtype is dt and b.device is device and b.shape == target.shape and \
+                (b.buffer is not target.buffer or (b.offset == target.offset and b.strides == target.strides)):
+            info = _ELEMENTWISE[op]
+            kernel = _fast.get((op, device.type, dt))
+            if kernel is not None and not info.bool_out and (not info.to_float or dt.kind == "float"):
+                writable_check(op, target)
+                if target.size:
+                    kernel(target, target, b)
+                return target
     writable_check(op, target)
     info = _ELEMENTWISE[op]
     a, b, dt, device = _operands(op, target, other)
