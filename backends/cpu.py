@@ -258,6 +258,48 @@ def _softmax(log):
     return kernel
 
 
+# -- the nn families: NCHW images and the geometry tuple (KH, KW, SH, SW, PH, PW, DH, DW), see Note [Kernel contract]
+
+def im2col(out, x, geometry):
+    _cpu.im2col(x.dtype.code, x.buffer.handle, x.offset, x.shape, x.strides, out.buffer.handle, out.offset, out.shape,
+                geometry)
+
+
+def col2im(out, cols, geometry):
+    _cpu.col2im(cols.dtype.code, cols.buffer.handle, cols.offset, cols.strides, out.buffer.handle, out.offset,
+                out.shape, geometry)
+
+
+def max_pool2d(out, x, geometry):
+    _cpu.max_pool2d(x.dtype.code, x.buffer.handle, x.offset, x.shape, x.strides, out.buffer.handle, out.offset,
+                    out.shape, geometry)
+
+
+def max_pool2d_backward(out, grad, x, geometry):
+    _cpu.max_pool2d_backward(x.dtype.code, grad.buffer.handle, grad.offset, grad.shape, grad.strides, x.buffer.handle,
+                             x.offset, x.shape, x.strides, out.buffer.handle, out.offset, geometry)
+
+
+def avg_pool2d(out, x, geometry, count_include_pad):
+    _cpu.avg_pool2d(x.dtype.code, x.buffer.handle, x.offset, x.shape, x.strides, out.buffer.handle, out.offset,
+                    out.shape, geometry, bool(count_include_pad))
+
+
+def avg_pool2d_backward(out, grad, geometry, count_include_pad):
+    _cpu.avg_pool2d_backward(grad.dtype.code, grad.buffer.handle, grad.offset, grad.shape, grad.strides,
+                             out.buffer.handle, out.offset, out.shape, geometry, bool(count_include_pad))
+
+
+def take_along_axis(out, x, index, axis):
+    _cpu.take_along_axis(x.dtype.code, out.shape, out.buffer.handle, out.offset, out.strides, x.buffer.handle,
+                         x.offset, x.strides, x.shape[axis], index.buffer.handle, index.offset, index.strides, axis)
+
+
+def scatter_add(out, index, src, axis):
+    _cpu.scatter_add(src.dtype.code, src.shape, out.buffer.handle, out.offset, out.shape[axis], index.buffer.handle,
+                     index.offset, index.strides, src.buffer.handle, src.offset, src.strides, axis)
+
+
 def register():
     """Register the cpu backend and its kernels (cheap: the C++ module loads on first use)."""
     register_backend(CPUBackend())
@@ -275,7 +317,10 @@ def register():
             register_kernel(name, "cpu", [dt], make)
     kernels = {"where": where, "astype": astype, "fill": fill, "arange": arange, "rand": _random("rand"),
                "randn": _random("randn"), "randint": _random("randint"), "matmul": matmul,
-               "softmax": _softmax(False), "log_softmax": _softmax(True)}
+               "softmax": _softmax(False), "log_softmax": _softmax(True), "im2col": im2col, "col2im": col2im,
+               "max_pool2d": max_pool2d, "max_pool2d_backward": max_pool2d_backward, "avg_pool2d": avg_pool2d,
+               "avg_pool2d_backward": avg_pool2d_backward, "take_along_axis": take_along_axis,
+               "scatter_add": scatter_add}
     kernels.update({name: _reduction(name) for name in optable.REDUCTIONS})
     for name, kernel in kernels.items():
         register_kernel(name, "cpu", optable.COVERAGE[name], kernel)

@@ -151,7 +151,7 @@ def unfold(x, kernel_size, dilation=1, padding=0, stride=1):
     >>> import tensorswitch as ts
     >>> from tensorswitch.dispatch import nnops
     >>> nnops.unfold(ts.ones((2, 3, 5, 5)), (2, 3), padding=1).shape
-    (2, 18, 24)
+    (2, 18, 30)
     """
     op = "unfold"
     x4, batched = _images(op, x)

@@ -55,7 +55,8 @@ pooled tensor's shape), refuses OH < 1 or OW < 1 and allocates outputs contiguou
     backward                                                              each pixel the sum of grad over the windows
                                                                           whose argmax it is; argmax = the first
                                                                           maximum in window order (row-major over
-                                                                          i, j), the first NaN if any (PyTorch)
+                                                                          i, j), the first NaN if any (PyTorch's
+                                                                          cpu kernel takes the last NaN)
     avg_pool2d      k(out, x, geometry,                x's (floats)       out = sum of in-bounds window elements /
                     count_include_pad)                                    divisor: KH*KW clipped to the padded input
                                                                           (window end at H + PH, PyTorch) if

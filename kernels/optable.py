@@ -137,6 +137,9 @@ REDUCTIONS = {r.name: r for r in (
 COVERAGE = {
     "where": ALL, "astype": ALL, "fill": ALL, "arange": NUMERIC, "rand": FLOAT, "randn": FLOAT, "randint": INTEGER,
     "matmul": NUMERIC, "softmax": FLOAT, "log_softmax": FLOAT,
+    # the nn kernel families (Note [Kernel contract] in dispatch/registry.py)
+    "im2col": FLOAT, "col2im": FLOAT, "max_pool2d": FLOAT, "max_pool2d_backward": FLOAT, "avg_pool2d": FLOAT,
+    "avg_pool2d_backward": FLOAT, "take_along_axis": ALL, "scatter_add": NUMERIC,
     **{name: op.dtypes for name, op in ELEMENTWISE.items()},
     **{name: r.dtypes for name, r in REDUCTIONS.items()},
 }

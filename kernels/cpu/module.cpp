@@ -1,7 +1,8 @@
 // tensorswitch._cpu: the cpu backend's memory and kernels.  Python (backends/cpu.py) passes Memory objects,
 // element offsets, shapes and element strides.  Every entry point checks once that its operands lie inside their
 // buffers (Note [Bounds checks]); nothing here touches a Python object inside a loop, and loops over more than
-// ts::grain() elements release the GIL and run on OpenMP threads.
+// ts::grain() elements release the GIL and run on OpenMP threads.  The nn families' loops live in nn.cpp (nn.h);
+// their entry points, with the same checks, are here.
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
@@ -15,6 +16,7 @@
 #include <string>
 
 #include "kernels.h"
+#include "nn.h"
 #include "elementwise_ops.inc"
 
 namespace py = pybind11;
@@ -734,6 +736,38 @@ void reduce_impl(char* x, const Shape& outer_shape, const Shape& outer_strides, 
         return p;
     };
     const int threads = ts::max_threads();
+    if constexpr (std::is_same<R, SumR<T>>::value) {
+        // Column sums (a bias gradient: an (N, M) tensor summed over N): each output's values lie a row apart, so
+        // reducing one output at a time strides through memory (~1 ns an element).  When the kept axis is the
+        // contiguous one, walk the reduced positions in memory order instead and add each row into a row of
+        // accumulators, which vectorises; columns are split across threads.  Each column still adds its values in
+        // order, in the accumulator type (double for float), as NumPy's axis-0 sum does.
+        if (nd_outer == 1 && outer_strides[0] == 1 && n_outer >= 8 && n_inner > 1) {
+            using Acc = typename R::Acc;
+            const int64_t cols = n_outer;
+            const int nt = n_outer * n_inner >= ts::grain()
+                               ? static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, cols / 8)))
+                               : 1;
+            const int64_t chunk = (cols + nt - 1) / nt;
+#pragma omp parallel for schedule(static, 1) num_threads(nt) if (nt > 1)
+            for (int t = 0; t < nt; ++t) {
+                const int64_t c0 = t * chunk, c1 = std::min(cols, c0 + chunk);
+                if (c0 >= c1) continue;
+                std::vector<Acc> acc(static_cast<size_t>(c1 - c0), Acc(0));
+                Acc* a = acc.data();
+                char* b[1] = {x + c0 * static_cast<int64_t>(sizeof(T))};
+                ts::for_each_run<1>(inner, b, 0, n_inner, [&](char** p, int64_t n, const int64_t* s) {
+                    for (int64_t i = 0; i < n; ++i) {
+                        const T* row = reinterpret_cast<const T*>(p[0] + i * s[0]);
+                        for (int64_t c = 0; c < c1 - c0; ++c)
+                            a[c] += static_cast<Acc>(static_cast<ts::compute_t<T>>(row[c]));
+                    }
+                });
+                for (int64_t c = c0; c < c1; ++c) out[c] = finish<Out>(acc[static_cast<size_t>(c - c0)]);
+            }
+            return;
+        }
+    }
     if (n_outer >= threads || n_outer * n_inner < ts::grain()) {
         const bool par = n_outer * n_inner >= ts::grain() && n_outer > 1;
 #pragma omp parallel for schedule(static) if (par) num_threads(threads)
@@ -1152,6 +1186,61 @@ void set_num_threads(py::handle n) {
     ts::g_threads.store(threads, std::memory_order_relaxed);
 }
 
+
+// -- the nn families' entry points (kernels/cpu/nn.h) -----------------------------------------------------------
+
+// The geometry tuple (KH, KW, SH, SW, PH, PW, DH, DW), checked: sizes, strides and dilations at least 1, paddings at
+// least 0, and every value below 2^31 so that no product of two of them with an extent can overflow.
+ts::nn::Geometry geometry_of(const char* what, const Shape& v) {
+    if (v.size() != 8) throw std::invalid_argument(std::string(what) + ": the geometry has 8 values");
+    for (int k = 0; k < 8; ++k) {
+        const int64_t least = (k == 4 || k == 5) ? 0 : 1;
+        if (v[k] < least || v[k] >= (int64_t(1) << 31))
+            throw std::invalid_argument(std::string(what) + ": geometry value " + std::to_string(v[k]) +
+                                        " is out of range (kernel, stride, dilation >= 1, padding >= 0, all < 2^31)");
+    }
+    return {v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]};
+}
+
+// The output extent of im2col/col2im along one axis (the contract's floor formula); at least 1 or an error.
+int64_t blocks_along(const char* what, int64_t size, int64_t k, int64_t s, int64_t p, int64_t d) {
+    const int64_t n = (size + 2 * p - d * (k - 1) - 1);
+    const int64_t out = (n >= 0 ? n / s : -((-n + s - 1) / s)) + 1;
+    if (out < 1) throw std::invalid_argument(std::string(what) + ": the geometry leaves no block in the input");
+    return out;
+}
+
+void check_shape4(const char* what, const Shape& shape, const Shape& strides) {
+    if (shape.size() != 4 || strides.size() != 4)
+        throw std::invalid_argument(std::string(what) + ": expected a 4-D shape and strides");
+    numel_of(what, shape);  // negative extents and overflow
+}
+
+// A bounds-checked 4-D operand (Note [Bounds checks]).
+ts::nn::Image image(Memory mem, int64_t offset, const Shape& shape, const Shape& strides, int dt, const char* what) {
+    check_shape4(what, shape, strides);
+    char* p = Reach(offset).dims(shape, strides).check(mem, dt, what);
+    return {p, shape[0], shape[1], shape[2], shape[3], strides[0], strides[1], strides[2], strides[3]};
+}
+
+// A bounds-checked contiguous output of ``shape``; its data.
+char* contiguous_out(Memory mem, int64_t offset, const Shape& shape, int dt, const char* what) {
+    return Reach(offset).dim(numel_of(what, shape), 1).check(mem, dt, what);
+}
+
+void require_float(int dt, const char* what) {
+    if (dt < 6 || dt > 8) throw std::invalid_argument(std::string(what) + " needs a floating dtype");
+}
+
+// The shape an operand of an index kernel walks, its strides checked against it, and the axis within it.
+void check_index_layout(const char* what, const Shape& shape, std::initializer_list<const Shape*> strides, int axis) {
+    if (shape.empty() || axis < 0 || axis >= static_cast<int>(shape.size()))
+        throw std::invalid_argument(std::string(what) + ": the axis must lie in [0, ndim) of a tensor of 1 or more "
+                                    "dimensions");
+    for (const Shape* s : strides)
+        if (s->size() != shape.size()) throw std::invalid_argument("strides and shape differ in length");
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_cpu, m) {
@@ -1405,6 +1494,114 @@ PYBIND11_MODULE(_cpu, m) {
                                           n, inner); break;
             default: throw std::invalid_argument("softmax needs a floating dtype");
         }
+    });
+    // -- the nn families (kernels/cpu/nn.cpp; Note [Kernel contract]) ------------------------------------------------
+    // geometry: (KH, KW, SH, SW, PH, PW, DH, DW); images NCHW with element strides; outputs contiguous, their shape
+    // passed so it can be checked against the one the geometry implies
+    m.def("im2col", [](int dt, Memory x, int64_t xo, const Shape& xs, const Shape& xst, Memory o, int64_t oo,
+                       const Shape& os, const Shape& geometry) {
+        require_float(dt, "im2col");
+        const ts::nn::Geometry g = geometry_of("im2col", geometry);
+        const ts::nn::Image xi = image(x, xo, xs, xst, dt, "im2col: x");
+        const int64_t oh = blocks_along("im2col", xi.h, g.kh, g.sh, g.ph, g.dh);
+        const int64_t ow = blocks_along("im2col", xi.w, g.kw, g.sw, g.pw, g.dw);
+        if (os != Shape{xi.n, xi.c * g.kh * g.kw, oh * ow})
+            throw std::invalid_argument("im2col: out must have shape (N, C*KH*KW, OH*OW)");
+        char* op_ = contiguous_out(o, oo, os, dt, "im2col: out");
+        MaybeRelease r(numel_of("im2col", os));
+        ts::nn::im2col(dt, xi, op_, oh, ow, g);
+    });
+    m.def("col2im", [](int dt, Memory cols, int64_t co, const Shape& cst, Memory o, int64_t oo, const Shape& os,
+                       const Shape& geometry) {
+        require_float(dt, "col2im");
+        const ts::nn::Geometry g = geometry_of("col2im", geometry);
+        check_shape4("col2im: out", os, os);
+        const int64_t oh = blocks_along("col2im", os[2], g.kh, g.sh, g.ph, g.dh);
+        const int64_t ow = blocks_along("col2im", os[3], g.kw, g.sw, g.pw, g.dw);
+        if (cst.size() != 3) throw std::invalid_argument("col2im: cols must be 3-D");
+        const Shape cs{os[0], os[1] * g.kh * g.kw, oh * ow, 1};
+        const ts::nn::Image ci = image(cols, co, cs, {cst[0], cst[1], cst[2], 1}, dt, "col2im: cols");
+        char* op_ = contiguous_out(o, oo, os, dt, "col2im: out");
+        MaybeRelease r(numel_of("col2im", cs) + numel_of("col2im", os));
+        ts::nn::col2im(dt, ci, op_, os[0], os[1], os[2], os[3], oh, ow, g);
+    });
+    m.def("max_pool2d", [](int dt, Memory x, int64_t xo, const Shape& xs, const Shape& xst, Memory o, int64_t oo,
+                           const Shape& os, const Shape& geometry) {
+        // OH and OW come from out's shape (ceil_mode may add a window); windows wholly outside x give -inf
+        require_float(dt, "max_pool2d");
+        const ts::nn::Geometry g = geometry_of("max_pool2d", geometry);
+        const ts::nn::Image xi = image(x, xo, xs, xst, dt, "max_pool2d: x");
+        check_shape4("max_pool2d: out", os, os);
+        if (os[0] != xi.n || os[1] != xi.c) throw std::invalid_argument("max_pool2d: out must be (N, C, OH, OW)");
+        char* op_ = contiguous_out(o, oo, os, dt, "max_pool2d: out");
+        MaybeRelease r(numel_of("max_pool2d", os, {g.kh, g.kw}));
+        ts::nn::max_pool2d(dt, xi, op_, os[2], os[3], g);
+    });
+    m.def("max_pool2d_backward", [](int dt, Memory grad, int64_t go, const Shape& gs, const Shape& gst, Memory x,
+                                    int64_t xo, const Shape& xs, const Shape& xst, Memory o, int64_t oo,
+                                    const Shape& geometry) {
+        require_float(dt, "max_pool2d_backward");
+        const ts::nn::Geometry g = geometry_of("max_pool2d_backward", geometry);
+        const ts::nn::Image xi = image(x, xo, xs, xst, dt, "max_pool2d_backward: x");
+        const ts::nn::Image gi = image(grad, go, gs, gst, dt, "max_pool2d_backward: grad");
+        if (gi.n != xi.n || gi.c != xi.c)
+            throw std::invalid_argument("max_pool2d_backward: grad must be (N, C, OH, OW)");
+        char* op_ = contiguous_out(o, oo, xs, dt, "max_pool2d_backward: out");
+        MaybeRelease r(numel_of("max_pool2d_backward", gs, {g.kh, g.kw}) + numel_of("max_pool2d_backward", xs));
+        ts::nn::max_pool2d_backward(dt, gi, xi, op_, g);
+    });
+    m.def("avg_pool2d", [](int dt, Memory x, int64_t xo, const Shape& xs, const Shape& xst, Memory o, int64_t oo,
+                           const Shape& os, const Shape& geometry, bool include_pad) {
+        require_float(dt, "avg_pool2d");
+        const ts::nn::Geometry g = geometry_of("avg_pool2d", geometry);
+        const ts::nn::Image xi = image(x, xo, xs, xst, dt, "avg_pool2d: x");
+        check_shape4("avg_pool2d: out", os, os);
+        if (os[0] != xi.n || os[1] != xi.c) throw std::invalid_argument("avg_pool2d: out must be (N, C, OH, OW)");
+        char* op_ = contiguous_out(o, oo, os, dt, "avg_pool2d: out");
+        MaybeRelease r(numel_of("avg_pool2d", os, {g.kh, g.kw}));
+        ts::nn::avg_pool2d(dt, xi, op_, os[2], os[3], g, include_pad);
+    });
+    m.def("avg_pool2d_backward", [](int dt, Memory grad, int64_t go, const Shape& gs, const Shape& gst, Memory o,
+                                    int64_t oo, const Shape& os, const Shape& geometry, bool include_pad) {
+        require_float(dt, "avg_pool2d_backward");
+        const ts::nn::Geometry g = geometry_of("avg_pool2d_backward", geometry);
+        const ts::nn::Image gi = image(grad, go, gs, gst, dt, "avg_pool2d_backward: grad");
+        check_shape4("avg_pool2d_backward: out", os, os);
+        if (os[0] != gi.n || os[1] != gi.c)
+            throw std::invalid_argument("avg_pool2d_backward: out must be (N, C, H, W) of grad's N and C");
+        char* op_ = contiguous_out(o, oo, os, dt, "avg_pool2d_backward: out");
+        MaybeRelease r(numel_of("avg_pool2d_backward", os, {g.kh, g.kw}));
+        ts::nn::avg_pool2d_backward(dt, gi, op_, os[2], os[3], g, include_pad);
+    });
+    m.def("take_along_axis", [](int dt, const Shape& shape, Memory o, int64_t oo, const Shape& os, Memory x,
+                                int64_t xo, const Shape& xst, int64_t x_axis_size, Memory index, int64_t io,
+                                const Shape& ist, int axis) {
+        // index values are checked in the loop as well: one that is out of range reads nothing and raises after
+        check_index_layout("take_along_axis", shape, {&os, &xst, &ist}, axis);
+        Shape xs = shape;
+        xs[axis] = x_axis_size;
+        char* op_ = Reach(oo).dims(shape, os).check(o, dt, "take_along_axis: out");
+        char* xp = Reach(xo).dims(xs, xst).check(x, dt, "take_along_axis: x");
+        char* ip = Reach(io).dims(shape, ist).check(index, 4, "take_along_axis: index");
+        MaybeRelease r(numel_of("take_along_axis", shape));
+        if (!ts::nn::take_along_axis(dt, shape, op_, os, xp, xst, x_axis_size, reinterpret_cast<const int64_t*>(ip),
+                                     ist, axis))
+            outside("take_along_axis", "an index is outside [0, " + std::to_string(x_axis_size) + ")");
+    });
+    m.def("scatter_add", [](int dt, const Shape& shape, Memory o, int64_t oo, int64_t out_axis_size, Memory index,
+                            int64_t io, const Shape& ist, Memory src, int64_t so, const Shape& sst, int axis) {
+        // out is contiguous with src's shape but out_axis_size along axis; index values are checked in the loop
+        // too: one that is out of range writes nothing and raises after
+        check_index_layout("scatter_add", shape, {&ist, &sst}, axis);
+        Shape os = shape;
+        os[axis] = out_axis_size;
+        char* op_ = contiguous_out(o, oo, os, dt, "scatter_add: out");
+        char* ip = Reach(io).dims(shape, ist).check(index, 4, "scatter_add: index");
+        char* sp = Reach(so).dims(shape, sst).check(src, dt, "scatter_add: src");
+        MaybeRelease r(numel_of("scatter_add", shape));
+        if (!ts::nn::scatter_add(dt, shape, op_, out_axis_size, reinterpret_cast<const int64_t*>(ip), ist, sp, sst,
+                                 axis))
+            outside("scatter_add", "an index is outside [0, " + std::to_string(out_axis_size) + ")");
     });
     m.def("set_blas", [](uintptr_t s, uintptr_t d) {
         sgemm = reinterpret_cast<gemm_f>(s);

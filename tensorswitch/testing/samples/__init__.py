@@ -181,23 +181,23 @@ def _call_nn(op, dt, device):
 
     image = to_device(np.ones((1, 1, 4, 4), dt), device)
     if op == "im2col":
-        nnops.unfold(image, 2)
+        ts.unfold(image, 2)
     elif op == "col2im":
-        nnops.fold(to_device(np.ones((1, 4, 9), dt), device), (4, 4), 2)
+        ts.fold(to_device(np.ones((1, 4, 9), dt), device), (4, 4), 2)
     elif op == "max_pool2d":
-        nnops.max_pool2d(image, 2)
+        ts.max_pool2d(image, 2)
     elif op == "avg_pool2d":
-        nnops.avg_pool2d(image, 2)
+        ts.avg_pool2d(image, 2)
     elif op == "max_pool2d_backward":
         nnops.max_pool2d_backward(to_device(np.ones((1, 1, 2, 2), dt), device), image, 2, 2, 0, 1, False)
     elif op == "avg_pool2d_backward":
         nnops.avg_pool2d_backward(to_device(np.ones((1, 1, 2, 2), dt), device), (1, 1, 4, 4), 2, 2, 0, False, True,
                                   None)
     elif op == "take_along_axis":
-        nnops.take_along_axis(to_device(np.ones((3,), dt), device), to_device(np.zeros((2,), np.int64), device))
+        ts.take_along_axis(to_device(np.ones((3,), dt), device), to_device(np.zeros((2,), np.int64), device))
     elif op == "scatter_add":
         x = to_device(np.ones((3,), dt), device)
-        nnops.scatter_add(x, 0, to_device(np.zeros((2,), np.int64), device), to_device(np.ones((2,), dt), device))
+        ts.scatter_add(x, 0, to_device(np.zeros((2,), np.int64), device), to_device(np.ones((2,), dt), device))
     else:
         raise KeyError(op)
 

@@ -1,5 +1,6 @@
-"""Samples of the nn kernel families (dispatch/nnops.py): im2col/col2im through unfold/fold, max and average pooling
-with their backward passes, take_along_axis and scatter_add.
+"""Samples of the nn kernel families: im2col/col2im through ``ts.unfold``/``ts.fold``, ``ts.max_pool2d`` and
+``ts.avg_pool2d`` with their backward passes (``max_pool2d_backward`` and ``avg_pool2d_backward`` of
+dispatch/nnops.py, which autograd calls), ``ts.take_along_axis`` and ``ts.scatter_add``.
 
 Images cover stride, padding and dilation together and apart, kernels larger than the stride (overlapping windows),
 1x1 kernels, odd sizes, N = 1 and unbatched (C, H, W) inputs, ceil_mode, count_include_pad both ways and
@@ -122,7 +123,7 @@ def _convolution_samples(op, dtype, rng):
         x = _image_values(dtype, shape, rng)
         if op == "im2col":
             yield _sample(f"unfold({layout} {shape}, {geometry})",
-                          lambda t, k=k, d=d, p=p, s=s: nnops.unfold(t, k, d, p, s), [(x, layout)],
+                          lambda t, k=k, d=d, p=p, s=s: ts.unfold(t, k, d, p, s), [(x, layout)],
                           reference.unfold(x, k, d, p, s))
         else:
             cols = _image_values(dtype, reference.unfold(x, k, d, p, s).shape, rng)
@@ -131,19 +132,19 @@ def _convolution_samples(op, dtype, rng):
                                         _overlap(k, s, d))
             layout = layout if layout in ("contiguous", "transposed", "strided", "reversed") else "transposed"
             yield _sample(f"fold({layout} {cols.shape}, output_size={hw}, {geometry})",
-                          lambda t, hw=hw, k=k, d=d, p=p, s=s: nnops.fold(t, hw, k, d, p, s), [(cols, layout)],
+                          lambda t, hw=hw, k=k, d=d, p=p, s=s: ts.fold(t, hw, k, d, p, s), [(cols, layout)],
                           reference.fold(cols, hw, k, d, p, s), atol=atol, rtol=rtol)
     # N = 0: the right empty shape, and no kernel call
     x = np.zeros((0, 3, 5, 5), dtype)
     if op == "im2col":
-        yield _sample("unfold(empty batch (0, 3, 5, 5), kernel=3)", lambda t: nnops.unfold(t, 3), [(x, "contiguous")],
+        yield _sample("unfold(empty batch (0, 3, 5, 5), kernel=3)", lambda t: ts.unfold(t, 3), [(x, "contiguous")],
                       np.zeros((0, 27, 9), dtype))
     else:
-        yield _sample("fold(empty batch (0, 27, 9), output_size=(5, 5), kernel=3)", lambda t: nnops.fold(t, 5, 3),
+        yield _sample("fold(empty batch (0, 27, 9), output_size=(5, 5), kernel=3)", lambda t: ts.fold(t, 5, 3),
                       [(np.zeros((0, 27, 9), dtype), "contiguous")], np.zeros((0, 3, 5, 5), dtype))
     # an input too small for the kernel is refused, naming the op
     yield _sample(f"{'unfold' if op == 'im2col' else 'fold'}(kernel larger than the padded input) raises ValueError",
-                  (lambda t: nnops.unfold(t, 7)) if op == "im2col" else (lambda t: nnops.fold(t, 5, 7)),
+                  (lambda t: ts.unfold(t, 7)) if op == "im2col" else (lambda t: ts.fold(t, 5, 7)),
                   [(np.zeros((1, 1, 5, 5) if op == "im2col" else (1, 49, 1), dtype), "contiguous")], raises=ValueError)
 
 
@@ -175,13 +176,13 @@ def _pooling_samples(op, dtype, rng):
     # an empty batch keeps its shape
     x = np.zeros((0, 3, 6, 6), dtype)
     if op == "max_pool2d":
-        yield _sample("max_pool2d(empty batch (0, 3, 6, 6), kernel=2)", lambda t: nnops.max_pool2d(t, 2),
+        yield _sample("max_pool2d(empty batch (0, 3, 6, 6), kernel=2)", lambda t: ts.max_pool2d(t, 2),
                       [(x, "contiguous")], np.zeros((0, 3, 3, 3), dtype))
     elif op == "avg_pool2d":
-        yield _sample("avg_pool2d(empty batch (0, 3, 6, 6), kernel=2)", lambda t: nnops.avg_pool2d(t, 2),
+        yield _sample("avg_pool2d(empty batch (0, 3, 6, 6), kernel=2)", lambda t: ts.avg_pool2d(t, 2),
                       [(x, "contiguous")], np.zeros((0, 3, 3, 3), dtype))
     # PyTorch's rule: padding at most half the kernel
-    fn = {"max_pool2d": lambda t: nnops.max_pool2d(t, 3, 1, 2), "avg_pool2d": lambda t: nnops.avg_pool2d(t, 3, 1, 2),
+    fn = {"max_pool2d": lambda t: ts.max_pool2d(t, 3, 1, 2), "avg_pool2d": lambda t: ts.avg_pool2d(t, 3, 1, 2),
           "max_pool2d_backward": lambda t: nnops.max_pool2d_backward(t, t, 3, 1, 2, 1, False),
           "avg_pool2d_backward": lambda t: nnops.avg_pool2d_backward(t, (1, 1, 5, 5), 3, 1, 2, False, True, None)}[op]
     yield _sample(f"{op}(padding 2 > kernel 3 / 2) raises ValueError", fn,
@@ -193,7 +194,7 @@ def _max_samples(op, dtype, rng, x, k, s, p, d, ceil_mode, layout, label=""):
                       label)
     expected = reference.max_pool2d(x, k, s, p, d, ceil_mode)
     if op == "max_pool2d":
-        yield _sample(what, lambda t: nnops.max_pool2d(t, k, s, p, d, ceil_mode), [(x, layout)], expected)
+        yield _sample(what, lambda t: ts.max_pool2d(t, k, s, p, d, ceil_mode), [(x, layout)], expected)
         return
     g = _image_values(dtype, expected.shape, rng)
     atol, rtol = _sum_tolerance(dtype, reference.max_pool2d_backward(np.abs(g.astype(np.float64)), x, k, s, p, d,
@@ -213,7 +214,7 @@ def _avg_samples(op, dtype, rng, x, k, s, p, ceil_mode, include, override, layou
         expected = reference.avg_pool2d(x, k, s, p, ceil_mode, include, override)
         atol, rtol = _sum_tolerance(dtype, reference.avg_pool2d(np.abs(x.astype(np.float64)), k, s, p, ceil_mode,
                                                                 include, override), int(np.prod(reference._pair(k))))
-        yield _sample(what, lambda t: nnops.avg_pool2d(t, k, s, p, ceil_mode, include, override), [(x, layout)],
+        yield _sample(what, lambda t: ts.avg_pool2d(t, k, s, p, ceil_mode, include, override), [(x, layout)],
                       expected, atol=atol, rtol=rounding * rtol)
         return
     out_shape = reference.avg_pool2d(x, k, s, p, ceil_mode, include, override).shape
@@ -274,18 +275,18 @@ def _take_samples(dtype, rng):
         n = xs[axis]
         index = rng.integers(-n, n, ishape) if n else np.zeros(ishape, np.int64)  # negative ones count from the end
         yield _sample(f"take_along_axis({layout} {xs}, indices {ishape}, axis={axis})",
-                      lambda t, i, axis=axis: nnops.take_along_axis(t, i, axis=axis),
+                      lambda t, i, axis=axis: ts.take_along_axis(t, i, axis=axis),
                       [(x, layout), (index, "contiguous")],
                       reference.take_along_axis(x, index, axis))
     # int8 indices (cast), and stride-0 indices from broadcast_to
     x = values(dtype, (4, 6), rng)
     index = rng.integers(-6, 6, (4, 3)).astype(np.int8)
     yield _sample("take_along_axis((4, 6), int8 indices (4, 3), axis=1)",
-                  lambda t, i: nnops.take_along_axis(t, i, axis=1), [(x, "contiguous"), (index, "contiguous")],
+                  lambda t, i: ts.take_along_axis(t, i, axis=1), [(x, "contiguous"), (index, "contiguous")],
                   reference.take_along_axis(x, index, 1))
     row = rng.integers(0, 4, (1, 6))
     yield _sample("take_along_axis((4, 6), indices broadcast_to (1, 6) -> (5, 6), axis=0)",
-                  lambda t, i: nnops.take_along_axis(t, ts.broadcast_to(i, (5, 6)), axis=0),
+                  lambda t, i: ts.take_along_axis(t, ts.broadcast_to(i, (5, 6)), axis=0),
                   [(x, "contiguous"), (row, "contiguous")],
                   reference.take_along_axis(x, np.broadcast_to(row, (5, 6)), 0))
     # out of range on either side raises IndexError
@@ -293,7 +294,7 @@ def _take_samples(dtype, rng):
         index = np.zeros((4, 2), np.int64)
         index[2, 1] = bad
         yield _sample(f"take_along_axis((4, 6), index {bad}, axis=1) raises IndexError",
-                      lambda t, i: nnops.take_along_axis(t, i, axis=1), [(x, "contiguous"), (index, "contiguous")],
+                      lambda t, i: ts.take_along_axis(t, i, axis=1), [(x, "contiguous"), (index, "contiguous")],
                       None, raises=IndexError)
 
 
@@ -321,7 +322,7 @@ def _scatter_samples(dtype, rng):
         index = rng.integers(0, xs[axis], ishape)  # more positions than x has along axis: repeated indices
         atol, rtol = _scatter_tolerance(dtype, x, axis, index, src)
         yield _sample(f"scatter_add(x {xs}, axis={axis}, index {ishape}, {layout} src {ss})",
-                      lambda t, i, s, axis=axis: nnops.scatter_add(t, axis, i, s),
+                      lambda t, i, s, axis=axis: ts.scatter_add(t, axis, i, s),
                       [(x, "contiguous"), (index, "contiguous"), (src, layout)],
                       reference.scatter_add(x, axis, index, src), atol=atol, rtol=rtol)
     # every index the same: one output element sums a whole column, in order
@@ -329,12 +330,12 @@ def _scatter_samples(dtype, rng):
     index = np.full((40, 4), 2)
     atol, rtol = _scatter_tolerance(dtype, x, 0, index, src)
     yield _sample("scatter_add(x (3, 4), axis=0, index all 2 (40, 4), src (40, 4))",
-                  lambda t, i, s: nnops.scatter_add(t, 0, i, s),
+                  lambda t, i, s: ts.scatter_add(t, 0, i, s),
                   [(x, "contiguous"), (index, "contiguous"), (src, "contiguous")],
                   reference.scatter_add(x, 0, index, src), atol=atol, rtol=rtol)
     for bad in (3, -1):
         index = np.zeros((2, 4), np.int64)
         index[1, 2] = bad
         yield _sample(f"scatter_add(x (3, 4), axis=0, index {bad}) raises IndexError",
-                      lambda t, i, s: nnops.scatter_add(t, 0, i, s),
+                      lambda t, i, s: ts.scatter_add(t, 0, i, s),
                       [(x, "contiguous"), (index, "contiguous"), (src[:2], "contiguous")], None, raises=IndexError)
