@@ -167,14 +167,19 @@ inline constexpr BinaryEntry binary_kernel{&binary_loop<F>, sizeof(typename F::O
 
 template <class T>
 void where_kernel(const Dims<4>& d, char* const* base) {
-    // Both values are loaded before the select, so it compiles to a blend: with a branch, a random mask (relu's
-    // backward, dropout) mispredicts half the time and costs ~10 ns an element.
+    // A bit-mask select of both values: with a branch (which GCC keeps even for a plain ?: on loaded values), a random
+    // mask (relu's backward, dropout) mispredicts half the time and costs ~4 ns an element instead of ~0.5.
+    using U = std::conditional_t<sizeof(T) == 1, uint8_t, std::conditional_t<sizeof(T) == 2, uint16_t,
+                                 std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>>>;
+    static_assert(sizeof(U) == sizeof(T), "where: no unsigned type of this size");
     parallel_runs<4>(d, base, [](char** p, int64_t n, const int64_t* s) {
         for (int64_t i = 0; i < n; ++i) {
-            const T a = *reinterpret_cast<const T*>(p[2] + i * s[2]);
-            const T b = *reinterpret_cast<const T*>(p[3] + i * s[3]);
-            const bool c = *reinterpret_cast<const bool*>(p[1] + i * s[1]);
-            *reinterpret_cast<T*>(p[0] + i * s[0]) = c ? a : b;
+            U a, b;
+            std::memcpy(&a, p[2] + i * s[2], sizeof(U));
+            std::memcpy(&b, p[3] + i * s[3], sizeof(U));
+            const U mask = static_cast<U>(0) - static_cast<U>(*reinterpret_cast<const bool*>(p[1] + i * s[1]));
+            const U r = static_cast<U>((a & mask) | (b & static_cast<U>(~mask)));
+            std::memcpy(p[0] + i * s[0], &r, sizeof(U));
         }
     });
 }
