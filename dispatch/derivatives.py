@@ -209,7 +209,7 @@ DERIVATIVES.update(_REDUCTIONS)
 
 def _matmul(ctx, g):
     a, b = _saved(ctx)  # a is saved only when b needs a gradient, and b only when a does
-    a_shape, b_shape = ctx.params
+    a_shape, b_shape = ctx.params[:2]
     a2_shape = (1,) + a_shape if len(a_shape) == 1 else a_shape   # 1-D operands as (1, k) and (k, 1)
     b2_shape = b_shape + (1,) if len(b_shape) == 1 else b_shape
     ga = gb = None
@@ -220,15 +220,29 @@ def _matmul(ctx, g):
         g2 = g2.expand_dims(-2)
     if ctx.needs[0]:
         b2 = b.expand_dims(-1) if b.ndim == 1 else b
-        ga = d.matmul(g2, b2.mT)
+        ga = _product_like(ctx.params[2], g2, b2.mT)
         ga = ag._sum_to(ga, a2_shape) if ga.shape != a2_shape else ga
         ga = F.reshape(ga, a_shape)
     if ctx.needs[1]:
         a2 = a.expand_dims(0) if a.ndim == 1 else a
-        gb = d.matmul(a2.mT, g2)
+        gb = _product_like(ctx.params[3], a2.mT, g2)
         gb = ag._sum_to(gb, b2_shape) if gb.shape != b2_shape else gb
         gb = F.reshape(gb, b_shape)
     return ga, gb
+
+
+def _product_like(transposed, x, y):
+    """``x @ y``, laid out like the operand it is the gradient of: for an operand that was a transposed view (a
+    Linear layer's ``x @ W.T``), ``(y.mT @ x.mT).mT``, whose transpose is contiguous, so that the gradient reaching
+    W through the transpose is contiguous and needs no copy (PyTorch's gradient layout contract)."""
+    if transposed:
+        return d.matmul(y.mT, x.mT).mT
+    return d.matmul(x, y)
+
+
+def _is_transposed(t):
+    """A matrix (or batch) whose last two dims are swapped from C order: ``w.T`` of a contiguous ``w``."""
+    return t.ndim >= 2 and not t.is_contiguous and t.strides[-2] == 1 and t.mT.is_contiguous
 
 
 def _softmax(ctx, g):
@@ -723,7 +737,8 @@ def install():
     d._unary_slow = _wrap_unary(d._unary_slow)
     d._binary_slow = _wrap_binary(d._binary_slow)
     d.reduce = _reduce_wrapper(d.reduce)
-    d.matmul = _recording("matmul", d.matmul, lambda a, b: (a, b), lambda a, b: (a.shape, b.shape))
+    d.matmul = _recording("matmul", d.matmul, lambda a, b: (a, b),
+                          lambda a, b: (a.shape, b.shape, _is_transposed(a), _is_transposed(b)))
     d.softmax_like = _softmax_wrapper(d.softmax_like)
     d.where = _recording("where", d.where, lambda c, a, b: (c, a, b))
     d.astype = _astype_wrapper(d.astype)

@@ -101,7 +101,7 @@ def _fail(raise_exception, text):
     return False
 
 
-def gradcheck(fn, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True, fast_mode=False):
+def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, *, raise_exception=True, fast_mode=False):
     """Check the gradients of ``fn(*inputs)`` against finite differences.  Returns True, or raises
     :class:`GradcheckError` (False with ``raise_exception=False``) naming the output, the input and the worst element.
 
@@ -151,7 +151,7 @@ def gradcheck(fn, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=Tru
     return True
 
 
-def gradgradcheck(fn, inputs, grad_outputs=None, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True,
+def gradgradcheck(fn, inputs, grad_outputs=None, eps=1e-6, atol=1e-5, rtol=1e-3, *, raise_exception=True,
                   fast_mode=False):
     """Check second derivatives: ``gradcheck`` of the vector-Jacobian product of ``fn`` (computed with
     ``create_graph=True``) with respect to the inputs and the output gradients."""
