@@ -64,20 +64,8 @@ class set_grad_enabled:
         return False
 
     def __call__(self, fn):
-        import functools
-
-        mode = self.mode
         MODE.enabled = self.prev  # used as a decorator: the call above must not have changed anything
-
-        @functools.wraps(fn)
-        def wrapper(*args, **kwargs):
-            prev = MODE.enabled
-            MODE.enabled = mode
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                MODE.enabled = prev
-        return wrapper
+        return _with_mode(self.mode, fn)
 
 
 class _ModeContext:
@@ -96,19 +84,22 @@ class _ModeContext:
         return False
 
     def __call__(self, fn):
-        import functools
+        return _with_mode(self.mode, fn)
 
-        mode = self.mode
 
-        @functools.wraps(fn)
-        def wrapper(*args, **kwargs):
-            prev = MODE.enabled
-            MODE.enabled = mode
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                MODE.enabled = prev
-        return wrapper
+def _with_mode(mode, fn):
+    """``fn`` running with grad mode ``mode`` (the decorator forms of no_grad, enable_grad, set_grad_enabled)."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        prev = MODE.enabled
+        MODE.enabled = mode
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            MODE.enabled = prev
+    return wrapper
 
 
 class no_grad(_ModeContext):

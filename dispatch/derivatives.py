@@ -398,10 +398,13 @@ DERIVATIVES.update({
 
 # -- recording wrappers (Note [Autograd dispatch]) -------------------------------------------------------------------------
 
-def _off():
-    prev = MODE.enabled
+def _untracked(fn, *args, **kwargs):
+    """``fn(*args, **kwargs)`` with recording off: the wrapper that calls it records the op as one node."""
     MODE.enabled = False
-    return prev
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        MODE.enabled = True
 
 
 def _wrap_unary(plain):
@@ -469,11 +472,7 @@ def _recording(name, plain, inputs_of, params_of=None, is_view=False):
         if MODE.enabled:
             inputs = inputs_of(*args, **kwargs)
             if any(needs_grad(x) for x in inputs):
-                MODE.enabled = False
-                try:
-                    out = plain(*args, **kwargs)
-                finally:
-                    MODE.enabled = True
+                out = _untracked(plain, *args, **kwargs)
                 params = params_of(*args, **kwargs) if params_of is not None else None
                 return track(name, derivative, out, inputs, params, is_view)
         return plain(*args, **kwargs)
@@ -483,11 +482,7 @@ def _recording(name, plain, inputs_of, params_of=None, is_view=False):
 def _reduce_wrapper(plain):
     def reduce(op, x, axis=None, keepdims=False):
         if MODE.enabled and needs_grad(x) and op in _REDUCTIONS:
-            MODE.enabled = False
-            try:
-                out = plain(op, x, axis, keepdims)
-            finally:
-                MODE.enabled = True
+            out = _untracked(plain, op, x, axis, keepdims)
             axes = tuple(d.normalize_axes(op, axis, x.ndim)) if x.ndim else ()
             return track(op, _REDUCTIONS[op], out, (x,), (x.shape, axes, keepdims))
         return plain(op, x, axis, keepdims)
@@ -501,11 +496,7 @@ def _astype_wrapper(plain):
         if MODE.enabled and needs_grad(x):
             if x.dtype is dt and not copy:
                 return x
-            MODE.enabled = False
-            try:
-                out = plain(x, dt, copy)
-            finally:
-                MODE.enabled = True
+            out = _untracked(plain, x, dt, copy)
             return track("astype", derivative, out, (x,))
         return plain(x, dt, copy)
     return astype
@@ -563,11 +554,7 @@ def _concat_wrapper(plain):
         if MODE.enabled and any(needs_grad(a) for a in arrays):
             if axis is None:
                 arrays, axis = [F.reshape(a, (-1,)) for a in arrays], 0
-            MODE.enabled = False
-            try:
-                out = plain(arrays, axis)
-            finally:
-                MODE.enabled = True
+            out = _untracked(plain, arrays, axis)
             ax = d.normalize_axis("concat", axis, arrays[0].ndim)
             return track("concat", derivative, out, tuple(arrays), (ax, [a.shape[ax] for a in arrays]))
         return plain(arrays, axis)
@@ -580,11 +567,7 @@ def _to_wrapper(plain):
 
     def to(x, device=None, dtype=None):
         if MODE.enabled and needs_grad(x):
-            MODE.enabled = False
-            try:
-                out = plain(x, device, dtype)
-            finally:
-                MODE.enabled = True
+            out = _untracked(plain, x, device, dtype)
             if out is x:
                 return x
             return track("to", derivative, out, (x,))
@@ -641,11 +624,7 @@ def _inplace_wrapper(plain):
                                         f"{getattr(other, 'shape', ())} broadcasts it to {result.shape}")
             if view_of is not None:
                 return _write_view(target, view_of[0], view_of[1], result)
-            MODE.enabled = False
-            try:
-                d.copy_into(target, result)
-            finally:
-                MODE.enabled = True
+            _untracked(d.copy_into, target, result)
             if isinstance(result, GradTensor):
                 _take_history(target, result)
             return target
@@ -668,11 +647,7 @@ def _setitem_wrapper(plain):
                 return None
             needs = (needs_grad(self), needs_grad(value))
             edges_self = ag._edge(self) if needs[0] else None
-            MODE.enabled = False
-            try:
-                plain(detach(self), index, detach(value) if isinstance(value, Tensor) else value)
-            finally:
-                MODE.enabled = True
+            _untracked(plain, detach(self), index, detach(value) if isinstance(value, Tensor) else value)
             # the node: the gradient of the old value (zero where overwritten) and of the value written
             node = ag.Node("setitem", (edges_self, ag._edge(value) if needs[1] else None),
                            ((self.shape, self.dtype, self.device) if needs[0] else None,
@@ -709,11 +684,7 @@ def _nn_wrapper(name, plain, tensor_args):
             a = arguments(*args, **kwargs)
             inputs = tuple(a[n] for n in tensor_args)
             if any(needs_grad(x) for x in inputs):
-                MODE.enabled = False
-                try:
-                    out = plain(*args, **kwargs)
-                finally:
-                    MODE.enabled = True
+                out = _untracked(plain, *args, **kwargs)
                 params = {k: v for k, v in a.items() if k not in tensor_args}  # no tensors: nothing kept alive
                 out = track(name, derivative, out, inputs, params)
                 if isinstance(out, GradTensor):
@@ -786,11 +757,7 @@ def _first_params(fn, names):
 def _softmax_wrapper(plain):
     def softmax_like(op, x, axis):
         if MODE.enabled and needs_grad(x):
-            MODE.enabled = False
-            try:
-                out = plain(op, x, axis)
-            finally:
-                MODE.enabled = True
+            out = _untracked(plain, op, x, axis)
             return track(op, DERIVATIVES[op], out, (x,), d.normalize_axis(op, axis, x.ndim))
         return plain(op, x, axis)
     return softmax_like
