@@ -298,6 +298,7 @@ def _varargs_shape(op, shape):
     return as_shape(op, shape)
 
 
+@_creation
 def randint(low, high=None, size=(), *, dtype=None, device=None):
     """Integers in [low, high).  ``ts.randint(10, size=(3,))`` draws from [0, 10)."""
     if high is None:
