@@ -678,13 +678,11 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     >>> ts.autograd.grad((x * x).sum(), x)[0].tolist()
     [2.0, 4.0]
     """
-    single = isinstance(inputs, Tensor)
     outputs = _as_list(outputs, "autograd.grad: outputs")
     inputs = _as_list(inputs, "autograd.grad: inputs")
     roots = _grad_roots(outputs, grad_outputs, "autograd.grad")
-    result = run_backward(outputs, roots, create_graph if retain_graph is None else retain_graph, create_graph,
-                          inputs, allow_unused)
-    return result if not single else result
+    return run_backward(outputs, roots, create_graph if retain_graph is None else retain_graph, create_graph,
+                        inputs, allow_unused)
 
 
 # -- custom functions -------------------------------------------------------------------------------------------------
@@ -697,6 +695,7 @@ class FunctionCtx:
         self._node = None
         self.needs_input_grad = ()
         self.materialize_grads = True
+        self.create_graph = False  # set by the engine before backward runs
         self._non_differentiable = set()
 
     def save_for_backward(self, *tensors):
@@ -711,7 +710,7 @@ class FunctionCtx:
         node = self._node
         if node is None:
             return tuple(getattr(self, "_to_save", ()))
-        return tuple(None if s is None else node.unpack(s, getattr(self, "_create_graph", False))
+        return tuple(None if s is None else node.unpack(s, self.create_graph)
                      for s in self._saved)
 
     def mark_non_differentiable(self, *tensors):
@@ -797,7 +796,6 @@ class Function:
             if c.materialize_grads:
                 grads = tuple(zeros(m[0], dtype=m[1], device=m[2]) if g is None and m is not None else g
                               for g, m in zip(grads, out_metas))
-            c._create_graph = c.create_graph if hasattr(c, "create_graph") else False
             got = cls.backward(c, *grads)
             if not isinstance(got, tuple):
                 got = (got,)
