@@ -386,6 +386,9 @@ def track(name, derivative, out, inputs, params=None, is_view=False):
 
 def _root_node(t, i):
     if not needs_grad(t):
+        if isinstance(t, Tensor) and t.dtype.kind != "float":
+            raise RuntimeError(f"element {i} of the tensors to differentiate is {errors.a(t.dtype.name)} result: "
+                               f"integer and bool results carry no gradient; differentiate a floating-point result")
         raise RuntimeError(f"element {i} of the tensors to differentiate does not require grad and has no grad_fn: "
                            f"nothing it depends on requires grad (create leaves with requires_grad=True, and do not "
                            f"compute under ts.no_grad())")

@@ -327,6 +327,15 @@ def test_dropout_same_mask_on_every_device(accel):
     ts.manual_seed(11)
     b = F.dropout(ts.asarray(x, device=accel), 0.4)
     np.testing.assert_array_equal(a.numpy(), b.numpy())
+    # one stream for every device (Note [Identical initial weights]): weights drawn on cpu, then a mask on the
+    # accelerator, draw what a cpu-only run draws in the same order
+    runs = []
+    for dev in ("cpu", accel):
+        ts.manual_seed(12)
+        layer = nn.Linear(20, 20).to(dev)
+        runs.append((layer.weight.numpy(), F.dropout(ts.asarray(x, device=dev), 0.4).numpy()))
+    for first, second in zip(*runs):
+        np.testing.assert_array_equal(first, second)
 
 
 @pytest.mark.parametrize("dev", DEVICES)
@@ -707,6 +716,50 @@ def test_to_keeps_objects(dev):
         s.to(ts.int32)
 
 
+@pytest.mark.parametrize("dev", DEVICES)
+def test_to_device_or_dtype_alone_moves_every_tensor_in_place(dev):
+    model = nn.Sequential(Block(), nn.BatchNorm1d(3, affine=False, track_running_stats=False), nn.Linear(3, 2))
+    tensors = {**dict(model.named_parameters()), **dict(model.named_buffers())}
+    assert "1.running_mean" not in tensors and "0.scratch" in tensors  # None buffers are skipped, not moved
+    values = {k: t.numpy() for k, t in tensors.items()}
+    assert model.to(dev) is model  # a device alone: dtypes stay
+    for k, t in tensors.items():
+        get = model.get_parameter if isinstance(t, nn.Parameter) else model.get_buffer
+        assert get(k) is t, k  # the same objects, now on the device
+        assert t.device == ts.device(dev) and t.numpy().dtype == values[k].dtype, k
+        np.testing.assert_array_equal(t.numpy(), values[k], err_msg=k)
+    assert model.to("float64") is model and model.to(dtype=ts.float64) is model  # a dtype alone: devices stay
+    for k, t in tensors.items():
+        assert t.device == ts.device(dev), k
+        assert t.dtype == (ts.int64 if k.endswith("num_batches_tracked") else ts.float64), k
+    assert model.to(ts.zeros(1, dtype=ts.float32)) is model  # a tensor: its device and its dtype
+    with pytest.raises(AttributeError, match="Linear has no parameter `scale`"):
+        model.get_parameter("2.scale")
+    with pytest.raises(AttributeError, match="Block has no buffer `weight`"):
+        model.get_buffer("0.weight")
+    assert all(t.device == ts.device("cpu") and t.dtype in (ts.float32, ts.int64) for t in tensors.values())
+    with pytest.raises(TypeError, match="expects a device, a dtype or a tensor, got int"):
+        model.to(3)
+    with pytest.raises(ts.DeviceError, match="unknown device 'nodevice'"):
+        model.to("nodevice")
+
+
+def test_load_state_dict_error_names_the_model_and_every_problem():
+    model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+    sd = {k: v.numpy() for k, v in model.state_dict().items()}
+    del sd["0.bias"], sd["2.weight"]
+    sd["2.bias"] = np.zeros(3)
+    with pytest.raises(RuntimeError) as info:
+        model.load_state_dict(sd)
+    text = str(info.value)
+    assert text.startswith("Error(s) in loading state_dict for Sequential:")
+    assert 'Missing key(s) in state_dict: "0.bias", "2.weight"' in text
+    assert "size mismatch for 2.bias: copying a param with shape (3,) from checkpoint, the shape in current model " \
+           "is (2,)" in text
+    with pytest.raises(TypeError, match="dict-like"):
+        model.load_state_dict([("0.weight", np.zeros((4, 3)))])
+
+
 def test_setattr_and_registration():
     m = nn.Module()
     m.w = nn.Parameter(ts.ones(2))
@@ -931,8 +984,8 @@ def test_clip_grad_norm_nonfinite():
 # -- training -------------------------------------------------------------------------------------------------------
 
 def _train(device, steps=5):
-    # built on the device itself: each device's generator then sees the same sequence of draws (weights, then the
-    # dropout masks), so both runs draw identical numbers
+    # built on the device itself (test_training.py trains models built on cpu and moved): weights and dropout masks
+    # both come from the cpu generator (Note [Identical initial weights]), so both runs draw identical numbers
     ts.manual_seed(99)
     model = nn.Sequential(nn.Conv2d(2, 4, 3, padding=1, device=device), nn.BatchNorm2d(4, device=device), nn.ReLU(),
                           nn.MaxPool2d(2), nn.Flatten(), nn.Linear(16, 8, device=device), nn.GELU(), nn.Dropout(0.2),

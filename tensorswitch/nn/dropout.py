@@ -1,5 +1,5 @@
-"""``Dropout``: zero elements with probability ``p`` while training (mask from ``ts.rand`` on the input's device),
-the identity in eval mode.
+"""``Dropout``: zero elements with probability ``p`` while training (the mask drawn from the cpu generator
+whatever the input's device, see ``F.dropout``), the identity in eval mode.
 
 >>> import tensorswitch as ts
 >>> ts.nn.Dropout(0.25)

@@ -1,6 +1,6 @@
 """``Embedding``: a lookup table of ``num_embeddings`` rows of size ``embedding_dim``.
 
-The weight is initialised N(0, 1) (tensorswitch's generator) with the ``padding_idx`` row zeroed, and the lookup
+The weight is initialised N(0, 1) (tensorswitch's cpu generator) with the ``padding_idx`` row zeroed, and the lookup
 is ``ts.take_along_axis``, so the gradient is a scatter-add into the rows that were used (the padding row gets
 none).
 

@@ -365,8 +365,10 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):  # no
 # -- dropout --------------------------------------------------------------------------------------------------------
 
 def dropout(input, p=0.5, training=True, inplace=False):  # noqa: A002
-    """Zero each element with probability ``p`` (from ``ts.rand`` on the input's device) and scale the rest by
-    1 / (1 - p); the identity when not ``training``; ``p=1`` gives zeros (as ``input * 0``, like PyTorch)."""
+    """Zero each element with probability ``p`` and scale the rest by 1 / (1 - p); the identity when not
+    ``training``; ``p=1`` gives zeros (as ``input * 0``, like PyTorch).  The mask comes from the cpu generator
+    whatever the input's device, so a seeded run drops the same elements everywhere (Note [Identical initial
+    weights] in ts.nn.init)."""
     op = "dropout"
     if isinstance(p, bool) or not isinstance(p, numbers.Real) or not 0.0 <= p <= 1.0:
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
@@ -377,7 +379,7 @@ def dropout(input, p=0.5, training=True, inplace=False):  # noqa: A002
         scale = 0.0
     else:
         draw_dtype = ts.float32 if input.dtype is ts.float16 else input.dtype
-        keep = ts.rand(input.shape, dtype=draw_dtype, device=input.device) < (1.0 - p)
+        keep = (ts.rand(input.shape, dtype=draw_dtype, device="cpu") < (1.0 - p)).to(input.device)
         scale = keep.astype(input.dtype) / (1.0 - p)
     if inplace:
         input *= scale

@@ -1,7 +1,7 @@
 """``ts.nn.init``: fill tensors in place, as ``torch.nn.init`` does (same names, gains and fan rules).
 
-Every random draw comes from tensorswitch's generator (``ts.rand`` / ``ts.randn``) on the tensor's own device; see
-Note [Identical initial weights].  The fills run under ``ts.no_grad()``, so they work on parameters.
+Every random draw comes from tensorswitch's cpu generator (``ts.rand`` / ``ts.randn``), whatever the tensor's device;
+see Note [Identical initial weights].  The fills run under ``ts.no_grad()``, so they work on parameters.
 
 >>> import tensorswitch as ts
 >>> w = ts.empty((3, 4))
@@ -11,11 +11,18 @@ Note [Identical initial weights].  The fills run under ``ts.no_grad()``, so they
 
 # Note [Identical initial weights]
 # ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
-# tensorswitch's generator is counter based: every device has one, ``ts.manual_seed(s)`` restarts all of them at the
-# same point, and the n-th draw of a given shape and dtype gives the same numbers on every device.  So the init
-# functions draw on the tensor's own device, in its dtype (float16 tensors draw in float32 and round, since not every
-# device has float16 kernels): after ``ts.manual_seed(s)``, building a model on "cpu" or on "opencl" gives identical
-# weights, and no host round trip is paid.  Layers draw in their parameter order (weight, then bias), like PyTorch.
+# ``ts.manual_seed(s)`` must give one training run whatever the device: the same initial weights, the same dropout
+# masks and the same DataLoader shuffles, in the same order, whether the model is built on "cpu" and moved
+# (``Net().to("opencl")``) or built there (``nn.Linear(..., device="opencl")``).  tensorswitch's generator is counter
+# based and every device has its own (the n-th draw of a shape and dtype gives the same numbers on every device), but
+# their counters are separate: a run whose weights came from the cpu generator and whose masks come from the opencl
+# one interleaves the draws differently from a cpu run, and DataLoader shuffles always take the cpu generator (Note
+# [Shuffling] in ts.utils.data).  So every random draw of ts.nn -- the init functions here, ``F.dropout`` -- takes
+# the cpu generator, in the tensor's dtype (float16 draws in float32 and rounds), and the numbers are copied to the
+# tensor's device: one stream, one order of draws, on every device (and plugins need no random kernels for nn).
+# The copy costs one host-to-device transfer per draw (dropout sends a bool mask, a byte an element); drawing on the
+# device from the cpu generator's stream would need ``ts.rand(..., generator=)``, which tensorswitch lacks so far.
+# Layers draw in their parameter order (weight, then bias), like PyTorch.
 
 import math
 import warnings
@@ -71,19 +78,19 @@ def _check(op, tensor, generator):
     if not isinstance(tensor, ts.Tensor):
         raise TypeError(f"nn.init.{op}: expected a ts.Tensor, got {type(tensor).__name__}")
     if generator is not None:
-        raise NotImplementedError(f"nn.init.{op}: generator= is not supported; tensorswitch draws from the "
-                                  f"device's generator (seed it with ts.manual_seed)")
+        raise NotImplementedError(f"nn.init.{op}: generator= is not supported; ts.nn draws from the cpu "
+                                  f"generator (seed it with ts.manual_seed)")
 
 
 def _draw(kind, tensor):
-    """Standard samples ("rand": uniform [0, 1), "randn": normal) of the tensor's shape on its device; see
-    Note [Identical initial weights]."""
+    """Standard samples ("rand": uniform [0, 1), "randn": normal) of the tensor's shape, drawn from the cpu
+    generator and placed on the tensor's device; see Note [Identical initial weights]."""
     if tensor.dtype.kind != "float":
         raise TypeError(f"nn.init: cannot fill a {tensor.dtype.name} tensor with random values; use a floating "
                         f"dtype")
     dtype = ts.float32 if tensor.dtype is ts.float16 else tensor.dtype
     draw = ts.rand if kind == "rand" else ts.randn
-    return draw(tensor.shape, dtype=dtype, device=tensor.device)
+    return draw(tensor.shape, dtype=dtype, device="cpu").to(tensor.device)
 
 
 def _fill(tensor, values):

@@ -30,7 +30,7 @@ class Linear(Module):
     """``y = x @ weight.T + bias`` with ``weight`` (out_features, in_features) and ``bias`` (out_features,).
 
     Initialised as PyTorch does: weight ~ kaiming_uniform_(a=sqrt(5)), i.e. U(-1/sqrt(in), 1/sqrt(in)), and
-    bias ~ U(-1/sqrt(in), 1/sqrt(in)), drawn from tensorswitch's generator on ``device``.
+    bias ~ U(-1/sqrt(in), 1/sqrt(in)), drawn from tensorswitch's cpu generator and placed on ``device``.
     """
 
     def __init__(self, in_features, out_features, bias=True, device=None, dtype=None):

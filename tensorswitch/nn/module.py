@@ -288,6 +288,22 @@ class Module:
             module = module._modules[item]
         return module
 
+    def get_parameter(self, target):
+        """The parameter at the dotted path ``target`` ("fc.weight")."""
+        module_path, _, name = target.rpartition(".")
+        module = self.get_submodule(module_path)
+        if name not in module._parameters:
+            raise AttributeError(f"{module._get_name()} has no parameter `{name}`")
+        return module._parameters[name]
+
+    def get_buffer(self, target):
+        """The buffer at the dotted path ``target`` ("bn.running_mean")."""
+        module_path, _, name = target.rpartition(".")
+        module = self.get_submodule(module_path)
+        if name not in module._buffers:
+            raise AttributeError(f"{module._get_name()} has no buffer `{name}`")
+        return module._buffers[name]
+
     # -- iteration --------------------------------------------------------------------------------------------------
 
     def _named_members(self, get_members, prefix="", recurse=True, remove_duplicate=True):
