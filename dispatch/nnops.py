@@ -200,6 +200,18 @@ def fold(cols, output_size, kernel_size, dilation=1, padding=0, stride=1):
 
 # -- pooling ------------------------------------------------------------------------------------------------------
 
+def _max_pool_input(op, x, kernel_size, stride, padding, dilation, ceil_mode):
+    """What max_pool2d and its backward both derive from the forward's arguments, with the same checks in the same
+    order: ``x`` as 4-D, whether it had a batch dimension, the geometry, and the 4-D shape of the forward output
+    (the backward's grad must have it)."""
+    x4, batched = _images(op, x)
+    _float(op, x)
+    g = _pool_geometry(op, kernel_size, stride, padding, dilation)
+    n, c, h, w = x4.shape
+    oh, ow = _output_hw(op, h, w, g, bool(ceil_mode))
+    return x4, batched, g, (n, c, oh, ow)
+
+
 def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
     """The maximum of each window (``torch.nn.functional.max_pool2d``): padding never wins, NaN propagates.
 
@@ -212,12 +224,8 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
     [[6.0, 8.0, 9.0], [16.0, 18.0, 19.0], [21.0, 23.0, 24.0]]
     """
     op = "max_pool2d"
-    x4, batched = _images(op, x)
-    _float(op, x)
-    g = _pool_geometry(op, kernel_size, stride, padding, dilation)
-    n, c, h, w = x4.shape
-    oh, ow = _output_hw(op, h, w, g, bool(ceil_mode))
-    out = empty((n, c, oh, ow), x.dtype, x.device)
+    x4, batched, g, out_shape = _max_pool_input(op, x, kernel_size, stride, padding, dilation, ceil_mode)
+    out = empty(out_shape, x.dtype, x.device)
     return _unbatched(run("max_pool2d", x.dtype, out, x4, g), batched)
 
 
@@ -225,12 +233,8 @@ def max_pool2d_backward(grad, x, kernel_size, stride, padding, dilation, ceil_mo
     """The gradient of :func:`max_pool2d` with respect to ``x``: each window's grad goes to its first maximum (the
     first NaN where there is one), as in PyTorch; returns a tensor shaped like ``x``."""
     op = "max_pool2d_backward"
-    x4, batched = _images(op, x)
-    _float(op, x)
-    g = _pool_geometry(op, kernel_size, stride, padding, dilation)
-    n, c, h, w = x4.shape
-    oh, ow = _output_hw(op, h, w, g, bool(ceil_mode))
-    _check_grad(op, grad, x, (n, c, oh, ow) if batched else (c, oh, ow))
+    x4, batched, g, out_shape = _max_pool_input(op, x, kernel_size, stride, padding, dilation, ceil_mode)
+    _check_grad(op, grad, x, out_shape if batched else out_shape[1:])
     if grad.dtype is not x.dtype:
         grad = astype(grad, x.dtype)
     grad4 = grad if batched else _view(grad, (1,) + grad.shape, (0,) + grad.strides)

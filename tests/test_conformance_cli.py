@@ -11,9 +11,8 @@ import pytest
 
 import tensorswitch as ts
 import tensorswitch.testing
-from limited_backend import CPUMemoryBackend
+from broken_devices import BrokenDevices
 from tensorswitch.dispatch import dispatcher, dtypes
-from tensorswitch.dispatch.device import unregister_backend
 from tensorswitch.testing import conformance, reference, samples
 
 
@@ -145,28 +144,13 @@ def test_pytest_plugin_runs_the_suite_and_rewrites_nothing_of_ours(tmp_path):
 
 # -- broken backends: each kind of bug the suite once missed -----------------------------------------------------------
 
-ALL = [d.name for d in ts._DTYPES]
-
-
 @pytest.fixture
 def broken():
     """A factory: ``broken(name, [(op, dtypes, kernel), ...])`` registers a device with the cpu's memory and
-    kernels except the given ones."""
-    made = []
-
-    def make(name, overrides):
-        ts.register_backend(CPUMemoryBackend(name, dtypes=ALL), override=True)
-        made.append(name)
-        for entry in ts.registry.kernels(device="cpu"):
-            ts.register_kernel(entry.op, name, [entry.dtype.name], entry.fn, override=True)
-        for op, dts, fn in overrides:
-            ts.register_kernel(op, name, list(dts), fn, override=True)
-        return ts.device(name)
-
-    yield make
-    for name in made:
-        ts.registry.unregister(device=name)
-        unregister_backend(name)
+    kernels except the given ones (tests/broken_devices.py)."""
+    devices = BrokenDevices()
+    yield devices.make
+    devices.remove()
 
 
 def _write(out, host):

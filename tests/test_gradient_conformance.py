@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 import tensorswitch as ts
-from limited_backend import LIMITED, CPUMemoryBackend
+from broken_devices import BrokenDevices
+from limited_backend import LIMITED
 from tensorswitch.dispatch import derivatives
-from tensorswitch.dispatch.device import unregister_backend
 from tensorswitch.testing import FAIL, NOT_IMPLEMENTED, PASS, UNSUPPORTED, gradients
 
 OPS = list(gradients.GRADIENT_SAMPLES)
@@ -132,24 +132,11 @@ def test_an_op_missing_from_the_build_is_not_implemented(monkeypatch):
 
 @pytest.fixture
 def broken():
-    """``broken(name, dtypes, drop=[(op, dtype)], overrides=[(op, dtypes, kernel)])``: a device with the cpu's memory
-    and kernels, less ``drop``, with ``overrides``."""
-    made = []
-
-    def make(name, dtypes=("bool", "int64", "float16", "float32", "float64"), drop=(), overrides=()):
-        ts.register_backend(CPUMemoryBackend(name, dtypes=dtypes), override=True)
-        made.append(name)
-        for entry in ts.registry.kernels(device="cpu"):
-            if entry.dtype.name in dtypes and (entry.op, entry.dtype.name) not in drop:
-                ts.register_kernel(entry.op, name, [entry.dtype.name], entry.fn, override=True)
-        for op, dts, fn in overrides:
-            ts.register_kernel(op, name, list(dts), fn, override=True)
-        return ts.device(name)
-
-    yield make
-    for name in made:
-        ts.registry.unregister(device=name)
-        unregister_backend(name)
+    """``broken(name, overrides=[(op, dtypes, kernel)], dtypes=..., drop=[(op, dtype)])``: a device with the cpu's
+    memory and kernels, less ``drop``, with ``overrides`` (tests/broken_devices.py)."""
+    devices = BrokenDevices()
+    yield devices.make
+    devices.remove()
 
 
 def test_a_wrong_backward_kernel_is_caught(broken):

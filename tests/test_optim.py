@@ -215,6 +215,38 @@ def test_step_hooks():
     assert seen == [("pre", True), ("post", True), ("post", True)]
 
 
+def test_a_subclass_implements_update_group_or_step():
+    """The base step runs the hooks once, the closure with gradients on, and ``_update_group`` for each group under
+    no_grad, which sees only the parameters that have a gradient; a subclass's own step keeps all of that."""
+
+    class SignDescent(optim.Optimizer):
+        def __init__(self, params, lr=0.1):
+            super().__init__(params, {"lr": lr})
+
+        def _update_group(self, group):
+            for p, grad in optim.optimizer.params_with_grad(group):
+                assert not ts.is_grad_enabled()
+                p -= ts.sign(grad) * group["lr"]
+
+    class Logged(SignDescent):
+        def step(self, closure=None):
+            seen.append("own step")
+            return super().step(closure)
+
+    for cls in (SignDescent, Logged):
+        seen = []
+        a, b = _param(np.array([1.0, -1.0])), _param(np.array([2.0]))
+        opt = cls([{"params": [a]}, {"params": [b], "lr": 0.5}])
+        opt.register_step_pre_hook(lambda *_: seen.append("pre"))
+        opt.register_step_post_hook(lambda *_: seen.append("post"))
+        a.grad = ts.asarray([3.0, 0.5], dtype=ts.float64)
+        assert opt.step(lambda: seen.append("closure") or ts.is_grad_enabled()) is True
+        assert a.tolist() == [0.9, -1.1] and b.tolist() == [2.0]  # b had no gradient: untouched
+        assert seen == (["pre"] + ["own step"] * (cls is Logged) + ["closure", "post"])
+    with pytest.raises(NotImplementedError, match="Bare does not implement step"):
+        type("Bare", (optim.Optimizer,), {})([_param(np.zeros(1))], {"lr": 0.1}).step()
+
+
 # -- state: devices, dtypes and PyTorch's layout --------------------------------------------------------------------
 
 STATE_CASES = [
@@ -347,6 +379,10 @@ BAD_ARGUMENTS = [
     ("Adam", {"weight_decay": -0.1}), ("AdamW", {"lr": -0.5}),
     ("RMSprop", {"lr": -1}), ("RMSprop", {"eps": -1.0}), ("RMSprop", {"momentum": -1.0}),
     ("RMSprop", {"weight_decay": -1.0}), ("RMSprop", {"alpha": -1.0}),
+    # two bad options: the one PyTorch checks first is named (optimizer.check_options keeps its order)
+    ("SGD", {"lr": 0.1, "momentum": -1.0, "weight_decay": -1.0}), ("Adam", {"lr": -1, "eps": -1.0}),
+    ("Adam", {"eps": -1.0, "betas": (2.0, 2.0)}), ("Adam", {"betas": (2.0, 0.9), "weight_decay": -1.0}),
+    ("RMSprop", {"alpha": -1.0, "weight_decay": -1.0}), ("RMSprop", {"eps": -1.0, "momentum": -1.0}),
 ]
 
 
@@ -541,6 +577,14 @@ def _two_group_optimizers():
     return ts_opt, torch_opt
 
 
+def _epoch(optimizers, schedulers):
+    """One epoch: every optimiser steps, then every scheduler (the order PyTorch asks for)."""
+    for opt in optimizers:
+        opt.step()
+    for sched in schedulers:
+        sched.step()
+
+
 @pytest.mark.parametrize("name, kwargs", SCHEDULERS, ids=[f"{n}-{i}" for i, (n, _) in enumerate(SCHEDULERS)])
 def test_scheduler_matches_torch_for_30_epochs(name, kwargs):
     ts_opt, torch_opt = _two_group_optimizers()
@@ -548,10 +592,7 @@ def test_scheduler_matches_torch_for_30_epochs(name, kwargs):
     theirs = getattr(torch.optim.lr_scheduler, name)(torch_opt, **kwargs)
     assert mine.get_last_lr() == theirs.get_last_lr()
     for epoch in range(30):
-        ts_opt.step()
-        torch_opt.step()
-        mine.step()
-        theirs.step()
+        _epoch([ts_opt, torch_opt], [mine, theirs])
         assert mine.get_last_lr() == theirs.get_last_lr(), f"epoch {epoch}"  # the same floats
         assert [g["lr"] for g in ts_opt.param_groups] == [g["lr"] for g in torch_opt.param_groups]
         assert mine.last_epoch == theirs.last_epoch
@@ -564,8 +605,7 @@ def test_scheduler_resumes_from_a_saved_state_dict(name, kwargs, tmp_path):
     straight = getattr(lr_scheduler, name)(ts_opt, **kwargs)
     expected = []
     for _ in range(20):
-        ts_opt.step()
-        straight.step()
+        _epoch([ts_opt], [straight])
         expected.append(straight.get_last_lr())
 
     opt, _ = _two_group_optimizers()
@@ -579,8 +619,7 @@ def test_scheduler_resumes_from_a_saved_state_dict(name, kwargs, tmp_path):
             saved = load(tmp_path / "ckpt.safetensors")
             opt.load_state_dict(saved["opt"])
             sched.load_state_dict(saved["sched"])
-        opt.step()
-        sched.step()
+        _epoch([opt], [sched])
         got.append(sched.get_last_lr())
     assert got == expected
 
@@ -592,18 +631,12 @@ def test_scheduler_created_with_last_epoch_matches_torch(name, kwargs):
     scheds = [getattr(lr_scheduler, name)(ts_opt, **kwargs),
               getattr(torch.optim.lr_scheduler, name)(torch_opt, **kwargs)]
     for _ in range(5):
-        ts_opt.step()
-        torch_opt.step()
-        for s in scheds:
-            s.step()
+        _epoch([ts_opt, torch_opt], scheds)
     mine = getattr(lr_scheduler, name)(ts_opt, last_epoch=5, **kwargs)
     theirs = getattr(torch.optim.lr_scheduler, name)(torch_opt, last_epoch=5, **kwargs)
     assert mine.get_last_lr() == theirs.get_last_lr()
     for _ in range(10):
-        ts_opt.step()
-        torch_opt.step()
-        mine.step()
-        theirs.step()
+        _epoch([ts_opt, torch_opt], [mine, theirs])
         assert mine.get_last_lr() == theirs.get_last_lr()
 
 

@@ -15,7 +15,7 @@ so a step is twelve elementwise ops per parameter (Note [Optimiser step cost] in
 
 import tensorswitch as ts  # only used at call time
 
-from .optimizer import Optimizer, check_flags, check_real, lerp_, weight_decayed
+from .optimizer import Optimizer, check_flags, check_options, check_real, lerp_, params_with_grad, weight_decayed
 
 __all__ = ["Adam", "AdamW"]
 
@@ -51,32 +51,20 @@ class Adam(Optimizer):
 
     def _check_group(self, group):
         name = type(self).__name__
-        for key in ("lr", "eps", "weight_decay"):
-            check_real(name, key, group[key])
+        # types first, then values in PyTorch's order (lr, eps, betas, weight_decay): the betas sit in between
+        check_options(name, group, real=("lr", "eps", "weight_decay"))
         betas = group["betas"]
         if not (isinstance(betas, (tuple, list)) and len(betas) == 2):
             raise ValueError(f"{name}: betas must be a pair (beta1, beta2), got {betas!r}")
         for i, beta in enumerate(betas):
             check_real(name, f"betas[{i}]", beta)
-        if not 0.0 <= group["lr"]:
-            raise ValueError(f"Invalid learning rate: {group['lr']}")
-        if not 0.0 <= group["eps"]:
-            raise ValueError(f"Invalid epsilon value: {group['eps']}")
+        check_options(name, group, nonnegative=("lr", "eps"))
         for i, beta in enumerate(betas):
             if not 0.0 <= beta < 1.0:
                 raise ValueError(f"Invalid beta parameter at index {i}: {beta}")
-        if not 0.0 <= group["weight_decay"]:
-            raise ValueError(f"Invalid weight_decay value: {group['weight_decay']}")
+        check_options(name, group, nonnegative=("weight_decay",))
         group["betas"] = tuple(float(b) for b in betas)  # PyTorch keeps a tuple of floats
         check_flags(name, group, capturable=(False,), differentiable=(False,), fused=(None, False))
-
-    def step(self, closure=None):
-        """One update of every parameter that has a gradient; returns ``closure()``'s loss when given."""
-        loss = self._evaluate(closure)
-        with ts.no_grad():
-            for group in self.param_groups:
-                self._update_group(group)
-        return loss
 
     def _update_group(self, group):
         lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
@@ -85,10 +73,7 @@ class Adam(Optimizer):
         # ``h`` below is PyTorch's gradient times ``sign``: maximize flips the sign of scalars instead of costing a
         # negation per parameter (Note [Optimiser step cost]); the second moment does not see the sign at all.
         sign = -1.0 if group["maximize"] else 1.0
-        for p in group["params"]:
-            grad = p.grad
-            if grad is None:
-                continue
+        for p, grad in params_with_grad(group):
             state = self.state[p]
             if not state:
                 state["step"] = ts.zeros((), dtype=ts.float32, device="cpu")

@@ -28,6 +28,12 @@ EPOCH_DEPRECATION_WARNING = (
 )
 
 
+def _check_positive_int(scheduler, name, value):
+    """A period in epochs (``step_size``, ``T_max``) must be an int of at least 1; bools are not ints here."""
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"{scheduler}: {name} must be a positive int, got {value!r}")
+
+
 class LRScheduler:
     """Base class of the schedulers: subclasses compute the next learning rates in ``get_lr()``.
 
@@ -182,8 +188,7 @@ class StepLR(LRScheduler):
     """
 
     def __init__(self, optimizer, step_size, gamma=0.1, last_epoch=-1):
-        if isinstance(step_size, bool) or not isinstance(step_size, int) or step_size <= 0:
-            raise ValueError(f"StepLR: step_size must be a positive int, got {step_size!r}")
+        _check_positive_int("StepLR", "step_size", step_size)
         self.step_size = step_size
         self.gamma = gamma
         super().__init__(optimizer, last_epoch)
@@ -246,8 +251,7 @@ class CosineAnnealingLR(LRScheduler):
     """
 
     def __init__(self, optimizer, T_max, eta_min=0.0, last_epoch=-1):
-        if isinstance(T_max, bool) or not isinstance(T_max, int) or T_max <= 0:
-            raise ValueError(f"CosineAnnealingLR: T_max must be a positive int, got {T_max!r}")
+        _check_positive_int("CosineAnnealingLR", "T_max", T_max)
         self.T_max = T_max
         self.eta_min = eta_min
         super().__init__(optimizer, last_epoch)

@@ -1,7 +1,10 @@
 """The Optimizer base: parameter groups, per-parameter state, zero_grad, step hooks and state dicts in PyTorch's format.
 
 Written against the public ``ts`` API only (STYLE.md section 6).  A subclass gives its defaults, checks a group's
-hyperparameters in ``_check_group`` and implements ``step``; see ``sgd.py`` for the smallest one.
+hyperparameters in ``_check_group`` (``check_options`` and ``check_flags`` below do PyTorch's checks) and implements
+``_update_group``, the update of one group's parameters that have a gradient (``params_with_grad``), which ``step``
+calls for each group under ``ts.no_grad()``; see ``sgd.py`` for the smallest one.  A subclass may implement ``step``
+itself instead, as in PyTorch.
 
     import tensorswitch as ts
     w = ts.zeros((3,), requires_grad=True)
@@ -208,10 +211,7 @@ class Optimizer:
         """
         with ts.no_grad():
             for group in self.param_groups:
-                for p in group["params"]:
-                    grad = p.grad
-                    if grad is None:
-                        continue
+                for p, grad in params_with_grad(group):
                     if set_to_none:
                         p.grad = None
                         continue
@@ -222,10 +222,20 @@ class Optimizer:
                         grad.requires_grad_(False)
                     grad[...] = 0
 
+    @_with_hooks  # the subclasses' own steps are wrapped by __init_subclass__
     def step(self, closure=None):
         """Update every parameter that has a gradient; ``closure`` (re-evaluating the model and returning the loss)
         is called first, with gradients enabled, and its result returned."""
-        raise NotImplementedError(f"{type(self).__name__} does not implement step()")
+        loss = self._evaluate(closure)
+        with ts.no_grad():
+            for group in self.param_groups:
+                self._update_group(group)
+        return loss
+
+    def _update_group(self, group):
+        """Update the parameters of ``group`` that have a gradient, in place (called by ``step``, under no_grad)."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement step() (or _update_group(group), which "
+                                  f"the base step calls for each parameter group)")
 
     def _evaluate(self, closure):
         if closure is None:
@@ -361,11 +371,36 @@ class Optimizer:
 
 # -- helpers shared by the optimisers ---------------------------------------------------------------------------------
 
+def params_with_grad(group):
+    """``(parameter, gradient)`` for each parameter of ``group`` that has a gradient, in order; the others are skipped
+    (PyTorch's rule: a parameter that got no gradient since ``zero_grad()`` neither moves nor changes its state)."""
+    for p in group["params"]:
+        grad = p.grad
+        if grad is not None:
+            yield p, grad
+
+
 def check_real(optimizer, name, value):
     """``value`` (a hyperparameter) must be a real number; Python and NumPy numbers pass, bools and tensors do not."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         hint = " (pass a Python float)" if isinstance(value, (ts.Tensor, np.ndarray)) else ""
         raise TypeError(f"{optimizer}: {name} must be a real number, got {value!r} ({type(value).__name__}){hint}")
+
+
+#: what PyTorch calls each hyperparameter that must not be negative in its "Invalid learning rate: -1" errors
+_NONNEGATIVE_WORDS = {"lr": "learning rate", "eps": "epsilon value", "momentum": "momentum value",
+                      "weight_decay": "weight_decay value", "alpha": "alpha value"}
+
+
+def check_options(optimizer, group, real=(), nonnegative=()):
+    """The number checks of ``group`` that the optimisers share: each option in ``real`` must be a real number
+    (:func:`check_real`), then each in ``nonnegative`` at least 0 (NaN is not), with PyTorch's ValueError text.  Both
+    are checked in the order given, which is PyTorch's: with two bad options, the same one is named."""
+    for key in real:
+        check_real(optimizer, key, group[key])
+    for key in nonnegative:
+        if not 0.0 <= group[key]:
+            raise ValueError(f"Invalid {_NONNEGATIVE_WORDS[key]}: {group[key]}")
 
 
 def check_flags(optimizer, group, **supported):

@@ -12,7 +12,7 @@ For each parameter with a gradient ``g`` (negated when ``maximize``)::
 
 import tensorswitch as ts  # only used at call time
 
-from .optimizer import Optimizer, check_flags, check_real, lerp_, weight_decayed
+from .optimizer import Optimizer, check_flags, check_options, lerp_, params_with_grad, weight_decayed
 
 __all__ = ["RMSprop"]
 
@@ -46,27 +46,9 @@ class RMSprop(Optimizer):
         super().__init__(params, defaults)
 
     def _check_group(self, group):
-        for key in ("lr", "alpha", "eps", "weight_decay", "momentum"):
-            check_real("RMSprop", key, group[key])
-        if not 0.0 <= group["lr"]:
-            raise ValueError(f"Invalid learning rate: {group['lr']}")
-        if not 0.0 <= group["eps"]:
-            raise ValueError(f"Invalid epsilon value: {group['eps']}")
-        if not 0.0 <= group["momentum"]:
-            raise ValueError(f"Invalid momentum value: {group['momentum']}")
-        if not 0.0 <= group["weight_decay"]:
-            raise ValueError(f"Invalid weight_decay value: {group['weight_decay']}")
-        if not 0.0 <= group["alpha"]:
-            raise ValueError(f"Invalid alpha value: {group['alpha']}")
+        check_options("RMSprop", group, real=("lr", "alpha", "eps", "weight_decay", "momentum"),
+                      nonnegative=("lr", "eps", "momentum", "weight_decay", "alpha"))
         check_flags("RMSprop", group, capturable=(False,), differentiable=(False,))
-
-    def step(self, closure=None):
-        """One update of every parameter that has a gradient; returns ``closure()``'s loss when given."""
-        loss = self._evaluate(closure)
-        with ts.no_grad():
-            for group in self.param_groups:
-                self._update_group(group)
-        return loss
 
     def _update_group(self, group):
         lr, alpha, eps = group["lr"], group["alpha"], group["eps"]
@@ -74,10 +56,7 @@ class RMSprop(Optimizer):
         # ``h`` below is PyTorch's gradient times ``sign``: maximize flips the sign of scalars instead of costing a
         # negation per parameter (Note [Optimiser step cost]); the second moment does not see the sign at all.
         sign = -1.0 if group["maximize"] else 1.0
-        for p in group["params"]:
-            grad = p.grad
-            if grad is None:
-                continue
+        for p, grad in params_with_grad(group):
             state = self.state[p]
             if not state:
                 state["step"] = ts.zeros((), dtype=ts.float32, device="cpu")

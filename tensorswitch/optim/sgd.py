@@ -14,7 +14,7 @@ With momentum that is four elementwise ops per parameter and step, without it tw
 
 import tensorswitch as ts  # only used at call time
 
-from .optimizer import Optimizer, check_flags, check_real, weight_decayed
+from .optimizer import Optimizer, check_flags, check_options, params_with_grad, weight_decayed
 
 __all__ = ["SGD"]
 
@@ -46,25 +46,11 @@ class SGD(Optimizer):
         super().__init__(params, defaults)
 
     def _check_group(self, group):
-        for key in ("lr", "momentum", "dampening", "weight_decay"):
-            check_real("SGD", key, group[key])
-        if not 0.0 <= group["lr"]:
-            raise ValueError(f"Invalid learning rate: {group['lr']}")
-        if not 0.0 <= group["momentum"]:
-            raise ValueError(f"Invalid momentum value: {group['momentum']}")
-        if not 0.0 <= group["weight_decay"]:
-            raise ValueError(f"Invalid weight_decay value: {group['weight_decay']}")
+        check_options("SGD", group, real=("lr", "momentum", "dampening", "weight_decay"),
+                      nonnegative=("lr", "momentum", "weight_decay"))
         if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
         check_flags("SGD", group, fused=(None, False), differentiable=(False,))
-
-    def step(self, closure=None):
-        """One update of every parameter that has a gradient; returns ``closure()``'s loss when given."""
-        loss = self._evaluate(closure)
-        with ts.no_grad():
-            for group in self.param_groups:
-                self._update_group(group)
-        return loss
 
     def _update_group(self, group):
         lr, momentum, dampening = group["lr"], group["momentum"], group["dampening"]
@@ -72,10 +58,7 @@ class SGD(Optimizer):
         # ``h`` below is the gradient PyTorch steps with, times ``sign``: maximize flips the sign of a scalar instead of
         # costing a negation per parameter (Note [Optimiser step cost]).
         sign = -1.0 if group["maximize"] else 1.0
-        for p in group["params"]:
-            grad = p.grad
-            if grad is None:
-                continue
+        for p, grad in params_with_grad(group):
             h = grad if weight_decay == 0 else weight_decayed(grad, p, sign * weight_decay)
             if momentum == 0:
                 p += h * (-lr * sign)
