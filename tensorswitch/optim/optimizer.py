@@ -23,6 +23,7 @@ import numbers
 import numpy as np
 
 import tensorswitch as ts  # only used at call time: this module may be imported while tensorswitch initialises
+from ..utils.hooks import RemovableHandle
 
 __all__ = ["Optimizer", "required"]
 
@@ -35,24 +36,6 @@ class _RequiredParameter:
 
 
 required = _RequiredParameter()
-
-
-class RemovableHandle:
-    """What ``register_step_pre_hook`` and ``register_step_post_hook`` return: ``handle.remove()`` unregisters."""
-
-    _ids = itertools.count()
-
-    def __init__(self, table):
-        self._table, self.id = table, next(self._ids)
-
-    def remove(self):
-        self._table.pop(self.id, None)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.remove()
 
 
 def _with_hooks(step):
