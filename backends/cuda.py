@@ -672,28 +672,27 @@ def _window_kernel(dev, op, d):
     return dev.kernel(("windows", d), f"ts_{op}_{d}")
 
 
-def im2col(out, x, geometry):
+def _launch_windows(op, out, src, image, windows, geometry, *extra):
+    """One thread per element of ``out`` runs ts_<op> of ``src``'s dtype on out, src and its strides, the image's
+    C, H, W (``image``: an NCHW shape), the windows OH, OW, ``geometry`` and ``extra``: the argument order of every
+    kernel of the windows program (kernels/cuda/nn.cu) but the two passes of max_pool2d_backward."""
     dev = _device(out.device.index)
-    _, C, H, W = x.shape
+    _, C, H, W = image
     n = out.size
-    dev.launch(_window_kernel(dev, "im2col", x.dtype.name), n,
-               (n, _ptr(out), _ptr(x), *x.strides, C, H, W, *pooled_size(H, W, geometry), *geometry))
+    dev.launch(_window_kernel(dev, op, src.dtype.name), n,
+               (n, _ptr(out), _ptr(src), *src.strides, C, H, W, *windows, *geometry, *extra))
+
+
+def im2col(out, x, geometry):
+    _launch_windows("im2col", out, x, x.shape, pooled_size(*x.shape[2:], geometry), geometry)
 
 
 def col2im(out, cols, geometry):
-    dev = _device(out.device.index)
-    _, C, H, W = out.shape
-    n = out.size
-    dev.launch(_window_kernel(dev, "col2im", cols.dtype.name), n,
-               (n, _ptr(out), _ptr(cols), *cols.strides, C, H, W, *pooled_size(H, W, geometry), *geometry))
+    _launch_windows("col2im", out, cols, out.shape, pooled_size(*out.shape[2:], geometry), geometry)
 
 
 def max_pool2d(out, x, geometry):
-    dev = _device(out.device.index)
-    _, C, H, W = x.shape
-    n = out.size
-    dev.launch(_window_kernel(dev, "max_pool2d", x.dtype.name), n,
-               (n, _ptr(out), _ptr(x), *x.strides, C, H, W, *out.shape[2:], *geometry))
+    _launch_windows("max_pool2d", out, x, x.shape, out.shape[2:], geometry)
 
 
 def max_pool2d_backward(out, grad, x, geometry):
@@ -710,20 +709,12 @@ def max_pool2d_backward(out, grad, x, geometry):
 
 
 def avg_pool2d(out, x, geometry, count_include_pad):
-    dev = _device(out.device.index)
-    _, C, H, W = x.shape
-    n = out.size
-    dev.launch(_window_kernel(dev, "avg_pool2d", x.dtype.name), n,
-               (n, _ptr(out), _ptr(x), *x.strides, C, H, W, *out.shape[2:], *geometry, int(bool(count_include_pad))))
+    _launch_windows("avg_pool2d", out, x, x.shape, out.shape[2:], geometry, int(bool(count_include_pad)))
 
 
 def avg_pool2d_backward(out, grad, geometry, count_include_pad):
-    dev = _device(out.device.index)
-    _, C, H, W = out.shape
-    n = out.size
-    dev.launch(_window_kernel(dev, "avg_pool2d_backward", grad.dtype.name), n,
-               (n, _ptr(out), _ptr(grad), *grad.strides, C, H, W, *grad.shape[2:], *geometry,
-                int(bool(count_include_pad))))
+    _launch_windows("avg_pool2d_backward", out, grad, out.shape, grad.shape[2:], geometry,
+                    int(bool(count_include_pad)))
 
 
 def take_along_axis(out, x, index, axis):

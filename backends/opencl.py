@@ -571,28 +571,27 @@ def _launch_each(dev, kernel, n, *args):
     dev.launch(kernel, (-(-n // size) * size,), (size,), *args, n)
 
 
-def im2col(out, x, geometry):
+def _launch_windows(name, out, src, image, windows, geometry, *extra):
+    """One work-item per element of ``out`` runs kernel ``name`` of ``src``'s dtype on out, src and its strides, the
+    image's C, H, W (``image``: an NCHW shape), the windows OH, OW, ``geometry`` and ``extra``: the argument order of
+    every kernel of the windows program (kernels/opencl/nn.cl) but the two passes of max_pool2d_backward."""
     dev = _devices[out.device.index]
-    _, C, H, W = x.shape
-    k = dev.kernel("windows", x.dtype.name, "im2col")
-    _launch_each(dev, k, out.size, out.buffer.handle, out.offset, x.buffer.handle, x.offset, *x.strides, C, H, W,
-                 *_pooled_size(H, W, geometry), *geometry)
+    _, C, H, W = image
+    k = dev.kernel("windows", src.dtype.name, name)
+    _launch_each(dev, k, out.size, out.buffer.handle, out.offset, src.buffer.handle, src.offset, *src.strides, C, H,
+                 W, *windows, *geometry, *extra)
+
+
+def im2col(out, x, geometry):
+    _launch_windows("im2col", out, x, x.shape, _pooled_size(*x.shape[2:], geometry), geometry)
 
 
 def col2im(out, cols, geometry):
-    dev = _devices[out.device.index]
-    _, C, H, W = out.shape
-    k = dev.kernel("windows", cols.dtype.name, "col2im")
-    _launch_each(dev, k, out.size, out.buffer.handle, out.offset, cols.buffer.handle, cols.offset, *cols.strides, C,
-                 H, W, *_pooled_size(H, W, geometry), *geometry)
+    _launch_windows("col2im", out, cols, out.shape, _pooled_size(*out.shape[2:], geometry), geometry)
 
 
 def max_pool2d(out, x, geometry):
-    dev = _devices[out.device.index]
-    _, C, H, W = x.shape
-    k = dev.kernel("windows", x.dtype.name, "max_pool2d")
-    _launch_each(dev, k, out.size, out.buffer.handle, out.offset, x.buffer.handle, x.offset, *x.strides, C, H, W,
-                 *out.shape[2:], *geometry)
+    _launch_windows("max_pool2d", out, x, x.shape, out.shape[2:], geometry)
 
 
 def max_pool2d_backward(out, grad, x, geometry):
@@ -609,19 +608,12 @@ def max_pool2d_backward(out, grad, x, geometry):
 
 
 def avg_pool2d(out, x, geometry, count_include_pad):
-    dev = _devices[out.device.index]
-    _, C, H, W = x.shape
-    k = dev.kernel("windows", x.dtype.name, "avg_pool2d")
-    _launch_each(dev, k, out.size, out.buffer.handle, out.offset, x.buffer.handle, x.offset, *x.strides, C, H, W,
-                 *out.shape[2:], *geometry, int(bool(count_include_pad)))
+    _launch_windows("avg_pool2d", out, x, x.shape, out.shape[2:], geometry, int(bool(count_include_pad)))
 
 
 def avg_pool2d_backward(out, grad, geometry, count_include_pad):
-    dev = _devices[out.device.index]
-    _, C, H, W = out.shape
-    k = dev.kernel("windows", grad.dtype.name, "avg_pool2d_backward")
-    _launch_each(dev, k, out.size, out.buffer.handle, out.offset, grad.buffer.handle, grad.offset, *grad.strides, C,
-                 H, W, *grad.shape[2:], *geometry, int(bool(count_include_pad)))
+    _launch_windows("avg_pool2d_backward", out, grad, out.shape, grad.shape[2:], geometry,
+                    int(bool(count_include_pad)))
 
 
 def take_along_axis(out, x, index, axis):

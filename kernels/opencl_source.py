@@ -148,30 +148,30 @@ def _reduce_source(dev, dtype):
     return "".join(out)
 
 
+def _io(dtype, value_type):
+    """IN_T (``dtype``'s storage), TS_LOAD(p, i) (its value in the compute type) and ts_store(out, i, v), which stores
+    a ``value_type`` v: what the matmul, softmax and nn templates read and write with."""
+    return (f"#define IN_T {codegen.ctype('opencl', dtype)}\n#define TS_LOAD(p, i) {_ld(dtype, '(p)', '(i)')}\n"
+            f"static inline void ts_store(__global IN_T* out, long i, {value_type} v) "
+            f"{{ {_st(dtype, 'out', 'i', 'v')} }}\n")
+
+
 def _matmul_source(dev, dtype):
     c = codegen.compute_type("opencl", dtype)
     acc = c if optable.KIND[dtype] == "float" else ("ulong" if dtype == "int64" else "uint")
-    return (_preamble(dev, []) + f"#define IN_T {codegen.ctype('opencl', dtype)}\n#define ACC_T {acc}\n"
-            f"#define TS_TILE {dev.tile}\n#define TS_LOAD(p, i) {_ld(dtype, '(p)', '(i)')}\n"
-            f"static inline void ts_store(__global IN_T* out, long i, ACC_T v) {{ {_st(dtype, 'out', 'i', 'v')} }}\n"
+    return (_preamble(dev, []) + f"#define ACC_T {acc}\n#define TS_TILE {dev.tile}\n" + _io(dtype, "ACC_T")
             + _read("matmul.cl"))
 
 
 def _softmax_source(dev, dtype):
     c = codegen.compute_type("opencl", dtype)
-    return (_preamble(dev, []) + f"#define IN_T {codegen.ctype('opencl', dtype)}\n#define C_T {c}\n"
-            f"#define TS_LOAD(p, i) {_ld(dtype, '(p)', '(i)')}\n"
-            f"static inline void ts_store(__global IN_T* out, long i, C_T v) {{ {_st(dtype, 'out', 'i', 'v')} }}\n"
-            + _read("softmax.cl"))
+    return _preamble(dev, []) + f"#define C_T {c}\n" + _io(dtype, "C_T") + _read("softmax.cl")
 
 
 def _windows_source(dev, dtype):
     """im2col, col2im and the pooling kernels of float ``dtype`` (kernels/opencl/nn.cl, TS_NN_WINDOWS)."""
     c = codegen.compute_type("opencl", dtype)
-    return (_preamble(dev, []) + f"#define TS_NN_WINDOWS 1\n#define IN_T {codegen.ctype('opencl', dtype)}\n"
-            f"#define C_T {c}\n#define TS_LOAD(p, i) {_ld(dtype, '(p)', '(i)')}\n"
-            f"static inline void ts_store(__global IN_T* out, long i, C_T v) {{ {_st(dtype, 'out', 'i', 'v')} }}\n"
-            + _read("nn.cl"))
+    return _preamble(dev, []) + f"#define TS_NN_WINDOWS 1\n#define C_T {c}\n" + _io(dtype, "C_T") + _read("nn.cl")
 
 
 def _take_source(dev, dtype):
@@ -185,9 +185,7 @@ def _scatter_source(dev, dtype):
     PyTorch's and NumPy's do), integers in 64-bit unsigned arithmetic, which wraps instead of overflowing."""
     acc = "ulong" if optable.KIND[dtype] in ("int", "uint") else codegen.compute_type("opencl", dtype)
     add = "((ulong)(a) + (ulong)(b))" if acc == "ulong" else "((a) + (b))"
-    return (_preamble(dev, []) + f"#define TS_NN_SCATTER 1\n#define IN_T {codegen.ctype('opencl', dtype)}\n"
-            f"#define TS_LOAD(p, i) {_ld(dtype, '(p)', '(i)')}\n#define TS_ADD(a, b) {add}\n"
-            f"static inline void ts_store(__global IN_T* out, long i, {acc} v) {{ {_st(dtype, 'out', 'i', 'v')} }}\n"
+    return (_preamble(dev, []) + f"#define TS_NN_SCATTER 1\n#define TS_ADD(a, b) {add}\n" + _io(dtype, acc)
             + _read("nn.cl"))
 
 

@@ -162,8 +162,12 @@ def kernel(op, backend, dtype):
     return entry.fn
 
 
-def empty(shape, dtype, backend):
-    return ts.empty(shape, dtype=dtype, device=_MEMORY.get(backend, backend))
+def run(op, backend, dtype, shape, *args):
+    """The registered ``op`` kernel of ``backend`` and ``dtype`` called on a fresh output of ``shape`` and ``args``:
+    that output."""
+    out = ts.empty(shape, dtype=dtype, device=_MEMORY.get(backend, backend))
+    kernel(op, backend, dtype)(out, *args)
+    return out
 
 
 def put(a, backend, layout="contiguous"):
@@ -332,13 +336,12 @@ def test_im2col_and_col2im(backend, g, hw):
     for layout in LAYOUTS:
         x = image(rng, (2, 3) + hw, np.float32)
         want = ref_im2col(x, g)
-        out = empty(want.shape, ts.float32, backend)
-        kernel("im2col", backend, "float32")(out, put(x, backend, layout), g)
+        out = run("im2col", backend, "float32", want.shape, put(x, backend, layout), g)
         np.testing.assert_array_equal(out.numpy(), want, err_msg=f"im2col {layout}")  # a copy: exact
 
         cols = image(rng, want.shape, np.float32)
-        out = empty((2, 3, H, W), ts.float32, backend)
-        kernel("col2im", backend, "float32")(out, put(cols, backend, layout), g)  # "reversed": the last 2 axes
+        # the layouts of a 3-d cols: "reversed" reverses its last 2 axes
+        out = run("col2im", backend, "float32", (2, 3, H, W), put(cols, backend, layout), g)
         check(out, ref_col2im(cols, g, H, W), "float32", f"col2im {layout}")
 
 
@@ -350,12 +353,10 @@ def test_im2col_and_col2im_other_floats(backend, dtype, float16_on):
     g, (H, W) = GEOMETRIES[2]
     x = image(rng, (1, 2, H, W), dtype)
     want = ref_im2col(x, g)
-    out = empty(want.shape, dtype, backend)
-    kernel("im2col", backend, dtype)(out, put(x, backend, "transposed"), g)
+    out = run("im2col", backend, dtype, want.shape, put(x, backend, "transposed"), g)
     np.testing.assert_array_equal(out.numpy(), want.astype(dtype))
     cols = image(rng, want.shape, dtype)
-    out = empty((1, 2, H, W), dtype, backend)
-    kernel("col2im", backend, dtype)(out, put(cols, backend, "strided"), g)
+    out = run("col2im", backend, dtype, (1, 2, H, W), put(cols, backend, "strided"), g)
     assert out.dtype.name == dtype
     check(out, ref_col2im(cols, g, H, W), dtype, "col2im")
 
@@ -373,14 +374,12 @@ def test_max_pool2d_forward_and_backward(backend, g, hw, ceil_mode):
     for layout in LAYOUTS:
         x = image(rng, (2, 3) + hw, np.float32, "ties")
         want, _ = ref_max_pool(x, g, OH, OW)
-        out = empty((2, 3, OH, OW), ts.float32, backend)
         xt = put(x, backend, layout)
-        kernel("max_pool2d", backend, "float32")(out, xt, g)
+        out = run("max_pool2d", backend, "float32", (2, 3, OH, OW), xt, g)
         np.testing.assert_array_equal(out.numpy(), want.astype(np.float32), err_msg=f"max_pool2d {layout}")
 
         grad = image(rng, (2, 3, OH, OW), np.float32)
-        out = empty((2, 3, H, W), ts.float32, backend)
-        kernel("max_pool2d_backward", backend, "float32")(out, put(grad, backend, layout), xt, g)
+        out = run("max_pool2d_backward", backend, "float32", (2, 3, H, W), put(grad, backend, layout), xt, g)
         check(out, ref_max_pool_backward(grad, x, g), "float32", f"max_pool2d_backward {layout}")
 
 
@@ -392,12 +391,10 @@ def test_max_pool2d_other_floats(backend, dtype, float16_on):
     g, (H, W) = GEOMETRIES[0]
     x = image(rng, (2, 2, H, W), dtype, "ties")
     want, _ = ref_max_pool(x, g, H, W)
-    out = empty((2, 2, H, W), dtype, backend)
-    kernel("max_pool2d", backend, dtype)(out, put(x, backend, "reversed"), g)
+    out = run("max_pool2d", backend, dtype, (2, 2, H, W), put(x, backend, "reversed"), g)
     np.testing.assert_array_equal(out.numpy(), want.astype(dtype))
     grad = image(rng, (2, 2, H, W), dtype)
-    out = empty((2, 2, H, W), dtype, backend)
-    kernel("max_pool2d_backward", backend, dtype)(out, put(grad, backend), put(x, backend, "reversed"), g)
+    out = run("max_pool2d_backward", backend, dtype, (2, 2, H, W), put(grad, backend), put(x, backend, "reversed"), g)
     check(out, ref_max_pool_backward(grad, x, g), dtype, "max_pool2d_backward")
 
 
@@ -406,12 +403,10 @@ def test_max_pool2d_window_wholly_in_padding(backend):
     """With dilation a window may hold no pixel at all: its max is -inf and it passes no gradient on."""
     g = (2, 1, 1, 1, 1, 0, 4, 1)  # taps at h - 1 and h + 3 of a 3-row image: window 0 reads rows -1 and 3
     x = np.arange(6, dtype=np.float32).reshape(1, 1, 3, 2)
-    out = empty((1, 1, 1, 2), ts.float32, backend)
-    kernel("max_pool2d", backend, "float32")(out, put(x, backend), g)
+    out = run("max_pool2d", backend, "float32", (1, 1, 1, 2), put(x, backend), g)
     assert out.numpy().tolist() == [[[[-np.inf, -np.inf]]]]
-    back = empty((1, 1, 3, 2), ts.float32, backend)
-    kernel("max_pool2d_backward", backend, "float32")(back, put(np.ones((1, 1, 1, 2), np.float32), backend),
-                                                      put(x, backend), g)
+    back = run("max_pool2d_backward", backend, "float32", (1, 1, 3, 2), put(np.ones((1, 1, 1, 2), np.float32), backend),
+               put(x, backend), g)
     assert not back.numpy().any()
 
 
@@ -431,13 +426,12 @@ def test_avg_pool2d_forward_and_backward(backend, g, hw, ceil_mode, count_includ
     OH, OW = pooled(H, g[0], g[2], g[4], 1, ceil_mode), pooled(W, g[1], g[3], g[5], 1, ceil_mode)
     for layout in LAYOUTS[:3]:
         x = image(rng, (2, 3) + hw, np.float32)
-        out = empty((2, 3, OH, OW), ts.float32, backend)
-        kernel("avg_pool2d", backend, "float32")(out, put(x, backend, layout), g, count_include_pad)
+        out = run("avg_pool2d", backend, "float32", (2, 3, OH, OW), put(x, backend, layout), g, count_include_pad)
         check(out, ref_avg_pool(x, g, OH, OW, count_include_pad), "float32", f"avg_pool2d {layout}")
 
         grad = image(rng, (2, 3, OH, OW), np.float32)
-        out = empty((2, 3, H, W), ts.float32, backend)
-        kernel("avg_pool2d_backward", backend, "float32")(out, put(grad, backend, layout), g, count_include_pad)
+        out = run("avg_pool2d_backward", backend, "float32", (2, 3, H, W), put(grad, backend, layout), g,
+                  count_include_pad)
         check(out, ref_avg_pool_backward(grad, g, H, W, count_include_pad), "float32", f"avg backward {layout}")
 
 
@@ -449,12 +443,10 @@ def test_avg_pool2d_other_floats(backend, dtype, float16_on):
     g, (H, W) = AVG_GEOMETRIES[0]
     OH, OW = pooled(H, 3, 2, 1, 1, True), pooled(W, 3, 2, 1, 1, True)
     x = image(rng, (1, 2, H, W), dtype)
-    out = empty((1, 2, OH, OW), dtype, backend)
-    kernel("avg_pool2d", backend, dtype)(out, put(x, backend, "reversed"), g, False)
+    out = run("avg_pool2d", backend, dtype, (1, 2, OH, OW), put(x, backend, "reversed"), g, False)
     check(out, ref_avg_pool(x, g, OH, OW, False), dtype, "avg_pool2d")
     grad = image(rng, (1, 2, OH, OW), dtype)
-    out = empty((1, 2, H, W), dtype, backend)
-    kernel("avg_pool2d_backward", backend, dtype)(out, put(grad, backend, "transposed"), g, True)
+    out = run("avg_pool2d_backward", backend, dtype, (1, 2, H, W), put(grad, backend, "transposed"), g, True)
     check(out, ref_avg_pool_backward(grad, g, H, W, True), dtype, "avg_pool2d_backward")
 
 
@@ -511,6 +503,15 @@ def values(rng, shape, dtype):
     return rng.integers(info.min, info.max, shape, endpoint=True).astype(dtype)
 
 
+def index_operand(index, axis, backend, broadcast):
+    """(the indices as NumPy sees them, the index tensor on ``backend``): ``index`` itself, or with ``broadcast`` its
+    first slice along the axis after ``axis``, broadcast back to index's shape: an index operand with stride 0."""
+    if not broadcast:
+        return index, put(index, backend)
+    row = np.take(index, [0], axis=(axis + 1) % index.ndim)
+    return np.broadcast_to(row, index.shape), ts.broadcast_to(put(row, backend), index.shape)
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("dtype", ["bool", "int8", "int64", "float16", "float32"])
 def test_take_along_axis(backend, dtype, float16_on):
@@ -521,16 +522,10 @@ def test_take_along_axis(backend, dtype, float16_on):
         oshape = list(xshape)
         oshape[axis] = 6  # more picks than the axis has: indices repeat
         index = rng.integers(0, xshape[axis], oshape)
-        want = np.take_along_axis(x, index, axis)
         for x_layout, broadcast in (("contiguous", False), ("transposed", False), ("strided", True)):
-            it = put(index, backend)
-            if broadcast:  # one row of indices for every position of the next axis: stride 0
-                other = (axis + 1) % 3
-                row = np.take(index, [0], axis=other)
-                it = ts.broadcast_to(put(row, backend), tuple(oshape))
-                want = np.take_along_axis(x, np.broadcast_to(row, oshape), axis)
-            out = empty(tuple(oshape), dtype, backend)
-            kernel("take_along_axis", backend, dtype)(out, put(x, backend, x_layout), it, axis)
+            idx, it = index_operand(index, axis, backend, broadcast)
+            want = np.take_along_axis(x, idx, axis)
+            out = run("take_along_axis", backend, dtype, tuple(oshape), put(x, backend, x_layout), it, axis)
             got = out.numpy()
             assert got.tobytes() == want.astype(dtype).tobytes(), (axis, x_layout, broadcast)
 
@@ -541,8 +536,7 @@ def test_take_along_axis_from_a_broadcast_input(backend):
     x = np.arange(5, dtype=np.int32)[:, None]
     index = np.array([[4, 0, 2], [1, 1, 3]]).T  # (3, 2) picks along axis 0 from x broadcast to (5, 2)
     xt = ts.broadcast_to(put(x, backend), (5, 2))
-    out = empty((3, 2), ts.int32, backend)
-    kernel("take_along_axis", backend, "int32")(out, xt, put(index, backend), 0)
+    out = run("take_along_axis", backend, "int32", (3, 2), xt, put(index, backend), 0)
     assert out.numpy().tolist() == np.take_along_axis(np.broadcast_to(x, (5, 2)), index, 0).tolist()
 
 
@@ -564,13 +558,7 @@ def test_scatter_add(backend, dtype, float16_on):
             src *= 100  # large terms: rounding after each addition shows in the result
         index = rng.integers(0, 2, sshape)
         for src_layout, broadcast in (("contiguous", False), ("transposed", True), ("reversed", False)):
-            idx = index
-            it = put(index, backend)
-            if broadcast:  # the same indices for every position of the next axis: stride 0
-                other = (axis + 1) % 3
-                row = np.take(index, [0], axis=other)
-                idx = np.broadcast_to(row, sshape)
-                it = ts.broadcast_to(put(row, backend), tuple(sshape))
+            idx, it = index_operand(index, axis, backend, broadcast)
             out = put(out0, backend)
             kernel("scatter_add", backend, dtype)(out, it, put(src, backend, src_layout), axis)
             want = ref_scatter_add(out0, idx, src, axis)

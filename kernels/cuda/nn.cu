@@ -34,6 +34,20 @@ __device__ __forceinline__ i64 taps_in(i64 start, i64 K, i64 D, i64 lo, i64 hi) 
     return n;
 }
 
+// Calls f(oh, ow, tap) for every window (oh, ow) whose tap i*KW + j reads pixel (h, w), in window order (i and j
+// descending): the one order, Note [Window geometry], in which both pooling backward passes sum.
+template <class F>
+__device__ __forceinline__ void each_window_reading(i64 h, i64 w, const Window& g, F f) {
+    for (i64 i = g.KH - 1; i >= 0; --i) {
+        const i64 oh = window_of(h, i, g.PH, g.DH, g.SH, g.OH);
+        if (oh < 0) continue;
+        for (i64 j = g.KW - 1; j >= 0; --j) {
+            const i64 ow = window_of(w, j, g.PW, g.DW, g.SW, g.OW);
+            if (ow >= 0) f(oh, ow, i * g.KW + j);
+        }
+    }
+}
+
 // avg_pool2d's divisor for window (oh, ow): the taps inside the padded image (the window's end clipped at H + PH, as
 // PyTorch does) with count_include_pad, else the taps inside the image.
 template <class C>
@@ -139,14 +153,9 @@ __device__ __forceinline__ void max_pool2d_backward(i64 n, typename IO::T* out, 
         const int* plane = arg + (b * g.C + c) * g.OH * g.OW;
         const typename IO::T* gp = grad + b * sN + c * sC;
         C acc = C(0);
-        for (i64 i = g.KH - 1; i >= 0; --i) {
-            const i64 oh = window_of(h, i, g.PH, g.DH, g.SH, g.OH);
-            if (oh < 0) continue;
-            for (i64 j = g.KW - 1; j >= 0; --j) {
-                const i64 ow = window_of(w, j, g.PW, g.DW, g.SW, g.OW);
-                if (ow >= 0 && plane[oh * g.OW + ow] == i * g.KW + j) acc += IO::load(gp, oh * sH + ow * sW);
-            }
-        }
+        each_window_reading(h, w, g, [&](i64 oh, i64 ow, i64 tap) {
+            if (plane[oh * g.OW + ow] == tap) acc += IO::load(gp, oh * sH + ow * sW);
+        });
         IO::store(out, e, acc);
     }
 }
@@ -182,14 +191,9 @@ __device__ __forceinline__ void avg_pool2d_backward(i64 n, typename IO::T* out, 
         const i64 w = e % g.W, h = e / g.W % g.H, c = e / (g.W * g.H) % g.C, b = e / (g.W * g.H * g.C);
         const typename IO::T* gp = grad + b * sN + c * sC;
         C acc = C(0);
-        for (i64 i = g.KH - 1; i >= 0; --i) {
-            const i64 oh = window_of(h, i, g.PH, g.DH, g.SH, g.OH);
-            if (oh < 0) continue;
-            for (i64 j = g.KW - 1; j >= 0; --j) {
-                const i64 ow = window_of(w, j, g.PW, g.DW, g.SW, g.OW);
-                if (ow >= 0) acc += IO::load(gp, oh * sH + ow * sW) / avg_divisor<C>(oh, ow, cip, g);
-            }
-        }
+        each_window_reading(h, w, g, [&](i64 oh, i64 ow, i64) {
+            acc += IO::load(gp, oh * sH + ow * sW) / avg_divisor<C>(oh, ow, cip, g);
+        });
         IO::store(out, e, acc);
     }
 }

@@ -32,6 +32,15 @@ static inline long ts_window_of(long h, long i, long P, long D, long S, long O) 
     return t / S < O ? t / S : -1;
 }
 
+/* TS_EACH_WINDOW_READING(h, w) statement: runs the statement once for every window (oh, ow) whose tap (i, j) reads
+ * pixel (h, w), in window order (i and j descending): the one order, Note [Window geometry], in which both pooling
+ * backward passes sum.  The statement sees i, j, oh and ow; the geometry, OH and OW are the kernel's arguments. */
+#define TS_EACH_WINDOW_READING(h, w)                                                                               \
+    for (long i = KH - 1, oh; i >= 0; --i)                                                                         \
+        if ((oh = ts_window_of(h, i, PH, DH, SH, OH)) >= 0)                                                        \
+            for (long j = KW - 1, ow; j >= 0; --j)                                                                 \
+                if ((ow = ts_window_of(w, j, PW, DW, SW, OW)) >= 0)
+
 /* How many of the K taps from ``start`` (step D) lie in [lo, hi): one dimension of an avg_pool2d divisor. */
 static inline long ts_taps_in(long start, long K, long D, long lo, long hi) {
     long n = 0;
@@ -136,13 +145,8 @@ __kernel void max_pool2d_backward(__global IN_T* out, long out_off, __global con
     __global const int* plane = arg + (b * C + c) * OH * OW;
     const long g_base = g_off + b * sN + c * sC;
     C_T acc = 0;
-    for (long i = KH - 1; i >= 0; --i) {
-        const long oh = ts_window_of(h, i, PH, DH, SH, OH);
-        if (oh < 0) continue;
-        for (long j = KW - 1; j >= 0; --j) {
-            const long ow = ts_window_of(w, j, PW, DW, SW, OW);
-            if (ow >= 0 && plane[oh * OW + ow] == i * KW + j) acc += TS_LOAD(grad, g_base + oh * sH + ow * sW);
-        }
+    TS_EACH_WINDOW_READING(h, w) {
+        if (plane[oh * OW + ow] == i * KW + j) acc += TS_LOAD(grad, g_base + oh * sH + ow * sW);
     }
     ts_store(out, out_off + e, acc);
 }
@@ -175,15 +179,9 @@ __kernel void avg_pool2d_backward(__global IN_T* out, long out_off, __global con
     const long w = e % W, h = e / W % H, c = e / (W * H) % C, b = e / (W * H * C);
     const long g_base = g_off + b * sN + c * sC;
     C_T acc = 0;
-    for (long i = KH - 1; i >= 0; --i) {
-        const long oh = ts_window_of(h, i, PH, DH, SH, OH);
-        if (oh < 0) continue;
-        for (long j = KW - 1; j >= 0; --j) {
-            const long ow = ts_window_of(w, j, PW, DW, SW, OW);
-            if (ow < 0) continue;
-            acc += TS_LOAD(grad, g_base + oh * sH + ow * sW) /
-                   ts_avg_divisor(oh, ow, H, W, cip, KH, KW, SH, SW, PH, PW, DH, DW);
-        }
+    TS_EACH_WINDOW_READING(h, w) {
+        acc += TS_LOAD(grad, g_base + oh * sH + ow * sW) /
+               ts_avg_divisor(oh, ow, H, W, cip, KH, KW, SH, SW, PH, PW, DH, DW);
     }
     ts_store(out, out_off + e, acc);
 }
