@@ -14,7 +14,16 @@ import tensorswitch as ts
 from tensorswitch.dispatch import derivatives
 from tensorswitch.testing import gradients
 
-torch.set_default_dtype(torch.float64)
+
+
+@pytest.fixture(autouse=True)
+def _torch_float64():
+    """PyTorch in float64 for this module's comparisons, restored after each test (other modules expect float32)."""
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(previous)
+
 tF = torch.nn.functional
 
 OPENCL = "opencl" in [d.type for d in ts.devices()]
