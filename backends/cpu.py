@@ -5,7 +5,10 @@ our own loop runs.  Memory comes from a caching pool (Note [CPU memory pool] in 
 classes, a cap of 256 MiB by default, ``TENSORSWITCH_CPU_CACHE_LIMIT``).  A request of 256 MiB or more is first held
 against what the process can really get (MemAvailable, and the cgroup's memory limit less its usage): one that cannot
 fit is a MemoryError, where Linux's overcommit would let it through and the OOM killer end the process later.  Kernels
-run on OpenMP threads above a grain of 32768 elements (``TENSORSWITCH_CPU_GRAIN``, ``OMP_NUM_THREADS``).
+run on OpenMP threads above a grain of 32768 elements (``TENSORSWITCH_CPU_GRAIN``, ``OMP_NUM_THREADS``), matmul
+included: OpenBLAS is kept on one thread and each of our threads multiplies a block (Note [Matmul threads] in
+``kernels/cpu/module.cpp``, which also says why libgomp's spin-waiting is left at its default, and when
+``OMP_WAIT_POLICY=PASSIVE`` is the better choice).
 """
 
 from ..dispatch.backend import Backend
@@ -16,8 +19,6 @@ from ..kernels import optable
 
 _cpu = None  # tensorswitch._cpu, imported in initialize()
 _U64 = (1 << 64) - 1
-_blas_set_num_threads = None  # OpenBLAS's own setter, once the BLAS is loaded
-_num_threads = [None]  # what set_num_threads last asked for, for a BLAS loaded later
 
 
 def _module():
@@ -27,8 +28,9 @@ def _module():
 
 
 def set_num_threads(n):
-    """Run the cpu kernels on ``n`` OpenMP threads (the default: ``OMP_NUM_THREADS``, else every core), and
-    OpenBLAS's matmul on as many where it is loaded.
+    """Run the cpu kernels, matmul included, on ``n`` OpenMP threads (the default: ``OMP_NUM_THREADS``, else every
+    core).  OpenBLAS itself stays on one thread: matmul splits its work across these threads instead (Note [Matmul
+    threads] in ``kernels/cpu/module.cpp``).
 
     ``n`` is an int (anything with ``__index__``, but not a bool: 1.5 and True are a TypeError) from 1 to
     ``max(256, 4 * os.cpu_count())`` (``thread_limit()``), else a ValueError: tens of thousands of threads made libgomp
@@ -40,12 +42,7 @@ def set_num_threads(n):
     1
     >>> cpu.set_num_threads(old)
     """
-    module = _module()
-    module.set_num_threads(n)  # checks n first, with errors that name set_num_threads (kernels/cpu/module.cpp)
-    n = module.get_num_threads()
-    _num_threads[0] = n
-    if _blas_set_num_threads is not None:
-        _blas_set_num_threads(n)
+    _module().set_num_threads(n)  # checks n first, with errors that name set_num_threads (kernels/cpu/module.cpp)
 
 
 def thread_limit():
@@ -126,8 +123,9 @@ class CPUBackend(Backend):
 
 
 def _load_blas():
-    """Hand OpenBLAS's cblas_sgemm/cblas_dgemm to the C++ module, if the package is installed."""
-    global _blas_set_num_threads
+    """Hand OpenBLAS's cblas_sgemm/cblas_dgemm to the C++ module, if the package is installed, and keep OpenBLAS on
+    one thread: its own pthreads and our OpenMP threads would fight over the cores (Note [Matmul threads] in
+    ``kernels/cpu/module.cpp``), so matmul splits the work across our threads and each calls OpenBLAS."""
     try:
         import ctypes
         import os
@@ -142,12 +140,12 @@ def _load_blas():
         prefix = blas.get_symbol_prefix() if hasattr(blas, "get_symbol_prefix") else "scipy_"
         s = ctypes.cast(getattr(lib, f"{prefix}cblas_sgemm"), ctypes.c_void_p).value
         d = ctypes.cast(getattr(lib, f"{prefix}cblas_dgemm"), ctypes.c_void_p).value
-        _cpu.set_blas(s, d)
-        _blas_set_num_threads = getattr(lib, f"{prefix}openblas_set_num_threads", None)
-        if _blas_set_num_threads is not None and _num_threads[0] is not None:
-            _blas_set_num_threads(_num_threads[0])
+        set_threads = getattr(lib, f"{prefix}openblas_set_num_threads")
     except (OSError, StopIteration, AttributeError):
-        pass
+        return  # not the OpenBLAS we know: our own matmul loop runs
+    set_threads.argtypes = [ctypes.c_int]
+    set_threads(1)  # before the first product: a multi-threaded OpenBLAS under our threads would oversubscribe
+    _cpu.set_blas(s, d)
 
 
 # -- kernels: thin adapters from tensors to the C++ entry points (see Note [Kernel contract]) ------------------------
@@ -214,32 +212,40 @@ def _random(kind):
 
 def _reduction(op):
     def kernel(out, x, axes):
-        keep = [i for i in range(x.ndim) if i not in axes]
-        _cpu.reduce(op, x.dtype.code, x.buffer.handle, x.offset, [x.shape[i] for i in keep],
-                    [x.strides[i] for i in keep], [x.shape[i] for i in axes], [x.strides[i] for i in axes],
-                    out.buffer.handle, out.offset, out.dtype.code)
+        shape, strides = x.shape, x.strides  # properties: read once, not once per dimension
+        keep = [i for i in range(len(shape)) if i not in axes]
+        _cpu.reduce(op, x.dtype.code, x.buffer.handle, x.offset, [shape[i] for i in keep], [strides[i] for i in keep],
+                    [shape[i] for i in axes], [strides[i] for i in axes], out.buffer.handle, out.offset,
+                    out.dtype.code)
     return kernel
 
 
-def _blas_ready(t):
+def _blas_ready(rows, cols, rs, cs):
     """A BLAS can read a matrix whose rows or columns are contiguous; anything else is copied first."""
-    rs, cs = t.strides[-2:]
-    rows, cols = t.shape[-2:]
     return (cs == 1 and rs >= max(1, cols)) or (rs == 1 and cs >= max(1, rows)) or rows == 1 or cols == 1
 
 
-def matmul(out, a, b):
-    from ..dispatch.dispatcher import astype as cast
+def _copy(t):
+    """A contiguous copy of ``t`` (the dispatcher imports this module, so it is imported on first use)."""
+    from ..dispatch.dispatcher import astype
 
-    if not _blas_ready(a):
-        a = cast(a, a.dtype)
-    if not _blas_ready(b):
-        b = cast(b, b.dtype)
-    m, k = a.shape[-2:]
+    return astype(t, t.dtype)
+
+
+def matmul(out, a, b):
+    # the per-call path of every product (Linear runs three a step): plain indexing, no helper per operand
+    m, k = a.shape[-2], a.shape[-1]
     n = b.shape[-1]
+    a_strides, b_strides = a.strides, b.strides
+    if not _blas_ready(m, k, a_strides[-2], a_strides[-1]):
+        a = _copy(a)
+        a_strides = a.strides
+    if not _blas_ready(k, n, b_strides[-2], b_strides[-1]):
+        b = _copy(b)
+        b_strides = b.strides
     _cpu.matmul(out.dtype.code, out.shape[:-2], out.buffer.handle, out.offset, a.buffer.handle, a.offset,
-                a.strides[:-2], a.strides[-2], a.strides[-1], b.buffer.handle, b.offset, b.strides[:-2],
-                b.strides[-2], b.strides[-1], m, n, k)
+                a_strides[:-2], a_strides[-2], a_strides[-1], b.buffer.handle, b.offset, b_strides[:-2],
+                b_strides[-2], b_strides[-1], m, n, k)
 
 
 def _softmax(log):

@@ -142,6 +142,8 @@ DERIVATIVES = {
     "sin": Derivative(lambda c, g: (mul(g, cos(_x(c))),), (0,)),
     "cos": Derivative(lambda c, g: (neg(mul(g, sin(_x(c)))),), (0,)),
     "tanh": Derivative(lambda c, g: (mul(g, sub(1.0, mul(_out(c), _out(c)))),), save_output=True),
+    # d/dx erf(x) = 2 / sqrt(pi) * exp(-x**2)
+    "erf": Derivative(lambda c, g: (mul(g, mul(exp(neg(mul(_x(c), _x(c)))), 1.1283791670955126)),), (0,)),
     "sigmoid": Derivative(lambda c, g: (mul(g, mul(_out(c), sub(1.0, _out(c)))),), save_output=True),
     "relu": Derivative(lambda c, g: (where(gt(_out(c), 0), g, 0.0),), save_output=True),
     "square": Derivative(lambda c, g: (mul(mul(g, _x(c)), 2.0),), (0,)),

@@ -715,6 +715,7 @@ _SUMMARIES = {
     "exp": "The exponential e**x.", "log": "The natural logarithm (NaN below 0, -inf at 0).",
     "sqrt": "The square root (NaN below 0).", "sin": "The sine (radians).", "cos": "The cosine (radians).",
     "tanh": "The hyperbolic tangent.", "sigmoid": "The logistic function 1 / (1 + exp(-x)).",
+    "erf": "The error function 2 / sqrt(pi) * integral of exp(-t**2) from 0 to x.",
     "relu": "max(x, 0); NaN stays NaN.", "sign": "-1, 0 or 1 by the sign of x; NaN stays NaN.",
     "floor": "The largest integer <= x.", "ceil": "The smallest integer >= x.", "square": "x * x.",
     "logical_not": "True where x is zero.", "isnan": "True where x is NaN.", "isinf": "True where x is +-inf.",

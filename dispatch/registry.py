@@ -271,13 +271,15 @@ class Registry:
         short = {"bool": "b", "int8": "i8", "int16": "i16", "int32": "i32", "int64": "i64", "uint8": "u8",
                  "float16": "f16", "float32": "f32", "float64": "f64"}
         width = sum(len(s) + 1 for s in short.values())
-        lines = [f"{'op':<14}" + "".join(f"{t:<{width + 2}}" for t in types)]
-        for op in sorted({o for (o, _, _) in self._entries}):
+        ops = sorted({o for (o, _, _) in self._entries})
+        first = max([14] + [len(op) + 1 for op in ops])  # a long name (max_pool2d_backward) keeps its columns
+        lines = [f"{'op':<{first}}" + "".join(f"{t:<{width + 2}}" for t in types)]
+        for op in ops:
             cells = []
             for t in types:
                 cells.append(" ".join(short[d.name] if (op, t, d) in self._entries else "." * len(short[d.name])
                                       for d in DTYPES))
-            lines.append(f"{op:<14}" + "".join(f"{c:<{width + 2}}" for c in cells))
+            lines.append(f"{op:<{first}}" + "".join(f"{c:<{width + 2}}" for c in cells))
         return "\n".join(lines)
 
 

@@ -77,6 +77,7 @@ ELEMENTWISE = {op.name: op for op in (
     _unary("sin", FLOAT, "sin(a)", to_float=True),
     _unary("cos", FLOAT, "cos(a)", to_float=True),
     _unary("tanh", FLOAT, "tanh(a)", to_float=True),
+    _unary("erf", FLOAT, "erf(a)", to_float=True),
     _unary("sigmoid", FLOAT, "(1 / (1 + exp(-a)))", to_float=True),
     _unary("relu", NUMERIC, {"int": "(a > 0 ? a : 0)", "uint": "a", "float": "((a > 0 || a != a) ? a : 0)"}),
     _unary("sign", NUMERIC, {"int": "((a > 0) - (a < 0))", "uint": "(a > 0)",

@@ -103,7 +103,8 @@ def _away(rng, *shape, low=0.3, high=2.0):
 
 UNARY = {"negative": torch.neg, "positive": torch.positive, "abs": torch.abs, "exp": torch.exp, "log": torch.log,
          "sqrt": torch.sqrt, "sin": torch.sin, "cos": torch.cos, "tanh": torch.tanh, "sigmoid": torch.sigmoid,
-         "relu": torch.relu, "square": torch.square, "sign": torch.sign, "floor": torch.floor, "ceil": torch.ceil}
+         "relu": torch.relu, "square": torch.square, "sign": torch.sign, "floor": torch.floor, "ceil": torch.ceil,
+         "erf": torch.erf}
 BINARY = {"add": torch.add, "subtract": torch.sub, "multiply": torch.mul, "divide": torch.div, "pow": torch.pow,
           "maximum": torch.maximum, "minimum": torch.minimum, "remainder": torch.remainder,
           "floor_divide": lambda a, b: torch.div(a, b, rounding_mode="floor")}

@@ -682,12 +682,21 @@ typename R::Acc reduce_range(const Dims<1>& inner, char* base, int64_t begin, in
                 if constexpr (std::is_same<T, float>::value) {
                     // 16 float lanes within blocks of 4096 (vectorises; each lane adds 256 values), then each
                     // block's total into the double accumulator: pairwise-like accuracy at memory speed
+                    // The lanes are four 4-float vectors (GCC's vector extension: SSE2 here, plain code where
+                    // there is none): GCC 12 turned the loop over a float[16] into 16 scalar adds.
+                    typedef float f4 __attribute__((vector_size(16)));
                     int64_t i = 0;
                     while (i < n) {
                         const int64_t end = std::min(n, i + 4096);
-                        float part[16] = {};
+                        f4 lanes[4] = {};
                         for (; i + 16 <= end; i += 16)
-                            for (int j = 0; j < 16; ++j) part[j] += x[i + j];
+                            for (int v = 0; v < 4; ++v) {
+                                f4 chunk;
+                                std::memcpy(&chunk, x + i + 4 * v, sizeof chunk);  // unaligned load
+                                lanes[v] += chunk;
+                            }
+                        float part[16];
+                        std::memcpy(part, lanes, sizeof part);  // lane j holds x[i + j], as a float[16] would
                         for (; i < end; ++i) part[0] += x[i];
                         double block = 0;
                         for (int j = 0; j < 16; ++j) block += part[j];
@@ -718,8 +727,22 @@ Out finish(const Acc& a) {
 }
 
 template <class R, class T, class Out>
-void reduce_impl(char* x, const Shape& outer_shape, const Shape& outer_strides, const Shape& inner_shape,
+void reduce_impl(char* x, const Shape& kept_shape, const Shape& kept_strides, const Shape& inner_shape,
                  const Shape& inner_strides, Out* out) {
+    // The kept dims coalesced (size-1 dims dropped, neighbours that walk as one merged), in C order, so that each
+    // output's flat index is unchanged: a (64, 16, 150) tensor summed over its batch is then the column sum of a
+    // (64, 2400) one below.
+    Shape outer_shape, outer_strides;
+    for (size_t d = 0; d < kept_shape.size(); ++d) {
+        if (kept_shape[d] == 1) continue;
+        if (!outer_shape.empty() && outer_strides.back() == kept_strides[d] * kept_shape[d]) {
+            outer_shape.back() *= kept_shape[d];
+            outer_strides.back() = kept_strides[d];
+            continue;
+        }
+        outer_shape.push_back(kept_shape[d]);
+        outer_strides.push_back(kept_strides[d]);
+    }
     const Shape* ist[1] = {&inner_strides};
     const int isz[1] = {static_cast<int>(sizeof(T))};
     Dims<1> inner = ts::make_dims<1>(inner_shape, ist, isz);
@@ -817,6 +840,35 @@ void reduce_typed(const std::string& op, char* x, const Shape& os, const Shape& 
 
 // -- matmul: a real BLAS for float32/float64 when one was handed to us, our own loop otherwise ------------------
 
+// Note [Matmul threads]
+// ~~~~~~~~~~~~~~~~~~~~~
+// One thread pool runs a product: ours.  OpenBLAS has a pool of its own pthreads, and both its threads and libgomp's
+// workers busy-wait for a while after their work; on a machine with as many cores as threads the two pools fought
+// over the cores at the scheduler's pace (milliseconds), so that (128, 784) @ (784, 256) followed by a sum took
+// 7-25 ms at 2 threads instead of 0.3.  So OpenBLAS runs on one thread (backends/cpu.py sets that when it loads the
+// library; set_num_threads leaves it there) and a product is split here across ts::max_threads() OpenMP threads,
+// each calling the BLAS, or our loop, on its own block of C:
+//   - whole matrices of a batch, when there are at least as many as threads;
+//   - else blocks of the rows of C when N <= M (each call then packs all of b, the smaller operand to copy), of its
+//     columns otherwise (each packs all of a); a block is a multiple of 16 rows or columns, so that every call keeps
+//     the BLAS's full register tiles;
+//   - a product of fewer than grain() * kMatmulGrainScale multiply-adds per thread stays on one thread: a
+//     multiply-add in a BLAS costs about a thirtieth of an elementwise element, and the threads' start-up would
+//     cost more than the split saves.
+// Every element of C is the sum over the whole of K taken by one call, whatever the thread count.  A product whose
+// M and N are both at most 16 is one block: its K is not split (that would need a reduction across threads).
+//
+// libgomp's waiting is left as it is (as PyTorch leaves it): after a parallel loop its workers spin for about 4 ms
+// before they sleep, so during a training step they never sleep.  Measured on 2 cores and 2 threads with a busy loop
+// in another process, one SGD step of the bench's MLP took 1.0-1.5x its time on the idle machine, LeNet's 2x (as
+// PyTorch's did); with the spin bounded (GOMP_SPINCOUNT=30000 or 100000) they took 5-7x and 3-9x, because a worker
+// that has gone to sleep waits out the neighbour's time slice each time it is woken.  OMP_WAIT_POLICY=PASSIVE held
+// up best under the neighbour but made every step 1.5x slower on the idle machine (a wake-up costs tens of
+// microseconds here).  On a machine shared with other busy processes, set OMP_WAIT_POLICY=PASSIVE (before the
+// first import), or use fewer threads than free cores.
+constexpr int64_t kMatmulGrainScale = 32;
+constexpr int64_t kMatmulBlockAlign = 16;
+
 using gemm_f = void (*)(int, int, int, int, int, int, float, const float*, int, const float*, int, float, float*, int);
 using gemm_d = void (*)(int, int, int, int, int, int, double, const double*, int, const double*, int, double, double*,
                         int);
@@ -844,15 +896,31 @@ bool blas_layout(int64_t rs, int64_t cs, int64_t rows, int64_t cols, int& trans,
     return false;
 }
 
+// One block on the calling thread: c (M, N) with row stride ldc = a (M, K) @ b (K, N), strides in elements.
 template <class T>
-void matmul_loop(const T* a, int64_t ars, int64_t acs, const T* b, int64_t brs, int64_t bcs, T* c, int64_t M,
-                 int64_t N, int64_t K) {
+void matmul_block(const T* a, int64_t ars, int64_t acs, const T* b, int64_t brs, int64_t bcs, T* c, int64_t ldc,
+                  int64_t M, int64_t N, int64_t K) {
+    if constexpr (std::is_same<T, float>::value || std::is_same<T, double>::value) {
+        int ta, tb, lda, ldb;
+        const bool blas_shape = M < (1ll << 31) && N < (1ll << 31) && K < (1ll << 31) && ldc < (1ll << 31) &&
+                                blas_layout<T>(ars, acs, M, K, ta, lda) && blas_layout<T>(brs, bcs, K, N, tb, ldb);
+        if constexpr (std::is_same<T, float>::value) {
+            if (sgemm && blas_shape) {
+                sgemm(kRowMajor, ta, tb, int(M), int(N), int(K), 1.0f, a, lda, b, ldb, 0.0f, c, int(ldc));
+                return;
+            }
+        } else {
+            if (dgemm && blas_shape) {
+                dgemm(kRowMajor, ta, tb, int(M), int(N), int(K), 1.0, a, lda, b, ldb, 0.0, c, int(ldc));
+                return;
+            }
+        }
+    }
     using C = std::conditional_t<ts::is_float_v<T>, std::conditional_t<std::is_same<T, double>::value, double, float>,
                                  std::conditional_t<std::is_same<T, bool>::value, int, T>>;
-    const bool par = M * N * K >= ts::grain() && M > 1;
-#pragma omp parallel for schedule(static) if (par) num_threads(ts::max_threads())
+    std::vector<C> acc(static_cast<size_t>(N));
     for (int64_t i = 0; i < M; ++i) {
-        std::vector<C> acc(N, C(0));
+        std::fill(acc.begin(), acc.end(), C(0));
         for (int64_t k = 0; k < K; ++k) {
             const C aik = static_cast<C>(static_cast<ts::compute_t<T>>(a[i * ars + k * acs]));
             const T* brow = b + k * brs;
@@ -862,17 +930,36 @@ void matmul_loop(const T* a, int64_t ars, int64_t acs, const T* b, int64_t brs, 
                 for (int64_t j = 0; j < N; ++j)
                     acc[j] += aik * static_cast<C>(static_cast<ts::compute_t<T>>(brow[j * bcs]));
         }
-        for (int64_t j = 0; j < N; ++j) c[i * N + j] = static_cast<T>(acc[j]);
+        for (int64_t j = 0; j < N; ++j) c[i * ldc + j] = static_cast<T>(acc[j]);
     }
 }
 
+// The batched product, split across threads as Note [Matmul threads] says.
 template <class T>
 void matmul_typed(const Shape& batch, char* out, char* a, const Shape& abs, int64_t ars, int64_t acs, char* b,
                   const Shape& bbs, int64_t brs, int64_t bcs, int64_t M, int64_t N, int64_t K) {
     int64_t nb = 1;
     for (auto n : batch) nb *= n;
+    if (nb == 0 || M == 0 || N == 0) return;
     const int nd = static_cast<int>(batch.size());
-    for (int64_t bi = 0; bi < nb; ++bi) {
+    // the work in multiply-adds (at least M * N: a K of 0 still writes zeros); no overflow, the entry point checked
+    // batch * M * N * K
+    const int64_t work = nb * M * N * std::max<int64_t>(K, 1);
+    const int64_t per_thread = ts::grain() * kMatmulGrainScale;
+    const int threads = static_cast<int>(std::min<int64_t>(ts::max_threads(), std::max<int64_t>(1, work / per_thread)));
+    // blocks per matrix: 1 when the batch alone keeps every thread busy
+    const bool by_rows = N <= M;
+    const int64_t split = by_rows ? M : N;
+    int64_t parts = 1, block = split;
+    if (threads > nb) {
+        const int64_t want = (threads + nb - 1) / nb;
+        block = (split + want - 1) / want;
+        block = (block + kMatmulBlockAlign - 1) / kMatmulBlockAlign * kMatmulBlockAlign;
+        parts = (split + block - 1) / block;
+    }
+    const int64_t items = nb * parts;
+    auto run = [&](int64_t item) {
+        const int64_t bi = item / parts, part = item % parts;
         int64_t rem = bi, aoff = 0, boff = 0;
         for (int d = nd - 1; d >= 0; --d) {
             const int64_t idx = rem % batch[d];
@@ -883,22 +970,26 @@ void matmul_typed(const Shape& batch, char* out, char* a, const Shape& abs, int6
         const T* ap = reinterpret_cast<const T*>(a) + aoff;
         const T* bp = reinterpret_cast<const T*>(b) + boff;
         T* cp = reinterpret_cast<T*>(out) + bi * M * N;
-        int ta, tb, lda, ldb;
-        const bool blas_shape = M < (1ll << 31) && N < (1ll << 31) && K < (1ll << 31) &&
-                                blas_layout<T>(ars, acs, M, K, ta, lda) && blas_layout<T>(brs, bcs, K, N, tb, ldb);
-        if constexpr (std::is_same<T, float>::value) {
-            if (sgemm && blas_shape) {
-                sgemm(kRowMajor, ta, tb, int(M), int(N), int(K), 1.0f, ap, lda, bp, ldb, 0.0f, cp, int(N));
-                continue;
-            }
-        }
-        if constexpr (std::is_same<T, double>::value) {
-            if (dgemm && blas_shape) {
-                dgemm(kRowMajor, ta, tb, int(M), int(N), int(K), 1.0, ap, lda, bp, ldb, 0.0, cp, int(N));
-                continue;
-            }
-        }
-        matmul_loop<T>(ap, ars, acs, bp, brs, bcs, cp, M, N, K);
+        const int64_t lo = part * block, hi = std::min(split, lo + block);
+        if (by_rows)
+            matmul_block<T>(ap + lo * ars, ars, acs, bp, brs, bcs, cp + lo * N, N, hi - lo, N, K);
+        else
+            matmul_block<T>(ap, ars, acs, bp + lo * bcs, brs, bcs, cp + lo, N, M, hi - lo, K);
+    };
+    const int team = static_cast<int>(std::min<int64_t>(threads, items));
+    if (team <= 1) {
+        for (int64_t item = 0; item < items; ++item) run(item);
+        return;
+    }
+#pragma omp parallel num_threads(team)
+    {
+#ifdef _OPENMP
+        const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+#else
+        const int t = 0, nt = 1;
+#endif
+        // contiguous runs of items, as even as they come: thread t takes [t * items / nt, (t + 1) * items / nt)
+        for (int64_t item = t * items / nt; item < (t + 1) * items / nt; ++item) run(item);
     }
 }
 
@@ -1241,6 +1332,21 @@ void check_index_layout(const char* what, const Shape& shape, std::initializer_l
         if (s->size() != shape.size()) throw std::invalid_argument("strides and shape differ in length");
 }
 
+// max_pool2d_backward's checks and call; ``general`` picks the two-pass path whatever the windows (tests compare it
+// with the disjoint windows' paths, see nn.h).
+void max_pool2d_backward_entry(int dt, Memory grad, int64_t go, const Shape& gs, const Shape& gst, Memory x, int64_t xo,
+                               const Shape& xs, const Shape& xst, Memory o, int64_t oo, const Shape& geometry,
+                               bool general) {
+    require_float(dt, "max_pool2d_backward");
+    const ts::nn::Geometry g = geometry_of("max_pool2d_backward", geometry);
+    const ts::nn::Image xi = image(x, xo, xs, xst, dt, "max_pool2d_backward: x");
+    const ts::nn::Image gi = image(grad, go, gs, gst, dt, "max_pool2d_backward: grad");
+    if (gi.n != xi.n || gi.c != xi.c) throw std::invalid_argument("max_pool2d_backward: grad must be (N, C, OH, OW)");
+    char* op_ = contiguous_out(o, oo, xs, dt, "max_pool2d_backward: out");
+    MaybeRelease r(numel_of("max_pool2d_backward", gs, {g.kh, g.kw}) + numel_of("max_pool2d_backward", xs));
+    ts::nn::max_pool2d_backward(dt, gi, xi, op_, g, general);
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_cpu, m) {
@@ -1540,16 +1646,13 @@ PYBIND11_MODULE(_cpu, m) {
     m.def("max_pool2d_backward", [](int dt, Memory grad, int64_t go, const Shape& gs, const Shape& gst, Memory x,
                                     int64_t xo, const Shape& xs, const Shape& xst, Memory o, int64_t oo,
                                     const Shape& geometry) {
-        require_float(dt, "max_pool2d_backward");
-        const ts::nn::Geometry g = geometry_of("max_pool2d_backward", geometry);
-        const ts::nn::Image xi = image(x, xo, xs, xst, dt, "max_pool2d_backward: x");
-        const ts::nn::Image gi = image(grad, go, gs, gst, dt, "max_pool2d_backward: grad");
-        if (gi.n != xi.n || gi.c != xi.c)
-            throw std::invalid_argument("max_pool2d_backward: grad must be (N, C, OH, OW)");
-        char* op_ = contiguous_out(o, oo, xs, dt, "max_pool2d_backward: out");
-        MaybeRelease r(numel_of("max_pool2d_backward", gs, {g.kh, g.kw}) + numel_of("max_pool2d_backward", xs));
-        ts::nn::max_pool2d_backward(dt, gi, xi, op_, g);
+        max_pool2d_backward_entry(dt, grad, go, gs, gst, x, xo, xs, xst, o, oo, geometry, false);
     });
+    m.def("_max_pool2d_backward_general", [](int dt, Memory grad, int64_t go, const Shape& gs, const Shape& gst,
+                                             Memory x, int64_t xo, const Shape& xs, const Shape& xst, Memory o,
+                                             int64_t oo, const Shape& geometry) {
+        max_pool2d_backward_entry(dt, grad, go, gs, gst, x, xo, xs, xst, o, oo, geometry, true);
+    }, "max_pool2d_backward by its general two-pass path even where the windows are disjoint.  For tests.");
     m.def("avg_pool2d", [](int dt, Memory x, int64_t xo, const Shape& xs, const Shape& xst, Memory o, int64_t oo,
                            const Shape& os, const Shape& geometry, bool include_pad) {
         require_float(dt, "avg_pool2d");

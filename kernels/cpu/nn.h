@@ -30,8 +30,10 @@ void col2im(int dt, const Image& cols, char* out, int64_t n, int64_t c, int64_t 
             const Geometry& g);
 // out (N, C, OH, OW) contiguous
 void max_pool2d(int dt, const Image& x, char* out, int64_t oh, int64_t ow, const Geometry& g);
-// grad (N, C, OH, OW); out (N, C, H, W) contiguous, overwritten
-void max_pool2d_backward(int dt, const Image& grad, const Image& x, char* out, const Geometry& g);
+// grad (N, C, OH, OW); out (N, C, H, W) contiguous, overwritten.  Disjoint windows take a one-pass path unless
+// ``general`` (for tests: both paths must agree).
+void max_pool2d_backward(int dt, const Image& grad, const Image& x, char* out, const Geometry& g,
+                         bool general = false);
 void avg_pool2d(int dt, const Image& x, char* out, int64_t oh, int64_t ow, const Geometry& g, bool include_pad);
 // grad (N, C, OH, OW); out (N, C, H, W) contiguous, overwritten
 void avg_pool2d_backward(int dt, const Image& grad, char* out, int64_t h, int64_t w, const Geometry& g,

@@ -527,7 +527,7 @@ def _build():
 
     table = {}
     for op in ("negative", "positive", "abs", "exp", "log", "sqrt", "sin", "cos", "tanh", "sigmoid", "relu",
-               "square", "sign", "floor", "ceil"):
+               "square", "sign", "floor", "ceil", "erf"):
         table[op] = _unary(op)
     for op in ("add", "subtract", "multiply", "divide", "pow", "maximum", "minimum", "remainder", "floor_divide"):
         table[op] = _binary(op)

@@ -5,6 +5,8 @@ tensorswitch's semantics (kernels/optable.py, Note [Type promotion]).  Floating 
 rounded to the result dtype, so the reference is at least as accurate as any backend.
 """
 
+import math
+
 import numpy as np
 
 from ..kernels import optable
@@ -70,6 +72,7 @@ ELEMENTWISE = {
     "sin": _float_ref(np.sin),
     "cos": _float_ref(np.cos),
     "tanh": _float_ref(np.tanh),
+    "erf": _float_ref(np.vectorize(math.erf, otypes=[np.float64])),  # NumPy has no erf: math.erf per element
     "sigmoid": _float_ref(lambda x: 1.0 / (1.0 + np.exp(-x))),
     "relu": _ints_or_float(lambda x: np.maximum(x, np.zeros((), x.dtype))),
     "sign": _ints_or_float(np.sign),

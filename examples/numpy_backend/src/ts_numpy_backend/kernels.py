@@ -18,6 +18,8 @@ what a partial backend looks like: the conformance matrix marks the cells "not i
 ``ts.KernelNotFoundError`` naming the op, the device and the dtype (and which dtypes do work).  Cast to float32 first.
 """
 
+import math
+
 import numpy as np
 
 import tensorswitch as ts
@@ -31,7 +33,7 @@ __all__ = ["ELEMENTWISE", "register_kernels"]
 DEVICE = NumPyBackend.name
 
 # see Note [No float16 transcendentals]
-NO_FLOAT16 = frozenset({"exp", "log", "sqrt", "sin", "cos", "tanh", "sigmoid", "softmax", "log_softmax"})
+NO_FLOAT16 = frozenset({"exp", "log", "sqrt", "sin", "cos", "tanh", "sigmoid", "softmax", "log_softmax", "erf"})
 
 
 # -- elementwise: where NumPy's function differs from the op table ---------------------------------------------------
@@ -92,7 +94,12 @@ def _power(a, b, out):
 
 
 #: op name -> the NumPy function computing it, called as fn(*inputs, out=out)
+def _erf(x, out):
+    out[...] = np.vectorize(math.erf, otypes=[np.float64])(x)  # NumPy has no erf ufunc
+
+
 ELEMENTWISE = {
+    "erf": _erf,
     "negative": np.negative,
     "positive": np.positive,
     "abs": np.absolute,
