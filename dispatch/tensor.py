@@ -151,11 +151,15 @@ class Tensor(_RawTensor):
     @property
     def mT(self):
         """The transpose of the last two axes."""
-        if self.ndim < 2:
+        shape = self.shape
+        if len(shape) < 2:
             raise ValueError("mT needs at least two dimensions")
-        axes = list(range(self.ndim))
-        axes[-1], axes[-2] = axes[-2], axes[-1]
-        return self.permute_dims(axes)
+        if type(self) is not Tensor and isinstance(self, GradTensor):  # recorded as a permute_dims view
+            axes = list(range(len(shape)))
+            axes[-1], axes[-2] = axes[-2], axes[-1]
+            return self.permute_dims(axes)
+        st = self.strides  # the view directly: matmul's backward takes a few per layer
+        return self._view(self.offset, shape[:-2] + (shape[-1], shape[-2]), st[:-2] + (st[-1], st[-2]))
 
     def stride(self):
         """The strides in elements."""
