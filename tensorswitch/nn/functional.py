@@ -659,7 +659,7 @@ def flatten(input, start_dim=0, end_dim=-1):  # noqa: A002
 
 def _class_target(op, input, target, ignore_index):
     """Check a class-index ``target`` against ``input`` (N, C, d1, ...) or (C,); returns (input as (N, C, ...),
-    target as (N, ...) int64, whether the input was unbatched)."""
+    target as (N, ...) int64, whether the input was unbatched, whether every target is a class: none ignored)."""
     _require_indices(op, "target", target)
     _check_devices(op, input=input, target=target)
     if input.ndim == 0:
@@ -677,13 +677,18 @@ def _class_target(op, input, target, ignore_index):
     classes = input.shape[1]
     target = target.astype(ts.int64) if target.dtype is not ts.int64 else target
     if target.size:
+        # the common case in two reductions: every target a class (then none is ignored either, and _nll can skip
+        # its masks); only otherwise the full check, which tells an ignored target from an out-of-range one
+        if int(ts.min(target).item()) >= 0 and int(ts.max(target).item()) < classes and \
+                not 0 <= ignore_index < classes:
+            return input, target, unbatched, True
         bad = ((target < 0) | (target >= classes)) & (target != ignore_index)
         if ts.any(bad).item():
             lowest = int(ts.min(ts.where(bad, target, classes)).item())
             value = lowest if lowest < 0 else int(ts.max(ts.where(bad, target, -1)).item())
             raise IndexError(f"{op}: target {value} is out of bounds for {classes} classes (valid targets are "
                              f"0 to {classes - 1}, or ignore_index={ignore_index})")
-    return input, target, unbatched
+    return input, target, unbatched, False
 
 
 def _class_weight(op, weight, classes, input):
@@ -696,9 +701,16 @@ def _class_weight(op, weight, classes, input):
     return weight
 
 
-def _nll(op, logp, target, weight, ignore_index, reduction):
+def _nll(op, logp, target, weight, ignore_index, reduction, masks=False, all_classes=False):
     """The negative log-likelihood of ``target`` (N, ...) under ``logp`` (N, C, ...), reduced; also returns the
     valid-target mask and the per-target weights (for label smoothing)."""
+    if all_classes and weight is None and not masks and reduction != "none":
+        # every target is a class (_class_target checked), so nothing is masked: the masked form below gives the
+        # same numbers with four more ops and their backward passes
+        picked = ts.take_along_axis(logp, target.expand_dims(1), axis=1)  # gradient: a scatter-add
+        total = -ts.sum(picked)
+        loss = total / float(target.size) if reduction == "mean" else total
+        return loss, None, None
     valid = target != ignore_index
     index = ts.where(valid, target, 0)  # any valid class: the ignored positions are masked out below
     picked = ts.take_along_axis(logp, index.expand_dims(1), axis=1).squeeze(1)  # gradient: a scatter-add
@@ -722,9 +734,9 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
     reduction = _legacy_reduction(size_average, reduce, reduction)
     _check_reduction(op, reduction)
     _require_float(op, "input", input)
-    x, t, unbatched = _class_target(op, input, target, ignore_index)
+    x, t, unbatched, all_classes = _class_target(op, input, target, ignore_index)
     weight = _class_weight(op, weight, x.shape[1], x)
-    loss, _, _ = _nll(op, x, t, weight, ignore_index, reduction)
+    loss, _, _ = _nll(op, x, t, weight, ignore_index, reduction, all_classes=all_classes)
     return loss.reshape(()) if unbatched and reduction == "none" else loss
 
 
@@ -756,9 +768,10 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     weight = _class_weight(op, weight, classes, input)
     if target.dtype.kind == "float":
         return _cross_entropy_probabilities(op, input, target, weight, reduction, label_smoothing, class_dim)
-    x, t, unbatched = _class_target(op, input, target, ignore_index)
+    x, t, unbatched, all_classes = _class_target(op, input, target, ignore_index)
     logp = ts.log_softmax(x, axis=1)
-    loss, valid, w = _nll(op, logp, t, weight, ignore_index, reduction)
+    loss, valid, w = _nll(op, logp, t, weight, ignore_index, reduction, masks=label_smoothing > 0.0,
+                          all_classes=all_classes)
     if label_smoothing > 0.0:
         if weight is not None:
             smooth = -ts.sum(logp * weight.reshape((1, classes) + (1,) * (x.ndim - 2)), axis=1)
