@@ -159,9 +159,18 @@ def training_step(lib, builder, x, y, device=None, weights=None):
     return step
 
 
-def bench_training(reps, min_time, has_opencl):
+def _torch_cuda():
+    """True when PyTorch can run on an NVIDIA GPU here (for the cuda-against-PyTorch-CUDA rows)."""
+    try:
+        return torch is not None and torch.cuda.is_available()
+    except Exception:  # a CPU-only build or a broken driver
+        return False
+
+
+def bench_training(reps, min_time, has_opencl, has_cuda=False):
     """{model name: {column: seconds per step}} for 1 and 2 threads (tensorswitch against PyTorch, at the same thread
-    count), and tensorswitch's opencl against its cpu at the default thread count."""
+    count), tensorswitch's opencl against its cpu at the default thread count, and, on a machine with an NVIDIA GPU,
+    tensorswitch's cuda against PyTorch CUDA."""
     rng = np.random.default_rng(0)
     results = {}
     threads = ts.get_num_threads(), torch.get_num_threads() if torch is not None else None
@@ -193,6 +202,15 @@ def bench_training(reps, min_time, has_opencl):
             results[f"{name}, opencl vs cpu ({threads[0]} threads)"] = timeit_interleaved(
                 {"tensorswitch cpu": (ours, None), "tensorswitch opencl": (on_opencl, dev.synchronize)}, reps,
                 min_time)
+        if has_cuda:
+            dev = ts.device("cuda")
+            cases = {"tensorswitch cuda": (training_step(ts, builder, x, y, device=dev, weights=weights),
+                                           dev.synchronize)}
+            if _torch_cuda():
+                cases["PyTorch CUDA"] = (training_step(torch, builder, torch.from_numpy(x_np),
+                                                       torch.from_numpy(y_np), device="cuda", weights=weights),
+                                         torch.cuda.synchronize)
+            results[f"{name}, cuda"] = timeit_interleaved(cases, reps, min_time)
     return results
 
 
@@ -312,13 +330,14 @@ def main():
     columns = [c for c in columns if any(c in r[2] for r in rows)]
     print_table(rows, columns, args.markdown)
 
+    has_cuda = any(d.type == "cuda" for d in ts.devices())
     train = {k: {c: v * 1e3 for c, v in t.items()} for k, t in
-             bench_training(reps, 0.02 if args.quick else 0.05, has_opencl).items()}
+             bench_training(reps, 0.02 if args.quick else 0.05, has_opencl, has_cuda).items()}
     print("\nTraining: one SGD step (forward, cross-entropy, backward, update), the same model in both libraries, "
           "timed in turn:")
     train_rows = [(name, "ms per step (lower is better)", t) for name, t in train.items()]
-    print_table(train_rows, [c for c in ("tensorswitch cpu", "PyTorch CPU", "tensorswitch opencl")
-                             if any(c in t for t in train.values())], args.markdown)
+    print_table(train_rows, [c for c in ("tensorswitch cpu", "PyTorch CPU", "tensorswitch opencl", "tensorswitch cuda",
+                                         "PyTorch CUDA") if any(c in t for t in train.values())], args.markdown)
 
     print("\nTargets (ratios measured in this run):")
     targets = [
@@ -353,6 +372,11 @@ def main():
         if "tensorswitch opencl" in table:
             print(f"  {name}: {table['tensorswitch opencl'] / table['tensorswitch cpu']:.2f}x the cpu's time "
                   f"(no target)")
+        if "tensorswitch cuda" in table and "PyTorch CUDA" in table:
+            print(f"  {name}: {table['tensorswitch cuda'] / table['PyTorch CUDA']:.2f}x PyTorch CUDA's time "
+                  f"(no target)")
+    if not has_cuda:
+        print("  cuda: no usable NVIDIA GPU here, so no cuda rows (not estimated)")
 
 
 def print_table(rows, columns, markdown):
