@@ -34,9 +34,17 @@ def _shape(shape, op="empty"):
 
 def _creation(fn):
     """``fn`` with a keyword-only ``requires_grad=False``: the result is a leaf that autograd tracks when True."""
+    name = fn.__name__
+
     def creation(*args, requires_grad=False, **kwargs):
         out = fn(*args, **kwargs)
-        return out.requires_grad_() if requires_grad else out
+        if not requires_grad:
+            return out
+        if out.dtype.kind != "float":
+            raise errors.UnsupportedDtypeError(
+                f"{name}: only floating-point tensors can require gradients, got {out.dtype.name}; pass a float "
+                f"dtype (dtype=ts.float32) or leave requires_grad=False")
+        return out.requires_grad_()
 
     functools.update_wrapper(creation, fn)
     del creation.__wrapped__
