@@ -135,12 +135,14 @@ void parallel_runs(const Dims<N>& d, char* const base[N], Inner&& inner) {
     }
 }
 
-// A flat loop over [0, n) split across threads in contiguous chunks.
+// body(begin, end) over [0, rows) split in contiguous chunks across threads; one thread below grain() elements of
+// ``work`` (the elements all the rows touch: a row of pooling windows does more than one element's work).
 template <class Body>
-void parallel_chunks(int64_t n, Body&& body) {
-    const int threads = static_cast<int>(std::min<int64_t>(max_threads(), std::max<int64_t>(1, n / grain())));
+void parallel_rows(int64_t rows, int64_t work, Body&& body) {
+    const int64_t by_work = std::max<int64_t>(1, work / grain());
+    const int threads = static_cast<int>(std::min<int64_t>({static_cast<int64_t>(max_threads()), by_work, rows}));
     if (threads <= 1) {
-        body(int64_t(0), n);
+        body(int64_t(0), rows);
         return;
     }
 #pragma omp parallel num_threads(threads)
@@ -150,9 +152,15 @@ void parallel_chunks(int64_t n, Body&& body) {
 #else
         const int t = 0, nt = 1;
 #endif
-        const int64_t chunk = (n + nt - 1) / nt;
-        body(t * chunk, std::min(n, (t + 1) * chunk));
+        const int64_t chunk = (rows + nt - 1) / nt;
+        body(t * chunk, std::min(rows, (t + 1) * chunk));
     }
+}
+
+// A flat loop over [0, n) split across threads in contiguous chunks.
+template <class Body>
+void parallel_chunks(int64_t n, Body&& body) {
+    parallel_rows(n, n, static_cast<Body&&>(body));
 }
 
 }  // namespace ts

@@ -37,27 +37,6 @@ inline Range inside(int64_t start, int64_t step, int64_t count, int64_t size) {
     return {lo, std::max(lo, hi)};
 }
 
-// body(begin, end) over [0, rows) split in contiguous chunks across threads, one thread below grain() of ``work``.
-template <class Body>
-void parallel_rows(int64_t rows, int64_t work, Body&& body) {
-    const int64_t by_work = std::max<int64_t>(1, work / grain());
-    const int threads = static_cast<int>(std::min<int64_t>({static_cast<int64_t>(max_threads()), by_work, rows}));
-    if (threads <= 1) {
-        body(int64_t(0), rows);
-        return;
-    }
-#pragma omp parallel num_threads(threads)
-    {
-#ifdef _OPENMP
-        const int t = omp_get_thread_num(), nt = omp_get_num_threads();
-#else
-        const int t = 0, nt = 1;
-#endif
-        const int64_t chunk = (rows + nt - 1) / nt;
-        body(t * chunk, std::min(rows, (t + 1) * chunk));
-    }
-}
-
 // The accumulator of sums and maxima: float for float16 and float32, double for double.
 template <class T> using acc_t = compute_t<T>;
 
