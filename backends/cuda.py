@@ -36,6 +36,7 @@ import numpy as np
 
 from ..dispatch.backend import Backend, KernelCache
 from ..dispatch.backend import coalesce as merge_dims
+from ..dispatch.backend import pooled_size
 from ..dispatch.device import register_backend
 from ..dispatch.dtypes import DTYPES
 from ..dispatch.errors import DeviceUnavailableError
@@ -137,17 +138,6 @@ def blas_layout(rs, cs, rows, cols):
     if rs == 1 and (cs >= max(1, rows) or cols == 1):
         return True, max(cs, rows, 1)
     return None
-
-
-def pooled_size(H, W, geometry):
-    """(OH, OW): the windows of ``geometry`` (KH, KW, SH, SW, PH, PW, DH, DW) that fit an H x W image, as im2col and
-    col2im count them (pooling kernels take theirs from the pooled tensor: ceil_mode may add one).
-
-    >>> pooled_size(5, 4, (3, 2, 2, 1, 1, 0, 1, 1))
-    (3, 3)
-    """
-    KH, KW, SH, SW, PH, PW, DH, DW = geometry
-    return (H + 2 * PH - DH * (KH - 1) - 1) // SH + 1, (W + 2 * PW - DW * (KW - 1) - 1) // SW + 1
 
 
 def _prod(values):

@@ -35,6 +35,7 @@ import numpy as np
 
 from ..dispatch.backend import Backend, KernelCache
 from ..dispatch.backend import coalesce as _coalesce
+from ..dispatch.backend import pooled_size
 from ..dispatch.device import register_backend
 from ..dispatch.dtypes import DTYPES
 from ..dispatch.errors import BackendError, OutOfMemoryError
@@ -559,12 +560,6 @@ def _softmax(op):
 
 # -- the nn families: kernels/opencl/nn.cl, geometry as in its Note [Window geometry] ------------------------------
 
-def _pooled_size(H, W, geometry):
-    """(OH, OW): how many windows of ``geometry`` fit an H x W image (the dispatcher has checked both are >= 1)."""
-    KH, KW, SH, SW, PH, PW, DH, DW = geometry
-    return (H + 2 * PH - DH * (KH - 1) - 1) // SH + 1, (W + 2 * PW - DW * (KW - 1) - 1) // SW + 1
-
-
 def _launch_each(dev, kernel, n, *args):
     """One work-item per element of an output of ``n`` (the kernel's last argument)."""
     size = dev.local
@@ -583,11 +578,11 @@ def _launch_windows(name, out, src, image, windows, geometry, *extra):
 
 
 def im2col(out, x, geometry):
-    _launch_windows("im2col", out, x, x.shape, _pooled_size(*x.shape[2:], geometry), geometry)
+    _launch_windows("im2col", out, x, x.shape, pooled_size(*x.shape[2:], geometry), geometry)
 
 
 def col2im(out, cols, geometry):
-    _launch_windows("col2im", out, cols, out.shape, _pooled_size(*out.shape[2:], geometry), geometry)
+    _launch_windows("col2im", out, cols, out.shape, pooled_size(*out.shape[2:], geometry), geometry)
 
 
 def max_pool2d(out, x, geometry):

@@ -39,7 +39,7 @@ Kernels are registered per (op, device type, dtype) with ``ts.register_kernel``;
 import threading
 from collections import namedtuple
 
-__all__ = ["Backend", "Buffer", "KernelCache", "coalesce"]
+__all__ = ["Backend", "Buffer", "KernelCache", "coalesce", "pooled_size"]
 
 
 class Buffer(namedtuple("BufferFields", "handle nbytes device")):
@@ -184,3 +184,15 @@ class KernelCache:
                         program = self._programs[pk] = self._build(index, make_source(), tuple(options))
                     kernel = self._kernels[k] = self._function(program, name)
         return kernel
+
+
+def pooled_size(H, W, geometry):
+    """(OH, OW): the windows of ``geometry`` (KH, KW, SH, SW, PH, PW, DH, DW) that fit an H x W image, as im2col and
+    col2im count them (pooling kernels take theirs from the pooled tensor: ceil_mode may add one).
+
+    >>> from tensorswitch.dispatch.backend import pooled_size
+    >>> pooled_size(5, 4, (3, 2, 2, 1, 1, 0, 1, 1))
+    (3, 3)
+    """
+    KH, KW, SH, SW, PH, PW, DH, DW = geometry
+    return (H + 2 * PH - DH * (KH - 1) - 1) // SH + 1, (W + 2 * PW - DW * (KW - 1) - 1) // SW + 1
