@@ -430,12 +430,18 @@ def _make_binary(op):
                 dt = a.dtype
                 device = a.device
                 if type(b) is not Tensor:
-                    if WEAK.get((type(b), dt)) is not dt:  # see Note [Type promotion]
-                        return _binary_slow(op, a, b)
-                    try:
-                        b = scalar_view(b, dt, device, a.shape)  # a weak scalar that keeps a's dtype
-                    except (OverflowError, errors.KernelNotFoundError):  # an int outside dt's range (comparisons
-                        return _binary_slow(op, a, b)                    # still have an answer), or no fill
+                    tb = type(b)
+                    # a Python float meets a float tensor: the common case, without the WEAK lookup
+                    if not (tb is float and dt.kind == "float") and WEAK.get((tb, dt)) is not dt:
+                        return _binary_slow(op, a, b)  # see Note [Type promotion]
+                    # scalar_view's cache, looked up inline (a call costs as much as the lookup)
+                    view = _scalar_views.get((tb, b if b and b == b else _key(b), dt, device, a.shape))
+                    if view is None:
+                        try:
+                            view = scalar_view(b, dt, device, a.shape)  # a weak scalar that keeps a's dtype
+                        except (OverflowError, errors.KernelNotFoundError):  # an int outside dt's range
+                            return _binary_slow(op, a, b)  # (comparisons still have an answer), or no fill
+                    b = view
                 if b.dtype is dt and b.device is device and a.shape == b.shape:
                     kernel = kernels.get((device.type, dt))
                     if kernel is not None and (not to_float or dt.kind == "float"):
