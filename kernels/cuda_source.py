@@ -13,7 +13,7 @@ import numpy as np
 from . import codegen, optable
 
 KERNEL_DIR = os.path.join(codegen.KERNEL_DIR, "cuda")
-FAMILY_FILES = ("common.cu", "elementwise.cu", "reduce.cu", "random.cu", "matmul.cu", "softmax.cu", "nn.cu")
+FAMILY_FILES = ("common.cu", "elementwise.cu", "reduce.cu", "random.cu", "matmul.cu", "softmax.cu", "nn.cu", "scan.cu")
 ALL = optable.DTYPE_NAMES
 MAX_BLOCK = 256        # TS_MAX_BLOCK in common.cu
 TILE = 16              # TS_TILE in matmul.cu

@@ -26,6 +26,16 @@ _derivatives.install()  # autograd wraps the differentiable entry points first (
 
 from .dispatch.functions import *  # noqa: E402,F401,F403
 from .dispatch.nnops import *  # noqa: E402,F401,F403
+# the sections of the Array API standard, one module each (STYLE.md, section 7)
+from .dispatch.manipulation import *  # noqa: E402,F401,F403
+from .dispatch.info import *  # noqa: E402,F401,F403
+from .dispatch.sorting import *  # noqa: E402,F401,F403
+from .dispatch.searching import *  # noqa: E402,F401,F403
+from .dispatch.set_functions import *  # noqa: E402,F401,F403
+from .dispatch.statistical import *  # noqa: E402,F401,F403
+from .dispatch.indexing import *  # noqa: E402,F401,F403
+from .dispatch.interop import *  # noqa: E402,F401,F403
+from .dispatch import linalg  # noqa: E402  (ts.linalg: the standard's linalg extension)
 from .dispatch.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled  # noqa: E402
 from . import autograd  # noqa: E402
 from .dispatch.functions import ELEMENTWISE_FUNCTIONS as _EW

@@ -17,6 +17,9 @@
 
 #include "kernels.h"
 #include "nn.h"
+#include "scan.h"
+#include "sort.h"
+#include "linalg.h"
 #include "elementwise_ops.inc"
 
 namespace py = pybind11;
@@ -1706,6 +1709,12 @@ PYBIND11_MODULE(_cpu, m) {
                                  axis))
             outside("scatter_add", "an index is outside [0, " + std::to_string(out_axis_size) + ")");
     });
+    // -- sorting: sort, argsort, searchsorted (compute in sort.cpp) ------------------------------------------------
+
+    // -- scans and array indexing: cumulative sums/products, nonzero, gather/put (compute in scan.cpp) -------------
+
+    // -- linalg: LAPACK through function pointers handed over like BLAS's (compute in linalg.cpp) ------------------
+
     m.def("set_blas", [](uintptr_t s, uintptr_t d) {
         sgemm = reinterpret_cast<gemm_f>(s);
         dgemm = reinterpret_cast<gemm_d>(d);

@@ -1,0 +1,2 @@
+// The cpu kernels of the sort family.  Being written: issue 8.
+#include "sort.h"

@@ -1,0 +1,1 @@
+// CUDA kernels of the scan/gather family.  Being written: issue 8.

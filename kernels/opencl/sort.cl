@@ -1,0 +1,1 @@
+// The OpenCL kernels of the sort family.  Being written: issue 8.

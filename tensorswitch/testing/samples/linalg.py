@@ -1,0 +1,4 @@
+"""Samples of the linalg family.
+
+(Being written: issue 8.)
+"""
