@@ -28,6 +28,7 @@ from .dispatch.functions import *  # noqa: E402,F401,F403
 from .dispatch.nnops import *  # noqa: E402,F401,F403
 # the sections of the Array API standard, one module each (STYLE.md, section 7)
 from .dispatch.manipulation import *  # noqa: E402,F401,F403
+from .dispatch.einsum import *  # noqa: E402,F401,F403
 from .dispatch.info import *  # noqa: E402,F401,F403
 from .dispatch.sorting import *  # noqa: E402,F401,F403
 from .dispatch.searching import *  # noqa: E402,F401,F403
@@ -46,6 +47,10 @@ bool, int8, int16, int32, int64, uint8, float16, float32, float64 = _DTYPES  # n
 
 globals().update(_EW)
 _backends.register_builtins()
+
+from .dispatch import methods as _methods  # noqa: E402
+
+_methods.install(__import__(__name__))  # the namespace's functions as Tensor methods (Note [PyTorch habits])
 
 __version__ = "0.1.0"
 
