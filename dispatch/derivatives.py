@@ -534,7 +534,8 @@ def _getitem_method(plain):
 def _reshape_wrapper(plain):
     derivative = DERIVATIVES["reshape"]
 
-    def reshape(x, shape, /, *, copy=None):
+    @functools.wraps(plain)
+    def reshape(x, /, shape, *, copy=None):
         if isinstance(x, GradTensor):
             out = plain(detach(x), shape, copy=copy)
             if MODE.enabled and x._requires_grad:

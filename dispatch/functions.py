@@ -506,7 +506,7 @@ def _view_strides(old_shape, old_strides, new_shape):
     return tuple(new_strides)
 
 
-def reshape(x, shape, /, *, copy=None):
+def reshape(x, /, shape, *, copy=None):
     """``x`` with a new shape: a view when possible.  One dimension may be -1."""
     d.require_tensor("reshape", x)
     shape = as_shape("reshape", shape, allow_unknown=True)

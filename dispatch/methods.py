@@ -208,6 +208,14 @@ def _cast(dtype_name):
     return method
 
 
+def _complex(self):
+    """complex(x) of a one-element tensor (the Array API's ``__complex__``)."""
+    if self.size != 1:
+        raise TypeError(f"complex(): only a one-element tensor converts to a Python scalar, this one has shape "
+                        f"{self.shape}")
+    return complex(self.item())
+
+
 def install(namespace):
     """Put the methods on Tensor; ``namespace`` is the public module, whose functions the methods call (so the ones
     autograd wraps are the ones that run)."""
@@ -218,6 +226,7 @@ def install(namespace):
         if fn is not None:
             setattr(Tensor, name, _reduction_method(fn))
     Tensor.to = _to
+    Tensor.__complex__ = _complex
     for method_name, dtype_name in (("float", "float32"), ("double", "float64"), ("half", "float16"),
                                     ("int", "int32"), ("long", "int64"), ("short", "int16"), ("char", "int8"),
                                     ("byte", "uint8"), ("bool", "bool")):

@@ -298,13 +298,16 @@ class Tensor(_RawTensor):
         return self._view(self.offset, [self.shape[i] for i in keep], [self.strides[i] for i in keep])
 
     def expand_dims(self, axis=0):
-        nd = self.ndim + 1
-        axis = normalize_axis("expand_dims", axis, nd)
+        """A view with new axes of size 1 at ``axis`` (an int or a tuple: positions in the result, as NumPy)."""
+        axes = axis if isinstance(axis, (tuple, list)) else (axis,)
+        nd = self.ndim + len(axes)
         if nd > MAX_NDIM:
             raise errors.ShapeError(f"expand_dims: tensors have at most {MAX_NDIM} dimensions")
+        axes = normalize_axes("expand_dims", tuple(axes), nd)  # sorted; a repeated axis is a ValueError
         shape, strides = list(self.shape), list(self.strides)
-        shape.insert(axis, 1)
-        strides.insert(axis, 0)
+        for a in axes:
+            shape.insert(a, 1)
+            strides.insert(a, 0)
         return self._view(self.offset, shape, strides)
 
     def flatten(self, start_dim=0, end_dim=-1):
