@@ -123,41 +123,6 @@ class CPUBackend(Backend):
 
 
 # Note [Which BLAS]
-        self.allocate = module.allocate  # same signature, one Python frame less on every op's allocation
-
-    def device_count(self):
-        return 1
-
-    def supported_dtypes(self, index):
-        return frozenset(DTYPES)
-
-    def allocate(self, nbytes, index):
-        return _module().allocate(nbytes, index)
-
-    def copy_in(self, handle, offset, host, index):
-        _cpu.copy_in(handle, offset, host)
-
-    def copy_out(self, handle, offset, host, index):
-        _cpu.copy_out(handle, offset, host)
-
-    def copy_between(self, dst, dst_offset, dst_index, src, src_offset, src_index, nbytes):
-        _cpu.copy_between(dst, dst_offset, src, src_offset, nbytes)
-
-    def memory_limit(self, index):
-        """Physical memory, or the process's cgroup memory limit where lower (Note [CPU memory pool])."""
-        return _module().memory_limit()
-
-    def empty_cache(self, index):
-        empty_cache()
-
-    def memory_stats(self, index):
-        return memory_stats()
-
-    def describe(self, index):
-        return f"cpu ({_cpu.max_threads() if _cpu else '?'} threads, BLAS: {BLAS or 'none (our own loop)'})"
-
-
-# Note [Which BLAS]
 # ~~~~~~~~~~~~~~~~
 # float32/float64 matmul calls a real BLAS's cblas_sgemm/cblas_dgemm when one is installed: Intel's MKL (the ``mkl``
 # extra, ``pip install mkl``) first, else OpenBLAS (``scipy-openblas32``, the ``blas`` extra), else our own loop.
