@@ -119,6 +119,8 @@ def dtype(x):
         return d
     if x in _BY_PYTYPE:
         return _BY_PYTYPE[x]
+    if x is None:  # np.dtype(None) is float64: never a dtype here (``ts.float64 == None`` is False)
+        raise TypeError("a dtype is a ts.DType, a name such as 'float32', or a NumPy dtype; got None")
     try:
         npd = np.dtype(x)
         d = _BY_NUMPY.get(npd)
