@@ -61,6 +61,8 @@ def _to(self, *args, dtype=None, device=None, copy=False, non_blocking=False):
     if len(args) > 2:
         raise TypeError(f"to() takes at most a device and a dtype positionally, got {len(args)} arguments")
     for a in args:
+        if a is None:  # x.to(device, None): nothing to change there
+            continue
         if isinstance(a, Tensor):
             device, dtype = a.device, a.dtype
         elif _is_dtype(a):

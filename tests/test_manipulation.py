@@ -247,6 +247,7 @@ def test_pytorch_habit_methods(device):
         x.sum(0, dim=1)
     assert x.to(ts.int32).dtype == ts.int32 and x.to("int8").dtype == ts.int8
     assert x.to(device) is x and x.to(x) is x and x.to(device, copy=True) is not x
+    assert x.to(device, None) is x and x.to(None, ts.float64).dtype == ts.float64
     assert x.to(ts.asarray([1], dtype=ts.int16)).dtype == ts.int16
     assert x.float() is x and x.long().dtype == ts.int64 and x.int().dtype == ts.int32
     assert x.bool().dtype == ts.bool and x.byte().dtype == ts.uint8 and x.short().dtype == ts.int16
