@@ -21,6 +21,12 @@ _cpu = None  # tensorswitch._cpu, imported in initialize()
 _U64 = (1 << 64) - 1
 
 
+def _int64_bits(value):
+    """``value`` (a Python int within the dtype's range) as the int64 with its low 64 bits: uint64 values from 2**63
+    up pass as negative int64s, and the kernels' wrapping stores give the bits back."""
+    return ((int(value) + (1 << 63)) & _U64) - (1 << 63)
+
+
 def _module():
     from .. import _cpu as module  # cheap after the first import
 
@@ -254,18 +260,20 @@ def astype(out, x):
 
 def fill(out, value):
     # a float value goes as a double and converts like astype (Note [Float to integer casts]): 0.5 fills bool with
-    # True, 300.7 fills int8 with 44; an integer one goes as int64 and wraps
+    # True, 300.7 fills int8 with 44; an integer one goes as int64 and wraps (uint64 from 2**63 up as its bits)
     if out.dtype.kind == "float" or isinstance(value, float):
         _cpu.fill(out.dtype.code, out.shape, out.buffer.handle, out.offset, out.strides, float(value), 0, True)
     else:
-        _cpu.fill(out.dtype.code, out.shape, out.buffer.handle, out.offset, out.strides, 0.0, int(value), False)
+        _cpu.fill(out.dtype.code, out.shape, out.buffer.handle, out.offset, out.strides, 0.0, _int64_bits(value),
+                  False)
 
 
 def arange(out, start, step):
     if out.dtype.kind == "float":
         _cpu.arange(out.dtype.code, out.size, out.buffer.handle, out.offset, float(start), float(step), 0, 0)
     else:
-        _cpu.arange(out.dtype.code, out.size, out.buffer.handle, out.offset, 0.0, 0.0, int(start), int(step))
+        _cpu.arange(out.dtype.code, out.size, out.buffer.handle, out.offset, 0.0, 0.0, _int64_bits(start),
+                    _int64_bits(step))
 
 
 def _random(kind):
@@ -273,7 +281,7 @@ def _random(kind):
         # low as int64 and the span high - low modulo 2**64 as uint64 (up to 2**64: randint(-2**63, 2**63) gives 0,
         # which the kernel reads as 2**64); see Note [Random numbers]
         _cpu.random(kind, out.dtype.code, out.size, out.buffer.handle, out.offset, int(seed) & _U64,
-                    int(offset) & _U64, int(low), (int(high) - int(low)) & _U64)
+                    int(offset) & _U64, _int64_bits(low), (int(high) - int(low)) & _U64)
     return kernel
 
 
@@ -373,6 +381,28 @@ def scatter_add(out, index, src, axis):
                      index.offset, index.strides, src.buffer.handle, src.offset, src.strides, axis)
 
 
+# -- sorting (issue 8): kernels/cpu/sort.cpp, Note [Sort order] -------------------------------------------------------
+
+def _sort(values):
+    def kernel(out, x, axis, descending):
+        (_cpu.sort if values else _cpu.argsort)(x.dtype.code, x.shape, x.buffer.handle, x.offset, x.strides, axis,
+                                                descending, out.buffer.handle, out.offset)
+    return kernel
+
+
+def searchsorted(out, x1, x2, right, sorter):
+    s = sorter  # None, or int64 indices of x1's length
+    _cpu.searchsorted(x1.dtype.code, x1.buffer.handle, x1.offset, x1.shape[0], x1.strides[0],
+                      None if s is None else s.buffer.handle, 0 if s is None else s.offset,
+                      0 if s is None else s.strides[0], x2.shape, x2.buffer.handle, x2.offset, x2.strides,
+                      bool(right), out.buffer.handle, out.offset)
+
+
+def _register_sorting():
+    for name, kernel in (("sort", _sort(True)), ("argsort", _sort(False)), ("searchsorted", searchsorted)):
+        register_kernel(name, "cpu", optable.COVERAGE[name], kernel)
+
+
 def register():
     """Register the cpu backend and its kernels (cheap: the C++ module loads on first use)."""
     register_backend(CPUBackend())
@@ -397,3 +427,156 @@ def register():
     kernels.update({name: _reduction(name) for name in optable.REDUCTIONS})
     for name, kernel in kernels.items():
         register_kernel(name, "cpu", optable.COVERAGE[name], kernel)
+    _register_sorting()
+    _register_interop()
+    _register_scans()
+    _register_linalg()
+
+
+# -- scans and array indexing (issue 8): cumsum, cumprod, nonzero, gather, put (kernels/cpu/scan.cpp) ---------------
+
+def _cumulative(product):
+    def kernel(out, x, axis):
+        _cpu.cumulative(x.dtype.code, product, x.shape, axis, out.buffer.handle, out.offset, out.strides,
+                        x.buffer.handle, x.offset, x.strides)
+    return kernel
+
+
+def _nonzero(out, x):
+    _cpu.nonzero(x.dtype.code, x.shape, x.buffer.handle, x.offset, x.strides, out.buffer.handle, out.offset,
+                 out.shape[1])
+
+
+def _index_operands(indices, sizes, steps):
+    return [(i.buffer.handle, i.offset, i.strides, size, step) for i, size, step in zip(indices, sizes, steps)]
+
+
+def _gather(out, x, indices, sizes, steps):
+    _cpu.gather(x.dtype.code, out.shape, out.buffer.handle, out.offset, x.buffer.handle, x.offset, x.strides,
+                _index_operands(indices, sizes, steps))
+
+
+def _put(out, indices, sizes, steps, values):
+    _cpu.put(out.dtype.code, out.shape, out.buffer.handle, out.offset, out.strides,
+             _index_operands(indices, sizes, steps), values.buffer.handle, values.offset, values.strides)
+
+
+def _register_scans():
+    for name, kernel in (("cumsum", _cumulative(False)), ("cumprod", _cumulative(True)), ("nonzero", _nonzero),
+                         ("gather", _gather), ("put", _put)):
+        register_kernel(name, "cpu", optable.COVERAGE[name], kernel)
+
+
+# -- linalg (issue 8): LAPACK from scipy-openblas32, kernels/cpu/linalg.cpp (Note [LAPACK from scipy-openblas32]) -----
+
+_lapack = []  # [True] once the routines were handed over, [False] when they cannot be had: looked for once
+
+
+def _load_lapack():
+    """Hand the LAPACK routines of scipy-openblas32 to the C++ module (by address, as ``_load_blas`` does for
+    cblas_sgemm); True when every one of them was found.  OpenBLAS is already held to one thread by ``_load_blas``."""
+    if _lapack:
+        return _lapack[0]
+    ok = False
+    try:
+        import ctypes
+        import os
+
+        import scipy_openblas32 as blas
+
+        lib_dir = blas.get_lib_dir()
+        name = next(f for f in os.listdir(lib_dir) if f.startswith(f"lib{blas.get_library()}") and ".so" in f)
+        lib = ctypes.CDLL(os.path.join(lib_dir, name))
+        prefix = blas.get_symbol_prefix() if hasattr(blas, "get_symbol_prefix") else "scipy_"
+        module = _module()
+        addresses = [(i, is_double, ctypes.cast(getattr(lib, f"{prefix}{'d' if is_double else 's'}{r}_"),
+                                                ctypes.c_void_p).value)
+                     for i, r in enumerate(module.lapack_routines) for is_double in (False, True)]
+        for i, is_double, address in addresses:
+            module.set_lapack(i, is_double, address)
+        ok = module.has_lapack()
+    except (ImportError, OSError, StopIteration, AttributeError):
+        ok = False
+    _lapack.append(ok)
+    return ok
+
+
+def _linalg_kernel(op, run):
+    def kernel(*args):
+        if not (_lapack[0] if _lapack else _load_lapack()):
+            from ..dispatch import errors
+
+            raise errors.lapack_missing(op)
+        run(*args)
+    kernel.__qualname__ = f"cpu_{op}"
+    return kernel
+
+
+def _layout(t):
+    """(memory, offset, batch strides, row stride, column stride) of a batch of matrices."""
+    st = t.strides
+    return t.buffer.handle, t.offset, st[:-2], st[-2], st[-1]
+
+
+def _cholesky(out, x, upper):
+    _cpu.cholesky(x.dtype.code, out.shape[:-2], x.shape[-1], *_layout(x), out.buffer.handle, out.offset, bool(upper))
+
+
+def _lu(out, pivots, x):
+    _cpu.lu(x.dtype.code, out.shape[:-2], x.shape[-1], *_layout(x), out.buffer.handle, out.offset,
+            pivots.buffer.handle, pivots.offset)
+
+
+def _lu_solve(out, lu, pivots, b):
+    _cpu.lu_solve(b.dtype.code, out.shape[:-2], b.shape[-2], b.shape[-1], *_layout(lu), pivots.buffer.handle,
+                  pivots.offset, pivots.strides[:-1], pivots.strides[-1], *_layout(b), out.buffer.handle, out.offset)
+
+
+def _qr(q, r, x):
+    _cpu.qr(x.dtype.code, q.shape[:-2], x.shape[-2], x.shape[-1], q.shape[-1], *_layout(x), q.buffer.handle,
+            q.offset, r.buffer.handle, r.offset)
+
+
+def _eigh(w, v, x):
+    _cpu.eigh(x.dtype.code, w.shape[:-1], x.shape[-1], *_layout(x), w.buffer.handle, w.offset,
+              None if v is None else v.buffer.handle, 0 if v is None else v.offset)
+
+
+def _svd(s, u, vh, x):
+    vectors = u is not None
+    _cpu.svd(x.dtype.code, s.shape[:-1], x.shape[-2], x.shape[-1], u.shape[-1] if vectors else 0,
+             vh.shape[-2] if vectors else 0, *_layout(x), s.buffer.handle, s.offset,
+             u.buffer.handle if vectors else None, u.offset if vectors else 0, vh.buffer.handle if vectors else None,
+             vh.offset if vectors else 0)
+
+
+def _register_linalg():
+    for name, run in (("cholesky", _cholesky), ("lu", _lu), ("lu_solve", _lu_solve), ("qr", _qr), ("eigh", _eigh),
+                      ("svd", _svd)):
+        register_kernel(name, "cpu", optable.COVERAGE[name], _linalg_kernel(name, run))
+
+
+# -- interop (issue 8): DLPack capsules over pool memory, and imports as foreign memory -----------------------------
+# (Note [DLPack exchange] in dispatch/interop.py, Note [Foreign memory] in kernels/cpu/module.cpp)
+
+def _dlpack_export(handle, offset, shape, strides, dtype, index, dl_dtype, versioned, minor, flags, stream):
+    return _cpu.to_dlpack(handle, offset, shape, strides, dtype.code, dl_dtype[0], dl_dtype[1], versioned, minor,
+                          flags)  # a cpu tensor exists, so initialize() has set _cpu
+
+
+def _dlpack_import(obj, index, dl_device, copy):
+    from ..dispatch import interop
+
+    capsule, took_copy = interop.request_capsule(obj, dl_device=dl_device, copy=copy)
+    memory, offset, shape, strides, code, bits, read_only, copied, _, _ = _module().from_dlpack(
+        capsule, interop.dlpack_dtypes())
+    return interop.Imported(memory, _module().size(memory), offset, tuple(shape), tuple(strides),
+                            interop.dtype_from_dlpack(code, bits), read_only, copied or (copy is True and took_copy))
+
+
+def _register_interop():
+    from ..dispatch.interop import DLDeviceType, register_dlpack
+
+    # pinned host memory of CUDA and ROCm is host memory too: the cpu kernels can use it in place
+    register_dlpack("cpu", DLDeviceType.kDLCPU, export=_dlpack_export, import_=_dlpack_import,
+                    imports=(DLDeviceType.kDLCPU, DLDeviceType.kDLCUDAHost, DLDeviceType.kDLROCMHost))

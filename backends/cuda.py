@@ -127,7 +127,7 @@ def randint_args(low, high):
     >>> randint_args(0, 2 ** 63)
     (np.int64(0), np.uint64(9223372036854775808))
     """
-    return np.int64(low), np.uint64((int(high) - int(low)) & _U64)
+    return np.int64(((int(low) + (1 << 63)) & _U64) - (1 << 63)), np.uint64((int(high) - int(low)) & _U64)
 
 
 def blas_layout(rs, cs, rows, cols):
@@ -539,7 +539,9 @@ def arange(out, start, step):
     if out.dtype.kind == "float":
         dev.launch(k, n, (n, _ptr(out), float(start), float(step), np.int64(0), np.int64(0)))
     else:
-        dev.launch(k, n, (n, _ptr(out), 0.0, 0.0, np.int64(start), np.int64(step)))
+        # as their low 64 bits (uint64 from 2**63 up is a negative int64): the kernel counts in unsigned 64 bits
+        wrap = lambda v: np.int64(((int(v) + (1 << 63)) & _U64) - (1 << 63))  # noqa: E731
+        dev.launch(k, n, (n, _ptr(out), 0.0, 0.0, wrap(start), wrap(step)))
 
 
 def _random(op):
@@ -731,6 +733,56 @@ def scatter_add(out, index, src, axis):
                 src.strides[axis], dev.layout(pack_layout(shape, st))))
 
 
+# -- sorting (issue 8): CuPy's own sort (Thrust's stable sort, NaN last), Note [Sort order] in kernels/cpu/sort.cpp ----
+
+def _sorting_view(t):
+    """A CuPy array over tensor ``t``'s memory in its layout (no copy)."""
+    itemsize = t.dtype.itemsize
+    return _cp.ndarray(t.shape, dtype=t.dtype.numpy, memptr=t.buffer.handle + t.offset * itemsize,
+                       strides=tuple(s * itemsize for s in t.strides))
+
+
+@contextlib.contextmanager
+def _sorting_stream(t):
+    """CuPy's routines run on the device's own stream (Note [CUDA threads and streams])."""
+    dev = _device(t.device.index)
+    with dev.cuda, dev.stream:
+        yield
+
+
+def _stable_argsort(cp, a, axis, descending):
+    """CuPy's argsort (Thrust's stable sort; "stable" is the one kind CuPy accepts) has NumPy's order; descending is
+    the stable argsort of the flipped array, flipped back and counted from the end: ties keep their order and NaNs
+    come first, as Note [Sort order] says."""
+    if not descending:
+        return cp.argsort(a, axis=axis, kind="stable")
+    flipped = cp.flip(cp.argsort(cp.flip(a, axis=axis), axis=axis, kind="stable"), axis=axis)
+    return a.shape[axis] - 1 - flipped
+
+
+def _sort(values):
+    def kernel(out, x, axis, descending):
+        cp = _cp
+        with _sorting_stream(out):
+            a = _sorting_view(x)
+            order = _stable_argsort(cp, a, axis, descending)
+            _sorting_view(out)[...] = cp.take_along_axis(a, order, axis=axis) if values else order
+    return kernel
+
+
+def searchsorted(out, x1, x2, right, sorter):
+    cp = _cp
+    with _sorting_stream(out):
+        found = cp.searchsorted(_sorting_view(x1), _sorting_view(x2), side="right" if right else "left",
+                                sorter=None if sorter is None else _sorting_view(sorter))
+        _sorting_view(out)[...] = found
+
+
+def _register_sorting():
+    for name, kernel in (("sort", _sort(True)), ("argsort", _sort(False)), ("searchsorted", searchsorted)):
+        register_kernel(name, "cuda", optable.COVERAGE[name], kernel)
+
+
 def register():
     """Register the cuda backend and its kernels.  Cheap: CuPy is imported on first use of a cuda device."""
     register_backend(_BACKEND)
@@ -745,4 +797,332 @@ def register():
                     "avg_pool2d_backward": avg_pool2d_backward, "take_along_axis": take_along_axis,
                     "scatter_add": scatter_add})
     for name, kernel in kernels.items():
+        register_kernel(name, "cuda", optable.COVERAGE[name], kernel)
+    _register_sorting()
+    _register_interop()
+    _register_linalg()
+    _register_scans()
+
+
+# -- interop (issue 8): DLPack and __cuda_array_interface__ (Note [DLPack exchange] in dispatch/interop.py) ----------
+
+def _consumer_waits(dev, stream):
+    """Order the consumer's ``stream`` (the Array API's value) after the work queued on ours.  None and 1 are the
+    legacy default stream, which waits for our blocking stream by itself (Note [CUDA threads and streams]); -1 asks
+    for no synchronisation; 2 is the per-thread default stream and anything larger a stream pointer: those wait on
+    an event recorded on our stream.  0 is ambiguous and refused, as the standard says."""
+    if stream is not None and (isinstance(stream, bool) or not isinstance(stream, int) or stream < -1 or stream == 0):
+        raise ValueError(f"__dlpack__: stream must be None, -1, 1, 2 or a CUDA stream pointer, got {stream!r}")
+    if stream is None or stream == 1 or stream == -1:
+        return
+    cp = _cp
+    with dev.ctx:
+        event = cp.cuda.Event(disable_timing=True)
+        event.record(dev.stream)
+        cp.cuda.ExternalStream(stream).wait_event(event)
+
+
+def _dlpack_export(handle, offset, shape, strides, dtype, index, dl_dtype, versioned, minor, flags, stream):
+    from .. import _cpu  # the capsule is built by the cpu module's DLPack code (kernels/cpu/dlpack.h)
+
+    _consumer_waits(_device(index), stream)
+    return _cpu.to_dlpack_device(handle, handle.ptr + offset * dtype.itemsize, list(shape), list(strides),
+                                 dl_dtype[0], dl_dtype[1], 2, index, versioned, minor, flags)  # 2: kDLCUDA
+
+
+def _dlpack_import(obj, index, dl_device, copy):
+    from ..dispatch.dtypes import dtype as to_dtype
+    from ..dispatch.interop import Imported
+
+    cp, dev = _cp, _device(index)
+    with dev.ctx, dev.stream:  # cupy.from_dlpack hands the current stream to the producer, which orders its work
+        try:
+            a = cp.from_dlpack(obj) if copy is None else cp.from_dlpack(obj, copy=copy)
+            copied = copy is True
+        except TypeError:  # a CuPy before 14 has no copy argument (and never copies): the core copies if asked
+            if copy is None:
+                raise
+            a, copied = cp.from_dlpack(obj), False
+    item = a.itemsize
+    if a.size:
+        lo = sum((n - 1) * s for n, s in zip(a.shape, a.strides) if s < 0)
+        hi = sum((n - 1) * s for n, s in zip(a.shape, a.strides) if s > 0)
+        nbytes, handle = hi - lo + item, a.data + lo  # the buffer starts at the lowest byte the array reaches
+    else:
+        lo, nbytes, handle = 0, 0, a.data
+    return Imported(handle, nbytes, -lo // item, tuple(a.shape), tuple(s // item for s in a.strides),
+                    to_dtype(a.dtype), False, copied)
+
+
+def _cuda_array_interface(handle, byte_offset, index):
+    """(pointer, stream): the data is ready once our stream's queued work is (1, the legacy default stream, if ours
+    were the null stream)."""
+    return handle.ptr + byte_offset, _device(index).stream.ptr or 1
+
+
+def _register_interop():
+    from ..dispatch.interop import DLDeviceType, register_dlpack
+
+    register_dlpack("cuda", DLDeviceType.kDLCUDA, export=_dlpack_export, import_=_dlpack_import,
+                    imports=(DLDeviceType.kDLCUDA, DLDeviceType.kDLCUDAManaged),
+                    cuda_array_interface=_cuda_array_interface)
+
+
+# -- linalg (issue 8): CuPy's cuSOLVER routines (cupy.linalg, cupyx.scipy.linalg) on the device's stream ---------------
+#
+# cupy.linalg reports a failed factorization only inside ``cupyx.errstate(linalg="raise")``; there a failing stack is
+# redone a matrix at a time, so that only the failing matrix is NaN (Note [Kernel contract]).  CuPy has no batched LU:
+# cupyx.scipy.linalg.lu_factor / lu_solve (getrf/getrs, pivots 0-based as ours) run per matrix.
+
+def _linalg_view(t):
+    """A CuPy array over tensor ``t``'s memory in its layout (no copy)."""
+    itemsize = t.dtype.itemsize
+    return _cp.ndarray(t.shape, dtype=t.dtype.numpy, memptr=t.buffer.handle + t.offset * itemsize,
+                       strides=tuple(st * itemsize for st in t.strides))
+
+
+@contextlib.contextmanager
+def _linalg_context(t, report=True):
+    """The device's stream; with ``report``, cuSOLVER's failures raise (LU's singular matrices must not: they factor
+    all the same)."""
+    import cupyx
+
+    dev = _device(t.device.index)
+    with dev.cuda, dev.stream, cupyx.errstate(linalg="raise" if report else "ignore"):
+        yield
+
+
+def _matrices_of(t):
+    a = _linalg_view(t)
+    return a.reshape((-1,) + a.shape[-2:])
+
+
+def _per_matrix_or_nan(fn, a, shapes):
+    """fn(stack) as a tuple, or matrix by matrix with NaN where cuSOLVER fails."""
+    try:
+        return fn(a)
+    except _cp.linalg.LinAlgError:
+        parts = []
+        for m in a:
+            try:
+                parts.append(fn(m[None]))
+            except _cp.linalg.LinAlgError:
+                parts.append(tuple(_cp.full((1,) + shape, _cp.nan, a.dtype) for shape in shapes))
+        return tuple(_cp.concatenate(p) for p in zip(*parts))
+
+
+def _cuda_cholesky(out, x, upper):
+    cp = _cp
+    with _linalg_context(out):
+        a = _matrices_of(x)
+        sym = cp.tril(a) + cp.swapaxes(cp.tril(a, -1), -1, -2)  # only x's lower triangle is read
+        n = a.shape[-1]
+        (factor,) = _per_matrix_or_nan(lambda m: (cp.linalg.cholesky(m),), sym, [(n, n)])
+        _linalg_view(out)[...] = (cp.swapaxes(factor, -1, -2) if upper else factor).reshape(out.shape)
+
+
+def _cuda_lu(out, pivots, x):
+    from cupyx.scipy import linalg as cl
+
+    with _linalg_context(out, report=False):
+        a = _matrices_of(x)
+        o = _linalg_view(out).reshape(a.shape)
+        p = _linalg_view(pivots).reshape(a.shape[:-1])
+        for i in range(a.shape[0]):
+            lu, piv = cl.lu_factor(a[i], check_finite=False)  # a singular matrix factors all the same
+            o[i] = lu
+            p[i] = piv
+
+
+def _cuda_lu_solve(out, lu, pivots, b):
+    from cupyx.scipy import linalg as cl
+
+    with _linalg_context(out, report=False):
+        f = _matrices_of(lu)
+        piv = _linalg_view(pivots).reshape(f.shape[:-1])
+        rhs = _matrices_of(b)
+        o = _linalg_view(out).reshape(rhs.shape)
+        for i in range(f.shape[0]):
+            o[i] = cl.lu_solve((f[i], piv[i].astype(_cp.int32)), rhs[i], check_finite=False)
+
+
+def _cuda_qr(q, r, x):
+    cp = _cp
+    with _linalg_context(q, report=False):
+        a = _matrices_of(x)
+        m, n = a.shape[-2:]
+        mode = "complete" if q.shape[-1] == m and m > n else "reduced"
+        qo, ro = _linalg_view(q).reshape((-1, m, q.shape[-1])), _linalg_view(r).reshape((-1,) + r.shape[-2:])
+        for i in range(a.shape[0]):
+            qq, rr = cp.linalg.qr(a[i], mode=mode)
+            qo[i] = qq
+            ro[i] = rr
+
+
+def _cuda_eigh(w, v, x):
+    cp = _cp
+    with _linalg_context(w):
+        a = _matrices_of(x)
+        n = a.shape[-1]
+        if v is None:
+            (values,) = _per_matrix_or_nan(lambda m: (cp.linalg.eigvalsh(m, UPLO="L"),), a, [(n,)])
+        else:
+            values, vectors = _per_matrix_or_nan(lambda m: tuple(cp.linalg.eigh(m, UPLO="L")), a, [(n,), (n, n)])
+            _linalg_view(v)[...] = vectors.reshape(v.shape)
+        _linalg_view(w)[...] = values.reshape(w.shape)
+
+
+def _cuda_svd(s, u, vh, x):
+    cp = _cp
+    with _linalg_context(s):
+        a = _matrices_of(x)
+        m, n = a.shape[-2:]
+        k = min(m, n)
+        if u is None:
+            (values,) = _per_matrix_or_nan(lambda t: (cp.linalg.svd(t, compute_uv=False),), a, [(k,)])
+        else:
+            full = u.shape[-1] == m and vh.shape[-2] == n and k != max(m, n)
+            ku, kv = (m, n) if full else (k, k)
+            uu, values, vv = _per_matrix_or_nan(lambda t: tuple(cp.linalg.svd(t, full_matrices=full)), a,
+                                                [(m, ku), (k,), (kv, n)])
+            _linalg_view(u)[...] = uu.reshape(u.shape)
+            _linalg_view(vh)[...] = vv.reshape(vh.shape)
+        _linalg_view(s)[...] = values.reshape(s.shape)
+
+
+def _register_linalg():
+    for name, kernel in (("cholesky", _cuda_cholesky), ("lu", _cuda_lu), ("lu_solve", _cuda_lu_solve),
+                         ("qr", _cuda_qr), ("eigh", _cuda_eigh), ("svd", _cuda_svd)):
+        register_kernel(name, "cuda", optable.COVERAGE[name], kernel)
+
+
+# -- scans and array indexing (issue 8): kernels/cuda/scan.cu (Note [Parallel scans] of kernels/opencl/scan.cl) -----
+
+def _scan_units(d):
+    """The ops structs and instantiations of the scan program of dtype ``d``: cumsum and cumprod accumulate floats
+    in double, integers in unsigned 64-bit (which wraps: the stored low bits are the dtype's own wrapped answer),
+    bool as bool (or / and); nonzero reads through ts_io_<d>; gather and put copy the storage bits."""
+    from ..kernels import codegen
+
+    kind = optable.KIND[d]
+    acc = "double" if kind == "float" else ("bool" if kind == "bool" else "unsigned long long")
+    if kind == "bool":
+        read = "(Acc)(ts_io_bool::load(p, i) != 0)"
+    elif kind in ("int", "uint"):
+        read = f"(Acc)(long long)ts_io_{d}::load(p, i)"
+    else:
+        read = f"(Acc)ts_io_{d}::load(p, i)"
+    f = "static __device__ __forceinline__"
+    units = []
+    for name, product in (("cumsum", False), ("cumprod", True)):
+        op = ("a && b" if product else "a || b") if kind == "bool" else ("a * b" if product else "a + b")
+        units.append(f"struct ts_scan_{name}_{d} : ts_io_{d} {{\n    typedef {acc} Acc;\n"
+                     f"    {f} Acc identity() {{ return (Acc){int(product)}; }}\n"
+                     f"    {f} Acc op(Acc a, Acc b) {{ return (Acc)({op}); }}\n"
+                     f"    {f} Acc read(const T* p, ::ts::i64 i) {{ return {read}; }}\n}};\n"
+                     f"TS_SCAN_KERNELS(ts_{name}_{d}, ts_scan_{name}_{d})\n")
+    bits = "unsigned short" if d == "float16" else codegen.ctype("cuda", d)
+    units.append(f"TS_NONZERO_KERNELS(ts_nonzero_{d}, ts_io_{d})\nTS_GATHER_KERNELS(ts_index_{d}, {bits})\n")
+    return "".join(units)
+
+
+def scan_source(d):
+    """The complete CUDA source of the scan program of dtype ``d`` (tests/test_scans.py compiles it with nvcc)."""
+    from ..kernels.cuda_source import prelude
+
+    return prelude() + _scan_units(d)
+
+
+def _scan_kernel(dev, d, name):
+    k = dev.kernels.get(name)
+    if k is None:
+        k = dev.kernels[name] = _cache.get(dev.index, ("scan", d), name, lambda: scan_source(d), COMPILE_OPTIONS)
+    return k
+
+
+def _cuda_cumulative(product):
+    family = "cumprod" if product else "cumsum"
+
+    def kernel(out, x, axis):
+        dev = _device(out.device.index)
+        d = x.dtype.name
+        other = [i for i in range(x.ndim) if i != axis]
+        shape, st = coalesce([x.shape[i] for i in other], ([out.strides[i] for i in other],
+                                                           [x.strides[i] for i in other]))
+        meta = dev.layout(pack_layout(shape, st))
+        n = x.shape[axis]
+        rows = out.size // n
+        os_, xs = out.strides[axis], x.strides[axis]
+        if n <= 64 or rows >= dev.max_blocks * MAX_BLOCK // 8:  # many rows: a thread each
+            dev.launch(_scan_kernel(dev, d, f"ts_{family}_{d}_rows"), rows, (rows, n, _ptr(out), os_, _ptr(x), xs,
+                                                                          meta))
+            return
+        blocks = max(1, min(-(-n // (4 * MAX_BLOCK)), max(1, dev.max_blocks // rows), 1024))
+        per_item = -(-n // (blocks * MAX_BLOCK))
+        part = dev.allocate(rows * blocks * (1 if d == "bool" else 8))  # back to the pool in stream order
+        dev.launch_grid(_scan_kernel(dev, d, f"ts_{family}_{d}_block_totals"), (rows * blocks,), (MAX_BLOCK,),
+                        (part.ptr, _ptr(x), n, xs, blocks, per_item, meta))
+        dev.launch(_scan_kernel(dev, d, f"ts_{family}_{d}_block_prefix"), rows, (part.ptr, blocks, rows))
+        dev.launch_grid(_scan_kernel(dev, d, f"ts_{family}_{d}_blocks"), (rows * blocks,), (MAX_BLOCK,),
+                        (_ptr(out), os_, part.ptr, _ptr(x), n, xs, blocks, per_item, meta))
+    return kernel
+
+
+def _cuda_nonzero(out, x):
+    dev = _device(out.device.index)
+    d = x.dtype.name
+    meta = dev.layout(pack_layout(x.shape, (x.strides,)))  # not coalesced: the coordinates are in x's own shape
+    n = x.size
+    groups = max(1, min(-(-n // (16 * MAX_BLOCK)), 4096))
+    per_item = -(-n // (groups * MAX_BLOCK))
+    counts = dev.allocate(groups * 8)
+    dev.launch_grid(_scan_kernel(dev, d, f"ts_nonzero_{d}_count"), (groups,), (MAX_BLOCK,),
+                    (counts.ptr, _ptr(x), n, per_item, meta))
+    dev.launch_grid(_scan_kernel(dev, d, f"ts_nonzero_{d}_prefix"), (1,), (1,), (counts.ptr, groups))
+    dev.launch_grid(_scan_kernel(dev, d, f"ts_nonzero_{d}_write"), (groups,), (MAX_BLOCK,),
+                    (_ptr(out), out.shape[1], counts.ptr, _ptr(x), n, per_item, meta))
+
+
+def _cuda_raw_offsets(indices, sizes, steps):
+    """More index operands than the kernels take (4): each element's whole offset, summed by ops on the device."""
+    from ..dispatch import dispatcher as d
+
+    total = None
+    for index, size, step in zip(indices, sizes, steps):
+        term = d.binary("multiply", d.where(d.binary("less", index, 0), d.binary("add", index, size), index), step)
+        total = term if total is None else d.binary("add", total, term)
+    return total
+
+
+def _cuda_index(kind, out, first, indices, sizes, steps, values=None):
+    dev = _device(out.device.index)
+    if len(indices) > 4:
+        indices, count = [_cuda_raw_offsets(indices, sizes, steps)], -1
+        sizes = steps = (0,)
+    else:
+        count = len(indices)
+    args = []
+    for j in range(4):
+        args += [_ptr(indices[j]), sizes[j], steps[j]] if j < len(indices) else [0, 0, 0]
+    strides = [first.strides] + [i.strides for i in indices] + [(0,) * out.ndim] * (4 - len(indices))
+    strides.append(values.strides if values is not None else (0,) * out.ndim)
+    shape, st = coalesce(out.shape, tuple(strides))
+    meta = dev.layout(pack_layout(shape, st))
+    d = out.dtype.name
+    second = _ptr(first) if kind == "gather" else _ptr(values)
+    dev.launch(_scan_kernel(dev, d, f"ts_index_{d}_{kind}"), out.size,
+               (out.size, _ptr(out), second, meta, count, *args))
+
+
+def _cuda_gather(out, x, indices, sizes, steps):
+    _cuda_index("gather", out, x, indices, sizes, steps)
+
+
+def _cuda_put(out, indices, sizes, steps, values):
+    _cuda_index("put", out, out, indices, sizes, steps, values)
+
+
+def _register_scans():
+    for name, kernel in (("cumsum", _cuda_cumulative(False)), ("cumprod", _cuda_cumulative(True)),
+                         ("nonzero", _cuda_nonzero), ("gather", _cuda_gather), ("put", _cuda_put)):
         register_kernel(name, "cuda", optable.COVERAGE[name], kernel)

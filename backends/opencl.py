@@ -447,8 +447,8 @@ def fill_arg(value, dtype):
     kind = dtype.kind
     if kind == "bool":
         return int(value != 0)
-    if kind != "float":
-        return int(value)
+    if kind != "float":  # as its low 64 bits: uint64 from 2**63 up is a negative long, which the store wraps back
+        return ((int(value) + (1 << 63)) & ((1 << 64) - 1)) - (1 << 63)
     if dtype.name == "float16":
         with np.errstate(over="ignore"):
             return float(np.float16(value))
@@ -471,9 +471,15 @@ def fill(out, value):
 def arange(out, start, step):
     dev = _devices[out.device.index]
     n, size = out.size, dev.local
-    cast = float if out.dtype.kind == "float" else int
+    kind = out.dtype.kind
     k = dev.kernel("create", out.dtype.name, "arange")
-    dev.launch(k, (-(-n // size) * size,), (size,), out.buffer.handle, out.offset, cast(start), cast(step), n)
+    if kind == "float":
+        start, step = float(start), float(step)
+    elif kind == "uint":  # TS_ARANGE_T is ulong: a negative step wraps (opencl_source._create_source)
+        start, step = int(start) & _U64, int(step) & _U64
+    else:
+        start, step = int(start), int(step)
+    dev.launch(k, (-(-n // size) * size,), (size,), out.buffer.handle, out.offset, start, step, n)
 
 
 _U64 = (1 << 64) - 1
@@ -484,7 +490,8 @@ def _random(op):
         dev = _devices[out.device.index]
         n, size = out.size, dev.local
         k = dev.kernel("create", out.dtype.name, op)
-        extra = (int(low), (int(high) - int(low)) & _U64) if op == "randint" else ()
+        # low as a long with its low 64 bits (a uint64 low from 2**63 up is negative), high - low as a ulong span
+        extra = (((int(low) + (1 << 63)) & _U64) - (1 << 63), (int(high) - int(low)) & _U64) if op == "randint" else ()
         dev.launch(k, (-(-n // size) * size,), (size,), out.buffer.handle, out.offset, int(seed) & _U64,
                    int(offset) & _U64, *extra, n)
     return kernel
@@ -642,6 +649,109 @@ def scatter_add(out, index, src, axis):
                  src.offset, meta, ndim, src.shape[axis], out.strides[axis], index.strides[axis], src.strides[axis])
 
 
+# -- sorting (issue 8): kernels/opencl/sort.cl, Note [Sort order] in kernels/cpu/sort.cpp ----------------------------
+
+def _sort_source(dev, dtype):
+    """sort, argsort and searchsorted of ``dtype``: sort.cl with COPY_T (the storage bits, moved as they are: a half
+    as ushort, no cl_khr_fp16 needed) and TS_KEY(x, i), the ordered ulong key of element i."""
+    from ..kernels import codegen, opencl_source
+
+    bits = "ushort" if dtype == "float16" else codegen.ctype("opencl", dtype)
+    if dtype == "float16":
+        key = "ts_key_float(vload_half((i), (__global const half*)(x)))"
+    elif dtype == "float32":
+        key = "ts_key_float((x)[(i)])"
+    elif dtype == "float64":
+        key = "ts_key_double((x)[(i)])"
+    elif optable.KIND[dtype] == "int":  # the sign bit flipped, after sign extension to 64 bits
+        key = "((ulong)(long)(x)[(i)] ^ 0x8000000000000000UL)"
+    else:  # bool and uint8
+        key = "((ulong)(x)[(i)])"
+    return (opencl_source._preamble(dev, []) + f"#define COPY_T {bits}\n#define TS_KEY(x, i) {key}\n"
+            + opencl_source._read("sort.cl"))
+
+
+SOURCES.setdefault("sort", _sort_source)  # the program family (kernels/opencl_source.py holds the others)
+
+
+def _sort_local(dev, dtype, P):
+    """The work-group size of the local-memory stages: a power of two, at most P / 2, the device's reduce size and
+    what the two block kernels allow (each work-item holds two elements of the block)."""
+    key = ("sort_local", dtype)
+    limit = dev.plans.get(key)
+    if limit is None:
+        device = dev.context.devices[0]
+        limit = dev.reduce_local
+        for name in ("sort_blocks", "merge_block"):
+            wg = dev.kernel("sort", dtype, name).get_work_group_info(cl.kernel_work_group_info.WORK_GROUP_SIZE,
+                                                                       device)
+            limit = min(limit, 1 << (int(wg).bit_length() - 1))
+        limit = dev.remember(key, limit)
+    return min(limit, P // 2)
+
+
+def _sort(values):
+    def kernel(out, x, axis, descending):
+        dev = _devices[out.device.index]
+        dtype = x.dtype.name
+        key = ("sort", x.shape, x.strides, axis)
+        plan = dev.plans.get(key)
+        if plan is None:  # the rows: every position of the other dims, with x's and out's strides over them
+            other = [d for d in range(x.ndim) if d != axis]
+            dims, st = _coalesce([x.shape[d] for d in other], [[x.strides[d] for d in other],
+                                                               [out.strides[d] for d in other]])
+            plan = dev.remember(key, (dev.meta(dims + st[0] + st[1]), len(dims)))
+        meta, ndim = plan
+        n = x.shape[axis]
+        rows = out.size // n
+        P = 1 << (n - 1).bit_length()  # each row padded to a power of two
+        keys, pos = dev.allocate(rows * P * 8), dev.allocate(rows * P * 8)  # back to the pool in queue order
+        _launch_each(dev, dev.kernel("sort", dtype, "sort_keys"), rows * P, keys, pos, x.buffer.handle, x.offset,
+                     meta, ndim, n, x.strides[axis], P, int(descending))
+        if P > 1:
+            L = _sort_local(dev, dtype, P)
+            B, half = 2 * L, rows * P // 2
+            local = (cl.LocalMemory(8 * B), cl.LocalMemory(8 * B))
+            dev.launch(dev.kernel("sort", dtype, "sort_blocks"), (half,), (L,), keys, pos, P, *local)
+            step, merge = dev.kernel("sort", dtype, "bitonic_step"), dev.kernel("sort", dtype, "merge_block")
+            k = 2 * B
+            while k <= P:
+                j = k // 2
+                while j >= B:
+                    _launch_each(dev, step, half, keys, pos, P, k, j)
+                    j //= 2
+                dev.launch(merge, (half,), (L,), keys, pos, P, k, j, *local)
+                k *= 2
+        os = out.strides[axis]
+        if values:
+            _launch_each(dev, dev.kernel("sort", dtype, "sort_values"), rows * n, out.buffer.handle, out.offset, pos,
+                         x.buffer.handle, x.offset, meta, ndim, n, x.strides[axis], os, P)
+        else:
+            _launch_each(dev, dev.kernel("sort", dtype, "sort_indices"), rows * n, out.buffer.handle, out.offset, pos,
+                         meta, ndim, n, os, P)
+    return kernel
+
+
+def searchsorted(out, x1, x2, right, sorter):
+    dev = _devices[out.device.index]
+    key = ("search", x2.shape, x2.strides)
+    plan = dev.plans.get(key)
+    if plan is None:
+        dims, (st,) = _coalesce(x2.shape, [x2.strides])
+        plan = dev.remember(key, (dev.meta(dims + st), len(dims)))
+    meta, ndim = plan
+    has = sorter is not None  # without one, out's buffer stands in for the unread argument
+    k = dev.kernel("sort", x1.dtype.name, "searchsorted")
+    _launch_each(dev, k, out.size, out.buffer.handle, out.offset, x1.buffer.handle, x1.offset, x1.shape[0],
+                 x1.strides[0], sorter.buffer.handle if has else out.buffer.handle, sorter.offset if has else 0,
+                 sorter.strides[0] if has else 0, int(has), x2.buffer.handle, x2.offset, meta, ndim, int(bool(right)))
+
+
+def _register_sorting():
+    for name, kernel in (("sort", _sort(True)), ("argsort", _sort(False)), ("searchsorted", searchsorted)):
+        register_kernel(name, "opencl", optable.COVERAGE[name], kernel)
+
+
 def register():
     """Register the opencl backend and its kernels (cheap: pyopencl is imported, and kernels built, on first use)."""
     register_backend(OpenCLBackend())
@@ -657,4 +767,239 @@ def register():
                     "avg_pool2d_backward": avg_pool2d_backward, "take_along_axis": take_along_axis,
                     "scatter_add": scatter_add})
     for name, kernel in kernels.items():
+        register_kernel(name, "opencl", optable.COVERAGE[name], kernel)
+    _register_sorting()
+    _register_interop()
+    _register_scans()
+    _register_linalg()
+
+
+# -- interop (issue 8): no zero-copy DLPack (Note [DLPack exchange] in dispatch/interop.py) ---------------------------
+
+def _register_interop():
+    from ..dispatch.interop import DLDeviceType, register_dlpack
+
+    # a cl_mem is no address another library can use: opencl tensors export only through a host copy, when allowed
+    register_dlpack("opencl", DLDeviceType.kDLOpenCL)
+
+
+# -- scans and array indexing (issue 8): kernels/opencl/scan.cl, its Note [Parallel scans] -------------------------
+
+def _scan_accumulator(dev, dtype):
+    """The accumulator C type of a scan of ``dtype``: floats in double where the device has it, integers in ulong
+    (which wraps; the stored low bits are the dtype's own wrapped sum), bool in uint (0/1, or / and)."""
+    kind = optable.KIND[dtype]
+    if kind == "float":
+        return "double" if dev.fp64 else "float"
+    return "uint" if kind == "bool" else "ulong"
+
+
+def _scan_source(product):
+    def source(dev, dtype):
+        from ..kernels import codegen, opencl_source as src
+
+        acc = _scan_accumulator(dev, dtype)
+        kind = optable.KIND[dtype]
+        load = codegen.load("opencl", dtype, "(p)", "(i)")
+        if kind == "bool":
+            read, op = f"(({acc})({load} != 0))", "((a) & (b))" if product else "((a) | (b))"
+        else:
+            read = f"(({acc})(long)({load}))" if kind in ("int", "uint") else f"(({acc})({load}))"
+            op = "((a) * (b))" if product else "((a) + (b))"
+        return (src._preamble(dev, []) + f"#define TS_SCAN 1\n#define ACC_T {acc}\n#define TS_SL {dev.reduce_local}\n"
+                f"#define TS_READ(p, i) {read}\n#define TS_OP(a, b) {op}\n"
+                f"#define TS_IDENTITY (({acc}){1 if product else 0})\n" + src._io(dtype, acc) + src._read("scan.cl"))
+    return source
+
+
+def _compact_source(dev, dtype):
+    from ..kernels import codegen, opencl_source as src
+
+    load = codegen.load("opencl", dtype, "(p)", "(i)")
+    return (src._preamble(dev, []) + f"#define TS_COMPACT 1\n#define IN_T {codegen.ctype('opencl', dtype)}\n"
+            f"#define TS_SL {dev.reduce_local}\n#define TS_NONZERO(p, i) ((long)({load} != 0))\n" + src._read("scan.cl"))
+
+
+def _gather_source(dev, dtype):
+    """gather and put copy storage bits (a half as ushort: no cl_khr_fp16 needed)."""
+    from ..kernels import codegen, opencl_source as src
+
+    bits = "ushort" if dtype == "float16" else codegen.ctype("opencl", dtype)
+    return src._preamble(dev, []) + f"#define TS_GATHER 1\n#define COPY_T {bits}\n" + src._read("scan.cl")
+
+
+def _cumulative(product):
+    family = "cumprod" if product else "cumsum"
+
+    def kernel(out, x, axis):
+        dev = _devices[out.device.index]
+        dtype = x.dtype.name
+        key = (family, x.shape, x.strides, out.strides, axis)
+        plan = dev.plans.get(key)
+        if plan is None:  # the dims other than the axis, coalesced, with out's and x's strides
+            other = [i for i in range(x.ndim) if i != axis]
+            dims, st = _coalesce([x.shape[i] for i in other], [[out.strides[i] for i in other],
+                                                               [x.strides[i] for i in other]])
+            plan = dev.remember(key, (dev.meta(dims + st[0] + st[1]), len(dims)))
+        meta, nk = plan
+        n = x.shape[axis]
+        rows = out.size // n
+        os_, xs = out.strides[axis], x.strides[axis]
+        local = dev.reduce_local
+        if n <= 64 or rows >= dev.groups * local // 4:  # many rows: one work-item each (Note [Parallel scans])
+            size = dev.local
+            dev.launch(dev.kernel(family, dtype, "scan_rows"), (-(-rows // size) * size,), (size,),
+                       out.buffer.handle, out.offset, x.buffer.handle, x.offset, meta, nk, n, os_, xs, rows)
+            return
+        blocks = max(1, min(-(-n // (4 * local)), max(1, dev.groups // rows), 1024))
+        per_item = -(-n // (blocks * local))
+        part = dev.allocate(rows * blocks * _SIZEOF[_scan_accumulator(dev, dtype)])
+        dev.launch(dev.kernel(family, dtype, "scan_block_totals"), (rows * blocks * local,), (local,), part,
+                   x.buffer.handle, x.offset, meta, nk, n, xs, blocks, per_item)
+        size = dev.local
+        dev.launch(dev.kernel(family, dtype, "scan_block_prefix"), (-(-rows // size) * size,), (size,), part, blocks,
+                   rows)
+        dev.launch(dev.kernel(family, dtype, "scan_blocks"), (rows * blocks * local,), (local,), out.buffer.handle,
+                   out.offset, part, x.buffer.handle, x.offset, meta, nk, n, os_, xs, blocks, per_item)
+    return kernel
+
+
+def _nonzero(out, x):
+    dev = _devices[out.device.index]
+    key = ("nonzero", x.shape, x.strides)
+    meta = dev.plans.get(key)
+    if meta is None:  # not coalesced: the kernel unravels each position into x's own coordinates
+        meta = dev.remember(key, dev.meta(list(x.shape) + list(x.strides)))
+    n, local = x.size, dev.reduce_local
+    groups = max(1, min(-(-n // (16 * local)), 4096))
+    per_item = -(-n // (groups * local))
+    counts = dev.allocate(groups * 8)
+    dtype = x.dtype.name
+    dev.launch(dev.kernel("compact", dtype, "nonzero_count"), (groups * local,), (local,), counts, x.buffer.handle,
+               x.offset, meta, x.ndim, n, per_item)
+    dev.launch(dev.kernel("compact", dtype, "nonzero_prefix"), (1,), (1,), counts, groups)
+    dev.launch(dev.kernel("compact", dtype, "nonzero_write"), (groups * local,), (local,), out.buffer.handle,
+               out.offset, out.shape[1], counts, x.buffer.handle, x.offset, meta, x.ndim, n, per_item)
+
+
+def _raw_offsets(indices, sizes, steps):
+    """More index operands than the kernels take (4): each element's whole offset, summed by ops on the device."""
+    from ..dispatch import dispatcher as d
+
+    total = None
+    for index, size, step in zip(indices, sizes, steps):
+        wrapped = d.where(d.binary("less", index, 0), d.binary("add", index, size), index)
+        term = d.binary("multiply", wrapped, step)
+        total = term if total is None else d.binary("add", total, term)
+    return total
+
+
+def _index_launch(kind, dev, shape, dtype, first, indices, sizes, steps, rest_strides):
+    """The kernel name, meta and index arguments of gather or put over ``shape``: ``first`` the view's strides."""
+    if len(indices) > 4:
+        indices, variant = [_raw_offsets(indices, sizes, steps)], "raw"
+        args = [indices[0].buffer.handle, indices[0].offset]
+    else:
+        variant = str(len(indices))
+        args = []
+        for index, size, step in zip(indices, sizes, steps):
+            args += [index.buffer.handle, index.offset, size, step]
+    strides = (first,) + tuple(i.strides for i in indices) + rest_strides
+    key = (kind, shape, strides)
+    plan = dev.plans.get(key)
+    if plan is None:
+        dims, st = _coalesce(shape, strides)
+        plan = dev.remember(key, (dev.meta(dims + [v for s in st for v in s]), len(dims)))
+    meta, ndim = plan
+    return dev.kernel("gather", dtype, f"{kind}_{variant}"), meta, ndim, args
+
+
+def _gather(out, x, indices, sizes, steps):
+    dev = _devices[out.device.index]
+    k, meta, ndim, args = _index_launch("gather", dev, out.shape, x.dtype.name, x.strides, indices, sizes, steps, ())
+    _launch_each(dev, k, out.size, out.buffer.handle, out.offset, x.buffer.handle, x.offset, meta, ndim, *args)
+
+
+def _put(out, indices, sizes, steps, values):
+    dev = _devices[out.device.index]
+    k, meta, ndim, args = _index_launch("put", dev, out.shape, out.dtype.name, out.strides, indices, sizes, steps,
+                                        (values.strides,))
+    _launch_each(dev, k, out.size, out.buffer.handle, out.offset, meta, ndim, *args, values.buffer.handle,
+                 values.offset)
+
+
+def _register_scans():
+    SOURCES.update({"cumsum": _scan_source(False), "cumprod": _scan_source(True), "compact": _compact_source,
+                    "gather": _gather_source})
+    for name, kernel in (("cumsum", _cumulative(False)), ("cumprod", _cumulative(True)), ("nonzero", _nonzero),
+                         ("gather", _gather), ("put", _put)):
+        register_kernel(name, "opencl", optable.COVERAGE[name], kernel)
+
+
+# -- linalg (issue 8): kernels/opencl/linalg.cl, Note [OpenCL factorizations]; eigh and svd have no kernel here --------
+
+def _linalg_source(dev, dtype):
+    from ..kernels import codegen, opencl_source as src
+
+    return (src._preamble(dev, []) + f"#define T {codegen.ctype('opencl', dtype)}\n"
+            f"#define TS_LA_LOCAL {dev.reduce_local}\n" + src._read("linalg.cl"))
+
+
+def _batch_meta(dev, batch, *operands):
+    """The metadata of ts_batch_offset: the batch extents, then each operand's batch strides (cached per layout)."""
+    key = ("linalg", batch) + tuple(t.strides[:len(batch)] for t in operands)
+    meta = dev.plans.get(key)
+    if meta is None:
+        meta = dev.remember(key, dev.meta(list(batch) + [s for t in operands for s in t.strides[:len(batch)]]))
+    return meta
+
+
+def _per_matrix(dev, name, dtype, count, *args):
+    """One work-group per matrix (Note [OpenCL factorizations])."""
+    size = dev.reduce_local
+    dev.launch(dev.kernel("linalg", dtype, name), (count * size,), (size,), *args)
+
+
+def _cl_lu(out, pivots, x):
+    dev = _devices[out.device.index]
+    batch, n = out.shape[:-2], out.shape[-1]
+    _per_matrix(dev, "ts_lu", x.dtype.name, _prod(batch), out.buffer.handle, out.offset, pivots.buffer.handle,
+                pivots.offset, x.buffer.handle, x.offset, x.strides[-2], x.strides[-1], _batch_meta(dev, batch, x),
+                np.int32(len(batch)), n)
+
+
+def _cl_lu_solve(out, lu, pivots, b):
+    dev = _devices[out.device.index]
+    batch, (n, k) = out.shape[:-2], out.shape[-2:]
+    total = _prod(batch) * k
+    size = dev.local
+    dev.launch(dev.kernel("linalg", b.dtype.name, "ts_lu_solve"), (-(-total // size) * size,), (size,),
+               out.buffer.handle, out.offset, lu.buffer.handle, lu.offset, lu.strides[-2], lu.strides[-1],
+               pivots.buffer.handle, pivots.offset, pivots.strides[-1], b.buffer.handle, b.offset, b.strides[-2],
+               b.strides[-1], _batch_meta(dev, batch, lu, pivots, b), np.int32(len(batch)), n, k, total)
+
+
+def _cl_cholesky(out, x, upper):
+    dev = _devices[out.device.index]
+    batch, n = out.shape[:-2], out.shape[-1]
+    _per_matrix(dev, "ts_cholesky", x.dtype.name, _prod(batch), out.buffer.handle, out.offset, x.buffer.handle,
+                x.offset, x.strides[-2], x.strides[-1], _batch_meta(dev, batch, x), np.int32(len(batch)), n,
+                np.int32(bool(upper)))
+
+
+def _cl_qr(q, r, x):
+    dev = _devices[q.device.index]
+    batch, (m, n), kq = q.shape[:-2], x.shape[-2:], q.shape[-1]
+    count = _prod(batch)
+    itemsize = x.dtype.itemsize
+    work = dev.allocate(count * m * n * itemsize)  # the reflectors; back to the pool after the launch, in queue order
+    tau = dev.allocate(max(1, count * min(m, n)) * itemsize)
+    _per_matrix(dev, "ts_qr", x.dtype.name, count, q.buffer.handle, q.offset, r.buffer.handle, r.offset,
+                x.buffer.handle, x.offset, x.strides[-2], x.strides[-1], _batch_meta(dev, batch, x),
+                np.int32(len(batch)), m, n, kq, work, tau)
+
+
+def _register_linalg():
+    SOURCES["linalg"] = _linalg_source
+    for name, kernel in (("lu", _cl_lu), ("lu_solve", _cl_lu_solve), ("cholesky", _cl_cholesky), ("qr", _cl_qr)):
         register_kernel(name, "opencl", optable.COVERAGE[name], kernel)

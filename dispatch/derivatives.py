@@ -161,6 +161,74 @@ DERIVATIVES = {
 }
 
 
+# -- the elementwise functions of the Array API standard (issue 8) ---------------------------------------------------
+
+import math as _math  # noqa: E402  (this section's own)
+
+_sqrt, _sinh, _cosh, _signbit = (d.UNARY[n] for n in ("sqrt", "sinh", "cosh", "signbit"))
+_LN2, _LN10 = 0.6931471805599453, 2.302585092994046
+
+
+def _atan2(ctx, g):
+    # d atan2(a, b) = (b da - a db) / (a**2 + b**2)
+    a, b = _saved(ctx)
+    r2 = a * a + b * b  # operators: either side may be a Python scalar
+    return (div(mul(g, b), r2) if ctx.needs[0] else None), (neg(div(mul(g, a), r2)) if ctx.needs[1] else None)
+
+
+def _hypot(ctx, g):
+    a, b, out = _saved(ctx)
+    return (mul(g, div(a, out)) if ctx.needs[0] else None), (mul(g, div(b, out)) if ctx.needs[1] else None)
+
+
+def _logaddexp(ctx, g):
+    # d/da log(e**a + e**b) = e**a / (e**a + e**b) = exp(a - out)
+    a, b, out = _saved(ctx)
+    return (mul(g, exp(sub(a, out))) if ctx.needs[0] else None), (mul(g, exp(sub(b, out))) if ctx.needs[1] else None)
+
+
+def _copysign(ctx, g):
+    # |a| with b's sign: the slope is sign(a) * (-1 if b's sign bit is set else 1), and 0 at a == 0 (PyTorch's);
+    # the sign of b is piecewise constant
+    a, b = _saved(ctx)
+    ga = None
+    if ctx.needs[0]:
+        slope = mul(g, sign(a))
+        ga = where(_signbit(b), neg(slope), slope) if _is_tensor(b) else (neg(slope) if _signbit_of(b) else slope)
+    return ga, (zeros_like(g) if ctx.needs[1] else None)
+
+
+def _signbit_of(value):
+    return _math.copysign(1.0, value) < 0
+
+
+DERIVATIVES.update({
+    "acos": Derivative(lambda c, g: (neg(div(g, _sqrt(sub(1.0, mul(_x(c), _x(c)))))),), (0,)),
+    "asin": Derivative(lambda c, g: (div(g, _sqrt(sub(1.0, mul(_x(c), _x(c))))),), (0,)),
+    "acosh": Derivative(lambda c, g: (div(g, _sqrt(mul(sub(_x(c), 1.0), add(_x(c), 1.0)))),), (0,)),
+    "asinh": Derivative(lambda c, g: (div(g, _sqrt(add(mul(_x(c), _x(c)), 1.0))),), (0,)),
+    "atan": Derivative(lambda c, g: (div(g, add(mul(_x(c), _x(c)), 1.0)),), (0,)),
+    "atanh": Derivative(lambda c, g: (div(g, sub(1.0, mul(_x(c), _x(c)))),), (0,)),
+    "cosh": Derivative(lambda c, g: (mul(g, _sinh(_x(c))),), (0,)),
+    "sinh": Derivative(lambda c, g: (mul(g, _cosh(_x(c))),), (0,)),
+    "tan": Derivative(lambda c, g: (mul(g, add(mul(_out(c), _out(c)), 1.0)),), save_output=True),
+    "expm1": Derivative(lambda c, g: (mul(g, add(_out(c), 1.0)),), save_output=True),
+    "log1p": Derivative(lambda c, g: (div(g, add(_x(c), 1.0)),), (0,)),
+    "log2": Derivative(lambda c, g: (div(g, mul(_x(c), _LN2)),), (0,)),
+    "log10": Derivative(lambda c, g: (div(g, mul(_x(c), _LN10)),), (0,)),
+    "reciprocal": Derivative(lambda c, g: (neg(mul(g, mul(_out(c), _out(c)))),), save_output=True),
+    "round": Derivative(_zero(1)), "trunc": Derivative(_zero(1)),
+    # real dtypes: real and conj are the identity, imag a constant 0
+    "real": Derivative(lambda c, g: (g,)), "conj": Derivative(lambda c, g: (g,)), "imag": Derivative(_zero(1)),
+    "atan2": Derivative(_atan2, (0, 1)),
+    "hypot": Derivative(_hypot, (0, 1), save_output=True),
+    "logaddexp": Derivative(_logaddexp, (0, 1), save_output=True),
+    "copysign": Derivative(_copysign, (0, 1)),
+    # the next float after a: a itself to first order, and piecewise constant in b (PyTorch has no derivative)
+    "nextafter": Derivative(lambda c, g: (g, zeros_like(g) if c.needs[1] else None)),
+})
+
+
 # -- reductions, matmul, softmax, where, casts ------------------------------------------------------------------------
 
 def _kept_shape(shape, axes):
@@ -396,6 +464,34 @@ DERIVATIVES.update({
     "avg_pool2d": Derivative(_avg_pool2d), "avg_pool2d_backward": Derivative(_avg_pool2d_backward),
     "take_along_axis": Derivative(_take_along_axis, (1,)), "scatter_add": Derivative(_scatter_add, (2,)),
 })
+
+
+# -- sorting (issue 8) ------------------------------------------------------------------------------------------------
+
+def _sort(ctx, g):
+    """sort's values are x gathered at the argsort indices: the gradient goes back to where each value came from."""
+    axis, index = ctx.params
+    return (scatter_add(F.zeros(g.shape, dtype=g.dtype, device=g.device), axis, index, g),)
+
+
+DERIVATIVES["sort"] = Derivative(_sort)
+
+
+def _sort_wrapper(plain):
+    """Record ``ts.sort`` as x gathered along the axis at its argsort (two kernels instead of one, only when x
+    requires grad); the indices are the node's parameters (an int64 tensor only this node holds: nothing can write
+    into it)."""
+    from . import sorting
+
+    @functools.wraps(plain)
+    def sort(x, /, *, axis=-1, descending=False, stable=True):
+        if MODE.enabled and needs_grad(x):
+            index = sorting.argsort(detach(x), axis=axis, descending=descending, stable=stable)
+            axis = axis % x.ndim  # argsort has checked it
+            out = _untracked(nnops.take_along_axis, detach(x), index, axis=axis)
+            return track("sort", DERIVATIVES["sort"], out, (x,), (axis, index))
+        return plain(x, axis=axis, descending=descending, stable=stable)
+    return sort
 
 
 # -- recording wrappers (Note [Autograd dispatch]) -------------------------------------------------------------------------
@@ -750,6 +846,10 @@ def install():
     avg_pool2d_backward = getattr(nnops, "avg_pool2d_backward", None)
     take_along_axis = getattr(nnops, "take_along_axis", None)
     scatter_add = getattr(nnops, "scatter_add", None)
+    from . import sorting  # -- sorting (issue 8)
+    sorting.sort = _sort_wrapper(sorting.sort)
+    _install_linalg()  # -- linalg (issue 8)
+    _install_scans()  # -- scans and array indexing (issue 8)
 
 
 def _first_params(fn, names):
@@ -776,3 +876,214 @@ def _imatmul(self, other):
 
 
 del ReadOnlyGradTensor
+
+
+# -- linalg (issue 8): the primitives of dispatch/linalg.py (Note [Linalg kernels]); the rest of ts.linalg is composed
+# of recorded ops (trace, outer, vecdot, tensordot, cross, the 1- and inf-matrix norms) and needs no formula.  A
+# singular matrix has no det/slogdet gradient here (the formulas take its inverse, which raises LinAlgError).
+
+def _linalg():
+    from . import linalg
+    return linalg
+
+
+def _inverse_t(a):
+    """inv(a).mT, recorded."""
+    return _linalg()._inv(a).mT
+
+
+def _linalg_solve(ctx, g):
+    a, x = _saved(ctx)  # x = a^-1 b, the output
+    gb = _linalg()._solve(a.mT, g)
+    ga = neg(d.matmul(gb, x.mT)) if ctx.needs[0] else None
+    return ga, (gb if ctx.needs[1] else None)
+
+
+def _linalg_inv(ctx, g):
+    (y,) = _saved(ctx)
+    return (neg(d.matmul(d.matmul(y.mT, g), y.mT)),)
+
+
+def _linalg_det(ctx, g):
+    x, out = _saved(ctx)
+    return (mul(mul(g, out).expand_dims(-1).expand_dims(-1), _inverse_t(x)),)
+
+
+def _linalg_slogdet(ctx, g):
+    (x,) = _saved(ctx)
+    return (mul(g.expand_dims(-1).expand_dims(-1), _inverse_t(x)),)
+
+
+def _triangle_masks(n, device):
+    """(strictly lower, diagonal) bool masks of an n x n matrix."""
+    i = F.arange(n, dtype="int64", device=device)
+    rows, cols = i.expand_dims(-1), i.expand_dims(0)
+    return gt(rows, cols), eq(rows, cols)
+
+
+def _linalg_cholesky(ctx, g):
+    # PyTorch's: S = L^-T Phi(L^T gL) L^-1, Phi the lower triangle with its diagonal halved; the gradient of the
+    # symmetric input is (S + S^T) / 2, and cholesky reads only x's lower triangle, whose off-diagonal entries stand
+    # for both of theirs: 2 * that below the diagonal, S's own diagonal on it, 0 above
+    (factor,) = _saved(ctx)
+    upper = ctx.params
+    lower, gl = (factor.mT, g.mT) if upper else (factor, g)
+    strict, diag = _triangle_masks(lower.shape[-1], lower.device)
+    p = d.matmul(lower.mT, gl)
+    phi = where(strict, p, where(diag, mul(p, 0.5), 0.0))
+    inv_l = _linalg()._inv(lower)
+    s = d.matmul(d.matmul(inv_l.mT, phi), inv_l)
+    return (where(strict, add(s, s.mT), where(diag, s, 0.0)),)
+
+
+def _linalg_vector_norm(ctx, g):
+    x, out = _saved(ctx)
+    axes, keepdims, order = ctx.params
+    shape = x.shape
+    g_k = _expand_back(g, shape, axes, keepdims)
+    n_k = _expand_back(out, shape, axes, keepdims)
+    zero = eq(n_k, 0)
+    safe = where(zero, 1.0, n_k)
+    if order == 0:
+        return (zeros_like(x),)
+    if order == 1:
+        return (mul(g_k, sign(x)),)
+    if order == 2:  # x / |x|, and 0 at the zero vector (PyTorch's subgradient)
+        return (mul(where(zero, 0.0, div(g_k, safe)), x),)
+    if order in (float("inf"), float("-inf")):  # shared evenly by the entries that reach the extreme
+        hit = eq(d.UNARY["abs"](x), n_k).astype(g.dtype)
+        count = F.sum(hit, axis=axes, keepdims=True)
+        return (mul(mul(div(g_k, count), hit), sign(x)),)
+    ax = d.UNARY["abs"](x)
+    return (where(zero, 0.0, mul(div(g_k, pow_(safe, order - 1.0)), mul(sign(x), pow_(ax, order - 1.0)))),)
+
+
+def _linalg_diagonal(ctx, g):
+    # g (..., L) back onto the offset-th diagonal of zeros (..., M, N), in ops: padded to M (offset >= 0: element i
+    # sits in row i) or N (offset < 0: in column i), times the diagonal's mask eye(M, N, k=offset)
+    shape, offset = ctx.params
+    m, n = shape[-2:]
+    length = g.shape[-1]
+    full = m if offset >= 0 else n
+    if full > length:
+        g = F.concat([g, F.zeros(g.shape[:-1] + (full - length,), dtype=g.dtype, device=g.device)], axis=-1)
+    mask = F.eye(m, n, k=offset, dtype=g.dtype, device=g.device)
+    return (mul(g.expand_dims(-1) if offset >= 0 else g.expand_dims(-2), mask),)
+
+
+DERIVATIVES.update({
+    "linalg.solve": Derivative(_linalg_solve, (0,), True),
+    "linalg.inv": Derivative(_linalg_inv, save_output=True),
+    "linalg.det": Derivative(_linalg_det, (0,), True),
+    "linalg.slogdet": Derivative(_linalg_slogdet, (0,)),
+    "linalg.cholesky": Derivative(_linalg_cholesky, save_output=True),
+    "linalg.vector_norm": Derivative(_linalg_vector_norm, (0,), True),
+    "linalg.diagonal": Derivative(_linalg_diagonal),
+})
+
+
+def _slogdet_wrapper(plain):
+    derivative = DERIVATIVES["linalg.slogdet"]
+
+    def slogdet(x):
+        if MODE.enabled and needs_grad(x):
+            sign_, logabs = _untracked(plain, x)
+            return sign_, track("linalg.slogdet", derivative, logabs, (x,))  # the sign has no gradient
+        return plain(x)
+    return slogdet
+
+
+def _install_linalg():
+    la = _linalg()
+    la._solve = _recording("linalg.solve", la._solve, lambda a, b: (a, b))
+    la._inv = _recording("linalg.inv", la._inv, lambda x: (x,))
+    la._det = _recording("linalg.det", la._det, lambda x: (x,))
+    la._slogdet = _slogdet_wrapper(la._slogdet)
+    la._cholesky = _recording("linalg.cholesky", la._cholesky, lambda x, upper: (x,), lambda x, upper: bool(upper))
+    la._vector_norm = _recording("linalg.vector_norm", la._vector_norm, lambda x, axes, keepdims, order: (x,),
+                                 lambda x, axes, keepdims, order: (tuple(axes), bool(keepdims), float(order)))
+    la._diagonal = _recording("linalg.diagonal", la._diagonal, lambda x, offset: (x,),
+                              lambda x, offset: (x.shape, offset))
+
+
+# -- scans and array indexing (issue 8): cumulative_sum, cumulative_prod, x[array or mask] --------------------------
+
+def _along(axis, index):
+    """The index that applies ``index`` (a slice) to dimension ``axis`` only."""
+    return (slice(None),) * axis + (index,)
+
+
+def _reversed_cumsum(g, axis):
+    """sum over i >= k of g[i] along ``axis``: a cumulative sum of the reversed view, reversed back (views record)."""
+    from . import statistical
+
+    flip = _along(axis, slice(None, None, -1))
+    return statistical.cumulative_sum(g[flip], axis=axis)[flip]
+
+
+def _cumulative_sum(ctx, g):
+    axis, initial = ctx.params
+    if initial:  # the leading zeros depend on nothing
+        g = g[_along(axis, slice(1, None))]
+    return (_reversed_cumsum(g, axis),)
+
+
+def _cumulative_prod(ctx, g):
+    # d out[i] / d x[k] = prod over j <= i, j != k of x[j] (k <= i).  Before the first zero of a row that is
+    # out[i] / x[k], so the gradient is the reversed cumulative sum of g * out over x; at the first zero it is the
+    # reversed cumulative sum of g times the cumulative product with that zero taken as one; after it, 0 (every term
+    # still holds the first zero).  No division by zero anywhere (PyTorch's cumprod_backward does the same).
+    from . import statistical
+
+    x, out = _saved(ctx)
+    axis, initial = ctx.params
+    if initial:
+        g, out = g[_along(axis, slice(1, None))], out[_along(axis, slice(1, None))]
+    zero = eq(x, 0)
+    zeros_so_far = statistical.cumulative_sum(zero, axis=axis)
+    first = d.BINARY["logical_and"](zero, eq(zeros_so_far, 1))
+    before = div(_reversed_cumsum(mul(g, out), axis), where(zero, 1.0, x))
+    at_zero = _reversed_cumsum(mul(g, statistical.cumulative_prod(where(first, 1.0, x), axis=axis)), axis)
+    return (where(eq(zeros_so_far, 0), before, where(first, at_zero, 0.0)),)
+
+
+def _index(ctx, g):
+    # x[index] with arrays or masks reads positions of x, some perhaps several times: the gradient adds g into
+    # zeros at the positions read, found by the same indexing of the positions 0 .. x.size - 1 (scatter_add adds
+    # repeated positions up, in a fixed order)
+    shape, index = ctx.params
+    n = _math.prod(shape)
+    positions = F.reshape(F.arange(n, device=g.device), shape)[index]
+    flat = scatter_add(F.zeros((n,), dtype=g.dtype, device=g.device), 0, F.reshape(positions, (-1,)),
+                       F.reshape(g, (-1,)))
+    return (F.reshape(flat, shape),)
+
+
+DERIVATIVES.update({
+    "cumulative_sum": Derivative(_cumulative_sum),
+    "cumulative_prod": Derivative(_cumulative_prod, (0,), True),
+    "index": Derivative(_index),
+})
+
+
+def _scan_params(x, /, *, axis=None, dtype=None, include_initial=False):
+    return (0 if axis is None else axis % max(x.ndim, 1), bool(include_initial))
+
+
+def _install_scans():
+    from . import indexing, statistical
+
+    for name in ("cumulative_sum", "cumulative_prod"):
+        setattr(statistical, name, _recording(name, getattr(statistical, name), lambda x, /, **kwargs: (x,),
+                                              _scan_params))
+    derivative = DERIVATIVES["index"]
+    view_getitem = GradTensor.__getitem__  # basic indexing: a recorded view
+
+    def __getitem__(self, index):
+        if not indexing.is_advanced(index):
+            return view_getitem(self, index)
+        out = indexing.getitem(detach(self), index)  # a copy, not a view (Note [Advanced indexing])
+        if MODE.enabled and self._requires_grad:
+            out = track("index", derivative, out, (self,), (self.shape, index))
+        return out
+    GradTensor.__getitem__ = __getitem__

@@ -23,6 +23,7 @@ from ..kernels import optable
 _fast = registry.fast
 _BOOL = DTYPES[0]
 _INT64 = DTYPES[4]
+_UINT64 = DTYPES[11]
 _TRACE = os.environ.get("TENSORSWITCH_TRACE", "") not in ("", "0")
 if _TRACE and not log.handlers:
     logging.basicConfig()
@@ -414,7 +415,7 @@ def _out_of_range_int(op, a, b):
         result = above if value > hi else below
         out = empty(tensor.shape, _BOOL, tensor.device)
         return run("fill", _BOOL, out, result)
-    if op in ("logical_and", "logical_or"):
+    if op in ("logical_and", "logical_or", "logical_xor"):
         return _binary_slow(op, a, 1) if right else _binary_slow(op, 1, b)
     raise errors.scalar_out_of_range(op, value, dt, lo, hi)
 
@@ -662,8 +663,8 @@ def _reduction_dtype(info, dt):
         return _BOOL
     if info.result == "index":
         return _INT64
-    if info.result == "sum" and dt.kind != "float":
-        return _INT64
+    if info.result == "sum" and dt.kind != "float":  # the standard's default integer of the kind: optable.sum_dtype
+        return _UINT64 if dt.kind == "uint" else _INT64
     return dt
 
 

@@ -3,8 +3,16 @@
 Note [Type promotion]
 ~~~~~~~~~~~~~~~~~~~~~
 Tensor-with-tensor promotion follows the Array API standard's lattice: within a kind (signed int, unsigned int, float)
-the wider type wins; int8..int64 with uint8 give the smallest signed type holding both; bool only promotes with bool.
-Pairs the standard leaves undefined (integer with float, bool with numbers) promote as in NumPy.
+the wider type wins; a signed with an unsigned integer gives the smallest signed type holding both (int8 with uint8 is
+int16, int32 with uint32 int64); bool only promotes with bool.  Pairs the standard leaves undefined promote as in
+NumPy (``np.promote_types``), and these are NumPy's answers:
+
+* uint64 with any signed integer (int8..int64): float64, since no integer type holds both ranges (NumPy's choice;
+  PyTorch refuses to promote uint64 and int64);
+* integer with float: the float type, widened until it holds the integer's range where NumPy says so: int8, uint8
+  with float16 stay float16; int16, uint16 with float16 give float32; int32, int64, uint32 and uint64 with float16 or
+  float32 give float64;
+* bool with a number: the number's type.
 Python scalars are *weak*: they take the tensor's dtype when their kind fits (``x_float32 + 1.0`` stays float32,
 ``x_float16 + 1.0`` float16, ``x_int8 + 1`` int8), a float scalar with an integer or bool tensor gives the default
 float dtype (float32), and an int scalar with a bool tensor the default int dtype (int64).  One table, ``WEAK``, holds
@@ -22,9 +30,18 @@ instead, in every kernel that converts (astype, fill, setitem).  It is NumPy's r
 
 * to bool: ``v != 0`` (NaN is True);
 * to int64: ``trunc(v)`` when -2**63 <= trunc(v) < 2**63, else -2**63 (NaN, infinities, out of range);
-* to int8, int16, int32 and uint8: first to int32 the same way (``trunc(v)`` when -2**31 <= trunc(v) < 2**31, else
-  -2**31), then wrapped to the target's width (its low bits): 300.7 -> int8 44, -1.0 -> uint8 255,
-  -300.7 -> uint8 212, 1e10 -> int8 0, NaN -> int8 0;
+* to int8, int16, int32, uint8 and uint16: first to int32 the same way (``trunc(v)`` when -2**31 <= trunc(v) <
+  2**31, else -2**31), then wrapped to the target's width (its low bits): 300.7 -> int8 44, -1.0 -> uint8 255,
+  -300.7 -> uint8 212, 1e10 -> int8 0, NaN -> int8 0, 70000.3 -> uint16 4464, -1.0 -> uint16 65535;
+* to uint32: first to int64 the same way, then wrapped to 32 bits: -1.0 -> 4294967295, 1e10 -> 1410065408,
+  2**32 -> 0, NaN and +-inf -> 0.  That is NumPy's scalar path (NumPy scalars, arrays of fewer than 4 elements,
+  strided arrays, and every float16 source); NumPy's contiguous SIMD loop gives other answers for values outside
+  [-2**31, 2**32) (2**31 for NaN, -inf and values below -2**31; 0 at 2**32 and above), so that its result depends
+  on the array's length: we take the scalar path's everywhere;
+* to uint64: ``trunc(v)`` when 0 <= trunc(v) < 2**64; otherwise the int64 rule's result as uint64 bits: negative
+  values that fit int64 wrap (-1.0 -> 2**64 - 1), NaN, -inf and values below -2**63 give 2**63, and 2**64 and above
+  (+inf included) give 0.  This is NumPy's answer on every path: x86-64 converts a value from 2**63 up as
+  int64(v - 2**63) with the top bit set, which is 0 where that does not fit either;
 * float16 converts exactly to float first; float to float rounds once, to nearest even (float64 -> float16
   directly: 65519.999 -> 65504, not inf).
 """
@@ -69,7 +86,9 @@ class DType:
 # The codes are shared with kernels/codegen.py (DTYPE_NAMES order) and the C++ module.
 _SPECS = [("bool", "bool", np.bool_), ("int8", "int", np.int8), ("int16", "int", np.int16), ("int32", "int", np.int32),
           ("int64", "int", np.int64), ("uint8", "uint", np.uint8), ("float16", "float", np.float16),
-          ("float32", "float", np.float32), ("float64", "float", np.float64)]
+          ("float32", "float", np.float32), ("float64", "float", np.float64),
+          # appended, so that every earlier code stays as it was (codes 0..8 are in saved kernels and C++ tables)
+          ("uint16", "uint", np.uint16), ("uint32", "uint", np.uint32), ("uint64", "uint", np.uint64)]
 DTYPES = tuple(DType(name, i, kind, npd) for i, (name, kind, npd) in enumerate(_SPECS))
 _BY_NAME = {d.name: d for d in DTYPES}
 _BY_NUMPY = {d.numpy: d for d in DTYPES}
@@ -168,25 +187,55 @@ def scalar_dtype(value, other):
                     f"implicitly")
 
 
-def result_type(*args):
-    """The promoted dtype of tensors, dtypes and Python scalars, as an op would compute it."""
+def result_type(*arrays_and_dtypes):
+    """The dtype an op computes in for these tensors, dtypes and scalars (the Array API's ``result_type``).
+
+    Tensors and dtypes promote with each other first (Note [Type promotion]); then each scalar (bool, int, float,
+    complex, NumPy scalars alike) takes part as a weak scalar does in arithmetic: it takes the dtype when its kind
+    fits.  A complex scalar makes a real floating dtype the complex one of its precision (float16 and float32 give
+    complex64) and an integer or bool one the default complex dtype.  At least one tensor or dtype is needed.
+
+    >>> import tensorswitch as ts
+    >>> ts.result_type(ts.int8, ts.uint8), ts.result_type(ts.float16, 1.0), ts.result_type(ts.uint8, 1)
+    (ts.int16, ts.float16, ts.uint8)
+    """
     from .tensor import Tensor
 
-    tensors = [a.dtype if isinstance(a, Tensor) else dtype(a) for a in args
-               if isinstance(a, (Tensor, DType, str, np.dtype, type))]
-    scalars = [a for a in args if isinstance(a, (bool, int, float))]
-    others = [a for a in args if not isinstance(a, (Tensor, DType, str, np.dtype, type, bool, int, float))]
-    if others:
-        raise TypeError(f"result_type: expected tensors, dtypes and Python bool/int/float scalars, got "
-                        f"{type(others[0]).__name__} {others[0]!r}")
-    if not tensors:
-        raise TypeError("result_type needs at least one tensor or dtype")
-    out = tensors[0]
-    for t in tensors[1:]:
+    typed, scalars = [], []
+    for a in arrays_and_dtypes:
+        if isinstance(a, Tensor):
+            typed.append(a.dtype)
+        elif isinstance(a, (bool, int, float, complex, np.bool_, np.number)):
+            scalars.append(a)
+        elif isinstance(a, (DType, str, np.dtype, type)):
+            try:
+                typed.append(dtype(a))
+            except TypeError as exc:
+                raise TypeError(f"result_type: {exc}") from None
+        else:
+            raise TypeError(f"result_type: expected tensors, dtypes and Python scalars (bool, int, float, complex), "
+                            f"got {type(a).__name__} {a!r}")
+    if not typed:
+        raise TypeError("result_type needs at least one tensor or dtype (scalars alone have no dtype to take)")
+    out = typed[0]
+    for t in typed[1:]:
         out = promote_types(out, t)
-    for s in scalars:
-        out = scalar_dtype(s, out)
+    for value in scalars:
+        out = _complex_scalar_dtype(out) if isinstance(value, (complex, np.complexfloating)) else \
+            scalar_dtype(value, out)
     return out
+
+
+def _complex_scalar_dtype(other):
+    """The dtype a complex scalar takes next to dtype ``other`` (see ``result_type``)."""
+    complexes = sorted((d for d in DTYPES if d.kind == "complex"), key=lambda d: d.itemsize)
+    if not complexes:
+        raise TypeError("result_type: a complex scalar needs a complex dtype, and tensorswitch has none yet")
+    if other.kind == "complex":
+        return other
+    if other.kind == "float":  # the complex dtype whose parts hold this float dtype
+        return next((c for c in complexes if c.itemsize >= 2 * other.itemsize), complexes[-1])
+    return next((c for c in complexes if c.itemsize == 2 * default_float.itemsize), complexes[0])
 
 
 def check_dtype_name(name):

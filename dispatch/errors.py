@@ -131,8 +131,14 @@ CREATION_OPS = frozenset({"empty", "zeros", "ones", "full", "arange", "linspace"
                           "asarray", "fill"})
 
 
+def reading_order(dtype):
+    """A sort key listing dtypes as people read them: bool, the signed, unsigned and floating ones, each by width
+    (the codes put uint16..uint64 last, since they came later)."""
+    return {"bool": 0, "int": 1, "uint": 2, "float": 3, "complex": 4}[dtype.kind], dtype.itemsize
+
+
 def unsupported_dtype(op, device, dtype, supported):
-    ordered = sorted(supported, key=lambda d: d.code)
+    ordered = sorted(supported, key=reading_order)
     names = ", ".join(d.name for d in ordered)
     same_kind = sorted([d for d in ordered if d.kind == dtype.kind] or [d for d in ordered if d.kind == "float"],
                        key=lambda d: d.itemsize)
@@ -193,3 +199,40 @@ def out_of_memory(device, nbytes, what, limit, cause):
 def broadcast_error(op, shapes):
     return ShapeError(f"{op}: shapes {' and '.join(str(tuple(s)) for s in shapes)} do not broadcast: each "
                       f"dimension, counted from the right, must be equal or 1.")
+
+
+# -- linalg (issue 8): ts.linalg.LinAlgError and the texts of dispatch/linalg.py ----------------------------------------
+
+class LinAlgError(TensorSwitchError, ValueError):
+    """A matrix the linalg function cannot work on: singular (solve, inv), not positive definite (cholesky).  A
+    ValueError, as ``numpy.linalg.LinAlgError`` is."""
+
+
+__all__ += ["LinAlgError"]
+
+
+def singular_matrix(op, shape):
+    return LinAlgError(f"{op}: the matrix is singular (its LU factorization has a zero pivot), shape {tuple(shape)}; "
+                       f"a singular system has no unique solution. linalg.lstsq-style answers come from "
+                       f"linalg.pinv(x) @ b, and linalg.det(x) is 0 for such a matrix.")
+
+
+def not_positive_definite(op, shape):
+    return LinAlgError(f"{op}: the matrix is not positive definite (or holds NaN), shape {tuple(shape)}: a Cholesky "
+                       f"factor exists only for symmetric positive-definite matrices. linalg.eigvalsh(x) shows its "
+                       f"eigenvalues (all must be > 0).")
+
+
+def linalg_kernel_missing(op, kernels, cause, dtype):
+    """``cause`` (the registry's KernelNotFoundError for the first of the missing ``kernels`` that ``op`` runs) with
+    the public name in front, and, for another dtype, the ones linalg computes in."""
+    needs = f" (it needs the kernels {', '.join(kernels)})" if len(kernels) > 1 else ""
+    hint = "" if dtype in ("float32", "float64") else (f" Factorizations compute in float32 and float64, not "
+                                                        f"{dtype}: cast with x.astype(ts.float32) first.")
+    return KernelNotFoundError(f"{op}{needs}: {cause}{hint}")
+
+
+def lapack_missing(op):
+    return KernelNotFoundError(f"{op} on 'cpu' needs LAPACK, which tensorswitch takes from the scipy-openblas32 "
+                               f"package, and it is not installed (or not the OpenBLAS tensorswitch knows): "
+                               f"pip install \"tensorswitch[blas]\"")

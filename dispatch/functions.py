@@ -327,24 +327,43 @@ def randint(low, high=None, size=(), *, dtype=None, device=None):
 
 @_creation
 def asarray(obj, dtype=None, device=None, copy=None):
-    """A tensor from a list, scalar, NumPy array or tensor.
+    """A tensor from a list, scalar, NumPy array, tensor, or array of any library that speaks DLPack (PyTorch,
+    CuPy, JAX, ...).
 
-    Python floats become float32 (the default float dtype), Python ints int64; NumPy arrays keep their dtype.
+    Python floats become float32 (the default float dtype), Python ints int64; arrays keep their dtype, and
+    big-endian NumPy arrays are converted to the machine's byte order.  ``copy``: None (the default) and True give a
+    tensor with memory of its own (a tensor passed in is returned as it is when nothing changes, for None);
+    False shares the memory of a tensor, a NumPy array or a DLPack producer (``ts.from_dlpack``), on the device it
+    is on, and raises ValueError where that cannot be done without a copy (lists, another dtype or device, a
+    byte order to convert).
 
     >>> import tensorswitch as ts
     >>> ts.asarray([1.5, 2.5]).dtype
     ts.float32
     """
+    from . import interop
+
+    interop.check_copy("asarray", copy)
     if isinstance(obj, Tensor):
         out = obj
         if device is not None:
             out = out.to(device)
         if dtype is not None:
             out = astype(out, dtype, copy=False)
+        if copy is False and out is not obj:
+            raise ValueError(f"asarray: copy=False, but this {obj.dtype.name} tensor on {obj.device} as "
+                             f"{out.dtype.name} on {out.device} needs a copy; pass copy=None to allow one")
         if copy and out is obj:
             out = d.astype(out, out.dtype)
         return out
+    if copy is False:
+        return interop.shared(obj, None if dtype is None else _asarray_dtype(dtype), device)
     dev = get_device(device)
+    if interop.is_dlpack_producer(obj):  # PyTorch, CuPy, JAX: imported where they are, then copied (as NumPy arrays)
+        staged = interop.from_dlpack_or_none(obj)
+        if staged is not None:
+            out = asarray(staged, dtype=dtype, device=dev)
+            return d.astype(out, out.dtype) if out.buffer is staged.buffer else out
     python_data = not isinstance(obj, (np.ndarray, np.generic))
     if dtype is not None:
         dt = _asarray_dtype(dtype)
@@ -365,8 +384,8 @@ def asarray(obj, dtype=None, device=None, copy=None):
             host = host.astype(np.float32)  # Python floats take the default float dtype
         elif host.dtype.kind in "iu" and host.dtype != np.uint8 and python_data:
             if host.dtype == np.uint64 and host.size and host.max() > np.iinfo(np.int64).max:
-                raise OverflowError(f"asarray: {int(host.max())} does not fit in int64 (NumPy would make a uint64 "
-                                    f"array; tensorswitch has no uint64 yet): pass values below 2**63")
+                raise OverflowError(f"asarray: {int(host.max())} does not fit in int64, the default integer dtype "
+                                    f"Python ints take: pass dtype=ts.uint64 (NumPy would make a uint64 array)")
             host = host.astype(np.int64)
         if host.dtype.kind not in "biuf" or host.dtype == object:
             raise TypeError(f"asarray: cannot make a tensor from {type(obj).__name__} with NumPy dtype "
@@ -613,11 +632,25 @@ def stack(arrays, axis=0):
 # -- reductions and statistics ----------------------------------------------------------------------------------------
 
 def _reduction(op):
-    def fn(x, /, *, axis=None, keepdims=False):
-        return d.reduce(op, x, axis, keepdims)
+    if op in ("sum", "prod"):  # the Array API's dtype= (issue 8): x is cast first, the result is that dtype
+        def fn(x, /, *, axis=None, dtype=None, keepdims=False):
+            if dtype is None:
+                return d.reduce(op, x, axis, keepdims)
+            dt = to_dtype(dtype)
+            d.require_tensor(op, x)
+            d.check_dtype(op, dt, x.device)
+            out = d.reduce(op, x if x.dtype is dt else d.astype(x, dt), axis, keepdims)
+            return out if out.dtype is dt else d.astype(out, dt)  # integers summed in int64 wrap to dt, as NumPy's
 
+        doc = ("; ``dtype`` casts x to that dtype first and gives the result in it (None: int64 for integers and "
+               "bool, else x's dtype).")
+    else:
+        def fn(x, /, *, axis=None, keepdims=False):
+            return d.reduce(op, x, axis, keepdims)
+
+        doc = "."
     fn.__name__ = fn.__qualname__ = op
-    fn.__doc__ = f"{op} over ``axis`` (an int, a tuple, or None for all), optionally keeping reduced dims."
+    fn.__doc__ = f"{op} over ``axis`` (an int, a tuple, or None for all), optionally keeping reduced dims{doc}"
     return fn
 
 
@@ -701,8 +734,15 @@ def matmul(x1, x2, /):
     return d.matmul(x1, x2)
 
 
-def where(condition, x1, x2, /):
-    """Elements of ``x1`` where ``condition`` holds, else of ``x2`` (broadcasting)."""
+def where(condition, x1=None, x2=None, /):
+    """Elements of ``x1`` where ``condition`` holds, else of ``x2`` (broadcasting).  ``where(condition)`` alone is
+    ``nonzero(condition)`` (NumPy's habit)."""
+    if x1 is None and x2 is None:
+        from .searching import nonzero
+
+        return nonzero(condition)
+    if x1 is None or x2 is None:
+        raise TypeError("where: pass both x1 and x2, or neither (where(condition) is nonzero(condition))")
     return d.where(condition, x1, x2)
 
 
@@ -737,6 +777,31 @@ _SUMMARIES = {
     "equal": "x1 == x2.", "not_equal": "x1 != x2.", "less": "x1 < x2.", "less_equal": "x1 <= x2.",
     "greater": "x1 > x2.", "greater_equal": "x1 >= x2.",
     "logical_and": "True where both x1 and x2 are nonzero.", "logical_or": "True where x1 or x2 is nonzero.",
+    # the rest of the Array API standard (Note [Elementwise special cases] in kernels/optable.py)
+    "acos": "The inverse cosine, in [0, pi] (NaN outside [-1, 1]).", "acosh": "The inverse hyperbolic cosine "
+    "(NaN below 1).", "asin": "The inverse sine, in [-pi/2, pi/2] (NaN outside [-1, 1]).",
+    "asinh": "The inverse hyperbolic sine.", "atan": "The inverse tangent, in [-pi/2, pi/2].",
+    "atanh": "The inverse hyperbolic tangent (+-inf at +-1, NaN outside [-1, 1]).",
+    "cosh": "The hyperbolic cosine.", "sinh": "The hyperbolic sine.", "tan": "The tangent (radians).",
+    "expm1": "exp(x) - 1, accurate near 0.", "log1p": "log(1 + x), accurate near 0.",
+    "log2": "The base-2 logarithm.", "log10": "The base-10 logarithm.", "reciprocal": "1 / x.",
+    "round": "The nearest integer; halves round to even (0.5 -> 0, 1.5 -> 2), as in NumPy.",
+    "trunc": "The integer part, rounded towards zero.",
+    "signbit": "True where the sign bit is set: negative numbers, -0.0 and NaNs with the sign bit.",
+    "bitwise_invert": "~x: every bit flipped (logical not for bool).",
+    "real": "The real part: a copy of x for real dtypes.", "imag": "The imaginary part: zeros for real dtypes.",
+    "conj": "The complex conjugate: a copy of x for real dtypes.",
+    "atan2": "The angle of the point (x2, x1) in radians, in [-pi, pi]; signed zeros pick the quadrant.",
+    "hypot": "sqrt(x1**2 + x2**2) without overflow or underflow on the way; inf if either is infinite.",
+    "copysign": "The magnitude of x1 with the sign bit of x2.",
+    "logaddexp": "log(exp(x1) + exp(x2)), without overflow.",
+    "nextafter": "The next representable value after x1 towards x2 (in x1's own dtype, float16 included).",
+    "logical_xor": "True where exactly one of x1 and x2 is nonzero.",
+    "bitwise_and": "x1 & x2, bit by bit (bool and integers).", "bitwise_or": "x1 | x2, bit by bit (bool and integers).",
+    "bitwise_xor": "x1 ^ x2, bit by bit (bool and integers).",
+    "bitwise_left_shift": "x1 << x2; counts below 0 or at least the bit width give 0 (NumPy's rule).",
+    "bitwise_right_shift": "x1 >> x2, arithmetic (floor division by 2**x2); counts below 0 or at least the bit width "
+                           "give 0, or -1 for negative x1 (NumPy's rule).",
 }
 
 
@@ -750,7 +815,10 @@ def _make_elementwise(op):
         lines.append("Elementwise.")
     lines.append(f"Kernels for {', '.join(op.dtypes)}"
                  + ("; integer and bool inputs compute in float32." if op.to_float else "."))
-    example = "ts.asarray([1.0, 4.0])" + (", ts.asarray([2.0, 0.5])" if op.arity == 2 else "")
+    if "float32" in op.dtypes:
+        example = "ts.asarray([1.0, 4.0])" + (", ts.asarray([2.0, 0.5])" if op.arity == 2 else "")
+    else:  # the bitwise functions take integers
+        example = "ts.asarray([1, 4])" + (", ts.asarray([2, 1])" if op.arity == 2 else "")
     lines += ["", ">>> import tensorswitch as ts", f">>> ts.{op.name}({example}).shape", "(2,)"]
     fn.__doc__ = "\n".join(lines)
     fn.__module__ = "tensorswitch"
@@ -758,6 +826,71 @@ def _make_elementwise(op):
 
 
 ELEMENTWISE_FUNCTIONS = {name: _make_elementwise(op) for name, op in optable.ELEMENTWISE.items()}
+
+
+# -- clip: the standard's one elementwise function of three operands (issue 8) ---------------------------------------
+
+def clip(x, /, min=None, max=None):  # noqa: A002 - the standard's names
+    """``x`` clamped to [min, max] elementwise (Array API); ``min`` and ``max`` are None (no bound), Python numbers
+    or tensors, broadcast against ``x``.  The result keeps ``x``'s dtype.
+
+    NaN in ``x``, ``min`` or ``max`` gives NaN.  Python integers beyond an integer dtype's range drop the bound they
+    cannot reach (``min=-1000`` on int8); a bound that excludes every value of the dtype raises OverflowError.
+    Integer ``x`` with float bounds raises TypeError (the standard leaves mixed kinds undefined); tensor bounds of
+    another dtype of the same kind are compared in the promoted dtype and the result cast back to ``x``'s.  Where
+    ``min > max`` the result is ``max``, as in NumPy and PyTorch (the standard leaves it undefined).
+
+    >>> import tensorswitch as ts
+    >>> ts.clip(ts.asarray([-2.0, 0.5, 3.0]), 0.0, 1.0).tolist()
+    [0.0, 0.5, 1.0]
+    """
+    d.require_tensor("clip", x)
+    if x.dtype.kind not in ("int", "uint", "float"):
+        raise TypeError(f"clip: x must have a real numeric dtype, got {x.dtype.name}; cast it first "
+                        f"(x.astype(ts.int8))")
+    low, high = _clip_bound(x, "min", min), _clip_bound(x, "max", max)
+    if low is None and high is None:
+        return d.astype(x, x.dtype)  # a copy, as every elementwise function returns a new tensor
+    out = x
+    if low is not None:
+        out = d.BINARY["maximum"](out, low)
+    if high is not None:
+        out = d.BINARY["minimum"](out, high)
+    return out if out.dtype is x.dtype else d.astype(out, x.dtype)
+
+
+def _clip_bound(x, name, bound):
+    """``bound`` as an operand of maximum/minimum with ``x`` (None where it bounds nothing), or the clear error."""
+    if bound is None:
+        return None
+    integral = x.dtype.kind in ("int", "uint")
+    if isinstance(bound, Tensor):
+        if bound.dtype.kind not in ("int", "uint", "float"):
+            raise TypeError(f"clip: {name} must have a real numeric dtype, got {bound.dtype.name}")
+        if integral and bound.dtype.kind == "float":
+            raise TypeError(f"clip: {name} is {bound.dtype.name} but x is {x.dtype.name}; pass integer bounds for "
+                            f"integer x, or cast x to a float dtype first")
+        if bound.device is not x.device:
+            raise errors.device_mismatch("clip", (x.device, bound.device))
+        return bound if integral or bound.dtype.kind == "float" else d.astype(bound, x.dtype)
+    if isinstance(bound, (bool, np.bool_)) or not isinstance(bound, (int, float, np.integer, np.floating)):
+        raise TypeError(f"clip: {name} must be None, a real number or a tensor, got {type(bound).__name__}")
+    if not integral:
+        return float(bound)
+    if isinstance(bound, (float, np.floating)):
+        raise TypeError(f"clip: {name}={bound!r} is a float but x is {x.dtype.name}; pass an int, or cast x to a "
+                        f"float dtype first")
+    bound = int(bound)
+    lo, hi = INT_RANGE[x.dtype]
+    if (bound <= lo and name == "min") or (bound >= hi and name == "max"):
+        return None  # every value of the dtype is inside this bound
+    if bound > hi or bound < lo:
+        raise OverflowError(f"clip: {name}={bound} excludes every {x.dtype.name} value (which holds {lo} to {hi}); "
+                            f"cast x to a wider dtype first")
+    return bound
+
+
+ELEMENTWISE_FUNCTIONS["clip"] = clip
 globals().update(ELEMENTWISE_FUNCTIONS)
 
 

@@ -19,7 +19,8 @@ from . import functions as F
 from .shapes import MAX_NDIM, as_int, normalize_axes, normalize_axis
 from .tensor import Tensor
 
-__all__ = ["flip", "roll", "moveaxis", "repeat", "tile", "unstack", "meshgrid", "tril", "triu", "diff"]
+__all__ = ["flip", "roll", "moveaxis", "repeat", "tile", "unstack", "meshgrid", "tril", "triu", "diff",
+           "broadcast_shapes"]
 
 
 def _axes(op, axis, ndim):
@@ -315,3 +316,18 @@ def diff(x, /, *, axis=-1, n=1, prepend=None, append=None):
         hi, lo = x[head + (slice(1, None),)], x[head + (slice(0, m - 1),)]
         x = d.binary("not_equal", hi, lo) if x.dtype.kind == "bool" else hi - lo
     return x if n else F.astype(x, x.dtype)
+
+
+def broadcast_shapes(*shapes):
+    """The shape that ``shapes`` (tuples of ints) broadcast to, or a ShapeError saying which do not (the 2025.12
+    standard's ``broadcast_shapes``; NumPy's).
+
+    >>> import tensorswitch as ts
+    >>> ts.broadcast_shapes((2, 1), (3,), ())
+    (2, 3)
+    """
+    from .shapes import as_shape
+
+    if not shapes:
+        return ()
+    return tuple(d.broadcast_shapes("broadcast_shapes", *(as_shape("broadcast_shapes", s) for s in shapes)))

@@ -26,7 +26,8 @@ to integer casts] (dispatch/dtypes.py).  Tensors expose ``buffer.handle`` (the b
     sum prod max    k(out, x, axes)                    x's                axes: sorted non-empty tuple; out is
     min argmax                                                            contiguous, x.shape without axes; the
     argmin all any                                                        reduced extent is never empty; sum/prod
-                                                                          of integers and bool give int64, all/any
+                                                                          of unsigned integers give uint64, of
+                                                                          signed ones and bool int64, all/any
                                                                           bool, argmax/argmin int64 (first index,
                                                                           C order over the reduced axes)
     matmul          k(out, a, b)                       a's and b's        a (*B, M, K), b (*B, K, N) with batch dims
@@ -64,7 +65,7 @@ pooled tensor's shape), refuses OH < 1 or OW < 1 and allocates outputs contiguou
     avg_pool2d_     k(out, grad, geometry,             grad's (floats)    out (N, C, H, W) contiguous, overwritten
     backward        count_include_pad)                                    with the adjoint of avg_pool2d (same
                                                                           divisors); H, W from out.shape
-    take_along_     k(out, x, index, axis)             x's (all 9)        out[p] = x[p with p[axis] = index[p]];
+    take_along_     k(out, x, index, axis)             x's (all 12)       out[p] = x[p with p[axis] = index[p]];
     axis                                                                  index int64 of out's shape (may be
                                                                           stride 0), values in [0, x.shape[axis]);
                                                                           x.shape == out.shape but along axis;
@@ -77,6 +78,93 @@ pooled tensor's shape), refuses OH < 1 or OW < 1 and allocates outputs contiguou
                                                                           out.shape == src.shape but along axis;
                                                                           each output adds its terms in increasing
                                                                           p[axis] (parallel over the other dims only)
+    -- sorting (issue 8) --
+    sort,           k(out, x, axis, descending)        x's (all 12)       out contiguous with x's shape: x's dtype
+    argsort                                                               (sort) or int64 positions along axis
+                                                                          (argsort); x any strides, ndim >= 1,
+                                                                          0 <= axis < ndim.  Stable in both
+                                                                          directions, by Note [Sort order]
+                                                                          (kernels/cpu/sort.cpp): -0.0 == +0.0,
+                                                                          NaN above +inf (first when descending)
+    searchsorted    k(out, x1, x2, right, sorter)      x1's = x2's        out int64 contiguous of x2's shape (x2
+                                                       (all 12)           any strides, 0-d too): the count of x1
+                                                                          elements before x2[p] in Note [Sort
+                                                                          order], < (right False) or <= (True);
+                                                                          x1 1-D, any stride, size >= 1; sorter
+                                                                          None or int64 1-D of x1's size, values
+                                                                          in [0, x1.size) (checked before)
+
+The scans and array indexing (issue 8; dispatch/statistical.py, searching.py and indexing.py):
+
+    cumsum,         k(out, x, axis)                    x's = out's        out[..., i, ...] = x[..., 0, ...] + ... +
+    cumprod                                            (all 12)           x[..., i, ...] (or the product) along axis;
+                                                                          out has x's shape, any strides, never
+                                                                          overlaps x; ndim >= 1, 0 <= axis < ndim;
+                                                                          floats accumulate in float64 where the
+                                                                          device holds it (else at least float32)
+                                                                          and round each output once; integers wrap in
+                                                                          their own width (NumPy); bool is a running
+                                                                          or (cumsum) / and (cumprod)
+    nonzero         k(out, x)                          x's (all 12)       out (ndim, count) int64 contiguous, count
+                                                                          >= 1 the number of nonzero elements of x
+                                                                          (NaN is nonzero, -0.0 zero), found by the
+                                                                          dispatcher (one host sync); out[d, k] =
+                                                                          coordinate d of the k-th nonzero element in
+                                                                          C order; x ndim >= 1, any strides
+    gather          k(out, x, indices, sizes, steps)   x's (all 12)       out contiguous of shape S; x a view of
+                                                                          shape S (stride 0 along the dims the
+                                                                          indices supply); indices a list of int64
+                                                                          tensors of shape S (any strides, 0 for
+                                                                          broadcast), sizes and steps tuples of ints:
+                                                                          out[p] = x[p + sum_j w_j * steps[j]] with
+                                                                          w_j = indices[j][p], plus sizes[j] where
+                                                                          negative; the dispatcher has checked every
+                                                                          index lies in [-sizes[j], sizes[j])
+    put             k(out, indices, sizes, steps,      out's = values'    IN PLACE: out is a view of shape S of the
+                    values)                            (all 12)           tensor written (stride 0 along the dims the
+                                                                          indices supply), values of shape S (any
+                                                                          strides): out[p + sum_j w_j * steps[j]] =
+                                                                          values[p] for every p; where positions
+                                                                          repeat, cpu writes in C order (the last
+                                                                          wins, as NumPy), parallel devices any one
+
+The linalg family (issue 8; dispatch/linalg.py).  x (*B, M, N) any strides, float32/float64 (the key dtype); *B is
+shared by every operand (the dispatcher broadcasts, a stride of 0); outputs contiguous, never empty; pivots int64.
+
+    cholesky        k(out, x, upper)                   x's (floats)       out (*B, N, N): L (lower, zeros above) or
+                                                                          L^T (upper) with x = L L^T, from x's lower
+                                                                          triangle only; a matrix that is not
+                                                                          positive definite (or holds NaN) is NaN
+                                                                          throughout (the dispatcher raises
+                                                                          LinAlgError)
+    lu              k(out, pivots, x)                  x's (floats)       out (*B, N, N) the packed factors of
+                                                                          partial pivoting (unit L below the
+                                                                          diagonal, U on and above: LAPACK getrf);
+                                                                          pivots (*B, N) int64, 0-based: row i was
+                                                                          swapped with row pivots[i], i = 0, 1, ...
+                                                                          in turn; a singular x is factored all
+                                                                          the same (a zero on U's diagonal)
+    lu_solve        k(out, lu, pivots, b)              b's (floats)       out (*B, N, K) = A^-1 b for the factors of
+                                                                          A as lu writes them (lu, pivots, b any
+                                                                          strides, batch strides 0 where
+                                                                          broadcast); U has no zero on its diagonal
+                                                                          (checked before); N, K >= 1
+    qr              k(q, r, x)                         x's (floats)       q (*B, M, Kq), r (*B, Kq, N), Kq = M
+                                                                          (complete) or min(M, N) (reduced), from
+                                                                          q's shape: x = q r, q orthonormal columns,
+                                                                          r upper triangular (Householder; r's
+                                                                          diagonal of either sign); N >= 1
+    eigh            k(w, v, x)                         x's (floats)       w (*B, N) the eigenvalues, ascending, of
+                                                                          the symmetric matrix in x's lower
+                                                                          triangle; v (*B, N, N) their orthonormal
+                                                                          eigenvectors as columns, or None (values
+                                                                          only); no convergence: NaN
+    svd             k(s, u, vh, x)                     x's (floats)       s (*B, K), K = min(M, N) >= 1, the
+                                                                          singular values, descending; u (*B, M, Ku)
+                                                                          and vh (*B, Kv, N) with x = u diag(s) vh,
+                                                                          Ku = Kv = K or Ku = M, Kv = N (full), or
+                                                                          both None (values only); no convergence:
+                                                                          NaN
 
 Note [Random numbers]
 ~~~~~~~~~~~~~~~~~~~~~
@@ -112,6 +200,11 @@ OPS.update({"where": "where", "astype": "astype", "fill": "fill", "arange": "ara
             "log_softmax": "softmax", "im2col": "convolution", "col2im": "convolution", "max_pool2d": "pooling",
             "max_pool2d_backward": "pooling", "avg_pool2d": "pooling", "avg_pool2d_backward": "pooling",
             "take_along_axis": "indexing", "scatter_add": "indexing"})
+# -- scans and array indexing (issue 8): the cumsum to put rows of Note [Kernel contract] ---------------------------
+OPS.update({"cumsum": "scan", "cumprod": "scan", "nonzero": "scan", "gather": "gather", "put": "gather"})
+OPS.update({"sort": "sorting", "argsort": "sorting", "searchsorted": "sorting"})  # -- sorting (issue 8)
+# -- linalg (issue 8): the cholesky to svd rows of Note [Kernel contract] (dispatch/linalg.py)
+OPS.update({name: "linalg" for name in ("cholesky", "lu", "lu_solve", "qr", "eigh", "svd")})
 
 log = logging.getLogger("tensorswitch.dispatch")
 
@@ -269,7 +362,7 @@ class Registry:
         """Coverage as text: a row per op, a column per device type, each cell the dtypes with a kernel."""
         types = sorted({t for (_, t, _) in self._entries}, key=lambda t: (t != "cpu", t))
         short = {"bool": "b", "int8": "i8", "int16": "i16", "int32": "i32", "int64": "i64", "uint8": "u8",
-                 "float16": "f16", "float32": "f32", "float64": "f64"}
+                 "uint16": "u16", "uint32": "u32", "uint64": "u64", "float16": "f16", "float32": "f32", "float64": "f64"}
         width = sum(len(s) + 1 for s in short.values())
         ops = sorted({o for (o, _, _) in self._entries})
         first = max([14] + [len(op) + 1 for op in ops])  # a long name (max_pool2d_backward) keeps its columns
@@ -278,7 +371,7 @@ class Registry:
             cells = []
             for t in types:
                 cells.append(" ".join(short[d.name] if (op, t, d) in self._entries else "." * len(short[d.name])
-                                      for d in DTYPES))
+                                      for d in sorted(DTYPES, key=errors.reading_order)))
             lines.append(f"{op:<{first}}" + "".join(f"{c:<{width + 2}}" for c in cells))
         return "\n".join(lines)
 

@@ -55,9 +55,9 @@ def writable_check(op, x):
     that passes moves the buffer's version on (see Note [Version counter])."""
     if type(x) is not Tensor and isinstance(x, ReadOnlyTensor):
         raise errors.ReadOnlyError(
-            f"{op}: cannot write into a read-only view (a broadcast view or a view of one, shape {x.shape}): "
-            f"several of its elements share one memory location. Write into the tensor it was made from, or "
-            f"into a copy (ts.asarray(x, copy=True)).")
+            f"{op}: cannot write into a read-only tensor (shape {x.shape}): a broadcast view or a view of one, "
+            f"whose elements share memory, or memory imported read-only from another library. Write into the "
+            f"tensor it was made from, or into a copy (ts.asarray(x, copy=True)).")
     entry = VERSIONS.get(id(x.buffer))
     if entry is not None:
         entry[0] += 1
@@ -174,12 +174,25 @@ class Tensor(_RawTensor):
     # -- views --------------------------------------------------------------------------------------------------
 
     def __getitem__(self, index):
-        offset, shape, strides = self._index(index)
-        return self._view(offset, shape, strides)
+        layout = self._index(index)
+        if layout is None:  # an array or bool index: a gathered copy (Note [Advanced indexing], dispatch/indexing.py)
+            from .indexing import getitem
+
+            return getitem(self, index)
+        return self._view(*layout)
 
     def _index(self, index):
+        """(offset, shape, strides) of the view ``self[index]`` for basic indexing (integers, slices, None, ...),
+        or None when ``index`` holds an array or a bool: that is advanced indexing (dispatch/indexing.py)."""
         if not isinstance(index, tuple):
             index = (index,)
+        for item in index:  # the common items first: one type test each
+            if type(item) is int or type(item) is slice or item is None or item is Ellipsis:
+                continue
+            if isinstance(item, (list, tuple, bool, np.bool_)) or \
+                    (isinstance(item, np.ndarray) and (item.ndim or item.dtype.kind not in "iu")) or \
+                    (isinstance(item, Tensor) and (item.ndim or item.dtype.kind == "bool")):
+                return None
         n_ellipsis = sum(1 for i in index if i is Ellipsis)
         if n_ellipsis > 1:
             raise IndexError("an index can only have a single ellipsis ('...')")
@@ -219,13 +232,10 @@ class Tensor(_RawTensor):
                     raise IndexError(f"index {i} is out of bounds for axis {dim} with size {n}")
                 offset += (i % n) * self.strides[dim]
                 dim += 1
-            elif isinstance(item, Tensor) or isinstance(item, (list, np.ndarray)):
-                raise IndexError("indexing with tensors, lists or arrays (advanced indexing) is not supported yet; "
-                                 "use integers, slices, None and ...")
+            elif isinstance(item, Tensor):  # 0-d and neither integer nor bool
+                raise IndexError(f"tensors used as indices must be of integer or boolean type, got "
+                                 f"{item.dtype.name} on {item.device}; cast it first (index.astype(ts.int64))")
             else:
-                if isinstance(item, (bool, np.bool_)):
-                    raise IndexError("boolean indices (masks) are not supported yet; use integers, slices, None "
-                                     "and ...")
                 try:
                     i = item.__index__()
                 except AttributeError:
@@ -243,7 +253,12 @@ class Tensor(_RawTensor):
     def __setitem__(self, index, value):
         from .dispatcher import copy_into, is_operand
 
-        target = self[index]
+        layout = self._index(index)
+        if layout is None:  # an array or bool index: the put kernel (Note [Advanced indexing], dispatch/indexing.py)
+            from .indexing import setitem
+
+            return setitem(self, index, value)
+        target = self._view(*layout)
         if not is_operand(value):
             if isinstance(value, (list, tuple, np.ndarray)):  # x[:] = [1, 2, 3]: values of the target's dtype
                 from .functions import asarray
@@ -348,14 +363,50 @@ class Tensor(_RawTensor):
         return functions.astype(self, dtype, copy=copy)
 
     def numpy(self):
-        """A NumPy copy of the values."""
+        """A NumPy copy of the values (``np.asarray(x)`` instead shares a cpu tensor's memory)."""
         from . import functions
 
         return functions.to_numpy(self)
 
+    # -- interchange (dispatch/interop.py, Note [DLPack exchange]) --------------------------------------------------
+
     def __array__(self, dtype=None, copy=None):
-        a = self.numpy()
-        return a if dtype is None else a.astype(dtype, copy=False)
+        """NumPy 2's protocol: ``np.asarray(x)`` views a cpu tensor's memory (strides included); ``np.array(x)``
+        copies; ``np.asarray(x, copy=False)`` raises ValueError where a copy is needed (another device, another
+        dtype)."""
+        from . import interop
+
+        return interop.array(self, dtype, copy)
+
+    def __dlpack__(self, *, stream=None, max_version=None, dl_device=None, copy=None):
+        """A DLPack capsule of this tensor (the Array API standard's protocol): ``np.from_dlpack(x)``,
+        ``torch.from_dlpack(x)`` and ``cupy.from_dlpack(x)`` share its memory."""
+        from . import interop
+
+        return interop.dlpack(self, stream, max_version, dl_device, copy)
+
+    def __dlpack_device__(self):
+        """(DLPack device type, device index): ``(1, 0)`` on cpu, ``(2, i)`` on cuda:i, ``(4, i)`` on opencl:i."""
+        from . import interop
+
+        return interop.dlpack_device(self)
+
+    @property
+    def __cuda_array_interface__(self):
+        """The CUDA Array Interface (version 3) of a cuda tensor; AttributeError on other devices."""
+        from . import interop
+
+        return interop.cuda_array_interface(self)
+
+    def __array_namespace__(self, /, *, api_version=None):
+        """The module implementing the Array API standard for this tensor: ``tensorswitch``.  ``api_version`` is
+        None or a version of the standard from "2021.12" to "2024.12"."""
+        import sys
+
+        if api_version is not None and api_version not in ("2021.12", "2022.12", "2023.12", "2024.12"):
+            raise ValueError(f"__array_namespace__: tensorswitch implements the Array API standard 2024.12 (and "
+                             f"the versions before it from 2021.12), not {api_version!r}")
+        return sys.modules["tensorswitch"]
 
     def tolist(self):
         return self.numpy().tolist()
@@ -478,27 +529,37 @@ def _install_operators():
     Tensor.__eq__ = equality("equal")
     Tensor.__ne__ = equality("not_equal")
 
-    def logical(op):
+    # & | ^ << >> ~ are the standard's bitwise functions (on bool, & | ^ ~ are logical and, or, xor and not).
+    # Floats raise Python's TypeError for an operator that does not apply, naming the function and what it takes.
+    def not_bitwise(value):
+        if isinstance(value, Tensor):
+            return value.dtype.kind not in ("bool", "int", "uint")
+        return isinstance(value, (float, complex, np.floating, np.complexfloating))
+
+    def bitwise_error(symbol, op, value):
+        what = value.dtype.name if isinstance(value, Tensor) else f"a {type(value).__name__}"
+        takes = "integer" if "shift" in op else "bool or integer"
+        hint = "" if "shift" in op else (", or ts.logical_not(x != 0) for a mask" if op == "bitwise_invert" else
+                                         ", or ts.logical_and/logical_or/logical_xor for truth values")
+        return TypeError(f"{symbol}: {op} takes {takes} operands, got {what}; cast with .astype(ts.int32) first"
+                         + hint)
+
+    def bitwise(op, symbol, form):
         fn = d.BINARY[op]
 
         def method(self, other):
-            if self.dtype.kind != "bool" or (isinstance(other, Tensor) and other.dtype.kind != "bool"):
-                raise TypeError(f"bitwise operators are only supported on bool tensors (as {op})")
-            return fn(self, other)
+            if not_bitwise(self) or not_bitwise(other):
+                raise bitwise_error(symbol, op, self if not_bitwise(self) else other)
+            if form == "inplace":
+                return inplace(op, self, other)
+            return fn(other, self) if form == "reflected" else fn(self, other)
         return method
 
-    Tensor.__and__ = Tensor.__rand__ = logical("logical_and")
-    Tensor.__or__ = Tensor.__ror__ = logical("logical_or")
-
-    def logical_inplace(op):
-        def method(self, other):
-            if self.dtype.kind != "bool" or (isinstance(other, Tensor) and other.dtype.kind != "bool"):
-                raise TypeError(f"bitwise operators are only supported on bool tensors (as {op})")
-            return inplace(op, self, other)
-        return method
-
-    Tensor.__iand__ = logical_inplace("logical_and")
-    Tensor.__ior__ = logical_inplace("logical_or")
+    for dunder, op, symbol in (("and", "bitwise_and", "&"), ("or", "bitwise_or", "|"), ("xor", "bitwise_xor", "^"),
+                               ("lshift", "bitwise_left_shift", "<<"), ("rshift", "bitwise_right_shift", ">>")):
+        setattr(Tensor, f"__{dunder}__", bitwise(op, symbol, "forward"))
+        setattr(Tensor, f"__r{dunder}__", bitwise(op, symbol, "reflected"))
+        setattr(Tensor, f"__i{dunder}__", bitwise(op, symbol + "=", "inplace"))
 
     def imatmul(self, other):  # a @= b: in place, when the product keeps a's shape (as in NumPy)
         product = d.matmul(self, other)
@@ -509,10 +570,12 @@ def _install_operators():
 
     Tensor.__imatmul__ = imatmul
 
+    invert_op = d.UNARY["bitwise_invert"]
+
     def invert(self):
-        if self.dtype.kind != "bool":
-            raise TypeError("~ is only supported on bool tensors (as logical_not)")
-        return d.unary("logical_not", self)
+        if not_bitwise(self):
+            raise bitwise_error("~", "bitwise_invert", self)
+        return invert_op(self)
 
     Tensor.__invert__ = invert
     Tensor.__neg__ = d.UNARY["negative"]

@@ -102,7 +102,7 @@ def reduction_types(op, d):
     if result == "sum":
         if optable.KIND[d] == "float":
             return d, ("float" if d == "float16" else "double")  # float16 accumulates in float, the rest in double
-        return "int64", "long long"
+        return optable.sum_dtype(d), "unsigned long long"  # unsigned: overflow wraps (a signed one is undefined)
     if result == "bool":
         return "bool", "bool"
     if result == "index":
@@ -146,7 +146,8 @@ def _reduction_unit(op, d):
 
 
 def _matmul_unit(d):
-    acc = {"float16": "float", "float32": "float", "float64": "double"}.get(d, "long long")
+    # integers in unsigned 64-bit arithmetic, which wraps (NumPy's answer) where signed overflow would be undefined
+    acc = {"float16": "float", "float32": "float", "float64": "double"}.get(d, "unsigned long long")
     return (f"struct ts_mm_{d} : ts_io_{d} {{ typedef {acc} Acc; }};\n"
             f"TS_MATMUL_KERNEL(ts_matmul_{d}, ts_mm_{d})\n")
 

@@ -65,7 +65,7 @@ def _elementwise_source(dev, dtype):
 
 
 def _astype_source(dev, dtype):
-    """Conversions from ``dtype`` to all nine dtypes (float16 storage needs no extension: vload/vstore_half).
+    """Conversions from ``dtype`` to every dtype (float16 storage needs no extension: vload/vstore_half).
     Float to integer follows Note [Float to integer casts] in dispatch/dtypes.py (codegen.cast), and every float
     conversion rounds once (float64 to float16 stores the double itself)."""
     out = [_preamble(dev, []), f"#define IN_T {codegen.ctype('opencl', dtype)}\n", _read("astype.cl")]
@@ -85,7 +85,8 @@ _UNIFORM = {"float32": "((x0 >> 8) * (1.0f / 16777216.0f))", "float16": "((x0 >>
 def _create_source(dev, dtype):
     """arange and the random draws for output ``dtype``."""
     kind = optable.KIND[dtype]
-    arg = _float_arg(dev) if kind == "float" else "long"
+    # unsigned integers count in ulong, which wraps (a long would overflow, undefined, past 2^63 for uint64)
+    arg = _float_arg(dev) if kind == "float" else ("ulong" if kind == "uint" else "long")
     store = _st(dtype, "out", "i", "v", arg)  # from the double itself where there is one: float16 rounds once
     out = [_preamble(dev, []), f"#define OUT_T {codegen.ctype('opencl', dtype)}\n#define TS_ARANGE_T {arg}\n",
            f"static inline void ts_store(__global OUT_T* out, long i, {arg} v) {{ {store} }}\n"]
@@ -98,7 +99,8 @@ def _create_source(dev, dtype):
 
 
 _LIMITS = {"int8": ("CHAR_MIN", "CHAR_MAX"), "int16": ("SHRT_MIN", "SHRT_MAX"), "int32": ("INT_MIN", "INT_MAX"),
-           "int64": ("LONG_MIN", "LONG_MAX"), "uint8": ("0", "UCHAR_MAX"), "float16": ("-INFINITY", "INFINITY"),
+           "int64": ("LONG_MIN", "LONG_MAX"), "uint8": ("0", "UCHAR_MAX"), "uint16": ("0", "USHRT_MAX"),
+           "uint32": ("0", "UINT_MAX"), "uint64": ("0", "ULONG_MAX"), "float16": ("-INFINITY", "INFINITY"),
            "float32": ("-INFINITY", "INFINITY"), "float64": ("-INFINITY", "INFINITY")}
 
 
@@ -106,8 +108,8 @@ def reduction_types(op, dtype):
     """(accumulator C type, result dtype) of reduction ``op`` on ``dtype`` (optable's result kinds)."""
     result = optable.REDUCTIONS[op].result
     c = codegen.compute_type("opencl", dtype)
-    if result == "sum":  # integers widen to int64, in unsigned arithmetic so that overflow wraps
-        return (c, dtype) if optable.KIND[dtype] == "float" else ("ulong", "int64")
+    if result == "sum":  # integers widen to int64 or uint64 (optable.sum_dtype), in ulong so that overflow wraps
+        return (c, dtype) if optable.KIND[dtype] == "float" else ("ulong", optable.sum_dtype(dtype))
     if result == "bool":
         return "int", "bool"
     return c, ("int64" if result == "index" else dtype)
@@ -158,7 +160,7 @@ def _io(dtype, value_type):
 
 def _matmul_source(dev, dtype):
     c = codegen.compute_type("opencl", dtype)
-    acc = c if optable.KIND[dtype] == "float" else ("ulong" if dtype == "int64" else "uint")
+    acc = c if optable.KIND[dtype] == "float" else ("ulong" if dtype in ("int64", "uint64") else "uint")
     return (_preamble(dev, []) + f"#define ACC_T {acc}\n#define TS_TILE {dev.tile}\n" + _io(dtype, "ACC_T")
             + _read("matmul.cl"))
 

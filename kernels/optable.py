@@ -6,26 +6,33 @@ Each entry gives the op's arity, the dtypes it has kernels for, its result dtype
 (at run time).  Expressions see the *compute* type of the dtype (float16 computes in float) and may call the helpers of
 ``kernels/ops_common.h``, whose names end in the dtype name; ``{T}`` in an expression stands for that name.
 
-Adding an elementwise op: one line here, its NumPy reference in ``tensorswitch/testing/reference.py``
-(``ELEMENTWISE``; the conformance samples then cover it on every backend) and its one-line summary in
-``dispatch/functions.py`` (``_SUMMARIES``, for ``help(ts.<name>)``).  ``ts.<name>`` itself is made from this table.
+Adding an elementwise op: one line here (a helper in ``kernels/ops_common.h`` where one C expression is not enough),
+its NumPy reference in ``tensorswitch/testing/reference.py`` (``ELEMENTWISE``; the conformance samples then cover it
+on every backend; special values of its own go in ``tensorswitch/testing/samples/elementwise.py``), its one-line
+summary in ``dispatch/functions.py`` (``_SUMMARIES``, for ``help(ts.<name>)``), its kernel in the NumPy plugin
+(``examples/numpy_backend/src/ts_numpy_backend/kernels.py``) and, if it is differentiable, its derivative in
+``dispatch/derivatives.py`` with a case in ``tensorswitch/testing/gradients.py``.  ``ts.<name>`` itself is made from
+this table.
 
 This module imports nothing from the package: the C++ build runs it as a plain script.
 """
 
-DTYPE_NAMES = ("bool", "int8", "int16", "int32", "int64", "uint8", "float16", "float32", "float64")
+# The order is the dtype codes (dispatch/dtypes.py): uint16, uint32 and uint64 came later and were appended.
+DTYPE_NAMES = ("bool", "int8", "int16", "int32", "int64", "uint8", "float16", "float32", "float64",
+               "uint16", "uint32", "uint64")
 
 # dtype categories an expression can be specialised for
 KIND = {
     "bool": "bool",
     "int8": "int", "int16": "int", "int32": "int", "int64": "int",
-    "uint8": "uint",
+    "uint8": "uint", "uint16": "uint", "uint32": "uint", "uint64": "uint",
     "float16": "float", "float32": "float", "float64": "float",
 }
 
 ALL = DTYPE_NAMES
-NUMERIC = DTYPE_NAMES[1:]
-INTEGER = ("int8", "int16", "int32", "int64", "uint8")
+NUMERIC = tuple(d for d in DTYPE_NAMES if d != "bool")
+INTEGER = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64")
+UNSIGNED = ("uint8", "uint16", "uint32", "uint64")
 FLOAT = ("float16", "float32", "float64")
 
 
@@ -36,7 +43,8 @@ class Elementwise:
     arity:    1 or 2
     dtypes:   input dtypes (after promotion) that get a kernel on every built-in backend
     result:   "same" (the input dtype) or "bool"
-    expr:     a C expression, or a dict from dtype kind ("bool", "int", "uint", "float") to one
+    expr:     a C expression, or a dict from dtype kind ("bool", "int", "uint", "float") to one; a dtype name as a
+              key overrides its kind for that dtype (nextafter of float16)
     to_float: integer and bool inputs are first cast to the default float dtype (exp, divide, ...)
     """
 
@@ -48,7 +56,7 @@ class Elementwise:
 
     def expression(self, dtype):
         """The C expression for inputs of ``dtype`` (a dtype name)."""
-        e = self.expr if isinstance(self.expr, str) else self.expr[KIND[dtype]]
+        e = self.expr if isinstance(self.expr, str) else self.expr.get(dtype) or self.expr[KIND[dtype]]
         return e.replace("{T}", dtype)
 
     def result_dtype(self, dtype):
@@ -63,8 +71,32 @@ def _binary(name, dtypes, expr, **kw):
     return Elementwise(name, 2, dtypes, expr, **kw)
 
 
+BITWISE = ("bool",) + INTEGER  # the standard's bitwise and, or, xor and invert (shifts take integers only)
+
 _float_nan_max = "((a > b || a != a) ? a : b)"
 _float_nan_min = "((a < b || a != a) ? a : b)"
+
+# Note [Elementwise special cases]
+# ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
+# The Array API standard (2024.12) lists special cases for most functions; C99's math library (which C++, CUDA and
+# OpenCL C follow) gives most of them, NumPy is the oracle where the standard is silent.  The expressions below
+# choose where those differ or C's answer is undefined:
+#   floor_divide  floor(a / b) where exactly one operand is infinite, as the standard prefers: inf // 2 = inf and
+#                 1 // -inf = -0 (NumPy and Python give NaN and -1); npy_divmod otherwise (ops_common.h)
+#   remainder     npy_divmod, which is every special case of the standard
+#   sign          0 for -0 and +0 (the standard's +0), NaN for NaN
+#   round         half to even: C's rint (OpenCL C's round rounds halves away from zero)
+#   signbit       the sign bit: -0 and -NaN are True; integers are True below 0 (as NumPy), bool never
+#   nextafter     float16 steps by a float16 spacing, not the float it computes in (TS_HALF_HELPERS); float32 on
+#                 CUDA steps the bits (TS_NEXTAFTER_FLOAT), since CuPy's -ftz=true flushes libdevice's subnormals
+#   shifts        NumPy's: a count below 0 or at least the width shifts every bit out (0, or -1 for a negative
+#                 number shifted right); the standard leaves negative counts undefined
+#   pow           integers with a negative exponent give 0, except bases 1 (1) and -1 (+-1 by the exponent's parity):
+#                 C's truncated 1 / a**-b.  The standard leaves it unspecified and NumPy raises, which would need a
+#                 look at the data (a device round trip) on every call
+#   maximum, minimum  NaN wins; which zero of (-0, +0) is unspecified
+#   real, conj, imag  real dtypes: copies of x, and zeros (complex dtypes will add a "complex" expression and a
+#                 result dtype of the real part)
 
 ELEMENTWISE = {op.name: op for op in (
     # unary
@@ -89,6 +121,28 @@ ELEMENTWISE = {op.name: op for op in (
     _unary("isnan", ALL, {"bool": "0", "int": "0", "uint": "0", "float": "isnan(a)"}, result="bool"),
     _unary("isinf", ALL, {"bool": "0", "int": "0", "uint": "0", "float": "isinf(a)"}, result="bool"),
     _unary("isfinite", ALL, {"bool": "1", "int": "1", "uint": "1", "float": "isfinite(a)"}, result="bool"),
+    # unary, the rest of the Array API standard (Note [Elementwise special cases])
+    _unary("acos", FLOAT, "acos(a)", to_float=True),
+    _unary("acosh", FLOAT, "acosh(a)", to_float=True),
+    _unary("asin", FLOAT, "asin(a)", to_float=True),
+    _unary("asinh", FLOAT, "asinh(a)", to_float=True),
+    _unary("atan", FLOAT, "atan(a)", to_float=True),
+    _unary("atanh", FLOAT, "atanh(a)", to_float=True),
+    _unary("cosh", FLOAT, "cosh(a)", to_float=True),
+    _unary("sinh", FLOAT, "sinh(a)", to_float=True),
+    _unary("tan", FLOAT, "tan(a)", to_float=True),
+    _unary("expm1", FLOAT, "expm1(a)", to_float=True),
+    _unary("log1p", FLOAT, "log1p(a)", to_float=True),
+    _unary("log2", FLOAT, "log2(a)", to_float=True),
+    _unary("log10", FLOAT, "log10(a)", to_float=True),
+    _unary("reciprocal", FLOAT, "(1 / a)", to_float=True),
+    _unary("round", NUMERIC, {"int": "a", "uint": "a", "float": "rint(a)"}),
+    _unary("trunc", NUMERIC, {"int": "a", "uint": "a", "float": "trunc(a)"}),
+    _unary("signbit", ALL, {"bool": "0", "int": "(a < 0)", "uint": "0", "float": "signbit(a)"}, result="bool"),
+    _unary("bitwise_invert", BITWISE, {"bool": "(a == 0)", "int": "(~a)", "uint": "(~a)"}),
+    _unary("real", ALL, "a"),
+    _unary("imag", ALL, "0"),
+    _unary("conj", ALL, "a"),
     # binary
     _binary("add", NUMERIC, "(a + b)"),
     _binary("subtract", NUMERIC, "(a - b)"),
@@ -107,18 +161,39 @@ ELEMENTWISE = {op.name: op for op in (
     _binary("greater_equal", ALL, "(a >= b)", result="bool"),
     _binary("logical_and", ALL, "((a != 0) && (b != 0))", result="bool"),
     _binary("logical_or", ALL, "((a != 0) || (b != 0))", result="bool"),
+    # binary, the rest of the Array API standard (Note [Elementwise special cases])
+    _binary("atan2", FLOAT, "atan2(a, b)", to_float=True),
+    _binary("hypot", FLOAT, "hypot(a, b)", to_float=True),
+    _binary("copysign", FLOAT, "copysign(a, b)", to_float=True),
+    _binary("logaddexp", FLOAT, "ts_logaddexp_{T}(a, b)", to_float=True),
+    _binary("nextafter", FLOAT, {"float16": "ts_nextafter_half(a, b)", "float32": "TS_NEXTAFTER_FLOAT(a, b)",
+                                 "float": "nextafter(a, b)"}, to_float=True),
+    _binary("logical_xor", ALL, "((a != 0) != (b != 0))", result="bool"),
+    _binary("bitwise_and", BITWISE, "(a & b)"),
+    _binary("bitwise_or", BITWISE, "(a | b)"),
+    _binary("bitwise_xor", BITWISE, "(a ^ b)"),
+    _binary("bitwise_left_shift", INTEGER, "ts_left_shift_{T}(a, b)"),
+    _binary("bitwise_right_shift", INTEGER, "ts_right_shift_{T}(a, b)"),
 )}
 
 
 class Reduction:
     """One reduction: ``init`` is the identity (None: the op has none and refuses empty input), ``combine`` folds
     ``v`` into the accumulator ``acc``; ``result`` is "same", "bool", "index" (int64) or "sum" (Array API sum/prod:
-    integers widen to int64)."""
+    signed integers and bool widen to int64, unsigned integers to uint64, the default integer dtypes of their kind:
+    ``sum_dtype``)."""
 
     __slots__ = ("name", "dtypes", "init", "combine", "result")
 
     def __init__(self, name, dtypes, init, combine, result):
         self.name, self.dtypes, self.init, self.combine, self.result = name, tuple(dtypes), init, combine, result
+
+
+def sum_dtype(dtype):
+    """The dtype sum, prod and the cumulative ones give for input ``dtype`` (a name) when none is asked for: the
+    standard's rule (floats keep theirs, unsigned integers widen to uint64, signed integers and bool to int64)."""
+    kind = KIND[dtype]
+    return dtype if kind == "float" else ("uint64" if kind == "uint" else "int64")
 
 
 REDUCTIONS = {r.name: r for r in (
@@ -141,6 +216,15 @@ COVERAGE = {
     # the nn kernel families (Note [Kernel contract] in dispatch/registry.py)
     "im2col": FLOAT, "col2im": FLOAT, "max_pool2d": FLOAT, "max_pool2d_backward": FLOAT, "avg_pool2d": FLOAT,
     "avg_pool2d_backward": FLOAT, "take_along_axis": ALL, "scatter_add": NUMERIC,
+    # -- sorting (issue 8): Note [Sort order] in kernels/cpu/sort.cpp
+    "sort": ALL, "argsort": ALL, "searchsorted": ALL,
     **{name: op.dtypes for name, op in ELEMENTWISE.items()},
     **{name: r.dtypes for name, r in REDUCTIONS.items()},
 }
+# -- scans and array indexing (issue 8): Note [Kernel contract] rows cumsum to put ---------------------------------
+COVERAGE.update({"cumsum": ALL, "cumprod": ALL, "nonzero": ALL, "gather": ALL, "put": ALL})
+# -- linalg (issue 8): LAPACK-style factorizations, float32 and float64 (Note [Kernel contract])
+COVERAGE.update({name: ("float32", "float64") for name in ("cholesky", "lu", "lu_solve", "qr", "eigh", "svd")})
+#: ops a built-in backend leaves out although COVERAGE lists them (issue 8): opencl has no eigh and svd kernels yet;
+#: they raise the not-implemented error there, and run with ts.set_fallback("opencl", "cpu")
+COVERAGE_GAPS = {"opencl": frozenset({"eigh", "svd"})}

@@ -36,14 +36,17 @@ from .dispatch.set_functions import *  # noqa: E402,F401,F403
 from .dispatch.statistical import *  # noqa: E402,F401,F403
 from .dispatch.indexing import *  # noqa: E402,F401,F403
 from .dispatch.interop import *  # noqa: E402,F401,F403
+from .dispatch.info import ArrayNamespaceInfo as __array_namespace_info__  # noqa: E402  (the standard's inspection API)
+__array_api_version__ = "2024.12"  # the Array API standard version implemented
 from .dispatch import linalg  # noqa: E402  (ts.linalg: the standard's linalg extension)
+from .dispatch.linalg import matrix_transpose, tensordot, vecdot  # noqa: E402
 from .dispatch.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled  # noqa: E402
 from . import autograd  # noqa: E402
 from .dispatch.functions import ELEMENTWISE_FUNCTIONS as _EW
 from .dispatch.plugins import load_plugin
 from . import backends as _backends
 
-bool, int8, int16, int32, int64, uint8, float16, float32, float64 = _DTYPES  # noqa: A001
+bool, int8, int16, int32, int64, uint8, float16, float32, float64, uint16, uint32, uint64 = _DTYPES  # noqa: A001
 
 globals().update(_EW)
 _backends.register_builtins()

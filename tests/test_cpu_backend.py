@@ -25,7 +25,7 @@ from tensorswitch.dispatch.tensor import make_tensor
 
 CODES = {d.name: d.code for d in DTYPES}
 FLOATS = ["float16", "float32", "float64"]
-INTEGERS = ["bool", "int8", "int16", "int32", "int64", "uint8"]
+INTEGERS = ["bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64"]
 U64 = (1 << 64) - 1
 X86_64 = platform.machine().lower() in ("x86_64", "amd64")
 
@@ -76,7 +76,9 @@ def rule(v, dst):
     v = float(v)
     if dst == "bool":
         return v != 0  # NaN != 0
-    bits = 64 if dst == "int64" else 32
+    if dst == "uint64":  # from 2**63 up, int64(v - 2**63) with the top bit set; below, the int64 rule's bits
+        return (rule(v - 2.0 ** 63, "int64") & U64) ^ (1 << 63) if v >= 2.0 ** 63 else rule(v, "int64") & U64
+    bits = 64 if dst in ("int64", "uint32") else 32  # uint32 wraps the int64 result, the narrower ones the int32
     lo, hi = -(1 << (bits - 1)), 1 << (bits - 1)
     t = int(v) if np.isfinite(v) else None  # int() truncates
     i = t if t is not None and lo <= t < hi else lo
@@ -91,6 +93,8 @@ def special_values(src):
 def numpy_cast(x, dst):
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
+        if x.dtype.kind == "f" and np.dtype(dst) == np.uint32:  # NumPy's scalar path: Note [Float to integer casts]
+            return np.array([v.astype(dst) for v in x.ravel()], dst).reshape(x.shape)
         return x.astype(dst)
 
 

@@ -52,7 +52,8 @@ RAW = re.compile("|".join([
 
 # -- the generator ----------------------------------------------------------------------------------------------------
 
-DTYPES = ["bool", "int8", "int16", "int32", "int64", "uint8", "float16", "float32", "float64"]
+DTYPES = ["bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float16", "float32",
+          "float64"]
 SHAPES = [(), (0,), (0, 3), (1,), (4,), (2, 3), (3, 1), (1, 3), (2, 3, 2), (3, 0, 2)]
 EDGE = {
     "bool": ["True", "False"],
@@ -61,6 +62,9 @@ EDGE = {
     "int32": ["-2147483648", "2147483647", "0", "-1", "3"],
     "int64": ["-9223372036854775808", "9223372036854775807", "0", "-1", "2"],
     "uint8": ["0", "255", "1", "128"],
+    "uint16": ["0", "65535", "1", "32768"],
+    "uint32": ["0", "4294967295", "1", "2147483648"],
+    "uint64": ["0", "18446744073709551615", "1", "9223372036854775808"],
     "float16": ["np.nan", "np.inf", "-np.inf", "-0.0", "65504.0", "1.5", "6e-08"],
     "float32": ["np.nan", "np.inf", "-np.inf", "-0.0", "3.4e38", "1.5", "1e-45"],
     "float64": ["np.nan", "np.inf", "-np.inf", "-0.0", "1e308", "1.5", "5e-324"],
@@ -136,7 +140,7 @@ class Generator:
         elif dtype.startswith("float"):
             values = [repr(round(self.r.uniform(-5, 5), 2)) for _ in range(n)]
         else:
-            values = [str(self.r.randint(0 if dtype == "uint8" else -9, 9)) for _ in range(n)]
+            values = [str(self.r.randint(0 if dtype.startswith("uint") else -9, 9)) for _ in range(n)]
         array = f"np.array([{', '.join(values)}], dtype='{dtype}')" + (f".reshape({shape!r})" if shape != (n,) else "")
         expr = f"ts.asarray({array}, device='{device}')"
         if views and self.chance(0.4):

@@ -10,7 +10,7 @@ import tensorswitch as ts
 from broken_devices import BrokenDevices
 from limited_backend import LIMITED
 from tensorswitch.dispatch import derivatives
-from tensorswitch.testing import FAIL, NOT_IMPLEMENTED, PASS, UNSUPPORTED, gradients
+from tensorswitch.testing import FAIL, NOT_IMPLEMENTED, PASS, UNSUPPORTED, gradients, samples
 
 OPS = list(gradients.GRADIENT_SAMPLES)
 
@@ -24,6 +24,9 @@ def _dtypes(device):
 def test_gradient_on_every_device(device, op):
     for dt in _dtypes(device):
         cell = gradients.check_cell(op, dt, device)
+        if cell["status"] == NOT_IMPLEMENTED and not all(samples.applicable(k, dt) for k in
+                                                         gradients.GRADIENT_SAMPLES[op].kernels):
+            continue  # a dtype the op's kernels refuse on purpose (linalg in float16, as NumPy and PyTorch)
         if cell["status"] == NOT_IMPLEMENTED and device.type not in ("cpu", "opencl", "cuda"):
             # a plugin may lack a kernel; then the cell must say which, and the device must really lack it
             assert "has no" in cell["missing"] and str(device.type) in cell["missing"], cell

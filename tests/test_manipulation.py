@@ -286,3 +286,26 @@ def test_method_gradient():
     w = ts.ones((2, 3), requires_grad=True)
     (w.sum(1) * ts.asarray([1.0, 2.0])).sum().backward()
     assert w.grad.tolist() == [[1, 1, 1], [2, 2, 2]]
+
+
+def test_broadcast_shapes():
+    assert ts.broadcast_shapes((2, 1), (3,), ()) == np.broadcast_shapes((2, 1), (3,), ()) == (2, 3)
+    assert ts.broadcast_shapes((0, 1), (1, 4)) == (0, 4) and ts.broadcast_shapes() == ()
+    with pytest.raises(ts.ShapeError, match="do not broadcast"):
+        ts.broadcast_shapes((2, 3), (4,))
+
+
+def test_isin(device):
+    a = np.array([[1.0, np.nan, 3.0], [-0.0, 5.0, 7.0]])
+    b = np.array([3.0, 0.0, np.nan, 9.0])
+    if ts.float64 not in device.supported_dtypes():
+        a, b = a.astype(np.float32), b.astype(np.float32)
+    x1, x2 = ts.asarray(a, device=device), ts.asarray(b, device=device)
+    check(ts.isin(x1, x2), np.isin(a, b))  # NaN is in nothing, -0.0 is 0.0
+    check(ts.isin(x1, x2, invert=True), np.isin(a, b, invert=True))
+    ints = np.arange(1000) % 37
+    check(ts.isin(ts.asarray(ints, device=device), ts.asarray(np.arange(0, 40, 3), device=device)),
+          np.isin(ints, np.arange(0, 40, 3)))
+    check(ts.isin(ts.asarray([5, 10], device=device), 10), np.array([False, True]))
+    check(ts.isin(x1, ts.asarray(b[:0], device=device)), np.zeros(a.shape, bool))
+    check(ts.isin(x1[:0], x2), np.zeros((0, 3), bool))

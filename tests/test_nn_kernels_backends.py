@@ -74,6 +74,9 @@ def float16_on():
 _CUDA_SHIM = r"""
 #include <cmath>
 #include <cstring>
+// CUDA's math functions are global names, as C's: so are they here
+#include <algorithm>
+using std::isinf; using std::isnan; using std::isfinite; using std::signbit; using std::min; using std::max;
 #define __device__
 #define __global__
 #define __forceinline__ inline
@@ -85,6 +88,10 @@ struct ts_dim3 { unsigned x, y, z; };
 static const ts_dim3 blockIdx = {0, 0, 0}, threadIdx = {0, 0, 0}, blockDim = {1, 1, 1}, gridDim = {1, 1, 1};
 inline float __int_as_float(int i) { float f; std::memcpy(&f, &i, 4); return f; }
 inline double __longlong_as_double(long long i) { double d; std::memcpy(&d, &i, 8); return d; }
+inline long long __double_as_longlong(double d) { long long i; std::memcpy(&i, &d, 8); return i; }
+inline unsigned __float_as_uint(float f) { unsigned u; std::memcpy(&u, &f, 4); return u; }
+inline float __uint_as_float(unsigned u) { float f; std::memcpy(&f, &u, 4); return f; }
+inline int __float_as_int(float f) { int i; std::memcpy(&i, &f, 4); return i; }
 inline unsigned __umulhi(unsigned a, unsigned b) { return (unsigned)(((unsigned long long)a * b) >> 32); }
 struct __half { _Float16 v; };
 inline float __half2float(__half h) { return (float)h.v; }

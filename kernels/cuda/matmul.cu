@@ -1,7 +1,7 @@
 // matmul for the dtypes and layouts cuBLAS does not take (backends/cuda.py sends float32/float64 with BLAS-ready
 // layouts to cuBLAS): out[b] (M x N, contiguous) = a[b] (M x K) @ b[b] (K x N), any element strides.
 //
-// IO gives T (storage), Acc (accumulator: float for float16 and float32, double for float64, int64 for integers, so
+// IO gives T (storage), Acc (accumulator: float for float16 and float32, double for float64, unsigned 64-bit for integers, so
 // integer products wrap exactly as NumPy's do), ``load`` and ``store``.  Batch offsets come from
 //     meta = [nd, batch shape, a batch strides, b batch strides]      (Note [Strided metadata] in common.cu)
 // with the output's batch index the C-order linear index.

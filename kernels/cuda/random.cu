@@ -76,13 +76,14 @@ __device__ __forceinline__ void randint_kernel(i64 n, typename IO::T* out, u64 s
 }
 
 // arange: out[i] = start + i * step, in double for floats (stored from the double: one rounding, float16 too) and in
-// int64 for integers (then wrapped into T)
+// unsigned 64-bit arithmetic for integers (it wraps, as NumPy's arange does, where int64 overflow would be
+// undefined; then wrapped into T)
 template <class IO, bool IsFloat>
 __device__ __forceinline__ void arange_kernel(i64 n, typename IO::T* out, double fstart, double fstep, i64 istart,
                                               i64 istep) {
     TS_GRID_LOOP(i, n) {
         if (IsFloat) IO::store(out, i, fstart + (double)i * fstep);
-        else IO::store(out, i, (typename IO::C)(istart + i * istep));
+        else IO::store(out, i, (typename IO::C)((u64)istart + (u64)i * (u64)istep));
     }
 }
 

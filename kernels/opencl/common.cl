@@ -50,13 +50,16 @@ static inline long ts_offset(long i, long ndim, __global const long* shape, __gl
 
 /* Float to integer conversions, by Note [Float to integer casts] in dispatch/dtypes.py (NumPy's x86-64 results):
  * a C cast of NaN or of an out-of-range float is undefined, so each bound is tested first.  int64 takes trunc(v)
- * when it fits, else LONG_MIN; int32 the same with INT_MIN; int8, int16 and uint8 take the low bits of the int32
- * result (wrapped by arithmetic, so no conversion below is out of range either).  kernels/codegen.py cast() emits
+ * when it fits, else LONG_MIN; int32 the same with INT_MIN; int8, int16, uint8 and uint16 take the low bits of the
+ * int32 result, uint32 those of the int64 result (wrapped by arithmetic, so no conversion below is out of range
+ * either); uint64 takes the int64 result's bits below 2^63 and, from 2^63 up, int64(v - 2^63) with the top bit set
+ * (exact: a float there is a multiple of its spacing; 0 at 2^64 and above, where the int64 rule gives LONG_MIN).  kernels/codegen.py cast() emits
  * ts_<float|double>_to_<dtype>(v).  The bounds are exact in their type: -2^31, 2^31 and +-2^63 are floats; in double,
  * trunc(v) >= -2^31 exactly when v > -2^31 - 1. */
 static inline char ts_wrap_int8(int v) { return (char)(((v & 0xff) ^ 0x80) - 0x80); }
 static inline short ts_wrap_int16(int v) { return (short)(((v & 0xffff) ^ 0x8000) - 0x8000); }
 static inline uchar ts_wrap_uint8(int v) { return (uchar)(v & 0xff); }
+static inline ushort ts_wrap_uint16(int v) { return (ushort)(v & 0xffff); }
 
 static inline long ts_float_to_int64(float v) {
     return (v >= -9223372036854775808.0f && v < 9223372036854775808.0f) ? (long)v : LONG_MIN;
@@ -69,11 +72,17 @@ static inline long ts_double_to_int64(double v) {
 static inline int ts_double_to_int32(double v) { return (v > -2147483649.0 && v < 2147483648.0) ? (int)v : INT_MIN; }
 #endif
 
-#define TS_NARROW_CASTS(F)                                                                   \
-    static inline char ts_##F##_to_int8(F v) { return ts_wrap_int8(ts_##F##_to_int32(v)); }    \
-    static inline short ts_##F##_to_int16(F v) { return ts_wrap_int16(ts_##F##_to_int32(v)); } \
-    static inline uchar ts_##F##_to_uint8(F v) { return ts_wrap_uint8(ts_##F##_to_int32(v)); }
-TS_NARROW_CASTS(float)
+#define TS_NARROW_CASTS(F, TWO63)                                                                  \
+    static inline char ts_##F##_to_int8(F v) { return ts_wrap_int8(ts_##F##_to_int32(v)); }          \
+    static inline short ts_##F##_to_int16(F v) { return ts_wrap_int16(ts_##F##_to_int32(v)); }       \
+    static inline uchar ts_##F##_to_uint8(F v) { return ts_wrap_uint8(ts_##F##_to_int32(v)); }       \
+    static inline ushort ts_##F##_to_uint16(F v) { return ts_wrap_uint16(ts_##F##_to_int32(v)); }    \
+    static inline uint ts_##F##_to_uint32(F v) { return (uint)((ulong)ts_##F##_to_int64(v) & 0xffffffffUL); } \
+    static inline ulong ts_##F##_to_uint64(F v) {                                                   \
+        return v >= TWO63 ? ((ulong)ts_##F##_to_int64(v - TWO63) ^ 0x8000000000000000UL)            \
+                          : (ulong)ts_##F##_to_int64(v);                                             \
+    }
+TS_NARROW_CASTS(float, 9223372036854775808.0f)
 #ifdef TS_HAS_FP64
-TS_NARROW_CASTS(double)
+TS_NARROW_CASTS(double, 9223372036854775808.0)
 #endif

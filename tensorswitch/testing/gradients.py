@@ -522,6 +522,200 @@ def _scatter_add():
     ], requires="scatter_add", kernels=("scatter_add", "take_along_axis"))
 
 
+# -- sorting (issue 8) ----------------------------------------------------------------------------------------------
+
+def _distinct(rng, shape):
+    """Distinct values exact in float16, at least 1/8 apart: sort's gradient is a permutation away from ties."""
+    n = int(np.prod(shape))
+    return rng.permutation(np.arange(n) / 8.0 - n / 16.0).reshape(shape)
+
+
+def _sort():
+    rng = _rng("sort")
+    return GradientOp([
+        GradientSample("sort((3, 4), axis=1)", lambda x: ts.sort(x, axis=1), [_distinct(rng, (3, 4))]),
+        GradientSample("sort(transposed (4, 3), axis=0, descending) * x.mT",
+                       lambda x: ts.sort(x.mT, axis=0, descending=True) * x.mT, [_distinct(rng, (4, 3))]),
+        GradientSample("sort((2, 3, 4), axis=1)[:, :2] (a slice of the result)",
+                       lambda x: ts.sort(x, axis=1)[:, :2], [_distinct(rng, (2, 3, 4))]),
+    ], requires="sort", kernels=("argsort", "take_along_axis", "scatter_add"))
+
+
+# -- scans and array indexing (issue 8) -------------------------------------------------------------------------------
+
+def _with_zeros(rng, shape):
+    """Values with exact zeros (one or two per row): cumulative_prod's gradient there needs no division."""
+    x = _uniform(rng, shape, 0.5, 1.5) * rng.choice([-1.0, 1.0], shape)
+    x[..., 1] = 0.0
+    if shape[-1] > 3:
+        x[..., 3] = 0.0
+    return x
+
+
+def _widest_float(device):
+    return ts.float64 if ts.float64 in device.supported_dtypes() else ts.float32
+
+
+def _scans():
+    rng = _rng("scans")
+    cumsum = GradientOp([
+        GradientSample("cumulative_sum((5,))", lambda x: ts.cumulative_sum(x), [_uniform(rng, (5,))]),
+        GradientSample("cumulative_sum(transposed (4, 3), axis=0, include_initial=True) * 2",
+                       lambda x: ts.cumulative_sum(x.mT, axis=0, include_initial=True) * 2.0, [_uniform(rng, (3, 4))]),
+        GradientSample("cumulative_sum((2, 3, 4), axis=1, dtype=the widest float of the device)",
+                       lambda x: ts.cumulative_sum(x, axis=1, dtype=_widest_float(x.device)).astype(x.dtype),
+                       [_uniform(rng, (2, 3, 4))]),
+    ], requires="cumulative_sum", kernels=("cumsum",))
+    cumprod = GradientOp([
+        GradientSample("cumulative_prod((5,))", lambda x: ts.cumulative_prod(x), [_away(rng, (5,), 0.5, 1.5)]),
+        GradientSample("cumulative_prod((3, 5), axis=1) with zeros (the first and a second per row)",
+                       lambda x: ts.cumulative_prod(x, axis=1), [_with_zeros(rng, (3, 5))]),
+        GradientSample("cumulative_prod(transposed (5, 2), axis=0, include_initial=True)",
+                       lambda x: ts.cumulative_prod(x.mT, axis=0, include_initial=True),
+                       [_with_zeros(rng, (2, 5))]),
+    ], requires="cumulative_prod", kernels=("cumprod", "cumsum"))
+    index = GradientOp([
+        GradientSample("x[[2, 0, 2]] (a row read twice)", lambda x: x[[2, 0, 2]], [_uniform(rng, (3, 4))]),
+        GradientSample("x[:, index tensor (2, 2)] with negatives", lambda x, i: x[:, i] * 3.0,
+                       [_uniform(rng, (3, 4))], [np.array([[0, -1], [2, 0]], np.int64)]),
+        GradientSample("x[mask] * x[mask]", lambda x, m: x[m] * x[m], [_uniform(rng, (3, 4))],
+                       [rng.random((3, 4)) < 0.5]),
+        GradientSample("x[[0, 1], :, [1, 1]] (separated arrays)", lambda x: x[[0, 1], :, [1, 1]],
+                       [_uniform(rng, (2, 3, 2))]),
+        GradientSample("take(x, [3, 0, 3], axis=1)", lambda x: ts.take(x, ts.asarray([3, 0, 3], device=x.device),
+                                                                         axis=1), [_uniform(rng, (2, 4))]),
+    ], requires="nonzero", kernels=("gather", "scatter_add"))
+    return {"cumulative_sum": cumsum, "cumulative_prod": cumprod, "index": index}
+
+
+# -- the elementwise functions of the Array API standard (issue 8) ---------------------------------------------------
+
+def _between(low, high):
+    return lambda rng, shape: _uniform(rng, shape, low, high)
+
+
+def _halves_apart(rng, shape):
+    """k + f with f in [0.1, 0.4] or [0.6, 0.9]: away from round's jumps at the halves (and from the integers)."""
+    f = rng.uniform(0.1, 0.4, shape) + rng.choice([0.0, 0.5], shape)
+    return _exact(rng.integers(-3, 3, shape) + f)
+
+
+_API_UNARY = {
+    "acos": _between(-0.8, 0.8), "asin": _between(-0.8, 0.8), "atanh": _between(-0.8, 0.8),
+    "acosh": _between(1.25, 3.0), "asinh": _uniform, "atan": _uniform, "cosh": _uniform, "sinh": _uniform,
+    "tan": _between(-1.2, 1.2), "expm1": _uniform, "log1p": _between(-0.5, 2.0), "log2": _between(0.5, 2.0),
+    "log10": _between(0.5, 2.0), "reciprocal": lambda rng, shape: _away(rng, shape, 0.5, 2.0),
+    "round": _halves_apart, "trunc": _fractional, "real": _uniform, "imag": _uniform, "conj": _uniform,
+}
+
+#: binary op -> (values of the first operand, of the second, a constraint on the pair)
+_API_BINARY = {
+    "atan2": (_away, _uniform, lambda a, b: True),          # a away from 0: off atan2's branch cut (a = 0, b < 0)
+    "hypot": (_away, _away, lambda a, b: True),             # away from the origin, where hypot has a kink
+    "logaddexp": (_uniform, _uniform, lambda a, b: True),
+    "copysign": (_away, _away, lambda a, b: True),          # |a| and b's sign away from their kinks at 0
+    "nextafter": (_uniform, _uniform, _no_ties),            # b never crosses a within the finite-difference step
+}
+
+
+def _api_unary(op):
+    fn = getattr(ts, op)
+    rng = _rng(op)
+    make = _API_UNARY[op]
+    return GradientOp([
+        GradientSample(f"{op}((3, 4))", fn, [make(rng, (3, 4))]),
+        GradientSample(f"{op}(0-d)", fn, [make(rng, ())]),
+        GradientSample(f"{op}(transposed (4, 3))", lambda x: fn(x.mT), [make(rng, (3, 4))]),
+        GradientSample(f"{op}(strided (2, 3)) * 2", lambda x: fn(x[:, ::2]) * 2.0, [make(rng, (2, 6))]),
+    ], requires=op, kernels=(op,))
+
+
+def _api_binary(op):
+    fn = getattr(ts, op)
+    rng = _rng(op)
+    first, second, ok = _API_BINARY[op]
+
+    def values(sa, sb):
+        return _draw(rng, lambda r: (first(r, sa), second(r, sb)), ok)
+
+    cases = []
+    for sa, sb in (((2, 3), (2, 3)), ((2, 1, 3), (4, 1)), ((), (3,))):
+        a, b = values(sa, sb)
+        cases.append(GradientSample(f"{op}({sa}, {sb})", fn, [a, b]))
+    a, b = values((2, 3), (2, 3))
+    cases.append(GradientSample(f"{op}(transposed (2, 3), (2, 3))", lambda x, y: fn(x.mT, y), [a.T, b]))
+    a, b = values((2, 3), ())
+    cases.append(GradientSample(f"{op}((2, 3), {float(b)})", lambda x, s=float(b): fn(x, s), [a]))
+    a, b = values((), (2, 3))
+    cases.append(GradientSample(f"{op}({float(a)}, (2, 3))", lambda y, s=float(a): fn(s, y), [b]))
+    return GradientOp(cases, requires=op, kernels=(op,))
+
+
+def _elementwise_api():
+    return {**{op: _api_unary(op) for op in _API_UNARY}, **{op: _api_binary(op) for op in _API_BINARY}}
+
+
+# -- linalg (issue 8): dispatch/linalg.py; matrices kept well conditioned (a dominant diagonal) and SPD for cholesky
+
+def _conditioned(rng, shape):
+    n = shape[-1]
+    return _exact(_uniform(rng, shape, -1.0, 1.0) + np.eye(n) * n)
+
+
+def _linalg():
+    la = ts.linalg
+    rng = _rng("linalg")
+    spd = np.array([[4.0, 1.0, 0.5], [1.0, 3.0, 0.25], [0.5, 0.25, 2.0]])
+    lu = ("lu",)
+    return {
+        "linalg.solve": GradientOp([
+            GradientSample("linalg.solve((3, 3), (3, 2))", la.solve, [_conditioned(rng, (3, 3)),
+                                                                      _uniform(rng, (3, 2))]),
+            GradientSample("linalg.solve((2, 3, 3), vector (3,))", la.solve, [_conditioned(rng, (2, 3, 3)),
+                                                                              _uniform(rng, (3,))]),
+            GradientSample("linalg.solve(transposed (3, 3), (2, 3, 1)) broadcast", lambda a, b: la.solve(a.mT, b),
+                           [_conditioned(rng, (3, 3)), _uniform(rng, (2, 3, 1))]),
+        ], requires="linalg", kernels=("lu", "lu_solve")),
+        "linalg.inv": GradientOp([
+            GradientSample("linalg.inv((3, 3))", la.inv, [_conditioned(rng, (3, 3))]),
+            GradientSample("linalg.inv((2, 2, 2))", la.inv, [_conditioned(rng, (2, 2, 2))]),
+        ], requires="linalg", kernels=("lu", "lu_solve")),
+        "linalg.det": GradientOp([
+            GradientSample("linalg.det((3, 3))", la.det, [_conditioned(rng, (3, 3))]),
+            GradientSample("linalg.det(transposed (2, 2, 2))", lambda a: la.det(a.mT), [_conditioned(rng, (2, 2, 2))]),
+        ], requires="linalg", kernels=lu + ("lu_solve",)),
+        "linalg.slogdet": GradientOp([
+            GradientSample("linalg.slogdet((3, 3)).logabsdet", lambda a: la.slogdet(a).logabsdet,
+                           [_conditioned(rng, (3, 3))]),
+            GradientSample("linalg.slogdet(-(2, 2, 2)).logabsdet", lambda a: la.slogdet(-a).logabsdet,
+                           [_conditioned(rng, (2, 2, 2))]),
+        ], requires="linalg", kernels=lu + ("lu_solve",)),
+        "linalg.cholesky": GradientOp([
+            GradientSample("linalg.cholesky((3, 3))", la.cholesky, [spd]),
+            GradientSample("linalg.cholesky((3, 3), upper=True)", lambda a: la.cholesky(a, upper=True), [spd]),
+            GradientSample("linalg.cholesky((2, 3, 3)) of a @ a.mT + 2", lambda a: la.cholesky(a @ a.mT + 2.0 * ts.eye(
+                3, dtype=a.dtype, device=a.device)), [_uniform(rng, (2, 3, 3), -1.0, 1.0)]),
+        ], requires="linalg", kernels=("cholesky", "lu", "lu_solve")),
+        "linalg.vector_norm": GradientOp([
+            GradientSample(f"linalg.vector_norm((3, 4), axis=-1, ord={o})",
+                           lambda x, o=o: la.vector_norm(x, axis=-1, ord=o), [_away(rng, (3, 4)) * np.sign(
+                               _uniform(rng, (3, 4)))]) for o in (2, 1, 3, float("inf"))
+        ] + [GradientSample("linalg.vector_norm(transposed (2, 3), keepdims)",
+                            lambda x: la.vector_norm(x.mT, axis=(0,), keepdims=True), [_uniform(rng, (2, 3))]),
+             GradientSample("linalg.vector_norm((2, 3)) of all", la.vector_norm, [_uniform(rng, (2, 3))]),
+             GradientSample("linalg.matrix_norm((2, 3, 4)) Frobenius", la.matrix_norm, [_uniform(rng, (2, 3, 4))])],
+            requires="linalg"),
+        "linalg.diagonal": GradientOp([
+            GradientSample(f"linalg.diagonal((2, 3, 4), offset={k})", lambda x, k=k: la.diagonal(x, offset=k),
+                           [_uniform(rng, (2, 3, 4))]) for k in (0, 1, -2)
+        ] + [  # trace is the sum of the diagonal: its gradient comes through it
+            GradientSample("linalg.trace((2, 3, 3))", la.trace, [_uniform(rng, (2, 3, 3))]),
+            GradientSample("linalg.trace(transposed (4, 3), offset=1)", lambda x: la.trace(x.mT, offset=1),
+                           [_uniform(rng, (3, 4))]),
+        ], requires="linalg"),
+    }
+
+
 def _build():
     from ..dispatch import derivatives
 
@@ -544,9 +738,12 @@ def _build():
                                  ("max_pool2d", "max_pool2d", _max_pool2d), ("avg_pool2d", "avg_pool2d", _avg_pool2d),
                                  ("avg_pool2d_backward", "avg_pool2d", _avg_pool2d_backward),
                                  ("take_along_axis", "take_along_axis", _take_along_axis),
-                                 ("scatter_add", "scatter_add", _scatter_add)):
+                                 ("scatter_add", "scatter_add", _scatter_add), ("sort", "sort", _sort)):
         # an nn family not in this build yet: a row of NOT_IMPLEMENTED cells
         table[name] = make() if hasattr(ts, requires) else GradientOp([], requires=requires)
+    table.update(_elementwise_api())  # issue 8: the rest of the standard's elementwise functions
+    table.update(_linalg())  # issue 8: ts.linalg's primitives and compositions
+    table.update(_scans())  # issue 8: cumulative_sum, cumulative_prod and x[array or mask]
     missing = set(derivatives.DERIVATIVES) - set(table)
     for op in sorted(missing):  # a derivative added to the table without cases: its row says so (and fails)
         table[op] = GradientOp([])

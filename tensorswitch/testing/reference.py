@@ -62,6 +62,52 @@ def _bool_result(fn):
     return ref
 
 
+# -- the elementwise functions of the Array API standard (issue 8): Note [Elementwise special cases] in
+# kernels/optable.py says where tensorswitch follows the standard rather than NumPy --------------------------------
+
+def _floor_divide(a, b):
+    """NumPy's floor_divide, except where exactly one float operand is infinite: there the standard's floor(a / b)
+    (inf // 2 is inf, not NaN; 1 // -inf is -0, not -1)."""
+    if a.dtype.kind != "f":
+        return _ints_or_float(np.floor_divide)(a, b)
+
+    def standard(x, y):
+        return np.where(np.isinf(x) != np.isinf(y), x / y, np.floor_divide(x, y))
+    return _float_ref(standard)(a, b)
+
+
+def _nextafter(a, b):
+    """In the dtype itself: float16 steps by a float16 spacing (float64 would step by its own).  Where a == b the
+    result is b, as C's nextafter and the standard say (nextafter(-0.0, +0.0) is +0.0); NumPy's float16 loop
+    returns a there."""
+    with np.errstate(all="ignore"):  # max towards inf overflows, as it must
+        return np.asarray(np.where(a == b, b, np.nextafter(a, b)))
+
+
+def _copy(x):
+    return np.array(x, copy=True)
+
+
+_ARRAY_API = {
+    "acos": _float_ref(np.arccos), "acosh": _float_ref(np.arccosh), "asin": _float_ref(np.arcsin),
+    "asinh": _float_ref(np.arcsinh), "atan": _float_ref(np.arctan), "atanh": _float_ref(np.arctanh),
+    "cosh": _float_ref(np.cosh), "sinh": _float_ref(np.sinh), "tan": _float_ref(np.tan),
+    "expm1": _float_ref(np.expm1), "log1p": _float_ref(np.log1p), "log2": _float_ref(np.log2),
+    "log10": _float_ref(np.log10), "reciprocal": _float_ref(lambda x: 1.0 / x),
+    "round": _same_int(np.rint), "trunc": _same_int(np.trunc),   # np.rint rounds halves to even
+    "signbit": _bool_result(np.signbit),
+    "bitwise_invert": _ints_or_float(np.invert),
+    "real": _copy, "imag": np.zeros_like, "conj": _copy,
+    "atan2": _float_ref(np.arctan2), "hypot": _float_ref(np.hypot), "copysign": _float_ref(np.copysign),
+    "logaddexp": _float_ref(np.logaddexp), "nextafter": _nextafter,
+    "logical_xor": _bool_result(np.logical_xor),
+    "bitwise_and": _ints_or_float(np.bitwise_and), "bitwise_or": _ints_or_float(np.bitwise_or),
+    "bitwise_xor": _ints_or_float(np.bitwise_xor),
+    # NumPy's shifts are tensorswitch's: counts outside [0, bits) shift every bit out
+    "bitwise_left_shift": _ints_or_float(np.left_shift), "bitwise_right_shift": _ints_or_float(np.right_shift),
+}
+
+
 ELEMENTWISE = {
     "negative": _ints_or_float(np.negative),
     "positive": _ints_or_float(np.positive),
@@ -87,7 +133,7 @@ ELEMENTWISE = {
     "subtract": _ints_or_float(np.subtract),
     "multiply": _ints_or_float(np.multiply),
     "divide": _float_ref(np.divide),
-    "floor_divide": _ints_or_float(np.floor_divide),
+    "floor_divide": _floor_divide,  # the standard's infinities (issue 8)
     "remainder": _ints_or_float(np.remainder),
     "pow": _int_pow,
     "maximum": _ints_or_float(np.maximum),
@@ -100,6 +146,7 @@ ELEMENTWISE = {
     "greater_equal": _bool_result(np.greater_equal),
     "logical_and": _bool_result(np.logical_and),
     "logical_or": _bool_result(np.logical_or),
+    **_ARRAY_API,
 }
 assert set(ELEMENTWISE) == set(optable.ELEMENTWISE), "every table op needs a reference (and only those)"
 
@@ -111,7 +158,8 @@ def reduction(op, x, axis):
             fn = np.sum if op == "sum" else np.prod
             if x.dtype.kind == "f":
                 return np.asarray(fn(x.astype(np.float64), axis=axis)).astype(x.dtype)
-            return np.asarray(fn(x.astype(np.int64), axis=axis)).astype(np.int64)
+            wide = np.dtype(optable.sum_dtype(x.dtype.name))  # uint64 for unsigned, int64 for signed and bool
+            return np.asarray(fn(x.astype(wide), axis=axis, dtype=wide)).astype(wide)
         if op in ("max", "min"):
             return np.asarray((np.max if op == "max" else np.min)(x, axis=axis))
         if op in ("argmax", "argmin"):
@@ -148,7 +196,12 @@ def softmax(x, axis, log=False):
 
 
 def astype(x, dtype):
+    """x cast to ``dtype`` by Note [Float to integer casts]: NumPy's own astype, except float to uint32, which goes
+    through int64 (NumPy's scalar path; its SIMD loop answers otherwise for values outside [-2**31, 2**32), and
+    which one runs depends on the array's length)."""
     with np.errstate(all="ignore"):
+        if x.dtype.kind == "f" and np.dtype(dtype) == np.uint32:
+            return x.astype(np.int64).astype(np.uint32)
         return x.astype(dtype)
 
 
@@ -369,3 +422,110 @@ def scatter_add(x, axis, index, src):
 NN = {"im2col": unfold, "col2im": fold, "max_pool2d": max_pool2d, "max_pool2d_backward": max_pool2d_backward,
       "avg_pool2d": avg_pool2d, "avg_pool2d_backward": avg_pool2d_backward, "take_along_axis": take_along_axis,
       "scatter_add": scatter_add}
+
+
+# -- sorting (issue 8): Note [Sort order] in kernels/cpu/sort.cpp ------------------------------------------------------
+
+def argsort(x, axis=-1, descending=False):
+    """NumPy's stable argsort (NaN last, -0.0 equal to +0.0); descending is the same order reversed with ties kept
+    in index order (NaNs first): array-api-strict's construction, the stable ascending argsort of the flipped input,
+    flipped back and counted from the end."""
+    if not descending:
+        return np.argsort(x, axis=axis, kind="stable").astype(np.int64)
+    last = x.shape[axis] - 1
+    flipped = np.flip(np.argsort(np.flip(x, axis=axis), axis=axis, kind="stable"), axis=axis)
+    return (last - flipped).astype(np.int64)
+
+
+def sort(x, axis=-1, descending=False):
+    """The elements of ``x`` in :func:`argsort`'s order: stable, so -0.0 and +0.0 keep their order among themselves
+    (np.flip of np.sort would reverse it when descending)."""
+    return np.take_along_axis(x, argsort(x, axis, descending), axis=axis)
+
+
+def searchsorted(x1, x2, side="left", sorter=None):
+    """NumPy's, whose order is Note [Sort order]'s (NaN last; -0.0 equal to +0.0)."""
+    return np.asarray(np.searchsorted(x1, x2, side=side, sorter=sorter)).astype(np.int64)
+
+
+SORTING = {"sort": sort, "argsort": argsort, "searchsorted": searchsorted}
+
+
+# -- linalg (issue 8): dispatch/linalg.py; computed in float64, rounded to the input's float dtype ------------------------
+
+def _linalg_ref(fn):
+    def ref(*xs, **kw):
+        dt = np.result_type(*[x.dtype for x in xs])
+        dt = dt if dt.kind == "f" else np.dtype(np.float32)  # Note [Linalg dtypes]: integers compute in float32
+        with np.errstate(all="ignore"):  # a determinant past float32's range rounds to inf, as the devices' does
+            out = fn(*(x.astype(np.float64) for x in xs), **kw)
+            if isinstance(out, tuple):
+                return tuple(np.asarray(o).astype(dt) for o in out)
+            return np.asarray(out).astype(dt)
+    return ref
+
+
+def _slogdet(x):
+    sign, logabs = np.linalg.slogdet(x)
+    return sign, logabs
+
+
+def _solve(a, b):
+    """The standard's solve: b of shape (M,) is one vector (NumPy 2 agrees); otherwise stacks broadcast."""
+    if b.ndim == 1:
+        return np.linalg.solve(a, b[:, None])[..., 0] if a.ndim == 2 else np.linalg.solve(a, b)
+    return np.linalg.solve(a, b)
+
+
+LINALG = {
+    "cholesky": _linalg_ref(lambda x, upper=False: np.linalg.cholesky(x, upper=upper)),
+    "det": _linalg_ref(np.linalg.det),
+    "slogdet": _linalg_ref(_slogdet),
+    "solve": _linalg_ref(_solve),
+    "inv": _linalg_ref(np.linalg.inv),
+    "eigvalsh": _linalg_ref(np.linalg.eigvalsh),
+    "svdvals": _linalg_ref(np.linalg.svdvals),
+    "pinv": _linalg_ref(np.linalg.pinv),
+}
+
+
+# -- scans and array indexing (issue 8): dispatch/statistical.py, searching.py, indexing.py --------------------------
+
+def cumulative(op, x, axis=None, dtype=None, include_initial=False):
+    """cumulative_sum (op "cumsum") or cumulative_prod ("cumprod") with the Array API's arguments: the result dtype
+    is ``dtype``, else optable.sum_dtype's (uint64 for unsigned integers, int64 for signed ones and bool, else x's); x is cast to it first, integers wrap in it, floats
+    accumulate in float64 and round once, bool is a running or / and."""
+    if axis is None:
+        axis = 0
+    result = np.dtype(dtype) if dtype is not None else np.dtype(optable.sum_dtype(x.dtype.name))
+    a = x.astype(result)
+    with np.errstate(all="ignore"):
+        if result.kind == "b":
+            out = (np.logical_and if op == "cumprod" else np.logical_or).accumulate(a, axis=axis)
+        elif result.kind == "f":
+            out = (np.cumprod if op == "cumprod" else np.cumsum)(a.astype(np.float64), axis=axis).astype(result)
+        else:
+            out = (np.cumprod if op == "cumprod" else np.cumsum)(a, axis=axis, dtype=result)
+    if include_initial:
+        shape = list(out.shape)
+        shape[axis] = 1
+        out = np.concatenate([np.full(shape, 1 if op == "cumprod" else 0, result), out], axis=axis)
+    return out
+
+
+def nonzero_stacked(x):
+    """np.nonzero(x) as one (ndim, count) int64 array (what ``ts.stack(ts.nonzero(x))`` gives)."""
+    return np.stack(np.nonzero(x)).astype(np.int64).reshape(x.ndim, -1)
+
+
+def getitem(x, index):
+    """NumPy's ``x[index]``, a copy."""
+    return np.array(x[index])
+
+
+def setitem(x, index, value):
+    """A copy of ``x`` after NumPy's ``x[index] = value`` (value cast to x's dtype)."""
+    out = x.copy()
+    with np.errstate(all="ignore"):
+        out[index] = value
+    return out

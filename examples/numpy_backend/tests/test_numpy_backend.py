@@ -16,7 +16,7 @@ ts_numpy_backend.register()  # what the plugin loader does when the package is i
 
 DEV = "numpy"
 FLOATS = ["float16", "float32", "float64"]
-INTS = ["int8", "int16", "int32", "int64", "uint8"]
+INTS = ["int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64"]
 
 
 def test_register_is_idempotent_and_claims_what_the_readme_says():
@@ -45,7 +45,7 @@ def _cases(dtype, rng):
         make = lambda shape: rng.uniform(-10, 10, shape).astype(dt)  # noqa: E731
     else:
         info = np.iinfo(dt)
-        make = lambda shape: rng.integers(info.min, info.max, shape, endpoint=True).astype(dt)  # noqa: E731
+        make = lambda shape: rng.integers(info.min, info.max, shape, endpoint=True, dtype=dt)  # noqa: E731
     yield "broadcast", make((4, 1)), make((1, 5))
     yield "0-d", make(()), make(())
     yield "0-d with 1-d", make(()), make((6,))
@@ -119,7 +119,7 @@ def test_random_streams_are_bit_identical_to_the_cpu_backend(op, dtype):
     for device in ("cpu", DEV):
         ts.manual_seed(2024)
         if op == "randint":
-            low, high = (0, 200) if dtype == "uint8" else (-100, 100)
+            low, high = (0, 200) if dtype.startswith("uint") else (-100, 100)
             first = ts.randint(low, high, size=(5000,), dtype=dtype, device=device)
             second = ts.randint(low, high, size=(3, 7), dtype=dtype, device=device)
         else:

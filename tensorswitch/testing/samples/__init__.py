@@ -25,6 +25,7 @@ The database has one module per op family, over the core they share:
     creation.py      fill, arange and linspace, the random streams
     nn.py            the nn families: im2col/col2im (unfold/fold), the pools and their backward passes,
                      take_along_axis and scatter_add
+    sorting.py       sort, argsort and searchsorted
 
 This module holds the registry of families (:data:`SAMPLES`, keyed by ``ts.OPS``), :func:`samples`, :func:`check`
 and the checks of unclaimed (op, dtype) pairs, and re-exports every public name, so that
@@ -49,7 +50,11 @@ from .nn import (CONVOLUTION_CASES, POOLING_CASES, SCATTER_CASES, TAKE_CASES, co
 from .reductions import (LONG_REDUCTIONS, REDUCTION_CASES, WIDE_REDUCTIONS, reduction_samples, reduction_tolerance,
                          reduction_values)
 from .softmax import SOFTMAX_CASES, SOFTMAX_SPECIALS, softmax_samples
+from .sorting import LARGE_SORT_CASES, SORT_CASES, sorting_samples  # -- sorting (issue 8)
+from .scans import GATHER_CASES, NONZERO_CASES, PUT_CASES, SCAN_CASES, gather_samples, scan_samples  # scans
+from .scans import call_one as _call_scans  # -- scans and array indexing (issue 8)
 from .where import where_samples
+from .linalg import call_linalg, linalg_samples, linalg_tolerance  # linalg (issue 8)
 
 __all__ = [
     # core
@@ -67,6 +72,8 @@ __all__ = [
     "arange_samples", "fill_samples", "random_samples",
     "CONVOLUTION_CASES", "POOLING_CASES", "SCATTER_CASES", "TAKE_CASES", "convolution_samples", "indexing_samples",
     "pooling_samples",
+    "LARGE_SORT_CASES", "SORT_CASES", "sorting_samples",  # -- sorting (issue 8)
+    "GATHER_CASES", "NONZERO_CASES", "PUT_CASES", "SCAN_CASES", "gather_samples", "scan_samples",  # scans (issue 8)
     # this module
     "SAMPLES", "samples", "check", "applicable", "promoted", "check_not_implemented",
 ]
@@ -76,6 +83,9 @@ SAMPLES = {"unary": elementwise_samples, "binary": elementwise_samples, "reducti
            "matmul": matmul_samples, "softmax": softmax_samples, "where": where_samples, "astype": astype_samples,
            "fill": fill_samples, "arange": arange_samples, "random": random_samples,
            "convolution": convolution_samples, "pooling": pooling_samples, "indexing": indexing_samples}
+SAMPLES["linalg"] = linalg_samples  # linalg (issue 8): cholesky, lu, lu_solve, qr, eigh, svd
+SAMPLES["sorting"] = sorting_samples  # -- sorting (issue 8)
+SAMPLES["scan"], SAMPLES["gather"] = scan_samples, gather_samples  # -- scans and array indexing (issue 8)
 
 
 def samples(op, dtype, device, seed=0):
@@ -129,6 +139,8 @@ def promoted(op, dtype):
     if np.dtype(dtype).kind == "f":
         return False
     info = optable.ELEMENTWISE.get(op)
+    if ts.OPS.get(op) == "linalg":  # linalg (issue 8): integers and bool factor in float32 (Note [Linalg dtypes])
+        return True
     return (info is not None and info.to_float) or op in ("softmax", "log_softmax")
 
 
@@ -164,6 +176,12 @@ def check_not_implemented(op, dtype, device):
                     getattr(ts, op)(3, dtype=dtype, device=device)
             elif family in ("convolution", "pooling", "indexing"):
                 _call_nn(op, dt, device)
+            elif family == "linalg":  # linalg (issue 8)
+                call_linalg(op, dt, device)
+            elif family == "sorting":  # -- sorting (issue 8)
+                _call_sorting(op, dt, device)
+            elif family in ("scan", "gather"):  # -- scans and array indexing (issue 8)
+                _call_scans(op, dt, device)
     except ts.KernelNotFoundError as exc:
         text = str(exc)
         for word in (op, device.type, np.dtype(dtype).name):
@@ -200,6 +218,15 @@ def _call_nn(op, dt, device):
         ts.scatter_add(x, 0, to_device(np.zeros((2,), np.int64), device), to_device(np.ones((2,), dt), device))
     else:
         raise KeyError(op)
+
+
+def _call_sorting(op, dt, device):
+    """One call of sort, argsort or searchsorted on a small input of ``dt``, for check_not_implemented."""
+    x = to_device(np.ones((3,), dt), device)
+    if op == "searchsorted":
+        ts.searchsorted(x, x)
+    else:
+        getattr(ts, op)(x)
 
 
 class _no_fallback:

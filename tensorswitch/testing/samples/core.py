@@ -83,7 +83,8 @@ def specials(dtype):
 
 
 def values(dtype, shape, rng, low=None, high=None):
-    """Random values of ``dtype``; integer samples start with the type's edges (min, max, 0, -1, 1)."""
+    """Random values of ``dtype``; integer samples start with the type's edges (min, max, 0, -1, 1; for uint16, uint32
+    and uint64 also max - 1, 2**31, 2**32 - 1, 2**63 - 1 and 2**63, those that fit)."""
     dtype = np.dtype(dtype)
     n = int(np.prod(shape)) if shape else 1
     if dtype.kind == "b":
@@ -92,9 +93,15 @@ def values(dtype, shape, rng, low=None, high=None):
         info = np.iinfo(dtype)
         lo = info.min if low is None else low
         hi = info.max if high is None else high
-        flat = rng.integers(lo, hi, size=n, endpoint=True).astype(dtype)
+        if hi > np.iinfo(np.int64).max:  # uint64: draw in its own dtype (the int64 default cannot hold it)
+            flat = rng.integers(lo, hi, size=n, endpoint=True, dtype=dtype)
+        else:  # the int64 stream, as before uint64 existed: the other dtypes' samples stay the same
+            flat = rng.integers(lo, hi, size=n, endpoint=True).astype(dtype)
         if low is None and high is None:
-            edges = np.array([info.min, info.max, 0, 1] + ([-1] if info.min < 0 else []), dtype=dtype)
+            edges = [info.min, info.max, 0, 1] + ([-1] if info.min < 0 else [])
+            if dtype.kind == "u" and dtype.itemsize > 1:  # uint16, uint32, uint64: where C's types and NumPy's part
+                edges += [v for v in (info.max - 1, 2 ** 31, 2 ** 32 - 1, 2 ** 63, 2 ** 63 - 1) if v <= info.max]
+            edges = np.array(edges, dtype=dtype)
             flat[: min(n, len(edges))] = edges[: min(n, len(edges))]
     else:
         lo = -10.0 if low is None else low

@@ -1,6 +1,8 @@
 """Samples of the unary and binary elementwise ops: broadcasting (size 0 included), 0-d, empty and non-contiguous
 inputs, NaN, infinities and integer edges, in-place ops whose operand overlaps the target, mixed dtypes, Python
-scalars (Note [Type promotion] in dispatch/dtypes.py) and Python ints outside the tensor's range."""
+scalars (Note [Type promotion] in dispatch/dtypes.py) and Python ints outside the tensor's range; for the functions
+the Array API standard adds, its special values (Note [Elementwise special cases] in kernels/optable.py): signed
+zeros and NaNs, subnormals, halves for round, shift counts at and past the integer width."""
 
 import operator
 
@@ -9,7 +11,8 @@ import numpy as np
 import tensorswitch as ts
 from ...kernels import optable
 from .. import reference
-from .core import LARGE, WIDE_DTYPES, Sample, Shared, _call, _cast, _runnable, specials, to_device, values
+from .core import (LARGE, WIDE_DTYPES, Failure, Sample, Shared, _call, _cast, _runnable, specials, to_device,
+                   values)
 
 
 UNARY_SHAPES = [((), "contiguous"), ((0,), "contiguous"), ((17,), "contiguous"), ((17,), "strided"),
@@ -25,7 +28,9 @@ BINARY_SHAPES = [((4, 5), (4, 5), "contiguous"), ((4, 1), (1, 5), "contiguous"),
 #: the in-place operator of each binary op that has one
 IN_PLACE = {"add": operator.iadd, "subtract": operator.isub, "multiply": operator.imul,
             "divide": operator.itruediv, "floor_divide": operator.ifloordiv, "remainder": operator.imod,
-            "pow": operator.ipow}
+            "pow": operator.ipow, "bitwise_and": operator.iand, "bitwise_or": operator.ior,
+            "bitwise_xor": operator.ixor, "bitwise_left_shift": operator.ilshift,
+            "bitwise_right_shift": operator.irshift}
 
 #: in-place ops whose operand overlaps the target: (text, shape, target index, operand of the base array)
 OVERLAPS = [("x {op}= x.T", (6, 6), (Ellipsis,), lambda x: x.T),
@@ -36,10 +41,20 @@ OVERLAPS = [("x {op}= x.T", (6, 6), (Ellipsis,), lambda x: x.T),
             ("x {op}= x[:, :1] (broadcast column)", (4, 6), (Ellipsis,), lambda x: x[:, :1])]
 
 SYMBOLS = {"add": "+", "subtract": "-", "multiply": "*", "divide": "/", "floor_divide": "//", "remainder": "%",
-           "pow": "**"}
+           "pow": "**", "bitwise_and": "&", "bitwise_or": "|", "bitwise_xor": "^", "bitwise_left_shift": "<<",
+           "bitwise_right_shift": ">>"}
 COMPARISONS = ("equal", "not_equal", "less", "less_equal", "greater", "greater_equal")
 LOGICAL = ("logical_and", "logical_or")
 ARITHMETIC = ("add", "subtract", "multiply", "floor_divide", "remainder", "pow", "maximum", "minimum")
+BITWISE = ("bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_left_shift", "bitwise_right_shift")
+SHIFTS = ("bitwise_left_shift", "bitwise_right_shift")
+
+#: ops whose results are exact (no rounding anywhere): their samples allow no tolerance
+EXACT = frozenset({"nextafter", "copysign", "round", "trunc", "real", "imag", "conj"})
+
+#: float inputs that keep an op inside its domain (the rest of [-10, 10] would mostly be NaN)
+_FLOAT_DOMAINS = {"acos": (-1.0, 1.0), "asin": (-1.0, 1.0), "atanh": (-1.0, 1.0), "acosh": (1.0, 10.0),
+                  "log1p": (-1.0, 10.0), "log2": (0.0, 10.0), "log10": (0.0, 10.0)}
 
 
 def _domain(op, dtype, shape, rng, position):
@@ -47,6 +62,10 @@ def _domain(op, dtype, shape, rng, position):
     if op == "pow" and np.dtype(dtype).kind in "iu":
         return values(dtype, shape, rng, 0, 9) if position == 0 or np.dtype(dtype).kind == "u" else \
             values(dtype, shape, rng, -2, 7)
+    if op in SHIFTS and position == 1:  # counts inside the width (the edges take the others)
+        return values(dtype, shape, rng, 0, 8 * np.dtype(dtype).itemsize - 1)
+    if op in _FLOAT_DOMAINS and np.dtype(dtype).kind == "f":
+        return values(dtype, shape, rng, *_FLOAT_DOMAINS[op])
     return values(dtype, shape, rng)
 
 
@@ -55,21 +74,24 @@ def elementwise_samples(op, dtype, device, rng):
     fn = getattr(ts, op)
     ref = reference.ELEMENTWISE[op]
     dt = np.dtype(dtype)
+    exact = {"atol": 0.0, "rtol": 0.0} if op in EXACT else {}
     if info.arity == 1:
         for shape, layout in UNARY_SHAPES:
             x = _domain(op, dtype, shape, rng, 0)
-            yield _call(f"{op}({layout} {shape})", fn, device, [(x, layout)], ref(x))
+            yield _call(f"{op}({layout} {shape})", fn, device, [(x, layout)], ref(x), **exact)
         if dt.kind == "f":
             x = specials(dtype)
-            yield _call(f"{op}(NaN, inf, tiny, huge)", fn, device, [(x, "contiguous")], ref(x))
+            yield _call(f"{op}(NaN, inf, tiny, huge)", fn, device, [(x, "contiguous")], ref(x), **exact)
+        yield from _standard_unary(op, dtype, device, fn, ref)
         return
     for sa, sb, layout in BINARY_SHAPES:
         a, b = _domain(op, dtype, sa, rng, 0), _domain(op, dtype, sb, rng, 1)
         if op in ("floor_divide", "remainder") and b.size:
             b.flat[0] = 0  # division by zero gives 0 for integers, inf/NaN for floats
         ea, eb = np.broadcast_arrays(a, b)
-        yield _call(f"{op}({layout} {sa}, {sb})", fn, device, [(a, layout), (b, layout)], ref(ea, eb))
+        yield _call(f"{op}({layout} {sa}, {sb})", fn, device, [(a, layout), (b, layout)], ref(ea, eb), **exact)
     yield from _binary_edges(op, dtype, device, fn, ref)
+    yield from _standard_binary(op, dtype, device, fn, ref)
     yield from _binary_in_place(op, dtype, device, rng, ref)
     yield from _binary_mixed(op, dtype, device, rng, fn, ref)
     yield from _binary_scalars(op, dtype, device, rng, fn, ref)
@@ -106,8 +128,8 @@ def _binary_edges(op, dtype, device, fn, ref):
             ea, eb = [3, 3, 2, 7], [20, 41, 8, 13]
     else:
         return
-    a = np.concatenate([np.array(ea, np.int64), ga.ravel()]).astype(dt)
-    b = np.concatenate([np.array(eb, np.int64), gb.ravel()]).astype(dt)
+    a = np.concatenate([np.array(ea, dt), ga.ravel().astype(dt)])  # in dt itself: uint64's max is no int64
+    b = np.concatenate([np.array(eb, dt), gb.ravel().astype(dt)])
     yield _call(f"{op}(integer edges: zero and negative divisors, INT_MIN, negative powers)", fn, device,
                 [(a, "contiguous"), (b, "contiguous")], ref(a, b))
 
@@ -260,9 +282,105 @@ def _binary_out_of_range(op, dtype, device, rng, fn):
                     ufunc(x != 0, True))
         yield _call(f"{op}({-s}, {dtype} (3, 4)) with the int out of range", fn, device, [-s, shared],
                     ufunc(True, x != 0))
-    elif op in ARITHMETIC:
+    elif op in ARITHMETIC or op in BITWISE:
         for s in (info.max + 1, info.min - 1):
             yield _call(f"{op}({dtype} (3, 4), {s}) raises OverflowError", fn, device, [shared, s], None,
                         raises=OverflowError)
             yield _call(f"{op}({s}, {dtype} (3, 4)) raises OverflowError", fn, device, [s, shared], None,
                         raises=OverflowError)
+
+
+# -- the special values of the standard's functions (issue 8) ---------------------------------------------------------
+
+#: ops whose results on subnormal inputs are exact bit operations, so that they hold on devices that flush float32
+#: subnormals to zero in arithmetic (CuPy's -ftz=true, which the standard allows): only these get subnormal inputs
+SUBNORMAL_EXACT = frozenset({"nextafter", "copysign", "signbit", "real", "imag", "conj", "round", "trunc"})
+
+
+def standard_specials(dtype, subnormals=False):
+    """:func:`specials` and what the standard's special cases add: NaN with the sign bit, 2 and 0.25 (powers of two:
+    nextafter steps down by a finer spacing there), -3; with ``subnormals``, the smallest and largest subnormals
+    (both signs)."""
+    fi = np.finfo(dtype)
+    smallest = fi.smallest_subnormal
+    extra = [np.copysign(np.array(np.nan, dtype), np.array(-1.0, dtype)),  # -np.nan's sign bit is not guaranteed
+             np.array([2.0, 0.25, -3.0], dtype)]
+    if subnormals:
+        extra.append(np.array([smallest, -smallest, fi.tiny - smallest], dtype))
+    return np.concatenate([specials(dtype)] + [np.atleast_1d(e) for e in extra])
+
+
+def _halves(dtype):
+    """Values round must send to the even neighbour: k + 0.5 around 0 and just below the dtype's last fractional
+    binade, the float just below 0.5 (where floor(x + 0.5) is wrong), signed zeros."""
+    top = 2.0 ** (np.finfo(dtype).nmant - 1)  # [top, 2 * top) holds halves but nothing finer
+    below_half = np.nextafter(np.array(0.5, dtype), np.array(0.0, dtype))
+    x = np.concatenate([np.arange(-4.5, 5.0, 1.0), [top - 0.5, top + 0.5, -top - 0.5, 2 * top - 0.5, 0.0, -0.0,
+                                                    below_half, -below_half, 2 * top, -2 * top]])
+    return x.astype(dtype)
+
+
+def _sign_bits(op, expected):
+    """A check that the result's sign bits (NaNs included, which compare() lets pass whatever their sign) are the
+    reference's: copysign's whole point, and the copies of real and conj."""
+    def check(result):
+        got = np.signbit(result.numpy())
+        bad = got != np.signbit(expected)
+        if bad.any():
+            i = tuple(int(k) for k in np.argwhere(bad)[0])
+            raise Failure(f"{op}: the sign bit differs at {i} (got {result.numpy()[i]!r}, expected "
+                          f"{expected[i]!r}); {int(bad.sum())} of {bad.size} differ")
+    return check
+
+
+def _standard_unary(op, dtype, device, fn, ref):
+    if op not in ("signbit", "round", "trunc", "real", "conj", "imag", "reciprocal", "expm1", "log1p", "acos",
+                  "acosh", "asin", "asinh", "atan", "atanh", "cosh", "sinh", "tan", "log2", "log10",
+                  "bitwise_invert"):
+        return
+    dt = np.dtype(dtype)
+    exact = {"atol": 0.0, "rtol": 0.0} if op in EXACT else {}
+    if dt.kind == "f":
+        x = standard_specials(dtype, op in SUBNORMAL_EXACT)
+        expected = ref(x)
+        check = _sign_bits(op, expected) if op in ("signbit", "real", "conj") and expected.dtype.kind == "f" else None
+        yield _call(f"{op}(signed NaN, powers of two{', subnormals' * (op in SUBNORMAL_EXACT)})", fn, device,
+                    [(x, "contiguous")], expected, check=check, **exact)
+        if op in ("round", "trunc"):
+            x = _halves(dtype)
+            yield _call(f"{op}(halves, the float below 0.5, the last fractional binade)", fn, device,
+                        [(x, "contiguous")], ref(x), **exact)
+    elif dt.kind in "iu" and op in ("round", "trunc", "signbit", "bitwise_invert", "real", "conj", "imag"):
+        info = np.iinfo(dt)
+        x = np.array(sorted({info.min, info.min + 1, -1 if info.min < 0 else 2, 0, 1, info.max - 1, info.max}), dt)
+        yield _call(f"{op}(integer edges)", fn, device, [(x, "contiguous")], ref(x))
+
+
+def _standard_binary(op, dtype, device, fn, ref):
+    dt = np.dtype(dtype)
+    if dt.kind == "f" and op in ("atan2", "hypot", "copysign", "logaddexp", "nextafter", "floor_divide",
+                                 "remainder"):
+        s = standard_specials(dtype, op in SUBNORMAL_EXACT)
+        a, b = np.repeat(s, len(s)), np.tile(s, len(s))
+        expected = ref(a, b)
+        exact = {"atol": 0.0, "rtol": 0.0} if op in EXACT else {}
+        what = f"{op}(signed NaN, powers of two{', subnormals' * (op in SUBNORMAL_EXACT)}: every pair)"
+        yield _call(what, fn, device, [(a, "contiguous"), (b, "contiguous")], expected,
+                    check=_sign_bits(op, expected) if op == "copysign" else None, **exact)
+    elif dt.kind in "iu" and op in BITWISE:
+        info = np.iinfo(dt)
+        bits = 8 * dt.itemsize
+        if op in SHIFTS:  # counts at and past the width, negative counts: NumPy's answers
+            ea = [info.min, info.min + 1, info.max, -1, 0, 1, 5, -5, 3] if dt.kind == "i" else [info.max, 0, 1, 5, 3]
+            eb = ([-1, -bits, info.min] if dt.kind == "i" else []) + [0, 1, bits - 2, bits - 1, bits, bits + 1,
+                                                                      info.max]
+            text = "shift counts at and past the width"
+        else:
+            ea = eb = [info.min, info.max, 0, 1, info.max - 1] + ([-1, info.min + 1] if dt.kind == "i" else [])
+            text = "integer edges, every pair"
+        a = np.repeat(np.array(ea, dt), len(eb))
+        b = np.tile(np.array(eb, dt), len(ea))
+        yield _call(f"{op}({text})", fn, device, [(a, "contiguous"), (b, "contiguous")], ref(a, b))
+    elif dt.kind == "b" and op in BITWISE + ("logical_xor",):
+        a, b = np.array([False, False, True, True]), np.array([False, True, False, True])
+        yield _call(f"{op}(every pair of bools)", fn, device, [(a, "contiguous"), (b, "contiguous")], ref(a, b))

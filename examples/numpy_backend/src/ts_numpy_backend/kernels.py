@@ -25,7 +25,9 @@ import numpy as np
 import tensorswitch as ts
 from tensorswitch.kernels import optable
 
-from . import nn, philox
+from . import nn, philox, sorting
+from . import scans  # the scan family (issue 8)
+from . import linalg  # the linalg family (issue 8)
 from .backend import DTYPES, NumPyBackend, as_array
 
 __all__ = ["ELEMENTWISE", "register_kernels"]
@@ -98,6 +100,56 @@ def _erf(x, out):
     out[...] = np.vectorize(math.erf, otypes=[np.float64])(x)  # NumPy has no erf ufunc
 
 
+# -- the elementwise functions of the Array API standard (issue 8): Note [Elementwise special cases] in
+# tensorswitch/kernels/optable.py --------------------------------------------------------------------------------
+
+def _floor_divide(a, b, out):
+    """NumPy's floor_divide, except where exactly one float operand is infinite: there the standard's floor(a / b)
+    (inf // 2 is inf, 1 // -inf is -0), as in the op table."""
+    if a.dtype.kind != "f":
+        np.floor_divide(a, b, out=out)
+        return
+    one_infinite = np.isinf(a) != np.isinf(b)  # before ``out`` is written: ``out`` may be ``a`` (a //= b)
+    quotient = a / b
+    np.floor_divide(a, b, out=out)
+    np.copyto(out, quotient, where=one_infinite)
+
+
+def _nextafter(a, b, out):
+    """NumPy's nextafter, in the dtype itself (float16 steps in float16), but b where a == b, as C and the standard
+    say (nextafter(-0.0, +0.0) is +0.0; NumPy's float16 loop returns a there)."""
+    equal = a == b  # before ``out`` is written: ``out`` may be ``a``
+    b = b.copy() if np.shares_memory(b, out) else b
+    np.nextafter(a, b, out=out)
+    np.copyto(out, b, where=equal)
+
+
+def _copy(x, out):
+    """real and conj of a real dtype: x itself."""
+    np.copyto(out, x)
+
+
+def _zeros(x, out):
+    """imag of a real dtype."""
+    out[...] = 0
+
+
+_ARRAY_API = {
+    "acos": np.arccos, "acosh": np.arccosh, "asin": np.arcsin, "asinh": np.arcsinh, "atan": np.arctan,
+    "atanh": np.arctanh, "cosh": np.cosh, "sinh": np.sinh, "tan": np.tan, "expm1": np.expm1, "log1p": np.log1p,
+    "log2": np.log2, "log10": np.log10, "reciprocal": np.reciprocal,
+    "round": _keep_integers(np.rint),   # rint rounds halves to even, as the table's round
+    "trunc": _keep_integers(np.trunc),
+    "signbit": np.signbit, "bitwise_invert": np.invert, "real": _copy, "imag": _zeros, "conj": _copy,
+    "atan2": np.arctan2, "hypot": np.hypot, "copysign": np.copysign, "logaddexp": np.logaddexp,
+    "nextafter": _nextafter,
+    "logical_xor": np.logical_xor, "bitwise_and": np.bitwise_and, "bitwise_or": np.bitwise_or,
+    "bitwise_xor": np.bitwise_xor,
+    "bitwise_left_shift": np.left_shift,    # counts outside [0, bits) shift every bit out, as in the table
+    "bitwise_right_shift": np.right_shift,
+}
+
+
 ELEMENTWISE = {
     "erf": _erf,
     "negative": np.negative,
@@ -123,7 +175,7 @@ ELEMENTWISE = {
     "subtract": np.subtract,
     "multiply": np.multiply,
     "divide": np.divide,
-    "floor_divide": np.floor_divide,   # integer x // 0 is 0 in NumPy too (with a warning, silenced below)
+    "floor_divide": _floor_divide,     # integer x // 0 is 0 in NumPy too (with a warning, silenced below)
     "remainder": np.remainder,         # integer x % 0 is 0; floats follow npy_divmod, as ops_common.h does
     "pow": _power,
     "maximum": _signed_zeros_as_float32(np.maximum),   # NumPy's maximum and minimum propagate NaN, as the table's
@@ -136,6 +188,7 @@ ELEMENTWISE = {
     "greater_equal": np.greater_equal,
     "logical_and": np.logical_and,
     "logical_or": np.logical_or,
+    **_ARRAY_API,
 }
 
 
@@ -154,8 +207,14 @@ def where(out, cond, a, b):
 
 
 def astype(out, x):
-    with np.errstate(all="ignore"):   # float -> int out of range: NumPy's C cast, like ndarray.astype
-        np.copyto(as_array(out), as_array(x), casting="unsafe")
+    """NumPy's C cast, like ndarray.astype, which is Note [Float to integer casts] (tensorswitch/dispatch/dtypes.py)
+    but for float to uint32: that goes through int64, as NumPy's scalar loop does (its SIMD loop answers otherwise
+    for values outside [-2**31, 2**32), depending on the array's length)."""
+    src = as_array(x)
+    with np.errstate(all="ignore"):   # float -> int out of range
+        if src.dtype.kind == "f" and out.dtype.numpy == np.uint32:
+            src = src.astype(np.int64)
+        np.copyto(as_array(out), src, casting="unsafe")
 
 
 def fill(out, value):
@@ -173,10 +232,14 @@ def fill(out, value):
 
 
 def arange(out, start, step):
-    """out[i] = start + i * step, in float64 or int64, then cast (out is 1-D and contiguous)."""
+    """out[i] = start + i * step, in float64, uint64 (unsigned dtypes: it wraps, and holds uint64's range) or int64,
+    then cast (out is 1-D and contiguous)."""
     i = np.arange(out.shape[0], dtype=np.int64)
     if out.dtype.kind == "float":
         values = float(start) + i * float(step)
+    elif out.dtype.kind == "uint":
+        mask = 0xFFFFFFFFFFFFFFFF
+        values = np.uint64(int(start) & mask) + i.astype(np.uint64) * np.uint64(int(step) & mask)
     else:
         values = int(start) + i * int(step)
     with np.errstate(all="ignore"):
@@ -200,13 +263,14 @@ def randint(out, seed, offset, low, high):
 # -- reductions: axes is a sorted non-empty tuple, out is x.shape without them ----------------------------------
 
 def _sum_like(fn):
-    """sum and prod: integers and bool accumulate in int64 (the result dtype); floats in float64, then round."""
+    """sum and prod: unsigned integers accumulate in uint64, signed ones and bool in int64 (the result dtype,
+    optable.sum_dtype); floats in float64, then round."""
     def kernel(out, x, axes):
         with np.errstate(all="ignore"):
             if x.dtype.kind == "float":
                 np.copyto(as_array(out), fn(as_array(x), axis=axes, dtype=np.float64), casting="unsafe")
             else:
-                fn(as_array(x), axis=axes, dtype=np.int64, out=as_array(out))
+                fn(as_array(x), axis=axes, dtype=out.dtype.numpy, out=as_array(out))
     return kernel
 
 
@@ -297,3 +361,6 @@ def register_kernels():
     ts.register_kernel("softmax", DEVICE, _claim("softmax", optable.FLOAT), _softmax(log=False))
     ts.register_kernel("log_softmax", DEVICE, _claim("log_softmax", optable.FLOAT), _softmax(log=True))
     nn.register_kernels(DEVICE)  # im2col, pooling, take_along_axis, scatter_add: nn.py
+    sorting.register_kernels(DEVICE)  # sort, argsort, searchsorted: sorting.py (issue 8)
+    scans.register_kernels(DEVICE)  # cumsum, cumprod, nonzero, gather, put: scans.py (issue 8)
+    linalg.register_kernels(DEVICE)  # cholesky, lu, lu_solve, qr, eigh, svd: linalg.py (issue 8)

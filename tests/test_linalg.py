@@ -1,0 +1,382 @@
+"""ts.linalg and the main namespace's tensordot, vecdot and matrix_transpose against NumPy on every device: the
+factorizations (whose kernels the conformance samples of tests/test_ops.py check in depth), the compositions, the
+namedtuples, stacks and empty stacks, non-contiguous inputs, singular and indefinite matrices, dtypes and errors, the
+standard's signatures (against array-api-strict), the opt-in fallback and a few gradients against PyTorch."""
+
+import contextlib
+import inspect
+import math
+import warnings
+
+import numpy as np
+import pytest
+
+import tensorswitch as ts
+
+la = ts.linalg
+FLOATS = ("float32", "float64")
+
+
+def _dtypes(device):
+    return [d for d in FLOATS if ts.dtype(d) in device.supported_dtypes()]
+
+
+def _tol(dtype):
+    return {"float32": 2e-4, "float64": 1e-10}[dtype]
+
+
+def _close(got, expected, dtype, scale=1.0):
+    expected = np.asarray(expected)
+    assert isinstance(got, ts.Tensor)
+    assert got.shape == expected.shape, (got.shape, expected.shape)
+    np.testing.assert_allclose(got.numpy().astype(np.float64), expected.astype(np.float64),
+                               atol=_tol(dtype) * scale, rtol=_tol(dtype))
+
+
+@contextlib.contextmanager
+def _fallback(device, op_names=("eigh", "svd")):
+    """Run ops the device has no kernel for on the cpu (and expect the warning), as ts.set_fallback does."""
+    if all(ts.registry.has_kernel(op, device, ts.float32) for op in op_names):
+        yield
+        return
+    saved = ts.registry.fallback_for(device.type)
+    ts.set_fallback(device.type, "cpu")
+    for op in op_names:  # the registry warns once per (op, device): make this block's first use warn again
+        ts.registry._warned.discard((op, device.type))
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            yield
+        assert any("running it on 'cpu'" in str(w.message) for w in caught)
+    finally:
+        ts.registry.set_fallback(device.type, saved)
+
+
+def _well_conditioned(rng, shape):
+    return rng.uniform(-1, 1, shape) + np.eye(shape[-1]) * shape[-1]
+
+
+# -- factorizations -----------------------------------------------------------------------------------------------------
+
+def test_solve_inv_det_slogdet(device, rng):
+    for dt in _dtypes(device):
+        a = _well_conditioned(rng, (3, 4, 4)).astype(dt)
+        b = rng.uniform(-1, 1, (2, 1, 4, 2)).astype(dt)
+        v = rng.uniform(-1, 1, (4,)).astype(dt)
+        A = ts.asarray(a, device=device)
+        _close(la.solve(A, ts.asarray(b, device=device)), np.linalg.solve(a, b), dt)
+        _close(la.solve(A, ts.asarray(v, device=device)), np.linalg.solve(a, v), dt)
+        _close(la.inv(A), np.linalg.inv(a), dt)
+        _close(la.det(A), np.linalg.det(a), dt, scale=float(np.max(np.abs(np.linalg.det(a)))))
+        sign, logabs = la.slogdet(A)
+        ref = np.linalg.slogdet(a)
+        _close(sign, ref.sign, dt)
+        _close(logabs, ref.logabsdet, dt)
+        # non-contiguous: a transposed stack and a strided right-hand side
+        _close(la.solve(A.mT, ts.asarray(b, device=device)[..., ::2]), np.linalg.solve(np.swapaxes(a, -1, -2),
+                                                                                        b[..., ::2]), dt)
+        assert la.solve(A, ts.asarray(b, device=device)).dtype == ts.dtype(dt)
+
+
+def test_singular_and_indefinite(device):
+    singular = ts.asarray([[1.0, 2.0], [2.0, 4.0]], device=device)
+    with pytest.raises(la.LinAlgError, match="singular") as info:
+        la.solve(singular, ts.ones((2,), device=device))
+    assert isinstance(info.value, ValueError)  # as numpy.linalg.LinAlgError
+    with pytest.raises(la.LinAlgError, match="singular"):
+        la.inv(ts.stack([ts.eye(2, device=device), singular]))
+    assert la.det(singular).item() == 0.0
+    sign, logabs = la.slogdet(singular)
+    assert sign.item() == 0.0 and logabs.item() == -math.inf
+    with pytest.raises(la.LinAlgError, match="positive definite"):
+        la.cholesky(ts.asarray([[1.0, 2.0], [2.0, 1.0]], device=device))
+    with pytest.raises(la.LinAlgError, match="positive definite"):
+        la.cholesky(ts.asarray([[1.0, 0.0], [0.0, float("nan")]], device=device))
+
+
+def test_cholesky_qr(device, rng):
+    for dt in _dtypes(device):
+        g = rng.uniform(-1, 1, (2, 5, 5))
+        spd = (g @ np.swapaxes(g, -1, -2) + np.eye(5)).astype(dt)
+        x = ts.asarray(spd, device=device)
+        _close(la.cholesky(x), np.linalg.cholesky(spd), dt)
+        _close(la.cholesky(x, upper=True), np.linalg.cholesky(spd, upper=True), dt)
+        # only the lower triangle is read
+        garbage = np.tril(spd) + np.triu(np.full_like(spd, 9.0), 1)
+        _close(la.cholesky(ts.asarray(garbage, device=device)), np.linalg.cholesky(spd), dt)
+        for shape in ((6, 4), (4, 6), (2, 3, 3)):
+            a = rng.uniform(-1, 1, shape).astype(dt)
+            for mode in ("reduced", "complete"):
+                q, r = la.qr(ts.asarray(a, device=device), mode=mode)
+                qr_np = np.linalg.qr(a, mode=mode)
+                assert (q.shape, r.shape) == (qr_np.Q.shape, qr_np.R.shape)
+                _close(q @ r, a, dt)
+                _close(q.mT @ q, np.broadcast_to(np.eye(q.shape[-1]), q.shape[:-2] + (q.shape[-1],) * 2), dt)
+                assert np.all(np.tril(r.numpy(), -1) == 0)
+                # LAPACK's sign convention on every device: R matches NumPy's, not just up to signs
+                _close(r, qr_np.R, dt, scale=4)
+
+
+def test_eigh_svd_and_their_compositions(device, rng):
+    for dt in _dtypes(device):
+        s = rng.uniform(-1, 1, (2, 4, 4))
+        sym = ((s + np.swapaxes(s, -1, -2)) / 2).astype(dt)
+        a = rng.uniform(-1, 1, (2, 5, 3)).astype(dt)
+        with _fallback(device):
+            w, v = la.eigh(ts.asarray(sym, device=device))
+            assert w.device == device
+            _close(w, np.linalg.eigvalsh(sym), dt)
+            _close(ts.asarray(sym, device=device) @ v, (v * w.expand_dims(-2)).numpy(), dt)
+            _close(la.eigvalsh(ts.asarray(sym, device=device)), np.linalg.eigvalsh(sym), dt)
+            for full in (True, False):
+                u, sv, vh = la.svd(ts.asarray(a, device=device), full_matrices=full)
+                ref = np.linalg.svd(a, full_matrices=full)
+                assert (u.shape, sv.shape, vh.shape) == (ref.U.shape, ref.S.shape, ref.Vh.shape)
+                _close(sv, ref.S, dt)
+                _close((u[..., :, :3] * sv.expand_dims(-2)) @ vh[..., :3, :], a, dt)
+            _close(la.svdvals(ts.asarray(a, device=device)), np.linalg.svdvals(a), dt)
+            _close(la.pinv(ts.asarray(a, device=device)), np.linalg.pinv(a), dt, scale=4)
+            low = a @ np.swapaxes(a, -1, -2)  # (2, 5, 5) of rank 3
+            assert la.matrix_rank(ts.asarray(low, device=device)).tolist() == np.linalg.matrix_rank(low).tolist()
+            assert la.matrix_rank(ts.asarray(low, device=device), rtol=0.5).tolist() == \
+                np.linalg.matrix_rank(low, rtol=0.5).tolist()
+            for order in ("nuc", 2, -2):
+                _close(la.matrix_norm(ts.asarray(a, device=device), ord=order),
+                       np.linalg.matrix_norm(a, ord=order), dt)
+
+
+def test_not_implemented_without_fallback(device):
+    missing = [op for op in ("eigh", "svd") if not ts.registry.has_kernel(op, device, ts.float32)]
+    if not missing:
+        pytest.skip(f"{device} has eigh and svd kernels")
+    x = ts.eye(3, device=device)
+    for fn, op in ((la.eigh, "eigh"), (la.eigvalsh, "eigh"), (la.svd, "svd"), (la.svdvals, "svd"),
+                   (la.pinv, "svd"), (la.matrix_rank, "svd")):
+        with pytest.raises(ts.KernelNotFoundError) as info:
+            fn(x)
+        text = str(info.value)
+        assert op in text and device.type in text and "float32" in text and "set_fallback" in text
+
+
+def test_batches_and_empty(device, rng):
+    dt = "float32"
+    empty = ts.zeros((0, 3, 3), device=device)
+    assert la.det(empty).shape == (0,)
+    assert la.inv(empty).shape == (0, 3, 3)
+    assert la.cholesky(empty).shape == (0, 3, 3)
+    assert la.solve(empty, ts.zeros((0, 3, 2), device=device)).shape == (0, 3, 2)
+    assert la.det(ts.zeros((2, 0, 0), device=device)).tolist() == [1.0, 1.0]
+    q, r = la.qr(ts.zeros((0, 4, 3), device=device))
+    assert (q.shape, r.shape) == ((0, 4, 3), (0, 3, 3))
+    q, r = la.qr(ts.zeros((3, 0), device=device), mode="complete")
+    assert (q.shape, r.shape) == ((3, 3), (3, 0)) and q.tolist() == np.eye(3).tolist()
+    with _fallback(device):
+        u, s, vh = la.svd(ts.zeros((3, 0), device=device))
+        assert (u.shape, s.shape, vh.shape) == ((3, 3), (0,), (0, 0))
+        assert la.matrix_rank(ts.zeros((2, 3, 0), device=device)).tolist() == [0, 0]
+    assert la.pinv(ts.zeros((3, 0), device=device)).shape == (0, 3)
+    # a batch large enough to run on several cpu threads, broadcast against the right-hand sides
+    a = _well_conditioned(rng, (160, 24, 24)).astype(dt)
+    b = rng.uniform(-1, 1, (24, 3)).astype(dt)
+    _close(la.solve(ts.asarray(a, device=device), ts.asarray(b, device=device)), np.linalg.solve(a, b), dt)
+    _close(la.det(ts.asarray(a[:, :6, :6], device=device)), np.linalg.det(a[:, :6, :6]), dt, scale=1e5)
+
+
+def test_integer_inputs_factor_in_float32(device):
+    x = ts.asarray([[2, 1], [1, 3]], dtype="int32", device=device)
+    assert la.det(x).dtype == ts.float32 and abs(la.det(x).item() - 5.0) < 1e-5
+    assert la.inv(x).dtype == ts.float32
+    assert la.cholesky(x).dtype == ts.float32
+
+
+def test_float16_error_names_op_device_and_fix():
+    x = ts.eye(2, dtype="float16")
+    with pytest.raises(ts.KernelNotFoundError) as info:
+        la.det(x)
+    text = str(info.value)
+    for word in ("linalg.det", "cpu", "float16", "float32", "astype"):
+        assert word in text, text
+
+
+def test_lapack_missing_says_how_to_install(monkeypatch):
+    from tensorswitch.backends import cpu
+
+    monkeypatch.setattr(cpu, "_lapack", [False])
+    with pytest.raises(ts.KernelNotFoundError, match=r"pip install \"tensorswitch\[blas\]\""):
+        la.inv(ts.eye(2))
+
+
+# -- compositions ---------------------------------------------------------------------------------------------------
+
+def test_norms(device, rng):
+    for dt in _dtypes(device):
+        a = rng.uniform(-2, 2, (3, 4, 5)).astype(dt)
+        x = ts.asarray(a, device=device)
+        for order in (2, 1, 0, 3, 0.5, math.inf, -math.inf):
+            for axis in (None, -1, (0, 2)):
+                for keepdims in (False, True):
+                    expected = np.linalg.vector_norm(a, axis=axis, keepdims=keepdims, ord=order)
+                    _close(la.vector_norm(x, axis=axis, keepdims=keepdims, ord=order), expected, dt, scale=10)
+        _close(la.vector_norm(x.mT, axis=1), np.linalg.vector_norm(np.swapaxes(a, -1, -2), axis=1), dt)
+        _close(la.vector_norm(ts.asarray(np.array(-3.0, dt), device=device)), np.array(3.0), dt)
+        assert la.vector_norm(ts.asarray([3, 4], device=device)).dtype == ts.float32
+        for order in ("fro", 1, -1, math.inf, -math.inf):
+            for keepdims in (False, True):
+                _close(la.matrix_norm(x, ord=order, keepdims=keepdims),
+                       np.linalg.matrix_norm(a, ord=order, keepdims=keepdims), dt, scale=10)
+    with pytest.raises(ValueError, match="ord"):
+        la.matrix_norm(ts.eye(2, device=device), ord=3)
+
+
+def test_products(device, rng):
+    for dt in ("int32",) + tuple(_dtypes(device)):
+        a = rng.integers(-3, 4, (2, 3, 4)).astype(dt)
+        b = rng.integers(-3, 4, (4, 3, 2)).astype(dt)
+        A, B = ts.asarray(a, device=device), ts.asarray(b, device=device)
+        for axes in (0, 1, ([1, 2], [1, 0]), ([-1], [0]), [[2], [0]]):
+            got = ts.tensordot(A, B, axes=axes)
+            np.testing.assert_array_equal(got.numpy(), np.tensordot(a, b, axes=axes))
+            assert got.dtype == ts.dtype(dt)
+        c = rng.integers(-3, 4, (2, 1, 4)).astype(dt)
+        got = ts.vecdot(ts.asarray(c, device=device), A)
+        np.testing.assert_array_equal(got.numpy(), np.vecdot(c, a))
+        assert got.dtype == ts.dtype(dt)
+        np.testing.assert_array_equal(ts.vecdot(A, A, axis=-2).numpy(), np.vecdot(a, a, axis=-2))
+        u, w = a[0, 0], b[0, :, 0]
+        np.testing.assert_array_equal(la.outer(ts.asarray(u, device=device), ts.asarray(w, device=device)).numpy(),
+                                      np.outer(u, w))
+        p, q = rng.integers(-3, 4, (4, 3)).astype(dt), rng.integers(-3, 4, (3,)).astype(dt)
+        np.testing.assert_array_equal(la.cross(ts.asarray(p, device=device), ts.asarray(q, device=device)).numpy(),
+                                      np.linalg.cross(p, q))
+        pt = np.ascontiguousarray(p.T)  # (3, 4): the vectors along axis -2
+        np.testing.assert_array_equal(la.cross(ts.asarray(pt, device=device), ts.asarray(pt[:, ::-1].copy(),
+                                                                                        device=device), axis=-2).numpy(),
+                                      np.cross(pt, pt[:, ::-1], axis=0))
+        sq = a[:, :3, :3]
+        S = ts.asarray(sq, device=device)
+        np.testing.assert_array_equal(la.trace(S).numpy(), np.trace(sq, axis1=-2, axis2=-1))
+        np.testing.assert_array_equal(la.trace(A, offset=1).numpy(), np.trace(a, offset=1, axis1=-2, axis2=-1))
+        assert la.trace(S, dtype="float64").dtype == ts.float64
+        for offset in (0, 1, -2, 5):
+            np.testing.assert_array_equal(la.diagonal(A, offset=offset).numpy(),
+                                          np.diagonal(a, offset=offset, axis1=-2, axis2=-1))
+        np.testing.assert_array_equal(la.diagonal(A.mT).numpy(), np.diagonal(np.swapaxes(a, -1, -2), axis1=-2,
+                                                                          axis2=-1))
+        for n in (0, 1, 2, 3, 5):
+            np.testing.assert_array_equal(la.matrix_power(S, n).numpy(), np.linalg.matrix_power(sq, n))
+        np.testing.assert_array_equal(la.matrix_transpose(A).numpy(), np.swapaxes(a, -1, -2))
+        np.testing.assert_array_equal(la.matmul(A, B[:, 0, :]).numpy(), a @ b[:, 0, :])
+    x = _well_conditioned(rng, (2, 3, 3))
+    _close(la.matrix_power(ts.asarray(x, device=device), -2), np.linalg.matrix_power(x, -2), "float32")
+    with pytest.raises(TypeError, match="negative"):
+        la.matrix_power(ts.asarray([[1, 2], [3, 4]], device=device), -1)
+
+
+def test_shape_errors(device):
+    x = ts.ones((3, 3), device=device)
+    with pytest.raises(ts.ShapeError, match="square"):
+        la.inv(ts.ones((2, 3), device=device))
+    with pytest.raises(ts.ShapeError, match="two dimensions"):
+        la.det(ts.ones((3,), device=device))
+    with pytest.raises(ts.ShapeError, match="x2"):
+        la.solve(x, ts.ones((4,), device=device))
+    with pytest.raises(ts.ShapeError, match="3 elements"):
+        la.cross(ts.ones((4,), device=device), ts.ones((4,), device=device))
+    with pytest.raises(ts.ShapeError, match="differ"):
+        ts.tensordot(x, ts.ones((4, 3), device=device), axes=1)
+    with pytest.raises(ts.ShapeError, match="does not broadcast"):
+        ts.vecdot(x, ts.ones((3, 1), device=device))
+    with pytest.raises(ts.AxisError):
+        ts.vecdot(x, x, axis=-3)
+    with pytest.raises(ValueError, match="mode"):
+        la.qr(x, mode="r")
+    with pytest.raises(TypeError, match="tensor"):
+        la.solve(x, [1.0, 2.0, 3.0])
+
+
+def test_device_mismatch():
+    other = next((d for d in ts.devices() if d.type != "cpu" and d.type != "limited"), None)
+    if other is None:
+        pytest.skip("one device only")
+    with pytest.raises(ts.DeviceMismatchError):
+        la.solve(ts.eye(2), ts.ones((2,), device=other))
+
+
+# -- the API ------------------------------------------------------------------------------------------------------------
+
+_STANDARD = ("cholesky", "cross", "det", "diagonal", "eigh", "eigvalsh", "inv", "matmul", "matrix_norm",
+             "matrix_power", "matrix_rank", "matrix_transpose", "outer", "pinv", "qr", "slogdet", "solve", "svd",
+             "svdvals", "tensordot", "trace", "vecdot", "vector_norm")
+
+
+def test_signatures_match_the_standard():
+    strict = pytest.importorskip("array_api_strict")
+    for name in _STANDARD:
+        ours = inspect.signature(getattr(la, name)).parameters
+        theirs = inspect.signature(getattr(strict.linalg, name)).parameters
+        assert [(p.name, p.kind) for p in ours.values()] == [(p.name, p.kind) for p in theirs.values()], name
+    for name in ("tensordot", "vecdot", "matrix_transpose"):
+        assert getattr(ts, name) is getattr(la, name)
+        ours = inspect.signature(getattr(ts, name)).parameters
+        theirs = inspect.signature(getattr(strict, name)).parameters
+        assert [(p.name, p.kind) for p in ours.values()] == [(p.name, p.kind) for p in theirs.values()], name
+
+
+def test_namedtuples():
+    x = ts.asarray([[2.0, 1.0], [1.0, 2.0]])
+    assert la.eigh(x)._fields == ("eigenvalues", "eigenvectors")
+    assert la.qr(x)._fields == ("Q", "R")
+    assert la.slogdet(x)._fields == ("sign", "logabsdet")
+    assert la.svd(x)._fields == ("U", "S", "Vh")
+    assert la.eigh(x).eigenvalues.tolist() == pytest.approx([1.0, 3.0])
+
+
+def test_against_array_api_strict(rng):
+    strict = pytest.importorskip("array_api_strict")
+    a = _well_conditioned(rng, (2, 3, 3))
+    b = rng.uniform(-1, 1, (3,))
+    xs, bs = strict.asarray(a), strict.asarray(b)
+    pairs = [(la.solve(ts.asarray(a), ts.asarray(b)), strict.linalg.solve(xs, bs[:, None])[..., 0]),
+             (la.vecdot(ts.asarray(a), ts.asarray(b)), strict.linalg.vecdot(xs, bs)),
+             (la.trace(ts.asarray(a), offset=-1), strict.linalg.trace(xs, offset=-1)),
+             (la.cross(ts.asarray(a), ts.asarray(b)), strict.linalg.cross(xs, bs)),
+             (la.matrix_norm(ts.asarray(a), ord=-math.inf), strict.linalg.matrix_norm(xs, ord=-math.inf))]
+    for got, expected in pairs:
+        np.testing.assert_allclose(got.numpy(), np.asarray(expected), rtol=1e-12, atol=1e-12)
+
+
+def test_gradients_match_pytorch(rng):
+    torch = pytest.importorskip("torch")
+    a = _well_conditioned(rng, (2, 3, 3))
+    b = rng.uniform(-1, 1, (2, 3, 2))
+    g = a @ np.swapaxes(a, -1, -2)
+    cases = [(la.solve, torch.linalg.solve, (a, b)), (la.det, torch.linalg.det, (a,)),
+             (lambda x: la.slogdet(x).logabsdet, lambda x: torch.linalg.slogdet(x).logabsdet, (a,)),
+             (la.cholesky, torch.linalg.cholesky, (g,)),
+             (lambda x: la.vector_norm(x, axis=(0, 2)), lambda x: torch.linalg.vector_norm(x, dim=(0, 2)), (a,)),
+             # the compositions: recorded ops, no formula of their own
+             (la.outer, torch.outer, (a[0, 0], b[0, :, 0])), (la.cross, torch.linalg.cross, (a, a[::-1].copy())),
+             (lambda x, y: ts.vecdot(x, y, axis=-2), lambda x, y: torch.linalg.vecdot(x, y, dim=-2), (a, a + 1)),
+             (lambda x, y: ts.tensordot(x, y, axes=([1], [1])), lambda x, y: torch.tensordot(x, y, dims=([1], [1])),
+              (a, b)),
+             (lambda x: la.trace(x, offset=1), lambda x: torch.diagonal(x, 1, -2, -1).sum(-1), (a,)),
+             (lambda x: la.matrix_norm(x, ord=1), lambda x: torch.linalg.matrix_norm(x, ord=1), (a,))]
+    for ours, theirs, inputs in cases:
+        ts_in = [ts.asarray(x, requires_grad=True) for x in inputs]
+        pt_in = [torch.tensor(x, requires_grad=True) for x in inputs]
+        ours(*ts_in).sum().backward()
+        theirs(*pt_in).sum().backward()
+        for t, p in zip(ts_in, pt_in):
+            grad = p.grad.numpy()
+            if theirs is torch.linalg.cholesky:  # ours reads the lower triangle only: its entries stand for two
+                grad = np.tril(grad + np.swapaxes(grad, -1, -2)) - grad * np.eye(3)
+            np.testing.assert_allclose(t.grad.numpy(), grad, rtol=1e-9, atol=1e-10)
+
+
+def test_docstring_examples():
+    import doctest
+
+    from tensorswitch.dispatch import linalg
+
+    result = doctest.testmod(linalg, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE, verbose=False)
+    assert result.attempted and result.failed == 0
