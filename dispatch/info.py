@@ -150,7 +150,7 @@ def _kind_matches(op, dt, kind):
                     f"{type(kind).__name__}")
 
 
-def isdtype(dtype, kind, /):
+def isdtype(dtype, kind):
     """Whether ``dtype`` is of ``kind``: a dtype, one of 'bool', 'signed integer', 'unsigned integer', 'integral',
     'real floating', 'complex floating', 'numeric', or a tuple of those (any of them).
 
