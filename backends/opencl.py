@@ -41,7 +41,7 @@ from ..dispatch.dtypes import DTYPES
 from ..dispatch.errors import BackendError, OutOfMemoryError
 from ..dispatch.registry import register_kernel
 from ..kernels import optable
-from ..kernels.opencl_source import SOURCES, reduction_types
+from ..kernels.opencl_source import SOURCES, reduction_types, scan_accumulator
 
 cl = None  # pyopencl, imported in initialize(): register() must stay cheap
 _devices = []  # index -> _Device (created on first use of that index)
@@ -651,27 +651,8 @@ def scatter_add(out, index, src, axis):
 
 # -- sorting (issue 8): kernels/opencl/sort.cl, Note [Sort order] in kernels/cpu/sort.cpp ----------------------------
 
-def _sort_source(dev, dtype):
-    """sort, argsort and searchsorted of ``dtype``: sort.cl with COPY_T (the storage bits, moved as they are: a half
-    as ushort, no cl_khr_fp16 needed) and TS_KEY(x, i), the ordered ulong key of element i."""
-    from ..kernels import codegen, opencl_source
-
-    bits = "ushort" if dtype == "float16" else codegen.ctype("opencl", dtype)
-    if dtype == "float16":
-        key = "ts_key_float(vload_half((i), (__global const half*)(x)))"
-    elif dtype == "float32":
-        key = "ts_key_float((x)[(i)])"
-    elif dtype == "float64":
-        key = "ts_key_double((x)[(i)])"
-    elif optable.KIND[dtype] == "int":  # the sign bit flipped, after sign extension to 64 bits
-        key = "((ulong)(long)(x)[(i)] ^ 0x8000000000000000UL)"
-    else:  # bool and uint8
-        key = "((ulong)(x)[(i)])"
-    return (opencl_source._preamble(dev, []) + f"#define COPY_T {bits}\n#define TS_KEY(x, i) {key}\n"
-            + opencl_source._read("sort.cl"))
 
 
-SOURCES.setdefault("sort", _sort_source)  # the program family (kernels/opencl_source.py holds the others)
 
 
 def _sort_local(dev, dtype, P):
@@ -785,47 +766,12 @@ def _register_interop():
 
 # -- scans and array indexing (issue 8): kernels/opencl/scan.cl, its Note [Parallel scans] -------------------------
 
-def _scan_accumulator(dev, dtype):
-    """The accumulator C type of a scan of ``dtype``: floats in double where the device has it, integers in ulong
-    (which wraps; the stored low bits are the dtype's own wrapped sum), bool in uint (0/1, or / and)."""
-    kind = optable.KIND[dtype]
-    if kind == "float":
-        return "double" if dev.fp64 else "float"
-    return "uint" if kind == "bool" else "ulong"
 
 
-def _scan_source(product):
-    def source(dev, dtype):
-        from ..kernels import codegen, opencl_source as src
-
-        acc = _scan_accumulator(dev, dtype)
-        kind = optable.KIND[dtype]
-        load = codegen.load("opencl", dtype, "(p)", "(i)")
-        if kind == "bool":
-            read, op = f"(({acc})({load} != 0))", "((a) & (b))" if product else "((a) | (b))"
-        else:
-            read = f"(({acc})(long)({load}))" if kind in ("int", "uint") else f"(({acc})({load}))"
-            op = "((a) * (b))" if product else "((a) + (b))"
-        return (src._preamble(dev, []) + f"#define TS_SCAN 1\n#define ACC_T {acc}\n#define TS_SL {dev.reduce_local}\n"
-                f"#define TS_READ(p, i) {read}\n#define TS_OP(a, b) {op}\n"
-                f"#define TS_IDENTITY (({acc}){1 if product else 0})\n" + src._io(dtype, acc) + src._read("scan.cl"))
-    return source
 
 
-def _compact_source(dev, dtype):
-    from ..kernels import codegen, opencl_source as src
-
-    load = codegen.load("opencl", dtype, "(p)", "(i)")
-    return (src._preamble(dev, []) + f"#define TS_COMPACT 1\n#define IN_T {codegen.ctype('opencl', dtype)}\n"
-            f"#define TS_SL {dev.reduce_local}\n#define TS_NONZERO(p, i) ((long)({load} != 0))\n" + src._read("scan.cl"))
 
 
-def _gather_source(dev, dtype):
-    """gather and put copy storage bits (a half as ushort: no cl_khr_fp16 needed)."""
-    from ..kernels import codegen, opencl_source as src
-
-    bits = "ushort" if dtype == "float16" else codegen.ctype("opencl", dtype)
-    return src._preamble(dev, []) + f"#define TS_GATHER 1\n#define COPY_T {bits}\n" + src._read("scan.cl")
 
 
 def _cumulative(product):
@@ -853,7 +799,7 @@ def _cumulative(product):
             return
         blocks = max(1, min(-(-n // (4 * local)), max(1, dev.groups // rows), 1024))
         per_item = -(-n // (blocks * local))
-        part = dev.allocate(rows * blocks * _SIZEOF[_scan_accumulator(dev, dtype)])
+        part = dev.allocate(rows * blocks * _SIZEOF[scan_accumulator(dev, dtype)])
         dev.launch(dev.kernel(family, dtype, "scan_block_totals"), (rows * blocks * local,), (local,), part,
                    x.buffer.handle, x.offset, meta, nk, n, xs, blocks, per_item)
         size = dev.local
@@ -929,8 +875,6 @@ def _put(out, indices, sizes, steps, values):
 
 
 def _register_scans():
-    SOURCES.update({"cumsum": _scan_source(False), "cumprod": _scan_source(True), "compact": _compact_source,
-                    "gather": _gather_source})
     for name, kernel in (("cumsum", _cumulative(False)), ("cumprod", _cumulative(True)), ("nonzero", _nonzero),
                          ("gather", _gather), ("put", _put)):
         register_kernel(name, "opencl", optable.COVERAGE[name], kernel)
@@ -938,11 +882,6 @@ def _register_scans():
 
 # -- linalg (issue 8): kernels/opencl/linalg.cl, Note [OpenCL factorizations]; eigh and svd have no kernel here --------
 
-def _linalg_source(dev, dtype):
-    from ..kernels import codegen, opencl_source as src
-
-    return (src._preamble(dev, []) + f"#define T {codegen.ctype('opencl', dtype)}\n"
-            f"#define TS_LA_LOCAL {dev.reduce_local}\n" + src._read("linalg.cl"))
 
 
 def _batch_meta(dev, batch, *operands):
@@ -1000,6 +939,5 @@ def _cl_qr(q, r, x):
 
 
 def _register_linalg():
-    SOURCES["linalg"] = _linalg_source
     for name, kernel in (("lu", _cl_lu), ("lu_solve", _cl_lu_solve), ("cholesky", _cl_cholesky), ("qr", _cl_qr)):
         register_kernel(name, "opencl", optable.COVERAGE[name], kernel)

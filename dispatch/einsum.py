@@ -23,7 +23,6 @@ import string
 from . import dispatcher as d
 from . import errors
 from . import functions as F
-from .tensor import Tensor
 
 __all__ = ["einsum"]
 

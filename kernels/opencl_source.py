@@ -3,7 +3,8 @@ family, dtype), each the loop templates of ``kernels/opencl/*.cl`` plus the op e
 ``kernels/codegen.py`` makes from ``kernels/optable.py``.
 
 Plain Python with no PyOpenCL.  ``dev`` below is anything with the device's capability flags ``fp64``, ``fp16`` and
-``cpu`` (``backends/opencl.py`` passes its per-device state).
+``cpu``, and ``reduce_local`` (the work-group size of its reductions; ``backends/opencl.py`` passes its per-device
+state).
 """
 
 import os
@@ -191,6 +192,71 @@ def _scatter_source(dev, dtype):
             + _read("nn.cl"))
 
 
+
+# -- the issue-8 families: sorting (sort.cl), scans and array indexing (scan.cl), linalg (linalg.cl) ----------------
+
+def _sort_source(dev, dtype):
+    """sort, argsort and searchsorted of ``dtype``: sort.cl with COPY_T (the storage bits, moved as they are: a half
+    as ushort, no cl_khr_fp16 needed) and TS_KEY(x, i), the ordered ulong key of element i."""
+    bits = "ushort" if dtype == "float16" else codegen.ctype("opencl", dtype)
+    if dtype == "float16":
+        key = "ts_key_float(vload_half((i), (__global const half*)(x)))"
+    elif dtype == "float32":
+        key = "ts_key_float((x)[(i)])"
+    elif dtype == "float64":
+        key = "ts_key_double((x)[(i)])"
+    elif optable.KIND[dtype] == "int":  # the sign bit flipped, after sign extension to 64 bits
+        key = "((ulong)(long)(x)[(i)] ^ 0x8000000000000000UL)"
+    else:  # bool and the unsigned integers
+        key = "((ulong)(x)[(i)])"
+    return (_preamble(dev, []) + f"#define COPY_T {bits}\n#define TS_KEY(x, i) {key}\n"
+            + _read("sort.cl"))
+
+
+def scan_accumulator(dev, dtype):
+    """The accumulator C type of a scan of ``dtype``: floats in double where the device has it, integers in ulong
+    (which wraps; the stored low bits are the dtype's own wrapped sum), bool in uint (0/1, or / and)."""
+    kind = optable.KIND[dtype]
+    if kind == "float":
+        return "double" if dev.fp64 else "float"
+    return "uint" if kind == "bool" else "ulong"
+
+
+def _scan_source(product):
+    def source(dev, dtype):
+        acc = scan_accumulator(dev, dtype)
+        kind = optable.KIND[dtype]
+        load = codegen.load("opencl", dtype, "(p)", "(i)")
+        if kind == "bool":
+            read, op = f"(({acc})({load} != 0))", "((a) & (b))" if product else "((a) | (b))"
+        else:
+            read = f"(({acc})(long)({load}))" if kind in ("int", "uint") else f"(({acc})({load}))"
+            op = "((a) * (b))" if product else "((a) + (b))"
+        return (_preamble(dev, []) + f"#define TS_SCAN 1\n#define ACC_T {acc}\n#define TS_SL {dev.reduce_local}\n"
+                f"#define TS_READ(p, i) {read}\n#define TS_OP(a, b) {op}\n"
+                f"#define TS_IDENTITY (({acc}){1 if product else 0})\n" + _io(dtype, acc) + _read("scan.cl"))
+    return source
+
+
+def _compact_source(dev, dtype):
+    load = codegen.load("opencl", dtype, "(p)", "(i)")
+    return (_preamble(dev, []) + f"#define TS_COMPACT 1\n#define IN_T {codegen.ctype('opencl', dtype)}\n"
+            f"#define TS_SL {dev.reduce_local}\n#define TS_NONZERO(p, i) ((long)({load} != 0))\n" + _read("scan.cl"))
+
+
+def _gather_source(dev, dtype):
+    """gather and put copy storage bits (a half as ushort: no cl_khr_fp16 needed)."""
+    bits = "ushort" if dtype == "float16" else codegen.ctype("opencl", dtype)
+    return _preamble(dev, []) + f"#define TS_GATHER 1\n#define COPY_T {bits}\n" + _read("scan.cl")
+
+
+def _linalg_source(dev, dtype):
+    return (_preamble(dev, []) + f"#define T {codegen.ctype('opencl', dtype)}\n"
+            f"#define TS_LA_LOCAL {dev.reduce_local}\n" + _read("linalg.cl"))
+
+
 SOURCES = {"elementwise": _elementwise_source, "astype": _astype_source, "create": _create_source,
            "reduce": _reduce_source, "matmul": _matmul_source, "softmax": _softmax_source,
-           "windows": _windows_source, "take": _take_source, "scatter": _scatter_source}
+           "windows": _windows_source, "take": _take_source, "scatter": _scatter_source, "sort": _sort_source,
+           "cumsum": _scan_source(False), "cumprod": _scan_source(True), "compact": _compact_source,
+           "gather": _gather_source, "linalg": _linalg_source}

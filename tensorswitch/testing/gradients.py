@@ -524,12 +524,6 @@ def _scatter_add():
 
 # -- sorting (issue 8) ----------------------------------------------------------------------------------------------
 
-def _distinct(rng, shape):
-    """Distinct values exact in float16, at least 1/8 apart: sort's gradient is a permutation away from ties."""
-    n = int(np.prod(shape))
-    return rng.permutation(np.arange(n) / 8.0 - n / 16.0).reshape(shape)
-
-
 def _sort():
     rng = _rng("sort")
     return GradientOp([
