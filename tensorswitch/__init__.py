@@ -82,6 +82,8 @@ def __getattr__(name):
         return importlib.import_module(f".{name}", __name__)
     if name in ("save", "load"):
         return getattr(importlib.import_module(".serialization", __name__), name)
+    if name == "info":  # the installation report (tensorswitch/diagnostics.py)
+        return importlib.import_module(".diagnostics", __name__).info
     raise AttributeError(f"module 'tensorswitch' has no attribute {name!r}")
 
 
