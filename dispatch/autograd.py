@@ -240,8 +240,19 @@ class Node:
     the ops of the derivative table the node is also the formula's ``ctx``: ``inputs`` (what was saved), ``params``
     (axes, shapes, indices), ``needs`` (which inputs need a gradient) and ``create_graph``."""
 
-    __slots__ = ("name", "next_edges", "metas", "backward_fn", "ctx", "saved", "seq", "n_outputs", "pre_hooks",
-                 "released", "is_view", "inputs", "params", "needs", "create_graph", "base", "extra", "__weakref__")
+    # what every node sets are slots; what few set are class defaults, written into the instance's dict when one
+    # does (track() runs once per recorded op: every store it skips shows in the cost of recording)
+    __slots__ = ("name", "next_edges", "metas", "backward_fn", "ctx", "seq", "inputs", "needs", "__dict__",
+                 "__weakref__")
+    saved = None           # SavedTensor objects, freed after backward unless retain_graph
+    n_outputs = 1
+    pre_hooks = None       # {output number: [hook]}: hooks of non-leaf tensors
+    released = False
+    is_view = False
+    params = None
+    create_graph = False
+    base = None            # a view's (base, its saved token, remake): see remember_base
+    extra = None
 
     def __init__(self, name, next_edges, metas, backward_fn, ctx, n_outputs=1, is_view=False):
         self.name = name
@@ -321,12 +332,14 @@ class AccumulateGrad(Node):
 _new_node = object.__new__
 _next_seq = _sequence.__next__
 _set_class = object.__setattr__  # out.__class__ = ... without Tensor.__setattr__'s Python frame
+_set_grad_fn = _RawTensor._grad_fn.__set__  # the slot itself, past Tensor.__setattr__
 
 
-def track(name, derivative, out, inputs, params=None, is_view=False):
+def track(name, derivative, out, inputs, params=None, is_view=False, made=False):
     """Attach the node of ``derivative`` to ``out``, the result of ``name`` on ``inputs`` (tensors or scalars, in
     the derivative's order).  ``out`` is returned, tracked, unless it is an integer or bool tensor (those carry no
-    gradient) or no input needs a gradient.  Kept flat: it runs once per recorded op."""
+    gradient) or no input needs a gradient.  ``made=True``: ``out`` was allocated as a GradTensor for this
+    (``empty_like(..., grad=True)``) and an input needs a gradient.  Kept flat: it runs once per recorded op."""
     if out.dtype.kind != "float":
         return out
     edges = []
@@ -353,13 +366,12 @@ def track(name, derivative, out, inputs, params=None, is_view=False):
     node.backward_fn = derivative.formula
     node.ctx = node
     node.seq = _next_seq()
-    node.n_outputs = 1
-    node.pre_hooks = node.base = node.extra = None
-    node.released = node.create_graph = False
-    node.is_view = is_view
-    node.params = params
+    if is_view:  # the rest keep Node's class defaults unless set
+        node.is_view = True
+    if params is not None:
+        node.params = params
     node.needs = metas
-    node.saved = saved = None
+    saved = None
     if derivative.save_inputs or derivative.save_output:
         saved = []
         save_for = derivative.save_for
@@ -372,6 +384,9 @@ def track(name, derivative, out, inputs, params=None, is_view=False):
         if derivative.save_output:
             saved.append(node.save(detach(out), is_output=True))
     node.inputs = saved
+    if made:  # already a GradTensor with its autograd slots: only the node to attach
+        _set_grad_fn(out, node)
+        return out
     # out is fresh: make it a GradTensor with plain slot stores (see Note [Read-only layout] for the class swap)
     _set_class(out, "__class__", _RawTensor)
     out._requires_grad = True

@@ -514,10 +514,10 @@ def _wrap_unary(plain):
             dt = x.dtype
             kernel = _fast.get((op, x.device.type, dt)) if dt.kind == "float" and not d._TRACE else None
             if kernel is not None:  # the dispatcher's fast path, on a tracked input
-                out = d.empty_like(x, dt)
+                out = d.empty_like(x, dt, True)
                 if out.size:
                     kernel(out, x)
-                return track(op, derivative, out, (x,))
+                return track(op, derivative, out, (x,), None, False, True)
             MODE.enabled = False
             try:
                 out = plain(op, x)
@@ -547,10 +547,10 @@ def _wrap_binary(plain):
                         and dt.kind == "float":
                     kernel = _fast.get((op, a.device.type, dt))
                     if kernel is not None:
-                        out = d.empty_like(a, dt)
+                        out = d.empty_like(a, dt, True)
                         if out.size:
                             kernel(out, a, bt)
-                        return track(op, derivative, out, (a, b))
+                        return track(op, derivative, out, (a, b), None, False, True)
             MODE.enabled = False
             try:
                 out = plain(op, a, b)

@@ -17,7 +17,7 @@ from .device import call_hook
 from .dtypes import DTYPES, INT_RANGE, WEAK, _PROMOTE, default_float, default_int, scalar_dtype
 from .registry import log, registry
 from .shapes import MAX_NDIM, normalize_axes, normalize_axis  # noqa: F401  (normalize_axes: re-exported)
-from .tensor import Tensor, _RawTensor, contiguous_strides, make_tensor, writable_check
+from .tensor import GradTensor, Tensor, _RawTensor, contiguous_strides, make_tensor, writable_check
 from ..kernels import optable
 
 _fast = registry.fast
@@ -144,8 +144,9 @@ _new_tensor = object.__new__  # made as _RawTensor, then given the class Tensor 
 _new_buffer = tuple.__new__  # see dispatch/backend.py: a Buffer is a tuple, made without a Python frame
 
 
-def _fresh(shape, strides, size, dt, device):
-    """A new contiguous tensor with the given layout: the one place tensors get new memory."""
+def _fresh(shape, strides, size, dt, device, grad=False):
+    """A new contiguous tensor with the given layout: the one place tensors get new memory.  ``grad=True`` makes it a
+    GradTensor that requires grad, for autograd's fast paths to attach its node to (track(..., made=True))."""
     t = _new_tensor(_RawTensor)
     nbytes = size * dt.itemsize
     try:
@@ -165,6 +166,12 @@ def _fresh(shape, strides, size, dt, device):
     t.device = device
     t.size = size
     t.is_contiguous = True
+    if grad:  # the autograd slots as plain stores, before the class is set (Note [Read-only layout])
+        t._requires_grad = True
+        t._grad_fn = t._hooks = t._acc = t._grad = None
+        t._output_nr = 0
+        t.__class__ = GradTensor
+        return t
     t.__class__ = Tensor  # see Note [Read-only layout] in dispatch/tensor.py
     return t
 
@@ -192,8 +199,8 @@ def _allocate_again(device, nbytes, shape, dt, exc):
     raise errors.out_of_memory(device, nbytes, what, limit, cause) from None
 
 
-def empty(shape, dt, device):
-    """A new contiguous tensor (uninitialised)."""
+def empty(shape, dt, device, grad=False):
+    """A new contiguous tensor (uninitialised); ``grad``: see ``_fresh``."""
     layout = _layouts.get(shape)
     if layout is None:
         if len(_layouts) > 8192:
@@ -202,14 +209,14 @@ def empty(shape, dt, device):
         for s in shape:
             size *= s
         layout = _layouts[shape] = (contiguous_strides(shape), size)
-    return _fresh(shape, layout[0], layout[1], dt, device)
+    return _fresh(shape, layout[0], layout[1], dt, device, grad)
 
 
-def empty_like(x, dt):
+def empty_like(x, dt, grad=False):
     """A new contiguous tensor shaped like ``x``; a contiguous ``x`` lends its layout (no layout lookup)."""
     if x.is_contiguous:
-        return _fresh(x.shape, x.strides, x.size, dt, x.device)
-    return empty(x.shape, dt, x.device)
+        return _fresh(x.shape, x.strides, x.size, dt, x.device, grad)
+    return empty(x.shape, dt, x.device, grad)
 
 
 def check_dtype(op, dt, device):
