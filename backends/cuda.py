@@ -42,7 +42,7 @@ from ..dispatch.dtypes import DTYPES
 from ..dispatch.errors import DeviceUnavailableError
 from ..dispatch.registry import register_kernel
 from ..kernels import optable
-from ..kernels.cuda_source import ALL, MAX_BLOCK, TILE, program_source
+from ..kernels.cuda_source import ALL, MAX_BLOCK, TILE, program_keys, program_source
 
 MAX_GRID_YZ = 65535    # CUDA's limit on gridDim.y and gridDim.z
 _U64 = (1 << 64) - 1
@@ -241,6 +241,14 @@ def _function(program, name):
 
 
 _cache = KernelCache(_build, _function)
+
+
+def warmup(index):
+    """Compile every program of kernels/cuda_source.py for device ``index`` (CuPy keeps the binaries on disk)."""
+    keys = program_keys()
+    for key in keys:
+        _cache.program(index, key, lambda: program_source(key), COMPILE_OPTIONS)
+    return len(keys)
 
 
 class _Device:
@@ -443,6 +451,11 @@ class CUDABackend(Backend):
         dev = _device(index)
         with dev.ctx:
             dev.stream.synchronize()
+
+    def warmup(self, index):
+        """Compile every program of kernels/cuda_source.py for device ``index`` (see the module's warmup)."""
+        _device(index)  # CuPy imported, the device set up
+        return warmup(index)
 
     def describe(self, index):
         try:

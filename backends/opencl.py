@@ -174,6 +174,22 @@ class OpenCLBackend(Backend):
         d = self._cl_devices[index]
         return f"opencl:{index} ({d.name.strip()}, {d.platform.name.strip()}, {d.version.strip()})"
 
+    def warmup(self, index):
+        """Build every program family for every dtype device ``index`` stores and the family's ops claim
+        (``PROGRAM_OPS``); PyOpenCL keeps the binaries on disk, so later processes load instead of compiling."""
+        dev = self._device(index)
+        supported = {d.name for d in self.supported_dtypes(index)}
+        built = 0
+        for family, ops in PROGRAM_OPS.items():
+            dtypes = set().union(*(optable.COVERAGE.get(op, ()) for op in ops)) & supported
+            for dtype in sorted(dtypes):
+                try:
+                    _cache.program(index, (family, dtype), lambda: SOURCES[family](dev, dtype), _BUILD_OPTIONS)
+                except _BuildFailure as failure:  # see Note [OpenCL errors]
+                    raise BackendError(_build_error_text(dev, family, dtype, failure)) from failure.__cause__
+                built += 1
+        return built
+
 
 class _Device:
     """What one OpenCL device needs at run time: context, queue, pool, launch sizes and cached layouts."""
@@ -731,6 +747,18 @@ def searchsorted(out, x1, x2, right, sorter):
 def _register_sorting():
     for name, kernel in (("sort", _sort(True)), ("argsort", _sort(False)), ("searchsorted", searchsorted)):
         register_kernel(name, "opencl", optable.COVERAGE[name], kernel)
+
+
+#: the ops each program family of kernels/opencl_source.py SOURCES serves (what warmup builds, per dtype they claim)
+PROGRAM_OPS = {
+    "elementwise": tuple(optable.ELEMENTWISE) + ("where", "fill"), "astype": ("astype",),
+    "create": ("arange", "rand", "randn", "randint"), "reduce": tuple(optable.REDUCTIONS), "matmul": ("matmul",),
+    "softmax": ("softmax", "log_softmax"),
+    "windows": ("im2col", "col2im", "max_pool2d", "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward"),
+    "take": ("take_along_axis",), "scatter": ("scatter_add",), "sort": ("sort", "argsort", "searchsorted"),
+    "cumsum": ("cumsum",), "cumprod": ("cumprod",), "compact": ("nonzero",), "gather": ("gather", "put"),
+    "linalg": ("lu", "lu_solve", "cholesky", "qr", "eigh", "svd"),
+}
 
 
 def register():

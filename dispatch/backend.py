@@ -21,6 +21,7 @@ The hooks, all taking the device ``index`` where it matters:
     memory_limit(index)                   the largest single allocation in bytes, or None (optional)
     empty_cache(index)                    give memory cached by the backend's pool back (optional)
     memory_stats(index)                   a dict: allocated_bytes, cached_bytes, ... (optional)
+    warmup(index)                         compile every kernel program ahead of use; how many (optional)
 
 ``supported_dtypes`` may answer with ``ts.DType`` objects or dtype names.  ``allocate`` raises ``MemoryError`` when
 the memory cannot be had (too large, or none left): the core then empties the cache, retries once, and raises
@@ -129,6 +130,12 @@ class Backend:
         """A short human description of device ``index``, for ``repr`` and listings."""
         return f"{self.name}:{index}"
 
+    def warmup(self, index):
+        """Compile every kernel program device ``index`` can need, ahead of its first use (``python -m tensorswitch
+        warmup``); returns how many programs it built or found built.  Default: nothing to compile (kernels built
+        ahead of time, as the cpu's)."""
+        return 0
+
     def __repr__(self):
         return f"<{type(self).__name__} {self.name!r}>"
 
@@ -170,6 +177,17 @@ class KernelCache:
         self._programs = {}
         self._kernels = {}
         self._lock = threading.Lock()
+
+    def program(self, index, key, make_source, options=()):
+        """The program of ``key`` (compiled now unless it already is): what ``get`` takes kernels from."""
+        pk = (index, key, tuple(options))
+        program = self._programs.get(pk)
+        if program is None:
+            with self._lock:
+                program = self._programs.get(pk)
+                if program is None:
+                    program = self._programs[pk] = self._build(index, make_source(), tuple(options))
+        return program
 
     def get(self, index, key, name, make_source, options=()):
         k = (index, key, name)

@@ -1,9 +1,9 @@
-"""``python -m tensorswitch <command>``: ``info`` (this installation, for bug reports), ``conformance`` (the
-conformance suite on a device), ``demo`` (the CNN on every device)."""
+"""``python -m tensorswitch <command>``: ``info`` (this installation, for bug reports), ``warmup`` (compile every
+kernel ahead of use), ``conformance`` (the conformance suite on a device), ``demo`` (the CNN on every device)."""
 
 import sys
 
-COMMANDS = {"info": "tensorswitch.diagnostics", "conformance": "tensorswitch.testing.conformance",
+COMMANDS = {"info": "tensorswitch.diagnostics", "warmup": "tensorswitch.warmup", "conformance": "tensorswitch.testing.conformance",
             "demo": "tensorswitch.demo"}
 
 
