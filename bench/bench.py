@@ -1,6 +1,7 @@
 """tensorswitch against NumPy, PyTorch (CPU) and a raw PyOpenCL kernel, side by side in one run.
 
     python bench/bench.py [--quick] [--markdown]
+    python bench/bench.py --sweep [--quick] [--plot PATH] [--noisy]     (bench/sweep.py: every op at 10 to 16M elements)
 
 Prints one table (the README's), a training table (one SGD step of an MLP and of LeNet, the same model code run by
 tensorswitch and by PyTorch at 1 and 2 threads, and by tensorswitch on opencl), and the issue's targets as ratios
@@ -215,9 +216,17 @@ def bench_training(reps, min_time, has_opencl, has_cuda=False):
 
 
 def main():
+    import sys
+
+    if "--sweep" in sys.argv[1:]:  # the size sweep (bench/sweep.py), with its own options
+        import sweep
+
+        return sweep.main([a for a in sys.argv[1:] if a != "--sweep"])
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="smaller repetitions (for a smoke run)")
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+    parser.add_argument("--sweep", action="store_true", help="the size sweep instead (bench/sweep.py; its options: "
+                        "--quick, --plot PATH, --noisy, --device D, --markdown)")
     args = parser.parse_args()
     reps = 3 if args.quick else 7
     n_big = 10_000_000

@@ -1,0 +1,25 @@
+"""bench/sweep.py runs end to end on tiny sizes (a smoke test: no timings are checked, only that every op runs for
+every library and the table, summary and plot come out)."""
+
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bench"))
+import sweep  # noqa: E402
+
+
+def test_sweep_runs_every_op_and_writes_the_plot(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    results = sweep.sweep(["cpu"], (10, 300), reps=1, min_time=0.0005, square=(8,), skinny=((20, 4, 4),))
+    ops = {op for op, _, _, _ in results}
+    assert set(sweep._elementwise_ops()) | set(sweep._row_ops()) <= ops
+    assert {"matmul 8x8 @ 8x8", "matmul 20x4 @ 4x4"} <= ops
+    for _, _, device, times in results:
+        assert "tensorswitch cpu" in times and "NumPy" in times and all(t > 0 for t in times.values())
+    sweep.print_results(results)
+    assert "PyTorch / ts" in capsys.readouterr().out
+    if sweep.torch is not None:
+        assert set(sweep.summary(results)) == {op for op in ops if not op.startswith("matmul")} | {"matmul"}
+    assert os.path.getsize(sweep.plot(results, str(tmp_path / "sweep.png"))) > 1000
