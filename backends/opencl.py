@@ -908,7 +908,7 @@ def _register_scans():
         register_kernel(name, "opencl", optable.COVERAGE[name], kernel)
 
 
-# -- linalg (issue 8): kernels/opencl/linalg.cl, Note [OpenCL factorizations]; eigh and svd have no kernel here --------
+# -- linalg (issue 8): kernels/opencl/linalg.cl, Note [OpenCL factorizations] and Note [OpenCL Jacobi] -----------------
 
 
 
@@ -966,6 +966,43 @@ def _cl_qr(q, r, x):
                 np.int32(len(batch)), m, n, kq, work, tau)
 
 
+def _cl_eigh(w, v, x):
+    dev = _devices[w.device.index]
+    batch, n = x.shape[:-2], x.shape[-1]
+    count = _prod(batch)
+    work = dev.allocate(count * (2 * n * n + 4 * ((n + 1) // 2 + 1)) * x.dtype.itemsize)  # A, V, the rotations
+    vbuf, voff = (v.buffer.handle, v.offset) if v is not None else (work, 0)
+    _per_matrix(dev, "ts_eigh", x.dtype.name, count, w.buffer.handle, w.offset, vbuf, voff, np.int32(v is not None),
+                x.buffer.handle, x.offset, x.strides[-2], x.strides[-1], _batch_meta(dev, batch, x),
+                np.int32(len(batch)), n, work, float(np.finfo(x.dtype.numpy).eps))
+
+
+def _cl_svd(s, u, vh, x):
+    """One-sided Jacobi on B = x (M >= N) or x^T (M < N); B = Ub S Vb^T maps onto u, vh (Note [OpenCL Jacobi])."""
+    dev = _devices[s.device.index]
+    batch, (m, n) = x.shape[:-2], x.shape[-2:]
+    count = _prod(batch)
+    tall = m >= n
+    mm, nn = (m, n) if tall else (n, m)
+    xrs, xcs = (x.strides[-2], x.strides[-1]) if tall else (x.strides[-1], x.strides[-2])
+    work = dev.allocate(count * (mm * nn + nn * nn + mm + nn) * x.dtype.itemsize)
+    if u is None:
+        ub = vb = (work, 0, 0, 0, 0)
+        kb = nn
+    elif tall:  # Ub is u (m, ku); Vb (n, n) is vh^T
+        ku = u.shape[-1]
+        ub, kb = (u.buffer.handle, u.offset, m * ku, ku, 1), ku
+        vb = (vh.buffer.handle, vh.offset, n * n, 1, n)
+    else:  # Ub (n, kv) is vh^T; Vb (m, m) is u
+        kv = vh.shape[-2]
+        ub, kb = (vh.buffer.handle, vh.offset, kv * n, 1, n), kv
+        vb = (u.buffer.handle, u.offset, m * m, m, 1)
+    _per_matrix(dev, "ts_svd", x.dtype.name, count, s.buffer.handle, s.offset, *ub, kb, *vb, np.int32(u is not None),
+                x.buffer.handle, x.offset, xrs, xcs, _batch_meta(dev, batch, x), np.int32(len(batch)), mm, nn, work,
+                float(np.sqrt(mm) * np.finfo(x.dtype.numpy).eps))
+
+
 def _register_linalg():
-    for name, kernel in (("lu", _cl_lu), ("lu_solve", _cl_lu_solve), ("cholesky", _cl_cholesky), ("qr", _cl_qr)):
+    for name, kernel in (("lu", _cl_lu), ("lu_solve", _cl_lu_solve), ("cholesky", _cl_cholesky), ("qr", _cl_qr),
+                         ("eigh", _cl_eigh), ("svd", _cl_svd)):
         register_kernel(name, "opencl", optable.COVERAGE[name], kernel)

@@ -225,6 +225,6 @@ COVERAGE = {
 COVERAGE.update({"cumsum": ALL, "cumprod": ALL, "nonzero": ALL, "gather": ALL, "put": ALL})
 # -- linalg (issue 8): LAPACK-style factorizations, float32 and float64 (Note [Kernel contract])
 COVERAGE.update({name: ("float32", "float64") for name in ("cholesky", "lu", "lu_solve", "qr", "eigh", "svd")})
-#: ops a built-in backend leaves out although COVERAGE lists them (issue 8): opencl has no eigh and svd kernels yet;
-#: they raise the not-implemented error there, and run with ts.set_fallback("opencl", "cpu")
-COVERAGE_GAPS = {"opencl": frozenset({"eigh", "svd"})}
+#: ops a built-in backend leaves out although COVERAGE lists them (they raise the not-implemented error there, and run
+#: with ts.set_fallback(device, "cpu")); none today: opencl's eigh and svd are Jacobi kernels (Note [OpenCL Jacobi])
+COVERAGE_GAPS = {}

@@ -297,7 +297,12 @@ void svd_typed(const Shape& batch, int64_t m, int64_t n, int64_t ku, int64_t kv,
         load(s.a.data(), m, m, n, matrix<T>(x, b, batch), x.rs, x.cs);
         int info = 0;
         T* so = s_out + b * K;
-        gesdd(jobz, &M, &N, s.a.data(), &ld, so, s.tau.data(), &ldu, s.b.data(), &ldvt, s.work.data(), &lwork,
+        // a NaN or inf entry: gesdd refuses the matrix (an "illegal" argument); the contract's answer is NaN, as
+        // for no convergence and as eigh (and the opencl kernels) give
+        bool finite = true;
+        for (int64_t i = 0; i < m * n && finite; ++i) finite = std::isfinite(s.a[size_t(i)]);
+        if (!finite) info = 1;
+        else gesdd(jobz, &M, &N, s.a.data(), &ld, so, s.tau.data(), &ldu, s.b.data(), &ldvt, s.work.data(), &lwork,
               s.iwork.data(), &info, 1);
         if (info > 0) {  // no convergence
             fill_nan(so, K);

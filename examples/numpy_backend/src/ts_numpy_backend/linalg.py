@@ -105,14 +105,17 @@ def svd(s, u, vh, x):
     a = _stack(x)
     m, n = a.shape[-2:]
     k = min(m, n)
+    bad = ~np.isfinite(a).all(axis=(-2, -1))  # NaN or inf in: NaN out, as the contract's "no convergence"
     if u is None:
         (values,) = _each(lambda t: (np.linalg.svd(t, compute_uv=False),), a, [(k,)])
     else:
         full = u.shape[-1] == m and vh.shape[-2] == n and k != max(m, n)
         ku, kv = (m, n) if full else (k, k)
         uu, values, vv = _each(lambda t: tuple(np.linalg.svd(t, full_matrices=full)), a, [(m, ku), (k,), (kv, n)])
+        uu[bad], vv[bad] = np.nan, np.nan
         as_array(u)[...] = uu.reshape(u.shape)
         as_array(vh)[...] = vv.reshape(vh.shape)
+    values[bad] = np.nan
     as_array(s)[...] = values.reshape(s.shape)
 
 
