@@ -456,3 +456,24 @@ def test_docstring_examples():
 
     result = doctest.testmod(linalg, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE, verbose=False)
     assert result.attempted and result.failed == 0
+
+
+def test_svd_and_eigh_of_extreme_ranges(device):
+    """Entries from 1e-300 to 1e300 in one matrix, a subnormal largest entry, huge uniform matrices: the values
+    match LAPACK's (NumPy) relative to the largest, and nothing is NaN (OpenCL's Jacobi scales by ldexp and skips
+    rotations that change nothing)."""
+    if ts.float64 not in device.supported_dtypes():
+        pytest.skip("needs float64")
+    rng = np.random.default_rng(7)
+    cases = [rng.standard_normal((3, 4)) * 10.0 ** rng.integers(-300, 300, (3, 4)) for _ in range(6)]
+    cases += [np.array([[5e-324, 0.0], [0.0, 0.0]]), np.full((2, 3), 1e-320), np.full((3, 2), -1e308),
+              rng.choice([0.0, 1.0, -1.0, 1e308, 2.2250738585072014e-308, 5e-324], (4, 3))]
+    for a in cases:
+        ref = np.linalg.svd(a, compute_uv=False)
+        s = la.svdvals(ts.asarray(a, device=device)).numpy()
+        assert not np.isnan(s).any(), a
+        np.testing.assert_allclose(s / ref[0], ref / ref[0], atol=1e-12)
+        sq = a[:2, :2] / 2.0
+        sym = sq + sq.T
+        np.testing.assert_allclose(la.eigvalsh(ts.asarray(sym, device=device)).numpy() / max(abs(sym).max(), 1e-320),
+                                   np.linalg.eigvalsh(sym) / max(abs(sym).max(), 1e-320), atol=1e-12)
