@@ -687,18 +687,22 @@ def _sort_local(dev, dtype, P):
     return min(limit, P // 2)
 
 
+def _rows_plan(dev, key, shape, axis, first, second):
+    """(meta, ndim) of the rows along ``axis``: every position of the other dims, coalesced, with the ``first`` and
+    ``second`` strides over them (the layout the sort and scan kernels walk), cached under ``key``."""
+    plan = dev.plans.get(key)
+    if plan is None:
+        other = [d for d in range(len(shape)) if d != axis]
+        dims, st = _coalesce([shape[d] for d in other], [[first[d] for d in other], [second[d] for d in other]])
+        plan = dev.remember(key, (dev.meta(dims + st[0] + st[1]), len(dims)))
+    return plan
+
+
 def _sort(values):
     def kernel(out, x, axis, descending):
         dev = _devices[out.device.index]
         dtype = x.dtype.name
-        key = ("sort", x.shape, x.strides, axis)
-        plan = dev.plans.get(key)
-        if plan is None:  # the rows: every position of the other dims, with x's and out's strides over them
-            other = [d for d in range(x.ndim) if d != axis]
-            dims, st = _coalesce([x.shape[d] for d in other], [[x.strides[d] for d in other],
-                                                               [out.strides[d] for d in other]])
-            plan = dev.remember(key, (dev.meta(dims + st[0] + st[1]), len(dims)))
-        meta, ndim = plan
+        meta, ndim = _rows_plan(dev, ("sort", x.shape, x.strides, axis), x.shape, axis, x.strides, out.strides)
         n = x.shape[axis]
         rows = out.size // n
         P = 1 << (n - 1).bit_length()  # each row padded to a power of two
@@ -808,14 +812,8 @@ def _cumulative(product):
     def kernel(out, x, axis):
         dev = _devices[out.device.index]
         dtype = x.dtype.name
-        key = (family, x.shape, x.strides, out.strides, axis)
-        plan = dev.plans.get(key)
-        if plan is None:  # the dims other than the axis, coalesced, with out's and x's strides
-            other = [i for i in range(x.ndim) if i != axis]
-            dims, st = _coalesce([x.shape[i] for i in other], [[out.strides[i] for i in other],
-                                                               [x.strides[i] for i in other]])
-            plan = dev.remember(key, (dev.meta(dims + st[0] + st[1]), len(dims)))
-        meta, nk = plan
+        meta, nk = _rows_plan(dev, (family, x.shape, x.strides, out.strides, axis), x.shape, axis, out.strides,
+                              x.strides)
         n = x.shape[axis]
         rows = out.size // n
         os_, xs = out.strides[axis], x.strides[axis]
