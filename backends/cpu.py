@@ -167,7 +167,7 @@ def _mkl_library():
 
 
 def _load_mkl():
-    """Hand MKL's cblas_sgemm/cblas_dgemm to the C++ module, on MKL's sequential layer; True if it did."""
+    """Hand MKL's cblas_sgemm/dgemm/cgemm/zgemm to the C++ module, on MKL's sequential layer; True if it did."""
     global BLAS
     if _blas_choice() not in ("", "mkl"):
         return False
@@ -184,17 +184,20 @@ def _load_mkl():
             return False
         s = ctypes.cast(lib.cblas_sgemm, ctypes.c_void_p).value
         d = ctypes.cast(lib.cblas_dgemm, ctypes.c_void_p).value
+        c = ctypes.cast(lib.cblas_cgemm, ctypes.c_void_p).value
+        z = ctypes.cast(lib.cblas_zgemm, ctypes.c_void_p).value
     except (OSError, AttributeError):
         return False  # not the MKL we know: try OpenBLAS
     _cpu.set_blas(s, d)
+    _cpu.set_complex_blas(c, z)
     BLAS = "mkl"
     return True
 
 
 def _load_blas():
-    """Hand OpenBLAS's cblas_sgemm/cblas_dgemm to the C++ module, if the package is installed, and keep OpenBLAS on
-    one thread: its own pthreads and our OpenMP threads would fight over the cores (Note [Matmul threads] in
-    ``kernels/cpu/module.cpp``), so matmul splits the work across our threads and each calls OpenBLAS."""
+    """Hand OpenBLAS's cblas_sgemm/dgemm/cgemm/zgemm to the C++ module, if the package is installed, and keep
+    OpenBLAS on one thread: its own pthreads and our OpenMP threads would fight over the cores (Note [Matmul threads]
+    in ``kernels/cpu/module.cpp``), so matmul splits the work across our threads and each calls OpenBLAS."""
     global BLAS
     if _blas_choice() == "none":
         return
@@ -212,12 +215,15 @@ def _load_blas():
         prefix = blas.get_symbol_prefix() if hasattr(blas, "get_symbol_prefix") else "scipy_"
         s = ctypes.cast(getattr(lib, f"{prefix}cblas_sgemm"), ctypes.c_void_p).value
         d = ctypes.cast(getattr(lib, f"{prefix}cblas_dgemm"), ctypes.c_void_p).value
+        c = ctypes.cast(getattr(lib, f"{prefix}cblas_cgemm"), ctypes.c_void_p).value
+        z = ctypes.cast(getattr(lib, f"{prefix}cblas_zgemm"), ctypes.c_void_p).value
         set_threads = getattr(lib, f"{prefix}openblas_set_num_threads")
     except (OSError, StopIteration, AttributeError):
         return  # not the OpenBLAS we know: our own matmul loop runs
     set_threads.argtypes = [ctypes.c_int]
     set_threads(1)  # before the first product: a multi-threaded OpenBLAS under our threads would oversubscribe
     _cpu.set_blas(s, d)
+    _cpu.set_complex_blas(c, z)
     BLAS = "openblas"
 
 
@@ -261,11 +267,15 @@ def astype(out, x):
 def fill(out, value):
     # a float value goes as a double and converts like astype (Note [Float to integer casts]): 0.5 fills bool with
     # True, 300.7 fills int8 with 44; an integer one goes as int64 and wraps (uint64 from 2**63 up as its bits)
-    if out.dtype.kind == "float" or isinstance(value, float):
-        _cpu.fill(out.dtype.code, out.shape, out.buffer.handle, out.offset, out.strides, float(value), 0, True)
+    # (a complex dtype takes the real and imaginary parts as two doubles)
+    if out.dtype.kind == "complex":
+        v = complex(value)
+        _cpu.fill(out.dtype.code, out.shape, out.buffer.handle, out.offset, out.strides, v.real, 0, True, v.imag)
+    elif out.dtype.kind == "float" or isinstance(value, float):
+        _cpu.fill(out.dtype.code, out.shape, out.buffer.handle, out.offset, out.strides, float(value), 0, True, 0.0)
     else:
         _cpu.fill(out.dtype.code, out.shape, out.buffer.handle, out.offset, out.strides, 0.0, _int64_bits(value),
-                  False)
+                  False, 0.0)
 
 
 def arange(out, start, step):
@@ -285,9 +295,17 @@ def _random(kind):
     return kernel
 
 
-def _reduction(op):
+def _reduction(op, reduce_rows=None, code=None):
     def kernel(out, x, axes):
-        shape, strides = x.shape, x.strides  # properties: read once, not once per dimension
+        shape = x.shape
+        if code is not None and x.is_contiguous and axes and axes[0] == len(shape) - len(axes):
+            # all of x, or its trailing axes (axes come sorted and distinct): rows of contiguous elements, one per
+            # output, through the METH_FASTCALL entry (the general one's lists cost more than a small reduction)
+            rows = out.size
+            reduce_rows(code, x.dtype.code, out.dtype.code, rows, x.size // rows, out.buffer.handle, out.offset,
+                        x.buffer.handle, x.offset)
+            return
+        strides = x.strides  # properties: read once, not once per dimension
         keep = [i for i in range(len(shape)) if i not in axes]
         _cpu.reduce(op, x.dtype.code, x.buffer.handle, x.offset, [shape[i] for i in keep], [strides[i] for i in keep],
                     [shape[i] for i in axes], [strides[i] for i in axes], out.buffer.handle, out.offset,
@@ -424,7 +442,9 @@ def register():
                "max_pool2d": max_pool2d, "max_pool2d_backward": max_pool2d_backward, "avg_pool2d": avg_pool2d,
                "avg_pool2d_backward": avg_pool2d_backward, "take_along_axis": take_along_axis,
                "scatter_add": scatter_add}
-    kernels.update({name: _reduction(name) for name in optable.REDUCTIONS})
+    reduce_codes = {name: i for i, name in enumerate(module.reduce_ops)}
+    kernels.update({name: _reduction(name, module.reduce_rows, reduce_codes.get(name))
+                    for name in optable.REDUCTIONS})
     for name, kernel in kernels.items():
         register_kernel(name, "cpu", optable.COVERAGE[name], kernel)
     _register_sorting()
@@ -489,11 +509,11 @@ def _load_lapack():
         lib = ctypes.CDLL(os.path.join(lib_dir, name))
         prefix = blas.get_symbol_prefix() if hasattr(blas, "get_symbol_prefix") else "scipy_"
         module = _module()
-        addresses = [(i, is_double, ctypes.cast(getattr(lib, f"{prefix}{'d' if is_double else 's'}{r}_"),
-                                                ctypes.c_void_p).value)
-                     for i, r in enumerate(module.lapack_routines) for is_double in (False, True)]
-        for i, is_double, address in addresses:
-            module.set_lapack(i, is_double, address)
+        # every routine in s, d, c and z (sgetrf ... zgesdd, cungqr, zheevd: Note [Complex LAPACK]), all or none
+        addresses = [(i, precision, ctypes.cast(getattr(lib, f"{prefix}{name}_"), ctypes.c_void_p).value)
+                     for i, precision, name in module.lapack_symbols]
+        for i, precision, address in addresses:
+            module.set_lapack(i, precision, address)
         ok = module.has_lapack()
     except (ImportError, OSError, StopIteration, AttributeError):
         ok = False

@@ -106,12 +106,18 @@ def plan_softmax(rows, n, axis_contiguous, sm_count):
 
 
 def fill_bits(value, dtype):
-    """The little-endian bytes of ``value`` stored as ``dtype`` (a name), as an unsigned 64-bit integer: what the fill
-    kernels reinterpret.  bool is ``value != 0`` (0.5 and NaN are True); floats round once from the Python float,
-    NaN and infinities included; integers wrap (the dispatcher has range-checked them)."""
+    """The little-endian bytes of ``value`` stored as ``dtype`` (a name), as an unsigned integer (up to 128 bits: a
+    complex128 takes 16 bytes): what the fill kernels reinterpret, passed as two 64-bit words.  bool is
+    ``value != 0`` (0.5 and NaN are True); floats round once from the Python float, NaN and infinities included;
+    complex values round once per part from the Python complex; integers wrap (the dispatcher has range-checked
+    them)."""
     kind = optable.KIND[dtype]
     if kind == "bool":
         return int(value != 0)
+    if kind == "complex":
+        with np.errstate(all="ignore"):
+            raw = np.array([complex(value)], np.complex128).astype(dtype)
+        return int.from_bytes(raw.tobytes(), "little")
     if kind == "float":
         with np.errstate(all="ignore"):
             raw = np.array([float(value)], np.float64).astype(dtype)
@@ -396,7 +402,7 @@ class CUDABackend(Backend):
         return self._reason
 
     def supported_dtypes(self, index):
-        return frozenset(DTYPES)
+        return frozenset(DTYPES)  # complex64/complex128 are float2/double2, CuPy's complex layout
 
     def allocate(self, nbytes, index):
         dev = _devices.get(index)
@@ -534,14 +540,15 @@ def fill(out, value):
     d = out.dtype.name
     contig, strided1, strided = dev.variants(("fill", d), _fill_names[d])
     n = out.size
-    bits = np.uint64(fill_bits(value, d))
+    bits = fill_bits(value, d)
+    lo, hi = np.uint64(bits & _U64), np.uint64(bits >> 64)  # the kernels' two words (hi: complex128's imaginary part)
     if out.is_contiguous:
-        return dev.launch(contig, n, (n, _ptr(out), bits))
+        return dev.launch(contig, n, (n, _ptr(out), lo, hi))
     shape, (so,) = coalesce(out.shape, (out.strides,))
     if len(shape) == 1:
-        dev.launch(strided1, n, (n, _ptr(out), so[0], bits))
+        dev.launch(strided1, n, (n, _ptr(out), so[0], lo, hi))
     else:
-        dev.launch(strided, n, (n, _ptr(out), bits, dev.layout(pack_layout(shape, (so,)))))
+        dev.launch(strided, n, (n, _ptr(out), lo, hi, dev.layout(pack_layout(shape, (so,)))))
 
 
 def arange(out, start, step):
@@ -885,7 +892,9 @@ def _register_interop():
 #
 # cupy.linalg reports a failed factorization only inside ``cupyx.errstate(linalg="raise")``; there a failing stack is
 # redone a matrix at a time, so that only the failing matrix is NaN (Note [Kernel contract]).  CuPy has no batched LU:
-# cupyx.scipy.linalg.lu_factor / lu_solve (getrf/getrs, pivots 0-based as ours) run per matrix.
+# cupyx.scipy.linalg.lu_factor / lu_solve (getrf/getrs, pivots 0-based as ours) run per matrix.  Every routine takes
+# complex64 and complex128 too (cuSOLVER's C and Z ones: potrf, getrf/getrs, geqrf/ungqr, heevd, gesvd): x^T reads x^H
+# there, and eigenvalues and singular values are real (Note [Linalg dtypes] in dispatch/linalg.py).
 
 def _linalg_view(t):
     """A CuPy array over tensor ``t``'s memory in its layout (no copy)."""
@@ -910,28 +919,37 @@ def _matrices_of(t):
     return a.reshape((-1,) + a.shape[-2:])
 
 
-def _per_matrix_or_nan(fn, a, shapes):
-    """fn(stack) as a tuple, or matrix by matrix with NaN where cuSOLVER fails."""
+def _per_matrix_or_nan(fn, a, shapes, real=()):
+    """fn(stack) as a tuple, or matrix by matrix with NaN where cuSOLVER fails; the outputs whose indices ``real``
+    lists (eigenvalues, singular values) are real for a complex stack."""
     try:
         return fn(a)
     except _cp.linalg.LinAlgError:
         parts = []
+        part_dtype = np.finfo(a.dtype).dtype
         for m in a:
             try:
                 parts.append(fn(m[None]))
             except _cp.linalg.LinAlgError:
-                parts.append(tuple(_cp.full((1,) + shape, _cp.nan, a.dtype) for shape in shapes))
+                parts.append(tuple(_cp.full((1,) + shape, _cp.nan, part_dtype if i in real else a.dtype)
+                                   for i, shape in enumerate(shapes)))
         return tuple(_cp.concatenate(p) for p in zip(*parts))
+
+
+def _mH(a):
+    """The conjugate transpose of a CuPy stack (the transpose of a real one)."""
+    t = _cp.swapaxes(a, -1, -2)
+    return _cp.conj(t) if a.dtype.kind == "c" else t
 
 
 def _cuda_cholesky(out, x, upper):
     cp = _cp
     with _linalg_context(out):
         a = _matrices_of(x)
-        sym = cp.tril(a) + cp.swapaxes(cp.tril(a, -1), -1, -2)  # only x's lower triangle is read
+        sym = cp.tril(a) + _mH(cp.tril(a, -1))  # only x's lower triangle is read (Hermitian for complex x)
         n = a.shape[-1]
         (factor,) = _per_matrix_or_nan(lambda m: (cp.linalg.cholesky(m),), sym, [(n, n)])
-        _linalg_view(out)[...] = (cp.swapaxes(factor, -1, -2) if upper else factor).reshape(out.shape)
+        _linalg_view(out)[...] = (_mH(factor) if upper else factor).reshape(out.shape)  # U = L^H
 
 
 def _cuda_lu(out, pivots, x):
@@ -978,9 +996,10 @@ def _cuda_eigh(w, v, x):
         a = _matrices_of(x)
         n = a.shape[-1]
         if v is None:
-            (values,) = _per_matrix_or_nan(lambda m: (cp.linalg.eigvalsh(m, UPLO="L"),), a, [(n,)])
+            (values,) = _per_matrix_or_nan(lambda m: (cp.linalg.eigvalsh(m, UPLO="L"),), a, [(n,)], real=(0,))
         else:
-            values, vectors = _per_matrix_or_nan(lambda m: tuple(cp.linalg.eigh(m, UPLO="L")), a, [(n,), (n, n)])
+            values, vectors = _per_matrix_or_nan(lambda m: tuple(cp.linalg.eigh(m, UPLO="L")), a, [(n,), (n, n)],
+                                                 real=(0,))
             _linalg_view(v)[...] = vectors.reshape(v.shape)
         _linalg_view(w)[...] = values.reshape(w.shape)
 
@@ -992,12 +1011,12 @@ def _cuda_svd(s, u, vh, x):
         m, n = a.shape[-2:]
         k = min(m, n)
         if u is None:
-            (values,) = _per_matrix_or_nan(lambda t: (cp.linalg.svd(t, compute_uv=False),), a, [(k,)])
+            (values,) = _per_matrix_or_nan(lambda t: (cp.linalg.svd(t, compute_uv=False),), a, [(k,)], real=(0,))
         else:
             full = u.shape[-1] == m and vh.shape[-2] == n and k != max(m, n)
             ku, kv = (m, n) if full else (k, k)
             uu, values, vv = _per_matrix_or_nan(lambda t: tuple(cp.linalg.svd(t, full_matrices=full)), a,
-                                                [(m, ku), (k,), (kv, n)])
+                                                [(m, ku), (k,), (kv, n)], real=(1,))
             _linalg_view(u)[...] = uu.reshape(u.shape)
             _linalg_view(vh)[...] = vv.reshape(vh.shape)
         _linalg_view(s)[...] = values.reshape(s.shape)
@@ -1013,13 +1032,16 @@ def _register_linalg():
 
 def _scan_units(d):
     """The ops structs and instantiations of the scan program of dtype ``d``: cumsum and cumprod accumulate floats
-    in double, integers in unsigned 64-bit (which wraps: the stored low bits are the dtype's own wrapped answer),
-    bool as bool (or / and); nonzero reads through ts_io_<d>; gather and put copy the storage bits."""
+    in double, complex numbers in double2 (ops_common.h's ts_cadd/ts_cmul of complex128), integers in unsigned 64-bit
+    (which wraps: the stored low bits are the dtype's own wrapped answer), bool as bool (or / and); nonzero reads
+    through ts_io_<d>; gather and put copy the storage bits."""
     from ..kernels import codegen
 
     kind = optable.KIND[d]
-    acc = "double" if kind == "float" else ("bool" if kind == "bool" else "unsigned long long")
-    if kind == "bool":
+    acc = {"float": "double", "complex": "double2", "bool": "bool"}.get(kind, "unsigned long long")
+    if kind == "complex":
+        read = f"::ts::to_double2(ts_io_{d}::load(p, i))"
+    elif kind == "bool":
         read = "(Acc)(ts_io_bool::load(p, i) != 0)"
     elif kind in ("int", "uint"):
         read = f"(Acc)(long long)ts_io_{d}::load(p, i)"
@@ -1029,8 +1051,12 @@ def _scan_units(d):
     units = []
     for name, product in (("cumsum", False), ("cumprod", True)):
         op = ("a && b" if product else "a || b") if kind == "bool" else ("a * b" if product else "a + b")
+        identity = f"(Acc){int(product)}"
+        if kind == "complex":
+            op = f"ts_c{'mul' if product else 'add'}_complex128(a, b)"
+            identity = codegen.complex_of("cuda", "complex128", (f"{float(product)}", "0.0"))
         units.append(f"struct ts_scan_{name}_{d} : ts_io_{d} {{\n    typedef {acc} Acc;\n"
-                     f"    {f} Acc identity() {{ return (Acc){int(product)}; }}\n"
+                     f"    {f} Acc identity() {{ return {identity}; }}\n"
                      f"    {f} Acc op(Acc a, Acc b) {{ return (Acc)({op}); }}\n"
                      f"    {f} Acc read(const T* p, ::ts::i64 i) {{ return {read}; }}\n}};\n"
                      f"TS_SCAN_KERNELS(ts_{name}_{d}, ts_scan_{name}_{d})\n")
@@ -1072,7 +1098,8 @@ def _cuda_cumulative(product):
             return
         blocks = max(1, min(-(-n // (4 * MAX_BLOCK)), max(1, dev.max_blocks // rows), 1024))
         per_item = -(-n // (blocks * MAX_BLOCK))
-        part = dev.allocate(rows * blocks * (1 if d == "bool" else 8))  # back to the pool in stream order
+        acc_size = {"bool": 1, "complex": 16}.get(x.dtype.kind, 8)  # _scan_units' accumulator
+        part = dev.allocate(rows * blocks * acc_size)  # back to the pool in stream order
         dev.launch_grid(_scan_kernel(dev, d, f"ts_{family}_{d}_block_totals"), (rows * blocks,), (MAX_BLOCK,),
                         (part.ptr, _ptr(x), n, xs, blocks, per_item, meta))
         dev.launch(_scan_kernel(dev, d, f"ts_{family}_{d}_block_prefix"), rows, (part.ptr, blocks, rows))

@@ -45,10 +45,11 @@ from ..kernels.opencl_source import SOURCES, reduction_types, scan_accumulator
 
 cl = None  # pyopencl, imported in initialize(): register() must stay cheap
 _devices = []  # index -> _Device (created on first use of that index)
+# float2 and double2 have NumPy's complex64 and complex128 bytes (real part first): a complex fill value passes so
 _SCALAR_ARGS = {"long": np.int64, "ulong": np.uint64, "int": np.int32, "uint": np.uint32, "float": np.float32,
-                "double": np.float64}
+                "double": np.float64, "float2": np.complex64, "double2": np.complex128}
 _SIZEOF = {"char": 1, "uchar": 1, "short": 2, "int": 4, "uint": 4, "long": 8, "ulong": 8, "float": 4,
-           "double": 8, "half": 2}
+           "double": 8, "half": 2, "float2": 8, "double2": 16}
 _PLAN_LIMIT = 4096  # layouts cached per device; a training loop uses a few dozen
 _BUILD_OPTIONS = ("-cl-kernel-arg-info", "-w")
 _LOG_LINES = 12  # of a failed build's log, in its BackendError
@@ -106,8 +107,10 @@ class OpenCLBackend(Backend):
         return self._reason
 
     def supported_dtypes(self, index):
+        """Every dtype but float64 and complex128 without cl_khr_fp64, and float16 without cl_khr_fp16 (complex64 is
+        float2: our own complex arithmetic, Note [Device complex functions] in kernels/ops_common.h)."""
         ext = self._cl_devices[index].extensions.split()
-        names = [d for d in optable.DTYPE_NAMES if (d != "float64" or "cl_khr_fp64" in ext)
+        names = [d for d in optable.DTYPE_NAMES if (d not in ("float64", "complex128") or "cl_khr_fp64" in ext)
                  and (d != "float16" or "cl_khr_fp16" in ext)]
         return frozenset(d for d in DTYPES if d.name in names)
 
@@ -181,7 +184,8 @@ class OpenCLBackend(Backend):
         supported = {d.name for d in self.supported_dtypes(index)}
         built = 0
         for family, ops in PROGRAM_OPS.items():
-            dtypes = set().union(*(optable.COVERAGE.get(op, ()) for op in ops)) & supported
+            claims = (optable.coverage(op, "opencl") for op in ops if op in optable.COVERAGE)  # COVERAGE_GAPS
+            dtypes = set().union(*claims) & supported
             for dtype in sorted(dtypes):
                 try:
                     _cache.program(index, (family, dtype), lambda: SOURCES[family](dev, dtype), _BUILD_OPTIONS)
@@ -459,8 +463,11 @@ def fill_arg(value, dtype):
     """``value`` as the fill kernels' TS_FILL_T argument, exactly: bool is ``value != 0`` (NaN is True); integers
     pass as int64, whole (the dispatcher has range-checked them, and the store keeps their low bits); float16 is
     rounded to half here, once (through the kernel's float argument it would round twice where the device has no
-    fp64); other floats pass as they are, NaN and infinities included (the float32 store rounds a double once)."""
+    fp64); other floats pass as they are, NaN and infinities included (the float32 store rounds a double once); a
+    complex value passes as a Python complex, which the kernel argument (float2/double2) rounds once per part."""
     kind = dtype.kind
+    if kind == "complex":
+        return complex(value)
     if kind == "bool":
         return int(value != 0)
     if kind != "float":  # as its low 64 bits: uint64 from 2**63 up is a negative long, which the store wraps back
@@ -1003,4 +1010,4 @@ def _cl_svd(s, u, vh, x):
 def _register_linalg():
     for name, kernel in (("lu", _cl_lu), ("lu_solve", _cl_lu_solve), ("cholesky", _cl_cholesky), ("qr", _cl_qr),
                          ("eigh", _cl_eigh), ("svd", _cl_svd)):
-        register_kernel(name, "opencl", optable.COVERAGE[name], kernel)
+        register_kernel(name, "opencl", optable.coverage(name, "opencl"), kernel)  # real only: COVERAGE_GAPS

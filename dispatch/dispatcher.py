@@ -14,7 +14,7 @@ import numpy as np
 
 from . import errors
 from .device import call_hook
-from .dtypes import DTYPES, INT_RANGE, WEAK, _PROMOTE, default_float, default_int, scalar_dtype
+from .dtypes import DTYPES, INT_RANGE, REAL_OF, WEAK, _PROMOTE, default_float, default_int, scalar_dtype
 from .registry import log, registry
 from .shapes import MAX_NDIM, normalize_axes, normalize_axis  # noqa: F401  (normalize_axes: re-exported)
 from .tensor import GradTensor, Tensor, _RawTensor, contiguous_strides, make_tensor, writable_check
@@ -243,6 +243,15 @@ def fill_value(op, value, dt):
         if isinstance(value, complex):
             raise TypeError(f"{op}: cannot store the complex value {value!r} in a bool tensor")
         return bool(value)
+    if kind == "complex":
+        try:
+            return complex(value)
+        except OverflowError:
+            raise OverflowError(f"{op}: {value} is too large to be {errors.a(dt.name)} (it does not fit a "
+                                f"float)") from None
+    if isinstance(value, (complex, np.complexfloating)):
+        raise TypeError(f"{op}: cannot store the complex value {value!r} in {errors.a(dt.name)} tensor; take its "
+                        f".real or .imag, or use a complex dtype (complex64, complex128)")
     if kind == "float":
         try:
             return float(value)
@@ -271,6 +280,8 @@ def _key(value):
     """A cache key that keeps signed zeros and NaN payloads apart (0.0 == -0.0, and NaN equals nothing)."""
     if type(value) is float and (value == 0.0 or value != value):
         return struct.pack("<d", value)
+    if type(value) is complex:  # 1+0j == 1-0j, and the sign of either zero part shows in complex functions
+        return struct.pack("<dd", value.real, value.imag)
     return value
 
 
@@ -279,7 +290,8 @@ _scalar_cache = {}
 
 def scalar_tensor(value, dt, device):
     """A 0-d tensor holding a Python scalar, cached: training loops reuse the same few constants."""
-    key = (type(value), value if value and value == value else _key(value), dt, device)
+    key = (type(value), value if value and value == value and type(value) is not complex else _key(value), dt,
+           device)
     t = _scalar_cache.get(key)
     if t is None:
         fill = fill_value("scalar", value, dt)
@@ -297,7 +309,8 @@ _scalar_views = {}
 def scalar_view(value, dt, device, shape):
     """``value`` broadcast to ``shape`` (stride 0), cached like ``scalar_tensor``."""
     # ``_key`` only for zeros and NaN (0.0 == -0.0): a truth test and a comparison inline, cheaper than a call
-    key = (type(value), value if value and value == value else _key(value), dt, device, shape)
+    key = (type(value), value if value and value == value and type(value) is not complex else _key(value), dt,
+           device, shape)
     v = _scalar_views.get(key)
     if v is None:
         v = expand(scalar_tensor(value, dt, device), shape)
@@ -338,10 +351,14 @@ def expand(x, shape):
 # -- elementwise ----------------------------------------------------------------------------------------------------
 
 class _EW:
-    __slots__ = ("name", "to_float", "bool_out")
+    __slots__ = ("name", "to_float", "bool_out", "real_out")
 
     def __init__(self, op):
         self.name, self.to_float, self.bool_out = op.name, op.to_float, op.result == "bool"
+        self.real_out = op.result == "real"  # abs, real, imag, angle: complex inputs give their parts' dtype
+
+    def out_dtype(self, dt):
+        return _BOOL if self.bool_out else (REAL_OF.get(dt, dt) if self.real_out else dt)
 
 
 _ELEMENTWISE = {name: _EW(op) for name, op in optable.ELEMENTWISE.items()}
@@ -367,16 +384,17 @@ def _unary_slow(op, x):
         raise TypeError(f"{op}: expected a tensor, got {type(x).__name__}")
     info = _ELEMENTWISE[op]
     dt = x.dtype
-    if info.to_float and dt.kind != "float":
+    if info.to_float and dt.kind != "float" and dt.kind != "complex":
         dt = default_float
         x = astype(x, dt)
-    out = empty(x.shape, _BOOL if info.bool_out else dt, x.device)
+    out = empty(x.shape, info.out_dtype(dt), x.device)
     return run(op, dt, out, x)
 
 
 def _make_unary(op):
     kernels = registry.by_op[op]  # kept in step with registration: no lookup of the op per call
     bool_out = _ELEMENTWISE[op].bool_out
+    real_out = _ELEMENTWISE[op].real_out
     to_float = _ELEMENTWISE[op].to_float
 
     def unary_op(x):
@@ -385,8 +403,8 @@ def _make_unary(op):
             dt = x.dtype
             device = x.device
             kernel = kernels.get((device.type, dt))
-            if kernel is not None and (not to_float or dt.kind == "float"):
-                out = empty_like(x, _BOOL if bool_out else dt)
+            if kernel is not None and (not to_float or dt.kind == "float" or dt.kind == "complex"):
+                out = empty_like(x, _BOOL if bool_out else (REAL_OF.get(dt, dt) if real_out else dt))
                 if out.size:
                     kernel(out, x)
                 return out
@@ -443,7 +461,8 @@ def _make_binary(op):
                     if not (tb is float and dt.kind == "float") and WEAK.get((tb, dt)) is not dt:
                         return _binary_slow(op, a, b)  # see Note [Type promotion]
                     # scalar_view's cache, looked up inline (a call costs as much as the lookup)
-                    view = _scalar_views.get((tb, b if b and b == b else _key(b), dt, device, a.shape))
+                    view = _scalar_views.get((tb, b if b and b == b and tb is not complex else _key(b), dt, device,
+                                              a.shape))
                     if view is None:
                         try:
                             view = scalar_view(b, dt, device, a.shape)  # a weak scalar that keeps a's dtype
@@ -452,7 +471,7 @@ def _make_binary(op):
                     b = view
                 if b.dtype is dt and b.device is device and a.shape == b.shape:
                     kernel = kernels.get((device.type, dt))
-                    if kernel is not None and (not to_float or dt.kind == "float"):
+                    if kernel is not None and (not to_float or dt.kind == "float" or dt.kind == "complex"):
                         out = empty_like(a, _BOOL if bool_out else dt)
                         if out.size:
                             kernel(out, a, b)
@@ -503,8 +522,9 @@ def _scalar_dtype(op, value, other):
 
 
 def is_operand(value):
-    """A tensor or a real Python/NumPy scalar: what binary ops take (``x == None`` is then left to Python)."""
-    return isinstance(value, (Tensor, bool, int, float, np.bool_, np.integer, np.floating))
+    """A tensor or a Python/NumPy scalar: what binary ops take (``x == None`` is then left to Python)."""
+    return isinstance(value, (Tensor, bool, int, float, complex, np.bool_, np.integer, np.floating,
+                              np.complexfloating))
 
 
 def require_tensor(op, x):
@@ -532,16 +552,16 @@ def _binary_slow(op, a, b):
     if type(a) is not Tensor or type(b) is not Tensor:
         if info.to_float:  # x_int8 / 300: the scalar meets the float the op computes in, not int8
             if isinstance(b, (int, np.integer)) and not isinstance(b, (bool, np.bool_)) and isinstance(a, Tensor) \
-                    and a.dtype.kind != "float":
+                    and a.dtype.kind not in ("float", "complex"):
                 b = _as_float(op, b)
             elif isinstance(a, (int, np.integer)) and not isinstance(a, (bool, np.bool_)) and \
-                    isinstance(b, Tensor) and b.dtype.kind != "float":
+                    isinstance(b, Tensor) and b.dtype.kind not in ("float", "complex"):
                 a = _as_float(op, a)
         answer = _out_of_range_int(op, a, b)
         if answer is not None:
             return answer
     a, b, dt, device = _operands(op, a, b)
-    if info.to_float and dt.kind != "float":
+    if info.to_float and dt.kind != "float" and dt.kind != "complex":
         dt = default_float
     if a.dtype is not dt:
         a = astype(a, dt)
@@ -552,7 +572,7 @@ def _binary_slow(op, a, b):
         shape = broadcast_shapes(op, a.shape, b.shape)
         a = expand(a, shape)
         b = expand(b, shape)
-    out = empty(shape, _BOOL if info.bool_out else dt, device)
+    out = empty(shape, info.out_dtype(dt), device)
     return run(op, dt, out, a, b)
 
 
@@ -593,7 +613,7 @@ def binary_inplace(op, target, other):
                 (b.buffer is not target.buffer or (b.offset == target.offset and b.strides == target.strides)):
             info = _ELEMENTWISE[op]
             kernel = _fast.get((op, device.type, dt))
-            if kernel is not None and not info.bool_out and (not info.to_float or dt.kind == "float"):
+            if kernel is not None and not info.bool_out and (not info.to_float or dt.kind == "float" or dt.kind == "complex"):
                 writable_check(op, target)
                 if target.size:
                     kernel(target, target, b)
@@ -601,9 +621,9 @@ def binary_inplace(op, target, other):
     writable_check(op, target)
     info = _ELEMENTWISE[op]
     a, b, dt, device = _operands(op, target, other)
-    if info.to_float and dt.kind != "float":
+    if info.to_float and dt.kind != "float" and dt.kind != "complex":
         dt = default_float
-    result = _BOOL if info.bool_out else dt
+    result = info.out_dtype(dt)
     if result is not target.dtype and not _can_cast_inplace(result, target.dtype):
         raise TypeError(f"{op}: cannot write {errors.a(result.name)} result into {errors.a(target.dtype.name)} "
                         f"tensor in place; "
@@ -647,7 +667,8 @@ def where(cond, a, b):
         if not is_operand(a):
             raise TypeError(f"where: x1 must be a tensor or a number, got {type(a).__name__}")
         dt = _BOOL if isinstance(a, (bool, np.bool_)) else \
-            default_int if isinstance(a, (int, np.integer)) else default_float
+            default_int if isinstance(a, (int, np.integer)) else \
+            DTYPES[12] if isinstance(a, (complex, np.complexfloating)) else default_float  # complex64: the default
         a = scalar_tensor(a, dt, cond.device)
     a, b, dt, device = _operands("where", a, b)
     if cond.device is not device:
@@ -670,7 +691,7 @@ def _reduction_dtype(info, dt):
         return _BOOL
     if info.result == "index":
         return _INT64
-    if info.result == "sum" and dt.kind != "float":  # the standard's default integer of the kind: optable.sum_dtype
+    if info.result == "sum" and dt.kind not in ("float", "complex"):  # the standard's default integer of the kind: optable.sum_dtype
         return _UINT64 if dt.kind == "uint" else _INT64
     return dt
 
@@ -765,6 +786,9 @@ def matmul(a, b):
 
 def softmax_like(op, x, axis):
     require_tensor(op, x)
+    if x.dtype.kind == "complex":  # never the real part quietly: softmax orders its inputs (by their maximum)
+        raise errors.KernelNotFoundError(f"{op} has no kernel for {x.dtype.name} on {x.device} (or any device): "
+                                         f"it is defined for real floating dtypes; pass float32 or float64")
     if x.dtype.kind != "float":
         x = astype(x, default_float)
     if x.ndim == 0:

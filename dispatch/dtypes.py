@@ -12,10 +12,16 @@ NumPy (``np.promote_types``), and these are NumPy's answers:
 * integer with float: the float type, widened until it holds the integer's range where NumPy says so: int8, uint8
   with float16 stay float16; int16, uint16 with float16 give float32; int32, int64, uint32 and uint64 with float16 or
   float32 give float64;
-* bool with a number: the number's type.
+* bool with a number: the number's type;
+* complex64 and complex128 follow the standard's lattice with each other and with floats (float64 with complex64 is
+  complex128, the complex type whose parts hold both); integers with a complex type take NumPy's answer (int8, int16,
+  uint8, uint16 with complex64 stay complex64; wider integers give complex128).
 Python scalars are *weak*: they take the tensor's dtype when their kind fits (``x_float32 + 1.0`` stays float32,
 ``x_float16 + 1.0`` float16, ``x_int8 + 1`` int8), a float scalar with an integer or bool tensor gives the default
-float dtype (float32), and an int scalar with a bool tensor the default int dtype (int64).  One table, ``WEAK``, holds
+float dtype (float32), and an int scalar with a bool tensor the default int dtype (int64).  A complex scalar takes a
+complex tensor's dtype, makes a float tensor's dtype the complex one of its precision (float16 and float32 give
+complex64, float64 complex128) and gives the default complex dtype (complex64) next to integers and bool; a float or
+int scalar takes a complex tensor's dtype.  One table, ``WEAK``, holds
 this rule; the dispatcher's fast path and ``scalar_dtype`` both read it.  NumPy scalars (``np.float64(1.5)``,
 ``np.int16(3)``) count as Python scalars here, as in PyTorch; NumPy 2 itself treats them as typed (strong).
 
@@ -88,13 +94,26 @@ _SPECS = [("bool", "bool", np.bool_), ("int8", "int", np.int8), ("int16", "int",
           ("int64", "int", np.int64), ("uint8", "uint", np.uint8), ("float16", "float", np.float16),
           ("float32", "float", np.float32), ("float64", "float", np.float64),
           # appended, so that every earlier code stays as it was (codes 0..8 are in saved kernels and C++ tables)
-          ("uint16", "uint", np.uint16), ("uint32", "uint", np.uint32), ("uint64", "uint", np.uint64)]
+          ("uint16", "uint", np.uint16), ("uint32", "uint", np.uint32), ("uint64", "uint", np.uint64),
+          ("complex64", "complex", np.complex64), ("complex128", "complex", np.complex128)]
 DTYPES = tuple(DType(name, i, kind, npd) for i, (name, kind, npd) in enumerate(_SPECS))
 _BY_NAME = {d.name: d for d in DTYPES}
 _BY_NUMPY = {d.numpy: d for d in DTYPES}
-_BY_PYTYPE = {bool: _BY_NAME["bool"], int: _BY_NAME["int64"], float: _BY_NAME["float32"]}
+_BY_PYTYPE = {bool: _BY_NAME["bool"], int: _BY_NAME["int64"], float: _BY_NAME["float32"],
+              complex: _BY_NAME["complex64"]}
 default_float = _BY_NAME["float32"]
 default_int = _BY_NAME["int64"]
+default_complex = _BY_NAME["complex64"]  # the complex dtype whose parts are the default float dtype
+
+#: the real dtype of each complex dtype's parts (what abs, real and imag give), and back
+REAL_OF = {_BY_NAME["complex64"]: _BY_NAME["float32"], _BY_NAME["complex128"]: _BY_NAME["float64"]}
+COMPLEX_OF = {_BY_NAME["float16"]: _BY_NAME["complex64"], _BY_NAME["float32"]: _BY_NAME["complex64"],
+              _BY_NAME["float64"]: _BY_NAME["complex128"]}
+
+
+def real_dtype(d):
+    """The dtype of ``d``'s real part: ``d`` itself for real dtypes, the part's dtype for complex ones."""
+    return REAL_OF.get(d, d)
 
 #: (lowest, highest) value of each integer dtype
 INT_RANGE = {d: (int(np.iinfo(d.numpy).min), int(np.iinfo(d.numpy).max)) for d in DTYPES if d.kind in ("int", "uint")}
@@ -105,11 +124,14 @@ def _weak(pytype, other):
         return other
     if pytype is int:
         return other if other.kind != "bool" else default_int
-    return other if other.kind == "float" else default_float
+    if pytype is float:
+        return other if other.kind in ("float", "complex") else default_float
+    # complex: the complex dtype whose parts hold a float tensor's dtype, the default complex dtype next to integers
+    return other if other.kind == "complex" else COMPLEX_OF.get(other, default_complex)
 
 
 #: (Python scalar type, tensor dtype) -> the dtype the scalar takes: see Note [Type promotion]
-WEAK = {(t, d): _weak(t, d) for t in (bool, int, float) for d in DTYPES}
+WEAK = {(t, d): _weak(t, d) for t in (bool, int, float, complex) for d in DTYPES}
 
 
 def dtype(x):
@@ -174,7 +196,7 @@ def promote_types(a, b):
 def scalar_dtype(value, other):
     """The dtype a Python scalar takes next to a tensor of dtype ``other`` (weak scalars, Note [Type promotion])."""
     t = type(value)
-    if t is bool or t is int or t is float:
+    if t is bool or t is int or t is float or t is complex:
         return WEAK[(t, other)]
     if isinstance(value, (bool, np.bool_)):
         return WEAK[(bool, other)]
@@ -182,6 +204,8 @@ def scalar_dtype(value, other):
         return WEAK[(int, other)]
     if isinstance(value, (float, np.floating)):
         return WEAK[(float, other)]
+    if isinstance(value, (complex, np.complexfloating)):
+        return WEAK[(complex, other)]
     raise TypeError(f"unsupported operand type {type(value).__name__!r}: expected a tensor or a Python scalar. "
                     f"Convert arrays explicitly with ts.asarray(value, device=...); tensorswitch never moves data "
                     f"implicitly")
@@ -221,21 +245,8 @@ def result_type(*arrays_and_dtypes):
     for t in typed[1:]:
         out = promote_types(out, t)
     for value in scalars:
-        out = _complex_scalar_dtype(out) if isinstance(value, (complex, np.complexfloating)) else \
-            scalar_dtype(value, out)
+        out = scalar_dtype(value, out)
     return out
-
-
-def _complex_scalar_dtype(other):
-    """The dtype a complex scalar takes next to dtype ``other`` (see ``result_type``)."""
-    complexes = sorted((d for d in DTYPES if d.kind == "complex"), key=lambda d: d.itemsize)
-    if not complexes:
-        raise TypeError("result_type: a complex scalar needs a complex dtype, and tensorswitch has none yet")
-    if other.kind == "complex":
-        return other
-    if other.kind == "float":  # the complex dtype whose parts hold this float dtype
-        return next((c for c in complexes if c.itemsize >= 2 * other.itemsize), complexes[-1])
-    return next((c for c in complexes if c.itemsize == 2 * default_float.itemsize), complexes[0])
 
 
 def check_dtype_name(name):

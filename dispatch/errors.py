@@ -227,8 +227,9 @@ def linalg_kernel_missing(op, kernels, cause, dtype):
     """``cause`` (the registry's KernelNotFoundError for the first of the missing ``kernels`` that ``op`` runs) with
     the public name in front, and, for another dtype, the ones linalg computes in."""
     needs = f" (it needs the kernels {', '.join(kernels)})" if len(kernels) > 1 else ""
-    hint = "" if dtype in ("float32", "float64") else (f" Factorizations compute in float32 and float64, not "
-                                                        f"{dtype}: cast with x.astype(ts.float32) first.")
+    hint = "" if dtype in ("float32", "float64", "complex64", "complex128") else (
+        f" Factorizations compute in float32, float64, complex64 and complex128, not {dtype}: cast with "
+        f"x.astype(ts.float32) first.")
     return KernelNotFoundError(f"{op}{needs}: {cause}{hint}")
 
 

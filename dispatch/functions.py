@@ -14,7 +14,7 @@ import numpy as np
 from . import dispatcher as d
 from . import errors
 from .device import call_hook, device as get_device
-from .dtypes import DTYPES, INT_RANGE, default_float, default_int, dtype as to_dtype
+from .dtypes import DTYPES, INT_RANGE, REAL_OF, default_complex, default_float, default_int, dtype as to_dtype
 from .shapes import as_int, as_shape, check_ndim, normalize_axis
 from .tensor import ReadOnlyTensor, Tensor, _install_operators, contiguous_strides, make_tensor, read_only
 from ..kernels import optable
@@ -78,7 +78,8 @@ def _empty(op, shape, dtype, device):
 
 @_creation
 def full(shape, fill_value, *, dtype=None, device=None):
-    """A tensor filled with ``fill_value``; the dtype follows the value (bool, int64 or float32) unless given.
+    """A tensor filled with ``fill_value``; the dtype follows the value (bool, int64, float32 or complex64) unless
+    given.
 
     >>> import tensorswitch as ts
     >>> ts.full((2,), 7).tolist()
@@ -93,7 +94,8 @@ def _full(op, shape, fill_value, dtype, device):
             dtype = fill_value.dtype
         else:
             dtype = _BOOL if isinstance(fill_value, (bool, np.bool_)) else \
-                default_int if isinstance(fill_value, (int, np.integer)) else default_float
+                default_int if isinstance(fill_value, (int, np.integer)) else \
+                default_complex if isinstance(fill_value, (complex, np.complexfloating)) else default_float
     dt = to_dtype(dtype)
     value = d.fill_value(op, fill_value, dt)  # before allocating: a bad value costs nothing
     dev = get_device(device)
@@ -192,6 +194,9 @@ def linspace(start, stop, num, *, dtype=None, device=None, endpoint=True):
     num = as_int(num, "linspace: num")
     if num < 0:
         raise ValueError("linspace: num must be non-negative")
+    if isinstance(start, (complex, np.complexfloating)) or isinstance(stop, (complex, np.complexfloating)) or \
+            (dtype is not None and to_dtype(dtype).kind == "complex"):
+        return _complex_linspace(start, stop, num, dtype, device, endpoint)
     start, stop = _real("linspace", "start", start), _real("linspace", "stop", stop)
     dt = _dt(dtype, default_float)
     dev = get_device(device)
@@ -208,6 +213,25 @@ def linspace(start, stop, num, *, dtype=None, device=None, endpoint=True):
     d.run("arange", out.dtype, out, start, step)
     if endpoint and num > 1:
         out[num - 1] = stop
+    return out
+
+
+def _complex_linspace(start, stop, num, dtype, device, endpoint):
+    """linspace of complex numbers: the real and the imaginary parts, each a real linspace written into its half of
+    every element (views of the complex tensor's memory as its parts' dtype)."""
+    for name, v in (("start", start), ("stop", stop)):
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, complex, np.number)):
+            raise TypeError(f"linspace: {name} must be a number, got {v!r} ({type(v).__name__})")
+    start, stop = complex(start), complex(stop)
+    dt = _dt(dtype, default_complex)
+    if dt.kind != "complex":
+        raise TypeError(f"linspace: complex start or stop needs a complex dtype, got dtype={dt.name}")
+    dev = get_device(device)
+    out = _empty("linspace", (num,), dt, dev)
+    part = REAL_OF[dt]
+    for i, (a, b) in enumerate(((start.real, stop.real), (start.imag, stop.imag))):
+        view = make_tensor(out.buffer, 2 * out.offset + i, (num,), (2,), part, dev, False)
+        d.run("astype", part, view, linspace(a, b, num, dtype=part, device=dev, endpoint=endpoint))
     return out
 
 
@@ -330,7 +354,8 @@ def asarray(obj, dtype=None, device=None, copy=None):
     """A tensor from a list, scalar, NumPy array, tensor, or array of any library that speaks DLPack (PyTorch,
     CuPy, JAX, ...).
 
-    Python floats become float32 (the default float dtype), Python ints int64; arrays keep their dtype, and
+    Python floats become float32 (the default float dtype), Python complex numbers complex64, Python ints int64;
+    arrays keep their dtype, and
     big-endian NumPy arrays are converted to the machine's byte order.  ``copy``: None (the default) and True give a
     tensor with memory of its own (a tensor passed in is returned as it is when nothing changes, for None);
     False shares the memory of a tensor, a NumPy array or a DLPack producer (``ts.from_dlpack``), on the device it
@@ -382,12 +407,14 @@ def asarray(obj, dtype=None, device=None, copy=None):
                                 "dtype is int64")
         if host.dtype == np.float64 and python_data:
             host = host.astype(np.float32)  # Python floats take the default float dtype
+        elif host.dtype == np.complex128 and python_data:
+            host = host.astype(np.complex64)  # and Python complex numbers the default complex dtype
         elif host.dtype.kind in "iu" and host.dtype != np.uint8 and python_data:
             if host.dtype == np.uint64 and host.size and host.max() > np.iinfo(np.int64).max:
                 raise OverflowError(f"asarray: {int(host.max())} does not fit in int64, the default integer dtype "
                                     f"Python ints take: pass dtype=ts.uint64 (NumPy would make a uint64 array)")
             host = host.astype(np.int64)
-        if host.dtype.kind not in "biuf" or host.dtype == object:
+        if host.dtype.kind not in "biufc" or host.dtype == object:
             raise TypeError(f"asarray: cannot make a tensor from {type(obj).__name__} with NumPy dtype "
                             f"{host.dtype}; supported dtypes are {', '.join(x.name for x in DTYPES)}")
         dt = _asarray_dtype(host.dtype)
@@ -695,6 +722,8 @@ def _statistic_input(op, x, axis):
     since float16 cannot even hold a count above 65504), and the result dtype."""
     d.require_tensor(op, x)
     d.normalize_axes(op, axis, x.ndim)
+    if x.dtype.kind == "complex":  # complex means stay complex (var and std take the real dtype: see var)
+        return x, x.dtype
     result = x.dtype if x.dtype.kind == "float" else default_float
     if x.dtype.kind != "float" or x.dtype is DTYPES[6]:
         x = d.astype(x, default_float)
@@ -712,10 +741,14 @@ def mean(x, /, *, axis=None, keepdims=False):
 
 
 def var(x, /, *, axis=None, correction=0.0, keepdims=False):
-    """The variance, with ``correction`` degrees of freedom removed (Array API)."""
+    """The variance, with ``correction`` degrees of freedom removed (Array API).  Complex input gives the real
+    variance of ``|x - mean(x)|``, in the dtype of its parts, as NumPy's ``var`` does."""
     x, result = _statistic_input("var", x, axis)
     correction = _real("var", "correction", correction)
     dev = d.binary("subtract", x, mean(x, axis=axis, keepdims=True))
+    if dev.dtype.kind == "complex":
+        dev = d.unary("abs", dev)
+        result = dev.dtype
     total = d.reduce("sum", d.unary("square", dev), axis, keepdims)
     return _finish(d.binary("divide", total, float(builtins.max(_count(x, axis) - correction, 0)) or float("nan")),
                    result)
@@ -724,7 +757,8 @@ def var(x, /, *, axis=None, correction=0.0, keepdims=False):
 def std(x, /, *, axis=None, correction=0.0, keepdims=False):
     """The standard deviation (square root of ``var``)."""
     x, result = _statistic_input("std", x, axis)
-    return _finish(d.unary("sqrt", var(x, axis=axis, correction=correction, keepdims=keepdims)), result)
+    out = var(x, axis=axis, correction=correction, keepdims=keepdims)
+    return _finish(d.unary("sqrt", out), result if result.kind != "complex" else out.dtype)
 
 
 # -- the rest ------------------------------------------------------------------------------------------------------
@@ -789,8 +823,10 @@ _SUMMARIES = {
     "trunc": "The integer part, rounded towards zero.",
     "signbit": "True where the sign bit is set: negative numbers, -0.0 and NaNs with the sign bit.",
     "bitwise_invert": "~x: every bit flipped (logical not for bool).",
-    "real": "The real part: a copy of x for real dtypes.", "imag": "The imaginary part: zeros for real dtypes.",
+    "real": "The real part, in the dtype of the parts (float32 for complex64); a copy of x for real dtypes.",
+    "imag": "The imaginary part, in the dtype of the parts; zeros for real dtypes.",
     "conj": "The complex conjugate: a copy of x for real dtypes.",
+    "angle": "The argument (phase) of complex x in radians, atan2(imag, real); 0 or pi for real x (NumPy's angle).",
     "atan2": "The angle of the point (x2, x1) in radians, in [-pi, pi]; signed zeros pick the quadrant.",
     "hypot": "sqrt(x1**2 + x2**2) without overflow or underflow on the way; inf if either is infinite.",
     "copysign": "The magnitude of x1 with the sign bit of x2.",

@@ -21,10 +21,23 @@ moved back, one warning per op), which the dispatcher's one-output fallback coul
 
 Note [Linalg dtypes]
 ~~~~~~~~~~~~~~~~~~~~
-Factorizations compute in float32 and float64.  Integer and bool inputs are computed in the default float dtype
-(float32), as ``mean`` does; float16 has no kernel, and its error names the function, device and dtype and says to
-cast to float32.  The compositions keep the standard's dtypes: matmul, tensordot, vecdot, outer, cross, trace and
-diagonal work on integers too (trace sums like ``sum``: unsigned integers give uint64, signed ones int64).
+Factorizations compute in float32, float64, complex64 and complex128.  Integer and bool inputs are computed in the
+default float dtype (float32), as ``mean`` does; float16 has no kernel, and its error names the function, device and
+dtype and says to cast to float32.  The compositions keep the standard's dtypes: matmul, tensordot, vecdot, outer,
+cross, trace and diagonal work on integers too (trace sums like ``sum``: unsigned integers give uint64, signed ones
+int64), and on complex64 and complex128 (vecdot conjugates x1); so do vector_norm and the 'fro', 1, -1, inf and -inf
+matrix norms (norms of |x|).
+
+Complex input follows the standard (2024.12): ^T becomes ^H, the conjugate transpose.  cholesky gives L with
+x = L L^H (upper: U = L^H); eigh reads a Hermitian matrix and gives real eigenvalues (float32 for complex64, float64
+for complex128: ``real_dtype``) and complex eigenvectors, eigvalsh the real values; svd gives real singular values
+and complex U and Vh, svdvals the real values, so matrix_rank and the 'nuc', 2 and -2 norms are real (the singular
+values of x itself, not of |x|); pinv is V diag(1/S) U^H; det is complex, slogdet's sign a complex number of modulus
+1 (0 for a singular matrix) and its logabsdet real; qr, solve, inv and matrix_power (negative powers too) stay
+complex.  The kernels take and give those dtypes (Note [Kernel contract]): the cpu ones are LAPACK's c and z routines
+(Note [Complex LAPACK] in kernels/cpu/linalg.cpp), cuda's cuSOLVER's through CuPy.  A backend without complex
+kernels (opencl: kernels/optable.py COVERAGE_GAPS) raises KernelNotFoundError naming the function, the device and
+the dtype, and runs them on the cpu with ``ts.set_fallback``; complex input is never cast to a real dtype silently.
 
 Singular matrices: ``solve`` and ``inv`` raise ``ts.linalg.LinAlgError`` (a ValueError, like NumPy's) when U of the
 LU factorization has an exact zero on its diagonal (NumPy's test); ``det`` is then 0 and ``slogdet`` (0, -inf).
@@ -40,7 +53,7 @@ import numpy as np
 from . import dispatcher as d
 from . import errors
 from . import functions as F
-from .dtypes import DTYPES, default_float
+from .dtypes import DTYPES, default_float, real_dtype
 from .errors import LinAlgError
 from .registry import registry
 from .shapes import as_int, normalize_axes, normalize_axis
@@ -69,15 +82,18 @@ def _tensor(name, x, what="x"):
     return x
 
 
+_INEXACT = ("float", "complex")
+
+
 def _matrices(name, x, square=False):
-    """``x`` as a float stack of matrices (..., M, N): see Note [Linalg dtypes]."""
+    """``x`` as a float or complex stack of matrices (..., M, N): see Note [Linalg dtypes]."""
     _tensor(name, x)
     if x.ndim < 2:
         raise errors.ShapeError(f"linalg.{name}: x must have at least two dimensions (a matrix or a stack of "
                                 f"matrices (..., M, N)), got shape {x.shape}")
     if square and x.shape[-1] != x.shape[-2]:
         raise errors.ShapeError(f"linalg.{name}: x must be square matrices (..., N, N), got shape {x.shape}")
-    if x.dtype.kind != "float":
+    if x.dtype.kind not in _INEXACT:
         x = d.astype(x, default_float)
     return x
 
@@ -90,16 +106,21 @@ def _same_device(name, *xs):
 
 
 def _float_pair(name, x1, x2):
-    """Two tensors on one device, promoted to one float dtype."""
+    """Two tensors on one device, promoted to one float or complex dtype."""
     _same_device(name, x1, x2)
     dt = d._PROMOTE[(x1.dtype, x2.dtype)]
-    if dt.kind != "float":
+    if dt.kind not in _INEXACT:
         dt = default_float
     return (x1 if x1.dtype is dt else d.astype(x1, dt)), (x2 if x2.dtype is dt else d.astype(x2, dt))
 
 
 def _eps(dt):
     return float(np.finfo(dt.numpy).eps)
+
+
+def _mH(x):
+    """The conjugate transpose of the last two axes (a view for real x; conj copies complex x)."""
+    return d.unary("conj", x).mT if x.dtype.kind == "complex" else x.mT
 
 
 # -- kernels (Note [Linalg kernels]) ----------------------------------------------------------------------------------
@@ -197,23 +218,28 @@ def _inv(x):
     return _lu_solve("inv", lu, pivots, d.expand(eye, x.shape[:-2] + (n, n)))
 
 
-def _permutation_sign(pivots, dt):
-    """(-1) ** (the number of row swaps the pivots make), in dtype dt."""
+def _odd_permutation(pivots):
+    """True where the pivots make an odd number of row swaps (bool, the batch's shape)."""
     n = pivots.shape[-1]
     swaps = F.sum(d.binary("not_equal", pivots, F.arange(n, dtype=_INT64, device=pivots.device)), axis=-1)
-    odd = d.astype(d.binary("remainder", swaps, 2), dt)
-    return d.binary("subtract", 1.0, d.binary("multiply", odd, 2.0))
+    return d.binary("equal", d.binary("remainder", swaps, 2), 1)
+
+
+def _signed(odd, x):
+    """-x where odd, else x: a negation, not a product with -1, which would make a complex inf NaN."""
+    return d.where(odd, d.unary("negative", x), x)
 
 
 def _det(x):
     lu, pivots = _lu("det", x)
-    return d.binary("multiply", F.prod(_diagonal_view(lu), axis=-1), _permutation_sign(pivots, x.dtype))
+    return _signed(_odd_permutation(pivots), F.prod(_diagonal_view(lu), axis=-1))
 
 
 def _slogdet(x):
     lu, pivots = _lu("slogdet", x)
     diag = _diagonal_view(lu)
-    sign = d.binary("multiply", F.prod(d.unary("sign", diag), axis=-1), _permutation_sign(pivots, x.dtype))
+    # sign(z) = z / |z| for complex z (0 for 0): the product has modulus 1, or is 0 for a singular matrix
+    sign = _signed(_odd_permutation(pivots), F.prod(d.unary("sign", diag), axis=-1))
     logabs = F.sum(d.unary("log", d.unary("abs", diag)), axis=-1)  # a zero pivot: log 0 = -inf
     return sign, logabs
 
@@ -251,7 +277,7 @@ def _eigh(name, x, vectors):
     (k,), fallback = _kernels(name, ("eigh",), x)
     if fallback is not None:
         return _back(_eigh(name, x.to(fallback), vectors), x.device)
-    w = d.empty(x.shape[:-1], x.dtype, x.device)
+    w = d.empty(x.shape[:-1], real_dtype(x.dtype), x.device)  # real for a Hermitian x
     v = d.empty(x.shape, x.dtype, x.device) if vectors else None
     if w.size:
         k(w, v, x)
@@ -265,7 +291,7 @@ def _svd(name, x, vectors, full):
     m, n = x.shape[-2:]
     kk = builtins.min(m, n)
     batch = x.shape[:-2]
-    s = d.empty(batch + (kk,), x.dtype, x.device)
+    s = d.empty(batch + (kk,), real_dtype(x.dtype), x.device)  # real for complex x
     if not vectors:
         if s.size:
             k(s, None, None, x)
@@ -285,8 +311,9 @@ def _svd(name, x, vectors, full):
 # -- factorizations and solves ------------------------------------------------------------------------------------------
 
 def cholesky(x, /, *, upper=False):
-    """The Cholesky factor of each symmetric positive-definite matrix of ``x`` (..., N, N): L with x = L L^T
-    (lower triangular), or U = L^T with ``upper=True``.  Only the lower triangle of x is read.
+    """The Cholesky factor of each symmetric (complex: Hermitian) positive-definite matrix of ``x`` (..., N, N):
+    L with x = L L^H (lower triangular; L^H the conjugate transpose, L^T for real x), or U = L^H with ``upper=True``.
+    Only the lower triangle of x is read.
 
     >>> import tensorswitch as ts
     >>> ts.linalg.cholesky(ts.asarray([[4.0, 2.0], [2.0, 2.0]])).tolist()
@@ -340,25 +367,27 @@ def qr(x, /, *, mode="reduced"):
 
 
 def eigh(x, /):
-    """The eigenvalues (ascending) and eigenvectors (as columns) of each symmetric matrix of ``x`` (..., N, N), read
-    from its lower triangle: an ``EighResult(eigenvalues, eigenvectors)``."""
+    """The eigenvalues (ascending) and eigenvectors (as columns) of each symmetric (complex: Hermitian) matrix of
+    ``x`` (..., N, N), read from its lower triangle: an ``EighResult(eigenvalues, eigenvectors)``; the eigenvalues are
+    real (float32 for complex64, float64 for complex128)."""
     return EighResult(*_eigh("eigh", _matrices("eigh", x, square=True), True))
 
 
 def eigvalsh(x, /):
-    """The eigenvalues (ascending) of each symmetric matrix of ``x`` (..., N, N), read from its lower triangle."""
+    """The eigenvalues (ascending, real) of each symmetric (complex: Hermitian) matrix of ``x`` (..., N, N), read
+    from its lower triangle."""
     return _eigh("eigvalsh", _matrices("eigvalsh", x, square=True), False)[0]
 
 
 def svd(x, /, *, full_matrices=True):
     """The singular value decomposition x = U @ diag(S) @ Vh of each matrix of ``x`` (..., M, N), S descending: an
     ``SVDResult(U, S, Vh)``; U (..., M, M) and Vh (..., N, N) with ``full_matrices`` (the default), else
-    (..., M, K) and (..., K, N), K = min(M, N)."""
+    (..., M, K) and (..., K, N), K = min(M, N).  S is real (float32 for complex64, float64 for complex128)."""
     return SVDResult(*_svd("svd", _matrices("svd", x), True, bool(full_matrices)))
 
 
 def svdvals(x, /):
-    """The singular values of each matrix of ``x`` (..., M, N), descending: shape (..., min(M, N))."""
+    """The singular values of each matrix of ``x`` (..., M, N), descending and real: shape (..., min(M, N))."""
     return _svd("svdvals", _matrices("svdvals", x), False, False)[1]
 
 
@@ -398,12 +427,12 @@ def pinv(x, /, *, rtol=None):
     u, s, vh = svd(x, full_matrices=False)
     keep = d.binary("greater", s, _tolerance("pinv", s, rtol, x.shape))
     s_inv = d.where(keep, d.binary("divide", 1.0, d.where(keep, s, 1.0)), 0.0)
-    return d.matmul(d.binary("multiply", matrix_transpose(vh), s_inv.expand_dims(-2)), matrix_transpose(u))
+    return d.matmul(d.binary("multiply", _mH(vh), s_inv.expand_dims(-2)), _mH(u))  # V diag(1/S) U^H
 
 
 def matrix_power(x, n, /):
     """``x`` (..., M, M) raised to the integer power ``n``: repeated squaring; n = 0 gives the identity, n < 0 the
-    inverse's power (float only)."""
+    inverse's power (float and complex only)."""
     _tensor("matrix_power", x)
     n = as_int(n, "linalg.matrix_power: n")
     if x.ndim < 2 or x.shape[-1] != x.shape[-2]:
@@ -412,7 +441,7 @@ def matrix_power(x, n, /):
         eye = F.eye(x.shape[-1], dtype=x.dtype, device=x.device)
         return d.astype(d.expand(eye, x.shape), x.dtype)
     if n < 0:
-        if x.dtype.kind != "float":
+        if x.dtype.kind not in _INEXACT:
             raise TypeError(f"linalg.matrix_power: integer matrices ({x.dtype.name}) cannot be raised to a negative "
                             f"power (it needs their inverse); cast to a float dtype first")
         x, n = inv(x), -n
@@ -432,6 +461,8 @@ def matrix_power(x, n, /):
 
 def _norm_input(name, x):
     _tensor(name, x)
+    if x.dtype.kind == "complex":  # every norm but the singular-value ones is a norm of |x|
+        return d.unary("abs", x)
     return x if x.dtype.kind == "float" else d.astype(x, default_float)
 
 
@@ -472,7 +503,7 @@ def matrix_norm(x, /, *, keepdims=False, ord="fro"):
     """The matrix norm of each matrix of ``x`` (..., M, N): ord 'fro' (Frobenius), 'nuc' (sum of singular values),
     1 / -1 (max / min column sum of |x|), 2 / -2 (largest / smallest singular value), inf / -inf (max / min row sum
     of |x|)."""
-    x = _matrices("matrix_norm", _norm_input("matrix_norm", x))
+    _tensor("matrix_norm", x)
     if isinstance(ord, str):
         valid = ord in ("fro", "nuc")
     else:
@@ -480,6 +511,8 @@ def matrix_norm(x, /, *, keepdims=False, ord="fro"):
             and ord in (1, -1, 2, -2, math.inf, -math.inf)
     if not valid:
         raise ValueError(f"linalg.matrix_norm: ord must be one of 'fro', 'nuc', 1, -1, 2, -2, inf, -inf; got {ord!r}")
+    # the singular-value norms take complex x itself (its singular values are real), the others |x|
+    x = _matrices("matrix_norm", x if ord in ("nuc", 2, -2) else _norm_input("matrix_norm", x))
     if ord == "fro":
         out = _vector_norm(x, (x.ndim - 2, x.ndim - 1), False, 2.0)
     elif ord in ("nuc", 2, -2):
@@ -572,7 +605,7 @@ def _move_to_end(x, axis):
 
 def vecdot(x1, x2, /, *, axis=-1):
     """The dot product of the vectors of ``x1`` and ``x2`` along ``axis`` (other dims broadcasting), promoted as
-    ``matmul`` is."""
+    ``matmul`` is; complex ``x1`` is conjugated first, as the standard says."""
     _tensor("vecdot", x1, "x1")
     _tensor("vecdot", x2, "x2")
     _same_device("vecdot", x1, x2)
@@ -584,6 +617,8 @@ def vecdot(x1, x2, /, *, axis=-1):
                                 f"({x1.shape[axis]} and {x2.shape[axis]}); the contracted axis does not broadcast")
     a, b = _move_to_end(x1, axis), _move_to_end(x2, axis)
     d.broadcast_shapes("vecdot", a.shape[:-1], b.shape[:-1])
+    if a.dtype.kind == "complex":  # the standard's vecdot conjugates x1: sum(conj(x1) * x2)
+        a = d.unary("conj", a)
     out = d.matmul(a.expand_dims(-2), b.expand_dims(-1))  # (..., 1, K) @ (..., K, 1)
     return out.squeeze((-2, -1))
 

@@ -128,8 +128,10 @@ The scans and array indexing (issue 8; dispatch/statistical.py, searching.py and
                                                                           repeat, cpu writes in C order (the last
                                                                           wins, as NumPy), parallel devices any one
 
-The linalg family (issue 8; dispatch/linalg.py).  x (*B, M, N) any strides, float32/float64 (the key dtype); *B is
-shared by every operand (the dispatcher broadcasts, a stride of 0); outputs contiguous, never empty; pivots int64.
+The linalg family (issue 8; dispatch/linalg.py).  x (*B, M, N) any strides, float32/float64 or complex64/complex128
+(the key dtype); *B is shared by every operand (the dispatcher broadcasts, a stride of 0); outputs contiguous, never
+empty; pivots int64.  For complex x read Hermitian for symmetric, unitary for orthonormal and L^H (the conjugate
+transpose) for L^T; w and s are then real, of x's part dtype (float32 for complex64), the other outputs x's dtype.
 
     cholesky        k(out, x, upper)                   x's (floats)       out (*B, N, N): L (lower, zeros above) or
                                                                           L^T (upper) with x = L L^T, from x's lower
@@ -362,7 +364,8 @@ class Registry:
         """Coverage as text: a row per op, a column per device type, each cell the dtypes with a kernel."""
         types = sorted({t for (_, t, _) in self._entries}, key=lambda t: (t != "cpu", t))
         short = {"bool": "b", "int8": "i8", "int16": "i16", "int32": "i32", "int64": "i64", "uint8": "u8",
-                 "uint16": "u16", "uint32": "u32", "uint64": "u64", "float16": "f16", "float32": "f32", "float64": "f64"}
+                 "uint16": "u16", "uint32": "u32", "uint64": "u64", "float16": "f16", "float32": "f32", "float64": "f64",
+                 "complex64": "c64", "complex128": "c128"}
         width = sum(len(s) + 1 for s in short.values())
         ops = sorted({o for (o, _, _) in self._entries})
         first = max([14] + [len(op) + 1 for op in ops])  # a long name (max_pool2d_backward) keeps its columns

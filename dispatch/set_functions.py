@@ -6,6 +6,8 @@ neighbours marking where each group of equal values starts, nonzero for those st
 groups and scatter_add to send each group number back to the element's original position.  Only the number of
 distinct values crosses to the host (inside nonzero: the result's size).
 
+Complex values are grouped the same way, ordered by real part and then imaginary part, as NumPy orders them.
+
 Equality is ``==``: -0.0 and +0.0 are one value, and every NaN is distinct (NaN != NaN), each its own entry with a
 count of 1, as the standard says.  Values come out sorted (Note [Sort order], kernels/cpu/sort.cpp: NaNs last); a
 group's value is its first element in that order (of -0.0 and +0.0, whichever comes first in x), and its index
@@ -35,6 +37,15 @@ UniqueCountsResult = namedtuple("UniqueCountsResult", ["values", "counts"])
 UniqueInverseResult = namedtuple("UniqueInverseResult", ["values", "inverse_indices"])
 
 
+def _complex_order(flat):
+    """The stable order of complex values by real part, then imaginary part (NumPy's order of complex numbers):
+    a stable argsort by the imaginary parts, then one by the real parts in that order (sort has no complex
+    kernels: the standard orders real numbers only)."""
+    by_imag = sorting.argsort(flat.imag)
+    real = nnops.take_along_axis(flat.real, by_imag, axis=0)
+    return nnops.take_along_axis(by_imag, sorting.argsort(real), axis=0)
+
+
 class _Groups:
     """The groups of equal values of ``x`` flattened: ``order`` (the stable argsort), ``flags`` (True where a group
     starts in sorted order), ``starts`` (their positions) and ``values`` (one per group, sorted)."""
@@ -49,7 +60,7 @@ class _Groups:
             self.order = self.starts = F.zeros((0,), dtype=_INT64, device=device)
             self.values = d.empty((0,), x.dtype, device)
             return
-        self.order = sorting.argsort(self.flat)
+        self.order = _complex_order(self.flat) if x.dtype.kind == "complex" else sorting.argsort(self.flat)
         ordered = nnops.take_along_axis(self.flat, self.order, axis=0)
         self.flags = F.ones((n,), dtype=_BOOL, device=device)
         if n > 1:  # a new group wherever a value differs from the one before it (NaN differs from everything)

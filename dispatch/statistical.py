@@ -59,7 +59,7 @@ def _scan(op, name, x, axis, dtype, include_initial):
     axis = normalize_axis(name, axis, x.ndim)
     if dtype is None:
         # as ts.sum: kernels/optable.py's sum_dtype
-        dt = x.dtype if x.dtype.kind == "float" else (_UINT64 if x.dtype.kind == "uint" else _INT64)
+        dt = x.dtype if x.dtype.kind in ("float", "complex") else (_UINT64 if x.dtype.kind == "uint" else _INT64)
     else:
         dt = to_dtype(dtype)
     d.check_dtype(name, dt, x.device)

@@ -161,6 +161,30 @@ class Tensor(_RawTensor):
         st = self.strides  # the view directly: matmul's backward takes a few per layer
         return self._view(self.offset, shape[:-2] + (shape[-1], shape[-2]), st[:-2] + (st[-1], st[-2]))
 
+    @property
+    def real(self):
+        """The real part as a view (NumPy's and PyTorch's ``x.real``): of a complex tensor, a view of its memory in
+        the parts' dtype (writes go through); of a real tensor, the tensor itself.  ``ts.real(x)`` is the copy."""
+        return self._part(0) if self.dtype.kind == "complex" else self
+
+    @property
+    def imag(self):
+        """The imaginary part: of a complex tensor, a view as ``real`` is; of a real tensor, zeros (a new tensor)."""
+        if self.dtype.kind == "complex":
+            return self._part(1)
+        from .functions import zeros_like
+
+        return zeros_like(self)
+
+    def _part(self, which):
+        from .dtypes import REAL_OF
+
+        t = make_tensor(self.buffer, 2 * self.offset + which, self.shape, tuple(2 * s for s in self.strides),
+                        REAL_OF[self.dtype], self.device)
+        if type(self) is not Tensor and isinstance(self, ReadOnlyTensor):
+            t.__class__ = ReadOnlyTensor
+        return t
+
     def stride(self):
         """The strides in elements."""
         return self.strides

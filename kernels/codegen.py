@@ -19,13 +19,16 @@ DTYPE_CODE = {name: i for i, name in enumerate(DTYPES)}  # shared with dispatch/
 STORAGE = {
     "cpp": {"bool": "bool", "int8": "int8_t", "int16": "int16_t", "int32": "int32_t", "int64": "int64_t",
             "uint8": "uint8_t", "float16": "_Float16", "float32": "float", "float64": "double",
-            "uint16": "uint16_t", "uint32": "uint32_t", "uint64": "uint64_t"},
+            "uint16": "uint16_t", "uint32": "uint32_t", "uint64": "uint64_t",
+            "complex64": "std::complex<float>", "complex128": "std::complex<double>"},
     "cuda": {"bool": "bool", "int8": "signed char", "int16": "short", "int32": "int", "int64": "long long",
              "uint8": "unsigned char", "float16": "__half", "float32": "float", "float64": "double",
-             "uint16": "unsigned short", "uint32": "unsigned int", "uint64": "unsigned long long"},
+             "uint16": "unsigned short", "uint32": "unsigned int", "uint64": "unsigned long long",
+            "complex64": "float2", "complex128": "double2"},
     "opencl": {"bool": "uchar", "int8": "char", "int16": "short", "int32": "int", "int64": "long",
                "uint8": "uchar", "float16": "half", "float32": "float", "float64": "double",
-               "uint16": "ushort", "uint32": "uint", "uint64": "ulong"},
+               "uint16": "ushort", "uint32": "uint", "uint64": "ulong",
+               "complex64": "float2", "complex128": "double2"},
 }
 
 INLINE = {"cpp": "static inline", "cuda": "static __device__ __forceinline__", "opencl": "static inline"}
@@ -51,13 +54,44 @@ def compute_type(dialect, dtype):
 
 
 def load(dialect, dtype, ptr, index):
-    """An expression reading element ``index`` of ``ptr`` as the compute type."""
+    """An expression reading element ``index`` of ``ptr`` as the compute type (a complex element as it is stored:
+    float2/double2 in the run-time dialects, which no cast may name)."""
     if dtype == "float16":
         if dialect == "opencl":
             return f"vload_half({index}, {ptr})"
         if dialect == "cuda":
             return f"__half2float({ptr}[{index}])"
+    if dialect != "cpp" and optable.KIND[dtype] == "complex":
+        return f"({ptr}[{index}])"
     return f"(({compute_type(dialect, dtype)}){ptr}[{index}])"
+
+
+def complex_of(dialect, dtype, parts):
+    """The ``dtype`` (complex) value with real and imaginary parts ``parts`` (two C expressions of its part type),
+    in a run-time dialect: an OpenCL vector literal, or CUDA's make_float2/make_double2."""
+    c = STORAGE[dialect][dtype]
+    re, im = parts
+    return f"(({c})({re}, {im}))" if dialect == "opencl" else f"make_{c}({re}, {im})"
+
+
+def _complex_cast(dialect, src, dst, value):
+    """cast() where ``src`` or ``dst`` is complex, in a run-time dialect (Note [Complex kernels] in
+    kernels/ops_common.h; kernels/cpu/kernels.h's convert() gives the same answers): to bool, either part nonzero;
+    to a real dtype, the real part by the real rules; from a real dtype, the value converted to the part type with
+    imaginary +0; complex64 and complex128 convert each part (rounding once)."""
+    if dst == "bool":
+        return f"(({value}).x != 0 || ({value}).y != 0)"
+    if optable.KIND[src] != "complex":
+        part = optable.REAL_PART[dst]
+        return complex_of(dialect, dst, (cast(dialect, src, part, value), f"({compute_type(dialect, part)})0"))
+    if optable.KIND[dst] != "complex":
+        return cast(dialect, optable.REAL_PART[src], dst, f"({value}).x")
+    if src == dst:
+        return f"({value})"
+    if dialect == "opencl":
+        return f"convert_{STORAGE[dialect][dst]}({value})"
+    part = compute_type(dialect, optable.REAL_PART[dst])
+    return complex_of(dialect, dst, (f"({part})({value}).x", f"({part})({value}).y"))
 
 
 def cast(dialect, src, dst, value):
@@ -67,6 +101,8 @@ def cast(dialect, src, dst, value):
     in dispatch/dtypes.py through the ``ts_<float|double>_to_<dst>`` helpers of kernels/opencl/common.cl and
     kernels/cuda/common.cu (a C cast of an out-of-range float is undefined in C, OpenCL C and CUDA alike), and
     float64 to float16 stays double so that the float16 store rounds once (through float it would round twice)."""
+    if dialect != "cpp" and "complex" in (optable.KIND[src], optable.KIND[dst]):
+        return _complex_cast(dialect, src, dst, value)
     if dst == "bool":
         return f"(({value}) != 0)"
     if dialect == "cpp":  # the C++ build's own rules, unchanged (kernels/cpu/kernels.h converts on its own)
@@ -82,6 +118,8 @@ def cast(dialect, src, dst, value):
 def cast_type(dialect, src, dst):
     """The C type of ``cast(dialect, src, dst, ...)``: ``dst``'s compute type, except double for float64 to
     float16 (see ``store``'s ``value_type``)."""
+    if dialect != "cpp" and optable.KIND[src] == "complex" and optable.KIND[dst] != "complex":
+        return cast_type(dialect, optable.REAL_PART[src], dst)  # the real part's conversion
     if src == "float64" and dst == "float16" and dialect != "cpp":
         return "double"
     return compute_type(dialect, dst)
@@ -91,7 +129,8 @@ def store(dialect, dtype, ptr, index, value, value_type=None):
     """A statement writing ``value`` (of ``dtype``'s compute type, or of ``value_type`` when given) into element
     ``index`` of ``ptr``.  A float16 store rounds once from whatever arrives: OpenCL's ``vstore_half_rte`` takes a
     double as such (``value_type="double"``, where the device has fp64), and CUDA's ``::ts::to_half`` is overloaded
-    on the value's type (kernels/cuda/common.cu)."""
+    on the value's type (kernels/cuda/common.cu).  A complex store takes either complex precision (OpenCL: say
+    which in ``value_type``, "float2" or "double2")."""
     if dtype == "float16":
         if dialect == "opencl":
             if value_type == "double":
@@ -101,6 +140,16 @@ def store(dialect, dtype, ptr, index, value, value_type=None):
             return f"{ptr}[{index}] = ::ts::to_half({value});"
     if dtype == "bool":
         return f"{ptr}[{index}] = ({ctype(dialect, 'bool')})(({value}) != 0);"
+    if dialect != "cpp" and optable.KIND[dtype] == "complex":
+        # a complex value of either precision (a complex64 sum arrives as double2): converted per part, since no
+        # C cast converts float2/double2.  OpenCL names the conversion from value_type; CUDA's ::ts::to_float2 and
+        # ::ts::to_double2 (kernels/cuda/common.cu) are overloaded on the value's type
+        c = ctype(dialect, dtype)
+        if dialect == "cuda":
+            return f"{ptr}[{index}] = ::ts::to_{c}({value});"
+        if value_type is not None and value_type != c:
+            return f"{ptr}[{index}] = convert_{c}({value});"
+        return f"{ptr}[{index}] = ({value});"
     return f"{ptr}[{index}] = ({ctype(dialect, dtype)})({value});"
 
 
@@ -127,6 +176,8 @@ def _helper_families(dialect, dtypes):
             lines.append(f"TS_FLOAT_HELPERS({d}, {c})")
             if d == "float16":
                 lines.append("TS_HALF_HELPERS")
+        elif kind == "complex":  # Note [Complex kernels] in kernels/ops_common.h
+            lines.append(f"TS_COMPLEX_HELPERS({d}, {c}, {compute_type(dialect, optable.REAL_PART[d])})")
     return lines
 
 

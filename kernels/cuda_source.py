@@ -71,7 +71,10 @@ def _elementwise_unit(op, d):
     info = optable.ELEMENTWISE[op]
     r = info.result_dtype(d)
     args = "C a" if info.arity == 1 else "C a, C b"
-    expr = codegen.cast("cuda", d, r, info.expression(d))
+    # a complex op's expression already has its result's type: a real part (abs, angle, ...), a truth value, or
+    # the complex value itself
+    src = r if optable.KIND[d] == "complex" else d
+    expr = codegen.cast("cuda", src, r, info.expression(d))
     return (f"struct ts_ew_{op}_{d} {{\n"
             f"    typedef {_c(d)} In;\n    typedef {_c(r)} Out;\n    typedef {_cc(d)} C;\n"
             f"    {_F} C load(const In* p, ::ts::i64 i) {{ return {codegen.load('cuda', d, 'p', 'i')}; }}\n"
@@ -100,6 +103,8 @@ def reduction_types(op, d):
     """(output dtype, accumulator C type) of reduction ``op`` over dtype ``d``; see Note [Kernel contract]."""
     result = optable.REDUCTIONS[op].result
     if result == "sum":
+        if optable.KIND[d] == "complex":
+            return d, "double2"  # both complex dtypes in complex128, as the cpu backend's
         if optable.KIND[d] == "float":
             return d, ("float" if d == "float16" else "double")  # float16 accumulates in float, the rest in double
         return optable.sum_dtype(d), "unsigned long long"  # unsigned: overflow wraps (a signed one is undefined)
@@ -112,6 +117,8 @@ def reduction_types(op, d):
 
 def _identity(op, d, acc):
     init = optable.REDUCTIONS[op].init
+    if acc == "double2":
+        return codegen.complex_of("cuda", "complex128", (f"(double){init}", "0.0"))
     if init is not None:
         return f"({acc})({init})"
     # max/min have no identity in the table (an empty extent is refused before dispatch); the fold starts from the
@@ -134,10 +141,17 @@ def _reduction_unit(op, d):
                 f"ts_argload_{op}_{d}> ts_red_{op}_{d};\n"
                 f"TS_REDUCE_KERNELS(ts_{op}_{d}, ts_red_{op}_{d})\n")
     combine = optable.REDUCTIONS[op].combine
+    read = f"(Acc)({load})"
+    if optable.KIND[d] == "complex":  # Note [Complex kernels]: the ops_common.h helpers, never C's operators
+        if acc == "double2":
+            read = f"::ts::to_double2({load})"
+            combine = f"ts_c{'mul' if op == 'prod' else 'add'}_complex128(acc, v)"
+        else:  # any, all: either part nonzero
+            read = codegen.cast("cuda", d, "bool", load)
     return (f"struct ts_redops_{op}_{d} {{\n"
             f"    typedef {_c(d)} In;\n    typedef {_c(out)} Out;\n    typedef {acc} Acc;\n"
             f"    {_F} Acc identity() {{ return {_identity(op, d, acc)}; }}\n"
-            f"    {_F} Acc load(const In* p, ::ts::i64 i) {{ return (Acc)({load}); }}\n"
+            f"    {_F} Acc load(const In* p, ::ts::i64 i) {{ return {read}; }}\n"
             f"    {_F} Acc combine(Acc acc, Acc v) {{ return (Acc)({combine}); }}\n"
             f"    {_F} void finish(Out* p, ::ts::i64 i, Acc v) {{ {codegen.store('cuda', out, 'p', 'i', 'v')} }}\n"
             f"}};\n"
@@ -146,8 +160,10 @@ def _reduction_unit(op, d):
 
 
 def _matmul_unit(d):
-    # integers in unsigned 64-bit arithmetic, which wraps (NumPy's answer) where signed overflow would be undefined
-    acc = {"float16": "float", "float32": "float", "float64": "double"}.get(d, "unsigned long long")
+    # integers in unsigned 64-bit arithmetic, which wraps (NumPy's answer) where signed overflow would be undefined;
+    # complex numbers in their own float2/double2 (matmul.cu's madd)
+    acc = {"float16": "float", "float32": "float", "float64": "double", "complex64": "float2",
+           "complex128": "double2"}.get(d, "unsigned long long")
     return (f"struct ts_mm_{d} : ts_io_{d} {{ typedef {acc} Acc; }};\n"
             f"TS_MATMUL_KERNEL(ts_matmul_{d}, ts_mm_{d})\n")
 
@@ -188,7 +204,7 @@ def _program_units(family, d):
             return [f"TS_RAND_KERNELS(ts_rand_{d}, ts_randn_{d}, ts_io_{d})\n"]
         return [f"TS_RANDINT_KERNEL(ts_randint_{d}, ts_io_{d})\n"] if d in optable.INTEGER else []
     if family == "matmul":
-        return [_matmul_unit(d)] if d in optable.NUMERIC else []
+        return [_matmul_unit(d)] if d in optable.COVERAGE["matmul"] else []
     if family == "softmax":
         return [_softmax_unit(d)] if kind == "float" else []
     if family == "windows":  # im2col, col2im, pooling: kernels/cuda/nn.cu

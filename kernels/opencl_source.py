@@ -38,9 +38,11 @@ def _float_arg(dev):
 
 
 def _elementwise_source(dev, dtype):
-    """Every elementwise op of ``dtype`` in the table, plus where and fill."""
+    """Every elementwise op of ``dtype`` in the table, plus where and fill (a complex fill value arrives as the
+    dtype's own float2/double2, rounded once on the host)."""
     t, c = codegen.ctype("opencl", dtype), codegen.compute_type("opencl", dtype)
-    fill_t = _float_arg(dev) if optable.KIND[dtype] == "float" else "long"
+    kind = optable.KIND[dtype]
+    fill_t = _float_arg(dev) if kind == "float" else (t if kind == "complex" else "long")
     out = [_preamble(dev, [dtype]), f"#define IN_T {t}\n#define TS_FILL_T {fill_t}\n", _read("elementwise.cl")]
     for op in optable.ELEMENTWISE.values():
         if dtype not in op.dtypes:
@@ -66,17 +68,40 @@ def _elementwise_source(dev, dtype):
 
 
 def _astype_source(dev, dtype):
-    """Conversions from ``dtype`` to every dtype (float16 storage needs no extension: vload/vstore_half).
-    Float to integer follows Note [Float to integer casts] in dispatch/dtypes.py (codegen.cast), and every float
-    conversion rounds once (float64 to float16 stores the double itself)."""
+    """Conversions from ``dtype`` to every dtype the device stores (float16 storage needs no extension:
+    vload/vstore_half; float64 and complex128 need fp64).  Float to integer follows Note [Float to integer casts] in
+    dispatch/dtypes.py (codegen.cast), and every float conversion rounds once (float64 to float16 stores the double
+    itself); complex to real takes the real part, real to complex an imaginary +0 (codegen.cast)."""
     out = [_preamble(dev, []), f"#define IN_T {codegen.ctype('opencl', dtype)}\n", _read("astype.cl")]
     for dst in optable.DTYPE_NAMES:
+        if not dev.fp64 and dst in _NEEDS_FP64:
+            continue
         value = codegen.cast("opencl", dtype, dst, _ld(dtype, "x", "i"))
         o = codegen.ctype("opencl", dst)
         stored = _st(dst, "out", "o", value, codegen.cast_type("opencl", dtype, dst))
         out.append(f"static inline void ts_convert_{dst}(__global {o}* out, long o, __global const IN_T* x, long i) "
                    f"{{ {stored} }}\nTS_ASTYPE({dst}, {o})\n")
     return "".join(out)
+
+
+_NEEDS_FP64 = ("float64", "complex128")
+
+
+def complex_accumulator(dev, dtype):
+    """The complex dtype that sums, products and scans of complex ``dtype`` accumulate in: complex128 where the
+    device has fp64 (complex64 then rounds once at the end, as the cpu backend's), else complex64 itself."""
+    return "complex128" if dev.fp64 else dtype
+
+
+def _part_type(dtype):
+    """The C type of complex ``dtype``'s parts."""
+    return codegen.ctype("opencl", optable.REAL_PART[dtype])
+
+
+def _complex_fold(name, acc_dtype):
+    """The fold of reduction or scan ``name`` (sum/cumsum, prod/cumprod) on complex accumulators ``acc``, ``v``."""
+    op = "cmul" if name in ("prod", "cumprod") else "cadd"
+    return f"ts_{op}_{acc_dtype}"
 
 
 _UNIFORM = {"float32": "((x0 >> 8) * (1.0f / 16777216.0f))", "float16": "((x0 >> 21) * (1.0f / 2048.0f))",
@@ -105,28 +130,49 @@ _LIMITS = {"int8": ("CHAR_MIN", "CHAR_MAX"), "int16": ("SHRT_MIN", "SHRT_MAX"), 
            "float32": ("-INFINITY", "INFINITY"), "float64": ("-INFINITY", "INFINITY")}
 
 
-def reduction_types(op, dtype):
-    """(accumulator C type, result dtype) of reduction ``op`` on ``dtype`` (optable's result kinds)."""
+def reduction_types(op, dtype, fp64=True):
+    """(accumulator C type, result dtype) of reduction ``op`` on ``dtype`` (optable's result kinds) on a device with
+    or without ``fp64``."""
     result = optable.REDUCTIONS[op].result
     c = codegen.compute_type("opencl", dtype)
+    kind = optable.KIND[dtype]
+    if result == "sum" and kind == "complex":  # see complex_accumulator
+        return ("double2" if fp64 else c), dtype
     if result == "sum":  # integers widen to int64 or uint64 (optable.sum_dtype), in ulong so that overflow wraps
-        return (c, dtype) if optable.KIND[dtype] == "float" else ("ulong", optable.sum_dtype(dtype))
+        return (c, dtype) if kind == "float" else ("ulong", optable.sum_dtype(dtype))
     if result == "bool":
         return "int", "bool"
     return c, ("int64" if result == "index" else dtype)
 
 
 def _reduce_source(dev, dtype):
-    """Every reduction of input ``dtype``: serial, group and finish kernels each."""
-    out = [_preamble(dev, []), f"#define IN_T {codegen.ctype('opencl', dtype)}\n#define TS_RL {dev.reduce_local}\n",
-           _read("reduce.cl")]
+    """Every reduction of input ``dtype``: serial, group and finish kernels each.  Complex sums and products fold
+    with the ts_cadd/ts_cmul helpers of their accumulator (complex_accumulator)."""
+    is_complex = optable.KIND[dtype] == "complex"
+    acc_dtype = complex_accumulator(dev, dtype) if is_complex else None
+    out = [_preamble(dev, [acc_dtype] if is_complex else []),
+           f"#define IN_T {codegen.ctype('opencl', dtype)}\n#define TS_RL {dev.reduce_local}\n", _read("reduce.cl")]
     for name, red in optable.REDUCTIONS.items():
         if dtype not in red.dtypes:
             continue
-        acc, rdt = reduction_types(name, dtype)
+        acc, rdt = reduction_types(name, dtype, dev.fp64)
         value = _ld(dtype, "x", "off")
         if red.result == "bool":
             value = codegen.cast("opencl", dtype, "bool", value)
+        if is_complex and red.result == "sum":
+            value = codegen.cast("opencl", dtype, acc_dtype, value)
+            part = _part_type(acc_dtype)
+            init = codegen.complex_of("opencl", acc_dtype, (f"({part}){red.init}", f"({part})0"))
+            fold = f"*accp = {_complex_fold(name, acc_dtype)}(acc, v);"
+            o = codegen.ctype("opencl", rdt)
+            out.append(f"static inline {acc} ts_init_{name}(void) {{ return {init}; }}\n"
+                       f"static inline {acc} ts_read_{name}(__global const IN_T* x, long off) {{ return {value}; }}\n"
+                       f"static inline void ts_fold_{name}({acc}* accp, long* ip, {acc} v, long vi) "
+                       f"{{ const {acc} acc = *accp; {fold} }}\n"
+                       f"static inline void ts_write_{name}(__global {o}* out, long o, {acc} acc, long idx) "
+                       f"{{ {_st(rdt, 'out', 'o', 'acc', acc)} }}\n"
+                       f"TS_REDUCTION({name}, {acc}, {o})\n")
+            continue
         if red.init is not None:
             init = red.init
         else:
@@ -153,15 +199,24 @@ def _reduce_source(dev, dtype):
 
 def _io(dtype, value_type):
     """IN_T (``dtype``'s storage), TS_LOAD(p, i) (its value in the compute type) and ts_store(out, i, v), which stores
-    a ``value_type`` v: what the matmul, softmax and nn templates read and write with."""
+    a ``value_type`` v: what the matmul, softmax and nn templates read and write with (a complex v of either
+    precision: codegen.store converts it)."""
+    convert = value_type if optable.KIND[dtype] == "complex" else None
     return (f"#define IN_T {codegen.ctype('opencl', dtype)}\n#define TS_LOAD(p, i) {_ld(dtype, '(p)', '(i)')}\n"
             f"static inline void ts_store(__global IN_T* out, long i, {value_type} v) "
-            f"{{ {_st(dtype, 'out', 'i', 'v')} }}\n")
+            f"{{ {_st(dtype, 'out', 'i', 'v', convert)} }}\n")
 
 
 def _matmul_source(dev, dtype):
+    """matmul.cl for ``dtype``: floats accumulate in their compute type, integers in unsigned arithmetic (wraps),
+    complex numbers in their own type with TS_MADD a complex multiply-add (ops_common.h's helpers)."""
     c = codegen.compute_type("opencl", dtype)
-    acc = c if optable.KIND[dtype] == "float" else ("ulong" if dtype in ("int64", "uint64") else "uint")
+    kind = optable.KIND[dtype]
+    if kind == "complex":
+        return (_preamble(dev, [dtype]) + f"#define ACC_T {c}\n#define TS_TILE {dev.tile}\n"
+                f"#define TS_MADD(acc, a, b) ts_cadd_{dtype}((acc), ts_cmul_{dtype}((a), (b)))\n"
+                + _io(dtype, c) + _read("matmul.cl"))
+    acc = c if kind == "float" else ("ulong" if dtype in ("int64", "uint64") else "uint")
     return (_preamble(dev, []) + f"#define ACC_T {acc}\n#define TS_TILE {dev.tile}\n" + _io(dtype, "ACC_T")
             + _read("matmul.cl"))
 
@@ -215,10 +270,13 @@ def _sort_source(dev, dtype):
 
 def scan_accumulator(dev, dtype):
     """The accumulator C type of a scan of ``dtype``: floats in double where the device has it, integers in ulong
-    (which wraps; the stored low bits are the dtype's own wrapped sum), bool in uint (0/1, or / and)."""
+    (which wraps; the stored low bits are the dtype's own wrapped sum), bool in uint (0/1, or / and), complex
+    numbers in complex_accumulator's type."""
     kind = optable.KIND[dtype]
     if kind == "float":
         return "double" if dev.fp64 else "float"
+    if kind == "complex":
+        return codegen.ctype("opencl", complex_accumulator(dev, dtype))
     return "uint" if kind == "bool" else "ulong"
 
 
@@ -227,6 +285,16 @@ def _scan_source(product):
         acc = scan_accumulator(dev, dtype)
         kind = optable.KIND[dtype]
         load = codegen.load("opencl", dtype, "(p)", "(i)")
+        if kind == "complex":
+            acc_dtype = complex_accumulator(dev, dtype)
+            part = _part_type(acc_dtype)
+            identity = codegen.complex_of("opencl", acc_dtype, (f"({part}){int(product)}", f"({part})0"))
+            op = f"{_complex_fold('cumprod' if product else 'cumsum', acc_dtype)}((a), (b))"
+            return (_preamble(dev, [acc_dtype]) + f"#define TS_SCAN 1\n#define ACC_T {acc}\n"
+                    f"#define TS_SL {dev.reduce_local}\n"
+                    f"#define TS_READ(p, i) {codegen.cast('opencl', dtype, acc_dtype, load)}\n"
+                    f"#define TS_OP(a, b) {op}\n#define TS_IDENTITY {identity}\n" + _io(dtype, acc)
+                    + _read("scan.cl"))
         if kind == "bool":
             read, op = f"(({acc})({load} != 0))", "((a) & (b))" if product else "((a) | (b))"
         else:
@@ -239,9 +307,9 @@ def _scan_source(product):
 
 
 def _compact_source(dev, dtype):
-    load = codegen.load("opencl", dtype, "(p)", "(i)")
+    nonzero = codegen.cast("opencl", dtype, "bool", codegen.load("opencl", dtype, "(p)", "(i)"))  # complex: either part
     return (_preamble(dev, []) + f"#define TS_COMPACT 1\n#define IN_T {codegen.ctype('opencl', dtype)}\n"
-            f"#define TS_SL {dev.reduce_local}\n#define TS_NONZERO(p, i) ((long)({load} != 0))\n" + _read("scan.cl"))
+            f"#define TS_SL {dev.reduce_local}\n#define TS_NONZERO(p, i) ((long){nonzero})\n" + _read("scan.cl"))
 
 
 def _gather_source(dev, dtype):

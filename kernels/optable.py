@@ -17,9 +17,10 @@ this table.
 This module imports nothing from the package: the C++ build runs it as a plain script.
 """
 
-# The order is the dtype codes (dispatch/dtypes.py): uint16, uint32 and uint64 came later and were appended.
+# The order is the dtype codes (dispatch/dtypes.py): uint16, uint32 and uint64 came later and were appended, then
+# complex64 and complex128.
 DTYPE_NAMES = ("bool", "int8", "int16", "int32", "int64", "uint8", "float16", "float32", "float64",
-               "uint16", "uint32", "uint64")
+               "uint16", "uint32", "uint64", "complex64", "complex128")
 
 # dtype categories an expression can be specialised for
 KIND = {
@@ -27,13 +28,20 @@ KIND = {
     "int8": "int", "int16": "int", "int32": "int", "int64": "int",
     "uint8": "uint", "uint16": "uint", "uint32": "uint", "uint64": "uint",
     "float16": "float", "float32": "float", "float64": "float",
+    "complex64": "complex", "complex128": "complex",
 }
 
-ALL = DTYPE_NAMES
-NUMERIC = tuple(d for d in DTYPE_NAMES if d != "bool")
+# The dtype groups.  ALL and NUMERIC are the *real* dtypes (every op that orders its values stops there); ops that
+# take complex numbers add COMPLEX to their line, so that each claim of a complex kernel is written where it is made.
+COMPLEX = ("complex64", "complex128")
+ALL = tuple(d for d in DTYPE_NAMES if d not in COMPLEX)
+NUMERIC = tuple(d for d in ALL if d != "bool")
 INTEGER = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64")
 UNSIGNED = ("uint8", "uint16", "uint32", "uint64")
 FLOAT = ("float16", "float32", "float64")
+INEXACT = FLOAT + COMPLEX  # the standard's "floating-point" functions: exp, log, sqrt, ...
+#: the real dtype of a complex dtype's parts
+REAL_PART = {"complex64": "float32", "complex128": "float64"}
 
 
 class Elementwise:
@@ -42,9 +50,12 @@ class Elementwise:
     name:     the public name (``ts.<name>``) and the registry key
     arity:    1 or 2
     dtypes:   input dtypes (after promotion) that get a kernel on every built-in backend
-    result:   "same" (the input dtype) or "bool"
-    expr:     a C expression, or a dict from dtype kind ("bool", "int", "uint", "float") to one; a dtype name as a
-              key overrides its kind for that dtype (nextafter of float16)
+    result:   "same" (the input dtype), "bool", or "real" (the input dtype, and for complex inputs the dtype of their
+              parts: abs, real, imag, angle)
+    expr:     a C expression, or a dict from dtype kind ("bool", "int", "uint", "float", "complex") to one; a dtype
+              name as a key overrides its kind for that dtype (nextafter of float16).  Complex expressions call the
+              ``ts_c*_{T}`` helpers of kernels/ops_common.h (Note [Complex kernels]): C's operators mean something
+              else on OpenCL's float2
     to_float: integer and bool inputs are first cast to the default float dtype (exp, divide, ...)
     """
 
@@ -60,6 +71,8 @@ class Elementwise:
         return e.replace("{T}", dtype)
 
     def result_dtype(self, dtype):
+        if self.result == "real":
+            return REAL_PART.get(dtype, dtype)
         return "bool" if self.result == "bool" else dtype
 
 
@@ -98,69 +111,90 @@ _float_nan_min = "((a < b || a != a) ? a : b)"
 #   real, conj, imag  real dtypes: copies of x, and zeros (complex dtypes will add a "complex" expression and a
 #                 result dtype of the real part)
 
+_and, _or, _xor = "((a != 0) && (b != 0))", "((a != 0) || (b != 0))", "((a != 0) != (b != 0))"
+
 ELEMENTWISE = {op.name: op for op in (
     # unary
-    _unary("negative", NUMERIC, "-a"),
-    _unary("positive", NUMERIC, "a"),
-    _unary("abs", NUMERIC, {"int": "(a < 0 ? -a : a)", "uint": "a", "float": "fabs(a)"}),
-    _unary("exp", FLOAT, "exp(a)", to_float=True),
-    _unary("log", FLOAT, "log(a)", to_float=True),
-    _unary("sqrt", FLOAT, "sqrt(a)", to_float=True),
-    _unary("sin", FLOAT, "sin(a)", to_float=True),
-    _unary("cos", FLOAT, "cos(a)", to_float=True),
-    _unary("tanh", FLOAT, "tanh(a)", to_float=True),
+    _unary("negative", NUMERIC + COMPLEX, {"bool": "-a", "int": "-a", "uint": "-a", "float": "-a",
+                                         "complex": "ts_cneg_{T}(a)"}),
+    _unary("positive", NUMERIC + COMPLEX, "a"),
+    _unary("abs", NUMERIC + COMPLEX, {"int": "(a < 0 ? -a : a)", "uint": "a", "float": "fabs(a)",
+                                    "complex": "ts_cabs_{T}(a)"}, result="real"),
+    _unary("exp", INEXACT, {"float": "exp(a)", "complex": "ts_cexp_{T}(a)"}, to_float=True),
+    _unary("log", INEXACT, {"float": "log(a)", "complex": "ts_clog_{T}(a)"}, to_float=True),
+    _unary("sqrt", INEXACT, {"float": "sqrt(a)", "complex": "ts_csqrt_{T}(a)"}, to_float=True),
+    _unary("sin", INEXACT, {"float": "sin(a)", "complex": "ts_csin_{T}(a)"}, to_float=True),
+    _unary("cos", INEXACT, {"float": "cos(a)", "complex": "ts_ccos_{T}(a)"}, to_float=True),
+    _unary("tanh", INEXACT, {"float": "tanh(a)", "complex": "ts_ctanh_{T}(a)"}, to_float=True),
     _unary("erf", FLOAT, "erf(a)", to_float=True),
     _unary("sigmoid", FLOAT, "(1 / (1 + exp(-a)))", to_float=True),
     _unary("relu", NUMERIC, {"int": "(a > 0 ? a : 0)", "uint": "a", "float": "((a > 0 || a != a) ? a : 0)"}),
-    _unary("sign", NUMERIC, {"int": "((a > 0) - (a < 0))", "uint": "(a > 0)",
-                             "float": "(a != a ? a : (a > 0) - (a < 0))"}),
+    _unary("sign", NUMERIC + COMPLEX, {"int": "((a > 0) - (a < 0))", "uint": "(a > 0)",
+                                       "float": "(a != a ? a : (a > 0) - (a < 0))", "complex": "ts_csign_{T}(a)"}),
     _unary("floor", NUMERIC, {"int": "a", "uint": "a", "float": "floor(a)"}),
     _unary("ceil", NUMERIC, {"int": "a", "uint": "a", "float": "ceil(a)"}),
-    _unary("square", NUMERIC, "(a * a)"),
-    _unary("logical_not", ALL, "(a == 0)", result="bool"),
-    _unary("isnan", ALL, {"bool": "0", "int": "0", "uint": "0", "float": "isnan(a)"}, result="bool"),
-    _unary("isinf", ALL, {"bool": "0", "int": "0", "uint": "0", "float": "isinf(a)"}, result="bool"),
-    _unary("isfinite", ALL, {"bool": "1", "int": "1", "uint": "1", "float": "isfinite(a)"}, result="bool"),
+    _unary("square", NUMERIC + COMPLEX, {"int": "(a * a)", "uint": "(a * a)", "float": "(a * a)",
+                                       "complex": "ts_cmul_{T}(a, a)"}),
+    _unary("logical_not", ALL + COMPLEX, {"bool": "(a == 0)", "int": "(a == 0)", "uint": "(a == 0)", "float": "(a == 0)",
+                                         "complex": "(!ts_cnonzero_{T}(a))"}, result="bool"),
+    _unary("isnan", ALL + COMPLEX, {"bool": "0", "int": "0", "uint": "0", "float": "isnan(a)",
+                                   "complex": "ts_cisnan_{T}(a)"}, result="bool"),
+    _unary("isinf", ALL + COMPLEX, {"bool": "0", "int": "0", "uint": "0", "float": "isinf(a)",
+                                   "complex": "ts_cisinf_{T}(a)"}, result="bool"),
+    _unary("isfinite", ALL + COMPLEX, {"bool": "1", "int": "1", "uint": "1", "float": "isfinite(a)",
+                                      "complex": "ts_cisfinite_{T}(a)"}, result="bool"),
     # unary, the rest of the Array API standard (Note [Elementwise special cases])
-    _unary("acos", FLOAT, "acos(a)", to_float=True),
-    _unary("acosh", FLOAT, "acosh(a)", to_float=True),
-    _unary("asin", FLOAT, "asin(a)", to_float=True),
-    _unary("asinh", FLOAT, "asinh(a)", to_float=True),
-    _unary("atan", FLOAT, "atan(a)", to_float=True),
-    _unary("atanh", FLOAT, "atanh(a)", to_float=True),
-    _unary("cosh", FLOAT, "cosh(a)", to_float=True),
-    _unary("sinh", FLOAT, "sinh(a)", to_float=True),
-    _unary("tan", FLOAT, "tan(a)", to_float=True),
-    _unary("expm1", FLOAT, "expm1(a)", to_float=True),
-    _unary("log1p", FLOAT, "log1p(a)", to_float=True),
-    _unary("log2", FLOAT, "log2(a)", to_float=True),
-    _unary("log10", FLOAT, "log10(a)", to_float=True),
-    _unary("reciprocal", FLOAT, "(1 / a)", to_float=True),
-    _unary("round", NUMERIC, {"int": "a", "uint": "a", "float": "rint(a)"}),
+    _unary("acos", INEXACT, {"float": "acos(a)", "complex": "ts_cacos_{T}(a)"}, to_float=True),
+    _unary("acosh", INEXACT, {"float": "acosh(a)", "complex": "ts_cacosh_{T}(a)"}, to_float=True),
+    _unary("asin", INEXACT, {"float": "asin(a)", "complex": "ts_casin_{T}(a)"}, to_float=True),
+    _unary("asinh", INEXACT, {"float": "asinh(a)", "complex": "ts_casinh_{T}(a)"}, to_float=True),
+    _unary("atan", INEXACT, {"float": "atan(a)", "complex": "ts_catan_{T}(a)"}, to_float=True),
+    _unary("atanh", INEXACT, {"float": "atanh(a)", "complex": "ts_catanh_{T}(a)"}, to_float=True),
+    _unary("cosh", INEXACT, {"float": "cosh(a)", "complex": "ts_ccosh_{T}(a)"}, to_float=True),
+    _unary("sinh", INEXACT, {"float": "sinh(a)", "complex": "ts_csinh_{T}(a)"}, to_float=True),
+    _unary("tan", INEXACT, {"float": "tan(a)", "complex": "ts_ctan_{T}(a)"}, to_float=True),
+    _unary("expm1", INEXACT, {"float": "expm1(a)", "complex": "ts_cexpm1_{T}(a)"}, to_float=True),
+    _unary("log1p", INEXACT, {"float": "log1p(a)", "complex": "ts_clog1p_{T}(a)"}, to_float=True),
+    _unary("log2", INEXACT, {"float": "log2(a)", "complex": "ts_clog2_{T}(a)"}, to_float=True),
+    _unary("log10", INEXACT, {"float": "log10(a)", "complex": "ts_clog10_{T}(a)"}, to_float=True),
+    _unary("reciprocal", INEXACT, {"float": "(1 / a)", "complex": "ts_creciprocal_{T}(a)"}, to_float=True),
+    _unary("round", NUMERIC + COMPLEX, {"int": "a", "uint": "a", "float": "rint(a)", "complex": "ts_cround_{T}(a)"}),
     _unary("trunc", NUMERIC, {"int": "a", "uint": "a", "float": "trunc(a)"}),
     _unary("signbit", ALL, {"bool": "0", "int": "(a < 0)", "uint": "0", "float": "signbit(a)"}, result="bool"),
     _unary("bitwise_invert", BITWISE, {"bool": "(a == 0)", "int": "(~a)", "uint": "(~a)"}),
-    _unary("real", ALL, "a"),
-    _unary("imag", ALL, "0"),
-    _unary("conj", ALL, "a"),
+    _unary("real", ALL + COMPLEX, {"bool": "a", "int": "a", "uint": "a", "float": "a", "complex": "ts_creal_{T}(a)"},
+           result="real"),
+    _unary("imag", ALL + COMPLEX, {"bool": "0", "int": "0", "uint": "0", "float": "0", "complex": "ts_cimag_{T}(a)"},
+           result="real"),
+    _unary("conj", ALL + COMPLEX, {"bool": "a", "int": "a", "uint": "a", "float": "a", "complex": "ts_cconj_{T}(a)"}),
+    _unary("angle", INEXACT, {"float": "ts_angle_{T}(a)", "complex": "ts_cangle_{T}(a)"}, result="real",
+           to_float=True),
     # binary
-    _binary("add", NUMERIC, "(a + b)"),
-    _binary("subtract", NUMERIC, "(a - b)"),
-    _binary("multiply", NUMERIC, "(a * b)"),
-    _binary("divide", FLOAT, "(a / b)", to_float=True),
+    _binary("add", NUMERIC + COMPLEX, {"int": "(a + b)", "uint": "(a + b)", "float": "(a + b)",
+                                      "complex": "ts_cadd_{T}(a, b)"}),
+    _binary("subtract", NUMERIC + COMPLEX, {"int": "(a - b)", "uint": "(a - b)", "float": "(a - b)",
+                                           "complex": "ts_csub_{T}(a, b)"}),
+    _binary("multiply", NUMERIC + COMPLEX, {"int": "(a * b)", "uint": "(a * b)", "float": "(a * b)",
+                                           "complex": "ts_cmul_{T}(a, b)"}),
+    _binary("divide", INEXACT, {"float": "(a / b)", "complex": "ts_cdiv_{T}(a, b)"}, to_float=True),
     _binary("floor_divide", NUMERIC, "ts_floor_divide_{T}(a, b)"),
     _binary("remainder", NUMERIC, "ts_remainder_{T}(a, b)"),
-    _binary("pow", NUMERIC, {"int": "ts_ipow_{T}(a, b)", "uint": "ts_ipow_{T}(a, b)", "float": "pow(a, b)"}),
+    _binary("pow", NUMERIC + COMPLEX, {"int": "ts_ipow_{T}(a, b)", "uint": "ts_ipow_{T}(a, b)", "float": "pow(a, b)",
+                                      "complex": "ts_cpow_{T}(a, b)"}),
     _binary("maximum", NUMERIC, {"int": "(a > b ? a : b)", "uint": "(a > b ? a : b)", "float": _float_nan_max}),
     _binary("minimum", NUMERIC, {"int": "(a < b ? a : b)", "uint": "(a < b ? a : b)", "float": _float_nan_min}),
-    _binary("equal", ALL, "(a == b)", result="bool"),
-    _binary("not_equal", ALL, "(a != b)", result="bool"),
+    _binary("equal", ALL + COMPLEX, {"bool": "(a == b)", "int": "(a == b)", "uint": "(a == b)", "float": "(a == b)",
+                                     "complex": "ts_ceq_{T}(a, b)"}, result="bool"),
+    _binary("not_equal", ALL + COMPLEX, {"bool": "(a != b)", "int": "(a != b)", "uint": "(a != b)", "float": "(a != b)",
+                                         "complex": "(!ts_ceq_{T}(a, b))"}, result="bool"),
     _binary("less", ALL, "(a < b)", result="bool"),
     _binary("less_equal", ALL, "(a <= b)", result="bool"),
     _binary("greater", ALL, "(a > b)", result="bool"),
     _binary("greater_equal", ALL, "(a >= b)", result="bool"),
-    _binary("logical_and", ALL, "((a != 0) && (b != 0))", result="bool"),
-    _binary("logical_or", ALL, "((a != 0) || (b != 0))", result="bool"),
+    _binary("logical_and", ALL + COMPLEX, {"bool": _and, "int": _and, "uint": _and, "float": _and,
+                                           "complex": "(ts_cnonzero_{T}(a) && ts_cnonzero_{T}(b))"}, result="bool"),
+    _binary("logical_or", ALL + COMPLEX, {"bool": _or, "int": _or, "uint": _or, "float": _or,
+                                          "complex": "(ts_cnonzero_{T}(a) || ts_cnonzero_{T}(b))"}, result="bool"),
     # binary, the rest of the Array API standard (Note [Elementwise special cases])
     _binary("atan2", FLOAT, "atan2(a, b)", to_float=True),
     _binary("hypot", FLOAT, "hypot(a, b)", to_float=True),
@@ -168,7 +202,8 @@ ELEMENTWISE = {op.name: op for op in (
     _binary("logaddexp", FLOAT, "ts_logaddexp_{T}(a, b)", to_float=True),
     _binary("nextafter", FLOAT, {"float16": "ts_nextafter_half(a, b)", "float32": "TS_NEXTAFTER_FLOAT(a, b)",
                                  "float": "nextafter(a, b)"}, to_float=True),
-    _binary("logical_xor", ALL, "((a != 0) != (b != 0))", result="bool"),
+    _binary("logical_xor", ALL + COMPLEX, {"bool": _xor, "int": _xor, "uint": _xor, "float": _xor,
+                                           "complex": "(ts_cnonzero_{T}(a) != ts_cnonzero_{T}(b))"}, result="bool"),
     _binary("bitwise_and", BITWISE, "(a & b)"),
     _binary("bitwise_or", BITWISE, "(a | b)"),
     _binary("bitwise_xor", BITWISE, "(a ^ b)"),
@@ -193,38 +228,53 @@ def sum_dtype(dtype):
     """The dtype sum, prod and the cumulative ones give for input ``dtype`` (a name) when none is asked for: the
     standard's rule (floats keep theirs, unsigned integers widen to uint64, signed integers and bool to int64)."""
     kind = KIND[dtype]
-    return dtype if kind == "float" else ("uint64" if kind == "uint" else "int64")
+    return dtype if kind in ("float", "complex") else ("uint64" if kind == "uint" else "int64")
 
 
 REDUCTIONS = {r.name: r for r in (
-    Reduction("sum", NUMERIC + ("bool",), "0", "acc + v", "sum"),
-    Reduction("prod", NUMERIC + ("bool",), "1", "acc * v", "sum"),
+    Reduction("sum", NUMERIC + ("bool",) + COMPLEX, "0", "acc + v", "sum"),
+    Reduction("prod", NUMERIC + ("bool",) + COMPLEX, "1", "acc * v", "sum"),
     Reduction("max", NUMERIC, None, "((v > acc || v != v) && acc == acc) ? v : acc", "same"),
     Reduction("min", NUMERIC, None, "((v < acc || v != v) && acc == acc) ? v : acc", "same"),
     Reduction("argmax", NUMERIC, None, "", "index"),
     Reduction("argmin", NUMERIC, None, "", "index"),
-    Reduction("all", ALL, "1", "acc && (v != 0)", "bool"),
-    Reduction("any", ALL, "0", "acc || (v != 0)", "bool"),
+    Reduction("all", ALL + COMPLEX, "1", "acc && (v != 0)", "bool"),
+    Reduction("any", ALL + COMPLEX, "0", "acc || (v != 0)", "bool"),
 )}
 
 
-#: The dtypes every built-in backend has kernels for, per op: one claim that the backends' ``register()`` and the
-#: table tests read.  Elementwise ops and reductions claim what their table line says.
+#: The dtypes the built-in backends have kernels for, per op: one claim that the backends' ``register()`` and the
+#: table tests read (less what COVERAGE_GAPS lists for one backend: ``coverage(op, device_type)``).  Elementwise ops
+#: and reductions claim what their table line says.
 COVERAGE = {
-    "where": ALL, "astype": ALL, "fill": ALL, "arange": NUMERIC, "rand": FLOAT, "randn": FLOAT, "randint": INTEGER,
-    "matmul": NUMERIC, "softmax": FLOAT, "log_softmax": FLOAT,
+    "where": ALL + COMPLEX, "astype": ALL + COMPLEX, "fill": ALL + COMPLEX, "arange": NUMERIC, "rand": FLOAT,
+    "randn": FLOAT, "randint": INTEGER, "matmul": NUMERIC + COMPLEX, "softmax": FLOAT, "log_softmax": FLOAT,
     # the nn kernel families (Note [Kernel contract] in dispatch/registry.py)
     "im2col": FLOAT, "col2im": FLOAT, "max_pool2d": FLOAT, "max_pool2d_backward": FLOAT, "avg_pool2d": FLOAT,
-    "avg_pool2d_backward": FLOAT, "take_along_axis": ALL, "scatter_add": NUMERIC,
+    "avg_pool2d_backward": FLOAT, "take_along_axis": ALL + COMPLEX, "scatter_add": NUMERIC,
     # -- sorting (issue 8): Note [Sort order] in kernels/cpu/sort.cpp
     "sort": ALL, "argsort": ALL, "searchsorted": ALL,
     **{name: op.dtypes for name, op in ELEMENTWISE.items()},
     **{name: r.dtypes for name, r in REDUCTIONS.items()},
 }
 # -- scans and array indexing (issue 8): Note [Kernel contract] rows cumsum to put ---------------------------------
-COVERAGE.update({"cumsum": ALL, "cumprod": ALL, "nonzero": ALL, "gather": ALL, "put": ALL})
-# -- linalg (issue 8): LAPACK-style factorizations, float32 and float64 (Note [Kernel contract])
-COVERAGE.update({name: ("float32", "float64") for name in ("cholesky", "lu", "lu_solve", "qr", "eigh", "svd")})
-#: ops a built-in backend leaves out although COVERAGE lists them (they raise the not-implemented error there, and run
-#: with ts.set_fallback(device, "cpu")); none today: opencl's eigh and svd are Jacobi kernels (Note [OpenCL Jacobi])
-COVERAGE_GAPS = {}
+COVERAGE.update({"cumsum": ALL + COMPLEX, "cumprod": ALL + COMPLEX, "nonzero": ALL + COMPLEX, "gather": ALL + COMPLEX,
+                 "put": ALL + COMPLEX})
+# -- linalg (issue 8): LAPACK-style factorizations (Note [Kernel contract]), float32 and float64, and complex64 and
+# complex128 on cpu (LAPACK's c and z routines) and cuda (cuSOLVER); opencl's are real only (COVERAGE_GAPS)
+LINALG = ("cholesky", "lu", "lu_solve", "qr", "eigh", "svd")
+COVERAGE.update({name: ("float32", "float64") + COMPLEX for name in LINALG})
+#: {device type: {op: the dtypes of COVERAGE[op] that built-in backend leaves out}}: those raise the not-implemented
+#: error there (naming op, device and dtype) and run with ts.set_fallback(device, "cpu").  opencl has no complex
+#: factorizations (its eigh and svd are real Jacobi kernels: Note [OpenCL Jacobi]).
+COVERAGE_GAPS = {"opencl": {name: COMPLEX for name in LINALG}}
+
+
+def coverage(op, device_type):
+    """The dtypes built-in backend ``device_type`` registers ``op`` for: COVERAGE[op] less its COVERAGE_GAPS.
+
+    >>> coverage("eigh", "opencl"), coverage("eigh", "cpu")[2:]
+    (('float32', 'float64'), ('complex64', 'complex128'))
+    """
+    gaps = COVERAGE_GAPS.get(device_type, {}).get(op, ())
+    return tuple(d for d in COVERAGE[op] if d not in gaps)

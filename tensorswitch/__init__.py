@@ -46,7 +46,8 @@ from .dispatch.functions import ELEMENTWISE_FUNCTIONS as _EW
 from .dispatch.plugins import load_plugin
 from . import backends as _backends
 
-bool, int8, int16, int32, int64, uint8, float16, float32, float64, uint16, uint32, uint64 = _DTYPES  # noqa: A001
+bool, int8, int16, int32, int64, uint8, float16, float32, float64, uint16, uint32, uint64, complex64, complex128 = \
+    _DTYPES  # noqa: A001
 
 globals().update(_EW)
 _backends.register_builtins()

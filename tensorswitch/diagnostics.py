@@ -77,6 +77,18 @@ def _cpu_simd():
     return []
 
 
+def _kernels_built_for():
+    """How the cpu module's loops were built, and which instruction set level's loops run (Note [Runtime ISA
+    dispatch] in kernels/cpu/loops.h: the loader picks the AVX2 or AVX-512 clones at import)."""
+    from .backends import cpu
+
+    module = cpu._module()
+    if not getattr(module, "isa_dispatch", False):
+        return f"{platform.machine()} baseline (-O3, no runtime ISA dispatch)"
+    vector_math = ", libmvec vector math" if getattr(module, "vector_math", False) else ""
+    return f"{platform.machine()} baseline with runtime ISA dispatch: the {module.isa} loops run{vector_math}"
+
+
 def _blas():
     from .backends import cpu
 
@@ -198,10 +210,7 @@ def info():
         "numpy": np.__version__,
         "platform": platform.platform(),
         "cpu": {"model": _cpu_model(), "cores": os.cpu_count(), "threads": cpu.get_num_threads(),
-                "simd": _cpu_simd(), "blas": _blas(),
-                # the extension is compiled once, for the compiler's default target (Note [Which BLAS] covers
-                # matmul); runtime ISA dispatch of the elementwise loops is not there yet
-                "kernels_built_for": f"{platform.machine()} baseline (-O3, no runtime ISA dispatch)"},
+                "simd": _cpu_simd(), "blas": _blas(), "kernels_built_for": _kernels_built_for()},
         "libraries": _libraries(),
         "backends": _backends(),
         "plugins": _plugins(),

@@ -708,7 +708,7 @@ def test_entry_points_check_their_operands():
         lambda: _cpu.arange(f64, 2, h, 3, 0.0, 1.0, 0, 0),
         lambda: _cpu.random("rand", f32, 8, h, 1, 0, 0, 0, 1),
         lambda: _cpu.random("randint", CODES["int64"], 5, h, 0, 0, 0, 0, 10),
-        lambda: _cpu.fill(f32, [3], h, 6, [1], 1.0, 0, True),
+        lambda: _cpu.fill(f32, [3], h, 6, [1], 1.0, 0, True, 0.0),
         lambda: _cpu.softmax(False, f32, h, 0, h, 0, 3, 3, 1),
         lambda: _cpu.softmax(False, f32, h, 1, h, 0, 1, 8, 1),
         lambda: _cpu.reduce("sum", f32, h, 0, [2], [4], [5], [1], h, 0, f32),

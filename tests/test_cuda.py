@@ -427,7 +427,7 @@ def test_fill_bits_are_the_numpy_bytes(dtype):
                 expected = np.array([v], np.float64).astype(dtype)
         else:
             expected = np.array([int(v) != 0 if dtype == "bool" else int(v)]).astype(dtype)
-        raw = bits.to_bytes(8, "little")[: np.dtype(dtype).itemsize]
+        raw = bits.to_bytes(16, "little")[: np.dtype(dtype).itemsize]  # complex128: two 64-bit words
         got = np.frombuffer(raw, dtype=dtype)
         assert got.tobytes() == expected.tobytes() or (np.isnan(got).all() and np.isnan(expected).all()), (v, got)
     assert cuda.fill_bits(-1, "uint8") == 255 and cuda.fill_bits(-1, "int64") == 2 ** 64 - 1

@@ -22,15 +22,16 @@ def _dtypes(device):
 
 
 def _tol(dtype):
-    return {"float32": 2e-4, "float64": 1e-10}[dtype]
+    return {"float32": 2e-4, "float64": 1e-10, "complex64": 3e-4, "complex128": 1e-10}[dtype]
 
 
 def _close(got, expected, dtype, scale=1.0):
     expected = np.asarray(expected)
     assert isinstance(got, ts.Tensor)
     assert got.shape == expected.shape, (got.shape, expected.shape)
-    np.testing.assert_allclose(got.numpy().astype(np.float64), expected.astype(np.float64),
-                               atol=_tol(dtype) * scale, rtol=_tol(dtype))
+    wide = np.complex128 if got.dtype.kind == "complex" or expected.dtype.kind == "c" else np.float64
+    np.testing.assert_allclose(got.numpy().astype(wide), expected.astype(wide), atol=_tol(dtype) * scale,
+                               rtol=_tol(dtype))
 
 
 @contextlib.contextmanager
@@ -477,3 +478,210 @@ def test_svd_and_eigh_of_extreme_ranges(device):
         sym = sq + sq.T
         np.testing.assert_allclose(la.eigvalsh(ts.asarray(sym, device=device)).numpy() / max(abs(sym).max(), 1e-320),
                                    np.linalg.eigvalsh(sym) / max(abs(sym).max(), 1e-320), atol=1e-12)
+
+
+# -- complex64 and complex128 (Note [Linalg dtypes]) ----------------------------------------------------------------------
+
+COMPLEX = ("complex64", "complex128")
+_REAL_OF = {"complex64": "float32", "complex128": "float64"}
+
+
+def _complex_dtypes(device):
+    """The complex dtypes ``device`` holds and has every factorization for (opencl has none: COVERAGE_GAPS)."""
+    ops = ("cholesky", "lu", "lu_solve", "qr", "eigh", "svd")
+    return [d for d in COMPLEX if ts.dtype(d) in device.supported_dtypes()
+            and all(ts.registry.has_kernel(op, device, ts.dtype(d)) for op in ops)]
+
+
+def _crandom(rng, shape, dt=np.complex128):
+    return (rng.uniform(-1, 1, shape) + 1j * rng.uniform(-1, 1, shape)).astype(dt)
+
+
+def _mH(a):
+    return np.conj(np.swapaxes(a, -1, -2))
+
+
+def _hermitian_pd(rng, shape, dt):
+    g = _crandom(rng, shape)
+    return (g @ _mH(g) + np.eye(shape[-1])).astype(dt)
+
+
+def _eye_like(q, k):
+    return np.broadcast_to(np.eye(k), q.shape[:-2] + (k, k))
+
+
+def test_complex_solve_inv_det_slogdet(device, rng):
+    for dt in _complex_dtypes(device):
+        a = (_crandom(rng, (3, 4, 4)) + np.eye(4) * 4).astype(dt)
+        b = _crandom(rng, (2, 1, 4, 2), dt)
+        v = _crandom(rng, (4,), dt)
+        A, B = ts.asarray(a, device=device), ts.asarray(b, device=device)
+        got = la.solve(A, B)
+        assert got.dtype == ts.dtype(dt)
+        _close(got, np.linalg.solve(a, b), dt)
+        _close(la.solve(A, ts.asarray(v, device=device)), np.linalg.solve(a, v), dt)
+        _close(la.inv(A), np.linalg.inv(a), dt)
+        det = la.det(A)
+        assert det.dtype == ts.dtype(dt)
+        _close(det, np.linalg.det(a), dt, scale=float(np.max(np.abs(np.linalg.det(a)))))
+        sign, logabs = la.slogdet(A)
+        ref = np.linalg.slogdet(a)
+        assert sign.dtype == ts.dtype(dt) and logabs.dtype == ts.dtype(_REAL_OF[dt])
+        _close(sign, ref.sign, dt)
+        np.testing.assert_allclose(np.abs(sign.numpy()), 1.0, rtol=_tol(dt))
+        _close(logabs, ref.logabsdet, dt)
+        # non-contiguous: the transposed stack, a strided right-hand side, a conjugated (computed) input
+        _close(la.solve(A.mT, B[..., ::2]), np.linalg.solve(np.swapaxes(a, -1, -2), b[..., ::2]), dt)
+        _close(la.inv(ts.conj(A)[:, ::-1]), np.linalg.inv(np.conj(a)[:, ::-1]), dt)
+        # a real matrix and a complex right-hand side promote to complex
+        real = a.real.astype(_REAL_OF[dt]) + np.eye(4, dtype=_REAL_OF[dt]) * 4
+        got = la.solve(ts.asarray(real, device=device), ts.asarray(v, device=device))
+        assert got.dtype == ts.dtype(dt)
+        _close(got, np.linalg.solve(real, v), dt)
+        # negative powers go through the complex inverse
+        _close(la.matrix_power(A, -2), np.linalg.matrix_power(a, -2), dt)
+        _close(la.matrix_power(A, 3), np.linalg.matrix_power(a, 3), dt, scale=100)
+        # singular: det 0, slogdet (0, -inf), solve raises
+        singular = np.array([[1 + 1j, 2 + 2j], [1, 2]], dt)
+        S = ts.asarray(singular, device=device)
+        assert la.det(S).item() == 0
+        sign, logabs = la.slogdet(S)
+        assert sign.item() == 0 and logabs.item() == -math.inf
+        with pytest.raises(la.LinAlgError, match="singular"):
+            la.solve(S, ts.ones((2,), dtype=dt, device=device))
+        # a batch large enough to run on several cpu threads, broadcast against the right-hand sides
+        big = (_crandom(rng, (160, 12, 12)) + np.eye(12) * 12).astype(dt)
+        rhs = _crandom(rng, (12, 3), dt)
+        _close(la.solve(ts.asarray(big, device=device), ts.asarray(rhs, device=device)), np.linalg.solve(big, rhs),
+               dt)
+
+
+def test_complex_cholesky_qr(device, rng):
+    for dt in _complex_dtypes(device):
+        h = _hermitian_pd(rng, (2, 5, 5), dt)
+        x = ts.asarray(h, device=device)
+        lower = la.cholesky(x)
+        assert lower.dtype == ts.dtype(dt)
+        _close(lower, np.linalg.cholesky(h), dt, scale=4)
+        upper = la.cholesky(x, upper=True)  # U = L^H, x = U^H U
+        _close(upper, np.linalg.cholesky(h, upper=True), dt, scale=4)
+        _close(ts.conj(upper).mT @ upper, h, dt, scale=10)
+        # only the lower triangle is read (the diagonal's imaginary part too is ignored, as LAPACK does)
+        garbage = np.tril(h) + np.triu(np.full_like(h, 9 - 7j), 1)
+        _close(la.cholesky(ts.asarray(garbage, device=device)), np.linalg.cholesky(h), dt, scale=4)
+        # non-contiguous: x.mT of a Hermitian matrix is its conjugate, Hermitian too
+        _close(la.cholesky(x.mT), np.linalg.cholesky(np.conj(h)), dt, scale=4)
+        with pytest.raises(la.LinAlgError, match="positive definite"):
+            la.cholesky(ts.asarray(np.array([[1, 2j], [-2j, 1]], dt), device=device))
+        for shape in ((6, 4), (4, 6), (2, 3, 3)):
+            a = _crandom(rng, shape, dt)
+            for mode in ("reduced", "complete"):
+                q, r = la.qr(ts.asarray(a, device=device), mode=mode)
+                qr_np = np.linalg.qr(a, mode=mode)
+                assert (q.shape, r.shape) == (qr_np.Q.shape, qr_np.R.shape)
+                assert q.dtype == r.dtype == ts.dtype(dt)
+                _close(q @ r, a, dt)
+                _close(ts.conj(q).mT @ q, _eye_like(q, q.shape[-1]), dt)  # unitary columns
+                assert np.all(np.tril(r.numpy(), -1) == 0)
+                _close(r, qr_np.R, dt, scale=4)  # LAPACK's phases, as NumPy's
+        a = _crandom(rng, (2, 6, 4), dt)
+        q, r = la.qr(ts.asarray(np.swapaxes(a, -1, -2), device=device).mT)  # strided
+        _close(q @ r, a, dt)
+
+
+def test_complex_eigh_svd_and_their_compositions(device, rng):
+    for dt in _complex_dtypes(device):
+        real = ts.dtype(_REAL_OF[dt])
+        g = _crandom(rng, (3, 6, 6))
+        h = ((g + _mH(g)) / 2).astype(dt)
+        x = ts.asarray(h, device=device)
+        w, v = la.eigh(x)
+        assert w.dtype == real and v.dtype == ts.dtype(dt) and (w.shape, v.shape) == ((3, 6), (3, 6, 6))
+        _close(w, np.linalg.eigvalsh(h), dt)
+        _close(ts.conj(v).mT @ v, _eye_like(h, 6), dt)
+        _close(x @ v, (v * w.expand_dims(-2)).numpy(), dt, scale=4)
+        ev = la.eigvalsh(x)
+        assert ev.dtype == real
+        _close(ev, np.linalg.eigvalsh(h), dt)
+        # only the lower triangle is read; a strided view
+        garbage = np.tril(h) + np.triu(np.full_like(h, 5 + 5j), 1)
+        _close(la.eigvalsh(ts.asarray(garbage, device=device)), np.linalg.eigvalsh(h), dt)
+        _close(la.eigvalsh(x[:, ::2, ::2]), np.linalg.eigvalsh(h[:, ::2, ::2]), dt)
+        for shape in ((5, 3), (3, 5), (2, 4, 6)):
+            a = _crandom(rng, shape, dt)
+            k = min(shape[-2:])
+            for full in (True, False):
+                u, s, vh = la.svd(ts.asarray(a, device=device), full_matrices=full)
+                ref = np.linalg.svd(a, full_matrices=full)
+                assert (u.shape, s.shape, vh.shape) == (ref.U.shape, ref.S.shape, ref.Vh.shape)
+                assert s.dtype == real and u.dtype == vh.dtype == ts.dtype(dt)
+                _close(s, ref.S, dt)
+                _close(ts.conj(u).mT @ u, _eye_like(u, u.shape[-1]), dt)
+                _close(vh @ ts.conj(vh).mT, _eye_like(vh, vh.shape[-2]), dt)
+                _close((u[..., :, :k] * s.expand_dims(-2)) @ vh[..., :k, :], a, dt)
+            sv = la.svdvals(ts.asarray(a, device=device))
+            assert sv.dtype == real
+            _close(sv, np.linalg.svdvals(a), dt)
+            _close(la.svdvals(ts.asarray(a, device=device).mT), np.linalg.svdvals(np.swapaxes(a, -1, -2)), dt)
+            p = la.pinv(ts.asarray(a, device=device))
+            assert p.dtype == ts.dtype(dt)
+            _close(p, np.linalg.pinv(a), dt, scale=4)
+            for order in ("nuc", 2, -2, "fro", 1, -1, math.inf, -math.inf):
+                got = la.matrix_norm(ts.asarray(a, device=device), ord=order)
+                assert got.dtype == real, order
+                _close(got, np.linalg.matrix_norm(a, ord=order), dt, scale=4)
+        low = _crandom(rng, (2, 5, 2)) @ _crandom(rng, (2, 2, 4))  # rank 2
+        L = ts.asarray(low.astype(dt), device=device)
+        assert la.matrix_rank(L).tolist() == np.linalg.matrix_rank(low).tolist() == [2, 2]
+        _close(la.pinv(L), np.linalg.pinv(low), dt, scale=10)
+        # empty: real singular values, complex factors
+        u, s, vh = la.svd(ts.zeros((2, 3, 0), dtype=dt, device=device))
+        assert (u.shape, s.shape, vh.shape) == ((2, 3, 3), (2, 0), (2, 0, 0)) and s.dtype == real
+        w, v = la.eigh(ts.zeros((0, 3, 3), dtype=dt, device=device))
+        assert (w.shape, v.shape) == ((0, 3), (0, 3, 3)) and w.dtype == real
+        # NaN in: NaN out
+        nan = np.array([[1, np.nan], [np.nan, 2]], dt)
+        u, s, vh = la.svd(ts.asarray(nan, device=device))
+        assert np.isnan(s.numpy()).all() and np.isnan(u.numpy()).all()
+
+
+def test_complex_without_kernels_says_so(device):
+    """A device that holds complex numbers but has no complex factorizations (opencl: COVERAGE_GAPS) raises the
+    not-implemented error naming the function, device and dtype (never a cast to a real dtype), and runs them on the
+    cpu with ts.set_fallback."""
+    missing = [d for d in COMPLEX if ts.dtype(d) in device.supported_dtypes() and d not in _complex_dtypes(device)]
+    if not missing:
+        pytest.skip(f"{device} has the complex factorizations (or no complex dtypes)")
+    dt = missing[0]
+    rng = np.random.default_rng(3)
+    h = _hermitian_pd(rng, (3, 3), dt)
+    x = ts.asarray(h, device=device)
+    for fn in (la.det, la.inv, la.cholesky, la.qr, la.eigvalsh, la.svdvals):
+        with pytest.raises(ts.KernelNotFoundError) as info:
+            fn(x)
+        text = str(info.value)
+        assert fn.__name__ in text and device.type in text and dt in text and "astype" not in text, text
+    saved = ts.registry.fallback_for(device.type)
+    ts.set_fallback(device.type, "cpu")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            w = la.eigvalsh(x)
+            assert w.device == device and w.dtype == ts.dtype(_REAL_OF[dt])
+            _close(w, np.linalg.eigvalsh(h), dt)
+            _close(la.cholesky(x), np.linalg.cholesky(h), dt)
+    finally:
+        ts.registry.set_fallback(device.type, saved)
+
+
+def test_complex_registry_claims():
+    """cpu (and cuda, where it registers) claim the complex factorizations; opencl leaves them out, as
+    kernels/optable.py's COVERAGE_GAPS says."""
+    from tensorswitch.kernels import optable
+
+    for op in optable.LINALG:
+        assert set(COMPLEX) <= set(optable.COVERAGE[op])
+        assert set(COMPLEX) <= {d.name for d in ts.registry.dtypes(op, "cpu")}
+        assert not set(COMPLEX) & set(optable.coverage(op, "opencl"))
+        opencl = {d.name for d in ts.registry.dtypes(op, "opencl")}
+        assert not set(COMPLEX) & opencl, (op, opencl)

@@ -94,6 +94,13 @@ inline float __uint_as_float(unsigned u) { float f; std::memcpy(&f, &u, 4); retu
 inline int __float_as_int(float f) { int i; std::memcpy(&i, &f, 4); return i; }
 inline unsigned __umulhi(unsigned a, unsigned b) { return (unsigned)(((unsigned long long)a * b) >> 32); }
 struct __half { _Float16 v; };
+#define TS_DEVICE_COMPLEX  // ops_common.h: the device branch of the complex helpers (float2, not std::complex)
+struct alignas(8) float2 { float x, y; };  // CUDA's vector types: complex64 and complex128 storage
+struct alignas(16) double2 { double x, y; };
+inline float2 make_float2(float x, float y) { return {x, y}; }
+inline double2 make_double2(double x, double y) { return {x, y}; }
+inline float __fmul_rn(float a, float b) { return a * b; }  // host C++ does not fuse across statements (-O0 here)
+inline double __dmul_rn(double a, double b) { return a * b; }
 inline float __half2float(__half h) { return (float)h.v; }
 inline __half __float2half(float f) { __half h; h.v = (_Float16)f; return h; }
 inline __half __double2half(double d) { __half h; h.v = (_Float16)d; return h; }

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import tensorswitch as ts
+from tensorswitch.kernels import optable
 from tensorswitch.testing import reference, samples
 
 CPU = ts.device("cpu")
@@ -183,18 +184,28 @@ def test_binary_ops_have_overlapping_in_place_mixed_dtype_and_scalar_samples():
     whats = _whats("subtract", "int16")
     for text in ("x -= x.T", "x[1:] -= x[:-1]", "x[::2] -= x[1::2]", "x -= x[::-1]"):
         assert any(w.startswith(text) for w in whats), text
-    # every ordered pair of dtypes, once, in the cell of the dtype it computes in (NumPy 2's promotion)
+    # every ordered pair of dtypes, once, in the cell of the dtype it computes in (NumPy 2's promotion); a pair that
+    # computes in a complex dtype the op does not take (less of bool and complex64) checks the clear error instead,
+    # once, in the cell of its real operand
     names = [d.name for d in ts._DTYPES]
-    for op in ("subtract", "less", "divide"):
-        found = [w for dt in names if ts.registry.has_kernel(op, CPU, ts.dtype(dt)) for w in _whats(op, dt)
-                 if " (4,)) computes in " in w]
+    for op in ("subtract", "less", "divide", "maximum", "atan2"):
+        cells = [w for dt in names if ts.registry.has_kernel(op, CPU, ts.dtype(dt)) for w in _whats(op, dt)]
+        found = [w for w in cells if " (4,)) computes in " in w]
+        refused = [w for w in cells if " (4,)) raises: no " in w]
         for a in names:
             for b in names:
                 if a != b:
                     compute = np.promote_types(a, b)
-                    if op == "divide" and compute.kind != "f":
+                    if optable.ELEMENTWISE[op].to_float and compute.kind not in "fc":
                         compute = np.dtype("float32")  # Note [Type promotion]: divide computes in float
-                    assert found.count(f"{op}({a} (3, 4), {b} (4,)) computes in {compute}") == 1, (op, a, b)
+                    computes = f"{op}({a} (3, 4), {b} (4,)) computes in {compute}"
+                    raises = f"{op}({a} (3, 4), {b} (4,)) raises: no {compute} kernel"
+                    if compute.name in optable.ELEMENTWISE[op].dtypes:
+                        assert found.count(computes) == 1 and raises not in refused, (op, a, b)
+                    else:
+                        real = [d for d in (a, b)
+                                if "complex" not in d and ts.registry.has_kernel(op, CPU, ts.dtype(d))]
+                        assert computes not in found and refused.count(raises) == len(real), (op, a, b)
     assert "subtract(int16 (5, 7), 2.5) computes in float32" in _whats("subtract", "float32")  # int with a float
     assert "subtract(3, int16 (5, 7)) computes in int16" in whats
     assert "subtract(int16 (3, 4), 32768) raises OverflowError" in whats

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cmath>
+#include <complex>
 #include <cstdint>
 #include <cstring>
 #include <limits>
@@ -13,6 +14,54 @@
 #endif
 
 #include "loops.h"
+
+// Note [Vector math]
+// ~~~~~~~~~~~~~~~~~~
+// The op table's exp(a), log(a), sin(a), ... are C library calls, one per element, which keep a loop from
+// vectorising.  glibc's libmvec (x86-64, with every glibc since 2.22) has vector variants of them, each in an SSE,
+// AVX, AVX2 and AVX-512 form, and GCC calls those from a vectorised loop when the function's declaration says they
+// exist (the simd attribute; glibc's own headers say so only under -ffast-math, which we do not use).  So the
+// declarations below add the attribute, and each TS_HOT clone (Note [Runtime ISA dispatch]) calls the variant of its
+// width: 8 expf at a time on AVX2.  libmvec keeps the C library's special cases (NaN, infinities, signed zeros,
+// overflow to inf, subnormal results; it falls back to the scalar function for the lanes that need it) and is
+// within 4 ulp (glibc's libm-test-ulps), far inside the conformance suite's tolerances.  -fno-math-errno (CMake)
+// is what lets GCC treat these as pure functions.  The second group came with glibc 2.35; elsewhere (other
+// architectures, other C libraries, clang) nothing changes.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__GLIBC__) && \
+    (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 22))
+#define TS_VECTOR_MATH 1
+#define TS_SIMD_DECL(R, NAME, ARGS) extern "C" R NAME ARGS noexcept __attribute__((simd("notinbranch")));
+#define TS_SIMD_MATH(NAME, ARGS_D, ARGS_F) TS_SIMD_DECL(double, NAME, ARGS_D) TS_SIMD_DECL(float, NAME##f, ARGS_F)
+TS_SIMD_MATH(exp, (double), (float))
+TS_SIMD_MATH(log, (double), (float))
+TS_SIMD_MATH(sin, (double), (float))
+TS_SIMD_MATH(cos, (double), (float))
+TS_SIMD_MATH(pow, (double, double), (float, float))
+#if __GLIBC__ > 2 || __GLIBC_MINOR__ >= 35
+TS_SIMD_MATH(acos, (double), (float))
+TS_SIMD_MATH(acosh, (double), (float))
+TS_SIMD_MATH(asin, (double), (float))
+TS_SIMD_MATH(asinh, (double), (float))
+TS_SIMD_MATH(atan, (double), (float))
+TS_SIMD_MATH(atan2, (double, double), (float, float))
+TS_SIMD_MATH(atanh, (double), (float))
+TS_SIMD_MATH(cosh, (double), (float))
+TS_SIMD_MATH(erf, (double), (float))
+TS_SIMD_MATH(exp2, (double), (float))
+TS_SIMD_MATH(expm1, (double), (float))
+TS_SIMD_MATH(hypot, (double, double), (float, float))
+TS_SIMD_MATH(log10, (double), (float))
+TS_SIMD_MATH(log1p, (double), (float))
+TS_SIMD_MATH(log2, (double), (float))
+TS_SIMD_MATH(sinh, (double), (float))
+TS_SIMD_MATH(tan, (double), (float))
+TS_SIMD_MATH(tanh, (double), (float))
+#endif
+#undef TS_SIMD_MATH
+#undef TS_SIMD_DECL
+#else
+#define TS_VECTOR_MATH 0
+#endif
 
 namespace ts {
 
@@ -35,9 +84,15 @@ template <class T> struct accum {
                                     std::conditional_t<is_unsigned_int_v<T>, uint64_t, int64_t>>;
 };
 template <> struct accum<half> { using type = double; };
+// complex64 sums in complex128, as float32 sums in double (Note [Complex kernels] in kernels/ops_common.h)
+template <> struct accum<std::complex<float>> { using type = std::complex<double>; };
+template <> struct accum<std::complex<double>> { using type = std::complex<double>; };
 template <class T> using accum_t = typename accum<T>::type;
 
 template <class T> constexpr bool is_float_v = std::is_floating_point<T>::value || std::is_same<T, half>::value;
+template <class T> struct is_complex : std::false_type {};
+template <class R> struct is_complex<std::complex<R>> : std::true_type {};
+template <class T> constexpr bool is_complex_v = is_complex<T>::value;
 
 // Float to integer in defined behaviour, following Note [Float to integer casts] in dispatch/dtypes.py: trunc(v) when
 // -2^(bits-1) <= trunc(v) < 2^(bits-1), else the type's minimum (NaN and +-inf too).  This is NumPy's answer on x86-64,
@@ -76,9 +131,21 @@ inline I float_to_int(F v) {
 //   float16 sources  convert exactly to float first
 //   to a float       rounds once (double to float16 directly: 65519.999 gives 65504, not inf)
 //   int to int       wraps (low bits, two's complement)
+//   complex to bool  either part nonzero; complex to a real dtype: the real part, converted as above (NumPy's
+//                    answer, which warns); a real dtype to complex: the value, converted to the part's type, and +0
 template <class D, class S>
 inline D convert(S v) {
-    if constexpr (std::is_same<D, bool>::value) {
+    if constexpr (is_complex_v<S> && std::is_same<D, bool>::value) {
+        return v.real() != 0 || v.imag() != 0;
+    } else if constexpr (is_complex_v<S> && is_complex_v<D>) {
+        using R = typename D::value_type;
+        return D(static_cast<R>(v.real()), static_cast<R>(v.imag()));
+    } else if constexpr (is_complex_v<S>) {
+        return convert<D>(v.real());
+    } else if constexpr (is_complex_v<D>) {
+        using R = typename D::value_type;
+        return D(convert<R>(v), R(0));
+    } else if constexpr (std::is_same<D, bool>::value) {
         return static_cast<compute_t<S>>(v) != 0;
     } else if constexpr (is_float_v<S> && !is_float_v<D>) {
         using F = compute_t<S>;
@@ -124,9 +191,30 @@ inline D convert(S v) {
         TS_CASE(11, uint64_t, __VA_ARGS__)                                          \
         default: throw std::invalid_argument("unknown dtype code");                 \
     }
+// The same with complex64 and complex128 too: the families whose kernels take complex numbers (kernels/optable.py's
+// COVERAGE), which are the ones whose templates compile for std::complex.  Every other family dispatches on the real
+// dtypes only; the registry never hands it a complex tensor.
+#define TS_DISPATCH_ALL(code, ...)                                                  \
+    switch (code) {                                                                 \
+        TS_CASE(0, bool, __VA_ARGS__)                                               \
+        TS_CASE(1, int8_t, __VA_ARGS__)                                             \
+        TS_CASE(2, int16_t, __VA_ARGS__)                                            \
+        TS_CASE(3, int32_t, __VA_ARGS__)                                            \
+        TS_CASE(4, int64_t, __VA_ARGS__)                                            \
+        TS_CASE(5, uint8_t, __VA_ARGS__)                                            \
+        TS_CASE(6, ::ts::half, __VA_ARGS__)                                         \
+        TS_CASE(7, float, __VA_ARGS__)                                              \
+        TS_CASE(8, double, __VA_ARGS__)                                             \
+        TS_CASE(9, uint16_t, __VA_ARGS__)                                           \
+        TS_CASE(10, uint32_t, __VA_ARGS__)                                          \
+        TS_CASE(11, uint64_t, __VA_ARGS__)                                          \
+        TS_CASE(12, std::complex<float>, __VA_ARGS__)                               \
+        TS_CASE(13, std::complex<double>, __VA_ARGS__)                              \
+        default: throw std::invalid_argument("unknown dtype code");                 \
+    }
 
-constexpr int kNumDtypes = 12;
-constexpr int kItemsize[kNumDtypes] = {1, 1, 2, 4, 8, 1, 2, 4, 8, 2, 4, 8};
+constexpr int kNumDtypes = 14;
+constexpr int kItemsize[kNumDtypes] = {1, 1, 2, 4, 8, 1, 2, 4, 8, 2, 4, 8, 8, 16};
 
 // -- elementwise (op functors come from the generated table) ------------------------------------------------------
 
@@ -134,18 +222,64 @@ constexpr int kItemsize[kNumDtypes] = {1, 1, 2, 4, 8, 1, 2, 4, 8, 2, 4, 8};
 // an entry point can check the dtype codes it was handed against the loop it runs (see Note [Bounds checks] in
 // module.cpp): a wrong out dtype code would otherwise let the loop write past the checked bytes.
 struct UnaryEntry {
-    void (*run)(const Dims<2>&, char* const*);
+    void (*run)(const Dims<2>&, char* const*, int64_t cost);
     int out_size, in_size;
 };
 struct BinaryEntry {
-    void (*run)(const Dims<3>&, char* const*);
+    void (*run)(const Dims<3>&, char* const*, int64_t cost);
     int out_size, in_size;
 };
 using UnaryKernel = const UnaryEntry*;
 using BinaryKernel = const BinaryEntry*;
 
+// Note [Elementwise grain]
+// ~~~~~~~~~~~~~~~~~~~~~~~~
+// grain() counts elements of cheap work: an add or a compare, well under a nanosecond an element.  An op that calls
+// the C library (exp, sin, pow: Note [Vector math]) costs several nanoseconds an element even vectorised, so the
+// entry points weigh each of its elements as ``cost`` cheap ones (module.cpp's unary_cost and binary_cost: kLibmCost
+// for the ops its list names, 1 otherwise), and the loop goes parallel, and releases the GIL, after grain() / cost
+// elements: exp of 64K floats runs on every thread, as PyTorch's does.
+
+// The element types whose contiguous loops get ISA clones (Note [Runtime ISA dispatch]): the real numbers.  Other
+// types (complex) get the one baseline loop.
+template <class T> constexpr bool hot_type_v = std::is_integral<T>::value || is_float_v<T>;
+
+// The contiguous runs of an elementwise op: out and input contiguous.
 template <class F>
-void unary_loop(const Dims<2>& d, char* const* base) {
+__attribute__((always_inline)) inline void unary_contig(typename F::Out* o, const typename F::In* x, int64_t n) {
+    using C = typename F::C;
+    for (int64_t i = 0; i < n; ++i) o[i] = F::apply(static_cast<C>(x[i]));
+}
+template <class F>
+TS_HOT void unary_contig_hot(typename F::Out* o, const typename F::In* x, int64_t n) {
+    unary_contig<F>(o, x, n);
+}
+
+// The contiguous runs of a binary op: out contiguous, and both inputs (kBoth), or a with b a broadcast scalar
+// (kScalarB), or b with a a broadcast scalar (kScalarA).
+enum BinaryForm { kBoth, kScalarB, kScalarA };
+template <class F>
+__attribute__((always_inline)) inline void binary_contig(typename F::Out* o, const typename F::In* a,
+                                                         const typename F::In* b, int64_t n, BinaryForm form) {
+    using C = typename F::C;
+    if (form == kBoth) {
+        for (int64_t i = 0; i < n; ++i) o[i] = F::apply(static_cast<C>(a[i]), static_cast<C>(b[i]));
+    } else if (form == kScalarB) {
+        const C bv = static_cast<C>(*b);
+        for (int64_t i = 0; i < n; ++i) o[i] = F::apply(static_cast<C>(a[i]), bv);
+    } else {
+        const C av = static_cast<C>(*a);
+        for (int64_t i = 0; i < n; ++i) o[i] = F::apply(av, static_cast<C>(b[i]));
+    }
+}
+template <class F>
+TS_HOT void binary_contig_hot(typename F::Out* o, const typename F::In* a, const typename F::In* b, int64_t n,
+                              BinaryForm form) {
+    binary_contig<F>(o, a, b, n, form);
+}
+
+template <class F>
+void unary_loop(const Dims<2>& d, char* const* base, int64_t cost) {
     using In = typename F::In;
     using Out = typename F::Out;
     using C = typename F::C;
@@ -153,17 +287,18 @@ void unary_loop(const Dims<2>& d, char* const* base) {
         if (s[0] == sizeof(Out) && s[1] == sizeof(In)) {
             Out* o = reinterpret_cast<Out*>(p[0]);
             const In* x = reinterpret_cast<const In*>(p[1]);
-            for (int64_t i = 0; i < n; ++i) o[i] = F::apply(static_cast<C>(x[i]));
+            if constexpr (hot_type_v<In> && hot_type_v<Out>) unary_contig_hot<F>(o, x, n);
+            else unary_contig<F>(o, x, n);
         } else {
             for (int64_t i = 0; i < n; ++i)
                 *reinterpret_cast<Out*>(p[0] + i * s[0]) =
                     F::apply(static_cast<C>(*reinterpret_cast<const In*>(p[1] + i * s[1])));
         }
-    });
+    }, cost);
 }
 
 template <class F>
-void binary_loop(const Dims<3>& d, char* const* base) {
+void binary_loop(const Dims<3>& d, char* const* base, int64_t cost) {
     using In = typename F::In;
     using Out = typename F::Out;
     using C = typename F::C;
@@ -171,21 +306,20 @@ void binary_loop(const Dims<3>& d, char* const* base) {
         Out* o = reinterpret_cast<Out*>(p[0]);
         const In* a = reinterpret_cast<const In*>(p[1]);
         const In* b = reinterpret_cast<const In*>(p[2]);
-        if (s[0] == sizeof(Out) && s[1] == sizeof(In) && s[2] == sizeof(In)) {
-            for (int64_t i = 0; i < n; ++i) o[i] = F::apply(static_cast<C>(a[i]), static_cast<C>(b[i]));
-        } else if (s[0] == sizeof(Out) && s[1] == sizeof(In) && s[2] == 0) {  // tensor op scalar
-            const C bv = static_cast<C>(*b);
-            for (int64_t i = 0; i < n; ++i) o[i] = F::apply(static_cast<C>(a[i]), bv);
-        } else if (s[0] == sizeof(Out) && s[1] == 0 && s[2] == sizeof(In)) {  // scalar op tensor
-            const C av = static_cast<C>(*a);
-            for (int64_t i = 0; i < n; ++i) o[i] = F::apply(av, static_cast<C>(b[i]));
+        const int64_t item = sizeof(In);
+        const bool contig = s[0] == sizeof(Out) && (s[1] == item || s[1] == 0) && (s[2] == item || s[2] == 0) &&
+                            (s[1] | s[2]) != 0;
+        if (contig) {
+            const BinaryForm form = s[1] == 0 ? kScalarA : s[2] == 0 ? kScalarB : kBoth;
+            if constexpr (hot_type_v<In> && hot_type_v<Out>) binary_contig_hot<F>(o, a, b, n, form);
+            else binary_contig<F>(o, a, b, n, form);
         } else {
             for (int64_t i = 0; i < n; ++i)
                 *reinterpret_cast<Out*>(p[0] + i * s[0]) =
                     F::apply(static_cast<C>(*reinterpret_cast<const In*>(p[1] + i * s[1])),
                              static_cast<C>(*reinterpret_cast<const In*>(p[2] + i * s[2])));
         }
-    });
+    }, cost);
 }
 
 template <class F>
@@ -195,21 +329,45 @@ inline constexpr BinaryEntry binary_kernel{&binary_loop<F>, sizeof(typename F::O
 
 template <class T>
 void where_kernel(const Dims<4>& d, char* const* base) {
-    // A bit-mask select of both values: with a branch (which GCC keeps even for a plain ?: on loaded values), a random
-    // mask (relu's backward, dropout) mispredicts half the time and costs ~4 ns an element instead of ~0.5.
-    using U = std::conditional_t<sizeof(T) == 1, uint8_t, std::conditional_t<sizeof(T) == 2, uint16_t,
-                                 std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>>>;
-    static_assert(sizeof(U) == sizeof(T), "where: no unsigned type of this size");
-    parallel_runs<4>(d, base, [](char** p, int64_t n, const int64_t* s) {
-        for (int64_t i = 0; i < n; ++i) {
-            U a, b;
-            std::memcpy(&a, p[2] + i * s[2], sizeof(U));
-            std::memcpy(&b, p[3] + i * s[3], sizeof(U));
-            const U mask = static_cast<U>(0) - static_cast<U>(*reinterpret_cast<const bool*>(p[1] + i * s[1]));
-            const U r = static_cast<U>((a & mask) | (b & static_cast<U>(~mask)));
-            std::memcpy(p[0] + i * s[0], &r, sizeof(U));
-        }
-    });
+    if constexpr (sizeof(T) == 16) {  // complex128: the two 8-byte halves as two selects
+        parallel_runs<4>(d, base, [](char** p, int64_t n, const int64_t* s) {
+            for (int64_t i = 0; i < n; ++i) {
+                uint64_t a[2], b[2], r[2];
+                std::memcpy(a, p[2] + i * s[2], 16);
+                std::memcpy(b, p[3] + i * s[3], 16);
+                const uint64_t mask = uint64_t(0) - uint64_t(*reinterpret_cast<const bool*>(p[1] + i * s[1]));
+                r[0] = (a[0] & mask) | (b[0] & ~mask);
+                r[1] = (a[1] & mask) | (b[1] & ~mask);
+                std::memcpy(p[0] + i * s[0], r, 16);
+            }
+        });
+    } else {
+        // A bit-mask select of both values: with a branch (which GCC keeps even for a plain ?: on loaded values), a
+        // random mask (relu's backward, dropout) mispredicts half the time and costs ~4 ns an element, not ~0.5.
+        using U = std::conditional_t<sizeof(T) == 1, uint8_t, std::conditional_t<sizeof(T) == 2, uint16_t,
+                                     std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>>>;
+        static_assert(sizeof(U) == sizeof(T), "where: no unsigned type of this size");
+        parallel_runs<4>(d, base, [](char** p, int64_t n, const int64_t* s) {
+            for (int64_t i = 0; i < n; ++i) {
+                U a, b;
+                std::memcpy(&a, p[2] + i * s[2], sizeof(U));
+                std::memcpy(&b, p[3] + i * s[3], sizeof(U));
+                const U mask = static_cast<U>(0) - static_cast<U>(*reinterpret_cast<const bool*>(p[1] + i * s[1]));
+                const U r = static_cast<U>((a & mask) | (b & static_cast<U>(~mask)));
+                std::memcpy(p[0] + i * s[0], &r, sizeof(U));
+            }
+        });
+    }
+}
+
+// The contiguous runs of astype.
+template <class D, class S>
+__attribute__((always_inline)) inline void astype_contig(D* o, const S* x, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) o[i] = convert<D>(x[i]);
+}
+template <class D, class S>
+TS_HOT void astype_contig_hot(D* o, const S* x, int64_t n) {
+    astype_contig<D, S>(o, x, n);
 }
 
 template <class D, class S>
@@ -218,12 +376,24 @@ void astype_kernel(const Dims<2>& d, char* const* base) {
         if (s[0] == sizeof(D) && s[1] == sizeof(S)) {
             D* o = reinterpret_cast<D*>(p[0]);
             const S* x = reinterpret_cast<const S*>(p[1]);
-            for (int64_t i = 0; i < n; ++i) o[i] = convert<D>(x[i]);
+            if constexpr (hot_type_v<D> && hot_type_v<S>) astype_contig_hot<D, S>(o, x, n);
+            else astype_contig<D, S>(o, x, n);
         } else {
             for (int64_t i = 0; i < n; ++i)
                 *reinterpret_cast<D*>(p[0] + i * s[0]) = convert<D>(*reinterpret_cast<const S*>(p[1] + i * s[1]));
         }
     });
+}
+
+// The value fill writes: a float one converts by the astype rules, an integer one wraps; complex takes (fv, fimag).
+template <class T>
+T fill_value(double fv, int64_t iv, bool from_float, double fimag) {
+    if constexpr (is_complex_v<T>) {
+        using R = typename T::value_type;
+        return T(static_cast<R>(from_float ? fv : static_cast<double>(iv)), static_cast<R>(fimag));
+    } else {
+        return is_float_v<T> || from_float ? convert<T>(fv) : static_cast<T>(iv);
+    }
 }
 
 template <class T>

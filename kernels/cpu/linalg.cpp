@@ -10,6 +10,15 @@
 // by their hidden lengths (gfortran's convention, size_t each); a routine written in C ignores them.  OpenBLAS runs
 // on one thread (Note [Matmul threads] in module.cpp), so a batch is split across our OpenMP threads, a matrix each,
 // every thread with its own scratch; workspace sizes are asked for once per call (lwork = -1), not per matrix.
+//
+// Note [Complex LAPACK]
+// ~~~~~~~~~~~~~~~~~~~~~
+// complex64 and complex128 run the c and z routines (std::complex<float/double> has Fortran's COMPLEX layout, real
+// part first) through the same templates as float and double: T is the element type, real_t<T> its part's type.
+// Three routines differ from the real ones: orgqr is ungqr (Q unitary), syevd is heevd (Hermitian; it takes a real
+// rwork whose size the lwork = -1 query reports too) and gesdd takes a real rwork that the query does not report
+// (its size is the documented minimum, LAPACK 3.6's larger one for jobz = 'N').  The eigenvalues and singular values
+// are real (real_t<T>), the factors complex; cholesky's upper factor is L^H, the conjugate transpose.
 #include "linalg.h"
 
 #include <omp.h>
@@ -17,9 +26,11 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <complex>
 #include <limits>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 
 #include "loops.h"
 
@@ -27,7 +38,31 @@ namespace ts {
 namespace linalg {
 namespace {
 
-std::atomic<uintptr_t> g_routines[2][kRoutines];
+std::atomic<uintptr_t> g_routines[kPrecisions][kRoutines];
+
+template <class T> struct real_of { using type = T; };
+template <class R> struct real_of<std::complex<R>> { using type = R; };
+template <class T> using real_t = typename real_of<T>::type;
+template <class T> constexpr bool is_complex_v = !std::is_same<T, real_t<T>>::value;
+
+// The precision's index in g_routines: LAPACK's prefix letter s, d, c or z (kPrecisionLetters).
+template <class T>
+constexpr int precision_of() {
+    return (is_complex_v<T> ? 2 : 0) + (std::is_same<real_t<T>, double>::value ? 1 : 0);
+}
+
+template <class T> T conj_of(T v) {
+    if constexpr (is_complex_v<T>) return std::conj(v);
+    else return v;
+}
+
+template <class T> bool finite(T v) {
+    if constexpr (is_complex_v<T>) return std::isfinite(v.real()) && std::isfinite(v.imag());
+    else return std::isfinite(v);
+}
+
+// A workspace size as LAPACK reports it in work[0] (a float holding an int; the real part of a complex one).
+template <class T> double reported(T v) { return double(std::real(v)); }
 
 template <class T> using getrf_f = void (*)(const int*, const int*, T*, const int*, int*, int*);
 template <class T> using getrs_f = void (*)(const char*, const int*, const int*, const T*, const int*, const int*, T*,
@@ -40,11 +75,18 @@ template <class T> using syevd_f = void (*)(const char*, const char*, const int*
                                             int*, const int*, int*, size_t, size_t);
 template <class T> using gesdd_f = void (*)(const char*, const int*, const int*, T*, const int*, T*, T*, const int*,
                                             T*, const int*, T*, const int*, int*, int*, size_t);
+// the complex ones that take a real rwork (R = real_t<T>): heevd (syevd's place) and gesdd
+template <class T, class R = real_t<T>>
+using heevd_f = void (*)(const char*, const char*, const int*, T*, const int*, R*, T*, const int*, R*, const int*, int*,
+                         const int*, int*, size_t, size_t);
+template <class T, class R = real_t<T>>
+using cgesdd_f = void (*)(const char*, const int*, const int*, T*, const int*, R*, T*, const int*, T*, const int*, T*,
+                          const int*, R*, int*, int*, size_t);
 
 template <class F, class T>
 F routine(Routine r) {
-    const uintptr_t a = g_routines[std::is_same<T, double>::value ? 1 : 0][r].load(std::memory_order_relaxed);
-    if (!a) throw std::runtime_error(std::string("LAPACK routine ") + kRoutineNames[r] + " was not handed over");
+    const uintptr_t a = g_routines[precision_of<T>()][r].load(std::memory_order_relaxed);
+    if (!a) throw std::runtime_error("LAPACK routine " + symbol(r, precision_of<T>()) + " was not handed over");
     return reinterpret_cast<F>(a);
 }
 
@@ -94,11 +136,20 @@ void store(T* out, int64_t rows, int64_t cols, const T* src, int64_t ld) {
 
 template <class T>
 void fill_nan(T* p, int64_t n) {
-    std::fill(p, p + n, std::numeric_limits<T>::quiet_NaN());
+    const real_t<T> nan = std::numeric_limits<real_t<T>>::quiet_NaN();
+    if constexpr (is_complex_v<T>) std::fill(p, p + n, T(nan, nan));
+    else std::fill(p, p + n, nan);
 }
 
 // A workspace size as LAPACK reports it (a float holding an int), with room to spare for its rounding.
 int workspace(double reported) { return std::max(1, static_cast<int>(reported) + 1); }
+
+// The real workspace of complex gesdd (LAPACK's documented minimum; 3.6 and earlier want 7 mn for jobz = 'N').
+int gesdd_rwork(int64_t m, int64_t n, bool vectors) {
+    const int64_t mn = std::min(m, n), mx = std::max(m, n);
+    const int64_t size = vectors ? std::max(5 * mn * mn + 5 * mn, 2 * mx * mn + 2 * mn * mn + mn) : 7 * mn;
+    return as_int(std::max<int64_t>(size, 1), "gesdd's real workspace");
+}
 
 // Runs body(b, scratch) for every matrix b of the batch, on several threads when the batch holds several matrices
 // and enough work (``work``: about the flops of one matrix); a LAPACK info < 0 (a bad argument: our bug) that a body
@@ -128,6 +179,7 @@ void each_matrix(const Shape& batch, double work, const char* what, Body&& body)
 template <class T>
 struct Scratch {
     std::vector<T> a, b, tau, work;
+    std::vector<real_t<T>> rwork;  // complex heevd and gesdd only
     std::vector<int> ipiv, iwork;
 };
 
@@ -150,9 +202,9 @@ void cholesky_typed(const Shape& batch, int64_t n, const Operand& x, T* out, boo
         }
         for (int64_t i = 0; i < n; ++i)
             for (int64_t j = 0; j < n; ++j) {
-                // the factor L lives on and below the diagonal of the column-major scratch
+                // the factor L lives on and below the diagonal of the column-major scratch; U = L^H
                 const int64_t r = upper ? j : i, c = upper ? i : j;
-                o[i * n + j] = r >= c ? s.a[r + c * n] : T(0);
+                o[i * n + j] = r >= c ? (upper ? conj_of(s.a[r + c * n]) : s.a[r + c * n]) : T(0);
             }
         return info;
     });
@@ -211,15 +263,15 @@ void qr_typed(const Shape& batch, int64_t m, int64_t n, int64_t kq, const Operan
     const int M = as_int(m, "the row count"), N = as_int(n, "the column count"), KQ = as_int(kq, "Q's width");
     const int K = std::min(M, N), ld = std::max(1, M);
     auto geqrf = routine<geqrf_f<T>, T>(kGeqrf);
-    auto orgqr = routine<orgqr_f<T>, T>(kOrgqr);
+    auto orgqr = routine<orgqr_f<T>, T>(kOrgqr);  // Note [Complex LAPACK]: ungqr
     int lwork = 1;
     {  // the workspace both routines want, asked once
-        T query = 0, dummy = 0;
+        T query(0), dummy(0);
         int info = 0, minus = -1;
         geqrf(&M, &N, &dummy, &ld, &dummy, &query, &minus, &info);
-        lwork = std::max(lwork, workspace(double(query)));
-        orgqr(&M, &KQ, &K, &dummy, &ld, &dummy, &query, &minus, &info);
-        lwork = std::max(lwork, workspace(double(query)));
+        lwork = std::max(lwork, workspace(reported(query)));
+        orgqr(&M, &KQ, &K, &dummy, &ld, &dummy, &query, &minus, &info);  // ungqr for complex
+        lwork = std::max(lwork, workspace(reported(query)));
     }
     each_matrix<Scratch<T>>(batch, 4.0 * m * n * std::max(kq, n), "geqrf/orgqr", [&](int64_t b, Scratch<T>& s) {
         s.a.assign(size_t(std::max<int64_t>(m * std::max(n, kq), 1)), T(0));  // room for Q's kq columns too
@@ -240,27 +292,49 @@ void qr_typed(const Shape& batch, int64_t m, int64_t n, int64_t kq, const Operan
     });
 }
 
+// Runs syevd (real T) or heevd (complex T) on the column-major n x n matrix a: its eigenvalues into w, its
+// eigenvectors into a when jobz is "V"; the lwork = -1 query when lwork is -1 (sizes into s's work, rwork, iwork).
 template <class T>
-void eigh_typed(const Shape& batch, int64_t n, const Operand& x, T* w, T* v) {
-    const int N = as_int(n, "the order"), ld = std::max(1, N);
-    auto syevd = routine<syevd_f<T>, T>(kSyevd);
-    const char* jobz = v ? "V" : "N";
-    int lwork = 1, liwork = 1;
-    {
-        T query = 0, dummy = 0;
-        int iquery = 0, info = 0, minus = -1;
-        syevd(jobz, "L", &N, &dummy, &ld, &dummy, &query, &minus, &iquery, &minus, &info, 1, 1);
-        lwork = workspace(double(query));
-        liwork = std::max(1, iquery);
+int eigen(const char* jobz, int n, T* a, real_t<T>* w, Scratch<T>& s, int lwork, int lrwork, int liwork) {
+    const int ld = std::max(1, n);
+    int info = 0;
+    if constexpr (is_complex_v<T>) {
+        routine<heevd_f<T>, T>(kSyevd)(jobz, "L", &n, a, &ld, w, s.work.data(), &lwork, s.rwork.data(), &lrwork,
+                                       s.iwork.data(), &liwork, &info, 1, 1);
+    } else {
+        routine<syevd_f<T>, T>(kSyevd)(jobz, "L", &n, a, &ld, w, s.work.data(), &lwork, s.iwork.data(), &liwork,
+                                       &info, 1, 1);
     }
-    each_matrix<Scratch<T>>(batch, 9.0 * n * n * n, "syevd", [&](int64_t b, Scratch<T>& s) {
+    return info;
+}
+
+template <class T>
+void eigh_typed(const Shape& batch, int64_t n, const Operand& x, real_t<T>* w, T* v) {
+    using R = real_t<T>;
+    const int N = as_int(n, "the order");
+    const char* jobz = v ? "V" : "N";
+    int lwork = 1, lrwork = 1, liwork = 1;
+    {
+        Scratch<T> q;
+        q.work.assign(1, T(0));
+        q.rwork.assign(1, R(0));
+        q.iwork.assign(1, 0);
+        T dummy(0);
+        R rdummy(0);
+        eigen<T>(jobz, N, &dummy, &rdummy, q, -1, -1, -1);
+        lwork = workspace(reported(q.work[0]));
+        lrwork = workspace(double(q.rwork[0]));
+        liwork = std::max(1, q.iwork[0]);
+    }
+    each_matrix<Scratch<T>>(batch, (is_complex_v<T> ? 36.0 : 9.0) * n * n * n, "syevd/heevd",
+                            [&](int64_t b, Scratch<T>& s) {
         s.a.resize(size_t(n) * n);
         s.work.resize(size_t(lwork));
+        s.rwork.resize(size_t(lrwork));
         s.iwork.resize(size_t(liwork));
         load(s.a.data(), n, n, n, matrix<T>(x, b, batch), x.rs, x.cs);
-        int info = 0;
-        T* wo = w + b * n;
-        syevd(jobz, "L", &N, s.a.data(), &ld, wo, s.work.data(), &lwork, s.iwork.data(), &liwork, &info, 1, 1);
+        R* wo = w + b * n;
+        const int info = eigen<T>(jobz, N, s.a.data(), wo, s, lwork, lrwork, liwork);
         if (info > 0) {  // no convergence
             fill_nan(wo, n);
             if (v) fill_nan(v + b * n * n, n * n);
@@ -272,38 +346,53 @@ void eigh_typed(const Shape& batch, int64_t n, const Operand& x, T* w, T* v) {
 }
 
 template <class T>
-void svd_typed(const Shape& batch, int64_t m, int64_t n, int64_t ku, int64_t kv, const Operand& x, T* s_out, T* u,
-               T* vh) {
+void svd_typed(const Shape& batch, int64_t m, int64_t n, int64_t ku, int64_t kv, const Operand& x, real_t<T>* s_out,
+               T* u, T* vh) {
+    using R = real_t<T>;
     const int M = as_int(m, "the row count"), N = as_int(n, "the column count");
     const int K = std::min(M, N), ld = std::max(1, M);
     const bool vectors = u != nullptr;
     const bool full = vectors && (ku > K || kv > K);
     const char* jobz = !vectors ? "N" : (full ? "A" : "S");
     const int ldu = vectors ? ld : 1, ldvt = vectors ? std::max<int>(1, as_int(kv, "Vh's height")) : 1;
-    auto gesdd = routine<gesdd_f<T>, T>(kGesdd);
+    // gesdd for real T; for complex T the one with a real rwork (Note [Complex LAPACK])
+    auto gesdd = [&](T* a, R* sv, T* uu, T* vt, T* work, int lwork, R* rwork, int* iwork) {
+        int info = 0;
+        if constexpr (is_complex_v<T>)
+            routine<cgesdd_f<T>, T>(kGesdd)(jobz, &M, &N, a, &ld, sv, uu, &ldu, vt, &ldvt, work, &lwork, rwork, iwork,
+                                           &info, 1);
+        else
+            routine<gesdd_f<T>, T>(kGesdd)(jobz, &M, &N, a, &ld, sv, uu, &ldu, vt, &ldvt, work, &lwork, iwork, &info,
+                                          1);
+        return info;
+    };
+    const int lrwork = is_complex_v<T> ? gesdd_rwork(m, n, vectors) : 1;
     int lwork = 1;
     {
-        T query = 0, dummy = 0;
-        int idummy = 0, info = 0, minus = -1;
-        gesdd(jobz, &M, &N, &dummy, &ld, &dummy, &dummy, &ldu, &dummy, &ldvt, &query, &minus, &idummy, &info, 1);
-        lwork = workspace(double(query));
+        T query(0), dummy(0);
+        R rdummy(0);
+        int idummy = 0;
+        gesdd(&dummy, &rdummy, &dummy, &dummy, &query, -1, &rdummy, &idummy);
+        lwork = workspace(reported(query));
     }
-    each_matrix<Scratch<T>>(batch, 8.0 * m * n * std::max(m, n), "gesdd", [&](int64_t b, Scratch<T>& s) {
+    each_matrix<Scratch<T>>(batch, (is_complex_v<T> ? 32.0 : 8.0) * m * n * std::max(m, n), "gesdd",
+                            [&](int64_t b, Scratch<T>& s) {
         s.a.resize(size_t(std::max<int64_t>(m * n, 1)));
         s.tau.resize(size_t(vectors ? std::max<int64_t>(m * ku, 1) : 1));   // U, column-major (ld m)
         s.b.resize(size_t(vectors ? std::max<int64_t>(kv * n, 1) : 1));     // V^T, column-major (ld kv)
         s.work.resize(size_t(lwork));
+        s.rwork.resize(size_t(lrwork));
         s.iwork.resize(size_t(8 * std::max(K, 1)));
         load(s.a.data(), m, m, n, matrix<T>(x, b, batch), x.rs, x.cs);
         int info = 0;
-        T* so = s_out + b * K;
+        R* so = s_out + b * K;
         // a NaN or inf entry: gesdd refuses the matrix (an "illegal" argument); the contract's answer is NaN, as
         // for no convergence and as eigh (and the opencl kernels) give
-        bool finite = true;
-        for (int64_t i = 0; i < m * n && finite; ++i) finite = std::isfinite(s.a[size_t(i)]);
-        if (!finite) info = 1;
-        else gesdd(jobz, &M, &N, s.a.data(), &ld, so, s.tau.data(), &ldu, s.b.data(), &ldvt, s.work.data(), &lwork,
-              s.iwork.data(), &info, 1);
+        bool all_finite = true;
+        for (int64_t i = 0; i < m * n && all_finite; ++i) all_finite = finite(s.a[size_t(i)]);
+        if (!all_finite) info = 1;
+        else info = gesdd(s.a.data(), so, s.tau.data(), s.b.data(), s.work.data(), lwork, s.rwork.data(),
+                          s.iwork.data());
         if (info > 0) {  // no convergence
             fill_nan(so, K);
             if (vectors) {
@@ -321,18 +410,31 @@ void svd_typed(const Shape& batch, int64_t m, int64_t n, int64_t ku, int64_t kv,
 }
 
 template <class Fn>
-void on_float(int dt, Fn&& fn) {
-    if (dt == 7) fn(float());
-    else if (dt == 8) fn(double());
-    else throw std::invalid_argument("linalg: the cpu kernels take float32 or float64 (dtype code " +
-                                     std::to_string(dt) + ")");
+void on_dtype(int dt, Fn&& fn) {
+    switch (dt) {
+        case 7: return fn(float());
+        case 8: return fn(double());
+        case 12: return fn(std::complex<float>());
+        case 13: return fn(std::complex<double>());
+        default:
+            throw std::invalid_argument("linalg: the cpu kernels take float32, float64, complex64 or complex128 "
+                                        "(dtype code " + std::to_string(dt) + ")");
+    }
 }
 
 }  // namespace
 
-void set_lapack(int r, bool is_double, uintptr_t address) {
+std::string symbol(int r, int precision) {
+    return std::string(1, kPrecisionLetters[precision]) + (precision >= 2 ? kComplexRoutineNames : kRoutineNames)[r];
+}
+
+int real_dtype(int dt) { return dt == 12 ? 7 : dt == 13 ? 8 : dt; }
+
+void set_lapack(int r, int precision, uintptr_t address) {
     if (r < 0 || r >= kRoutines) throw std::invalid_argument("set_lapack: unknown routine " + std::to_string(r));
-    g_routines[is_double ? 1 : 0][r].store(address, std::memory_order_relaxed);
+    if (precision < 0 || precision >= kPrecisions)
+        throw std::invalid_argument("set_lapack: unknown precision " + std::to_string(precision));
+    g_routines[precision][r].store(address, std::memory_order_relaxed);
 }
 
 bool has_lapack() {
@@ -343,14 +445,14 @@ bool has_lapack() {
 }
 
 void cholesky(int dt, const Shape& batch, int64_t n, const Operand& x, char* out, bool upper) {
-    on_float(dt, [&](auto t) {
+    on_dtype(dt, [&](auto t) {
         using T = decltype(t);
         cholesky_typed<T>(batch, n, x, reinterpret_cast<T*>(out), upper);
     });
 }
 
 void lu(int dt, const Shape& batch, int64_t n, const Operand& x, char* out, int64_t* pivots) {
-    on_float(dt, [&](auto t) {
+    on_dtype(dt, [&](auto t) {
         using T = decltype(t);
         lu_typed<T>(batch, n, x, reinterpret_cast<T*>(out), pivots);
     });
@@ -358,31 +460,31 @@ void lu(int dt, const Shape& batch, int64_t n, const Operand& x, char* out, int6
 
 void lu_solve(int dt, const Shape& batch, int64_t n, int64_t k, const Operand& lu, const Operand& pivots,
               const Operand& b, char* out) {
-    on_float(dt, [&](auto t) {
+    on_dtype(dt, [&](auto t) {
         using T = decltype(t);
         lu_solve_typed<T>(batch, n, k, lu, pivots, b, reinterpret_cast<T*>(out));
     });
 }
 
 void qr(int dt, const Shape& batch, int64_t m, int64_t n, int64_t kq, const Operand& x, char* q, char* r) {
-    on_float(dt, [&](auto t) {
+    on_dtype(dt, [&](auto t) {
         using T = decltype(t);
         qr_typed<T>(batch, m, n, kq, x, reinterpret_cast<T*>(q), reinterpret_cast<T*>(r));
     });
 }
 
 void eigh(int dt, const Shape& batch, int64_t n, const Operand& x, char* w, char* v) {
-    on_float(dt, [&](auto t) {
+    on_dtype(dt, [&](auto t) {
         using T = decltype(t);
-        eigh_typed<T>(batch, n, x, reinterpret_cast<T*>(w), reinterpret_cast<T*>(v));
+        eigh_typed<T>(batch, n, x, reinterpret_cast<real_t<T>*>(w), reinterpret_cast<T*>(v));
     });
 }
 
 void svd(int dt, const Shape& batch, int64_t m, int64_t n, int64_t ku, int64_t kv, const Operand& x, char* s,
          char* u, char* vh) {
-    on_float(dt, [&](auto t) {
+    on_dtype(dt, [&](auto t) {
         using T = decltype(t);
-        svd_typed<T>(batch, m, n, ku, kv, x, reinterpret_cast<T*>(s), reinterpret_cast<T*>(u),
+        svd_typed<T>(batch, m, n, ku, kv, x, reinterpret_cast<real_t<T>*>(s), reinterpret_cast<T*>(u),
                      reinterpret_cast<T*>(vh));
     });
 }

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace ts {
@@ -22,19 +23,33 @@ struct Operand {
     int64_t rs, cs;
 };
 
-// The LAPACK routines we call, in the order Python hands their addresses over (backends/cpu.py, _load_lapack).
+// The LAPACK routines we call, in each of four precisions: float, double, std::complex<float> and
+// std::complex<double> (LAPACK's prefixes s, d, c, z).  The complex names differ for the orthogonal (unitary) Q and
+// the symmetric (Hermitian) eigendecomposition: Note [Complex LAPACK] in linalg.cpp.
 enum Routine { kGetrf, kGetrs, kPotrf, kGeqrf, kOrgqr, kSyevd, kGesdd, kRoutines };
+constexpr int kPrecisions = 4;
+constexpr char kPrecisionLetters[kPrecisions + 1] = "sdcz";
 constexpr const char* kRoutineNames[kRoutines] = {"getrf", "getrs", "potrf", "geqrf", "orgqr", "syevd", "gesdd"};
+constexpr const char* kComplexRoutineNames[kRoutines] = {"getrf", "getrs", "potrf", "geqrf", "ungqr", "heevd",
+                                                         "gesdd"};
 
-// Hands over the address of routine ``r`` for float (``is_double`` false) or double; 0 forgets it.
-void set_lapack(int r, bool is_double, uintptr_t address);
-// True when every routine of both precisions has been handed over.
+// The name of routine ``r`` in ``precision`` (0 to 3: s, d, c, z), as LAPACK spells it without prefix or
+// underscore: "sgetrf", "cungqr".  backends/cpu.py (_load_lapack) looks each one up and hands it over.
+std::string symbol(int r, int precision);
+// Hands over the address of routine ``r`` in ``precision``; 0 forgets it.
+void set_lapack(int r, int precision, uintptr_t address);
+// True when every routine of every precision has been handed over.
 bool has_lapack();
+// The dtype code of the eigenvalues and singular values of dtype code ``dt``: complex64 (12) gives float32 (7),
+// complex128 (13) float64 (8), a real dtype itself.
+int real_dtype(int dt);
 
-// In each function ``dt`` is 7 (float32) or 8 (float64), ``batch`` the batch extents shared by every operand, and
-// the results are written for every matrix of the batch.
+// In each function ``dt`` is 7 (float32), 8 (float64), 12 (complex64) or 13 (complex128), ``batch`` the batch
+// extents shared by every operand, and the results are written for every matrix of the batch.  For complex dtypes
+// read "Hermitian" for symmetric, "unitary" for orthonormal and the conjugate transpose ^H for ^T; eigenvalues and
+// singular values are real, of dtype real_dtype(dt).
 
-// out (*batch, n, n): L (lower, upper false) or L^T (upper true), zeros elsewhere, from the lower triangle of x; a
+// out (*batch, n, n): L (lower, upper false) or L^H (upper true), zeros elsewhere, from the lower triangle of x; a
 // matrix that is not positive definite (or holds NaN) is NaN throughout.
 void cholesky(int dt, const Shape& batch, int64_t n, const Operand& x, char* out, bool upper);
 

@@ -796,7 +796,7 @@ bool take_along_axis(int dt, const Shape& shape, char* out, const Shape& out_str
                      const Shape& x_strides, int64_t x_axis_size, const int64_t* index, const Shape& index_strides,
                      int axis) {
     bool ok = true;
-    TS_DISPATCH(dt, ok = take_along_axis_typed<T>(shape, out, out_strides, x, x_strides, x_axis_size, index,
+    TS_DISPATCH_ALL(dt, ok = take_along_axis_typed<T>(shape, out, out_strides, x, x_strides, x_axis_size, index,
                                                   index_strides, axis));
     return ok;
 }

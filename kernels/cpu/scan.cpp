@@ -23,10 +23,11 @@ namespace {
 // -- cumulative sums and products -----------------------------------------------------------------------------------
 
 // The accumulator of a scan: double for floats (as the sum reduction), uint64 for integers (wraps, and the stored
-// low bits are the dtype's own wrapped answer, NumPy's), bool for bool (or / and).
+// low bits are the dtype's own wrapped answer, NumPy's), bool for bool (or / and), complex128 for complex.
 template <class T>
-using scan_acc_t = std::conditional_t<is_float_v<T>, double, std::conditional_t<std::is_same<T, bool>::value, bool,
-                                                                                  uint64_t>>;
+using scan_acc_t = std::conditional_t<
+    is_complex_v<T>, std::complex<double>,
+    std::conditional_t<is_float_v<T>, double, std::conditional_t<std::is_same<T, bool>::value, bool, uint64_t>>>;
 
 template <class T>
 inline scan_acc_t<T> scan_load(T v) {
@@ -273,6 +274,10 @@ bool put_bits(const Shape& shape, Bits* out, const Shape& os, const std::vector<
 }
 
 // Storage bits of each element size: gather and put copy elements as they are.
+struct Bits128 {  // the 16 bytes of a complex128, copied whole by gather and put
+    uint64_t v[2];
+};
+
 template <class F>
 bool by_size(int dt, F&& f) {
     switch (kItemsize[dt]) {
@@ -280,6 +285,7 @@ bool by_size(int dt, F&& f) {
         case 2: return f(uint16_t{});
         case 4: return f(uint32_t{});
         case 8: return f(uint64_t{});
+        case 16: return f(Bits128{});  // complex128
     }
     throw std::invalid_argument("unknown dtype code");
 }
@@ -289,7 +295,7 @@ bool by_size(int dt, F&& f) {
 void cumulative(int dt, bool product, const Shape& shape, int axis, char* out, const Shape& out_strides,
                 const char* x, const Shape& x_strides) {
     if (axis < 0 || axis >= static_cast<int>(shape.size())) throw std::invalid_argument("cumulative: bad axis");
-    TS_DISPATCH(dt, {
+    TS_DISPATCH_ALL(dt, {
         if (product)
             cumulative_typed<T, true>(shape, axis, reinterpret_cast<T*>(out), out_strides,
                                       reinterpret_cast<const T*>(x), x_strides);
@@ -301,13 +307,13 @@ void cumulative(int dt, bool product, const Shape& shape, int axis, char* out, c
 
 int64_t count_nonzero(int dt, const Shape& shape, const char* x, const Shape& x_strides) {
     int64_t n = 0;
-    TS_DISPATCH(dt, n = count_nonzero_typed<T>(shape, reinterpret_cast<const T*>(x), x_strides));
+    TS_DISPATCH_ALL(dt, n = count_nonzero_typed<T>(shape, reinterpret_cast<const T*>(x), x_strides));
     return n;
 }
 
 int64_t nonzero(int dt, const Shape& shape, const char* x, const Shape& x_strides, int64_t* out, int64_t count) {
     int64_t n = 0;
-    TS_DISPATCH(dt, n = nonzero_typed<T>(shape, reinterpret_cast<const T*>(x), x_strides, out, count));
+    TS_DISPATCH_ALL(dt, n = nonzero_typed<T>(shape, reinterpret_cast<const T*>(x), x_strides, out, count));
     return n;
 }
 

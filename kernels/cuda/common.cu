@@ -173,6 +173,22 @@ __device__ __forceinline__ float nextafter_bits(float a, float b) {
     return __uint_as_float(away ? ia + 1u : ia - 1u);
 }
 
+// Complex numbers (Note [Complex kernels] in kernels/ops_common.h) are float2/double2, CuPy's complex64/complex128
+// layout.  to_float2/to_double2 convert either precision (codegen.store and the accumulators of sums and scans),
+// mul_rn is a product the compiler never fuses into an fma (ts_cmul_*), is_nonzero tests a real or complex value.
+__device__ __forceinline__ float2 to_float2(float2 v) { return v; }
+__device__ __forceinline__ float2 to_float2(double2 v) { return make_float2((float)v.x, (float)v.y); }
+__device__ __forceinline__ double2 to_double2(double2 v) { return v; }
+__device__ __forceinline__ double2 to_double2(float2 v) { return make_double2((double)v.x, (double)v.y); }
+__device__ __forceinline__ float mul_rn(float a, float b) { return __fmul_rn(a, b); }
+__device__ __forceinline__ double mul_rn(double a, double b) { return __dmul_rn(a, b); }
+template <class V>
+__device__ __forceinline__ bool is_nonzero(V v) {
+    return v != (V)0;
+}
+__device__ __forceinline__ bool is_nonzero(float2 v) { return v.x != 0 || v.y != 0; }
+__device__ __forceinline__ bool is_nonzero(double2 v) { return v.x != 0 || v.y != 0; }
+
 __device__ __forceinline__ float inf_of(float) { return __int_as_float(0x7f800000); }
 __device__ __forceinline__ double inf_of(double) { return __longlong_as_double(0x7ff0000000000000LL); }
 __device__ __forceinline__ float nan_of(float) { return __int_as_float(0x7fc00000); }

@@ -80,28 +80,34 @@ __device__ __forceinline__ void where_strided(i64 n, T* o, const bool* c, const 
     }
 }
 
-// -- fill: the value arrives as the little-endian bytes of the target dtype, converted on the host ------------------
+// -- fill: the value arrives as the little-endian bytes of the target dtype, converted on the host, in two 64-bit
+// words (lo, then hi: a complex128 takes 16 bytes; every narrower dtype leaves hi 0) --------------------------------
+
+struct __align__(16) FillBits {
+    u64 w[2];
+};
 
 template <class T>
-__device__ __forceinline__ T from_bits(u64 bits) {
-    return *reinterpret_cast<const T*>(&bits);  // little-endian: the value's bytes come first
+__device__ __forceinline__ T from_bits(u64 lo, u64 hi) {
+    const FillBits b = {{lo, hi}};  // 16-byte aligned: a double2 load from it is aligned too
+    return *reinterpret_cast<const T*>(&b);  // little-endian: the value's bytes come first
 }
 
 template <class T>
-__device__ __forceinline__ void fill_contig(i64 n, T* o, u64 bits) {
-    const T v = from_bits<T>(bits);
+__device__ __forceinline__ void fill_contig(i64 n, T* o, u64 lo, u64 hi) {
+    const T v = from_bits<T>(lo, hi);
     TS_GRID_LOOP(i, n) o[i] = v;
 }
 
 template <class T>
-__device__ __forceinline__ void fill_strided1(i64 n, T* o, i64 so, u64 bits) {
-    const T v = from_bits<T>(bits);
+__device__ __forceinline__ void fill_strided1(i64 n, T* o, i64 so, u64 lo, u64 hi) {
+    const T v = from_bits<T>(lo, hi);
     TS_GRID_LOOP(i, n) o[i * so] = v;
 }
 
 template <class T>
-__device__ __forceinline__ void fill_strided(i64 n, T* o, u64 bits, const i64* meta) {
-    const T v = from_bits<T>(bits);
+__device__ __forceinline__ void fill_strided(i64 n, T* o, u64 lo, u64 hi, const i64* meta) {
+    const T v = from_bits<T>(lo, hi);
     TS_GRID_LOOP(i, n) {
         i64 off[1];
         offsets<1>(i, meta, off);
@@ -151,12 +157,15 @@ __device__ __forceinline__ void fill_strided(i64 n, T* o, u64 bits, const i64* m
     }
 
 #define TS_FILL_KERNELS(NAME, T)                                                                                   \
-    extern "C" __global__ void NAME##_contig(::ts::i64 n, T* o, ::ts::u64 bits) { ::ts::fill_contig<T>(n, o, bits); } \
-    extern "C" __global__ void NAME##_strided1(::ts::i64 n, T* o, ::ts::i64 so, ::ts::u64 bits) {                  \
-        ::ts::fill_strided1<T>(n, o, so, bits);                                                                    \
+    extern "C" __global__ void NAME##_contig(::ts::i64 n, T* o, ::ts::u64 lo, ::ts::u64 hi) {                      \
+        ::ts::fill_contig<T>(n, o, lo, hi);                                                                        \
     }                                                                                                              \
-    extern "C" __global__ void NAME##_strided(::ts::i64 n, T* o, ::ts::u64 bits, const ::ts::i64* meta) {          \
-        ::ts::fill_strided<T>(n, o, bits, meta);                                                                   \
+    extern "C" __global__ void NAME##_strided1(::ts::i64 n, T* o, ::ts::i64 so, ::ts::u64 lo, ::ts::u64 hi) {      \
+        ::ts::fill_strided1<T>(n, o, so, lo, hi);                                                                  \
+    }                                                                                                              \
+    extern "C" __global__ void NAME##_strided(::ts::i64 n, T* o, ::ts::u64 lo, ::ts::u64 hi,                       \
+                                              const ::ts::i64* meta) {                                             \
+        ::ts::fill_strided<T>(n, o, lo, hi, meta);                                                                 \
     }
 
 #endif  // TS_CUDA_ELEMENTWISE_CU

@@ -130,7 +130,7 @@ __device__ __forceinline__ i64 chunk_count(const typename IO::T* x, i64 N, i64 K
     lo = min(N, ((i64)blockIdx.x * TS_MAX_BLOCK + threadIdx.x) * K);
     hi = min(N, lo + K);
     i64 c = 0;
-    for (i64 e = lo; e < hi; ++e) c += IO::load(x, offset1(e, meta)) != (typename IO::C)0;
+    for (i64 e = lo; e < hi; ++e) c += is_nonzero(IO::load(x, offset1(e, meta)));
     return c;
 }
 
@@ -164,7 +164,7 @@ __device__ __forceinline__ void nonzero_write(i64* out, i64 count, const i64* co
     i64 k = counts[blockIdx.x] + block_exclusive_scan(buf, c, (i64)0, &total, AddI64());
     const int nd = (int)meta[0];
     for (i64 e = lo; e < hi; ++e) {
-        if (!(IO::load(x, offset1(e, meta)) != (typename IO::C)0)) continue;
+        if (!is_nonzero(IO::load(x, offset1(e, meta)))) continue;
         if (k < count) {  // never past out, whatever the memory held
             i64 rest = e;
             for (int d = nd - 1; d >= 0; --d) {

@@ -77,7 +77,8 @@ def run_conformance(device, ops=None, dtypes=None, progress=None, gradients=True
     device:    a device or its name ("cpu", "opencl:1", a plugin's)
     ops:       op names to check (default: every op); a differentiable op's gradient is checked too, and names of
                the gradient section alone (``getitem``, ``mean``) select only their gradient rows
-    dtypes:    dtype names to check (default: all nine; the gradient section takes the float ones among them)
+    dtypes:    dtype names to check (default: every dtype, complex ones included; the gradient section takes the
+               float ones among them)
     progress:  called as ``progress(op, dtype, cell)`` after each cell (``op`` is ``"grad:<op>"`` for gradients)
     gradients: False skips the gradient section
 

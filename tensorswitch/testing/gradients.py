@@ -21,6 +21,10 @@ cotangent hold values that float16 represents exactly, so every dtype computes a
 Non-contiguous inputs, views and in-place writes are part of the functions (``ts.exp(x.mT)``), so the leaf itself
 is always a plain tensor.
 
+Only the float dtypes are checked: ``run_gradients`` leaves every other dtype out (a complex dtype asked for gets no
+cell), and :func:`check` refuses one with ValueError.  Complex gradients are not required of a backend: their
+convention (PyTorch's conjugate Wirtinger derivative, JAX's) is not tensorswitch's to fix yet.
+
 The comparison allows ``atol * scale + rtol * |reference|`` per element, ``scale`` being the largest reference
 magnitude of that leaf (at least 1): a float32 device is held to float32's accuracy, whatever else it supports.
 A cell's status (tensorswitch/testing/__init__.py says what each means):
@@ -835,6 +839,9 @@ def check(op, dtype, device):
     UNSUPPORTED) where the device lacks what the op needs."""
     device = ts.device(device)
     dtype = np.dtype(dtype).name
+    if dtype not in FLOAT_DTYPES:  # complex gradients are not part of the suite: see Note [Gradient conformance]
+        raise ValueError(f"the gradient section checks the float dtypes ({', '.join(FLOAT_DTYPES)}); {dtype} is not "
+                         f"one (complex gradients, whose convention differs between libraries, are not checked)")
     dt = ts.dtype(dtype)
     entry = GRADIENT_SAMPLES[op]
     if dt not in device.supported_dtypes():

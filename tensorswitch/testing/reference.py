@@ -15,17 +15,20 @@ _WIDE = {"b": np.int64, "i": np.int64, "u": np.int64}
 
 
 def _float_ref(fn):
-    """Apply ``fn`` in float64 and round back: the accuracy bar for float16 and float32 kernels."""
+    """Apply ``fn`` in float64 (complex128 for complex inputs) and round back: the accuracy bar for float16, float32
+    and complex64 kernels.  A real result of complex inputs (abs, angle) takes the dtype of their parts."""
     def ref(*xs):
         dt = xs[0].dtype
+        wide = np.complex128 if dt.kind == "c" else np.float64
         with np.errstate(all="ignore"):  # float16 overflows to inf on rounding, as the kernels do
-            return np.asarray(fn(*(x.astype(np.float64) for x in xs))).astype(dt)
+            r = np.asarray(fn(*(x.astype(wide) for x in xs)))
+            return r.astype(dt if r.dtype.kind == "c" or dt.kind != "c" else np.finfo(dt).dtype)
     return ref
 
 
 def _same_int(fn_float, fn_int=lambda x: x):
     def ref(x):
-        if x.dtype.kind == "f":
+        if x.dtype.kind in "fc":
             return _float_ref(fn_float)(x)
         return np.asarray(fn_int(x)).astype(x.dtype)
     return ref
@@ -34,7 +37,7 @@ def _same_int(fn_float, fn_int=lambda x: x):
 def _ints_or_float(fn):
     """Integer ops run in NumPy's own integer arithmetic (which wraps like ours); float ops in float64."""
     def ref(*xs):
-        if xs[0].dtype.kind == "f":
+        if xs[0].dtype.kind in "fc":
             return _float_ref(fn)(*xs)
         with np.errstate(all="ignore"):
             return np.asarray(fn(*xs)).astype(xs[0].dtype)
@@ -43,7 +46,7 @@ def _ints_or_float(fn):
 
 def _int_pow(a, b):
     with np.errstate(all="ignore"):
-        if a.dtype.kind == "f":
+        if a.dtype.kind in "fc":
             return _float_ref(np.power)(a, b)
         # NumPy refuses negative integer exponents; tensorswitch gives 0 except for bases 1 and -1
         bb = np.where(b < 0, 0, b)
@@ -92,12 +95,15 @@ _ARRAY_API = {
     "acos": _float_ref(np.arccos), "acosh": _float_ref(np.arccosh), "asin": _float_ref(np.arcsin),
     "asinh": _float_ref(np.arcsinh), "atan": _float_ref(np.arctan), "atanh": _float_ref(np.arctanh),
     "cosh": _float_ref(np.cosh), "sinh": _float_ref(np.sinh), "tan": _float_ref(np.tan),
-    "expm1": _float_ref(np.expm1), "log1p": _float_ref(np.log1p), "log2": _float_ref(np.log2),
+    "expm1": _float_ref(lambda x: complex_expm1(x) if x.dtype.kind == "c" else np.expm1(x)),
+    "log1p": _float_ref(lambda x: complex_log1p(x) if x.dtype.kind == "c" else np.log1p(x)),
+    "log2": _float_ref(np.log2),
     "log10": _float_ref(np.log10), "reciprocal": _float_ref(lambda x: 1.0 / x),
     "round": _same_int(np.rint), "trunc": _same_int(np.trunc),   # np.rint rounds halves to even
     "signbit": _bool_result(np.signbit),
     "bitwise_invert": _ints_or_float(np.invert),
-    "real": _copy, "imag": np.zeros_like, "conj": _copy,
+    "real": lambda x: np.array(np.real(x), copy=True), "imag": lambda x: np.array(np.imag(x), copy=True),
+    "conj": lambda x: np.conj(x) if x.dtype.kind == "c" else _copy(x), "angle": _float_ref(np.angle),
     "atan2": _float_ref(np.arctan2), "hypot": _float_ref(np.hypot), "copysign": _float_ref(np.copysign),
     "logaddexp": _float_ref(np.logaddexp), "nextafter": _nextafter,
     "logical_xor": _bool_result(np.logical_xor),
@@ -121,7 +127,7 @@ ELEMENTWISE = {
     "erf": _float_ref(np.vectorize(math.erf, otypes=[np.float64])),  # NumPy has no erf: math.erf per element
     "sigmoid": _float_ref(lambda x: 1.0 / (1.0 + np.exp(-x))),
     "relu": _ints_or_float(lambda x: np.maximum(x, np.zeros((), x.dtype))),
-    "sign": _ints_or_float(np.sign),
+    "sign": lambda x: _complex_sign(x) if x.dtype.kind == "c" else _ints_or_float(np.sign)(x),
     "floor": _same_int(np.floor),
     "ceil": _same_int(np.ceil),
     "square": _ints_or_float(np.square),
@@ -156,8 +162,9 @@ def reduction(op, x, axis):
     with np.errstate(all="ignore"):
         if op in ("sum", "prod"):
             fn = np.sum if op == "sum" else np.prod
-            if x.dtype.kind == "f":
-                return np.asarray(fn(x.astype(np.float64), axis=axis)).astype(x.dtype)
+            if x.dtype.kind in "fc":  # complex in complex128
+                wide = np.complex128 if x.dtype.kind == "c" else np.float64
+                return np.asarray(fn(x.astype(wide), axis=axis)).astype(x.dtype)
             wide = np.dtype(optable.sum_dtype(x.dtype.name))  # uint64 for unsigned, int64 for signed and bool
             return np.asarray(fn(x.astype(wide), axis=axis, dtype=wide)).astype(wide)
         if op in ("max", "min"):
@@ -177,8 +184,9 @@ def reduction(op, x, axis):
 
 
 def matmul(a, b):
-    if a.dtype.kind == "f":
-        return np.asarray(np.matmul(a.astype(np.float64), b.astype(np.float64))).astype(a.dtype)
+    if a.dtype.kind in "fc":  # complex in complex128
+        wide = np.complex128 if a.dtype.kind == "c" else np.float64
+        return np.asarray(np.matmul(a.astype(wide), b.astype(wide))).astype(a.dtype)
     return np.asarray(np.matmul(a, b)).astype(a.dtype)
 
 
@@ -198,7 +206,13 @@ def softmax(x, axis, log=False):
 def astype(x, dtype):
     """x cast to ``dtype`` by Note [Float to integer casts]: NumPy's own astype, except float to uint32, which goes
     through int64 (NumPy's scalar path; its SIMD loop answers otherwise for values outside [-2**31, 2**32), and
-    which one runs depends on the array's length)."""
+    which one runs depends on the array's length).  A complex ``x`` casts to bool as "either part nonzero" and to
+    every other real dtype as its real part does (NumPy's rules, without its ComplexWarning)."""
+    dtype = np.dtype(dtype)
+    if x.dtype.kind == "c" and dtype.kind != "c":
+        if dtype.kind == "b":
+            return np.asarray((x.real != 0) | (x.imag != 0))
+        return astype(np.array(x.real, copy=True), dtype)
     with np.errstate(all="ignore"):
         if x.dtype.kind == "f" and np.dtype(dtype) == np.uint32:
             return x.astype(np.int64).astype(np.uint32)
@@ -456,12 +470,17 @@ SORTING = {"sort": sort, "argsort": argsort, "searchsorted": searchsorted}
 def _linalg_ref(fn):
     def ref(*xs, **kw):
         dt = np.result_type(*[x.dtype for x in xs])
-        dt = dt if dt.kind == "f" else np.dtype(np.float32)  # Note [Linalg dtypes]: integers compute in float32
+        dt = dt if dt.kind in "fc" else np.dtype(np.float32)  # Note [Linalg dtypes]: integers compute in float32
+        wide = np.complex128 if dt.kind == "c" else np.float64
+
+        def back(o):  # real results of complex input (eigenvalues, singular values, logabsdet) in the part's dtype
+            o = np.asarray(o)
+            return o.astype(dt if o.dtype.kind == "c" else np.finfo(dt).dtype)
         with np.errstate(all="ignore"):  # a determinant past float32's range rounds to inf, as the devices' does
-            out = fn(*(x.astype(np.float64) for x in xs), **kw)
+            out = fn(*(x.astype(wide) for x in xs), **kw)
             if isinstance(out, tuple):
-                return tuple(np.asarray(o).astype(dt) for o in out)
-            return np.asarray(out).astype(dt)
+                return tuple(back(o) for o in out)
+            return back(out)
     return ref
 
 
@@ -502,8 +521,9 @@ def cumulative(op, x, axis=None, dtype=None, include_initial=False):
     with np.errstate(all="ignore"):
         if result.kind == "b":
             out = (np.logical_and if op == "cumprod" else np.logical_or).accumulate(a, axis=axis)
-        elif result.kind == "f":
-            out = (np.cumprod if op == "cumprod" else np.cumsum)(a.astype(np.float64), axis=axis).astype(result)
+        elif result.kind in "fc":  # complex accumulates in complex128
+            wide = np.complex128 if result.kind == "c" else np.float64
+            out = (np.cumprod if op == "cumprod" else np.cumsum)(a.astype(wide), axis=axis).astype(result)
         else:
             out = (np.cumprod if op == "cumprod" else np.cumsum)(a, axis=axis, dtype=result)
     if include_initial:
@@ -529,3 +549,128 @@ def setitem(x, index, value):
     with np.errstate(all="ignore"):
         out[index] = value
     return out
+
+
+# -- complex numbers: Note [Complex special values] -----------------------------------------------------------------
+#
+# Note [Complex special values]
+# ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
+# Complex inputs with random finite parts are checked against NumPy computed in complex128 and rounded (``_float_ref``),
+# with the tolerance of Note [Complex tolerances] (samples/core.py).  The special values (samples/core.py
+# ``complex_specials``: NaN, infinite, zero, tiny and huge parts, the branch cuts) are checked against
+# :func:`complex_special`, which computes in the dtype itself: a special value's fate (an intermediate overflow,
+# inf - inf in a product) belongs to the dtype's range, and rounding a complex128 answer would hide it.  What it
+# computes:
+#
+# * the functions of C99 Annex G (exp, log, sqrt, sin, cos, tan, sinh, cosh, tanh, asin, acos, atan, asinh, acosh,
+#   atanh, abs, angle): NumPy's, which are the C library's (glibc follows Annex G, and the Array API standard's complex
+#   special cases are Annex G's); where Annex G leaves the sign of a part unspecified the C library's sign is taken;
+# * arithmetic (add, subtract, multiply, divide, reciprocal, square, pow): the standard leaves complex arithmetic on
+#   infinities and NaNs implementation-defined (it keeps no single complex infinity, as C99's recovery branches do), so
+#   the reference is the formulas Note [Complex kernels] (kernels/ops_common.h) documents, evaluated by NumPy in the
+#   dtype: the schoolbook product without fused multiply-adds (NumPy's SIMD loop fuses them, and so turns some of
+#   the formula's NaNs back into infinities), Smith's division (``1 / z`` and ``z * z`` are those formulas too, where
+#   NumPy's reciprocal and square use others), and pow as exp(w * log(z)), the standard's own definition, with
+#   z ** 0 equal to 1, and 0 ** w equal to 0 where real(w) > 0 and NaN otherwise (NumPy 2's answers; exp(w * log(0))
+#   is 0 there too, so 0 ** (2 + 1j) is 0);
+# * where NumPy and the standard differ, the standard:
+#     expm1   the standard's special cases are those of exp(z) - 1, and expm1(x + 0j) has the imaginary part 0 (with
+#             its sign) for every x: NumPy's expm1(inf + 0j) is inf + NaN j, the standard's inf + 0j; and
+#             expm1(huge + 0j) is inf + 0j, where e^x * sin(0) would be inf * 0 = NaN
+#     log1p   log(1 + z) on special values, and for small z (both parts at most 0.5) log1p(x * (2 + x) + y**2) / 2 +
+#             i * atan2(y, 1 + x), which keeps the digits of tiny z: NumPy's log1p is log|1 + z|, 0 for z = 1e-30
+#     sign    z / |z|, with |z| computed so that it cannot overflow (NumPy's sign(huge + huge j) is 1j, not
+#             (1 + 1j) / sqrt(2)); a part that is infinite gives an implementation-defined answer (the standard
+#             defers to complex division, whose infinite cases it leaves to the implementation), so those inputs are
+#             left out of the special-value samples; NaN in either part gives NaN + NaN j, 0 gives 0
+
+_COMPLEX_NATIVE = {
+    "exp": np.exp, "log": np.log, "sqrt": np.sqrt, "sin": np.sin, "cos": np.cos, "tan": np.tan, "sinh": np.sinh,
+    "cosh": np.cosh, "tanh": np.tanh, "asin": np.arcsin, "acos": np.arccos, "atan": np.arctan, "asinh": np.arcsinh,
+    "acosh": np.arccosh, "atanh": np.arctanh, "log2": np.log2, "log10": np.log10, "abs": np.abs, "angle": np.angle,
+    "negative": np.negative, "positive": np.positive, "round": np.rint,
+    "add": np.add, "subtract": np.subtract, "divide": np.divide,
+}
+
+
+def _complex_parts(real, imag, dtype):
+    out = np.empty(np.broadcast(real, imag).shape, dtype)
+    out.real, out.imag = real, imag
+    return out
+
+
+def complex_multiply(a, b):
+    """The schoolbook product (a.real * b.real - a.imag * b.imag) + (a.real * b.imag + a.imag * b.real)j in the
+    inputs' dtype, each product rounded (no fused multiply-add: NumPy's SIMD loop fuses, and so recovers some
+    infinities that the formula turns into NaN)."""
+    return _complex_parts(a.real * b.real - a.imag * b.imag, a.real * b.imag + a.imag * b.real,
+                          np.result_type(a, b))
+
+
+def _cpow(z, w):
+    """exp(w * log(z)) in z's dtype, with z ** 0 = 1 and 0 ** w = 0 where real(w) > 0, NaN otherwise (NumPy 2's
+    answers, and exp(w * log(0)) = exp(-inf * real(w) + ...) = 0 too)."""
+    dt = z.dtype
+    out = np.exp(complex_multiply(w, np.log(z)))
+    zero_base = (z.real == 0) & (z.imag == 0)
+    positive = w.real > 0
+    out = np.where(zero_base, np.where(positive, dt.type(0), dt.type(complex(np.nan, np.nan))), out)
+    return np.where((w.real == 0) & (w.imag == 0), dt.type(1), out).astype(dt)
+
+
+def complex_expm1(z):
+    """expm1 of complex ``z`` in its dtype: Note [Complex special values]."""
+    dt = z.dtype
+    x, y = z.real, z.imag
+    s = np.sin(y / 2)
+    formula = _complex_parts(np.expm1(x) * np.cos(y) - 2 * s * s, np.exp(x) * np.sin(y), dt)
+    e = np.exp(z)
+    special = _complex_parts(e.real - 1, e.imag, dt)
+    out = np.where(np.isfinite(x) & np.isfinite(y), formula, special)
+    real_axis = (y == 0) & ~np.isnan(x)
+    out = np.where(real_axis, _complex_parts(np.expm1(x), y, dt), out)
+    # the standard: expm1(+-0 + 0j) is +0 + 0j (exp(z) - 1), where the real axis's expm1(-0) would give -0
+    return np.where((x == 0) & (y == 0), _complex_parts(np.zeros_like(x), y, dt), out).astype(dt)
+
+
+def complex_log1p(z):
+    """log1p of complex ``z`` in its dtype: Note [Complex special values]."""
+    dt = z.dtype
+    x, y = z.real, z.imag
+    small = np.isfinite(x) & np.isfinite(y) & (np.abs(x) <= 0.5) & (np.abs(y) <= 0.5)
+    accurate = _complex_parts(0.5 * np.log1p(x * (2 + x) + y * y), np.arctan2(y, x + 1), dt)
+    return np.where(small, accurate, np.log(_complex_parts(x + 1, y, dt))).astype(dt)
+
+
+def _complex_sign(z):
+    """z / |z| with |z| scaled so that it cannot overflow (NumPy's sign(huge + huge j) is 1j), computed in
+    complex128 and rounded; 0 at 0, NaN + NaN j where a part is NaN."""
+    dt = z.dtype
+    w = z.astype(np.complex128)
+    with np.errstate(all="ignore"):
+        m = np.maximum(np.abs(w.real), np.abs(w.imag))
+        re, im = w.real / m, w.imag / m
+        h = np.hypot(re, im)  # part by part: a complex division would turn -0 parts into +0
+        out = np.where(m == 0, 0, _complex_parts(re / h, im / h, np.complex128))
+    return np.where(np.isnan(z.real) | np.isnan(z.imag), complex(np.nan, np.nan), out).astype(dt)
+
+
+_COMPLEX_SPECIAL = {
+    "square": lambda z: complex_multiply(z, z), "multiply": complex_multiply,
+    "reciprocal": lambda z: np.divide(np.ones((), z.dtype), z),
+    "pow": _cpow, "expm1": complex_expm1, "log1p": complex_log1p, "sign": _complex_sign,
+}
+
+
+def complex_special(op):
+    """The reference of elementwise ``op`` on complex special values, computed in the inputs' dtype (Note [Complex
+    special values]); ops with bool or real results (isnan, equal, real, ...) take their :data:`ELEMENTWISE`
+    reference, which is exact for them."""
+    fn = _COMPLEX_SPECIAL.get(op) or _COMPLEX_NATIVE.get(op)
+    if fn is None:
+        return ELEMENTWISE[op]
+
+    def ref(*xs):
+        with np.errstate(all="ignore"):
+            return np.asarray(fn(*xs))
+    return ref

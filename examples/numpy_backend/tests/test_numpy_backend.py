@@ -17,12 +17,17 @@ ts_numpy_backend.register()  # what the plugin loader does when the package is i
 DEV = "numpy"
 FLOATS = ["float16", "float32", "float64"]
 INTS = ["int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64"]
+COMPLEX = ["complex64", "complex128"]
 
 
 def test_register_is_idempotent_and_claims_what_the_readme_says():
     ts_numpy_backend.register()
-    assert ts.device(DEV).supported_dtypes() == frozenset(ts.dtype(d) for d in ["bool"] + INTS + FLOATS)
-    assert ts.registry.dtypes("exp", DEV) == [ts.float32, ts.float64]
+    assert ts.device(DEV).supported_dtypes() == frozenset(ts.dtype(d) for d in ["bool"] + INTS + FLOATS + COMPLEX)
+    assert ts.registry.dtypes("exp", DEV) == [ts.float32, ts.float64, ts.complex64, ts.complex128]
+    for op in ("multiply", "matmul", "sum", "where", "astype", "cumsum", "abs", "angle"):  # the built-ins' claims
+        assert {ts.complex64, ts.complex128} <= set(ts.registry.dtypes(op, DEV)), op
+    for op in ("less", "maximum", "sort", "floor"):
+        assert ts.complex64 not in ts.registry.dtypes(op, DEV), op
     assert ts.registry.dtypes("softmax", DEV) == [ts.float32, ts.float64]
     assert ts.float16 in ts.registry.dtypes("add", DEV)
     unclaimed = {op for op in ts.OPS if not ts.registry.dtypes(op, DEV)}

@@ -135,8 +135,9 @@ def applicable(op, dtype):
 
 def promoted(op, dtype):
     """True when the public API computes ``op`` on ``dtype`` in another dtype (integers in float32 for exp, divide,
-    softmax, ...), so that no kernel of ``dtype`` is needed: see kernels/optable.py ``to_float``."""
-    if np.dtype(dtype).kind == "f":
+    softmax, ...), so that no kernel of ``dtype`` is needed: see kernels/optable.py ``to_float``.  Floats and complex
+    numbers are never promoted (erf of complex64 has no kernel to fall back on: it is not applicable)."""
+    if np.dtype(dtype).kind in "fc":
         return False
     info = optable.ELEMENTWISE.get(op)
     if ts.OPS.get(op) == "linalg":  # linalg (issue 8): integers and bool factor in float32 (Note [Linalg dtypes])

@@ -4,6 +4,7 @@ out-of-range floats to integers, single rounding to float16 and from large integ
 import numpy as np
 
 from .. import reference
+from . import core
 from .core import _call, _cast, specials, values
 
 
@@ -48,7 +49,12 @@ def astype_samples(op, dtype, device, rng):
 
     for dst in targets:
         dst_np = dst.numpy
-        if src.kind == "f" and dst_np.kind in "iub":
+        if src.kind == "c" and dst_np.kind in "iub":  # the real part converts; bool is "either part nonzero"
+            x = values(src, (5, 6), rng, 0 if dst_np.kind == "u" else -100, 100)
+            x = core.complex_parts(np.round(x.real, 1), np.where(np.arange(30).reshape(5, 6) % 3 == 0, 0, x.imag),
+                                   src)
+            x.flat[0], x.flat[1] = 0, 1j
+        elif src.kind == "f" and dst_np.kind in "iub":
             x = np.round(values(src, (5, 6), rng, 0 if dst_np.kind == "u" else -100, 100), 1).astype(src)
             x.flat[0] = 0
         elif src.kind in "iu" and dst_np == np.float16:
@@ -71,8 +77,20 @@ def astype_samples(op, dtype, device, rng):
             x = int_to_float_edges(src)
             yield _call(f"astype({src} -> {dst.name}) of large integers rounds once", cast(dst), device,
                         [(x, "contiguous")], reference.astype(x, dst_np))
+    if src.kind == "c":
+        # the real part's own cast edges, with imaginary parts that must not matter (but for bool)
+        edges = cast_edges(np.finfo(src).dtype)
+        x = core.complex_parts(edges, np.resize(np.array([0.0, -0.0, 1.0, np.nan, np.inf], edges.dtype), edges.size),
+                               src)
+        for dst in targets:
+            yield _call(f"astype({src} -> {dst.name}) of NaN, inf, huge and integer-edge real parts", cast(dst),
+                        device, [(x, "contiguous")], reference.astype(x, dst.numpy))
+        x = specials(src)
+        for dst in [d for d in targets if d.kind in ("float", "complex")]:
+            yield _call(f"astype(complex specials -> {dst.name})", cast(dst), device, [(x, "contiguous")],
+                        reference.astype(x, dst.numpy))
     if src.kind == "f":
         x = specials(src)
-        for dst in [d for d in targets if d.kind == "float"]:
+        for dst in [d for d in targets if d.kind in ("float", "complex")]:
             yield _call(f"astype(specials -> {dst.name})", cast(dst), device, [(x, "contiguous")],
                         reference.astype(x, dst.numpy))

@@ -15,6 +15,30 @@ MEDIUM = 40_009  # past the cpu threading grain too, for samples that have sever
 # per result dtype: (rtol, atol) for elementwise results
 TOLERANCE = {"float16": (5e-3, 1e-3), "float32": (2e-5, 1e-6), "float64": (1e-10, 1e-12)}
 
+# Note [Complex tolerances]
+# ~~~~~~~~~~~~~~~~~~~~~~~~~
+# A complex result is compared part by part, each part with the tolerance of the part's dtype (complex64 has
+# float32's, complex128 float64's), but relative to the modulus |z| of the expected value rather than to the part
+# itself: |got.real - z.real| <= atol + rtol * |z|, and the same for the imaginary part.  That is the normwise error
+# that complex arithmetic and the C library's complex functions bound (the schoolbook product a*c - b*d cancels in
+# one part and leaves that part with an error of the size of the other part's ulp); a backend that gets the tiny part
+# of sin(x + 1e-9j) to within |z|'s precision is as good as the formulas allow.  Where |z| is infinite or NaN (a part
+# infinite or NaN) each part is held to its own tolerance, and an infinite or NaN part must match exactly (NaN with
+# NaN, inf with the same inf).  Exact ops (conj, real, imag, the moves of where, astype, gather) pass atol = rtol = 0
+# and are held bit for bit, the sign of zero parts included for the elementwise families.
+#
+# Note [Complex samples]
+# ~~~~~~~~~~~~~~~~~~~~~~
+# Complex inputs draw both parts at random (``values``), so no sample is secretly real.  The special values are every
+# pair of the part dtype's specials (``complex_specials``: NaN, +-inf, +-0, +-tiny, +-huge, +-1, 0.5, and subnormal
+# parts where the op is exact on them), and the branch cuts: the real axis beyond +-1 (sqrt and log cut the negative
+# real axis, asin, acos and atanh the real axis beyond +-1) and the imaginary axis beyond +-i (asinh, atan), each just
+# above and below the cut (+0.0 and -0.0 imaginary or real parts).  How they are judged is Note [Complex special
+# values] in reference.py.  Ops that do not take complex numbers (less, maximum, sort, floor, ...: kernels/optable.py)
+# get no complex samples: their complex cells are "not applicable", where the suite checks the clear error, and a real
+# tensor meeting a complex tensor or a Python complex there (less(bool, complex64), maximum(x_float32, 1j)) gets a
+# sample in the real dtype's cell that checks the same error.
+
 SHOWN = 5  # how many differing positions a failure message lists
 
 #: dtypes that also get the expensive samples where the dtype changes little (a large tensor next to a Python scalar,
@@ -76,10 +100,38 @@ class Sample:
 # -- inputs -----------------------------------------------------------------------------------------------------------
 
 def specials(dtype):
-    """NaN, infinities, signed zeros, the tiniest and largest finite values, ones."""
+    """NaN, infinities, signed zeros, the tiniest and largest finite values, ones; for complex dtypes every pair of
+    those as (real, imaginary) parts (:func:`complex_specials`)."""
+    if np.dtype(dtype).kind == "c":
+        return complex_specials(dtype)
     fi = np.finfo(dtype)
     return np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, fi.tiny, -fi.tiny, fi.max, -fi.max, 1.0, -1.0, 0.5],
                     dtype=dtype)
+
+
+def complex_parts(real, imag, dtype):
+    """The complex array of ``dtype`` with these parts, set part by part: ``real + 1j * imag`` would turn an infinite
+    part times 1j into NaN and lose the sign of zeros."""
+    out = np.empty(np.broadcast(real, imag).shape, dtype)
+    out.real, out.imag = real, imag
+    return out
+
+
+def complex_specials(dtype, subnormals=False):
+    """Complex special values (Note [Complex samples]): every (real, imaginary) pair of the part dtype's
+    :func:`specials` (NaN, +-inf, +-0, +-tiny, +-huge, +-1, 0.5), with ``subnormals`` also the smallest subnormals
+    of both signs in either part, then the branch cuts of sqrt, log, asin, acos, atanh and friends: the real axis
+    beyond +-1 and the imaginary axis beyond +-1, on both sides of the cut (signed zeros), and 1 and i themselves."""
+    part = np.finfo(dtype).dtype
+    p = specials(part)
+    if subnormals:
+        s = np.finfo(part).smallest_subnormal
+        p = np.concatenate([p, np.array([s, -s], part)])
+    re, im = np.repeat(p, len(p)), np.tile(p, len(p))
+    cuts = [(x, z) for x in (2.0, -2.0, 1.5, -1.5, 1.0, -1.0, 0.5) for z in (0.0, -0.0)]
+    cuts += [(z, y) for y in (2.0, -2.0, 1.5, -1.5, 1.0, -1.0, 0.5) for z in (0.0, -0.0)]
+    cre, cim = np.array(cuts, part).T
+    return complex_parts(np.concatenate([re, cre]), np.concatenate([im, cim]), dtype)
 
 
 def values(dtype, shape, rng, low=None, high=None):
@@ -103,6 +155,12 @@ def values(dtype, shape, rng, low=None, high=None):
                 edges += [v for v in (info.max - 1, 2 ** 31, 2 ** 32 - 1, 2 ** 63, 2 ** 63 - 1) if v <= info.max]
             edges = np.array(edges, dtype=dtype)
             flat[: min(n, len(edges))] = edges[: min(n, len(edges))]
+    elif dtype.kind == "c":  # both parts drawn in [low, high] (Note [Complex samples])
+        lo = -10.0 if low is None else low
+        hi = 10.0 if high is None else high
+        part = np.finfo(dtype).dtype
+        flat = complex_parts(rng.uniform(lo, hi, size=n).astype(part), rng.uniform(lo, hi, size=n).astype(part),
+                             dtype)
     else:
         lo = -10.0 if low is None else low
         hi = 10.0 if high is None else high
@@ -140,7 +198,7 @@ def _eps(dtype):
 def _acc_eps(dtype):
     """The epsilon of the accumulation dtype every backend must at least use (see Note [Reduction tolerances] in
     reductions.py)."""
-    return _eps(np.float64) if np.dtype(dtype) == np.float64 else _eps(np.float32)
+    return _eps(np.float64) if np.finfo(dtype).dtype == np.float64 else _eps(np.float32)  # complex: its parts
 
 
 # -- comparison ---------------------------------------------------------------------------------------------------
@@ -163,6 +221,9 @@ def compare(got, expected, device, what, atol=None, rtol=None):
     host = got.numpy()
     if host.tobytes() == np.ascontiguousarray(expected).tobytes():
         return  # bit for bit: the common case, and the cheapest test
+    if expected.dtype.kind == "c":
+        _compare_complex(host, expected, what, atol, rtol)
+        return
     if expected.dtype.kind != "f":
         bad = host != expected
         if bad.any():
@@ -187,6 +248,37 @@ def compare(got, expected, device, what, atol=None, rtol=None):
         raise Failure(f"{what}: {_describe(host, expected, bad, limit)}")
     if SIGNED_ZEROS[0]:
         _check_signed_zeros(host, expected, what)
+
+
+def _compare_complex(host, expected, what, atol, rtol):
+    """compare() of complex results, part by part: see Note [Complex tolerances]."""
+    r, a = TOLERANCE[np.finfo(expected.dtype).dtype.name]
+    rtol = r if rtol is None else rtol
+    atol = a if atol is None else atol
+    h, e = host.astype(np.complex128, copy=False), expected.astype(np.complex128, copy=False)
+    big = np.finfo(np.float64).max
+    with np.errstate(invalid="ignore", over="ignore"):
+        modulus = np.abs(e)
+        parts_h, parts_e = (h.real, h.imag), (e.real, e.imag)
+        bad = np.zeros(e.shape, bool)
+        limits = []
+        for ph, pe in zip(parts_h, parts_e):
+            # relative to |z| where |z| is finite (a tiny part next to a large one is as accurate as the large one);
+            # relative to the part itself where the other part is infinite or NaN
+            scale = np.where(np.isfinite(modulus), modulus, np.minimum(np.abs(pe), big))
+            limit = np.broadcast_to(atol + rtol * scale, e.shape)
+            limits.append(limit)
+            candidate = ~(np.abs(ph - pe) <= limit)
+            bad |= candidate & ~((ph == pe) | (np.isnan(ph) & np.isnan(pe)))
+    if bad.any():
+        raise Failure(f"{what}: {_describe(host, expected, bad, np.maximum(*limits))}")
+    if SIGNED_ZEROS[0]:
+        for ph, pe, name in zip((host.real, host.imag), (expected.real, expected.imag), ("real", "imaginary")):
+            zero = (pe == 0) & (ph == 0)
+            wrong = zero & (np.signbit(ph) != np.signbit(pe))
+            if wrong.any():
+                raise Failure(f"{what}: the sign of a zero {name} part differs: "
+                              f"{_describe(host, expected, wrong)}")
 
 
 def _check_signed_zeros(host, expected, what):

@@ -10,7 +10,7 @@ from .core import LARGE, Failure, Sample, to_device
 
 def fill_samples(op, dtype, device, rng):
     dt = np.dtype(dtype)
-    value = {"b": True, "i": -7, "u": 200, "f": -2.5}[dt.kind]
+    value = {"b": True, "i": -7, "u": 200, "f": -2.5, "c": -2.5 + 0.75j}[dt.kind]
     for shape in [(), (0,), (5, 3)]:
         yield Sample(f"full({shape}, {value})", lambda shape=shape: ts.full(shape, value, dtype=dtype, device=device),
                      np.full(shape, value, dt))
@@ -41,6 +41,14 @@ def fill_samples(op, dtype, device, rng):
     elif dt.kind == "f":
         yield Sample("full((5,), 0.1) rounds to the dtype", lambda: ts.full((5,), 0.1, dtype=dtype, device=device),
                      np.full((5,), 0.1, dt))
+    elif dt.kind == "c":
+        # both parts round to the dtype; real values get a +0 imaginary part; infinite and NaN parts arrive as they
+        # are (complex(inf, nan) has no spelling as a + bj)
+        for value in (0.1 - 1e-3j, 3, -1.5, complex(np.inf, np.nan), complex(-0.0, -np.inf), complex(1e300, 1e-300)):
+            with np.errstate(all="ignore"):
+                expected = np.full((5,), value, dt)
+            yield Sample(f"full((5,), {value!r})", lambda v=value: ts.full((5,), v, dtype=dtype, device=device),
+                         expected)
 
 
 def arange_samples(op, dtype, device, rng):

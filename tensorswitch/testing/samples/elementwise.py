@@ -11,6 +11,7 @@ import numpy as np
 import tensorswitch as ts
 from ...kernels import optable
 from .. import reference
+from . import core
 from .core import (LARGE, WIDE_DTYPES, Failure, Sample, Shared, _call, _cast, _runnable, specials, to_device,
                    values)
 
@@ -66,6 +67,8 @@ def _domain(op, dtype, shape, rng, position):
         return values(dtype, shape, rng, 0, 8 * np.dtype(dtype).itemsize - 1)
     if op in _FLOAT_DOMAINS and np.dtype(dtype).kind == "f":
         return values(dtype, shape, rng, *_FLOAT_DOMAINS[op])
+    if op == "pow" and np.dtype(dtype).kind == "c":  # |z ** w| stays inside complex64's range
+        return values(dtype, shape, rng, -3, 3)
     return values(dtype, shape, rng)
 
 
@@ -82,6 +85,8 @@ def elementwise_samples(op, dtype, device, rng):
         if dt.kind == "f":
             x = specials(dtype)
             yield _call(f"{op}(NaN, inf, tiny, huge)", fn, device, [(x, "contiguous")], ref(x), **exact)
+        elif dt.kind == "c":
+            yield from _complex_unary_specials(op, dtype, device, fn, exact)
         yield from _standard_unary(op, dtype, device, fn, ref)
         return
     for sa, sb, layout in BINARY_SHAPES:
@@ -106,6 +111,9 @@ def _binary_edges(op, dtype, device, fn, ref):
         s = specials(dtype)
         a, b = np.repeat(s, len(s)), np.tile(s, len(s))
         yield _call(f"{op}(specials x specials)", fn, device, [(a, "contiguous"), (b, "contiguous")], ref(a, b))
+        return
+    if dt.kind == "c":
+        yield from _complex_binary_specials(op, dtype, device, fn)
         return
     if dt.kind not in "iu":
         return
@@ -136,9 +144,9 @@ def _binary_edges(op, dtype, device, fn, ref):
 
 def _binary_in_place(op, dtype, device, rng, ref):
     """``x op= y`` where ``y`` overlaps ``x``: NumPy's answer, as if ``y`` were copied first."""
-    if op not in IN_PLACE or np.dtype(dtype).kind not in "iuf":
+    if op not in IN_PLACE or np.dtype(dtype).kind not in "iufc":
         return
-    if op == "divide" and np.dtype(dtype).kind != "f":
+    if op == "divide" and np.dtype(dtype).kind not in "fc":
         return
     if not _runnable(device, op, dtype, [dtype]):
         return
@@ -183,8 +191,16 @@ def _binary_mixed(op, dtype, device, rng, fn, ref):
             if first is second:
                 continue
             compute = np.promote_types(first.numpy, second.numpy)
-            if info.to_float and compute.kind != "f":
+            if info.to_float and compute.kind not in "fc":
                 compute = np.dtype(np.float32)
+            if compute.name not in info.dtypes and dtype in (first.name, second.name) and \
+                    _runnable(device, op, dtype, [dtype]):
+                # a real tensor meets a complex one in an op that does not take complex numbers (less, maximum,
+                # atan2): the clear error, in the real operand's cell (complex with complex is the complex cells')
+                a, b = operand(first, (3, 4)), operand(second, (4,))
+                yield _call(f"{op}({first.name} (3, 4), {second.name} (4,)) raises: no {compute} kernel", fn,
+                            device, [a, b], None, raises=ts.KernelNotFoundError)
+                continue
             if compute.name != dtype or not _runnable(device, op, compute, [first.name, second.name]):
                 continue
             a, b = operand(first, (3, 4)), operand(second, (4,))
@@ -199,9 +215,11 @@ def _scalar_compute(dtype, scalar, to_float):
         out = dt
     elif isinstance(scalar, int):
         out = np.dtype(np.int64) if dt.kind == "b" else dt
-    else:
-        out = dt if dt.kind == "f" else np.dtype(np.float32)
-    if to_float and out.kind != "f":
+    elif isinstance(scalar, float):
+        out = dt if dt.kind in "fc" else np.dtype(np.float32)
+    else:  # complex: the complex dtype whose parts hold a float tensor's dtype, complex64 next to integers and bool
+        out = dt if dt.kind == "c" else np.dtype(np.complex128 if dt == np.float64 else np.complex64)
+    if to_float and out.kind not in "fc":
         out = np.dtype(np.float32)
     return out
 
@@ -217,7 +235,8 @@ def _scalar_values(op, dtype):
         if op in ("floor_divide", "remainder") and dt.kind in "iu":
             ints.append((0, "right"))
         floats = [(2.5, "both"), (-1.5, "right")]
-    return ints + floats + [(True, "right")]
+    complexes = [(1.5 - 2j, "both") if op != "pow" else (0.5 + 1j, "both")]
+    return ints + floats + [(True, "right")] + complexes
 
 
 def _binary_scalars(op, dtype, device, rng, fn, ref):
@@ -230,6 +249,12 @@ def _binary_scalars(op, dtype, device, rng, fn, ref):
         tdt = tensor.name
         cases = [(scalar, sides, _scalar_compute(tdt, scalar, info.to_float))
                  for scalar, sides in _scalar_values(op, tdt)]
+        if tdt == dtype and _runnable(device, op, dtype, [dtype]):
+            # a complex scalar next to a real tensor, in an op that does not take complex numbers: the clear error
+            for scalar, sides, compute in cases:
+                if compute.name not in info.dtypes:
+                    yield _call(f"{op}({tdt} (2, 3), {scalar!r}) raises: no {compute} kernel", fn, device,
+                                [(np.ones((2, 3), tdt), "contiguous"), scalar], None, raises=ts.KernelNotFoundError)
         cases = [c for c in cases if c[2].name == dtype and _runnable(device, op, c[2], [tdt], scalar=True)]
         if not cases:
             continue
@@ -288,6 +313,40 @@ def _binary_out_of_range(op, dtype, device, rng, fn):
                         raises=OverflowError)
             yield _call(f"{op}({s}, {dtype} (3, 4)) raises OverflowError", fn, device, [s, shared], None,
                         raises=OverflowError)
+
+
+# -- complex special values: Note [Complex samples] (core.py), Note [Complex special values] (reference.py) ----------
+
+#: complex ops whose results on subnormal parts are exact (no arithmetic on them)
+COMPLEX_SUBNORMAL_EXACT = frozenset({"real", "imag", "conj", "round", "negative", "positive", "isnan", "isinf",
+                                     "isfinite", "logical_not", "equal", "not_equal"})
+
+
+def _complex_unary_specials(op, dtype, device, fn, exact):
+    x = core.complex_specials(dtype, op in COMPLEX_SUBNORMAL_EXACT)
+    what = f"{op}(complex specials: NaN, inf, zero, tiny and huge parts, branch cuts)"
+    if op == "sign":  # an infinite part: implementation-defined (Note [Complex special values])
+        x = x[~(np.isinf(x.real) | np.isinf(x.imag))]
+        what = f"{op}(complex specials without infinite parts)"
+    yield _call(what, fn, device, [(x, "contiguous")], reference.complex_special(op)(x), **exact)
+
+
+def _complex_binary_specials(op, dtype, device, fn):
+    s = core.complex_specials(dtype, op in COMPLEX_SUBNORMAL_EXACT)
+    a, b = np.repeat(s, len(s)), np.tile(s, len(s))
+    what = f"{op}(complex specials x complex specials)"
+    if op == "pow":
+        # z ** w = exp(w log z) is ill-conditioned for a finite nonzero z with a huge or tiny modulus, or a large
+        # finite w: the last bit of log z, times |w| (or e^Re(w log z) beyond the float range), moves the result's
+        # angle, and so the sign and size of a part near a zero of cos or sin, or of overflowed or underflowed parts:
+        # one correctly rounded log gives another answer than NumPy's float32 arctan2.  Those pairs are left out;
+        # the special cases proper (a zero, infinite or NaN operand) stay, and the random samples cover the rest.
+        with np.errstate(all="ignore"):
+            finite = np.isfinite(a) & np.isfinite(b) & (a != 0)
+            keep = ~(finite & ((np.abs(b) > 4) | (np.abs(a) > 1e4) | (np.abs(a) < 1e-4)))
+        a, b = a[keep], b[keep]
+        what = f"{op}(complex specials x complex specials, without large finite exponents of finite bases)"
+    yield _call(what, fn, device, [(a, "contiguous"), (b, "contiguous")], reference.complex_special(op)(a, b))
 
 
 # -- the special values of the standard's functions (issue 8) ---------------------------------------------------------
@@ -350,6 +409,10 @@ def _standard_unary(op, dtype, device, fn, ref):
             x = _halves(dtype)
             yield _call(f"{op}(halves, the float below 0.5, the last fractional binade)", fn, device,
                         [(x, "contiguous")], ref(x), **exact)
+    elif dt.kind == "c" and op == "round":  # both parts round half to even
+        h = _halves(np.finfo(dtype).dtype)
+        x = core.complex_parts(h, h[::-1], dtype)
+        yield _call(f"{op}(halves in both parts)", fn, device, [(x, "contiguous")], ref(x), **exact)
     elif dt.kind in "iu" and op in ("round", "trunc", "signbit", "bitwise_invert", "real", "conj", "imag"):
         info = np.iinfo(dt)
         x = np.array(sorted({info.min, info.min + 1, -1 if info.min < 0 else 2, 0, 1, info.max - 1, info.max}), dt)

@@ -9,6 +9,9 @@ does to a result grows with the conditioning: a solve's relative error is about 
 held to ``atol = 8 * n * eps * cond * scale`` (scale: the largest reference magnitude of the sample), and the
 references are NumPy's in float64, rounded.  Factors that are unique only up to signs (Q, eigenvectors, singular
 vectors) are checked by their properties instead: orthonormality and that they rebuild x, within the same bound.
+Complex dtypes (complex64, complex128) take complex entries (Hermitian where the function wants a symmetric matrix),
+their references are NumPy's in complex128, orthonormal reads unitary (Q^H Q = I), and eigenvalues and singular values
+are real (float32 for complex64): Note [Linalg dtypes] in dispatch/linalg.py.
 """
 
 import numpy as np
@@ -23,12 +26,34 @@ SQUARE_CASES = [(3, 3), (2, 4, 4), (0, 3, 3), (1, 1), (2, 1, 5, 5), (17, 17), (3
 RECT_CASES = [(4, 3), (3, 5), (2, 6, 4), (1, 1), (0, 4, 3), (17, 9), (9, 33), (3, 0), (0, 2)]
 
 
+def _wide(x):
+    """x in float64, or complex128 where it is complex: the precision the references and checks compute in."""
+    return x.astype(np.complex128 if np.iscomplexobj(x) else np.float64)
+
+
+def _real(dtype):
+    """The dtype of eigenvalues and singular values of ``dtype`` matrices: float32 for complex64, else itself."""
+    return np.finfo(dtype).dtype
+
+
+def _random(dtype, shape, rng):
+    """Uniform entries in [-1, 1), in both parts for a complex dtype."""
+    x = rng.uniform(-1, 1, shape)
+    if np.dtype(dtype).kind == "c":
+        x = x + 1j * rng.uniform(-1, 1, shape)
+    return x.astype(dtype)
+
+
+def _mH(x):
+    return np.conj(np.swapaxes(x, -1, -2))
+
+
 def _cond(x):
-    """The worst condition number of the (float64) stack x."""
+    """The worst condition number of the (float64 or complex128) stack x."""
     if x.size == 0:
         return 1.0
     with np.errstate(all="ignore"):
-        c = np.linalg.cond(x.astype(np.float64))
+        c = np.linalg.cond(_wide(x))
     return float(np.max(np.nan_to_num(c, nan=1e16, posinf=1e16)))
 
 
@@ -40,16 +65,17 @@ def linalg_tolerance(dtype, n, cond=1.0, scale=1.0):
 
 def _general(dtype, shape, rng):
     """Well-conditioned matrices: random entries plus a dominant diagonal."""
-    x = rng.uniform(-1, 1, shape)
+    x = _random(np.complex128 if np.dtype(dtype).kind == "c" else np.float64, shape, rng)
     if shape[-1] == shape[-2] and shape[-1]:
         x = x + np.eye(shape[-1]) * shape[-1] * 0.5
     return x.astype(dtype)
 
 
 def _spd(dtype, shape, rng):
-    a = rng.uniform(-1, 1, shape)
+    """Symmetric (Hermitian) positive-definite matrices."""
+    a = _random(np.complex128 if np.dtype(dtype).kind == "c" else np.float64, shape, rng)
     n = shape[-1]
-    return (a @ np.swapaxes(a, -1, -2) / max(n, 1) + np.eye(n)).astype(dtype)
+    return (a @ _mH(a) / max(n, 1) + np.eye(n)).astype(dtype)
 
 
 def _layouts(shape):
@@ -100,7 +126,7 @@ def _lu_samples(dtype, device, rng):
     yield _call("linalg.slogdet(singular (3, 3)).sign", lambda t: ts.linalg.slogdet(t).sign, device,
                 [(singular, "contiguous")], np.array(0.0, dtype))
     yield _call("linalg.slogdet(singular (3, 3)).logabsdet", lambda t: ts.linalg.slogdet(t).logabsdet, device,
-                [(singular, "contiguous")], np.array(-np.inf, dtype))
+                [(singular, "contiguous")], np.array(-np.inf, _real(dtype)))
     perm = np.eye(4, dtype=dtype)[[2, 0, 3, 1]] * 2  # a permutation's sign: pivots that swap rows
     yield _reference_call("det", ts.linalg.det, device, dtype, [(perm, "contiguous")],
                           what="linalg.det(a scaled permutation (4, 4))")
@@ -114,14 +140,14 @@ def _lu_solve_samples(dtype, device, rng):
         n = shape[-1]
         for layout in _layouts(shape):
             yield _reference_call("inv", ts.linalg.inv, device, dtype, [(a, layout)])
-            b = rng.uniform(-1, 1, (n, 3)).astype(dtype)
+            b = _random(dtype, (n, 3), rng)
             yield _reference_call("solve", ts.linalg.solve, device, dtype, [(a, layout), (b, layout)])
-            v = rng.uniform(-1, 1, (n,)).astype(dtype)
+            v = _random(dtype, (n,), rng)
             yield _reference_call("solve", ts.linalg.solve, device, dtype, [(a, layout), (v, "contiguous")],
                                   what=f"linalg.solve({layout} {shape}, vector ({n},))")
     # batches broadcasting both ways
     a = _general(dtype, (3, 1, 4, 4), rng)
-    b = rng.uniform(-1, 1, (2, 4, 2)).astype(dtype)
+    b = _random(dtype, (2, 4, 2), rng)
     yield _reference_call("solve", ts.linalg.solve, device, dtype, [(a, "contiguous"), (b, "strided")],
                           what="linalg.solve((3, 1, 4, 4), strided (2, 4, 2))")
     singular = np.array([[1.0, 2.0], [2.0, 4.0]], dtype)
@@ -132,19 +158,21 @@ def _lu_solve_samples(dtype, device, rng):
 
 
 def _orthonormal(q, what, atol):
-    """q^T q == I (the columns of each matrix orthonormal)."""
+    """q^H q == I (the columns of each matrix orthonormal; unitary for complex q)."""
     k = q.shape[-1]
-    gram = np.swapaxes(q, -1, -2) @ q
+    gram = _mH(q) @ q
     if q.size and not np.allclose(gram, np.eye(k), atol=atol, rtol=0):
         raise Failure(f"{what}: the columns are not orthonormal (max |Q^T Q - I| = "
                       f"{np.max(np.abs(gram - np.eye(k))):.3g}, allowed {atol:.3g})")
 
 
 def _shapes(what, got, expected):
-    for name, t, shape in got:
-        if not isinstance(t, ts.Tensor) or tuple(t.shape) != shape or t.dtype.numpy != expected:
+    """Each (name, tensor, shape[, dtype]) of ``got`` has its shape and dtype (``expected`` where not given)."""
+    for name, t, shape, *dt in got:
+        expected_dt = dt[0] if dt else expected
+        if not isinstance(t, ts.Tensor) or tuple(t.shape) != shape or t.dtype.numpy != expected_dt:
             raise Failure(f"{what}: {name} is {getattr(t, 'shape', type(t).__name__)} "
-                          f"{getattr(getattr(t, 'dtype', None), 'name', '')}, expected {shape} {expected}")
+                          f"{getattr(getattr(t, 'dtype', None), 'name', '')}, expected {shape} {expected_dt}")
 
 
 def _qr_check(x, mode, dtype, what):
@@ -157,7 +185,7 @@ def _qr_check(x, mode, dtype, what):
         if not isinstance(result, tuple) or type(result).__name__ != "QRResult":
             raise Failure(f"{what}: returned {type(result).__name__}, not a QRResult")
         _shapes(what, [("Q", result.Q, batch + (m, k)), ("R", result.R, batch + (k, n))], np.dtype(dtype))
-        q, r = result.Q.numpy().astype(np.float64), result.R.numpy().astype(np.float64)
+        q, r = _wide(result.Q.numpy()), _wide(result.R.numpy())
         _orthonormal(q, what, atol)
         if r.size and np.any(np.abs(np.tril(r, -1)) > 0):
             raise Failure(f"{what}: R is not upper triangular")
@@ -168,17 +196,17 @@ def _qr_check(x, mode, dtype, what):
 
 def _qr_samples(dtype, device, rng):
     for shape in RECT_CASES:
-        x = rng.uniform(-1, 1, shape).astype(dtype)
+        x = _random(dtype, shape, rng)
         for layout in _layouts(shape):
             for mode in ("reduced", "complete"):
                 what = f"linalg.qr({layout} {shape}, mode={mode!r})"
                 yield Sample(what, lambda x=x, layout=layout, mode=mode: ts.linalg.qr(to_device(x, device, layout),
                                                                                      mode=mode),
-                             check=_qr_check(x.astype(np.float64), mode, dtype, what), inputs={"args": [x]})
+                             check=_qr_check(_wide(x), mode, dtype, what), inputs={"args": [x]})
     rank_deficient = np.array([[1.0, 2.0], [2.0, 4.0], [3.0, 6.0]], dtype)
     what = "linalg.qr(rank-deficient (3, 2))"
     yield Sample(what, lambda: ts.linalg.qr(to_device(rank_deficient, device)),
-                 check=_qr_check(rank_deficient.astype(np.float64), "reduced", dtype, what))
+                 check=_qr_check(_wide(rank_deficient), "reduced", dtype, what))
 
 
 def _eigh_check(x, dtype, what):
@@ -189,9 +217,9 @@ def _eigh_check(x, dtype, what):
     def check(result):
         if type(result).__name__ != "EighResult":
             raise Failure(f"{what}: returned {type(result).__name__}, not an EighResult")
-        _shapes(what, [("eigenvalues", result.eigenvalues, x.shape[:-1]), ("eigenvectors", result.eigenvectors,
-                                                                             x.shape)], np.dtype(dtype))
-        w, v = result.eigenvalues.numpy().astype(np.float64), result.eigenvectors.numpy().astype(np.float64)
+        _shapes(what, [("eigenvalues", result.eigenvalues, x.shape[:-1], _real(dtype)),
+                       ("eigenvectors", result.eigenvectors, x.shape)], np.dtype(dtype))
+        w, v = result.eigenvalues.numpy().astype(np.float64), _wide(result.eigenvectors.numpy())
         if not np.allclose(w, w_ref, atol=atol, rtol=0):
             raise Failure(f"{what}: eigenvalues differ from NumPy's by {np.max(np.abs(w - w_ref)):.3g}")
         _orthonormal(v, what, atol)
@@ -201,8 +229,9 @@ def _eigh_check(x, dtype, what):
 
 
 def _symmetric(dtype, shape, rng):
-    a = rng.uniform(-1, 1, shape)
-    return ((a + np.swapaxes(a, -1, -2)) / 2).astype(dtype)
+    """Symmetric (Hermitian) matrices."""
+    a = _random(np.complex128 if np.dtype(dtype).kind == "c" else np.float64, shape, rng)
+    return ((a + _mH(a)) / 2).astype(dtype)
 
 
 def _eigh_samples(dtype, device, rng):
@@ -211,7 +240,7 @@ def _eigh_samples(dtype, device, rng):
         for layout in _layouts(shape):
             what = f"linalg.eigh({layout} {shape})"
             yield Sample(what, lambda x=x, layout=layout: ts.linalg.eigh(to_device(x, device, layout)),
-                         check=_eigh_check(x.astype(np.float64), dtype, what), inputs={"args": [x]})
+                         check=_eigh_check(_wide(x), dtype, what), inputs={"args": [x]})
             expected = reference.LINALG["eigvalsh"](x)
             atol, rtol = _tol(dtype, np.eye(1), expected)
             yield _call(f"linalg.eigvalsh({layout} {shape})", ts.linalg.eigvalsh, device, [(x, layout)], expected,
@@ -235,13 +264,13 @@ def _svd_check(x, full, dtype, what):
         if type(result).__name__ != "SVDResult":
             raise Failure(f"{what}: returned {type(result).__name__}, not an SVDResult")
         batch = x.shape[:-2]
-        _shapes(what, [("U", result.U, batch + (m, ku)), ("S", result.S, batch + (k,)),
+        _shapes(what, [("U", result.U, batch + (m, ku)), ("S", result.S, batch + (k,), _real(dtype)),
                        ("Vh", result.Vh, batch + (kv, n))], np.dtype(dtype))
-        u, s, vh = (t.numpy().astype(np.float64) for t in result)
+        u, s, vh = (_wide(t.numpy()) for t in result)
         if not np.allclose(s, s_ref, atol=atol, rtol=0):
             raise Failure(f"{what}: singular values differ from NumPy's by {np.max(np.abs(s - s_ref)):.3g}")
         _orthonormal(u, what + " (U)", atol)
-        _orthonormal(np.swapaxes(vh, -1, -2), what + " (Vh)", atol)
+        _orthonormal(_mH(vh), what + " (Vh)", atol)
         rebuilt = (u[..., :, :k] * s[..., None, :]) @ vh[..., :k, :]
         if x.size and not np.allclose(rebuilt, x, atol=atol * 4, rtol=0):
             raise Failure(f"{what}: U diag(S) Vh differs from x by {np.max(np.abs(rebuilt - x)):.3g}")
@@ -250,13 +279,13 @@ def _svd_check(x, full, dtype, what):
 
 def _svd_samples(dtype, device, rng):
     for shape in RECT_CASES:
-        x = rng.uniform(-1, 1, shape).astype(dtype)
+        x = _random(dtype, shape, rng)
         for layout in _layouts(shape):
             for full in (True, False):
                 what = f"linalg.svd({layout} {shape}, full_matrices={full})"
                 yield Sample(what, lambda x=x, layout=layout, full=full: ts.linalg.svd(
                     to_device(x, device, layout), full_matrices=full),
-                    check=_svd_check(x.astype(np.float64), full, dtype, what), inputs={"args": [x]})
+                    check=_svd_check(_wide(x), full, dtype, what), inputs={"args": [x]})
             expected = reference.LINALG["svdvals"](x)
             atol = linalg_tolerance(dtype, max(shape[-2:]), 1.0, float(np.max(expected)) if expected.size else 1)[0]
             yield _call(f"linalg.svdvals({layout} {shape})", ts.linalg.svdvals, device, [(x, layout)], expected,
@@ -272,7 +301,8 @@ _FAMILY = {"cholesky": _cholesky_samples, "lu": _lu_samples, "lu_solve": _lu_sol
 
 
 def linalg_samples(op, dtype, device, rng):
-    """The samples of the linalg kernel op ``op`` (float32, float64), through the public functions that run it."""
+    """The samples of the linalg kernel op ``op`` (float32, float64, complex64, complex128), through the public
+    functions that run it."""
     yield from _FAMILY[op](np.dtype(dtype), device, rng)
 
 

@@ -24,10 +24,12 @@ MATMUL_CASES = [((3, 4), (4, 5)), ((4,), (4, 5)), ((3, 4), (4,)), ((4,), (4,)), 
 
 def matmul_tolerance(a, b):
     """(atol, rtol) for float matmul: Note [Reduction tolerances]."""
-    if a.dtype.kind != "f":
+    if a.dtype.kind not in "fc":
         return None, None
     k = a.shape[-1]
-    mag = np.abs(np.matmul(np.abs(a.astype(np.float64)), np.abs(b.astype(np.float64))))
+    # complex: |a| and |b| are the moduli, and each complex product adds two rounded real products
+    k = 2 * k if a.dtype.kind == "c" else k
+    mag = np.abs(np.matmul(np.abs(a.astype(np.complex128)), np.abs(b.astype(np.complex128))))
     tiny = float(np.finfo(a.dtype).smallest_subnormal)
     return 2 * max(k, 1) * _acc_eps(a.dtype) * mag + tiny, _eps(a.dtype)
 

@@ -23,6 +23,7 @@ import numpy as np
 import tensorswitch as ts
 from ...kernels import optable
 from .. import reference
+from . import core
 from .core import LARGE, MEDIUM, WIDE_DTYPES, Sample, _acc_eps, _eps, specials, to_device, values
 
 
@@ -59,13 +60,24 @@ def reduction_values(op, dtype, shape, axis, rng):
         else:
             flat = rng.permutation(signs) * np.exp(signs * rng.uniform(0.005, 0.01, n))
         return flat.astype(dt).reshape(shape)
+    if op in ("sum", "prod") and dt.kind == "c":
+        # sums: both parts as the float sums' (Note [Reduction tolerances]); products: factors exp(+-u) * e^(i phi)
+        # with a random phase, so that the modulus stays near 1 however long the product
+        signs = np.where(rng.permutation(n) % 2 == 0, 1.0, -1.0)
+        if op == "sum":
+            re, im = signs * rng.uniform(1.0, 2.0, n), rng.permutation(signs) * rng.uniform(1.0, 2.0, n)
+            return core.complex_parts(re, im, dt).reshape(shape)
+        z = np.exp(signs * rng.uniform(0.005, 0.01, n) + 1j * rng.uniform(-np.pi, np.pi, n))
+        return z.astype(dt).reshape(shape)
     if op in ("all", "any"):
         flip = rng.random(n) < min(0.5, 0.7 / max(1, _extent(shape, axis)))
         truth = ~flip if op == "all" else flip
         if dt.kind == "b":
             return truth.reshape(shape)
         x = values(dt, (n,), rng)
-        x = np.where(x == 0, np.ones((), dt), x) if dt.kind != "f" else np.where(x == 0, np.nan, x).astype(dt)
+        if dt.kind == "c":  # one part zero and the other not still counts as true
+            x = core.complex_parts(np.where(rng.random(n) < 0.3, 0, x.real), x.imag, dt)
+        x = np.where(x == 0, np.ones((), dt), x) if dt.kind not in "fc" else np.where(x == 0, np.nan, x).astype(dt)
         return np.where(truth, x, np.zeros((), dt)).astype(dt).reshape(shape)
     return values(dt, shape, rng)
 
@@ -73,15 +85,15 @@ def reduction_values(op, dtype, shape, axis, rng):
 def reduction_tolerance(op, x, axis):
     """(atol, rtol) for reduction ``op`` of float ``x`` over ``axis`` (None, None elsewhere): Note [Reduction
     tolerances]."""
-    if op not in ("sum", "prod") or x.dtype.kind != "f":
+    if op not in ("sum", "prod") or x.dtype.kind not in "fc":
         return None, None
     n = max(1, _extent(x.shape, axis))
-    x64 = x.astype(np.float64)
+    x64 = x.astype(np.complex128 if x.dtype.kind == "c" else np.float64)  # complex: |.| is the modulus
     tiny = float(np.finfo(x.dtype).smallest_subnormal)
     with np.errstate(all="ignore"):
         if op == "sum":
             total = np.abs(np.sum(x64, axis=axis))
-            spread = np.sqrt(np.sum(x64 * x64, axis=axis))
+            spread = np.sqrt(np.sum(np.abs(x64) ** 2, axis=axis))
             return np.asarray(_eps(x.dtype) * total + 4 * _acc_eps(x.dtype) * np.sqrt(n) * spread + tiny), 0.0
     return tiny, _eps(x.dtype) + 8 * _acc_eps(x.dtype) * np.sqrt(n)
 
@@ -134,8 +146,9 @@ def reduction_samples(op, dtype, device, rng):
         x[[17, LARGE // 2 + 3, LARGE - 5]] = extreme
         yield _reduction_sample(op, dtype, device, x, None, label="three equal extremes in ")
         yield _reduction_sample(op, dtype, device, np.stack([x, x[::-1]]), -1, label="equal extremes in ")
-    if dt.kind == "f":
-        x = specials(dtype).reshape(3, 4)
+    if dt.kind == "f" or (dt.kind == "c" and op in ("all", "any")):
+        x = specials(dtype)
+        x = (x if dt.kind == "f" else x[::14][:12]).reshape(3, 4)
         yield Sample(f"{op}(NaN, inf rows)", _bound_reduction(op, 1, False, x, "contiguous", device),
                      reference.reduction(op, x, 1), atol=np.inf if op in ("sum", "prod") else None,
                      inputs={"x": x, "axis": 1})

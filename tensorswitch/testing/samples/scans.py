@@ -23,6 +23,7 @@ import numpy as np
 
 import tensorswitch as ts
 from .. import reference
+from . import core
 from .core import LARGE, MEDIUM, Sample, _acc_eps, _eps, specials, to_device, values
 
 #: (shape, axis, layout, include_initial) of the scans
@@ -118,6 +119,9 @@ def gather_samples(op, dtype, device, rng):
 
 def _scan_values(op, dtype, shape, rng, long_row):
     dt = np.dtype(dtype)
+    if dt.kind == "c" and op == "cumprod":  # unit moduli keep a long product finite; shorter ones grow or shrink
+        modulus = 1.0 if long_row else rng.uniform(0.5, 2.0, shape)
+        return (modulus * np.exp(1j * rng.uniform(-np.pi, np.pi, shape))).astype(dt)
     if dt.kind != "f" or op == "cumsum":
         return values(dtype, shape, rng)
     if long_row:  # a long product: +-1 keeps it exact, whatever the accumulator
@@ -126,11 +130,15 @@ def _scan_values(op, dtype, shape, rng, long_row):
 
 
 def _scan_tolerance(op, dtype, x, axis, include_initial, device):
-    if np.dtype(dtype).kind != "f":
+    kind = np.dtype(dtype).kind
+    if kind not in "fc":
         return None, None
-    # a device that holds float64 accumulates in it (Note [Kernel contract]); others in at least float32
+    # a device that holds float64 accumulates in it (Note [Kernel contract]); others in at least float32; complex
+    # products round two real products per step, and |.| is the modulus
     eps = _eps(np.float64) if ts.float64 in device.supported_dtypes() else _acc_eps(dtype)
-    magnitude = reference.cumulative(op, np.abs(x.astype(np.float64)), axis, np.float64, include_initial)
+    eps = 2 * eps if kind == "c" else eps
+    magnitude = reference.cumulative(op, np.abs(x.astype(np.complex128 if kind == "c" else np.float64)), axis,
+                                     np.float64, include_initial)
     axis = axis % x.ndim
     terms = np.arange(1, magnitude.shape[axis] + 1).reshape((-1,) + (1,) * (x.ndim - axis - 1))
     return 2 * terms * eps * magnitude + float(np.finfo(dtype).smallest_subnormal), _eps(dtype)
@@ -162,6 +170,11 @@ def _scan_samples(op, dtype, device, rng):
         yield _scan_sample(op, " (inf, then inf - inf)", x, "contiguous", 0, dtype, False, device)
         ints = values("int32", (4, 6), rng, -50, 50)
         yield _scan_sample(op, " (int32 input cast first)", ints, "contiguous", 1, dtype, True, device, dtype)
+    elif np.dtype(dtype).kind == "c":  # the default result dtype is complex's own; a float64 input cast first
+        x = _scan_values(op, dtype, (5, 9), rng, long_row=False)
+        yield _scan_sample(op, " (the default dtype: its own)", x, "transposed", 1, dtype, False, device, None)
+        reals = values("float64", (4, 6), rng, -2, 2)
+        yield _scan_sample(op, " (float64 input cast first)", reals, "contiguous", 1, dtype, True, device, dtype)
     elif dtype != "int64":  # the default result dtype: int64, the kernel of int64 after a cast
         x = values(dtype, (5, 9), rng)
         yield _scan_sample(op, " (the default dtype: int64)", x, "transposed", 1, dtype, False, device, None)
@@ -198,6 +211,10 @@ def _nonzero_samples(dtype, device, rng):
     if np.dtype(dtype).kind == "f":
         x = np.array([0.0, -0.0, np.nan, 1.0, -np.inf, 0.0, np.finfo(dtype).tiny], dtype)
         yield _nonzero_sample(" (-0.0 is zero, NaN is not)", x, "contiguous", device)
+    elif np.dtype(dtype).kind == "c":
+        x = core.complex_parts(np.array([0.0, -0.0, 0.0, np.nan, 1.0, -0.0]),
+                               np.array([0.0, 0.0, 1e-30, 0.0, 0.0, -0.0]), dtype)
+        yield _nonzero_sample(" (a zero real part with a nonzero imaginary part is nonzero)", x, "contiguous", device)
     zero_d = values(dtype, (), rng)
     yield Sample("nonzero of a 0-d tensor raises ValueError", lambda: ts.nonzero(to_device(zero_d, device)), None,
                  raises=ValueError)

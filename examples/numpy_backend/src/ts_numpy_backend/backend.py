@@ -10,9 +10,9 @@ import tensorswitch as ts
 
 __all__ = ["NumPyBackend", "as_array"]
 
-#: all nine tensorswitch dtypes: host memory can hold any of them
+#: every tensorswitch dtype: host memory can hold any of them
 DTYPES = frozenset((ts.bool, ts.int8, ts.int16, ts.int32, ts.int64, ts.uint8, ts.uint16, ts.uint32, ts.uint64,
-                    ts.float16, ts.float32, ts.float64))
+                    ts.float16, ts.float32, ts.float64, ts.complex64, ts.complex128))
 
 
 def as_array(t):

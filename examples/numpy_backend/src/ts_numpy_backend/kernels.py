@@ -16,6 +16,18 @@ This example deliberately claims no float16 kernel for exp, log, sqrt, sin, cos,
 log_softmax, although NumPy could compute them.  A plugin only claims what it has checked, and leaving these out shows
 what a partial backend looks like: the conformance matrix marks the cells "not implemented", and calling one raises
 ``ts.KernelNotFoundError`` naming the op, the device and the dtype (and which dtypes do work).  Cast to float32 first.
+
+Note [NumPy complex kernels]
+~~~~~~~~~~~~~~~~~~~~~~~~~~~~
+complex64 and complex128 are claimed for every op the op table gives them.  NumPy's complex functions (exp, log, sqrt,
+the trigonometric and hyperbolic ones and their inverses, abs, angle) are the C library's, which is what the cpu
+backend calls too (C99 Annex G special values).  Where NumPy's answer is not tensorswitch's (Note [Complex kernels] in
+kernels/ops_common.h, Note [Complex special values] in tensorswitch/testing/reference.py) this file writes the formula
+out: multiply and square are the schoolbook product without fused multiply-adds (NumPy's SIMD loop fuses), pow is
+exp(w * log(z)) with z ** 0 = 1 and 0 ** w = 0 (real(w) > 0) or NaN, sign is z / |z| without overflow in |z|, expm1
+and log1p keep the digits of small z and the standard's special values, reciprocal is Smith's division of 1 by z;
+real, imag and conj give the parts, astype takes the real part (bool: either part nonzero), and sums, products and
+scans accumulate in complex128.
 """
 
 import math
@@ -43,7 +55,7 @@ NO_FLOAT16 = frozenset({"exp", "log", "sqrt", "sin", "cos", "tanh", "sigmoid", "
 def _keep_integers(fn):
     """floor and ceil are the identity on integers and keep the integer dtype (NumPy before 2.3 returned floats)."""
     def run(x, out):
-        if x.dtype.kind == "f":
+        if x.dtype.kind in "fc":  # round of complex: both parts
             fn(x, out=out)
         else:
             np.copyto(out, x)
@@ -53,7 +65,7 @@ def _keep_integers(fn):
 def _float_test(fn, value_for_non_floats):
     """isnan, isinf, isfinite: a constant for bool and integers (they have no NaN or infinity)."""
     def run(x, out):
-        if x.dtype.kind == "f":
+        if x.dtype.kind in "fc":  # complex: either part
             fn(x, out=out)
         else:
             out[...] = value_for_non_floats
@@ -80,9 +92,99 @@ def _sigmoid(x, out):
     np.divide(1, 1 + np.exp(-x), out=out)      # exp(-x) = inf gives 0, not NaN
 
 
+def _parts(real, imag, dtype):
+    """The complex array with these parts (``real + 1j * imag`` would make NaN of inf * 1j)."""
+    z = np.empty(np.broadcast(real, imag).shape, dtype)
+    z.real, z.imag = real, imag
+    return z
+
+
+def _schoolbook(a, b):
+    """a * b as (ac - bd) + (ad + bc)j, each product rounded: Note [NumPy complex kernels]."""
+    return _parts(a.real * b.real - a.imag * b.imag, a.real * b.imag + a.imag * b.real, np.result_type(a, b))
+
+
+def _multiply(a, b, out):
+    if out.dtype.kind == "c":
+        out[...] = _schoolbook(a, b)
+    else:
+        np.multiply(a, b, out=out)
+
+
+def _square(x, out):
+    if out.dtype.kind == "c":
+        out[...] = _schoolbook(x, x)
+    else:
+        np.square(x, out=out)
+
+
+def _reciprocal(x, out):
+    if out.dtype.kind == "c":
+        np.divide(np.ones((), x.dtype), x, out=out)  # NumPy's complex division is Smith's, as ops_common.h's
+    else:
+        np.reciprocal(x, out=out)
+
+
+def _complex_pow(a, b):
+    """exp(b * log(a)), with a ** 0 = 1, and 0 ** b = 0 where real(b) > 0, NaN otherwise (NumPy 2's answers)."""
+    dt = a.dtype
+    out = np.exp(_schoolbook(b, np.log(a)))
+    zero = (a.real == 0) & (a.imag == 0)
+    out = np.where(zero, np.where(b.real > 0, dt.type(0), dt.type(complex(np.nan, np.nan))), out)
+    return np.where((b.real == 0) & (b.imag == 0), dt.type(1), out)
+
+
+def _sign(x, out):
+    """Complex: z / |z| with |z| of the scaled parts (no overflow for huge z), 0 at 0, NaN + NaN j for a NaN part,
+    and for infinite parts the direction of the infinite ones (ts_csign)."""
+    if out.dtype.kind != "c":
+        np.sign(x, out=out)
+        return
+    re, im = x.real.astype(np.float64), x.imag.astype(np.float64)
+    inf = np.isinf(re) | np.isinf(im)
+    re = np.where(inf, np.where(np.isinf(re), np.copysign(1.0, re), 0.0), re)
+    im = np.where(inf, np.where(np.isinf(im), np.copysign(1.0, im), 0.0), im)
+    m = np.maximum(np.abs(re), np.abs(im))
+    re, im = re / m, im / m
+    h = np.hypot(re, im)
+    z = _parts(re / h, im / h, np.complex128)
+    z = np.where(m == 0, 0, z)
+    out[...] = np.where(np.isnan(x.real) | np.isnan(x.imag), complex(np.nan, np.nan), z)
+
+
+def _expm1(x, out):
+    """Complex: expm1(a) cos(b) - 2 sin^2(b / 2) + i e^a sin(b) for finite z, exp(z) - 1 otherwise, and
+    expm1(a) + bj on the real axis (ts_cexpm1; the standard's special values)."""
+    if out.dtype.kind != "c":
+        np.expm1(x, out=out)
+        return
+    a, b = x.real, x.imag
+    s = np.sin(b / 2)
+    formula = _parts(np.expm1(a) * np.cos(b) - 2 * s * s, np.exp(a) * np.sin(b), x.dtype)
+    e = np.exp(x)
+    z = np.where(np.isfinite(a) & np.isfinite(b), formula, _parts(e.real - 1, e.imag, x.dtype))
+    z = np.where((b == 0) & ~np.isnan(a), _parts(np.expm1(a), b, x.dtype), z)
+    out[...] = np.where((a == 0) & (b == 0), _parts(np.zeros_like(a), b, x.dtype), z)  # +0 for -0 + 0j too
+
+
+def _log1p(x, out):
+    """Complex: log1p(a (2 + a) + b^2) / 2 + i atan2(b, 1 + a) for small z (both parts at most 0.5), log(1 + z)
+    elsewhere (ts_clog1p)."""
+    if out.dtype.kind != "c":
+        np.log1p(x, out=out)
+        return
+    a, b = x.real, x.imag
+    small = np.isfinite(a) & np.isfinite(b) & (np.abs(a) <= 0.5) & (np.abs(b) <= 0.5)
+    accurate = _parts(0.5 * np.log1p(a * (2 + a) + b * b), np.arctan2(b, a + 1), x.dtype)
+    out[...] = np.where(small, accurate, np.log(_parts(a + 1, b, x.dtype)))
+
+
 def _power(a, b, out):
     """Integer powers as ts_ipow in kernels/ops_common.h: NumPy refuses negative integer exponents, the table gives
-    1 for a base of 1, +-1 for -1 (by the exponent's parity) and 0 otherwise."""
+    1 for a base of 1, +-1 for -1 (by the exponent's parity) and 0 otherwise.  Complex: :func:`_complex_pow`."""
+    if a.dtype.kind == "c":
+        out[...] = _complex_pow(a, b)
+        return
     if a.dtype.kind != "i":
         np.power(a, b, out=out)
         return
@@ -124,23 +226,40 @@ def _nextafter(a, b, out):
     np.copyto(out, b, where=equal)
 
 
-def _copy(x, out):
-    """real and conj of a real dtype: x itself."""
-    np.copyto(out, x)
+def _real(x, out):
+    """The real part: x itself for real dtypes."""
+    np.copyto(out, np.real(x))
 
 
-def _zeros(x, out):
-    """imag of a real dtype."""
-    out[...] = 0
+def _imag(x, out):
+    """The imaginary part: zeros for real dtypes."""
+    if x.dtype.kind == "c":
+        np.copyto(out, x.imag)
+    else:
+        out[...] = 0
+
+
+def _conj(x, out):
+    """The conjugate: x itself for real dtypes."""
+    if x.dtype.kind == "c":
+        np.conjugate(x, out=out)
+    else:
+        np.copyto(out, x)
+
+
+def _angle(x, out):
+    """atan2(imag, real): 0 or pi for real x (NumPy's angle)."""
+    np.copyto(out, np.arctan2(np.imag(x), np.real(x)), casting="unsafe")
 
 
 _ARRAY_API = {
     "acos": np.arccos, "acosh": np.arccosh, "asin": np.arcsin, "asinh": np.arcsinh, "atan": np.arctan,
-    "atanh": np.arctanh, "cosh": np.cosh, "sinh": np.sinh, "tan": np.tan, "expm1": np.expm1, "log1p": np.log1p,
-    "log2": np.log2, "log10": np.log10, "reciprocal": np.reciprocal,
+    "atanh": np.arctanh, "cosh": np.cosh, "sinh": np.sinh, "tan": np.tan, "expm1": _expm1, "log1p": _log1p,
+    "log2": np.log2, "log10": np.log10, "reciprocal": _reciprocal,
     "round": _keep_integers(np.rint),   # rint rounds halves to even, as the table's round
     "trunc": _keep_integers(np.trunc),
-    "signbit": np.signbit, "bitwise_invert": np.invert, "real": _copy, "imag": _zeros, "conj": _copy,
+    "signbit": np.signbit, "bitwise_invert": np.invert, "real": _real, "imag": _imag, "conj": _conj,
+    "angle": _angle,
     "atan2": np.arctan2, "hypot": np.hypot, "copysign": np.copysign, "logaddexp": np.logaddexp,
     "nextafter": _nextafter,
     "logical_xor": np.logical_xor, "bitwise_and": np.bitwise_and, "bitwise_or": np.bitwise_or,
@@ -163,17 +282,17 @@ ELEMENTWISE = {
     "tanh": np.tanh,
     "sigmoid": _sigmoid,
     "relu": _relu,
-    "sign": np.sign,
+    "sign": _sign,
     "floor": _keep_integers(np.floor),
     "ceil": _keep_integers(np.ceil),
-    "square": np.square,
+    "square": _square,
     "logical_not": np.logical_not,
     "isnan": _float_test(np.isnan, False),
     "isinf": _float_test(np.isinf, False),
     "isfinite": _float_test(np.isfinite, True),
     "add": np.add,
     "subtract": np.subtract,
-    "multiply": np.multiply,
+    "multiply": _multiply,
     "divide": np.divide,
     "floor_divide": _floor_divide,     # integer x // 0 is 0 in NumPy too (with a warning, silenced below)
     "remainder": np.remainder,         # integer x % 0 is 0; floats follow npy_divmod, as ops_common.h does
@@ -211,6 +330,8 @@ def astype(out, x):
     but for float to uint32: that goes through int64, as NumPy's scalar loop does (its SIMD loop answers otherwise
     for values outside [-2**31, 2**32), depending on the array's length)."""
     src = as_array(x)
+    if src.dtype.kind == "c" and out.dtype.kind != "complex":  # the real part; bool: either part nonzero
+        src = (src.real != 0) | (src.imag != 0) if out.dtype.kind == "bool" else src.real
     with np.errstate(all="ignore"):   # float -> int out of range
         if src.dtype.kind == "f" and out.dtype.numpy == np.uint32:
             src = src.astype(np.int64)
@@ -218,10 +339,12 @@ def astype(out, x):
 
 
 def fill(out, value):
-    """``value`` is a Python scalar that fits the dtype: bool, an int in the dtype's range, or float (the dispatcher
-    checks the range before any kernel runs)."""
+    """``value`` is a Python scalar that fits the dtype: bool, an int in the dtype's range, float, or complex for a
+    complex dtype (the dispatcher checks the range before any kernel runs)."""
     kind = out.dtype.kind
-    if kind == "float":
+    if kind == "complex":
+        scalar = complex(value)
+    elif kind == "float":
         scalar = float(value)
     elif kind == "bool":
         scalar = bool(value)
@@ -264,11 +387,12 @@ def randint(out, seed, offset, low, high):
 
 def _sum_like(fn):
     """sum and prod: unsigned integers accumulate in uint64, signed ones and bool in int64 (the result dtype,
-    optable.sum_dtype); floats in float64, then round."""
+    optable.sum_dtype); floats in float64 and complex numbers in complex128, then round."""
     def kernel(out, x, axes):
         with np.errstate(all="ignore"):
-            if x.dtype.kind == "float":
-                np.copyto(as_array(out), fn(as_array(x), axis=axes, dtype=np.float64), casting="unsafe")
+            if x.dtype.kind in ("float", "complex"):
+                wide = np.complex128 if x.dtype.kind == "complex" else np.float64
+                np.copyto(as_array(out), fn(as_array(x), axis=axes, dtype=wide), casting="unsafe")
             else:
                 fn(as_array(x), axis=axes, dtype=out.dtype.numpy, out=as_array(out))
     return kernel
@@ -349,15 +473,13 @@ def register_kernels():
     for name, red in optable.REDUCTIONS.items():
         if name in REDUCTIONS:
             ts.register_kernel(name, DEVICE, _claim(name, red.dtypes), REDUCTIONS[name])
-    every = optable.DTYPE_NAMES
-    ts.register_kernel("where", DEVICE, _claim("where", every), where)
-    ts.register_kernel("astype", DEVICE, _claim("astype", every), astype)
-    ts.register_kernel("fill", DEVICE, _claim("fill", every), fill)
+    for name, fn in (("where", where), ("astype", astype), ("fill", fill)):
+        ts.register_kernel(name, DEVICE, _claim(name, optable.COVERAGE[name]), fn)
     ts.register_kernel("arange", DEVICE, _claim("arange", optable.NUMERIC), arange)
     ts.register_kernel("rand", DEVICE, _claim("rand", optable.FLOAT), rand)
     ts.register_kernel("randn", DEVICE, _claim("randn", optable.FLOAT), randn)
     ts.register_kernel("randint", DEVICE, _claim("randint", optable.INTEGER), randint)
-    ts.register_kernel("matmul", DEVICE, _claim("matmul", optable.NUMERIC), matmul)
+    ts.register_kernel("matmul", DEVICE, _claim("matmul", optable.COVERAGE["matmul"]), matmul)
     ts.register_kernel("softmax", DEVICE, _claim("softmax", optable.FLOAT), _softmax(log=False))
     ts.register_kernel("log_softmax", DEVICE, _claim("log_softmax", optable.FLOAT), _softmax(log=True))
     nn.register_kernels(DEVICE)  # im2col, pooling, take_along_axis, scatter_add: nn.py

@@ -27,18 +27,21 @@ def _each(fn, a, outs):
             try:
                 results.append(fn(m[None]))
             except np.linalg.LinAlgError:
-                results.append(tuple(np.full((1,) + shape, np.nan, a.dtype) for shape in outs))
+                # matrices in a's dtype; eigenvalues and singular values (1-D) are real, complex input too
+                results.append(tuple(np.full((1,) + shape, np.nan, a.dtype if len(shape) == 2 else
+                                             np.finfo(a.dtype).dtype) for shape in outs))
         return tuple(np.concatenate(parts) for parts in zip(*results))
 
 
 def cholesky(out, x, upper):
     a = _stack(x)
     lower = np.tril(a)
-    sym = lower + np.swapaxes(np.tril(a, -1), -1, -2)  # only x's lower triangle is read
+    # only x's lower triangle is read; a complex matrix is Hermitian, so its upper triangle is the conjugate
+    sym = lower + np.conj(np.swapaxes(np.tril(a, -1), -1, -2))
     n = a.shape[-1]
     (factor,) = _each(lambda m: (np.linalg.cholesky(m),), sym, [(n, n)])
-    if upper:
-        factor = np.swapaxes(factor, -1, -2)
+    if upper:  # U = L^H
+        factor = np.conj(np.swapaxes(factor, -1, -2))
     as_array(out)[...] = factor.reshape(out.shape)
 
 

@@ -1,7 +1,8 @@
 """The scan family's kernels (issue 8): cumsum, cumprod, nonzero, gather and put, each the row of Note [Kernel
 contract] (tensorswitch/dispatch/registry.py) of the same name, written as plain NumPy.
 
-Floats accumulate in float64 and round each output once (the cpu backend's choice); integers wrap in their own dtype,
+Floats accumulate in float64 (complex numbers in complex128) and round each output once (the cpu backend's choice);
+integers wrap in their own dtype,
 as NumPy's cumsum with ``dtype=`` the input's does; bool is a running or (cumsum) / and (cumprod).  gather and put
 address the indexed tensor's buffer directly: the element offset of each result position is the view's own offset
 plus each index (wrapped from the end) times the stride it steps along, and NumPy's fancy assignment writes in C
@@ -24,8 +25,8 @@ def _cumulative(fn, logical):
         with np.errstate(all="ignore"):
             if a.dtype == np.bool_:
                 result = logical.accumulate(a, axis=axis)
-            elif a.dtype.kind == "f":
-                result = fn(a, axis=axis, dtype=np.float64)
+            elif a.dtype.kind in "fc":
+                result = fn(a, axis=axis, dtype=np.complex128 if a.dtype.kind == "c" else np.float64)
             else:
                 result = fn(a, axis=axis, dtype=a.dtype)
             np.copyto(as_array(out), result, casting="unsafe")
