@@ -174,21 +174,24 @@ inline D convert(S v) {
         __VA_ARGS__;             \
         break;                   \
     }
-// Runs the body with T bound to the C++ type of dtype code ``code`` (the order of kernels/optable.DTYPE_NAMES).
+// The cases of the real dtypes, in code order (kernels/optable.DTYPE_NAMES).
+#define TS_REAL_CASES(...)                                                          \
+    TS_CASE(0, bool, __VA_ARGS__)                                                   \
+    TS_CASE(1, int8_t, __VA_ARGS__)                                                 \
+    TS_CASE(2, int16_t, __VA_ARGS__)                                                \
+    TS_CASE(3, int32_t, __VA_ARGS__)                                                \
+    TS_CASE(4, int64_t, __VA_ARGS__)                                                \
+    TS_CASE(5, uint8_t, __VA_ARGS__)                                                \
+    TS_CASE(6, ::ts::half, __VA_ARGS__)                                             \
+    TS_CASE(7, float, __VA_ARGS__)                                                  \
+    TS_CASE(8, double, __VA_ARGS__)                                                 \
+    TS_CASE(9, uint16_t, __VA_ARGS__)                                               \
+    TS_CASE(10, uint32_t, __VA_ARGS__)                                              \
+    TS_CASE(11, uint64_t, __VA_ARGS__)
+// Runs the body with T bound to the C++ type of dtype code ``code``: the real dtypes.
 #define TS_DISPATCH(code, ...)                                                      \
     switch (code) {                                                                 \
-        TS_CASE(0, bool, __VA_ARGS__)                                               \
-        TS_CASE(1, int8_t, __VA_ARGS__)                                             \
-        TS_CASE(2, int16_t, __VA_ARGS__)                                            \
-        TS_CASE(3, int32_t, __VA_ARGS__)                                            \
-        TS_CASE(4, int64_t, __VA_ARGS__)                                            \
-        TS_CASE(5, uint8_t, __VA_ARGS__)                                            \
-        TS_CASE(6, ::ts::half, __VA_ARGS__)                                               \
-        TS_CASE(7, float, __VA_ARGS__)                                              \
-        TS_CASE(8, double, __VA_ARGS__)                                             \
-        TS_CASE(9, uint16_t, __VA_ARGS__)                                           \
-        TS_CASE(10, uint32_t, __VA_ARGS__)                                          \
-        TS_CASE(11, uint64_t, __VA_ARGS__)                                          \
+        TS_REAL_CASES(__VA_ARGS__)                                                  \
         default: throw std::invalid_argument("unknown dtype code");                 \
     }
 // The same with complex64 and complex128 too: the families whose kernels take complex numbers (kernels/optable.py's
@@ -196,18 +199,7 @@ inline D convert(S v) {
 // dtypes only; the registry never hands it a complex tensor.
 #define TS_DISPATCH_ALL(code, ...)                                                  \
     switch (code) {                                                                 \
-        TS_CASE(0, bool, __VA_ARGS__)                                               \
-        TS_CASE(1, int8_t, __VA_ARGS__)                                             \
-        TS_CASE(2, int16_t, __VA_ARGS__)                                            \
-        TS_CASE(3, int32_t, __VA_ARGS__)                                            \
-        TS_CASE(4, int64_t, __VA_ARGS__)                                            \
-        TS_CASE(5, uint8_t, __VA_ARGS__)                                            \
-        TS_CASE(6, ::ts::half, __VA_ARGS__)                                         \
-        TS_CASE(7, float, __VA_ARGS__)                                              \
-        TS_CASE(8, double, __VA_ARGS__)                                             \
-        TS_CASE(9, uint16_t, __VA_ARGS__)                                           \
-        TS_CASE(10, uint32_t, __VA_ARGS__)                                          \
-        TS_CASE(11, uint64_t, __VA_ARGS__)                                          \
+        TS_REAL_CASES(__VA_ARGS__)                                                  \
         TS_CASE(12, std::complex<float>, __VA_ARGS__)                               \
         TS_CASE(13, std::complex<double>, __VA_ARGS__)                              \
         default: throw std::invalid_argument("unknown dtype code");                 \
