@@ -642,7 +642,7 @@ def binary_inplace(op, target, other):
 
 
 def _can_cast_inplace(src, dst):
-    order = {"bool": 0, "uint": 1, "int": 1, "float": 2}
+    order = {"bool": 0, "uint": 1, "int": 1, "float": 2, "complex": 3}  # same kind: a complex result never into reals
     return order[src.kind] <= order[dst.kind]
 
 
