@@ -17,8 +17,9 @@ to integer casts] (dispatch/dtypes.py).  Tensors expose ``buffer.handle`` (the b
     where           k(out, cond, a, b)                 a's and b's        cond is bool
     astype          k(out, x)                          x's                out may be any supported dtype, same too
     fill            k(out, value)                      out's              value is a Python bool, an int in
-                                                                          out's range, or a float (checked by
-                                                                          the dispatcher); out may be strided
+                                                                          out's range, a float, or (for complex
+                                                                          out) a Python complex (checked by the
+                                                                          dispatcher); out may be strided
     arange          k(out, start, step)                out's              out is 1-D contiguous; out[i]=start+i*step
     rand, randn     k(out, seed, offset)               out's (floats)     Philox4x32-10, see Note [Random numbers]
     randint         k(out, seed, offset, low, high)    out's (integers)   in [low, high); high - low may be
@@ -65,7 +66,7 @@ pooled tensor's shape), refuses OH < 1 or OW < 1 and allocates outputs contiguou
     avg_pool2d_     k(out, grad, geometry,             grad's (floats)    out (N, C, H, W) contiguous, overwritten
     backward        count_include_pad)                                    with the adjoint of avg_pool2d (same
                                                                           divisors); H, W from out.shape
-    take_along_     k(out, x, index, axis)             x's (all 12)       out[p] = x[p with p[axis] = index[p]];
+    take_along_     k(out, x, index, axis)             x's (all 14)       out[p] = x[p with p[axis] = index[p]];
     axis                                                                  index int64 of out's shape (may be
                                                                           stride 0), values in [0, x.shape[axis]);
                                                                           x.shape == out.shape but along axis;
@@ -79,7 +80,7 @@ pooled tensor's shape), refuses OH < 1 or OW < 1 and allocates outputs contiguou
                                                                           each output adds its terms in increasing
                                                                           p[axis] (parallel over the other dims only)
     -- sorting (issue 8) --
-    sort,           k(out, x, axis, descending)        x's (all 12)       out contiguous with x's shape: x's dtype
+    sort,           k(out, x, axis, descending)        x's (all 14)       out contiguous with x's shape: x's dtype
     argsort                                                               (sort) or int64 positions along axis
                                                                           (argsort); x any strides, ndim >= 1,
                                                                           0 <= axis < ndim.  Stable in both
@@ -87,7 +88,7 @@ pooled tensor's shape), refuses OH < 1 or OW < 1 and allocates outputs contiguou
                                                                           (kernels/cpu/sort.cpp): -0.0 == +0.0,
                                                                           NaN above +inf (first when descending)
     searchsorted    k(out, x1, x2, right, sorter)      x1's = x2's        out int64 contiguous of x2's shape (x2
-                                                       (all 12)           any strides, 0-d too): the count of x1
+                                                       (all 14)           any strides, 0-d too): the count of x1
                                                                           elements before x2[p] in Note [Sort
                                                                           order], < (right False) or <= (True);
                                                                           x1 1-D, any stride, size >= 1; sorter
@@ -97,7 +98,7 @@ pooled tensor's shape), refuses OH < 1 or OW < 1 and allocates outputs contiguou
 The scans and array indexing (issue 8; dispatch/statistical.py, searching.py and indexing.py):
 
     cumsum,         k(out, x, axis)                    x's = out's        out[..., i, ...] = x[..., 0, ...] + ... +
-    cumprod                                            (all 12)           x[..., i, ...] (or the product) along axis;
+    cumprod                                            (all 14)           x[..., i, ...] (or the product) along axis;
                                                                           out has x's shape, any strides, never
                                                                           overlaps x; ndim >= 1, 0 <= axis < ndim;
                                                                           floats accumulate in float64 where the
@@ -105,13 +106,13 @@ The scans and array indexing (issue 8; dispatch/statistical.py, searching.py and
                                                                           and round each output once; integers wrap in
                                                                           their own width (NumPy); bool is a running
                                                                           or (cumsum) / and (cumprod)
-    nonzero         k(out, x)                          x's (all 12)       out (ndim, count) int64 contiguous, count
+    nonzero         k(out, x)                          x's (all 14)       out (ndim, count) int64 contiguous, count
                                                                           >= 1 the number of nonzero elements of x
                                                                           (NaN is nonzero, -0.0 zero), found by the
                                                                           dispatcher (one host sync); out[d, k] =
                                                                           coordinate d of the k-th nonzero element in
                                                                           C order; x ndim >= 1, any strides
-    gather          k(out, x, indices, sizes, steps)   x's (all 12)       out contiguous of shape S; x a view of
+    gather          k(out, x, indices, sizes, steps)   x's (all 14)       out contiguous of shape S; x a view of
                                                                           shape S (stride 0 along the dims the
                                                                           indices supply); indices a list of int64
                                                                           tensors of shape S (any strides, 0 for
@@ -121,7 +122,7 @@ The scans and array indexing (issue 8; dispatch/statistical.py, searching.py and
                                                                           negative; the dispatcher has checked every
                                                                           index lies in [-sizes[j], sizes[j])
     put             k(out, indices, sizes, steps,      out's = values'    IN PLACE: out is a view of shape S of the
-                    values)                            (all 12)           tensor written (stride 0 along the dims the
+                    values)                            (all 14)           tensor written (stride 0 along the dims the
                                                                           indices supply), values of shape S (any
                                                                           strides): out[p + sum_j w_j * steps[j]] =
                                                                           values[p] for every p; where positions
