@@ -35,6 +35,9 @@ __all__ = ["save", "load"]
 #       list                                    a JSON array of nodes
 #       anything else                           a JSON object whose "$" says what it is:
 #           {"$": "tensor", "key": "3", "device": "opencl:0"}   the device it was saved from
+#           {"$": "tensor", "key": "4", "device": "cpu", "dtype": "complex128"}
+#               a tensor safetensors has no dtype for, stored as its parts: complex128 as a float64 entry of shape
+#               (..., 2), real and imaginary parts interleaved as in memory (safetensors has C64 but no C128)
 #           {"$": "tuple", "items": [...]}
 #           {"$": "dict" | "OrderedDict" | "Counter", "items": [[key node, value node], ...]}
 #               (pairs, not a JSON object: keys keep their type, so an optimiser's {0: ...} loads with int keys,
@@ -51,6 +54,7 @@ _KEY_FORMAT, _KEY_VERSION, _KEY_STRUCTURE = "format", "tensorswitch.version", "t
 _DICT_TYPES = {dict: "dict", collections.OrderedDict: "OrderedDict", collections.Counter: "Counter"}
 _DICT_BY_TAG = {tag: cls for cls, tag in _DICT_TYPES.items()}
 _SUPPORTED = ("tensors, dicts (dict, OrderedDict, Counter), lists, tuples, and int, float, bool, str or None")
+_STORED_AS = {"complex128": "float64"}  # dtypes safetensors lacks -> the part dtype they are stored as
 _MAX_HEADER = 100_000_000  # safetensors' own limit on the header's size
 
 
@@ -159,9 +163,17 @@ def _encode_tensor(t, arrays, memo):
     key = memo.get(id(t))
     if key is None:
         key = memo[id(t)] = str(len(arrays))
-        arrays[key] = t.numpy()  # a host copy in the tensor's dtype (read-only views are materialised)
+        host = t.numpy()  # a host copy in the tensor's dtype (read-only views are materialised)
+        stored = _STORED_AS.get(host.dtype.name)
+        if stored is not None:  # Note [File format]: complex128 as float64 pairs
+            host = np.ascontiguousarray(host).view(stored).reshape(host.shape + (2,))
+        arrays[key] = host
         memo[("keep", key)] = t  # keep the tensor alive so that its id is not reused while saving
-    return {"$": "tensor", "key": key, "device": str(t.device)}
+        memo[("dtype", key)] = t.dtype.name if stored is not None else None
+    node = {"$": "tensor", "key": key, "device": str(t.device)}
+    if memo[("dtype", key)] is not None:
+        node["dtype"] = memo[("dtype", key)]
+    return node
 
 
 # -- load -----------------------------------------------------------------------------------------------------------
@@ -376,6 +388,11 @@ class _Decoder:
         if key not in self.keys or not isinstance(saved, str):
             raise self.damaged(where, f"a tensor whose data ({key!r}) is missing")
         host = self.get_array(key)
+        as_dtype = node.get("dtype")
+        if as_dtype is not None:  # Note [File format]: stored as its parts
+            if _STORED_AS.get(as_dtype) != host.dtype.name or host.shape[-1:] != (2,):
+                raise self.damaged(where, f"a {as_dtype} tensor stored as {host.dtype.name} {tuple(host.shape)}")
+            host = np.ascontiguousarray(host).view(as_dtype).reshape(host.shape[:-1])
         dtype = ts.dtype(host.dtype.name)
         dev = self.placement.device(saved, dtype)
         try:

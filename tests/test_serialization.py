@@ -25,6 +25,8 @@ def _sample(dtype, shape, rng):
         return rng.integers(0, 2, size=shape).astype(bool)
     if dtype.startswith("float"):
         return rng.standard_normal(shape).astype(dtype)
+    if dtype.startswith("complex"):
+        return (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)).astype(dtype)
     info = np.iinfo(dtype)
     return rng.integers(info.min, info.max, size=shape, endpoint=True, dtype=dtype)
 

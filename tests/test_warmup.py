@@ -28,7 +28,8 @@ def test_opencl_builds_every_program_its_ops_claim():
     dev = _opencl()
     (count, _), = warmup(dev).values()
     supported = {d.name for d in dev.supported_dtypes()}
-    expected = sum(len(set().union(*(optable.COVERAGE.get(op, ()) for op in ops)) & supported)
+    expected = sum(len(set().union(*(optable.coverage(op, "opencl") for op in ops if op in optable.COVERAGE))
+                       & supported)
                    for ops in opencl.PROGRAM_OPS.values())
     assert count == expected > 100
     every_op = {op for ops in opencl.PROGRAM_OPS.values() for op in ops}
