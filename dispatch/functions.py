@@ -659,10 +659,11 @@ def stack(arrays, axis=0):
 # -- reductions and statistics ----------------------------------------------------------------------------------------
 
 def _reduction(op):
+    fast = d.make_reduction(op)  # Note [Reduction fast path]
     if op in ("sum", "prod"):  # the Array API's dtype= (issue 8): x is cast first, the result is that dtype
         def fn(x, /, *, axis=None, dtype=None, keepdims=False):
             if dtype is None:
-                return d.reduce(op, x, axis, keepdims)
+                return fast(x, axis, keepdims)
             dt = to_dtype(dtype)
             d.require_tensor(op, x)
             d.check_dtype(op, dt, x.device)
@@ -673,7 +674,7 @@ def _reduction(op):
                "bool, else x's dtype).")
     else:
         def fn(x, /, *, axis=None, keepdims=False):
-            return d.reduce(op, x, axis, keepdims)
+            return fast(x, axis, keepdims)
 
         doc = "."
     fn.__name__ = fn.__qualname__ = op
