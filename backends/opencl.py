@@ -1010,4 +1010,4 @@ def _cl_svd(s, u, vh, x):
 def _register_linalg():
     for name, kernel in (("lu", _cl_lu), ("lu_solve", _cl_lu_solve), ("cholesky", _cl_cholesky), ("qr", _cl_qr),
                          ("eigh", _cl_eigh), ("svd", _cl_svd)):
-        register_kernel(name, "opencl", optable.coverage(name, "opencl"), kernel)  # real only: COVERAGE_GAPS
+        register_kernel(name, "opencl", optable.coverage(name, "opencl"), kernel)  # eigh, svd real: COVERAGE_GAPS

@@ -35,9 +35,11 @@ and complex U and Vh, svdvals the real values, so matrix_rank and the 'nuc', 2 a
 values of x itself, not of |x|); pinv is V diag(1/S) U^H; det is complex, slogdet's sign a complex number of modulus
 1 (0 for a singular matrix) and its logabsdet real; qr, solve, inv and matrix_power (negative powers too) stay
 complex.  The kernels take and give those dtypes (Note [Kernel contract]): the cpu ones are LAPACK's c and z routines
-(Note [Complex LAPACK] in kernels/cpu/linalg.cpp), cuda's cuSOLVER's through CuPy.  A backend without complex
-kernels (opencl: kernels/optable.py COVERAGE_GAPS) raises KernelNotFoundError naming the function, the device and
-the dtype, and runs them on the cpu with ``ts.set_fallback``; complex input is never cast to a real dtype silently.
+(Note [Complex LAPACK] in kernels/cpu/linalg.cpp), cuda's cuSOLVER's through CuPy, opencl's its own (lu, lu_solve,
+cholesky and qr: Note [OpenCL complex factorizations] in kernels/opencl/linalg.cl).  A backend without some complex
+kernels (opencl's eigh and svd: kernels/optable.py COVERAGE_GAPS) raises KernelNotFoundError naming the function,
+the device and the dtype, and runs them on the cpu with ``ts.set_fallback``; complex input is never cast to a real
+dtype silently.
 
 Singular matrices: ``solve`` and ``inv`` raise ``ts.linalg.LinAlgError`` (a ValueError, like NumPy's) when U of the
 LU factorization has an exact zero on its diagonal (NumPy's test); ``det`` is then 0 and ``slogdet`` (0, -inf).

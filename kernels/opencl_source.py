@@ -319,8 +319,17 @@ def _gather_source(dev, dtype):
 
 
 def _linalg_source(dev, dtype):
-    return (_preamble(dev, []) + f"#define T {codegen.ctype('opencl', dtype)}\n"
-            f"#define TS_LA_LOCAL {dev.reduce_local}\n" + _read("linalg.cl"))
+    """linalg.cl for ``dtype``: T its storage type, RT the type of its magnitudes (T itself, or a complex dtype's
+    part type), and for complex64 and complex128 TS_LA_COMPLEX with the product and quotient of ops_common.h's
+    helpers (Note [OpenCL complex factorizations]; that program has no eigh or svd)."""
+    t = codegen.ctype("opencl", dtype)
+    if optable.KIND[dtype] == "complex":
+        head = (_preamble(dev, [dtype]) + f"#define TS_LA_COMPLEX 1\n#define T {t}\n#define RT {_part_type(dtype)}\n"
+                f"#define TS_LA_MUL(a, b) ts_cmul_{dtype}((a), (b))\n"
+                f"#define TS_LA_DIV(a, b) ts_cdiv_{dtype}((a), (b))\n")
+    else:
+        head = _preamble(dev, []) + f"#define T {t}\n#define RT {t}\n"
+    return head + f"#define TS_LA_LOCAL {dev.reduce_local}\n" + _read("linalg.cl")
 
 
 SOURCES = {"elementwise": _elementwise_source, "astype": _astype_source, "create": _create_source,

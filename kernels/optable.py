@@ -261,13 +261,15 @@ COVERAGE = {
 COVERAGE.update({"cumsum": ALL + COMPLEX, "cumprod": ALL + COMPLEX, "nonzero": ALL + COMPLEX, "gather": ALL + COMPLEX,
                  "put": ALL + COMPLEX})
 # -- linalg (issue 8): LAPACK-style factorizations (Note [Kernel contract]), float32 and float64, and complex64 and
-# complex128 on cpu (LAPACK's c and z routines) and cuda (cuSOLVER); opencl's are real only (COVERAGE_GAPS)
+# complex128 on cpu (LAPACK's c and z routines), cuda (cuSOLVER) and opencl (but its eigh and svd: COVERAGE_GAPS)
 LINALG = ("cholesky", "lu", "lu_solve", "qr", "eigh", "svd")
 COVERAGE.update({name: ("float32", "float64") + COMPLEX for name in LINALG})
 #: {device type: {op: the dtypes of COVERAGE[op] that built-in backend leaves out}}: those raise the not-implemented
-#: error there (naming op, device and dtype) and run with ts.set_fallback(device, "cpu").  opencl has no complex
-#: factorizations (its eigh and svd are real Jacobi kernels: Note [OpenCL Jacobi]).
-COVERAGE_GAPS = {"opencl": {name: COMPLEX for name in LINALG}}
+#: error there (naming op, device and dtype) and run with ts.set_fallback(device, "cpu").  opencl factors complex
+#: matrices (lu, lu_solve, cholesky, qr: Note [OpenCL complex factorizations] in kernels/opencl/linalg.cl), but its
+#: eigh and svd are real Jacobi kernels (Note [OpenCL Jacobi]): no complex eigh, eigvalsh, svd, svdvals, pinv,
+#: matrix_rank or 2-, -2- and nuclear matrix norms there.
+COVERAGE_GAPS = {"opencl": {name: COMPLEX for name in ("eigh", "svd")}}
 
 
 def coverage(op, device_type):

@@ -1,8 +1,9 @@
 """complex64 and complex128 as a user meets them, on every device that stores them (cpu, the numpy plugin, opencl
 where its device claims complex): creation, weak Python scalars and promotion (Note [Type promotion] in
-dispatch/dtypes.py), the ops whose results are real (abs, real, imag, angle), reductions and scans, matmul, where,
-casts both ways, comparisons, and the clear error of the ops that do not take complex numbers.  The per-kernel
-accuracy and special values are the conformance suite's (Note [Complex samples] in tensorswitch/testing/samples)."""
+dispatch/dtypes.py), the ops whose results are real (abs, real, imag, angle), reductions and scans, matmul, the
+linalg factorizations, where, casts both ways, comparisons, and the clear error of the ops that do not take complex
+numbers.  The per-kernel accuracy and special values are the conformance suite's (Note [Complex samples] in
+tensorswitch/testing/samples)."""
 
 import numpy as np
 import pytest
@@ -160,6 +161,31 @@ def test_matmul(device):
         assert got.dtype == ts.dtype(dt)
         np.testing.assert_allclose(got.numpy(), a @ b, rtol=rtol)
         np.testing.assert_allclose((_z(device, a, dt) @ _z(device, b[:, 0], dt)).numpy(), a @ b[:, 0], rtol=rtol)
+
+
+def test_linalg_factorizations(device):
+    """A complex system solved, inverted, factored and measured (dispatch/linalg.py's Note [Linalg dtypes]) on every
+    device that stores complex, opencl included: its lu, lu_solve, cholesky and qr kernels take complex64 and
+    complex128 (its eigh and svd do not: tests/test_linalg.py checks their error and fallback)."""
+    _needs_complex(device)
+    rng = np.random.default_rng(4)
+    a = rng.normal(size=(2, 3, 3)) + 1j * rng.normal(size=(2, 3, 3)) + 3 * np.eye(3)
+    b = rng.normal(size=(3,)) + 1j * rng.normal(size=(3,))
+    h = a @ np.conj(np.swapaxes(a, -1, -2))  # Hermitian positive definite
+    for dt, rtol in (("complex64", 1e-4), ("complex128", 1e-10)):
+        x = _z(device, a, dt)
+        for got, expected in ((ts.linalg.solve(x, _z(device, b, dt)), np.linalg.solve(a, b)),
+                              (ts.linalg.inv(x), np.linalg.inv(a)), (ts.linalg.det(x), np.linalg.det(a)),
+                              (ts.linalg.slogdet(x).sign, np.linalg.slogdet(a).sign),
+                              (ts.linalg.cholesky(_z(device, h, dt)), np.linalg.cholesky(h)),
+                              (ts.linalg.qr(x).R, np.linalg.qr(a).R)):
+            assert got.dtype == ts.dtype(dt) and got.device == device
+            np.testing.assert_allclose(got.numpy(), expected, rtol=rtol, atol=rtol)
+        q = ts.linalg.qr(x).Q
+        np.testing.assert_allclose((ts.conj(q).mT @ q).numpy(), np.broadcast_to(np.eye(3), (2, 3, 3)), atol=rtol)
+        logabs = ts.linalg.slogdet(x).logabsdet
+        assert logabs.dtype == ts.dtype(PART[dt])
+        np.testing.assert_allclose(logabs.numpy(), np.linalg.slogdet(a).logabsdet, rtol=rtol)
 
 
 def test_where(device):

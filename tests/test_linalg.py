@@ -486,9 +486,12 @@ COMPLEX = ("complex64", "complex128")
 _REAL_OF = {"complex64": "float32", "complex128": "float64"}
 
 
-def _complex_dtypes(device):
-    """The complex dtypes ``device`` holds and has every factorization for (opencl has none: COVERAGE_GAPS)."""
-    ops = ("cholesky", "lu", "lu_solve", "qr", "eigh", "svd")
+FACTORIZATIONS = ("cholesky", "lu", "lu_solve", "qr")  # complex on every built-in device that stores complex
+
+
+def _complex_dtypes(device, ops=FACTORIZATIONS + ("eigh", "svd")):
+    """The complex dtypes ``device`` holds and has the kernels of ``ops`` for (opencl has no complex eigh or svd:
+    COVERAGE_GAPS)."""
     return [d for d in COMPLEX if ts.dtype(d) in device.supported_dtypes()
             and all(ts.registry.has_kernel(op, device, ts.dtype(d)) for op in ops)]
 
@@ -511,7 +514,7 @@ def _eye_like(q, k):
 
 
 def test_complex_solve_inv_det_slogdet(device, rng):
-    for dt in _complex_dtypes(device):
+    for dt in _complex_dtypes(device, ("lu", "lu_solve")):
         a = (_crandom(rng, (3, 4, 4)) + np.eye(4) * 4).astype(dt)
         b = _crandom(rng, (2, 1, 4, 2), dt)
         v = _crandom(rng, (4,), dt)
@@ -554,10 +557,32 @@ def test_complex_solve_inv_det_slogdet(device, rng):
         rhs = _crandom(rng, (12, 3), dt)
         _close(la.solve(ts.asarray(big, device=device), ts.asarray(rhs, device=device)), np.linalg.solve(big, rhs),
                dt)
+        # larger matrices: each elimination step spread over many work-items (Note [OpenCL factorizations])
+        wide = (_crandom(rng, (2, 40, 40)) + np.eye(40) * 8).astype(dt)
+        W = ts.asarray(wide, device=device)
+        _close(la.inv(W), np.linalg.inv(wide), dt, scale=4)
+        _close(la.det(W), np.linalg.det(wide), dt, scale=4 * float(np.max(np.abs(np.linalg.det(wide)))))
+
+
+def test_complex_lu_pivots_as_lapack(device):
+    """Complex LU pivots on LAPACK's |re| + |im| (izamax), not |z|, on every built-in device: the cpu's getrf
+    pivots (Note [OpenCL complex factorizations] in kernels/opencl/linalg.cl).  In column 0, |3| > |2 + 2i| but
+    |re| + |im| picks row 1; the packed factors and det then agree with the cpu's too."""
+    from tensorswitch.dispatch import linalg as dl
+
+    if device.type not in ("cpu", "opencl", "cuda"):
+        pytest.skip(f"{device.type} is a plugin: its LU may pivot on |z| (the numpy example's does)")
+    for dt in _complex_dtypes(device, ("lu",)):
+        a = np.array([[3, 1j, 2], [2 + 2j, 1, -1j], [0.5j, 2 - 1j, 1]], dt)
+        lu, pivots = dl._lu("det", ts.asarray(a, device=device))
+        ref_lu, ref_pivots = dl._lu("det", ts.asarray(a))
+        assert pivots.tolist() == ref_pivots.tolist() and pivots.tolist()[0] == 1
+        _close(lu, ref_lu.numpy(), dt)
+        _close(la.det(ts.asarray(a, device=device)), np.linalg.det(a), dt, scale=10)
 
 
 def test_complex_cholesky_qr(device, rng):
-    for dt in _complex_dtypes(device):
+    for dt in _complex_dtypes(device, ("cholesky", "qr")):
         h = _hermitian_pd(rng, (2, 5, 5), dt)
         x = ts.asarray(h, device=device)
         lower = la.cholesky(x)
@@ -587,6 +612,23 @@ def test_complex_cholesky_qr(device, rng):
         a = _crandom(rng, (2, 6, 4), dt)
         q, r = la.qr(ts.asarray(np.swapaxes(a, -1, -2), device=device).mT)  # strided
         _close(q @ r, a, dt)
+        _close(r, np.linalg.qr(a).R, dt, scale=4)
+        # a column already real and reduced (tau = 0: H = I), and a zero column
+        e = np.array([[2 - 1j, 1, 0], [0, 1j, 0], [0, 3, 0]], dt)
+        q, r = la.qr(ts.asarray(e, device=device))
+        _close(q @ r, e, dt)
+        _close(r, np.linalg.qr(e).R, dt, scale=4)
+        _close(ts.conj(q).mT @ q, np.eye(3), dt)
+        # larger stacks: the reductions and updates spread over many work-items; batches of non-contiguous views
+        big = _hermitian_pd(rng, (3, 40, 40), dt)
+        _close(la.cholesky(ts.asarray(big, device=device)[::2]), np.linalg.cholesky(big[::2]), dt, scale=10)
+        tall = _crandom(rng, (2, 50, 30), dt)
+        q, r = la.qr(ts.asarray(tall, device=device), mode="complete")
+        _close(q @ r, tall, dt, scale=4)
+        _close(ts.conj(q).mT @ q, _eye_like(q, 50), dt, scale=4)
+        _close(r, np.linalg.qr(tall, mode="complete").R, dt, scale=10)
+        # the public functions built on them
+        _close(la.matrix_norm(ts.asarray(tall, device=device), ord="fro"), np.linalg.matrix_norm(tall), dt, scale=4)
 
 
 def test_complex_eigh_svd_and_their_compositions(device, rng):
@@ -646,9 +688,9 @@ def test_complex_eigh_svd_and_their_compositions(device, rng):
 
 
 def test_complex_without_kernels_says_so(device):
-    """A device that holds complex numbers but has no complex factorizations (opencl: COVERAGE_GAPS) raises the
-    not-implemented error naming the function, device and dtype (never a cast to a real dtype), and runs them on the
-    cpu with ts.set_fallback."""
+    """A device that holds complex numbers but lacks some complex factorizations (opencl: eigh and svd,
+    COVERAGE_GAPS) raises the not-implemented error for those, naming the function, device and dtype (never a cast
+    to a real dtype), and runs them on the cpu with ts.set_fallback (the kernels it has still run where they are)."""
     missing = [d for d in COMPLEX if ts.dtype(d) in device.supported_dtypes() and d not in _complex_dtypes(device)]
     if not missing:
         pytest.skip(f"{device} has the complex factorizations (or no complex dtypes)")
@@ -656,11 +698,17 @@ def test_complex_without_kernels_says_so(device):
     rng = np.random.default_rng(3)
     h = _hermitian_pd(rng, (3, 3), dt)
     x = ts.asarray(h, device=device)
-    for fn in (la.det, la.inv, la.cholesky, la.qr, la.eigvalsh, la.svdvals):
+    lacking = set()
+    for fn, ops in ((la.det, ("lu",)), (la.inv, ("lu", "lu_solve")), (la.cholesky, ("cholesky",)), (la.qr, ("qr",)),
+                    (la.eigvalsh, ("eigh",)), (la.svdvals, ("svd",))):
+        if all(ts.registry.has_kernel(op, device, ts.dtype(dt)) for op in ops):
+            continue
+        lacking.add(fn.__name__)
         with pytest.raises(ts.KernelNotFoundError) as info:
             fn(x)
         text = str(info.value)
         assert fn.__name__ in text and device.type in text and dt in text and "astype" not in text, text
+    assert lacking
     saved = ts.registry.fallback_for(device.type)
     ts.set_fallback(device.type, "cpu")
     try:
@@ -669,19 +717,28 @@ def test_complex_without_kernels_says_so(device):
             w = la.eigvalsh(x)
             assert w.device == device and w.dtype == ts.dtype(_REAL_OF[dt])
             _close(w, np.linalg.eigvalsh(h), dt)
+            s = la.svdvals(x)
+            assert s.device == device and s.dtype == ts.dtype(_REAL_OF[dt])
+            _close(s, np.linalg.svdvals(h), dt)
             _close(la.cholesky(x), np.linalg.cholesky(h), dt)
     finally:
         ts.registry.set_fallback(device.type, saved)
 
 
 def test_complex_registry_claims():
-    """cpu (and cuda, where it registers) claim the complex factorizations; opencl leaves them out, as
-    kernels/optable.py's COVERAGE_GAPS says."""
+    """cpu (and cuda, where it registers) claim the complex factorizations; opencl claims lu, lu_solve, cholesky and
+    qr and leaves out eigh and svd, as kernels/optable.py's COVERAGE_GAPS says."""
     from tensorswitch.kernels import optable
 
+    assert set(optable.COVERAGE_GAPS["opencl"]) == {"eigh", "svd"}
     for op in optable.LINALG:
         assert set(COMPLEX) <= set(optable.COVERAGE[op])
         assert set(COMPLEX) <= {d.name for d in ts.registry.dtypes(op, "cpu")}
-        assert not set(COMPLEX) & set(optable.coverage(op, "opencl"))
         opencl = {d.name for d in ts.registry.dtypes(op, "opencl")}
-        assert not set(COMPLEX) & opencl, (op, opencl)
+        if op in FACTORIZATIONS:
+            assert set(COMPLEX) <= set(optable.coverage(op, "opencl"))
+            if any(dv.type == "opencl" for dv in ts.devices()):
+                assert "complex64" in opencl, (op, opencl)
+        else:
+            assert not set(COMPLEX) & set(optable.coverage(op, "opencl"))
+            assert not set(COMPLEX) & opencl, (op, opencl)

@@ -1,6 +1,8 @@
 // The OpenCL kernels of the linalg family (Note [Kernel contract] in dispatch/registry.py): LU with partial pivoting,
-// its solve, Cholesky and Householder QR, for T = float or double (kernels/opencl_source.py's linalg program defines
-// T and TS_LA_LOCAL, the work-group size: a power of two).
+// its solve, Cholesky and Householder QR for T = float, double, float2 or double2 (complex64, complex128), and the
+// Jacobi eigh and svd for the real T only.  kernels/opencl_source.py's linalg program defines T, RT (the real type
+// of magnitudes: T itself, or the complex T's part type), TS_LA_LOCAL (the work-group size: a power of two) and, for
+// a complex T, TS_LA_COMPLEX with TS_LA_MUL and TS_LA_DIV.
 //
 // Note [OpenCL factorizations]
 // ~~~~~~~~~~~~~~~~~~~~~~~~~~~~
@@ -12,6 +14,40 @@
 // and a column norm are tree reductions in local memory.  The solve runs a work-item per right-hand side column.
 // Sums accumulate in T, as LAPACK's do.  Batch offsets of the inputs come from a metadata buffer: the nb batch
 // extents, then nb strides per operand (a stride of 0 broadcasts).
+//
+// Note [OpenCL complex factorizations]
+// ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
+// The four factorizations are one source for real and complex T, written with the TS_LA_* macros below; for a real
+// T each is the plain expression (conj is the identity, |.|_1 and |.|^2 are fabs and the square), so the real
+// kernels are what they were.  Complex arithmetic is Note [Device complex functions]' (kernels/ops_common.h):
+// products and quotients through ts_cmul/ts_cdiv (the schoolbook product, Smith's division), while + and - (and a
+// quotient by a real) are float2/double2's own componentwise operators, which are the complex ones.  The choices are
+// LAPACK's c and z routines', as the cpu backend runs them (Note [Complex LAPACK] in kernels/cpu/linalg.cpp):
+// * lu pivots on the largest |re| + |im| (icamax/izamax: the same pivots as the cpu's getrf, not the largest |z|);
+// * cholesky factors the Hermitian matrix in the lower triangle, x = L L^H: the diagonal's real part only is read,
+//   L's diagonal is real and positive, and upper gives U = L^H, the conjugate transpose;
+// * qr's reflectors are zlarfg's, H = I - tau v v^H with beta = -sign(re alpha) |(alpha, x)| real, so R's diagonal
+//   is real (and may be negative) and tau complex; the factorization applies H^H (tau conjugated, as zgeqr2) and Q
+//   is H_0 ... H_{K-1} (zung2r), unitary.
+#ifdef TS_LA_COMPLEX
+#define TS_LA_CONJ(a) ((T)((a).x, -(a).y))
+#define TS_LA_ABS1(a) (fabs((a).x) + fabs((a).y))  // LAPACK's cabs1: the pivot's size
+#define TS_LA_ABS2(a) ((a).x * (a).x + (a).y * (a).y)
+#define TS_LA_RE(a) ((a).x)
+#define TS_LA_IM(a) ((a).y)
+#define TS_LA_OF(r) ((T)((r), (RT)0))  // never (T)(r): an OpenCL vector cast copies r into both parts
+#define TS_LA_NONZERO(a) ((a).x != (RT)0 || (a).y != (RT)0)
+#else
+#define TS_LA_MUL(a, b) ((a) * (b))
+#define TS_LA_DIV(a, b) ((a) / (b))
+#define TS_LA_CONJ(a) (a)
+#define TS_LA_ABS1(a) fabs(a)
+#define TS_LA_ABS2(a) ((a) * (a))
+#define TS_LA_RE(a) (a)
+#define TS_LA_IM(a) ((RT)0)
+#define TS_LA_OF(r) ((T)(r))
+#define TS_LA_NONZERO(a) ((a) != (T)0)
+#endif
 
 static inline long ts_batch_offset(long b, __global const long* meta, int nb, int which) {
     long off = 0;
@@ -24,7 +60,7 @@ static inline long ts_batch_offset(long b, __global const long* meta, int nb, in
 }
 
 // out (batch, n, n) <- the LU factors of x, pivots (batch, n) 0-based (LAPACK getrf's order and ties: the first
-// largest |a[i][k]|).
+// largest |a[i][k]|, |re| + |im| for complex: Note [OpenCL complex factorizations]).
 __kernel void ts_lu(__global T* out, long oo, __global long* piv, long po, __global const T* x, long xo, long xrs,
                     long xcs, __global const long* meta, int nb, long n) {
     const long b = get_group_id(0);
@@ -32,15 +68,15 @@ __kernel void ts_lu(__global T* out, long oo, __global long* piv, long po, __glo
     __global T* a = out + oo + b * n * n;
     __global long* p = piv + po + b * n;
     __global const T* src = x + xo + ts_batch_offset(b, meta, nb, 0);
-    __local T best[TS_LA_LOCAL];
+    __local RT best[TS_LA_LOCAL];
     __local long where[TS_LA_LOCAL];
     for (long e = lid; e < n * n; e += L) a[e] = src[(e / n) * xrs + (e % n) * xcs];
     barrier(CLK_GLOBAL_MEM_FENCE);
     for (long k = 0; k < n; ++k) {
-        T bv = (T)(-1);
+        RT bv = (RT)(-1);
         long bi = k;
         for (long i = k + lid; i < n; i += L) {
-            const T v = fabs(a[i * n + k]);
+            const RT v = TS_LA_ABS1(a[i * n + k]);
             if (v > bv) { bv = v; bi = i; }
         }
         best[lid] = bv;
@@ -65,13 +101,13 @@ __kernel void ts_lu(__global T* out, long oo, __global long* piv, long po, __glo
         }
         barrier(CLK_GLOBAL_MEM_FENCE);
         const T pivot = a[k * n + k];
-        if (pivot != (T)0)  // a zero pivot: the column below is zero too, left as it is (getrf does the same)
-            for (long i = k + 1 + lid; i < n; i += L) a[i * n + k] /= pivot;
+        if (TS_LA_NONZERO(pivot))  // a zero pivot: the column below is zero too, left as it is (getrf does the same)
+            for (long i = k + 1 + lid; i < n; i += L) a[i * n + k] = TS_LA_DIV(a[i * n + k], pivot);
         barrier(CLK_GLOBAL_MEM_FENCE);
         const long m = n - k - 1;
         for (long e = lid; e < m * m; e += L) {
             const long i = k + 1 + e / m, j = k + 1 + e % m;
-            a[i * n + j] -= a[i * n + k] * a[k * n + j];
+            a[i * n + j] -= TS_LA_MUL(a[i * n + k], a[k * n + j]);
         }
         barrier(CLK_GLOBAL_MEM_FENCE);
     }
@@ -99,17 +135,17 @@ __kernel void ts_lu_solve(__global T* out, long oo, __global const T* lu, long l
     }
     for (long i = 1; i < n; ++i) {  // L y = P b, L unit lower triangular
         T s = y[i * k];
-        for (long j = 0; j < i; ++j) s -= f[i * lrs + j * lcs] * y[j * k];
+        for (long j = 0; j < i; ++j) s -= TS_LA_MUL(f[i * lrs + j * lcs], y[j * k]);
         y[i * k] = s;
     }
     for (long i = n - 1; i >= 0; --i) {  // U x = y
         T s = y[i * k];
-        for (long j = i + 1; j < n; ++j) s -= f[i * lrs + j * lcs] * y[j * k];
-        y[i * k] = s / f[i * lrs + i * lcs];
+        for (long j = i + 1; j < n; ++j) s -= TS_LA_MUL(f[i * lrs + j * lcs], y[j * k]);
+        y[i * k] = TS_LA_DIV(s, f[i * lrs + i * lcs]);
     }
 }
 
-// out (batch, n, n) <- L (or L^T when upper) with x = L L^T from x's lower triangle, column by column
+// out (batch, n, n) <- L (or L^H when upper) with x = L L^H from x's lower triangle, column by column
 // (left-looking); NaN throughout when a pivot is not > 0 (not positive definite, or NaN).
 __kernel void ts_cholesky(__global T* out, long oo, __global const T* x, long xo, long xrs, long xcs,
                           __global const long* meta, int nb, long n, int upper) {
@@ -126,36 +162,36 @@ __kernel void ts_cholesky(__global T* out, long oo, __global const T* x, long xo
     barrier(CLK_GLOBAL_MEM_FENCE | CLK_LOCAL_MEM_FENCE);
     for (long j = 0; j < n; ++j) {
         if (lid == 0) {
-            T s = a[j * n + j];
-            for (long q = 0; q < j; ++q) s -= a[j * n + q] * a[j * n + q];
-            if (!(s > (T)0)) bad = 1;
-            a[j * n + j] = sqrt(s);
+            RT s = TS_LA_RE(a[j * n + j]);  // a Hermitian matrix's diagonal is real: its imaginary part is not read
+            for (long q = 0; q < j; ++q) s -= TS_LA_ABS2(a[j * n + q]);
+            if (!(s > (RT)0)) bad = 1;
+            a[j * n + j] = TS_LA_OF(sqrt(s));
         }
         barrier(CLK_GLOBAL_MEM_FENCE);
-        const T dj = a[j * n + j];
+        const RT dj = TS_LA_RE(a[j * n + j]);
         for (long i = j + 1 + lid; i < n; i += L) {
             T s = a[i * n + j];
-            for (long q = 0; q < j; ++q) s -= a[i * n + q] * a[j * n + q];
+            for (long q = 0; q < j; ++q) s -= TS_LA_MUL(a[i * n + q], TS_LA_CONJ(a[j * n + q]));
             a[i * n + j] = s / dj;
         }
         barrier(CLK_GLOBAL_MEM_FENCE);
     }
     barrier(CLK_LOCAL_MEM_FENCE);
     if (bad) {
-        for (long e = lid; e < n * n; e += L) a[e] = (T)NAN;
+        for (long e = lid; e < n * n; e += L) a[e] = (T)NAN;  // both parts NaN for a complex T, as the cpu's
     } else if (upper) {
         for (long e = lid; e < n * n; e += L) {
             const long i = e / n, j = e % n;
             if (i > j) {
-                a[j * n + i] = a[e];
+                a[j * n + i] = TS_LA_CONJ(a[e]);
                 a[e] = (T)0;
             }
         }
     }
 }
 
-// q (batch, m, kq), r (batch, kq, n) <- Householder QR of x (LAPACK's reflectors: beta = -sign(alpha) * norm, so
-// R's diagonal may be negative); work (batch, m, n) and tau (batch, min(m, n)) are scratch.
+// q (batch, m, kq), r (batch, kq, n) <- Householder QR of x (LAPACK's reflectors: beta = -sign(re alpha) * norm,
+// so R's diagonal is real and may be negative); work (batch, m, n) and tau (batch, min(m, n)) are scratch.
 __kernel void ts_qr(__global T* q, long qo, __global T* r, long ro, __global const T* x, long xo, long xrs,
                     long xcs, __global const long* meta, int nb, long m, long n, long kq, __global T* work,
                     __global T* tau) {
@@ -167,40 +203,42 @@ __kernel void ts_qr(__global T* q, long qo, __global T* r, long ro, __global con
     __global T* Q = q + qo + b * m * kq;
     __global T* R = r + ro + b * kq * n;
     __global const T* src = x + xo + ts_batch_offset(b, meta, nb, 0);
-    __local T red[TS_LA_LOCAL];
+    __local RT red[TS_LA_LOCAL];
     for (long e = lid; e < m * n; e += L) A[e] = src[(e / n) * xrs + (e % n) * xcs];
     barrier(CLK_GLOBAL_MEM_FENCE);
     for (long k = 0; k < K; ++k) {
-        T part = (T)0;
-        for (long i = k + 1 + lid; i < m; i += L) part += A[i * n + k] * A[i * n + k];
+        RT part = (RT)0;
+        for (long i = k + 1 + lid; i < m; i += L) part += TS_LA_ABS2(A[i * n + k]);
         red[lid] = part;
         barrier(CLK_LOCAL_MEM_FENCE);
         for (int s = L / 2; s > 0; s >>= 1) {
             if (lid < s) red[lid] += red[lid + s];
             barrier(CLK_LOCAL_MEM_FENCE);
         }
-        const T xnorm2 = red[0];
+        const RT xnorm2 = red[0];
         const T alpha = A[k * n + k];
         T beta = alpha, tk = (T)0, scale = (T)0;
-        if (xnorm2 != (T)0) {
-            beta = -copysign(sqrt(alpha * alpha + xnorm2), alpha);
-            tk = (beta - alpha) / beta;
-            scale = (T)1 / (alpha - beta);
+        if (xnorm2 != (RT)0 || TS_LA_IM(alpha) != (RT)0) {  // else H = I (tau = 0), as zlarfg
+            const RT norm = -copysign(sqrt(TS_LA_ABS2(alpha) + xnorm2), TS_LA_RE(alpha));
+            beta = TS_LA_OF(norm);
+            tk = (beta - alpha) / norm;
+            scale = TS_LA_DIV(TS_LA_OF((RT)1), alpha - beta);
         }
         barrier(CLK_GLOBAL_MEM_FENCE | CLK_LOCAL_MEM_FENCE);  // alpha and red[0] read by all before they change
-        for (long i = k + 1 + lid; i < m; i += L) A[i * n + k] *= scale;  // v (v_k = 1 implied)
+        for (long i = k + 1 + lid; i < m; i += L) A[i * n + k] = TS_LA_MUL(A[i * n + k], scale);  // v (v_k = 1)
         if (lid == 0) {
             A[k * n + k] = beta;
             t[k] = tk;
         }
         barrier(CLK_GLOBAL_MEM_FENCE);
-        if (tk != (T)0) {
-            for (long j = k + 1 + lid; j < n; j += L) {  // A[k:, j] -= tau v (v . A[k:, j])
+        if (TS_LA_NONZERO(tk)) {
+            const T ctk = TS_LA_CONJ(tk);  // H^H, as zgeqr2 applies it
+            for (long j = k + 1 + lid; j < n; j += L) {  // A[k:, j] -= conj(tau) v (v^H A[k:, j])
                 T w = A[k * n + j];
-                for (long i = k + 1; i < m; ++i) w += A[i * n + k] * A[i * n + j];
-                w *= tk;
+                for (long i = k + 1; i < m; ++i) w += TS_LA_MUL(TS_LA_CONJ(A[i * n + k]), A[i * n + j]);
+                w = TS_LA_MUL(ctk, w);
                 A[k * n + j] -= w;
-                for (long i = k + 1; i < m; ++i) A[i * n + j] -= A[i * n + k] * w;
+                for (long i = k + 1; i < m; ++i) A[i * n + j] -= TS_LA_MUL(A[i * n + k], w);
             }
         }
         barrier(CLK_GLOBAL_MEM_FENCE);
@@ -209,22 +247,24 @@ __kernel void ts_qr(__global T* q, long qo, __global T* r, long ro, __global con
         const long i = e / n, j = e % n;
         R[e] = j >= i ? A[i * n + j] : (T)0;
     }
-    for (long e = lid; e < m * kq; e += L) Q[e] = (e / kq == e % kq) ? (T)1 : (T)0;
+    for (long e = lid; e < m * kq; e += L) Q[e] = (e / kq == e % kq) ? TS_LA_OF((RT)1) : (T)0;
     barrier(CLK_GLOBAL_MEM_FENCE);
     for (long k = K - 1; k >= 0; --k) {  // Q = H_0 H_1 ... H_{K-1} I, applied from the last reflector
         const T tk = t[k];
-        if (tk != (T)0) {
-            for (long j = lid; j < kq; j += L) {
+        if (TS_LA_NONZERO(tk)) {
+            for (long j = lid; j < kq; j += L) {  // Q[k:, j] -= tau v (v^H Q[k:, j])
                 T w = Q[k * kq + j];
-                for (long i = k + 1; i < m; ++i) w += A[i * n + k] * Q[i * kq + j];
-                w *= tk;
+                for (long i = k + 1; i < m; ++i) w += TS_LA_MUL(TS_LA_CONJ(A[i * n + k]), Q[i * kq + j]);
+                w = TS_LA_MUL(tk, w);
                 Q[k * kq + j] -= w;
-                for (long i = k + 1; i < m; ++i) Q[i * kq + j] -= A[i * n + k] * w;
+                for (long i = k + 1; i < m; ++i) Q[i * kq + j] -= TS_LA_MUL(A[i * n + k], w);
             }
         }
         barrier(CLK_GLOBAL_MEM_FENCE);
     }
 }
+
+#ifndef TS_LA_COMPLEX  // eigh and svd: real T only (kernels/optable.py COVERAGE_GAPS)
 
 // Note [OpenCL Jacobi]
 // ~~~~~~~~~~~~~~~~~~~~
@@ -570,3 +610,4 @@ __kernel void ts_svd(__global T* s, long so, __global T* ub, long uo, long ubs, 
         barrier(CLK_GLOBAL_MEM_FENCE);
     }
 }
+#endif  // TS_LA_COMPLEX
