@@ -737,7 +737,7 @@ def reduce(op, x, axis=None, keepdims=False):
 
 
 _ALL_AXES = tuple(tuple(range(n)) for n in range(MAX_NDIM + 1))
-_EMPTY_SHAPES = tuple((1,) * n for n in range(MAX_NDIM + 1))
+_ONES_SHAPES = tuple((1,) * n for n in range(MAX_NDIM + 1))
 
 
 def make_reduction(op):
@@ -771,7 +771,7 @@ def make_reduction(op):
                 out = empty(out_shape, rdt, device)
                 kernel(out, x, axes)
                 if keepdims:
-                    kept = _EMPTY_SHAPES[ndim] if axis is None else shape[:axes[0]] + (1,) + shape[axes[0] + 1:]
+                    kept = _ONES_SHAPES[ndim] if axis is None else shape[:axes[0]] + (1,) + shape[axes[0] + 1:]
                     return make_tensor(out.buffer, out.offset, kept, contiguous_strides(kept), rdt, device, True)
                 return out
         return reduce(op, x, axis, keepdims)  # the module's reduce: autograd's wrapper once it is installed
@@ -787,8 +787,8 @@ def make_reduction(op):
 # cases with a few comparisons and precomputed tables: ``axis`` None or one in-range int, at least one element, a
 # registered kernel and a result dtype the device holds.  Anything it does not recognise goes to ``reduce`` unchanged,
 # so errors (a bad axis, a dtype without a kernel, an empty reduction without identity) keep their one source, and
-# ``GradTensor`` (``type(x) is not Tensor``) is recorded by autograd as before.  ``tests/test_cpu_fast_paths.py``
-# compares both paths on every dtype, axis and keepdims.
+# ``GradTensor`` (``type(x) is not Tensor``) is recorded by autograd as before.  tests/test_dispatch_fast_paths.py
+# compares both paths on every device, dtype, axis and keepdims.
 
 
 def _ne_zero(x):

@@ -80,7 +80,7 @@ pooled tensor's shape), refuses OH < 1 or OW < 1 and allocates outputs contiguou
                                                                           each output adds its terms in increasing
                                                                           p[axis] (parallel over the other dims only)
     -- sorting (issue 8) --
-    sort,           k(out, x, axis, descending)        x's (real 12)       out contiguous with x's shape: x's dtype
+    sort,           k(out, x, axis, descending)        x's (real 12)      out contiguous with x's shape: x's dtype
     argsort                                                               (sort) or int64 positions along axis
                                                                           (argsort); x any strides, ndim >= 1,
                                                                           0 <= axis < ndim.  Stable in both
@@ -88,7 +88,7 @@ pooled tensor's shape), refuses OH < 1 or OW < 1 and allocates outputs contiguou
                                                                           (kernels/cpu/sort.cpp): -0.0 == +0.0,
                                                                           NaN above +inf (first when descending)
     searchsorted    k(out, x1, x2, right, sorter)      x1's = x2's        out int64 contiguous of x2's shape (x2
-                                                       (real 12)           any strides, 0-d too): the count of x1
+                                                       (real 12)          any strides, 0-d too): the count of x1
                                                                           elements before x2[p] in Note [Sort
                                                                           order], < (right False) or <= (True);
                                                                           x1 1-D, any stride, size >= 1; sorter

@@ -51,7 +51,7 @@ def test_cases_the_fast_path_leaves_to_reduce(device):
     _same(ts.sum(ts.zeros((0, 3), device=device), axis=0), ts.zeros(3, device=device))
     with pytest.raises(ValueError, match="max of an empty reduction"):
         ts.max(ts.zeros((0, 3), device=device))
-    with pytest.raises(ts.AxisError if hasattr(ts, "AxisError") else (IndexError, ValueError), match="sum"):
+    with pytest.raises(ts.AxisError, match="sum: axis 2 is out of range"):
         ts.sum(x, axis=2)
     with pytest.raises(TypeError, match="axis"):
         ts.sum(x, axis=True)
