@@ -1005,6 +1005,9 @@ def _cl_svd(s, u, vh, x):
     _per_matrix(dev, "ts_svd", x.dtype.name, count, s.buffer.handle, s.offset, *ub, kb, *vb, np.int32(u is not None),
                 x.buffer.handle, x.offset, xrs, xcs, _batch_meta(dev, batch, x), np.int32(len(batch)), mm, nn, work,
                 float(np.sqrt(mm) * np.finfo(x.dtype.numpy).eps))
+    if u is not None:  # U's columns for zero singular values and full_matrices' extra ones
+        _per_matrix(dev, "ts_svd_complete", x.dtype.name, count, s.buffer.handle, s.offset, *ub, kb, mm, nn, work,
+                    float(np.sqrt(mm) * np.finfo(x.dtype.numpy).eps))
 
 
 def _register_linalg():

@@ -557,8 +557,28 @@ __kernel void ts_svd(__global T* s, long so, __global T* ub, long uo, long ubs, 
                 for (long i = 0; i < mm; ++i) U[i * urs + rank * ucs] = G[j * mm + i] / d;
         }
     }
-    if (!vectors) return;
-    barrier(CLK_GLOBAL_MEM_FENCE);
+}
+
+// U's columns for the singular values at or below ts_svd's tiny and the kb - nn extra ones of full_matrices: after
+// ts_svd, from its scratch (the column norms) and the columns it wrote.  A kernel of its own: PoCL's work-group
+// code for this loop of barriers, inlined into ts_svd, took 30 s to generate; apart, the two take a few seconds.
+__kernel void ts_svd_complete(__global const T* s, long so, __global T* ub, long uo, long ubs, long urs, long ucs,
+                              long kb, long mm, long nn, __global T* work, T tol) {
+    const long b = get_group_id(0);
+    const int lid = get_local_id(0), L = get_local_size(0);
+    __global T* G = work + b * (mm * nn + nn * nn + mm + nn);
+    __global T* rown = G + mm * nn + nn * nn;
+    __global const T* norms = rown + mm;
+    __local T red[TS_LA_LOCAL];
+    __local long where[TS_LA_LOCAL];
+    if (nn > 0 && isnan(s[so + b * nn])) return;  // not converged: ts_svd wrote NaN throughout
+    T smax = (T)0;
+    for (long j = 0; j < nn; ++j) smax = fmax(smax, norms[j]);
+    const T tiny = smax * tol * tol;
+    long kept = 0;
+    for (long j = 0; j < nn; ++j) kept += norms[j] > tiny;
+    if (kept >= kb) return;
+    __global T* U = ub + uo + b * ubs;
     for (long i = lid; i < mm; i += L) {
         T a = (T)0;
         for (long c = 0; c < kept; ++c) a += U[i * urs + c * ucs] * U[i * urs + c * ucs];
