@@ -356,13 +356,11 @@ def asarray(obj, dtype=None, device=None, copy=None):
 
     Python floats become float32 (the default float dtype), Python complex numbers complex64, Python ints int64;
     arrays keep their dtype, and
-    big-endian NumPy arrays are converted to the machine's byte order.  ``copy``, as the Array API standard
-    says: None (the default) reuses the memory of a tensor, a writable NumPy array or a DLPack producer (PyTorch,
-    CuPy) where that needs no conversion (the same dtype and device, native byte order, aligned), as ``np.asarray``
-    and ``torch.asarray`` do, and copies otherwise; writes through either are then seen by the other, as with
-    ``torch.from_numpy``.  True always copies.  False always shares, and raises ValueError where that cannot be done
-    without a copy (lists, another dtype or device, a byte order to convert).  Read-only NumPy arrays are copied
-    under None (a tensor must be writable) and shared, read-only, under False.
+    big-endian NumPy arrays are converted to the machine's byte order.  ``copy``: None (the default) and True give a
+    tensor with memory of its own (a tensor passed in is returned as it is when nothing changes, for None);
+    False shares the memory of a tensor, a NumPy array or a DLPack producer (``ts.from_dlpack``), on the device it
+    is on, and raises ValueError where that cannot be done without a copy (lists, another dtype or device, a
+    byte order to convert).
 
     >>> import tensorswitch as ts
     >>> ts.asarray([1.5, 2.5]).dtype
@@ -385,10 +383,6 @@ def asarray(obj, dtype=None, device=None, copy=None):
         return out
     if copy is False:
         return interop.shared(obj, None if dtype is None else _asarray_dtype(dtype), device)
-    if copy is None:  # the standard: reuse the memory where that is possible, copy otherwise
-        reused = interop.reuse_or_none(obj, None if dtype is None else _asarray_dtype(dtype), device)
-        if reused is not None:
-            return reused
     dev = get_device(device)
     if interop.is_dlpack_producer(obj):  # PyTorch, CuPy, JAX: imported where they are, then copied (as NumPy arrays)
         staged = interop.from_dlpack_or_none(obj)

@@ -439,24 +439,6 @@ def from_dlpack_or_none(obj):
         return None
 
 
-def reuse_or_none(obj, dt, device):
-    """``ts.asarray(obj, dtype=dt, device=device, copy=None)``'s first try: a tensor over the memory of a writable,
-    native-order NumPy array or of a DLPack producer, where that needs no conversion; None where a copy is needed
-    (the caller then makes one).  Python scalars and lists, NumPy scalars and read-only arrays always copy."""
-    if isinstance(obj, np.ndarray):
-        if not (obj.flags.writeable and obj.dtype.isnative) or obj.dtype.kind not in "biufc":
-            return None
-        if dt is not None and obj.dtype != dt.numpy:
-            return None
-    elif not is_dlpack_producer(obj):
-        return None
-    try:
-        t = shared(obj, dt, device)
-    except (ValueError, TypeError):  # another device or dtype, misaligned, a dtype we lack: the caller copies
-        return None
-    return None if _is_read_only(t) else t  # a read-only producer (JAX): the caller copies
-
-
 def shared(obj, dt, device):
     """``ts.asarray(obj, dtype=dt, device=device, copy=False)`` for anything but a tensor: a tensor over ``obj``'s
     memory, or ValueError saying why there is none."""
