@@ -39,8 +39,11 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m tensorswitch.demo
 
+# the suite runs in TEST_WORKERS processes (pytest-xdist; most of its time is OpenCL kernel builds, one core each):
+# TEST_WORKERS=0 runs it in this process
+TEST_WORKERS ?= 2
 test: $(STAMP)
-	$(PY) -m pytest -q -p no:cacheprovider --hypothesis-seed=0
+	$(PY) -m pytest -q -p no:cacheprovider --hypothesis-seed=0 -n $(TEST_WORKERS) --durations=15
 
 bench: $(STAMP)
 	$(PY) -m pip install --quiet torch==2.13.0
