@@ -196,10 +196,16 @@
     TS_INLINE C ts_csqrt_##NAME(C a) { return sqrt(a); }                           \
     TS_INLINE C ts_csin_##NAME(C a) { return sin(a); }                             \
     TS_INLINE C ts_ccos_##NAME(C a) { return cos(a); }                             \
-    TS_INLINE C ts_ctan_##NAME(C a) { return tan(a); }                             \
+    TS_INLINE C ts_ctan_##NAME(C a) { /* tan(x +- inf i): the standard's +-0 +- i */ \
+        if (isinf(a.imag())) return C(copysign((R)0, a.real()), copysign((R)1, a.imag())); \
+        return tan(a);                                                             \
+    }                                                                              \
     TS_INLINE C ts_csinh_##NAME(C a) { return sinh(a); }                           \
     TS_INLINE C ts_ccosh_##NAME(C a) { return cosh(a); }                           \
-    TS_INLINE C ts_ctanh_##NAME(C a) { return tanh(a); }                           \
+    TS_INLINE C ts_ctanh_##NAME(C a) { /* tanh(+-inf + yi): the standard's +-1 + 0i, 0 with y's sign */ \
+        if (isinf(a.real())) return C(copysign((R)1, a.real()), copysign((R)0, a.imag())); \
+        return tanh(a);                                                            \
+    }                                                                              \
     TS_INLINE C ts_casin_##NAME(C a) { return asin(a); }                           \
     TS_INLINE C ts_cacos_##NAME(C a) { return acos(a); }                           \
     TS_INLINE C ts_catan_##NAME(C a) { return atan(a); }                           \
@@ -456,7 +462,7 @@
     TS_INLINE C ts_ctanh_##NAME(C a) { /* Kahan's formula; e^-2|x| where tanh(x) is +-1 */                           \
         const R x = a.x, y = a.y;                                                                                    \
         if (isinf(x))                                                                                                \
-            return TS_CMAKE(C, copysign((R)1, x), copysign((R)0, isfinite(y) ? sin(y) * cos(y) : y));                \
+            return TS_CMAKE(C, copysign((R)1, x), copysign((R)0, y)); /* the standard's 1 + 0j, not C99's 0 sin 2y */ \
         if (isnan(x)) return TS_CMAKE(C, x, y == 0 ? y : x);                                                         \
         if (!isfinite(y)) return TS_CMAKE(C, x == 0 ? x : y - y, y - y);                                             \
         if (fabs(x) > TS_CTANH_ONE(R))                                                                               \

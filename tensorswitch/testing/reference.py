@@ -579,6 +579,8 @@ def setitem(x, index, value):
 #             expm1(huge + 0j) is inf + 0j, where e^x * sin(0) would be inf * 0 = NaN
 #     log1p   log(1 + z) on special values, and for small z (both parts at most 0.5) log1p(x * (2 + x) + y**2) / 2 +
 #             i * atan2(y, 1 + x), which keeps the digits of tiny z: NumPy's log1p is log|1 + z|, 0 for z = 1e-30
+#     tanh    tanh(+-inf + yj) is +-1 + 0j with the zero's sign that of y, as the standard says (C99's is that of
+#             sin(2y), which NumPy gives); tan z = -i tanh(iz) follows
 #     sign    z / |z|, with |z| computed so that it cannot overflow (NumPy's sign(huge + huge j) is 1j, not
 #             (1 + 1j) / sqrt(2)); a part that is infinite gives an implementation-defined answer (the standard
 #             defers to complex division, whose infinite cases it leaves to the implementation), so those inputs are
@@ -642,6 +644,20 @@ def complex_log1p(z):
     return np.where(small, accurate, np.log(_complex_parts(x + 1, y, dt))).astype(dt)
 
 
+def complex_tanh(z):
+    """tanh of complex ``z`` in its dtype: NumPy's, but 1 + 0j (the zero taking the sign of imag(z)) where real(z) is
+    infinite (Note [Complex special values])."""
+    out = np.tanh(z)
+    x, y = z.real, z.imag
+    return np.where(np.isinf(x), _complex_parts(np.copysign(1, x), np.copysign(0, y), z.dtype), out).astype(z.dtype)
+
+
+def complex_tan(z):
+    """tan z = -i tanh(iz), with :func:`complex_tanh`'s infinities."""
+    w = complex_tanh(_complex_parts(-z.imag, z.real, z.dtype))
+    return _complex_parts(w.imag, -w.real, z.dtype)
+
+
 def _complex_sign(z):
     """z / |z| with |z| scaled so that it cannot overflow (NumPy's sign(huge + huge j) is 1j), computed in
     complex128 and rounded; 0 at 0, NaN + NaN j where a part is NaN."""
@@ -658,7 +674,8 @@ def _complex_sign(z):
 _COMPLEX_SPECIAL = {
     "square": lambda z: complex_multiply(z, z), "multiply": complex_multiply,
     "reciprocal": lambda z: np.divide(np.ones((), z.dtype), z),
-    "pow": _cpow, "expm1": complex_expm1, "log1p": complex_log1p, "sign": _complex_sign,
+    "pow": _cpow, "expm1": complex_expm1, "log1p": complex_log1p, "sign": _complex_sign, "tanh": complex_tanh,
+    "tan": complex_tan,
 }
 
 

@@ -247,6 +247,25 @@ def _conj(x, out):
         np.copyto(out, x)
 
 
+def _tanh(x, out):
+    """Complex: NumPy's tanh, but +-1 + 0j where the real part is infinite, the zero taking the imaginary part's sign
+    (the standard's special case; NumPy's C library gives the sign of sin(2b))."""
+    if out.dtype.kind != "c":
+        np.tanh(x, out=out)
+        return
+    a, b = x.real, x.imag
+    out[...] = np.where(np.isinf(a), _parts(np.copysign(1, a), np.copysign(0, b), x.dtype), np.tanh(x))
+
+
+def _tan(x, out):
+    """tan z = -i tanh(iz), with _tanh's special cases."""
+    if out.dtype.kind != "c":
+        np.tan(x, out=out)
+        return
+    a, b = x.real, x.imag
+    out[...] = np.where(np.isinf(b), _parts(np.copysign(0, a), np.copysign(1, b), x.dtype), np.tan(x))
+
+
 def _angle(x, out):
     """atan2(imag, real): 0 or pi for real x (NumPy's angle)."""
     np.copyto(out, np.arctan2(np.imag(x), np.real(x)), casting="unsafe")
@@ -254,7 +273,7 @@ def _angle(x, out):
 
 _ARRAY_API = {
     "acos": np.arccos, "acosh": np.arccosh, "asin": np.arcsin, "asinh": np.arcsinh, "atan": np.arctan,
-    "atanh": np.arctanh, "cosh": np.cosh, "sinh": np.sinh, "tan": np.tan, "expm1": _expm1, "log1p": _log1p,
+    "atanh": np.arctanh, "cosh": np.cosh, "sinh": np.sinh, "tan": _tan, "expm1": _expm1, "log1p": _log1p,
     "log2": np.log2, "log10": np.log10, "reciprocal": _reciprocal,
     "round": _keep_integers(np.rint),   # rint rounds halves to even, as the table's round
     "trunc": _keep_integers(np.trunc),
@@ -279,7 +298,7 @@ ELEMENTWISE = {
     "sqrt": np.sqrt,
     "sin": np.sin,
     "cos": np.cos,
-    "tanh": np.tanh,
+    "tanh": _tanh,
     "sigmoid": _sigmoid,
     "relu": _relu,
     "sign": _sign,
