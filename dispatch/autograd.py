@@ -28,7 +28,7 @@ import threading
 import weakref
 
 from . import errors
-from .tensor import VERSIONS, GradTensor, ReadOnlyGradTensor, ReadOnlyTensor, Tensor, _RawTensor, make_tensor
+from .tensor import GradTensor, ReadOnlyGradTensor, ReadOnlyTensor, Tensor, _RawTensor, make_tensor
 
 __all__ = ["no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "Node", "Function", "Parameter",
            "run_backward", "grad", "backward", "needs_grad", "track"]
@@ -202,35 +202,21 @@ _sequence = itertools.count()
 
 
 class SavedTensor:
-    """A tensor saved for backward, with the version of its buffer at save time (Note [Version counter])."""
+    """A tensor saved for backward, with its buffer's version list and the version at save time (Note [Version
+    counter])."""
 
     __slots__ = ("tensor", "entry", "version", "is_output")
 
     def __init__(self, tensor, is_output=False):
         self.tensor = tensor
-        key = id(tensor.buffer)
-        entry = VERSIONS.get(key)
-        if entry is None:
-            entry = VERSIONS[key] = [0, 0]
-        entry[1] += 1
+        entry = tensor.buffer.version
         self.entry, self.version, self.is_output = entry, entry[0], is_output
 
     def release(self):
-        t = self.tensor
-        if t is not None:
-            self.tensor = None
-            entry = self.entry
-            entry[1] -= 1
-            if entry[1] <= 0:
-                key = id(t.buffer)
-                if VERSIONS.get(key) is entry:
-                    del VERSIONS[key]
+        self.tensor = None
 
-    def __del__(self):  # a graph dropped without backward(): its saved buffers stop being versioned
-        try:
-            self.release()
-        except Exception:  # interpreter shutdown
-            pass
+
+_new_saved = object.__new__
 
 
 class Node:
@@ -348,10 +334,16 @@ def track(name, derivative, out, inputs, params=None, is_view=False, made=False)
     for x in inputs:
         if isinstance(x, GradTensor) and x._requires_grad:
             fn = x._grad_fn
-            if fn is not None and fn.base is not None:  # a view whose base may have been written since
-                _refresh_view(x)
-                fn = x._grad_fn
-            edges.append((fn, x._output_nr) if fn is not None else (_accumulator(x), 0))
+            if fn is None:  # a leaf: its accumulator, alive while a graph holds it (_accumulator, inlined)
+                acc = x._acc
+                if acc is not None:
+                    acc = acc()
+                edges.append((acc if acc is not None else _accumulator(x), 0))
+            else:
+                if fn.base is not None:  # a view whose base may have been written since
+                    _refresh_view(x)
+                    fn = x._grad_fn
+                edges.append((fn, x._output_nr))
             metas.append((x.shape, x.dtype, x.device))
             tracked = True
         else:
@@ -377,12 +369,24 @@ def track(name, derivative, out, inputs, params=None, is_view=False, made=False)
         save_for = derivative.save_for
         for i in derivative.save_inputs:
             x = inputs[i]
-            if save_for is not None and i in save_for and not any(metas[j] for j in save_for[i]):
-                saved.append(None)  # nothing will read it (see Derivative.save_for)
+            if save_for is not None and i in save_for:
+                for j in save_for[i]:  # not any(...): a generator costs more than the whole save
+                    if metas[j]:
+                        break
+                else:
+                    saved.append(None)  # nothing will read it (see Derivative.save_for)
+                    continue
+            if isinstance(x, Tensor):  # SavedTensor(x), inlined; node.inputs keeps it, release() drops it
+                s = _new_saved(SavedTensor)
+                s.tensor = x
+                s.entry = entry = x.buffer.version
+                s.version = entry[0]
+                s.is_output = False
+                saved.append(s)
             else:
-                saved.append(node.save(x) if isinstance(x, Tensor) else x)
+                saved.append(x)
         if derivative.save_output:
-            saved.append(node.save(detach(out), is_output=True))
+            saved.append(SavedTensor(detach(out), True))
     node.inputs = saved
     if made:  # already a GradTensor with its autograd slots: only the node to attach
         _set_grad_fn(out, node)

@@ -43,13 +43,17 @@ from collections import namedtuple
 __all__ = ["Backend", "Buffer", "KernelCache", "coalesce", "pooled_size"]
 
 
-class Buffer(namedtuple("BufferFields", "handle nbytes device")):
+class Buffer(namedtuple("BufferFields", "handle nbytes device version")):
     """Device memory of one backend: an opaque ``handle`` (whatever the backend's ``allocate`` returned), its size and
-    device.  Tensors and their views share a Buffer.  A tuple, because one is made for every op's result and a
-    tuple is the cheapest object to make; backends whose handles free themselves when dropped (the default ``free``)
-    get this class, backends that override ``free`` get :class:`OwnedBuffer`."""
+    device, and ``version``, a one-element list that every in-place write into the memory counts up (Note [Version
+    counter] in dispatch/tensor.py).  Tensors and their views share a Buffer.  A tuple, because one is made for
+    every op's result and a tuple is the cheapest object to make; backends whose handles free themselves when
+    dropped (the default ``free``) get this class, backends that override ``free`` get :class:`OwnedBuffer`."""
 
     __slots__ = ()
+
+    def __new__(cls, handle, nbytes, device, version=None):
+        return tuple.__new__(cls, (handle, nbytes, device, [0] if version is None else version))
 
 
 class OwnedBuffer(Buffer):

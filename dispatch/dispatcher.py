@@ -158,7 +158,7 @@ def _fresh(shape, strides, size, dt, device, grad=False):
     except Exception as exc:  # a backend bug: say whose
         raise errors.BackendError(f"the {device.type} backend's allocate({nbytes}, {device.index}) raised "
                                   f"{type(exc).__name__}: {exc}") from exc
-    t.buffer = _new_buffer(device.buffer_type, (handle, nbytes, device))
+    t.buffer = _new_buffer(device.buffer_type, (handle, nbytes, device, [0]))
     t.offset = 0
     t.shape = shape
     t.strides = strides

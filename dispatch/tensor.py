@@ -58,9 +58,7 @@ def writable_check(op, x):
             f"{op}: cannot write into a read-only tensor (shape {x.shape}): a broadcast view or a view of one, "
             f"whose elements share memory, or memory imported read-only from another library. Write into the "
             f"tensor it was made from, or into a copy (ts.asarray(x, copy=True)).")
-    entry = VERSIONS.get(id(x.buffer))
-    if entry is not None:
-        entry[0] += 1
+    x.buffer.version[0] += 1
     if 0 in x.strides:  # internal stride-0 layouts are never handed out writable either
         for n, s in zip(x.shape, x.strides):
             if s == 0 and n > 1:
@@ -77,15 +75,12 @@ def read_only(t):
 # Note [Version counter]
 # ~~~~~~~~~~~~~~~~~~~~~~
 # Autograd saves some tensors for the backward pass (``x`` for ``x * y``, the result for ``exp``).  An in-place write
-# into one of them before ``backward()`` would silently give wrong gradients, so, as in PyTorch, every buffer that
-# autograd has saved has a version: ``VERSIONS[id(buffer)] = [version, number of saves]``.  Every in-place write goes
-# through ``writable_check`` (binary ops in place, setitem, copies into views), which moves the version on; the
-# backward pass compares the version a tensor was saved at with the version now and raises, naming the op that saved
-# it.  Only saved buffers have an entry (it is removed when the last node that saved the buffer is freed), so the
-# dict stays small and writes into other buffers pay one dict lookup.  Views share their base's buffer, hence its
-# version, as in PyTorch.
-
-VERSIONS = {}
+# into one of them before ``backward()`` would silently give wrong gradients, so, as in PyTorch, every buffer has a
+# version: ``buffer.version``, a one-element list made with the buffer.  Every in-place write goes through
+# ``writable_check`` (binary ops in place, setitem, copies into views), which counts it up; a SavedTensor keeps the
+# list and the version at save time, and the backward pass compares the two and raises, naming the op that saved
+# the tensor.  Saving is then two reads and no bookkeeping to undo (no table of saved buffers, no finalizer), which
+# is most of what recording ``x * y`` costs.  Views share their base's buffer, hence its version, as in PyTorch.
 
 
 # Note [Read-only layout]
