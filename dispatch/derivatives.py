@@ -445,18 +445,24 @@ def _avg_pool2d_backward(ctx, g):
 
 def _take_along_axis(ctx, g):
     (indices,) = _saved(ctx)
-    axis, x_shape = ctx.params
+    axis, x_shape, bounds = ctx.params
     ndim = len(x_shape)
     axis = axis % ndim
-    shape = tuple(x_shape[axis] if i == axis else n for i, n in enumerate(g.shape))
+    size = x_shape[axis]
+    if bounds is None or bounds[0] < 0:  # negative indices count from the end; scatter_add takes [0, size)
+        indices = F.where(d.binary("less", indices, 0), d.binary("add", indices, size), indices)
+        bounds = (0, size - 1)  # the forward pass checked them
+    shape = tuple(size if i == axis else n for i, n in enumerate(g.shape))
     index = indices.broadcast_to(g.shape) if indices.shape != g.shape else indices
-    return scatter_add(F.zeros(shape, dtype=g.dtype, device=g.device), axis, index, g), None
+    return scatter_add(F.zeros(shape, dtype=g.dtype, device=g.device), axis, index, g, _bounds=bounds), None
 
 
 def _scatter_add(ctx, g):
     (index,) = _saved(ctx)
     axis = ctx.params
-    return (g if ctx.needs[0] else None), None, None, (take_along_axis(g, index, axis=axis) if ctx.needs[3] else None)
+    bounds = (0, g.shape[axis] - 1) if g.ndim else None
+    picked = take_along_axis(g, index, axis=axis, _bounds=bounds) if ctx.needs[3] else None
+    return (g if ctx.needs[0] else None), None, None, picked  # the forward pass checked the indices
 
 
 DERIVATIVES.update({
@@ -837,11 +843,11 @@ def install():
             setattr(nnops, fn_name, _nn_wrapper(fn_name, fn, _first_params(fn, tensors)))
     if hasattr(nnops, "take_along_axis"):
         nnops.take_along_axis = _recording(
-            "take_along_axis", nnops.take_along_axis, lambda x, indices, *, axis=-1: (x, indices),
-            lambda x, indices, *, axis=-1: (axis, x.shape))
+            "take_along_axis", nnops.take_along_axis, lambda x, indices, *, axis=-1, _bounds=None: (x, indices),
+            lambda x, indices, *, axis=-1, _bounds=None: (axis, x.shape, _bounds))
         nnops.scatter_add = _recording(
-            "scatter_add", nnops.scatter_add, lambda x, axis, index, src: (x, axis, index, src),
-            lambda x, axis, index, src: axis)
+            "scatter_add", nnops.scatter_add, lambda x, axis, index, src, **_: (x, axis, index, src),
+            lambda x, axis, index, src, **_: axis)
     unfold, fold, avg_pool2d = (getattr(nnops, n, None) for n in ("unfold", "fold", "avg_pool2d"))
     avg_pool2d_backward = getattr(nnops, "avg_pool2d_backward", None)
     take_along_axis = getattr(nnops, "take_along_axis", None)

@@ -349,7 +349,7 @@ def _index_range(op, index, size, axis, allow_negative):
     return lo, hi
 
 
-def take_along_axis(x, indices, /, *, axis=-1):
+def take_along_axis(x, indices, /, *, axis=-1, _bounds=None):
     """Pick values from ``x`` along ``axis`` at ``indices`` (the Array API's and NumPy's ``take_along_axis``;
     ``torch.gather`` where the shapes match).
 
@@ -361,6 +361,9 @@ def take_along_axis(x, indices, /, *, axis=-1):
     >>> x = ts.asarray([[10, 30, 20], [60, 40, 50]])
     >>> nnops.take_along_axis(x, ts.asarray([[1], [-1]]), axis=1).tolist()
     [[30], [50]]
+
+    ``_bounds`` (internal): (lowest, highest) of ``indices``, already checked by the caller (cross_entropy's
+    targets, a backward pass), which saves the two reductions and host round trips of the check.
     """
     op = "take_along_axis"
     _tensor(op, x, "x")
@@ -387,14 +390,14 @@ def take_along_axis(x, indices, /, *, axis=-1):
     if out.size == 0:
         return out
     size = x.shape[axis]
-    lo, _ = _index_range(op, index, size, axis, allow_negative=True)
+    lo, _ = _index_range(op, index, size, axis, allow_negative=True) if _bounds is None else _bounds
     if lo < 0:
         index = where(binary("less", index, 0), binary("add", index, size), index)
     x_shape = out_shape[:axis] + (size,) + out_shape[axis + 1:]
     return run(op, x.dtype, out, expand(x, x_shape), expand(index, out_shape), axis)
 
 
-def scatter_add(x, axis, index, src):
+def scatter_add(x, axis, index, src, *, _bounds=None):
     """A copy of ``x`` with ``src`` added at ``index`` along ``axis`` (``torch.scatter_add(x, axis, index, src)``):
     ``out[..., index[p], ...] += src[p]`` for every position p of ``index``, repeated indices adding up (in a fixed
     order, so the result is the same on every run).
@@ -406,6 +409,8 @@ def scatter_add(x, axis, index, src):
     >>> from tensorswitch.dispatch import nnops
     >>> nnops.scatter_add(ts.zeros(3), 0, ts.asarray([0, 2, 0]), ts.asarray([1.0, 2.0, 3.0])).tolist()
     [4.0, 0.0, 2.0]
+
+    ``_bounds`` (internal): as take_along_axis's, indices the caller has checked to lie in [0, x.shape[axis]).
     """
     op = "scatter_add"
     _tensor(op, x, "x")
@@ -430,7 +435,8 @@ def scatter_add(x, axis, index, src):
                                     f"(dimension {d})")
     out = astype(x, x.dtype)  # a new contiguous tensor holding x: the kernel adds into it
     if idx.size:
-        _index_range(op, idx, x.shape[axis], axis, allow_negative=False)
+        if _bounds is None:
+            _index_range(op, idx, x.shape[axis], axis, allow_negative=False)
         if src.shape != idx.shape:  # only the leading part of src that index covers takes part
             src = src[tuple(slice(0, n) for n in idx.shape)]
         region = tuple(slice(None) if d == axis else slice(0, n) for d, n in enumerate(idx.shape))

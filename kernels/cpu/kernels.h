@@ -319,6 +319,19 @@ inline constexpr UnaryEntry unary_kernel{&unary_loop<F>, sizeof(typename F::Out)
 template <class F>
 inline constexpr BinaryEntry binary_kernel{&binary_loop<F>, sizeof(typename F::Out), sizeof(typename F::In)};
 
+// where's contiguous runs: out and cond contiguous, a and b contiguous (true) or one scalar (false).  Bools hold 0
+// or 1 (Note [Kernel contract]), so 0 - c is the all-ones or all-zeros mask.
+template <class U, bool A, bool B>
+TS_HOT void where_contig(U* o, const uint8_t* c, const U* a, const U* b, int64_t n) {
+    if (n <= 0) return;
+    const U a0 = a[0], b0 = b[0];
+    for (int64_t i = 0; i < n; ++i) {
+        const U mask = static_cast<U>(static_cast<U>(0) - static_cast<U>(c[i]));
+        const U x = A ? a[i] : a0, y = B ? b[i] : b0;
+        o[i] = static_cast<U>((x & mask) | (y & static_cast<U>(~mask)));
+    }
+}
+
 template <class T>
 void where_kernel(const Dims<4>& d, char* const* base) {
     if constexpr (sizeof(T) == 16) {  // complex128: the two 8-byte halves as two selects
@@ -340,6 +353,20 @@ void where_kernel(const Dims<4>& d, char* const* base) {
                                      std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>>>;
         static_assert(sizeof(U) == sizeof(T), "where: no unsigned type of this size");
         parallel_runs<4>(d, base, [](char** p, int64_t n, const int64_t* s) {
+            // contiguous out and cond, each value contiguous or one broadcast scalar (relu's backward
+            // where(x > 0, g, 0), masks): strides known at compile time, so the select vectorises (~8x)
+            if (s[0] == sizeof(U) && s[1] == 1 && (s[2] == sizeof(U) || s[2] == 0) &&
+                (s[3] == sizeof(U) || s[3] == 0)) {
+                U* o = reinterpret_cast<U*>(p[0]);
+                const uint8_t* c = reinterpret_cast<const uint8_t*>(p[1]);
+                const U* a = reinterpret_cast<const U*>(p[2]);
+                const U* b = reinterpret_cast<const U*>(p[3]);
+                if (s[2] && s[3]) where_contig<U, true, true>(o, c, a, b, n);
+                else if (s[2]) where_contig<U, true, false>(o, c, a, b, n);
+                else if (s[3]) where_contig<U, false, true>(o, c, a, b, n);
+                else where_contig<U, false, false>(o, c, a, b, n);
+                return;
+            }
             for (int64_t i = 0; i < n; ++i) {
                 U a, b;
                 std::memcpy(&a, p[2] + i * s[2], sizeof(U));

@@ -707,7 +707,8 @@ def _nll(op, logp, target, weight, ignore_index, reduction, masks=False, all_cla
     if all_classes and weight is None and not masks and reduction != "none":
         # every target is a class (_class_target checked), so nothing is masked: the masked form below gives the
         # same numbers with four more ops and their backward passes
-        picked = ts.take_along_axis(logp, target.expand_dims(1), axis=1)  # gradient: a scatter-add
+        # _class_target checked every target is a class: take_along_axis and its backward skip their range checks
+        picked = ts.take_along_axis(logp, target.expand_dims(1), axis=1, _bounds=(0, logp.shape[1] - 1))
         total = -ts.sum(picked)
         loss = total / float(target.size) if reduction == "mean" else total
         return loss, None, None
