@@ -432,3 +432,16 @@ def test_the_samples_catch_a_wrong_kernel(op):
     finally:
         ts.registry.restore(saved)
     assert samples.check(op, "float32", CPU) > 10
+
+
+def test_take_along_axis_gradient_with_negative_indices(device):
+    # negative indices count from the end in the forward pass, and their gradient lands where they picked from
+    x = ts.asarray([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], device=device, requires_grad=True)
+    index = ts.asarray([[-1, 0, -1], [1, -3, -2]], device=device)
+    y = ts.take_along_axis(x, index, axis=1)
+    assert y.tolist() == [[3.0, 1.0, 3.0], [5.0, 4.0, 5.0]]
+    (y * ts.asarray([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], device=device)).sum().backward()
+    tx = torch.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], dtype=torch.float64, requires_grad=True)
+    ti = torch.tensor([[2, 0, 2], [1, 0, 1]])
+    (torch.gather(tx, 1, ti) * torch.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], dtype=torch.float64)).sum().backward()
+    assert x.grad.tolist() == tx.grad.tolist()
