@@ -1,7 +1,7 @@
 # Two commands, each doing all set-up on a fresh machine (a venv in .venv, the package built from source):
 #   make demo    the same model on every usable device
 #   make test    the whole test suite
-# and: make bench (adds PyTorch CPU to the venv), make conformance DEVICE=opencl
+# and: make bench (adds PyTorch CPU, and Intel MKL on x86-64, to the venv), make conformance DEVICE=opencl
 SHELL := /bin/bash
 .SHELLFLAGS := -o pipefail -c
 .DEFAULT_GOAL := install
@@ -46,7 +46,7 @@ test: $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider --hypothesis-seed=0 -n $(TEST_WORKERS) --durations=15
 
 bench: $(STAMP)
-	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet torch==2.13.0 "mkl>=2024.1; platform_machine == 'x86_64'"
 	$(PY) bench/bench.py
 
 DEVICE ?= cpu
