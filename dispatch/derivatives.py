@@ -292,12 +292,12 @@ def _matmul(ctx, g):
         b2 = b.expand_dims(-1) if b.ndim == 1 else b
         ga = _product_like(ctx.params[2], g2, b2.mT)
         ga = ag._sum_to(ga, a2_shape) if ga.shape != a2_shape else ga
-        ga = F.reshape(ga, a_shape)
+        ga = F.reshape(ga, a_shape) if ga.shape != a_shape else ga
     if ctx.needs[1]:
         a2 = a.expand_dims(0) if a.ndim == 1 else a
         gb = _product_like(ctx.params[3], a2.mT, g2)
         gb = ag._sum_to(gb, b2_shape) if gb.shape != b2_shape else gb
-        gb = F.reshape(gb, b_shape)
+        gb = F.reshape(gb, b_shape) if gb.shape != b_shape else gb
     return ga, gb
 
 
