@@ -258,12 +258,13 @@ def _tanh(x, out):
 
 
 def _tan(x, out):
-    """tan z = -i tanh(iz), with _tanh's special cases."""
+    """tan z = -i tanh(iz) for complex z, so that it has _tanh's special cases (as the standard defines tan)."""
     if out.dtype.kind != "c":
         np.tan(x, out=out)
         return
-    a, b = x.real, x.imag
-    out[...] = np.where(np.isinf(b), _parts(np.copysign(0, a), np.copysign(1, b), x.dtype), np.tan(x))
+    w = np.empty_like(out)
+    _tanh(_parts(-x.imag, x.real, x.dtype), w)
+    out[...] = _parts(w.imag, -w.real, x.dtype)
 
 
 def _angle(x, out):
