@@ -229,9 +229,33 @@ def _load_blas():
 
 # -- kernels: thin adapters from tensors to the C++ entry points (see Note [Kernel contract]) ------------------------
 
+_flat_layouts = {}  # (shape, strides) -> whether the elements fill [offset, offset + size) in some dim order
+
+
+def _flat(shape, strides):
+    """Whether a tensor of this layout covers its ``size`` elements from its offset on without gaps (contiguous up
+    to a permutation of the dims, strides positive).  Operands that share such a layout line up element for element
+    in memory, so an elementwise op on them is the flat loop (Note [Elementwise result layout])."""
+    key = (shape, strides)
+    flat = _flat_layouts.get(key)
+    if flat is None:
+        if len(_flat_layouts) > 8192:
+            _flat_layouts.clear()
+        dims = sorted((i for i in range(len(shape)) if shape[i] != 1), key=lambda i: -strides[i])
+        acc = 1
+        flat = True
+        for i in reversed(dims):
+            if strides[i] != acc:
+                flat = False
+                break
+            acc *= shape[i]
+        _flat_layouts[key] = flat
+    return flat
+
+
 def _unary(code, dt, odt, unary_contig):
     def kernel(out, x):
-        if out.is_contiguous and x.is_contiguous:
+        if out.is_contiguous and x.is_contiguous or out.strides == x.strides and _flat(out.shape, out.strides):
             unary_contig(code, dt, odt, out.size, out.buffer.handle, out.offset, x.buffer.handle, x.offset)
         else:
             _cpu.unary(code, dt, odt, out.shape, out.buffer.handle, out.offset, out.strides, x.buffer.handle,
@@ -241,7 +265,8 @@ def _unary(code, dt, odt, unary_contig):
 
 def _binary(code, dt, odt, binary_contig):
     def kernel(out, a, b):
-        if out.is_contiguous and a.is_contiguous and b.is_contiguous:
+        if out.is_contiguous and a.is_contiguous and b.is_contiguous or \
+                out.strides == a.strides == b.strides and _flat(out.shape, out.strides):
             binary_contig(code, dt, odt, out.size, out.buffer.handle, out.offset, a.buffer.handle, a.offset,
                           b.buffer.handle, b.offset)
         elif out.is_contiguous and (a.is_contiguous or not any(a.strides)) and (b.is_contiguous or not any(b.strides)):
@@ -343,9 +368,10 @@ def matmul(out, a, b):
 
 def _softmax(log):
     def kernel(out, x, axis):
-        from ..dispatch.dispatcher import contiguous
+        if not x.is_contiguous:
+            from ..dispatch.dispatcher import contiguous
 
-        x = contiguous(x)
+            x = contiguous(x)
         outer = 1
         for s in x.shape[:axis]:
             outer *= s

@@ -51,13 +51,13 @@ META_CACHE_SIZE = 4096  # layouts kept on each device, see Note [Strided metadat
 
 # -- launch planning and layouts (no CuPy needed) -------------------------------------------------------------------
 
-def coalesce(shape, strides):
+def coalesce(shape, strides, by_output=False):
     """``dispatch.backend.coalesce`` as tuples, with at least one dim (the kernels index a non-empty layout).
 
     >>> coalesce((2, 3, 4), ((12, 4, 1), (0, 0, 1)))
     ((6, 4), ((4, 1), (0, 1)))
     """
-    dims, st = merge_dims(shape, strides)
+    dims, st = merge_dims(shape, strides, by_output)
     if not dims:
         return (1,), tuple((0,) for _ in strides)
     return tuple(dims), tuple(tuple(s) for s in st)
@@ -494,7 +494,7 @@ def _pointwise(dev, variants, out, *inputs):
     operands = (out,) + inputs
     if all(t.is_contiguous for t in operands):
         return dev.launch(contig, n, (n, *map(_ptr, operands)))
-    shape, st = coalesce(out.shape, tuple(t.strides for t in operands))
+    shape, st = coalesce(out.shape, tuple(t.strides for t in operands), by_output=True)
     if len(shape) == 1:
         args = [n]
         for t, s in zip(operands, st):
@@ -544,7 +544,7 @@ def fill(out, value):
     lo, hi = np.uint64(bits & _U64), np.uint64(bits >> 64)  # the kernels' two words (hi: complex128's imaginary part)
     if out.is_contiguous:
         return dev.launch(contig, n, (n, _ptr(out), lo, hi))
-    shape, (so,) = coalesce(out.shape, (out.strides,))
+    shape, (so,) = coalesce(out.shape, (out.strides,), by_output=True)
     if len(shape) == 1:
         dev.launch(strided1, n, (n, _ptr(out), so[0], lo, hi))
     else:

@@ -285,7 +285,7 @@ class _Device:
         plan = self.plans.get(key)
         if plan is not None:
             return plan
-        dims, st = _coalesce(shape, strides)
+        dims, st = _coalesce(shape, strides, by_output=True)
         unit = [len(dims) == 0 or (len(dims) == 1 and s[0] == 1) for s in st]
         zero = [all(v == 0 for v in s) for s in st]
         if all(unit):

@@ -144,15 +144,24 @@ class Backend:
         return f"<{type(self).__name__} {self.name!r}>"
 
 
-def coalesce(shape, strides):
+def coalesce(shape, strides, by_output=False):
     """Drop extent-1 dims and merge neighbours that every operand walks as one, for launching a kernel over several
-    operands of one shape.  C order is kept, so linear indices (outputs, argmax positions) do not change.
+    operands of one shape.  C order is kept, so linear indices (outputs, argmax positions) do not change, unless
+    ``by_output``: then the dims are first put in the order the first operand (the output) walks its memory, largest
+    stride first, for kernels whose elements are independent (elementwise, where, casts, fill), so that operands that
+    share one permuted layout (``a.T + a.T``, Note [Elementwise result layout]) merge into one run.
     ``strides`` holds one stride sequence per operand, in elements.  Returns (dims, [strides per operand]) as lists,
     both empty when there is a single element.
 
     >>> coalesce((2, 3, 4), ((12, 4, 1), (0, 0, 1)))
     ([6, 4], [[4, 1], [0, 1]])
+    >>> coalesce((4, 3), ((1, 4), (1, 4)), by_output=True)
+    ([12], [[1], [1]])
     """
+    if by_output and len(shape) > 1:
+        order = sorted(range(len(shape)), key=lambda d: -abs(strides[0][d]))  # stable: ties keep C order
+        shape = [shape[d] for d in order]
+        strides = [[s[d] for d in order] for s in strides]
     dims, out = [], [[] for _ in strides]
     for d, n in enumerate(shape):
         if n == 1:

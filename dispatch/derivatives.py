@@ -553,7 +553,7 @@ def _wrap_binary(plain):
                         and dt.kind == "float":
                     kernel = _fast.get((op, a.device.type, dt))
                     if kernel is not None:
-                        out = d.empty_like(a, dt, True)
+                        out = d.empty_for(a, bt, dt, True)
                         if out.size:
                             kernel(out, a, bt)
                         return track(op, derivative, out, (a, b), None, False, True)

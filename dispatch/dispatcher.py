@@ -213,10 +213,68 @@ def empty(shape, dt, device, grad=False):
 
 
 def empty_like(x, dt, grad=False):
-    """A new contiguous tensor shaped like ``x``; a contiguous ``x`` lends its layout (no layout lookup)."""
+    """A new tensor shaped like ``x`` for an elementwise result: a contiguous ``x`` lends its layout (no layout
+    lookup); a dense ``x`` in another dim order (``a.T``, ``permute_dims``) gives its order, as NumPy's ``order='K'``
+    and PyTorch do, so the kernel walks every operand in one contiguous run (Note [Elementwise result layout]); any
+    other ``x`` (slices with gaps, broadcasts) gives a contiguous tensor."""
     if x.is_contiguous:
         return _fresh(x.shape, x.strides, x.size, dt, x.device, grad)
-    return empty(x.shape, dt, x.device, grad)
+    strides = _dense_layouts.get((x.shape, x.strides), False)
+    if strides is False:
+        if len(_dense_layouts) > 8192:
+            _dense_layouts.clear()
+        strides = _dense_layouts[(x.shape, x.strides)] = dense_order_strides(x.shape, x.strides)
+    if strides is None:
+        return empty(x.shape, dt, x.device, grad)
+    t = _fresh(x.shape, strides, x.size, dt, x.device, grad)
+    _set_contiguous(t, False)
+    return t
+
+
+def empty_for(a, b, dt, grad=False):
+    """The result of an elementwise op on ``a`` and ``b`` of one shape: ``a``'s order when ``b`` shares its layout or
+    is a broadcast scalar (and ``b``'s in the mirror case), else contiguous, as NumPy does for mixed layouts."""
+    if a.is_contiguous or a.strides == b.strides or not any(b.strides):
+        return empty_like(a, dt, grad)
+    if not any(a.strides):
+        return empty_like(b, dt, grad)
+    return empty(a.shape, dt, a.device, grad)
+
+
+_dense_layouts = {}  # (shape, strides) of a non-contiguous tensor -> strides of a new one in its order, or None
+_set_contiguous = _RawTensor.is_contiguous.__set__
+
+
+def dense_order_strides(shape, strides):
+    """Contiguous strides in the dim order of ``strides`` (largest first), when ``shape``/``strides`` cover their
+    elements without gaps or repeats in some order of the dims (a permuted contiguous tensor, flipped or not); None
+    otherwise.  Size-1 dims take the stride they would have in that order."""
+    dims = sorted((i for i in range(len(shape)) if shape[i] != 1), key=lambda i: -abs(strides[i]))
+    acc = 1
+    for i in reversed(dims):
+        if abs(strides[i]) != acc:
+            return None
+        acc *= shape[i]
+    out = list(contiguous_strides(shape))
+    acc = 1
+    for i in reversed(dims):
+        out[i] = acc
+        acc *= shape[i]
+    for i in range(len(shape) - 1, -1, -1):  # size-1 dims: the stride of the next dim in that order, inward
+        if shape[i] == 1:
+            out[i] = out[i + 1] * shape[i + 1] if i + 1 < len(shape) else 1
+    return tuple(out)
+
+
+# Note [Elementwise result layout]
+# ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
+# ``a.T + a.T`` used to write a C-ordered result, so the kernel read both inputs across their rows, one cache line an
+# element (5x slower than the contiguous add at 64K elements).  NumPy (``order='K'``) and PyTorch give the result the
+# inputs' layout instead: the kernels then walk every operand in memory order (the cpu ones sort the dims by the
+# output's strides, Note [Elementwise dimension order] in kernels/cpu/loops.h, and merge them into one run).  We do
+# the same for unary and binary ops when the inputs share one dense layout (or the other is a scalar); mixed layouts
+# and inputs with gaps (slices) give a C-ordered result, as in NumPy.  Such a result is not ``is_contiguous``;
+# ``reshape`` copies it where it must, as for any view, and ``ts.asarray(x, copy=True)``/``astype`` give C order.
 
 
 def check_dtype(op, dt, device):
@@ -472,7 +530,7 @@ def _make_binary(op):
                 if b.dtype is dt and b.device is device and a.shape == b.shape:
                     kernel = kernels.get((device.type, dt))
                     if kernel is not None and (not to_float or dt.kind == "float" or dt.kind == "complex"):
-                        out = empty_like(a, _BOOL if bool_out else dt)
+                        out = empty_for(a, b, _BOOL if bool_out else dt)
                         if out.size:
                             kernel(out, a, b)
                         return out
@@ -851,6 +909,31 @@ def softmax_like(op, x, axis):
     axis = normalize_axis(op, axis, x.ndim)
     out = empty(x.shape, x.dtype, x.device)
     return run(op, x.dtype, out, x, axis)
+
+
+def make_softmax(op):
+    """The public ``softmax``/``log_softmax(x, axis)``: ``softmax_like`` behind a fast path for a plain tensor with a
+    kernel for its dtype and an in-range int axis (what models call), as ``make_reduction`` (Note [Reduction fast
+    path]): integer and complex inputs, tracked tensors and bad axes take ``softmax_like``, which decides."""
+    kernels = registry.by_op[op]
+
+    def softmax_op(x, axis=-1):
+        if type(x) is Tensor and not _TRACE and type(axis) is int:
+            shape = x.shape
+            ndim = len(shape)
+            if -ndim <= axis < ndim:
+                dt = x.dtype
+                device = x.device
+                kernel = kernels.get((device.type, dt)) if dt.kind == "float" else None
+                if kernel is not None:
+                    out = empty(shape, dt, device)
+                    if out.size:
+                        kernel(out, x, axis + ndim if axis < 0 else axis)
+                    return out
+        return softmax_like(op, x, axis)  # the module's: autograd's wrapper once it is installed
+
+    softmax_op.__name__ = softmax_op.__qualname__ = op
+    return softmax_op
 
 
 def to_int(value, what):

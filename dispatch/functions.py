@@ -679,6 +679,7 @@ def _reduction(op):
         doc = "."
     fn.__name__ = fn.__qualname__ = op
     fn.__doc__ = f"{op} over ``axis`` (an int, a tuple, or None for all), optionally keeping reduced dims{doc}"
+    fn.fast = fast  # what x.sum() calls directly (dispatch/methods.py)
     return fn
 
 
@@ -781,14 +782,18 @@ def where(condition, x1=None, x2=None, /):
     return d.where(condition, x1, x2)
 
 
+_softmax = d.make_softmax("softmax")
+_log_softmax = d.make_softmax("log_softmax")
+
+
 def softmax(x, /, axis=-1):
     """exp(x) / sum(exp(x)) along ``axis``, computed stably."""
-    return d.softmax_like("softmax", x, axis)
+    return _softmax(x, axis)
 
 
 def log_softmax(x, /, axis=-1):
     """log(softmax(x)) along ``axis``, computed stably."""
-    return d.softmax_like("log_softmax", x, axis)
+    return _log_softmax(x, axis)
 
 
 #: what each elementwise op computes, for help(ts.<op>)

@@ -141,7 +141,9 @@ class Tensor(_RawTensor):
     @property
     def T(self):
         """The transpose (axes reversed, as in NumPy)."""
-        return self.permute_dims(tuple(reversed(range(self.ndim))))
+        if type(self) is not Tensor and isinstance(self, GradTensor):  # recorded as a permute_dims view
+            return self.permute_dims(tuple(range(len(self.shape) - 1, -1, -1)))
+        return self._view(self.offset, self.shape[::-1], self.strides[::-1])  # the view directly: no axis checks
 
     @property
     def mT(self):

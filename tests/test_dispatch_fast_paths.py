@@ -66,3 +66,29 @@ def test_tracked_tensors_are_recorded(device):
     with ts.no_grad():
         y = w.sum()
     assert not y.requires_grad and y.item() == 6.0
+
+
+@pytest.mark.parametrize("op", ("softmax", "log_softmax"))
+def test_fast_softmax_matches_the_general_path(device, op, rng):
+    public = getattr(ts, op)
+    base = rng.standard_normal((3, 4, 5)) * 3
+    for dt in device.supported_dtypes():
+        if dt.kind != "float":
+            continue
+        full = ts.asarray(base.astype(np.dtype(dt.name)), device=device)
+        for x in (full, full[:, ::2, 1:], ts.permute_dims(full, (2, 0, 1))):
+            for axis in (-1, 0, 1, -3):
+                try:
+                    want = d.softmax_like(op, x, axis)
+                except ts.KernelNotFoundError:  # a plugin that does not claim the dtype: the same error
+                    with pytest.raises(ts.KernelNotFoundError, match=op):
+                        public(x, axis=axis)
+                    continue
+                _same(public(x, axis=axis), want)
+    ints = ts.asarray(np.arange(6).reshape(2, 3), device=device)
+    _same(public(ints, axis=1), d.softmax_like(op, ints, 1))  # promoted, by the general path
+    with pytest.raises(ts.AxisError):
+        public(ints, axis=2)
+    x = ts.asarray(base, device=device)
+    with pytest.raises(TypeError):
+        public(x, axis=1.0)

@@ -83,6 +83,23 @@ struct Dims {
 
     // Drop size-1 dims and merge neighbours that every operand walks as one (keeps C order, so flat indices are
     // unchanged: argmax relies on that).
+    // Note [Elementwise dimension order]: put the dims in the order operand 0 (the output) walks its memory, its
+    // largest stride first (a stable sort, so ties keep C order), for loops whose elements are independent.  When
+    // every operand shares one permuted dense layout (a.T + a.T, whose result follows a's layout), coalesce() then
+    // merges them all into one contiguous run.  Not for loops that depend on the C order of flat indices (argmax).
+    void reorder_by_output() {
+        for (int i = 1; i < nd; ++i) {
+            int j = i;
+            while (j > 0 && magnitude(st[0][j - 1]) < magnitude(st[0][j])) {
+                std::swap(shape[j - 1], shape[j]);
+                for (int k = 0; k < N; ++k) std::swap(st[k][j - 1], st[k][j]);
+                --j;
+            }
+        }
+    }
+
+    static int64_t magnitude(int64_t s) { return s < 0 ? -s : s; }
+
     void coalesce() {
         int out = 0;
         for (int d = 0; d < nd; ++d) {
@@ -111,7 +128,8 @@ struct Dims {
 };
 
 template <int N>
-Dims<N> make_dims(const std::vector<int64_t>& shape, const std::vector<int64_t>* strides[N], const int itemsize[N]) {
+Dims<N> make_dims(const std::vector<int64_t>& shape, const std::vector<int64_t>* strides[N], const int itemsize[N],
+                  bool by_output = false) {
     Dims<N> d;
     if (shape.size() > static_cast<size_t>(kMaxDims)) throw std::invalid_argument("tensors have at most 32 dims");
     d.nd = static_cast<int>(shape.size());
@@ -119,6 +137,7 @@ Dims<N> make_dims(const std::vector<int64_t>& shape, const std::vector<int64_t>*
         d.shape[i] = shape[i];
         for (int k = 0; k < N; ++k) d.st[k][i] = (*strides[k])[i] * itemsize[k];
     }
+    if (by_output) d.reorder_by_output();
     d.coalesce();
     return d;
 }

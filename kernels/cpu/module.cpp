@@ -630,7 +630,8 @@ inline bool contiguous_inside(int64_t offset, int64_t n, size_t size, int dt) {
 // -- loops --------------------------------------------------------------------------------------------------------
 
 template <int N>
-Dims<N> dims(const Shape& shape, std::initializer_list<const Shape*> strides, std::initializer_list<int> dtypes) {
+Dims<N> dims(const Shape& shape, std::initializer_list<const Shape*> strides, std::initializer_list<int> dtypes,
+             bool by_output = false) {
     const Shape* st[N];
     int item[N];
     int k = 0;
@@ -639,7 +640,7 @@ Dims<N> dims(const Shape& shape, std::initializer_list<const Shape*> strides, st
     for (auto dt : dtypes) item[k++] = itemsize(dt);
     for (int i = 0; i < N; ++i)
         if (st[i]->size() != shape.size()) throw std::invalid_argument("strides and shape differ in length");
-    return ts::make_dims<N>(shape, st, item);
+    return ts::make_dims<N>(shape, st, item, by_output);
 }
 
 template <int N>
@@ -1912,7 +1913,7 @@ PYBIND11_MODULE(_cpu, m) {
         auto fn = unary_fn(op, dt, odt);
         char* p[2] = {Reach(oo).dims(shape, os).check(o, odt, "unary: out"),
                       Reach(xo).dims(shape, xs).check(x, dt, "unary: x")};
-        auto d = dims<2>(shape, {&os, &xs}, {odt, dt});
+        auto d = dims<2>(shape, {&os, &xs}, {odt, dt}, true);
         const int64_t cost = unary_cost(op);
         MaybeRelease r(d.numel() * cost);
         fn->run(d, p, cost);
@@ -1936,7 +1937,7 @@ PYBIND11_MODULE(_cpu, m) {
         char* p[3] = {Reach(oo).dims(shape, os).check(o, odt, "binary: out"),
                       Reach(ao).dims(shape, as).check(a, dt, "binary: a"),
                       Reach(bo).dims(shape, bs).check(b, dt, "binary: b")};
-        auto d = dims<3>(shape, {&os, &as, &bs}, {odt, dt, dt});
+        auto d = dims<3>(shape, {&os, &as, &bs}, {odt, dt, dt}, true);
         const int64_t cost = binary_cost(op);
         MaybeRelease r(d.numel() * cost);
         fn->run(d, p, cost);
@@ -1948,7 +1949,7 @@ PYBIND11_MODULE(_cpu, m) {
                       Reach(co).dims(shape, cs).check(c, 0, "where: cond"),
                       Reach(ao).dims(shape, as).check(a, dt, "where: a"),
                       Reach(bo).dims(shape, bs).check(b, dt, "where: b")};
-        auto d = dims<4>(shape, {&os, &cs, &as, &bs}, {dt, 0, dt, dt});
+        auto d = dims<4>(shape, {&os, &cs, &as, &bs}, {dt, 0, dt, dt}, true);
         MaybeRelease r(d.numel());
         TS_DISPATCH_ALL(dt, ts::where_kernel<T>(d, p));
     });
@@ -1956,7 +1957,7 @@ PYBIND11_MODULE(_cpu, m) {
                        int64_t xo, const Shape& xs) {
         char* p[2] = {Reach(oo).dims(shape, os).check(o, ddt, "astype: out"),
                       Reach(xo).dims(shape, xs).check(x, sdt, "astype: x")};
-        auto d = dims<2>(shape, {&os, &xs}, {ddt, sdt});
+        auto d = dims<2>(shape, {&os, &xs}, {ddt, sdt}, true);
         MaybeRelease r(d.numel());
         TS_DISPATCH_ALL(ddt, using D = T; TS_DISPATCH_ALL(sdt, ts::astype_kernel<D, T>(d, p)));
     });
@@ -1965,7 +1966,7 @@ PYBIND11_MODULE(_cpu, m) {
         // A float value converts by the astype rules (Note [Float to integer casts]), an integer one wraps; a
         // complex dtype takes (fv, fimag).
         char* p[1] = {Reach(oo).dims(shape, os).check(o, dt, "fill: out")};
-        auto d = dims<1>(shape, {&os}, {dt});
+        auto d = dims<1>(shape, {&os}, {dt}, true);
         MaybeRelease r(d.numel());
         TS_DISPATCH_ALL(dt, ts::fill_kernel<T>(d, p, ts::fill_value<T>(fv, iv, from_float, fimag)));
     });

@@ -1,0 +1,120 @@
+"""Elementwise results take their inputs' layout when the inputs share one dense dim order (Note [Elementwise result
+layout] in dispatch/dispatcher.py), as NumPy's ``order='K'`` does, and the kernels walk every operand in memory order
+(Note [Elementwise dimension order] in kernels/cpu/loops.h, ``coalesce(by_output=True)`` for opencl and cuda).  On
+every device: the values are NumPy's for permuted, flipped, sliced, broadcast and mixed layouts, in and out of place;
+the result's dim order is NumPy's where NumPy's is unambiguous; and such results behave as any tensor afterwards
+(reshape, reductions, matmul, autograd)."""
+
+import numpy as np
+import pytest
+import torch
+
+import tensorswitch as ts
+from tensorswitch.dispatch.backend import coalesce
+from tensorswitch.dispatch.dispatcher import dense_order_strides
+
+
+def _host(rng, shape, dtype=np.float32):
+    return (rng.standard_normal(shape) * 3).astype(dtype)
+
+
+def _order(strides):
+    """The dims from the largest stride to the smallest (the memory order of a dense layout)."""
+    return sorted(range(len(strides)), key=lambda i: -abs(strides[i]))
+
+
+def _check(got, want):
+    np.testing.assert_array_equal(got.numpy(), want)
+    assert got.shape == want.shape
+
+
+def test_dense_order_strides():
+    assert dense_order_strides((3, 4), (1, 3)) == (1, 3)
+    assert dense_order_strides((2, 3, 4), (1, 8, 2)) == (1, 8, 2)
+    assert dense_order_strides((3, 4), (-4, 1)) == (4, 1)  # flipped: the same order, positive strides
+    assert dense_order_strides((3, 4), (1, 6)) is None  # a gap between columns
+    assert dense_order_strides((3, 4), (0, 1)) is None  # a broadcast
+    assert dense_order_strides((3, 1, 4), (1, 99, 3)) is not None  # size-1 dims do not matter
+    assert coalesce((4, 3), ((1, 4), (1, 4)), by_output=True) == ([12], [[1], [1]])
+    assert coalesce((4, 3), ((1, 4), (1, 4))) == ([4, 3], [[1, 4], [1, 4]])  # C order unless asked
+
+
+@pytest.mark.parametrize("shape, axes", [((3, 4), (1, 0)), ((40, 70), (1, 0)), ((2, 3, 5), (2, 0, 1)),
+                                         ((4, 1, 6), (2, 1, 0))])
+def test_permuted_inputs_give_a_result_in_their_order(device, shape, axes, rng):
+    ha, hb = _host(rng, shape), _host(rng, shape)
+    a = ts.permute_dims(ts.asarray(ha, device=device), axes)
+    b = ts.permute_dims(ts.asarray(hb, device=device), axes)
+    na, nb = np.transpose(ha, axes), np.transpose(hb, axes)
+    for got, want in ((a + b, na + nb), (a * 2.0, na * np.float32(2.0)), (3.0 - a, np.float32(3.0) - na),
+                      (ts.negative(a), -na), (ts.abs(a), np.abs(na)), (a < b, na < nb)):
+        _check(got, want)
+        if got.ndim and not got.is_contiguous:
+            assert _order(got.strides) == _order(tuple(s // want.itemsize for s in want.strides))
+    y = a + b
+    if not y.is_contiguous:  # the result is dense in a's order
+        assert dense_order_strides(y.shape, y.strides) == y.strides
+
+
+def test_mixed_gapped_and_flipped_layouts(device, rng):
+    h = _host(rng, (6, 8))
+    g = _host(rng, (8, 6))
+    x, w = ts.asarray(h, device=device), ts.asarray(g, device=device)
+    _check(x.T + w, h.T + g)  # mixed: C order, as NumPy
+    assert (x.T + w).is_contiguous and (w + x.T).is_contiguous
+    _check(x[:, ::2].T + x[:, 1::2].T, h[:, ::2].T + h[:, 1::2].T)  # gaps: C order
+    assert (x[:, ::2].T * x[:, ::2].T).is_contiguous
+    _check(x[::-1].T + x[::-1].T, h[::-1].T + h[::-1].T)  # flipped and permuted
+    _check(x[::-1, ::-1] * 2.0, h[::-1, ::-1] * np.float32(2.0))
+    _check(ts.where(x.T > 0, x.T, w), np.where(h.T > 0, h.T, g))
+    _check(ts.where(x.T > 0, x.T, x.T * 2.0), np.where(h.T > 0, h.T, h.T * np.float32(2.0)))
+    _check(x.T.astype(ts.float64), h.T.astype(np.float64))
+
+
+def test_in_place_on_permuted_targets(device, rng):
+    h, g = _host(rng, (5, 7)), _host(rng, (5, 7))
+    x, w = ts.asarray(h, device=device), ts.asarray(g, device=device)
+    t = x.T
+    t += w.T  # the target walks in its own memory order
+    _check(x, h + g)
+    t *= 2.0
+    _check(x, (h + g) * np.float32(2.0))
+    t[...] = w[:, ::-1].T  # a copy into a permuted target from a flipped source
+    _check(x, g[:, ::-1])
+    t[...] = 1.5
+    _check(x, np.full((5, 7), 1.5, np.float32))
+
+
+def test_permuted_results_behave_like_any_tensor(device, rng):
+    h = _host(rng, (6, 4))
+    x = ts.asarray(h, device=device)
+    y = x.T + x.T
+    n = h.T + h.T
+    _check(y.reshape(-1), n.reshape(-1))  # a copy in C order
+    _check(y.reshape((2, 12)), n.reshape((2, 12)))
+    _check(y[1:3], n[1:3])
+    np.testing.assert_allclose(ts.sum(y, axis=0).numpy(), n.sum(axis=0), rtol=1e-5)
+    np.testing.assert_allclose(ts.sum(y, axis=1).numpy(), n.sum(axis=1), rtol=1e-5)
+    np.testing.assert_allclose((y @ x).numpy(), n @ h, rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(ts.softmax(y, axis=-1).numpy(), torch.softmax(torch.from_numpy(n), -1).numpy(),
+                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(np.asarray(ts.asarray(y, device="cpu")), n)
+    _check(ts.asarray(y, copy=True), n)
+
+
+def test_gradients_through_permuted_results(device, rng):
+    if not any(dt.name == "float64" for dt in device.supported_dtypes()):
+        dt, tol = ts.float32, 1e-5
+    else:
+        dt, tol = ts.float64, 1e-12
+    h, g = rng.standard_normal((4, 3)), rng.standard_normal((4, 3))
+    a = ts.asarray(h, dtype=dt, device=device, requires_grad=True)
+    b = ts.asarray(g, dtype=dt, device=device, requires_grad=True)
+    ta = torch.tensor(h, dtype=torch.float64, requires_grad=True)
+    tb = torch.tensor(g, dtype=torch.float64, requires_grad=True)
+    loss = ts.sum(ts.exp(a.T * b.T + 1.0) @ a)
+    tloss = torch.sum(torch.exp(ta.T * tb.T + 1.0) @ ta)
+    loss.backward()
+    tloss.backward()
+    np.testing.assert_allclose(a.grad.numpy(), ta.grad.numpy(), rtol=tol * 100, atol=tol * 100)
+    np.testing.assert_allclose(b.grad.numpy(), tb.grad.numpy(), rtol=tol * 100, atol=tol * 100)
