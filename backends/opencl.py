@@ -215,6 +215,7 @@ class _Device:
         self.local = min(256, wg)                          # elementwise work-group size
         self.reduce_local = 1 << (min(256, wg).bit_length() - 1)  # a power of two for the tree reductions
         self.tile = 16 if wg >= 256 else 8                 # matmul tile edge
+        self.matmul_block = _matmul_block(cl_device) if self.cpu else {}  # Note [Register-blocked matmul]
         self.groups = max(32, 4 * cl_device.max_compute_units)  # work-groups that keep the device busy
         self.kernels = {}
         self.plans = {}
@@ -551,22 +552,77 @@ def _reduction(op):
     return kernel
 
 
+def _matmul_block(cl_device):
+    """{dtype: (rows, vector width)} of the register-blocked matmul on a CPU device: one vector register of the
+    device's preferred width per accumulator row, 16 rows where the registers are 64 bytes wide (AVX-512 has 32 of
+    them), 8 otherwise."""
+    blocks = {}
+    for dtype, width, size in (("float32", cl_device.preferred_vector_width_float, 4),
+                               ("float64", cl_device.preferred_vector_width_double, 8)):
+        vn = min(16, max(4, 1 << max(0, int(width or 0)).bit_length() - 1 if width else 4))
+        blocks[dtype] = (16 if vn * size >= 64 else 8, vn)
+    return blocks
+
+
 def matmul(out, a, b):
     dev = _devices[out.device.index]
     m, k_ = a.shape[-2:]
     n = b.shape[-1]
     batch = out.shape[:-2]
+    block = dev.matmul_block.get(a.dtype.name)
+    temp = None
+    if block is not None and b.strides[-1] != 1 and n > 1:  # the blocked kernel loads rows of b as vectors
+        b, temp = _dense_copy(dev, b)
     key = ("matmul", batch, a.strides[:-2], b.strides[:-2])
     plan = dev.plans.get(key)
     if plan is None:
         dims, st = _coalesce(batch, (a.strides[:-2], b.strides[:-2]))
         plan = dev.remember(key, (dev.meta(dims + st[0] + st[1]), len(dims)))
     meta, nb = plan
-    t = dev.tile
-    kernel = dev.kernel("matmul", a.dtype.name, "matmul")
-    dev.launch(kernel, (-(-n // t) * t, -(-m // t) * t, _prod(batch)), (t, t, 1), out.buffer.handle, out.offset,
-               a.buffer.handle, a.offset, b.buffer.handle, b.offset, meta, nb, m, n, k_, a.strides[-2], a.strides[-1],
-               b.strides[-2], b.strides[-1])
+    args = (out.buffer.handle, out.offset, a.buffer.handle, a.offset, b.buffer.handle, b.offset, meta, nb, m, n, k_,
+            a.strides[-2], a.strides[-1], b.strides[-2])
+    if block is not None:  # Note [Register-blocked matmul]
+        rows, vn = block
+        if n < 2 * vn and n % vn:  # a narrow out: 4-wide vectors waste less on its edge
+            vn = 4
+        gx, gy = -(-n // vn), -(-m // rows)
+        kernel = dev.kernel("matmul", a.dtype.name, f"matmul_blocked_{vn}")
+        dev.launch(kernel, (-(-gx // 4) * 4, -(-gy // 4) * 4, _prod(batch)), (4, 4, 1), *args)
+    else:
+        t = dev.tile
+        kernel = dev.kernel("matmul", a.dtype.name, "matmul")
+        dev.launch(kernel, (-(-n // t) * t, -(-m // t) * t, _prod(batch)), (t, t, 1), *args, b.strides[-1])
+    del temp  # the pool reuses it only after the launch, in queue order
+
+
+class _Dense:
+    """The (buffer, offset, strides) of a row-major copy that _dense_copy made, as a kernel adapter reads them."""
+
+    def __init__(self, handle, strides):
+        self.buffer, self.handle, self.offset = self, handle, 0
+        self.strides = strides
+
+
+def _dense_copy(dev, x):
+    """``x``'s values in a fresh row-major buffer of the device (broadcast dims stay broadcast: copied once) by
+    the same-dtype astype kernel, as (a view-like _Dense, the pooled buffer to keep until the launch reading it
+    has been enqueued)."""
+    shape = [n if s else 1 for n, s in zip(x.shape, x.strides)]
+    dense, step = [0] * len(shape), 1
+    for d in range(len(shape) - 1, -1, -1):
+        dense[d] = step if x.strides[d] else 0
+        step *= shape[d]
+    handle = dev.allocate(max(1, step) * x.dtype.itemsize)
+    mode, meta, ndim = dev.elementwise_plan(tuple(shape), (tuple(dense), tuple(x.strides)))
+    name = x.dtype.name
+    if mode == 0:
+        k = dev.kernel("astype", name, f"to_{name}_contig")
+        dev.launch(k, (-(-step // dev.local) * dev.local,), (dev.local,), handle, 0, x.buffer.handle, x.offset, step)
+    else:
+        k = dev.kernel("astype", name, f"to_{name}_strided")
+        dev.launch(k, (-(-step // dev.local) * dev.local,), (dev.local,), handle, 0, x.buffer.handle, x.offset, meta,
+                   ndim, step)
+    return _Dense(handle, tuple(dense)), handle
 
 
 def _softmax(op):

@@ -217,7 +217,9 @@ def _matmul_source(dev, dtype):
                 f"#define TS_MADD(acc, a, b) ts_cadd_{dtype}((acc), ts_cmul_{dtype}((a), (b)))\n"
                 + _io(dtype, c) + _read("matmul.cl"))
     acc = c if kind == "float" else ("ulong" if dtype in ("int64", "uint64") else "uint")
-    return (_preamble(dev, []) + f"#define ACC_T {acc}\n#define TS_TILE {dev.tile}\n" + _io(dtype, "ACC_T")
+    blocked = dev.matmul_block.get(dtype)  # Note [Register-blocked matmul]
+    block = f"#define TS_MM_RM {blocked[0]}\n#define TS_MM_VN {blocked[1]}\n" if blocked else ""
+    return (_preamble(dev, []) + f"#define ACC_T {acc}\n#define TS_TILE {dev.tile}\n{block}" + _io(dtype, "ACC_T")
             + _read("matmul.cl"))
 
 

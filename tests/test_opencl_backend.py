@@ -428,3 +428,35 @@ def test_launch_errors_name_the_device_and_kernel(dev):
     with pytest.raises(ts.OutOfMemoryError, match="opencl:0 .*add_contig.*out of memory"):
         dev.launch(OutOfMemoryKernel(), (4,), (4,))
     assert (x + 1).numpy().tolist() == [1.0, 2.0, 3.0]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_register_blocked_matmul(dev, dtype):
+    """Note [Register-blocked matmul] on CPU devices: every edge of the rows x vector block (m and n one off a
+    multiple, n narrower than a vector, the 4-wide kernel), b with a column stride (copied first), broadcast batches
+    of a transposed b (copied once), a transposed a, and an empty k, against NumPy."""
+    if dtype not in dev.matmul_block:
+        pytest.skip("not a CPU OpenCL device: the tiled kernel serves it (checked in test_ops.py)")
+    if dtype == "float64" and not dev.fp64:
+        pytest.skip("no fp64 on this device")
+    rows, vn = dev.matmul_block[dtype]
+    rng = np.random.default_rng(7)
+    tol = 1e-5 if dtype == "float32" else 1e-12
+    shapes = [(1, 1, 1), (rows - 1, 3, vn + 1), (rows + 1, 17, 2 * vn - 1), (2 * rows, 5, vn), (3, 9, 2),
+              (rows * 3 + 5, 40, 20), (7, 0, 5), (33, 64, 3 * vn + 3)]
+    for m, k, n in shapes:
+        a = rng.standard_normal((m, k)).astype(dtype)
+        b = rng.standard_normal((k, n)).astype(dtype)
+        for layout in ("dense", "b.T", "a.T"):
+            ta = ts.asarray(a, device="opencl")
+            tb = ts.asarray(b, device="opencl")
+            if layout == "b.T":
+                tb = ts.asarray(np.ascontiguousarray(b.T), device="opencl").T
+            elif layout == "a.T":
+                ta = ts.asarray(np.ascontiguousarray(a.T), device="opencl").T
+            got = (ta @ tb).numpy()
+            np.testing.assert_allclose(got, a @ b, rtol=tol, atol=tol * max(1, k), err_msg=f"{(m, k, n)} {layout}")
+    a = rng.standard_normal((3, 1, rows + 3, 9)).astype(dtype)
+    b = rng.standard_normal((5, vn + 5, 9)).astype(dtype)
+    got = ts.asarray(a, device="opencl") @ ts.asarray(b, device="opencl").mT
+    np.testing.assert_allclose(got.numpy(), a @ np.swapaxes(b, -1, -2), rtol=tol, atol=tol * 9)

@@ -35,3 +35,59 @@ __kernel void matmul(__global IN_T* out, long out_off, __global const IN_T* a, l
     }
     if (row < M && col < N) ts_store(out, out_off + (batch * M + row) * N + col, acc);
 }
+
+/* Note [Register-blocked matmul]: on CPU devices (PoCL and the like) local memory is ordinary memory and a
+ * work-group runs as loops on one core, so the tiled kernel above spends its time on barriers and local copies
+ * (4 GFLOP/s on PoCL for 1024^2).  There each work-item instead computes a TS_MM_RM x TS_MM_VN block of out in
+ * TS_MM_RM vector accumulators: per k, one vector load of a row of b (which needs b's column stride 1; the adapter
+ * copies b otherwise) and TS_MM_RM broadcasts of a's column, any strides.  The caches do the blocking.  Real float
+ * dtypes only (IN_T == ACC_T); the blocks at the right and bottom edges take the masked branch.  `acc += x * y`,
+ * not fma(): OpenCL contracts it to an FMA instruction, where PoCL compiles fma() to a call (60 against 35
+ * GFLOP/s).  backends/opencl.py defines TS_MM_RM and TS_MM_VN from the device's preferred vector width, and the
+ * kernel matmul_blocked_<VN> for VN in TS_MM_VN and 4 (narrow outputs). */
+#ifdef TS_MM_RM
+#define TS_CAT2(a, b) a##b
+#define TS_CAT(a, b) TS_CAT2(a, b)
+
+#define TS_MM_BLOCKED_(VN)                                                                                        \
+__kernel void matmul_blocked_##VN(__global IN_T* out, long out_off, __global const IN_T* a, long a_off,          \
+                                  __global const IN_T* b, long b_off, __global const long* meta, long nb, long M, \
+                                  long N, long K, long sam, long sak, long sbk) {                                 \
+    typedef TS_CAT(IN_T, VN) V;                                                                                   \
+    const long c0 = get_global_id(0) * VN, r0 = get_global_id(1) * TS_MM_RM, batch = get_global_id(2);           \
+    if (c0 >= N || r0 >= M) return;                                                                               \
+    long off[2];                                                                                                  \
+    ts_offsets(batch, nb, 2, meta, off);                                                                          \
+    a += a_off + off[0] + r0 * sam;                                                                               \
+    b += b_off + off[1] + c0;                                                                                     \
+    out += out_off + (batch * M + r0) * N + c0;                                                                   \
+    V acc[TS_MM_RM];                                                                                              \
+    _Pragma("unroll") for (int i = 0; i < TS_MM_RM; ++i) acc[i] = (V)0;                                          \
+    if (r0 + TS_MM_RM <= M && c0 + VN <= N) {                                                                     \
+        for (long k = 0; k < K; ++k) {                                                                            \
+            const V bv = TS_CAT(vload, VN)(0, b + k * sbk);                                                       \
+            _Pragma("unroll") for (int i = 0; i < TS_MM_RM; ++i) acc[i] += (V)a[i * sam + k * sak] * bv;         \
+        }                                                                                                         \
+        _Pragma("unroll") for (int i = 0; i < TS_MM_RM; ++i) TS_CAT(vstore, VN)(acc[i], 0, out + i * N);          \
+    } else {                                                                                                      \
+        const int rows = (int)min((long)TS_MM_RM, M - r0), cols = (int)min((long)VN, N - c0);                     \
+        for (long k = 0; k < K; ++k) {                                                                            \
+            IN_T row[VN];                                                                                         \
+            for (int v = 0; v < VN; ++v) row[v] = v < cols ? b[k * sbk + v] : (IN_T)0;                           \
+            const V bv = TS_CAT(vload, VN)(0, row);                                                               \
+            for (int i = 0; i < rows; ++i) acc[i] += (V)a[i * sam + k * sak] * bv;                               \
+        }                                                                                                         \
+        for (int i = 0; i < rows; ++i) {                                                                          \
+            IN_T row[VN];                                                                                         \
+            TS_CAT(vstore, VN)(acc[i], 0, row);                                                                   \
+            for (int v = 0; v < cols; ++v) out[i * N + v] = row[v];                                               \
+        }                                                                                                         \
+    }                                                                                                             \
+}
+
+#define TS_MM_BLOCKED(VN) TS_MM_BLOCKED_(VN) /* expands TS_MM_VN before the ## */
+TS_MM_BLOCKED(4)
+#if TS_MM_VN != 4
+TS_MM_BLOCKED(TS_MM_VN)
+#endif
+#endif
