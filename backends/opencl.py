@@ -41,7 +41,7 @@ from ..dispatch.dtypes import DTYPES
 from ..dispatch.errors import BackendError, OutOfMemoryError
 from ..dispatch.registry import register_kernel
 from ..kernels import optable
-from ..kernels.opencl_source import SOURCES, reduction_types, scan_accumulator
+from ..kernels.opencl_source import VECTOR_REDUCTIONS, SOURCES, reduction_types, scan_accumulator, vector_op
 
 cl = None  # pyopencl, imported in initialize(): register() must stay cheap
 _devices = []  # index -> _Device (created on first use of that index)
@@ -215,8 +215,14 @@ class _Device:
         self.local = min(256, wg)                          # elementwise work-group size
         self.reduce_local = 1 << (min(256, wg).bit_length() - 1)  # a power of two for the tree reductions
         self.tile = 16 if wg >= 256 else 8                 # matmul tile edge
-        self.matmul_block = _matmul_block(cl_device) if self.cpu else {}  # Note [Register-blocked matmul]
-        self.groups = max(32, 4 * cl_device.max_compute_units)  # work-groups that keep the device busy
+        # {float dtype: elements per vector} on CPU devices, where explicit vectors pay (Note [Vector elementwise
+        # kernels], Note [Register-blocked matmul]); GPUs get the scalar kernels
+        self.vector_width = _vector_widths(cl_device, self.fp64) if self.cpu else {}
+        self.matmul_block = {d: (16 if vn * (4 if d == "float32" else 8) >= 64 else 8, vn)
+                             for d, vn in self.vector_width.items()}
+        self.vector_ops = {}  # (op, dtype) -> whether NAME_vec exists: opencl_source.vector_op, cached
+        self.units = cl_device.max_compute_units
+        self.groups = max(32, 4 * self.units)  # work-groups that keep the device busy
         self.kernels = {}
         self.plans = {}
 
@@ -310,7 +316,8 @@ class _Device:
             rdims, rst = [1], [0]
         n_out = _prod(shape[i] for i in kept)
         meta = self.meta(kdims + kst + rdims + rst)
-        return self.remember(key, (meta, len(kdims), len(rdims), n_out, _prod(rdims)))
+        unit = len(rdims) == 1 and rst[0] == 1  # one contiguous reduced run: Note [Vector reductions]
+        return self.remember(key, (meta, len(kdims), len(rdims), n_out, _prod(rdims), unit))
 
 
 def _prod(values):
@@ -404,6 +411,15 @@ def _elementwise(op, dtype, arity):
         dev = _devices[out.device.index]
         n, size = out.size, dev.local
         if out.is_contiguous and x.is_contiguous:
+            vec = dev.vector_ops.get((op, dtype))
+            if vec is None:
+                vec = dev.vector_ops[(op, dtype)] = vector_op(dev, optable.ELEMENTWISE[op], dtype)
+            if vec:  # Note [Vector elementwise kernels]
+                k = dev.kernel("elementwise", dtype, f"{op}_vec")
+                items = -(-n // dev.vector_width[dtype])
+                dev.launch(k, (-(-items // size) * size,), (size,), out.buffer.handle, out.offset, x.buffer.handle,
+                           x.offset, n)
+                return
             mode = 0
         else:
             mode, meta, ndim = dev.elementwise_plan(out.shape, (out.strides, x.strides))
@@ -523,12 +539,31 @@ def _random(op):
 
 def _reduction(op):
     acc_size = {d: _SIZEOF[reduction_types(op, d)[0]] for d in optable.REDUCTIONS[op].dtypes}
+    vector = op in VECTOR_REDUCTIONS
 
     def kernel(out, x, axes):
         dev = _devices[out.device.index]
         dtype = x.dtype.name
-        meta, nk, nr, n_out, extent = dev.reduce_plan(x.shape, x.strides, tuple(axes))
+        meta, nk, nr, n_out, extent, unit = dev.reduce_plan(x.shape, x.strides, tuple(axes))
         local = dev.reduce_local
+        if unit and vector and dtype in dev.vector_width and extent >= 4 * dev.vector_width[dtype]:
+            # Note [Vector reductions]: about 64K elements per work-item, at least one item per core
+            g = max(1, min(-(-dev.units * 4 // n_out), -(-extent // 65536), 1024))
+            part = part_idx = None
+            if g > 1:
+                part = dev.allocate(n_out * g * acc_size[dtype])
+                part_idx = dev.allocate(n_out * g * 8)
+            k = dev.kernel("reduce", dtype, f"{op}_vec")
+            items = n_out * g
+            size = max(1, min(64, 1 << max(0, (items // (4 * dev.units)).bit_length() - 1)))
+            dev.launch(k, (-(-items // size) * size,), (size,), out.buffer.handle, out.offset, part, part_idx,
+                       x.buffer.handle, x.offset, meta, nk, extent, g)
+            if g > 1:
+                size = dev.local
+                k = dev.kernel("reduce", dtype, f"{op}_finish")
+                dev.launch(k, (-(-n_out // size) * size,), (size,), out.buffer.handle, out.offset, part, part_idx,
+                           n_out, g)
+            return
         if extent <= 32 or n_out >= dev.groups * local // 4:  # enough outputs: one work-item each
             k = dev.kernel("reduce", dtype, f"{op}_serial")
             size = dev.local
@@ -552,16 +587,18 @@ def _reduction(op):
     return kernel
 
 
-def _matmul_block(cl_device):
-    """{dtype: (rows, vector width)} of the register-blocked matmul on a CPU device: one vector register of the
-    device's preferred width per accumulator row, 16 rows where the registers are 64 bytes wide (AVX-512 has 32 of
-    them), 8 otherwise."""
-    blocks = {}
-    for dtype, width, size in (("float32", cl_device.preferred_vector_width_float, 4),
-                               ("float64", cl_device.preferred_vector_width_double, 8)):
-        vn = min(16, max(4, 1 << max(0, int(width or 0)).bit_length() - 1 if width else 4))
-        blocks[dtype] = (16 if vn * size >= 64 else 8, vn)
-    return blocks
+def _vector_widths(cl_device, fp64):
+    """{dtype: vector width} for float32 (and float64 with fp64): the device's preferred width as a power of two in
+    4..16.  The register-blocked matmul keeps one such vector per accumulator row, 16 rows where vectors are 64 bytes
+    (AVX-512 has 32 registers of them), 8 otherwise."""
+    widths = {}
+    for dtype, width in (("float32", cl_device.preferred_vector_width_float),
+                         ("float64", cl_device.preferred_vector_width_double if fp64 else 0)):
+        if dtype == "float64" and not fp64:
+            continue
+        width = int(width or 0)
+        widths[dtype] = min(16, max(4, 1 << (width.bit_length() - 1) if width > 0 else 4))
+    return widths
 
 
 def matmul(out, a, b):
@@ -637,6 +674,14 @@ def _softmax(op):
         meta, nk, inner = plan
         length = x.shape[axis]
         rows = out.size // length
+        if inner == 1 and x.strides[axis] == 1 and x.dtype.name in dev.vector_width:
+            # the vector kernel.  PoCL pays about half a microsecond per work-group, so groups are as large as
+            # still gives every core 8 of them (a few hundred rows get groups of 8)
+            size = max(1, min(256, 1 << max(0, (rows // (8 * dev.units)).bit_length() - 1)))
+            k = dev.kernel("softmax", x.dtype.name, f"{op}_vec")
+            dev.launch(k, (-(-rows // size) * size,), (size,), out.buffer.handle, out.offset, x.buffer.handle,
+                       x.offset, meta, nk, length, rows)
+            return
         size = dev.local
         k = dev.kernel("softmax", x.dtype.name, op)
         dev.launch(k, (-(-rows // size) * size,), (size,), out.buffer.handle, out.offset, x.buffer.handle, x.offset,

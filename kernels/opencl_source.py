@@ -3,11 +3,13 @@ family, dtype), each the loop templates of ``kernels/opencl/*.cl`` plus the op e
 ``kernels/codegen.py`` makes from ``kernels/optable.py``.
 
 Plain Python with no PyOpenCL.  ``dev`` below is anything with the device's capability flags ``fp64``, ``fp16`` and
-``cpu``, and ``reduce_local`` (the work-group size of its reductions; ``backends/opencl.py`` passes its per-device
-state).
+``cpu``, ``reduce_local`` (the work-group size of its reductions), ``tile`` (the matmul tile edge), and
+``vector_width`` and ``matmul_block`` (per float dtype, CPU devices only: Note [Vector elementwise kernels] and Note
+[Register-blocked matmul]); ``backends/opencl.py`` passes its per-device state.
 """
 
 import os
+import re
 
 from . import codegen, optable
 
@@ -54,6 +56,10 @@ def _elementwise_source(dev, dtype):
             out.append(f"static inline void ts_apply_{op.name}(__global {o}* out, long o, __global const IN_T* x, "
                        f"long i) {{ const {c} a = {_ld(dtype, 'x', 'i')}; {_st(r, 'out', 'o', expr)} }}\n"
                        f"TS_UNARY({op.name}, {o})\n")
+            if vector_op(dev, op, dtype):  # Note [Vector elementwise kernels]
+                vn = dev.vector_width[dtype]
+                out.append(f"static inline {t}{vn} ts_vapply_{op.name}({t}{vn} a) {{ return {expr}; }}\n"
+                           f"TS_UNARY_VEC({op.name}, {vn})\n")
         else:
             out.append(f"static inline void ts_apply_{op.name}(__global {o}* out, long o, __global const IN_T* x, "
                        f"long i, __global const IN_T* y, long j) {{ const {c} a = {_ld(dtype, 'x', 'i')}; "
@@ -65,6 +71,26 @@ def _elementwise_source(dev, dtype):
                   f"static inline void ts_apply_fill(__global IN_T* out, long o, TS_FILL_T value) "
                   f"{{ {_st(dtype, 'out', 'o', 'value', fill_t)} }}\n")
     return "".join(out)
+
+
+_VECTOR_BUILTINS = frozenset(
+    "exp exp2 exp10 expm1 log log2 log10 log1p sqrt rsqrt cbrt sin cos tan asin acos atan sinh cosh tanh asinh acosh "
+    "atanh erf erfc tgamma lgamma floor ceil rint trunc round fabs".split())
+
+
+def vector_op(dev, op, dtype):
+    """Whether unary ``op`` of ``dtype`` gets the NAME_vec kernel of Note [Vector elementwise kernels]: a CPU device
+    with a vector width for the dtype, a result of the same dtype, and an expression that means the same on a
+    vector (math builtins of ``a``, arithmetic and literals; no comparisons, ternaries or helpers)."""
+    if op.arity != 1 or dtype not in dev.vector_width or op.result_dtype(dtype) != dtype:
+        return False
+    expr = op.expression(dtype)
+    if re.search(r"[?<>=!&|~%^]", expr):
+        return False
+    names = re.findall(r"[A-Za-z_]\w*(?:\s*\()?", expr)
+    calls = [n.rstrip("( ") for n in names if n.endswith("(")]
+    plain = [n for n in names if not n.endswith("(")]
+    return all(n == "a" for n in plain) and bool(calls) and all(n in _VECTOR_BUILTINS for n in calls)
 
 
 def _astype_source(dev, dtype):
@@ -130,6 +156,10 @@ _LIMITS = {"int8": ("CHAR_MIN", "CHAR_MAX"), "int16": ("SHRT_MIN", "SHRT_MAX"), 
            "float32": ("-INFINITY", "INFINITY"), "float64": ("-INFINITY", "INFINITY")}
 
 
+#: the reductions with a NAME_vec kernel on CPU devices (Note [Vector reductions])
+VECTOR_REDUCTIONS = ("sum", "max", "min")
+
+
 def reduction_types(op, dtype, fp64=True):
     """(accumulator C type, result dtype) of reduction ``op`` on ``dtype`` (optable's result kinds) on a device with
     or without ``fp64``."""
@@ -150,8 +180,10 @@ def _reduce_source(dev, dtype):
     with the ts_cadd/ts_cmul helpers of their accumulator (complex_accumulator)."""
     is_complex = optable.KIND[dtype] == "complex"
     acc_dtype = complex_accumulator(dev, dtype) if is_complex else None
+    vn = dev.vector_width.get(dtype)  # Note [Vector reductions]
     out = [_preamble(dev, [acc_dtype] if is_complex else []),
-           f"#define IN_T {codegen.ctype('opencl', dtype)}\n#define TS_RL {dev.reduce_local}\n", _read("reduce.cl")]
+           f"#define IN_T {codegen.ctype('opencl', dtype)}\n#define TS_RL {dev.reduce_local}\n"
+           + (f"#define TS_VN {vn}\n" if vn else ""), _read("reduce.cl")]
     for name, red in optable.REDUCTIONS.items():
         if dtype not in red.dtypes:
             continue
@@ -194,6 +226,8 @@ def _reduce_source(dev, dtype):
                    f"static inline void ts_write_{name}(__global {o}* out, long o, {acc} acc, long idx) "
                    f"{{ {_st(rdt, 'out', 'o', result)} }}\n"
                    f"TS_REDUCTION({name}, {acc}, {o})\n")
+        if vn and name in VECTOR_REDUCTIONS and acc == codegen.ctype("opencl", dtype):
+            out.append(f"TS_REDUCTION_VEC({name}, {o}, TS_RV_{name.upper()}, {int(name != 'sum')})\n")
     return "".join(out)
 
 
@@ -225,7 +259,9 @@ def _matmul_source(dev, dtype):
 
 def _softmax_source(dev, dtype):
     c = codegen.compute_type("opencl", dtype)
-    return _preamble(dev, []) + f"#define C_T {c}\n" + _io(dtype, "C_T") + _read("softmax.cl")
+    vn = dev.vector_width.get(dtype)
+    vec = f"#define TS_VN {vn}\n" if vn else ""
+    return _preamble(dev, []) + f"#define C_T {c}\n{vec}" + _io(dtype, "C_T") + _read("softmax.cl")
 
 
 def _windows_source(dev, dtype):

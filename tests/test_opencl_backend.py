@@ -52,7 +52,8 @@ def test_every_program_compiles(dev, family):
             assert names == {f"to_{d}_{v}" for d in optable.DTYPE_NAMES for v in ("contig", "strided")}
         elif family == "reduce":
             expected = [r for r, red in optable.REDUCTIONS.items() if dtype in red.dtypes]
-            assert names == {f"{r}_{v}" for r in expected for v in ("serial", "group", "finish")}
+            vec = {f"{r}_vec" for r in opencl.VECTOR_REDUCTIONS if r in expected and dtype in dev.vector_width}
+            assert names == {f"{r}_{v}" for r in expected for v in ("serial", "group", "finish")} | vec
 
 
 def test_float16_kernels_even_without_the_extension():
@@ -460,3 +461,94 @@ def test_register_blocked_matmul(dev, dtype):
     b = rng.standard_normal((5, vn + 5, 9)).astype(dtype)
     got = ts.asarray(a, device="opencl") @ ts.asarray(b, device="opencl").mT
     np.testing.assert_allclose(got.numpy(), a @ np.swapaxes(b, -1, -2), rtol=tol, atol=tol * 9)
+
+
+@pytest.fixture
+def launched(dev, monkeypatch):
+    """The names of the kernels launched while the test runs."""
+    names = []
+    launch = opencl._Device.launch
+
+    def spy(self, kernel, *args):
+        names.append(kernel.function_name)
+        return launch(self, kernel, *args)
+
+    monkeypatch.setattr(opencl._Device, "launch", spy)
+    return names
+
+
+def _vector_dtypes(dev):
+    if not dev.vector_width:
+        pytest.skip("not a CPU OpenCL device: no vector kernels")
+    return sorted(dev.vector_width)
+
+
+def test_vector_elementwise_kernels(dev, launched):
+    """Note [Vector elementwise kernels]: the math builtins of float dtypes on vectors, with tails of every length
+    and views at odd offsets, NaN and infinities, equal to the scalar kernels' answers within an ulp or two."""
+    for dtype in _vector_dtypes(dev):
+        vn = dev.vector_width[dtype]
+        rng = np.random.default_rng(3)
+        for n in (1, vn - 1, vn, vn + 1, 5 * vn + 3, 1000):
+            h = (rng.standard_normal(n + 1) * 3).astype(dtype)
+            h[:3] = [np.nan, np.inf, -np.inf][: min(3, n + 1)]
+            x = ts.asarray(h, device="opencl")[1:]  # an offset view
+            for name in ("exp", "tanh", "sigmoid", "log", "sin", "sqrt", "floor"):
+                with np.errstate(all="ignore"):
+                    ref = getattr(ts, name)(ts.asarray(h[1:])).numpy()
+                got = getattr(ts, name)(x).numpy()
+                tol = 4 * np.finfo(dtype).eps
+                np.testing.assert_allclose(got, ref, rtol=tol, atol=tol, equal_nan=True, err_msg=f"{name} {dtype} {n}")
+    assert "exp_vec" in launched and "sigmoid_vec" in launched
+    assert "relu_vec" not in launched and "sign_vec" not in launched  # comparisons keep the scalar kernel
+
+
+def test_vector_softmax(dev, launched):
+    """The softmax vector kernel: rows shorter and longer than a vector, rows with NaN, +inf or all -inf, against
+    PyTorch's answers."""
+    torch = pytest.importorskip("torch")
+    for dtype in _vector_dtypes(dev):
+        vn = dev.vector_width[dtype]
+        rng = np.random.default_rng(4)
+        for cols in (1, vn - 1, vn, 3 * vn + 5):
+            h = (rng.standard_normal((6, cols)) * 4).astype(dtype)
+            h[1, 0] = np.nan
+            h[2, -1] = np.inf
+            h[3, :] = -np.inf
+            h[4, 0] = -np.inf
+            x = ts.asarray(h, device="opencl")
+            for ours, theirs in ((ts.softmax, torch.softmax), (ts.log_softmax, torch.log_softmax)):
+                got = ours(x, axis=-1).numpy()
+                ref = theirs(torch.from_numpy(h), dim=-1).numpy()
+                tol = 8 * np.finfo(dtype).eps * max(1, np.log2(cols))
+                np.testing.assert_allclose(got, ref, rtol=tol, atol=tol, equal_nan=True, err_msg=f"{dtype} {cols}")
+    assert "softmax_vec" in launched and "log_softmax_vec" in launched
+
+
+def test_vector_reductions(dev, launched):
+    """Note [Vector reductions]: sum, max and min over a contiguous run (whole tensor and last axis, one work-item
+    and many per output), with a NaN or infinities anywhere, against NumPy in float64."""
+    for dtype in _vector_dtypes(dev):
+        vn = dev.vector_width[dtype]
+        rng = np.random.default_rng(5)
+        for shape, axis in (((4 * vn,), None), ((4 * vn + 3,), None), ((300_001,), None), ((3, 200_003), -1),
+                            ((7, 9 * vn + 1), -1), ((2, 3, 8 * vn), (1, 2))):
+            h = rng.standard_normal(shape).astype(dtype)
+            for case in ("finite", "nan", "inf", "-inf"):
+                hh = h.copy()
+                flat = hh.reshape(-1)
+                if case == "nan":
+                    flat[flat.size // 2 + 1] = np.nan
+                elif case == "inf":
+                    flat[-1] = np.inf
+                elif case == "-inf":
+                    flat[5] = -np.inf
+                x = ts.asarray(hh, device="opencl")
+                for name in ("sum", "max", "min"):
+                    with np.errstate(all="ignore"):
+                        ref = getattr(hh.astype(np.float64), name)(axis=axis)
+                    got = getattr(x, name)(axis=axis).numpy()
+                    tol = 1e-5 if dtype == "float32" else 1e-12
+                    np.testing.assert_allclose(got, ref, rtol=tol, atol=tol * 100, equal_nan=True,
+                                               err_msg=f"{name} {dtype} {shape} {axis} {case}")
+    assert {"sum_vec", "max_vec", "min_vec", "sum_finish"} <= set(launched)

@@ -117,3 +117,69 @@
         for (long c = 1; c < G; ++c) ts_fold_##NAME(&acc, &idx, part[o * G + c], part_idx[o * G + c]);  \
         ts_write_##NAME(out, out_off + o, acc, idx);                                                    \
     }
+
+/* Note [Vector reductions]: on CPU devices a work-group's items each fold a contiguous run with scalar loads, which
+ * PoCL's work-group vectoriser turns into gathers across the items' runs (sum of 16M floats at half the cpu
+ * backend's speed, max at a tenth).  sum, max and min of float dtypes over one contiguous reduced run (the common
+ * x.sum(), x.max(), x.sum(axis=-1)) instead take NAME_vec: G work-items per output, each folding a TS_VN-aligned
+ * chunk in four TS_VN-wide accumulators (TS_VSTEP), then the lanes and the tail with the scalar fold; a NaN seen by
+ * max or min is kept in a flag (a vector compare drops it) and wins at the end.  G > 1 leaves G partials for
+ * NAME_finish above, in the same layout as NAME_group's. */
+#ifdef TS_VN
+#define TS_RV_CAT2(a, b) a##b
+#define TS_RV_CAT(a, b) TS_RV_CAT2(a, b)
+#define TS_RV_T TS_RV_CAT(IN_T, TS_VN)
+#define TS_RV_LOAD TS_RV_CAT(vload, TS_VN)
+#define TS_RV_STORE TS_RV_CAT(vstore, TS_VN)
+
+#define TS_REDUCTION_VEC(NAME, OUT, VSTEP, NAN_WINS)                                                  \
+    __kernel void NAME##_vec(__global OUT* out, long out_off, __global IN_T* part, __global long* part_idx, \
+                             __global const IN_T* x, long x_off, __global const long* meta, long nk,   \
+                             long R, long G) {                                                          \
+        const long g = get_global_id(0);                                                                \
+        const long o = g / G, c = g % G;                                                                \
+        const long chunk = ((R + G - 1) / G + TS_VN - 1) / TS_VN * TS_VN;                               \
+        const long start = min(R, c * chunk), end = min(R, start + chunk);                              \
+        __global const IN_T* p = x + x_off + ts_offset(o, nk, meta, meta + nk) + start;                 \
+        const long n = end - start, nv = n / TS_VN;                                                     \
+        const TS_RV_T init = (TS_RV_T)ts_init_##NAME();                                                 \
+        TS_RV_T a0 = init, a1 = init, a2 = init, a3 = init;                                             \
+        TS_RV_T nan = (TS_RV_T)0;                                                                       \
+        long k = 0;                                                                                     \
+        for (; k + 4 <= nv; k += 4) {                                                                   \
+            const TS_RV_T v0 = TS_RV_LOAD(k, p), v1 = TS_RV_LOAD(k + 1, p);                             \
+            const TS_RV_T v2 = TS_RV_LOAD(k + 2, p), v3 = TS_RV_LOAD(k + 3, p);                         \
+            VSTEP(a0, v0); VSTEP(a1, v1); VSTEP(a2, v2); VSTEP(a3, v3);                                 \
+            if (NAN_WINS) {                                                                             \
+                nan = (v0 != v0) ? v0 : nan;                                                            \
+                nan = (v1 != v1) ? v1 : nan;                                                            \
+                nan = (v2 != v2) ? v2 : nan;                                                            \
+                nan = (v3 != v3) ? v3 : nan;                                                            \
+            }                                                                                           \
+        }                                                                                               \
+        for (; k < nv; ++k) {                                                                           \
+            const TS_RV_T v = TS_RV_LOAD(k, p);                                                         \
+            VSTEP(a0, v);                                                                               \
+            if (NAN_WINS) nan = (v != v) ? v : nan;                                                     \
+        }                                                                                               \
+        VSTEP(a0, a1); VSTEP(a2, a3); VSTEP(a0, a2);                                                    \
+        IN_T lanes[TS_VN], flags[TS_VN];                                                                \
+        TS_RV_STORE(a0, 0, lanes);                                                                      \
+        TS_RV_STORE(nan, 0, flags);                                                                     \
+        IN_T acc = lanes[0];                                                                            \
+        long idx = 0;                                                                                   \
+        for (int j = 1; j < TS_VN; ++j) ts_fold_##NAME(&acc, &idx, lanes[j], 0);                        \
+        for (int j = 0; j < TS_VN; ++j) if (flags[j] != flags[j]) acc = flags[j];                       \
+        for (long j = nv * TS_VN; j < n; ++j) ts_fold_##NAME(&acc, &idx, p[j], 0);                      \
+        if (G == 1) {                                                                                   \
+            ts_write_##NAME(out, out_off + o, acc, 0);                                                  \
+        } else {                                                                                        \
+            part[g] = acc;                                                                              \
+            part_idx[g] = 0;                                                                            \
+        }                                                                                               \
+    }
+
+#define TS_RV_SUM(a, v) a += (v)
+#define TS_RV_MAX(a, v) a = ((v) > (a)) ? (v) : (a)
+#define TS_RV_MIN(a, v) a = ((v) < (a)) ? (v) : (a)
+#endif
