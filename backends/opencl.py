@@ -641,13 +641,15 @@ class _Dense:
 
 
 def _dense_copy(dev, x):
-    """``x``'s values in a fresh row-major buffer of the device (broadcast dims stay broadcast: copied once) by
-    the same-dtype astype kernel, as (a view-like _Dense, the pooled buffer to keep until the launch reading it
-    has been enqueued)."""
-    shape = [n if s else 1 for n, s in zip(x.shape, x.strides)]
-    dense, step = [0] * len(shape), 1
-    for d in range(len(shape) - 1, -1, -1):
-        dense[d] = step if x.strides[d] else 0
+    """``x``'s values in a fresh row-major buffer of the device by the same-dtype astype kernel, as (a view-like
+    _Dense, the pooled buffer to keep until the launch reading it has been enqueued).  Broadcast batch dims stay
+    broadcast (copied once); the matrix dims are always materialised, so that a row is contiguous."""
+    nd = len(x.shape)
+    keep = [bool(s) or d >= nd - 2 for d, s in enumerate(x.strides)]
+    shape = [n if k else 1 for n, k in zip(x.shape, keep)]
+    dense, step = [0] * nd, 1
+    for d in range(nd - 1, -1, -1):
+        dense[d] = step if keep[d] else 0
         step *= shape[d]
     handle = dev.allocate(max(1, step) * x.dtype.itemsize)
     mode, meta, ndim = dev.elementwise_plan(tuple(shape), (tuple(dense), tuple(x.strides)))

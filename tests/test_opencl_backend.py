@@ -434,8 +434,8 @@ def test_launch_errors_name_the_device_and_kernel(dev):
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_register_blocked_matmul(dev, dtype):
     """Note [Register-blocked matmul] on CPU devices: every edge of the rows x vector block (m and n one off a
-    multiple, n narrower than a vector, the 4-wide kernel), b with a column stride (copied first), broadcast batches
-    of a transposed b (copied once), a transposed a, and an empty k, against NumPy."""
+    multiple, n narrower than a vector, the 4-wide kernel), b with a column stride (copied first), a broadcast b
+    (strides 0), broadcast batches of a transposed b (copied once), a transposed a, and an empty k, against NumPy."""
     if dtype not in dev.matmul_block:
         pytest.skip("not a CPU OpenCL device: the tiled kernel serves it (checked in test_ops.py)")
     if dtype == "float64" and not dev.fp64:
@@ -457,6 +457,11 @@ def test_register_blocked_matmul(dev, dtype):
                 ta = ts.asarray(np.ascontiguousarray(a.T), device="opencl").T
             got = (ta @ tb).numpy()
             np.testing.assert_allclose(got, a @ b, rtol=tol, atol=tol * max(1, k), err_msg=f"{(m, k, n)} {layout}")
+    for b in (ts.broadcast_to(ts.asarray(2.5, dtype=dtype, device="opencl"), (5, 2 * vn + 1)),  # strides (0, 0)
+              ts.broadcast_to(ts.asarray(rng.standard_normal(3).astype(dtype), device="opencl"), (7, 3))):
+        a = rng.standard_normal((rows + 1, b.shape[0])).astype(dtype)
+        got = ts.asarray(a, device="opencl") @ b
+        np.testing.assert_allclose(got.numpy(), a @ b.numpy(), rtol=tol, atol=tol * 9)
     a = rng.standard_normal((3, 1, rows + 3, 9)).astype(dtype)
     b = rng.standard_normal((5, vn + 5, 9)).astype(dtype)
     got = ts.asarray(a, device="opencl") @ ts.asarray(b, device="opencl").mT

@@ -64,3 +64,18 @@ def matmul_samples(op, dtype, device, rng):
         return ts.matmul(ts.broadcast_to(to_device(a, device), (4, 17, 33)), to_device(b, device, "transposed"))
     yield Sample("matmul(broadcast_to (1, 17, 33) -> (4, 17, 33) @ transposed (4, 33, 5))", run,
                  reference.matmul(np.broadcast_to(a, (4, 17, 33)), b), atol=atol, rtol=rtol, inputs={"args": [a, b]})
+    # matrices broadcast by stride 0 within their own rows and columns (a gradient of sum() meets a matmul in
+    # backward as an expanded scalar; a bias row expanded to a matrix): kernels that load rows of an operand as
+    # vectors must not take a zero column stride for a unit one
+    for sa, sb, base_a, base_b in (((9, 5), (5, 33), None, (1, 1)), ((9, 5), (5, 33), None, (1, 33)),
+                                   ((33, 5), (5, 9), (33, 1), None), ((17, 5), (5, 3), (1, 1), (1, 1))):
+        a = _matmul_values(dtype, base_a or sa, rng)
+        b = _matmul_values(dtype, base_b or sb, rng)
+        full_a, full_b = np.broadcast_to(a, sa), np.broadcast_to(b, sb)
+        atol, rtol = matmul_tolerance(full_a, full_b)
+
+        def run(a=a, b=b, sa=sa, sb=sb):
+            return ts.matmul(ts.broadcast_to(to_device(a, device), sa), ts.broadcast_to(to_device(b, device), sb))
+        yield Sample(f"matmul(broadcast by stride 0: {base_a or sa} -> {sa} @ {base_b or sb} -> {sb})", run,
+                     reference.matmul(full_a, full_b), atol=atol, rtol=rtol,
+                     inputs={"args": [np.array(full_a), np.array(full_b)]})
