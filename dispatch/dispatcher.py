@@ -424,6 +424,15 @@ _ELEMENTWISE = {name: _EW(op) for name, op in optable.ELEMENTWISE.items()}
 
 def astype(x, dt, copy=True):
     """``x`` converted to ``dt`` on its device (a copy unless ``copy=False`` and nothing changes)."""
+    if type(x) is Tensor:  # the fast path: a contiguous x, a kernel already looked up, a dtype the device has
+        device = x.device
+        kernel = _fast.get(("astype", device.type, x.dtype))
+        if kernel is not None and x.is_contiguous and (copy or x.dtype is not dt) and \
+                dt in (device._dtypes or device.supported_dtypes()):
+            out = _fresh(x.shape, x.strides, x.size, dt, device)
+            if out.size:
+                kernel(out, x)
+            return out
     if not isinstance(x, Tensor):
         require_tensor("astype", x)
     if x.dtype is dt and not copy:
@@ -435,6 +444,9 @@ def astype(x, dt, copy=True):
 
 def contiguous(x):
     return x if x.is_contiguous else astype(x, x.dtype)
+
+
+plain_astype = astype  # before autograd wraps ``astype``: Tensor.astype of a plain Tensor calls it
 
 
 def _unary_slow(op, x):
@@ -826,7 +838,7 @@ def make_reduction(op):
             kernel = kernels.get((device.type, dt))
             rdt = result[dt]
             if axes and kernel is not None and x.size and (rdt is dt or rdt in device.supported_dtypes()):
-                out = empty(out_shape, rdt, device)
+                out = _fresh((), (), 1, rdt, device) if axis is None else empty(out_shape, rdt, device)
                 kernel(out, x, axes)
                 if keepdims:
                     kept = _ONES_SHAPES[ndim] if axis is None else shape[:axes[0]] + (1,) + shape[axes[0] + 1:]

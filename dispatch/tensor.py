@@ -591,6 +591,18 @@ def _install_operators():
 
     Tensor.__imatmul__ = imatmul
 
+    from .dtypes import DType
+
+    plain_astype, any_astype = d.plain_astype, Tensor.astype
+
+    def astype(self, dtype, copy=True):
+        if type(self) is Tensor and type(dtype) is DType:  # no autograd to record, no dtype name to parse
+            return plain_astype(self, dtype, copy)
+        return any_astype(self, dtype, copy)
+
+    astype.__doc__ = any_astype.__doc__
+    Tensor.astype = astype
+
     invert_op = d.UNARY["bitwise_invert"]
 
     def invert(self):

@@ -225,9 +225,12 @@ void for_each_tile(const Dims<N>& d, char* const base[N], int64_t begin, int64_t
     }
 }
 
-// The threads for ``work`` elements of cheap work: one below grain(), at most max_threads().
+// The threads for ``work`` elements of cheap work: one below grain(), else one per started grain (PyTorch's
+// parallel_for rule: 64K floats, two grains' worth less a little, take two threads, not one), at most max_threads().
 inline int threads_for(int64_t work) {
-    return static_cast<int>(std::min<int64_t>(max_threads(), std::max<int64_t>(1, work / grain())));
+    const int64_t g = grain();
+    if (work < g) return 1;
+    return static_cast<int>(std::min<int64_t>(max_threads(), (work + g - 1) / g));
 }
 
 // Splits the flat range (or the tiles, Note [Tiled traversal]) across threads; one thread below grain() elements,
@@ -266,8 +269,7 @@ void parallel_runs(const Dims<N>& d, char* const base[N], Inner&& inner, int64_t
 // ``work`` (the elements all the rows touch: a row of pooling windows does more than one element's work).
 template <class Body>
 void parallel_rows(int64_t rows, int64_t work, Body&& body) {
-    const int64_t by_work = std::max<int64_t>(1, work / grain());
-    const int threads = static_cast<int>(std::min<int64_t>({static_cast<int64_t>(max_threads()), by_work, rows}));
+    const int threads = static_cast<int>(std::min<int64_t>(threads_for(work), rows));
     if (threads <= 1) {
         body(int64_t(0), rows);
         return;

@@ -716,7 +716,7 @@ bool scatter_add_typed(const Shape& shape, T* out, int64_t n_out, const int64_t*
         return off;
     };
     const int64_t total = outer * A * inner;
-    const int64_t threads = std::min<int64_t>(max_threads(), std::max<int64_t>(1, total / grain()));
+    const int64_t threads = threads_for(total);
     // few outer positions: split the inner range too, so that every thread has work
     const int64_t chunks = outer >= threads ? 1 : std::min<int64_t>(inner, (threads + outer - 1) / outer);
     const int64_t chunk = (inner + chunks - 1) / chunks;

@@ -147,7 +147,7 @@ inline bool is_nonzero(T v) {
 
 // The chunks both passes split the flat range into: one below the grain, else one per thread.
 int64_t chunks_for(int64_t total) {
-    return std::max<int64_t>(1, std::min<int64_t>(max_threads(), total / grain()));
+    return threads_for(total);
 }
 
 template <class T>
