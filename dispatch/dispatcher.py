@@ -395,6 +395,33 @@ def broadcast_shapes(op, *shapes):
     return tuple(out)
 
 
+_broadcasts = {}  # (a.shape, a.strides, b.shape, b.strides) -> _broadcast_plan's answer
+
+
+def _broadcast_plan(a, b):
+    """(shape, a's strides or None, contiguous, b's strides or None, contiguous, size): the broadcast result's
+    shape and each operand's view of it (None: already that shape) for binary_op's fast path, cached; None when the
+    shapes do not broadcast or the result would have too many dims."""
+    try:
+        shape = broadcast_shapes("", a.shape, b.shape)
+    except errors.ShapeError:
+        return None
+    views = []
+    for x in (a, b):
+        if x.shape == shape:
+            views += [None, None]
+        else:
+            v = expand(x, shape)
+            views += [v.strides, v.is_contiguous]
+    size = 1
+    for n in shape:
+        size *= n
+    if len(_broadcasts) > 8192:
+        _broadcasts.clear()
+    plan = _broadcasts[(a.shape, a.strides, b.shape, b.strides)] = (shape, *views, size)
+    return plan
+
+
 def expand(x, shape):
     """``x`` viewed with ``shape`` (stride 0 along broadcast dims)."""
     if x.shape == shape:
@@ -539,10 +566,23 @@ def _make_binary(op):
                         except (OverflowError, errors.KernelNotFoundError):  # an int outside dt's range
                             return _binary_slow(op, a, b)  # (comparisons still have an answer), or no fill
                     b = view
-                if b.dtype is dt and b.device is device and a.shape == b.shape:
+                if b.dtype is dt and b.device is device:
                     kernel = kernels.get((device.type, dt))
                     if kernel is not None and (not to_float or dt.kind == "float" or dt.kind == "complex"):
-                        out = empty_for(a, b, _BOOL if bool_out else dt)
+                        if a.shape == b.shape:
+                            out = empty_for(a, b, _BOOL if bool_out else dt)
+                        else:  # broadcasting (a bias row added to a batch): the views from a cached plan
+                            plan = _broadcasts.get((a.shape, a.strides, b.shape, b.strides))
+                            if plan is None:
+                                plan = _broadcast_plan(a, b)
+                                if plan is None:  # shapes that do not broadcast: the slow path says so
+                                    return _binary_slow(op, a, b)
+                            shape, sa, ca, sb, cb, size = plan
+                            if sa is not None:
+                                a = make_tensor(a.buffer, a.offset, shape, sa, dt, device, ca, size)
+                            if sb is not None:
+                                b = make_tensor(b.buffer, b.offset, shape, sb, dt, device, cb, size)
+                            out = empty(shape, _BOOL if bool_out else dt, device)
                         if out.size:
                             kernel(out, a, b)
                         return out

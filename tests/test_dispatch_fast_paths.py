@@ -92,3 +92,29 @@ def test_fast_softmax_matches_the_general_path(device, op, rng):
     x = ts.asarray(base, device=device)
     with pytest.raises(TypeError):
         public(x, axis=1.0)
+
+
+def test_broadcasting_fast_path_matches_the_general_path(device, rng):
+    """binary_op's broadcast plans (a bias row added to a batch, a column times a row, leading dims added): the
+    same values, dtype, shape and layout as _binary_slow, for operands of every layout, either order; shapes that
+    do not broadcast still raise the general path's error."""
+    for dt in (ts.float32, ts.int32):
+        if dt not in device.supported_dtypes():
+            continue
+        host = (rng.standard_normal((4, 5, 6)) * 3).astype(np.dtype(dt.name))
+        full = ts.asarray(host, device=device)
+        cases = [(full, full[0, 0]), (full, full[0, :, :1]), (full[:, :1], full[0]), (full[:, ::2], full[0, ::2, 0:1]),
+                 (ts.permute_dims(full, (2, 0, 1)), full[0, :, 0]), (full[0], full[:, :1, 0:1]), (full, full[:1])]
+        for a, b in cases:
+            for x, y in ((a, b), (b, a)):
+                for op in ("add", "multiply", "greater"):
+                    got = getattr(ts, op)(x, y)
+                    want = d._binary_slow(op, x, y)
+                    _same(got, want)
+                    np.testing.assert_array_equal(got.numpy(), getattr(np, op)(x.numpy(), y.numpy()))
+        with pytest.raises(ts.ShapeError, match="do not broadcast"):
+            ts.add(full, full[0, 0, :4])
+        with pytest.raises(ts.ShapeError, match="do not broadcast"):
+            full[:, :3] + full[0, :2]  # the plan is cached per layout: the error still comes every time
+        with pytest.raises(ts.ShapeError, match="do not broadcast"):
+            full[:, :3] + full[0, :2]
