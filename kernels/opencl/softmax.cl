@@ -51,29 +51,63 @@ TS_SOFTMAX(log_softmax, 1)
         x += x_off + ts_offset(row, nk, meta, meta + nk);                                            \
         out += out_off + row * L;                                                                    \
         const long nv = L / TS_VN;                                                                   \
-        TS_V mv = (TS_V)(-INFINITY);                                                                 \
-        int nan = 0;                                                                                 \
-        for (long k = 0; k < nv; ++k) {                                                              \
-            const TS_V v = TS_VLOAD(k, x);                                                           \
-            nan |= any(isnan(v));                                                                    \
-            mv = fmax(mv, v);                                                                        \
+        /* four running maxima (one would wait on its compare each step); a NaN lane is remembered in   \
+         * nv_, since the compares drop it */                                                        \
+        TS_V m0 = (TS_V)(-INFINITY), m1 = m0, m2 = m0, m3 = m0, nv_ = (TS_V)0;                       \
+        long k = 0;                                                                                  \
+        for (; k + 4 <= nv; k += 4) {                                                                \
+            const TS_V v0 = TS_VLOAD(k, x), v1 = TS_VLOAD(k + 1, x);                                 \
+            const TS_V v2 = TS_VLOAD(k + 2, x), v3 = TS_VLOAD(k + 3, x);                             \
+            m0 = v0 > m0 ? v0 : m0;                                                                  \
+            m1 = v1 > m1 ? v1 : m1;                                                                  \
+            m2 = v2 > m2 ? v2 : m2;                                                                  \
+            m3 = v3 > m3 ? v3 : m3;                                                                  \
+            nv_ = (v0 != v0) ? v0 : nv_;                                                             \
+            nv_ = (v1 != v1) ? v1 : nv_;                                                             \
+            nv_ = (v2 != v2) ? v2 : nv_;                                                             \
+            nv_ = (v3 != v3) ? v3 : nv_;                                                             \
         }                                                                                            \
+        for (; k < nv; ++k) {                                                                        \
+            const TS_V v = TS_VLOAD(k, x);                                                           \
+            m0 = v > m0 ? v : m0;                                                                    \
+            nv_ = (v != v) ? v : nv_;                                                                \
+        }                                                                                            \
+        m0 = m1 > m0 ? m1 : m0;                                                                      \
+        m2 = m3 > m2 ? m3 : m2;                                                                      \
+        m0 = m2 > m0 ? m2 : m0;                                                                      \
+        IN_T lanes[TS_VN], flags[TS_VN];                                                             \
+        TS_VSTORE(m0, 0, lanes);                                                                     \
+        TS_VSTORE(nv_, 0, flags);                                                                    \
         IN_T m = -INFINITY;                                                                          \
-        for (int j = 0; j < TS_VN; ++j) m = fmax(m, ((IN_T*)&mv)[j]);                                \
+        int nan = 0;                                                                                 \
+        for (int j = 0; j < TS_VN; ++j) {                                                            \
+            m = lanes[j] > m ? lanes[j] : m;                                                         \
+            nan |= flags[j] != flags[j];                                                             \
+        }                                                                                            \
         for (long k = nv * TS_VN; k < L; ++k) {                                                      \
-            nan |= isnan(x[k]);                                                                      \
-            m = fmax(m, x[k]);                                                                       \
+            nan |= x[k] != x[k];                                                                     \
+            m = x[k] > m ? x[k] : m;                                                                 \
         }                                                                                            \
         if (nan) m = NAN;                                                                            \
-        TS_V sv = (TS_V)0;                                                                           \
-        for (long k = 0; k < nv; ++k) {                                                              \
+        TS_V s0 = (TS_V)0, s1 = s0;                                                                  \
+        k = 0;                                                                                       \
+        for (; k + 2 <= nv; k += 2) {                                                                \
+            const TS_V v0 = TS_VLOAD(k, x) - m, v1 = TS_VLOAD(k + 1, x) - m;                         \
+            const TS_V e0 = exp(v0), e1 = exp(v1);                                                   \
+            s0 += e0;                                                                                \
+            s1 += e1;                                                                                \
+            TS_VSTORE(LOG ? v0 : e0, k, out);                                                        \
+            TS_VSTORE(LOG ? v1 : e1, k + 1, out);                                                    \
+        }                                                                                            \
+        for (; k < nv; ++k) {                                                                        \
             const TS_V v = TS_VLOAD(k, x) - m;                                                       \
             const TS_V e = exp(v);                                                                   \
-            sv += e;                                                                                 \
+            s0 += e;                                                                                 \
             TS_VSTORE(LOG ? v : e, k, out);                                                          \
         }                                                                                            \
+        TS_VSTORE(s0 + s1, 0, lanes);                                                                \
         IN_T s = 0;                                                                                  \
-        for (int j = 0; j < TS_VN; ++j) s += ((IN_T*)&sv)[j];                                        \
+        for (int j = 0; j < TS_VN; ++j) s += lanes[j];                                               \
         for (long k = nv * TS_VN; k < L; ++k) {                                                      \
             const IN_T v = x[k] - m, e = exp(v);                                                     \
             s += e;                                                                                  \
