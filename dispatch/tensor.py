@@ -141,9 +141,17 @@ class Tensor(_RawTensor):
     @property
     def T(self):
         """The transpose (axes reversed, as in NumPy)."""
-        if type(self) is not Tensor and isinstance(self, GradTensor):  # recorded as a permute_dims view
+        if type(self) is Tensor:  # the view made in place: no axis checks, no size to count (STYLE: the hot path)
+            t = _new(_RawTensor)
+            t.buffer, t.offset, t.dtype, t.device, t.size = self.buffer, self.offset, self.dtype, self.device, self.size
+            shape = t.shape = self.shape[::-1]
+            strides = t.strides = self.strides[::-1]
+            t.is_contiguous = len(shape) < 2 or _is_contiguous(shape, strides)
+            t.__class__ = Tensor
+            return t
+        if isinstance(self, GradTensor):  # recorded as a permute_dims view
             return self.permute_dims(tuple(range(len(self.shape) - 1, -1, -1)))
-        return self._view(self.offset, self.shape[::-1], self.strides[::-1])  # the view directly: no axis checks
+        return self._view(self.offset, self.shape[::-1], self.strides[::-1])
 
     @property
     def mT(self):
