@@ -22,7 +22,7 @@ from . import functions as F
 from . import nnops
 from .autograd import MODE, SavedTensor, detach, needs_grad, track
 from .registry import registry
-from .tensor import GradTensor, ReadOnlyGradTensor, Tensor
+from .tensor import GradTensor, ReadOnlyGradTensor, Tensor, _is_contiguous
 
 _fast = registry.fast
 
@@ -301,6 +301,25 @@ def _matmul(ctx, g):
     return ga, gb
 
 
+def _linear(ctx, g):
+    """d.linear's backward, PyTorch's addmm: g @ w for x, g.mT @ x (rows of every batch dim) for w, laid out as w
+    is, and g summed to the bias's shape for b."""
+    x, w = _saved(ctx)  # x is saved only when w needs a gradient, w only when x does
+    (b_shape,) = ctx.params
+    gx = gw = gb = None
+    if ctx.needs[0]:
+        gx = d.matmul(g, w)
+    if ctx.needs[1]:
+        rows = g if g.ndim == 2 else F.reshape(g, (-1, g.shape[-1]))
+        gw = d.matmul(rows.mT, x if x.ndim == 2 else F.reshape(x, (-1, x.shape[-1])))
+    if b_shape is not None and ctx.needs[2]:
+        gb = ag._sum_to(g, b_shape) if g.shape != b_shape else g
+    return gx, gw, gb
+
+
+DERIVATIVES["linear"] = Derivative(_linear, (0, 1), save_for={0: (1,), 1: (0,)})
+
+
 def _product_like(transposed, x, y):
     """``x @ y``, laid out like the operand it is the gradient of: for an operand that was a transposed view (a
     Linear layer's ``x @ W.T``), ``(y.mT @ x.mT).mT``, whose transpose is contiguous, so that the gradient reaching
@@ -311,8 +330,12 @@ def _product_like(transposed, x, y):
 
 
 def _is_transposed(t):
-    """A matrix (or batch) whose last two dims are swapped from C order: ``w.T`` of a contiguous ``w``."""
-    return t.ndim >= 2 and not t.is_contiguous and t.strides[-2] == 1 and t.mT.is_contiguous
+    """A matrix (or batch) whose last two dims are swapped from C order: ``w.T`` of a contiguous ``w``.  Read from
+    the strides: ``t.mT`` of a tracked ``t`` would record a view node on every forward."""
+    shape, strides = t.shape, t.strides
+    if len(shape) < 2 or t.is_contiguous or strides[-2] != 1:
+        return False
+    return _is_contiguous(shape[:-2] + (shape[-1], shape[-2]), strides[:-2] + (strides[-1], strides[-2]))
 
 
 def _softmax(ctx, g):
@@ -815,6 +838,8 @@ def install():
     d.reduce = _reduce_wrapper(d.reduce)
     d.matmul = _recording("matmul", d.matmul, lambda a, b: (a, b),
                           lambda a, b: (a.shape, b.shape, _is_transposed(a), _is_transposed(b)))
+    d.linear = _recording("linear", d.linear, lambda x, w, b=None: (x, w, b),
+                          lambda x, w, b=None: (None if b is None else b.shape,))
     d.softmax_like = _softmax_wrapper(d.softmax_like)
     d.where = _recording("where", d.where, lambda c, a, b: (c, a, b))
     d.astype = _astype_wrapper(d.astype)

@@ -949,6 +949,20 @@ def matmul(a, b):
     return out
 
 
+def linear(x, w, b=None):
+    """``x @ w.mT + b`` for a 2-D ``w`` (out_features, in_features) as one op, PyTorch's addmm: the bias is added
+    into the product's own tensor, and autograd records one node (derivatives.py _linear) where the composition
+    recorded a transpose view, a matmul and a broadcast add.  nn.functional.linear checks the arguments first."""
+    wt = make_tensor(w.buffer, w.offset, (w.shape[1], w.shape[0]), (w.strides[1], w.strides[0]), w.dtype, w.device)
+    out = matmul(x, wt)
+    if b is None:
+        return out
+    if b.dtype is out.dtype and b.device is out.device and b.ndim <= out.ndim and \
+            all(n == 1 or n == m for n, m in zip(b.shape[::-1], out.shape[::-1])):
+        return binary_inplace("add", out, b)
+    return binary("add", out, b)  # a bias of another dtype promotes, one of a larger shape broadcasts the result
+
+
 def softmax_like(op, x, axis):
     require_tensor(op, x)
     if x.dtype.kind == "complex":  # never the real part quietly: softmax orders its inputs (by their maximum)

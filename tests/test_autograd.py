@@ -236,6 +236,31 @@ def test_matmul_first_and_second_derivatives(shapes):
     compare_with_torch(ts.matmul, torch.matmul, [a, b], second=True, what=f"matmul{shapes}")
 
 
+@pytest.mark.parametrize("x_shape, b_shape", [((5, 3), (4,)), ((3,), (4,)), ((2, 5, 3), (4,)), ((5, 3), None),
+                                              ((5, 3), (1, 4)), ((5, 3), (5, 4))])
+def test_linear_first_and_second_derivatives(x_shape, b_shape):
+    """nn.functional.linear is one op with its own node (dispatcher.linear, derivatives._linear): PyTorch's values,
+    gradients for x, w and b (summed to b's shape) and second derivatives; one node, not a transpose, a matmul and
+    an add."""
+    rng = _rng((x_shape, b_shape))
+    arrays = [_u(rng, *x_shape), _u(rng, 4, 3)] + ([_u(rng, *b_shape)] if b_shape else [])
+    compare_with_torch(ts.nn.functional.linear, torch.nn.functional.linear, arrays, second=True,
+                       what=f"linear{x_shape, b_shape}")
+    x, w = (ts.asarray(a, requires_grad=True) for a in arrays[:2])
+    out = ts.nn.functional.linear(x, w, ts.asarray(arrays[2], requires_grad=True) if b_shape else None)
+    assert out.grad_fn.name == "linear"
+    assert all(e is None or e[0].name == "accumulate_grad" for e in out.grad_fn.next_edges)
+
+
+def test_linear_bias_of_another_dtype_or_a_larger_shape():
+    """A float64 bias on float32 data promotes and a bias that broadcasts the product up grows the result, as
+    ``x @ w.mT + b`` does."""
+    x, w = ts.ones((2, 3), dtype=ts.float32), ts.ones((4, 3), dtype=ts.float32)
+    assert ts.nn.functional.linear(x, w, ts.ones(4, dtype=ts.float64)).dtype is ts.float64
+    out = ts.nn.functional.linear(x, w, ts.ones((5, 1, 4), dtype=ts.float32))
+    assert out.shape == (5, 2, 4) and float(out[0, 0, 0].item()) == 4.0
+
+
 @pytest.mark.parametrize("op", ["softmax", "log_softmax"])
 def test_softmax_first_and_second_derivatives(op):
     rng = _rng(op)
@@ -392,7 +417,7 @@ def test_take_along_axis_and_scatter_add():
 
 
 def test_every_derivative_of_the_table_is_tested_here():
-    tested = set(UNARY) | set(BINARY) | {"sum", "prod", "max", "min", "matmul", "softmax", "log_softmax", "where",
+    tested = set(UNARY) | set(BINARY) | {"sum", "prod", "max", "min", "matmul", "linear", "softmax", "log_softmax", "where",
                                          "astype", "to", "getitem", "reshape", "permute_dims", "broadcast_to",
                                          "concat", "setitem", "unfold", "fold", "max_pool2d", "avg_pool2d",
                                          "avg_pool2d_backward", "take_along_axis", "scatter_add", "std"}

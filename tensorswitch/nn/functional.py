@@ -15,6 +15,7 @@ import numbers
 import warnings
 
 import tensorswitch as ts
+from tensorswitch.dispatch import dispatcher as _d
 
 __all__ = ["linear", "conv2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "batch_norm", "layer_norm",
            "dropout", "relu", "gelu", "silu", "tanh", "sigmoid", "softmax", "log_softmax", "one_hot", "embedding",
@@ -114,7 +115,9 @@ def linear(input, weight, bias=None):  # noqa: A002  (PyTorch's argument names)
     if input.ndim == 0 or input.shape[-1] != weight.shape[-1]:
         raise ts.ShapeError(f"linear: input of shape {input.shape} does not match weight of shape {weight.shape}: "
                             f"the input's last dimension must be in_features={weight.shape[-1]}")
-    out = ts.matmul(input, weight.mT if weight.ndim == 2 else weight)
+    if weight.ndim == 2:  # one op and one autograd node (dispatch/dispatcher.py linear), as PyTorch's addmm
+        return _d.linear(input, weight, bias)
+    out = ts.matmul(input, weight)
     if bias is not None:
         out = out + bias
     return out

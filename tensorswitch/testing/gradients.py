@@ -283,6 +283,18 @@ def _matmul():
     return GradientOp(cases, requires="matmul", kernels=("matmul",))
 
 
+def _linear():
+    """nn.functional.linear with a 2-D weight: one op and one node of its own (dispatch/dispatcher.py linear)."""
+    rng = _rng("linear")
+    linear = ts.nn.functional.linear
+    cases = [GradientSample(f"linear(x {sx}, w (4, 3), b {sb})", lambda x, w, b: linear(x, w, b),
+                            [_uniform(rng, sx), _uniform(rng, (4, 3)), _uniform(rng, sb)])
+             for sx, sb in (((2, 3), (4,)), ((3,), (4,)), ((2, 2, 3), (4,)), ((2, 3), (2, 4)))]
+    cases.append(GradientSample("linear(x (2, 3), w (4, 3)) without bias", lambda x, w: linear(x, w),
+                                [_uniform(rng, (2, 3)), _uniform(rng, (4, 3))]))
+    return GradientOp(cases, requires="matmul", kernels=("matmul", "add", "sum"))
+
+
 def _softmax(op):
     fn = getattr(ts, op)
     rng = _rng(op)
@@ -728,6 +740,7 @@ def _build():
     for op in ("mean", "var", "std"):
         table[op] = _statistic(op)
     table["matmul"] = _matmul()
+    table["linear"] = _linear()
     table["softmax"], table["log_softmax"] = _softmax("softmax"), _softmax("log_softmax")
     table["where"], table["astype"], table["to"] = _where(), _astype(), _to()
     table.update(_views())
