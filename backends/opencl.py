@@ -218,6 +218,8 @@ class _Device:
         # {float dtype: elements per vector} on CPU devices, where explicit vectors pay (Note [Vector elementwise
         # kernels], Note [Register-blocked matmul]); GPUs get the scalar kernels
         self.vector_width = _vector_widths(cl_device, self.fp64) if self.cpu else {}
+        # the register-blocked matmul's (rows, vector width): one vector per accumulator row, 16 rows where vectors
+        # are 64 bytes (AVX-512 has 32 registers of them), 8 otherwise
         self.matmul_block = {d: (16 if vn * (4 if d == "float32" else 8) >= 64 else 8, vn)
                              for d, vn in self.vector_width.items()}
         self.vector_ops = {}  # (op, dtype) -> whether NAME_vec exists: opencl_source.vector_op, cached
@@ -589,11 +591,10 @@ def _reduction(op):
 
 def _vector_widths(cl_device, fp64):
     """{dtype: vector width} for float32 (and float64 with fp64): the device's preferred width as a power of two in
-    4..16.  The register-blocked matmul keeps one such vector per accumulator row, 16 rows where vectors are 64 bytes
-    (AVX-512 has 32 registers of them), 8 otherwise."""
+    4..16."""
     widths = {}
     for dtype, width in (("float32", cl_device.preferred_vector_width_float),
-                         ("float64", cl_device.preferred_vector_width_double if fp64 else 0)):
+                         ("float64", cl_device.preferred_vector_width_double)):
         if dtype == "float64" and not fp64:
             continue
         width = int(width or 0)
