@@ -598,10 +598,11 @@ def _recording(name, plain, inputs_of, params_of=None, is_view=False):
     def wrapper(*args, **kwargs):
         if MODE.enabled:
             inputs = inputs_of(*args, **kwargs)
-            if any(needs_grad(x) for x in inputs):
-                out = _untracked(plain, *args, **kwargs)
-                params = params_of(*args, **kwargs) if params_of is not None else None
-                return track(name, derivative, out, inputs, params, is_view)
+            for x in inputs:  # a loop, not any(genexpr): this runs on every matmul and linear
+                if isinstance(x, GradTensor) and x._requires_grad:
+                    out = _untracked(plain, *args, **kwargs)
+                    params = params_of(*args, **kwargs) if params_of is not None else None
+                    return track(name, derivative, out, inputs, params, is_view)
         return plain(*args, **kwargs)
     return wrapper
 

@@ -913,6 +913,16 @@ def _py_scalar(text, dt):
 # -- matmul and softmax ---------------------------------------------------------------------------------------------
 
 def matmul(a, b):
+    if type(a) is Tensor and type(b) is Tensor and a.dtype is b.dtype and a.device is b.device:
+        shape_a, shape_b = a.shape, b.shape  # the fast path: two matrices of one dtype (Linear's, a step's many)
+        if len(shape_a) == 2 and len(shape_b) == 2 and shape_a[1] == shape_b[0] and shape_a[1]:
+            device = a.device
+            kernel = _fast.get(("matmul", device.type, a.dtype))
+            if kernel is not None:
+                out = empty((shape_a[0], shape_b[1]), a.dtype, device)
+                if out.size:
+                    kernel(out, a, b)
+                return out
     if not isinstance(a, Tensor) or not isinstance(b, Tensor):
         raise TypeError("matmul: both operands must be tensors")
     if a.device is not b.device:
@@ -961,6 +971,9 @@ def linear(x, w, b=None):
             all(n == 1 or n == m for n, m in zip(b.shape[::-1], out.shape[::-1])):
         return binary_inplace("add", out, b)
     return binary("add", out, b)  # a bias of another dtype promotes, one of a larger shape broadcasts the result
+
+
+plain_matmul = matmul  # before autograd wraps ``matmul``: the @ of two plain Tensors calls it
 
 
 def softmax_like(op, x, axis):

@@ -622,5 +622,12 @@ def _install_operators():
     Tensor.__neg__ = d.UNARY["negative"]
     Tensor.__pos__ = d.UNARY["positive"]
     Tensor.__abs__ = d.UNARY["abs"]
-    Tensor.__matmul__ = lambda self, other: d.matmul(self, other)
+    plain_matmul = d.plain_matmul
+
+    def matmul_op(self, other):
+        if type(self) is Tensor and type(other) is Tensor:  # nothing to record: skip autograd's wrapper
+            return plain_matmul(self, other)
+        return d.matmul(self, other)
+
+    Tensor.__matmul__ = matmul_op
     Tensor.__rmatmul__ = lambda self, other: d.matmul(other, self)
