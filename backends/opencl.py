@@ -305,6 +305,27 @@ class _Device:
             return self.remember(key, (2, None, 0))
         return self.remember(key, (3, self.meta(dims + [v for s in st for v in s]), len(dims)))
 
+    def rows_plan(self, shape, strides):
+        """Note [Row kernels]: (meta of the outer dims, their ndim, the inner strides, row length, the last row's
+        length, rows) for operands of ``shape`` with ``strides`` (out first) whose innermost coalesced dim is long
+        enough to walk (at least 16 elements), or that coalesce into one strided run; None otherwise."""
+        key = ("rows", shape, strides)
+        plan = self.plans.get(key, False)
+        if plan is not False:
+            return plan
+        dims, st = _coalesce(shape, strides, by_output=True)
+        if len(dims) == 1 and dims[0] >= 64:  # one strided run: rows of 4096 (or fewer, for two per core)
+            n = dims[0]
+            inner = max(16, min(4096, -(-n // (2 * self.units))))
+            rows = -(-n // inner)
+            meta = self.meta([rows] + [s[0] * inner for s in st])
+            return self.remember(key, (meta, 1, tuple(s[0] for s in st), inner, n - (rows - 1) * inner, rows))
+        if len(dims) < 2 or dims[-1] < 16:
+            return self.remember(key, None)
+        outer = dims[:-1]
+        meta = self.meta(outer + [v for s in st for v in s[:-1]])
+        return self.remember(key, (meta, len(outer), tuple(s[-1] for s in st), dims[-1], dims[-1], _prod(outer)))
+
     def reduce_plan(self, shape, strides, axes):
         """(meta, kept ndim, reduced ndim, outputs, reduced extent) for a reduction of ``axes``."""
         key = ("reduce", shape, strides, axes)
@@ -412,19 +433,27 @@ def _elementwise(op, dtype, arity):
     def unary(out, x):
         dev = _devices[out.device.index]
         n, size = out.size, dev.local
+        vec = dev.vector_ops.get((op, dtype))
+        if vec is None:
+            vec = dev.vector_ops[(op, dtype)] = vector_op(dev, optable.ELEMENTWISE[op], dtype)
         if out.is_contiguous and x.is_contiguous:
-            vec = dev.vector_ops.get((op, dtype))
-            if vec is None:
-                vec = dev.vector_ops[(op, dtype)] = vector_op(dev, optable.ELEMENTWISE[op], dtype)
-            if vec:  # Note [Vector elementwise kernels]
-                k = dev.kernel("elementwise", dtype, f"{op}_vec")
-                items = -(-n // dev.vector_width[dtype])
-                dev.launch(k, (-(-items // size) * size,), (size,), out.buffer.handle, out.offset, x.buffer.handle,
-                           x.offset, n)
-                return
             mode = 0
         else:
+            rows = dev.rows_plan(out.shape, (out.strides, x.strides)) if dev.cpu else None
+            if rows is not None:  # Note [Row kernels]
+                meta, ndim, (so, sx), inner, last, count = rows
+                size = _rows_local(dev, count)
+                dev.launch(dev.kernel("elementwise", dtype, f"{op}_vrows" if vec else f"{op}_rows"),
+                           (-(-count // size) * size,), (size,), out.buffer.handle, out.offset, x.buffer.handle,
+                           x.offset, meta, ndim, so, sx, inner, last, count)
+                return
             mode, meta, ndim = dev.elementwise_plan(out.shape, (out.strides, x.strides))
+        if mode == 0 and vec:  # Note [Vector elementwise kernels]; a permuted dense layout is one run too
+            k = dev.kernel("elementwise", dtype, f"{op}_vec")
+            items = -(-n // dev.vector_width[dtype])
+            dev.launch(k, (-(-items // size) * size,), (size,), out.buffer.handle, out.offset, x.buffer.handle,
+                       x.offset, n)
+            return
         k = dev.kernel("elementwise", dtype, names[mode])
         if mode == 0:
             dev.launch(k, (-(-n // size) * size,), (size,), out.buffer.handle, out.offset, x.buffer.handle,
@@ -440,6 +469,14 @@ def _elementwise(op, dtype, arity):
             mode = 0
         else:
             mode, meta, ndim = dev.elementwise_plan(out.shape, (out.strides, a.strides, b.strides))
+            rows = dev.rows_plan(out.shape, (out.strides, a.strides, b.strides)) if mode == 3 and dev.cpu else None
+            if rows is not None:  # Note [Row kernels]
+                meta, ndim, (so, sa, sb), inner, last, count = rows
+                size = _rows_local(dev, count)
+                dev.launch(dev.kernel("elementwise", dtype, f"{op}_rows"), (-(-count // size) * size,), (size,),
+                           out.buffer.handle, out.offset, a.buffer.handle, a.offset, b.buffer.handle, b.offset,
+                           meta, ndim, so, sa, sb, inner, last, count)
+                return
         k = dev.kernel("elementwise", dtype, names[mode])
         if mode < 3:
             dev.launch(k, (-(-n // size) * size,), (size,), out.buffer.handle, out.offset, a.buffer.handle,
@@ -449,6 +486,12 @@ def _elementwise(op, dtype, arity):
                        a.offset, b.buffer.handle, b.offset, meta, ndim, n)
 
     return unary if arity == 1 else binary
+
+
+def _rows_local(dev, rows):
+    """The work-group size of one-item-per-row kernels: PoCL pays about half a microsecond per work-group, so as
+    large as still gives every core 8 groups (up to 256)."""
+    return max(1, min(256, 1 << max(0, (rows // (8 * dev.units)).bit_length() - 1)))
 
 
 def where(out, cond, a, b):

@@ -601,3 +601,31 @@ def test_vector_kernels_agree_with_scalar_ones(dev):
                                   f"{[(x[i], a[i], b[i]) for i in bad[:4]]}")
             checked += 1
         assert checked >= 10, checked
+
+
+def test_row_kernels(dev, launched):
+    """Note [Row kernels]: views with gaps (rows of a larger matrix, every other column, a transposed operand
+    against a contiguous one, one strided run cut into rows with a short last one), unary (scalar and vector math)
+    and binary, against NumPy; the launches are the row kernels, not the per-element unravelling."""
+    if not dev.cpu:
+        pytest.skip("row kernels are for CPU devices")
+    rng = np.random.default_rng(6)
+    for dtype in ("float32", "int32"):
+        h = (rng.standard_normal((70, 90)) * 5).astype(dtype)
+        flat = ts.asarray(h.ravel(), device="opencl")
+        x = ts.asarray(h, device="opencl")
+        views = [(x[:60, :50], h[:60, :50]), (x[:, ::2], h[:, ::2]), (x[::3, 1::3], h[::3, 1::3]),
+                 (flat[::3], h.ravel()[::3]), (flat[5:4000:7], h.ravel()[5:4000:7]), (x.T[:40], h.T[:40])]
+        for v, ref in views:
+            np.testing.assert_array_equal((-v).numpy(), -ref)
+            np.testing.assert_array_equal((v * v).numpy(), ref * ref)
+            np.testing.assert_array_equal((v + ts.asarray(np.ascontiguousarray(ref), device="opencl")).numpy(),
+                                          ref + ref)
+            if dtype == "float32":
+                np.testing.assert_allclose(ts.exp(v).numpy(), np.exp(ref), rtol=4e-7)
+                np.testing.assert_allclose(ts.sin(v).numpy(), np.sin(ref), rtol=4e-6, atol=1e-6)
+        square = ts.asarray(h[:70, :70], device="opencl")
+        np.testing.assert_array_equal((square + square.T).numpy(), h[:70, :70] + h[:70, :70].T)
+    names = set(launched)
+    assert {"negative_rows", "multiply_rows", "add_rows", "exp_vrows", "sin_rows"} <= names, names
+    assert not any(n.endswith("_strided") and n.split("_")[0] in ("negative", "multiply", "exp") for n in names)
