@@ -339,8 +339,15 @@ class _Device:
             rdims, rst = [1], [0]
         n_out = _prod(shape[i] for i in kept)
         meta = self.meta(kdims + kst + rdims + rst)
-        unit = len(rdims) == 1 and rst[0] == 1  # one contiguous reduced run: Note [Vector reductions]
-        return self.remember(key, (meta, len(kdims), len(rdims), n_out, _prod(rdims), unit))
+        # Note [Vector reductions]: one contiguous reduced run (unit), or contiguous rows of one (the rows as a
+        # kept dim of their own, in ``rows``: meta, kept ndim, number of rows, row length)
+        unit = len(rdims) == 1 and rst[0] == 1
+        rows = None
+        if len(rdims) == 2 and rst[1] == 1 and self.cpu:
+            rows = (self.meta(kdims + [rdims[0]] + kst + [rst[0]]), len(kdims) + 1, rdims[0], rdims[1])
+        elif len(kdims) == 1 and kst[0] == 1 and len(rdims) == 1 and self.cpu:
+            rows = ("columns", rst[0])  # outputs contiguous in x, one reduced dim: NAME_vcols
+        return self.remember(key, (meta, len(kdims), len(rdims), n_out, _prod(rdims), unit, rows))
 
 
 def _prod(values):
@@ -589,25 +596,22 @@ def _reduction(op):
     def kernel(out, x, axes):
         dev = _devices[out.device.index]
         dtype = x.dtype.name
-        meta, nk, nr, n_out, extent, unit = dev.reduce_plan(x.shape, x.strides, tuple(axes))
+        meta, nk, nr, n_out, extent, unit, rows = dev.reduce_plan(x.shape, x.strides, tuple(axes))
         local = dev.reduce_local
-        if unit and vector and dtype in dev.vector_width and extent >= 4 * dev.vector_width[dtype]:
+        vn = dev.vector_width.get(dtype) if vector else None
+        if vn and unit and extent >= 4 * vn:
             # Note [Vector reductions]: about 64K elements per work-item, at least one item per core
-            g = max(1, min(-(-dev.units * 4 // n_out), -(-extent // 65536), 1024))
-            part = part_idx = None
-            if g > 1:
-                part = dev.allocate(n_out * g * acc_size[dtype])
-                part_idx = dev.allocate(n_out * g * 8)
-            k = dev.kernel("reduce", dtype, f"{op}_vec")
-            items = n_out * g
+            _vector_reduce(dev, op, dtype, out, x, meta, nk, n_out, extent, acc_size[dtype], 1)
+            return
+        if vn and rows is not None and rows[0] == "columns" and n_out >= vn:
+            items = -(-n_out // vn)
             size = max(1, min(64, 1 << max(0, (items // (4 * dev.units)).bit_length() - 1)))
-            dev.launch(k, (-(-items // size) * size,), (size,), out.buffer.handle, out.offset, part, part_idx,
-                       x.buffer.handle, x.offset, meta, nk, extent, g)
-            if g > 1:
-                size = dev.local
-                k = dev.kernel("reduce", dtype, f"{op}_finish")
-                dev.launch(k, (-(-n_out // size) * size,), (size,), out.buffer.handle, out.offset, part, part_idx,
-                           n_out, g)
+            dev.launch(dev.kernel("reduce", dtype, f"{op}_vcols"), (-(-items // size) * size,), (size,),
+                       out.buffer.handle, out.offset, x.buffer.handle, x.offset, n_out, extent, rows[1])
+            return
+        if vn and rows is not None and rows[0] != "columns" and rows[3] >= 4 * vn:  # contiguous rows: a partial each
+            rmeta, rnk, count, length = rows
+            _vector_reduce(dev, op, dtype, out, x, rmeta, rnk, n_out, length, acc_size[dtype], count)
             return
         if extent <= 32 or n_out >= dev.groups * local // 4:  # enough outputs: one work-item each
             k = dev.kernel("reduce", dtype, f"{op}_serial")
@@ -630,6 +634,27 @@ def _reduction(op):
             dev.launch(k, (-(-n_out // size) * size,), (size,), out.buffer.handle, out.offset, part, part_idx,
                        n_out, groups)
     return kernel
+
+
+def _vector_reduce(dev, op, dtype, out, x, meta, nk, n_out, length, acc_size, rows):
+    """Launch NAME_vec of Note [Vector reductions] over ``n_out * rows`` runs of ``length`` contiguous elements
+    (``meta``/``nk`` unravel a run's start), G work-items per run, then NAME_finish over each output's ``rows * G``
+    partials when there is more than one."""
+    runs = n_out * rows
+    g = max(1, min(-(-dev.units * 4 // runs), -(-length // 65536), 1024))
+    partials = rows * g
+    part = part_idx = None
+    if partials > 1:
+        part = dev.allocate(n_out * partials * acc_size)
+        part_idx = dev.allocate(n_out * partials * 8)
+    items = runs * g
+    size = max(1, min(64, 1 << max(0, (items // (4 * dev.units)).bit_length() - 1)))
+    dev.launch(dev.kernel("reduce", dtype, f"{op}_vec"), (-(-items // size) * size,), (size,), out.buffer.handle,
+               out.offset, part, part_idx, x.buffer.handle, x.offset, meta, nk, length, g, int(partials > 1))
+    if partials > 1:
+        size = dev.local
+        dev.launch(dev.kernel("reduce", dtype, f"{op}_finish"), (-(-n_out // size) * size,), (size,),
+                   out.buffer.handle, out.offset, part, part_idx, n_out, partials)
 
 
 def _vector_widths(cl_device, fp64):

@@ -230,7 +230,8 @@ def _reduce_source(dev, dtype):
                    f"{{ {_st(rdt, 'out', 'o', result)} }}\n"
                    f"TS_REDUCTION({name}, {acc}, {o})\n")
         if vn and name in VECTOR_REDUCTIONS and acc == codegen.ctype("opencl", dtype):
-            out.append(f"TS_REDUCTION_VEC({name}, {o}, TS_RV_{name.upper()}, {int(name != 'sum')})\n")
+            out.append(f"TS_REDUCTION_VEC({name}, {o}, TS_RV_{name.upper()}, {int(name != 'sum')})\n"
+                       f"TS_REDUCTION_VEC_COLS({name}, {o}, TS_RV_{name.upper()}, {int(name != 'sum')})\n")
     return "".join(out)
 
 

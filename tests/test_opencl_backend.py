@@ -52,7 +52,8 @@ def test_every_program_compiles(dev, family):
             assert names == {f"to_{d}_{v}" for d in optable.DTYPE_NAMES for v in ("contig", "strided")}
         elif family == "reduce":
             expected = [r for r, red in optable.REDUCTIONS.items() if dtype in red.dtypes]
-            vec = {f"{r}_vec" for r in opencl.VECTOR_REDUCTIONS if r in expected and dtype in dev.vector_width}
+            vec = {f"{r}_{v}" for r in opencl.VECTOR_REDUCTIONS if r in expected and dtype in dev.vector_width
+                   for v in ("vec", "vcols")}
             assert names == {f"{r}_{v}" for r in expected for v in ("serial", "group", "finish")} | vec
 
 
@@ -629,3 +630,34 @@ def test_row_kernels(dev, launched):
     names = set(launched)
     assert {"negative_rows", "multiply_rows", "add_rows", "exp_vrows", "sin_rows"} <= names, names
     assert not any(n.endswith("_strided") and n.split("_")[0] in ("negative", "multiply", "exp") for n in names)
+
+
+def test_vector_reductions_of_rows_and_columns(dev, launched):
+    """Note [Vector reductions] beyond one contiguous run: a block of contiguous rows (the sum of a view of a larger
+    matrix, every row a partial) and column reductions (sum(axis=0): a bias gradient), with NaN and infinities,
+    ragged widths and tails, against NumPy in float64."""
+    for dtype in _vector_dtypes(dev):
+        vn = dev.vector_width[dtype]
+        rng = np.random.default_rng(8)
+        cases = [((60, 9 * vn + 7), np.s_[:50, : 5 * vn + 3], None), ((60, 9 * vn + 7), np.s_[:50, : 5 * vn + 3], (0, 1)),
+                 ((60, 9 * vn + 7), np.s_[3:, 1:], None), ((5, 3, 8 * vn + 3), np.s_[:, :, : 4 * vn + 1], (1, 2)),
+                 ((60, 9 * vn + 7), np.s_[:], 0), ((60, 9 * vn + 7), np.s_[:, : 2 * vn + 5], 0),
+                 ((5, 3, 8 * vn + 3), np.s_[:], 0), ((7, 9 * vn + 7), np.s_[:], 0)]
+        for shape, view, axis in cases:
+            for case in ("finite", "nan", "inf"):
+                h = rng.standard_normal(shape).astype(dtype)
+                part = h[view]
+                if case == "nan":
+                    part[tuple(n // 3 for n in part.shape)] = np.nan
+                elif case == "inf":
+                    part[tuple(n - 1 for n in part.shape)] = np.inf
+                    part[(0,) * part.ndim] = -np.inf
+                x = ts.asarray(h, device="opencl")[view]
+                for name in ("sum", "max", "min"):
+                    with np.errstate(all="ignore"):
+                        ref = getattr(part.astype(np.float64), name)(axis=axis)
+                    got = getattr(x, name)(axis=axis).numpy()
+                    tol = 1e-5 if dtype == "float32" else 1e-12
+                    np.testing.assert_allclose(got, ref, rtol=tol, atol=tol * 100, equal_nan=True,
+                                               err_msg=f"{name} {dtype} {shape} {view} {axis} {case}")
+    assert {"sum_vcols", "max_vcols", "sum_vec", "sum_finish"} <= set(launched)

@@ -123,8 +123,10 @@
  * backend's speed, max at a tenth).  sum, max and min of float dtypes over one contiguous reduced run (the common
  * x.sum(), x.max(), x.sum(axis=-1)) instead take NAME_vec: G work-items per output, each folding a TS_VN-aligned
  * chunk in four TS_VN-wide accumulators (TS_VSTEP), then the lanes and the tail with the scalar fold; a NaN seen by
- * max or min is kept in a flag (a vector compare drops it) and wins at the end.  G > 1 leaves G partials for
- * NAME_finish above, in the same layout as NAME_group's. */
+ * max or min is kept in a flag (a vector compare drops it) and wins at the end.  ``partial`` leaves the G partials
+ * of each output for NAME_finish above, in the same layout as NAME_group's.  A reduced block of contiguous rows (the
+ * sum of a view x[:1000, :1000]) runs the same kernel with the rows as one more kept dim (``meta``), every row a
+ * partial, and NAME_finish folds each output's rows. */
 #ifdef TS_VN
 #define TS_RV_CAT2(a, b) a##b
 #define TS_RV_CAT(a, b) TS_RV_CAT2(a, b)
@@ -135,7 +137,7 @@
 #define TS_REDUCTION_VEC(NAME, OUT, VSTEP, NAN_WINS)                                                  \
     __kernel void NAME##_vec(__global OUT* out, long out_off, __global IN_T* part, __global long* part_idx, \
                              __global const IN_T* x, long x_off, __global const long* meta, long nk,   \
-                             long R, long G) {                                                          \
+                             long R, long G, long partial) {                                            \
         const long g = get_global_id(0);                                                                \
         const long o = g / G, c = g % G;                                                                \
         const long chunk = ((R + G - 1) / G + TS_VN - 1) / TS_VN * TS_VN;                               \
@@ -171,11 +173,42 @@
         for (int j = 1; j < TS_VN; ++j) ts_fold_##NAME(&acc, &idx, lanes[j], 0);                        \
         for (int j = 0; j < TS_VN; ++j) if (flags[j] != flags[j]) acc = flags[j];                       \
         for (long j = nv * TS_VN; j < n; ++j) ts_fold_##NAME(&acc, &idx, p[j], 0);                      \
-        if (G == 1) {                                                                                   \
+        if (!partial) {                                                                                 \
             ts_write_##NAME(out, out_off + o, acc, 0);                                                  \
         } else {                                                                                        \
             part[g] = acc;                                                                              \
             part_idx[g] = 0;                                                                            \
+        }                                                                                               \
+    }
+
+/* NAME_vcols: the column reductions (sum(axis=0) of a matrix: a bias's gradient), outputs contiguous in x (kept
+ * stride 1) and one reduced dim of stride rs: each work-item folds TS_VN neighbouring columns down the R rows in
+ * one vector accumulator; the last item takes the columns left over one at a time. */
+#define TS_REDUCTION_VEC_COLS(NAME, OUT, VSTEP, NAN_WINS)                                             \
+    __kernel void NAME##_vcols(__global OUT* out, long out_off, __global const IN_T* x, long x_off,    \
+                               long n_out, long R, long rs) {                                          \
+        const long c0 = get_global_id(0) * TS_VN;                                                       \
+        if (c0 >= n_out) return;                                                                        \
+        __global const IN_T* p = x + x_off + c0;                                                        \
+        long idx = 0;                                                                                   \
+        if (c0 + TS_VN <= n_out) {                                                                      \
+            TS_RV_T a = (TS_RV_T)ts_init_##NAME(), nan = (TS_RV_T)0;                                    \
+            for (long r = 0; r < R; ++r) {                                                              \
+                const TS_RV_T v = TS_RV_LOAD(0, p + r * rs);                                            \
+                VSTEP(a, v);                                                                            \
+                if (NAN_WINS) nan = (v != v) ? v : nan;                                                 \
+            }                                                                                           \
+            IN_T lanes[TS_VN], flags[TS_VN];                                                            \
+            TS_RV_STORE(a, 0, lanes);                                                                   \
+            TS_RV_STORE(nan, 0, flags);                                                                 \
+            for (int j = 0; j < TS_VN; ++j)                                                             \
+                ts_write_##NAME(out, out_off + c0 + j, flags[j] != flags[j] ? flags[j] : lanes[j], 0);  \
+        } else {                                                                                        \
+            for (long c = c0; c < n_out; ++c) {                                                         \
+                IN_T acc = ts_init_##NAME();                                                            \
+                for (long r = 0; r < R; ++r) ts_fold_##NAME(&acc, &idx, p[r * rs + (c - c0)], 0);        \
+                ts_write_##NAME(out, out_off + c, acc, 0);                                              \
+            }                                                                                           \
         }                                                                                               \
     }
 
