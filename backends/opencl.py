@@ -518,6 +518,12 @@ def where(out, cond, a, b):
 def astype(out, x):
     dev = _devices[out.device.index]
     n, size = out.size, dev.local
+    if dev.cpu and not (out.is_contiguous and x.is_contiguous):
+        rows = dev.rows_plan(out.shape, (out.strides, x.strides))
+        if rows is not None:  # Note [Row kernels]
+            _astype_rows(dev, out.dtype.name, x.dtype.name, out.buffer.handle, out.offset, x.buffer.handle,
+                         x.offset, rows)
+            return
     mode, meta, ndim = dev.elementwise_plan(out.shape, (out.strides, x.strides))
     args = [out.buffer.handle, out.offset, x.buffer.handle, x.offset]
     if mode == 0:
@@ -526,6 +532,13 @@ def astype(out, x):
         k = dev.kernel("astype", x.dtype.name, f"to_{out.dtype.name}_strided")
         args += [meta, ndim]
     dev.launch(k, (-(-n // size) * size,), (size,), *args, n)
+
+
+def _astype_rows(dev, dst, src, out_handle, out_offset, x_handle, x_offset, rows):
+    meta, ndim, (so, sx), inner, last, count = rows
+    size = _rows_local(dev, count)
+    dev.launch(dev.kernel("astype", src, f"to_{dst}_rows"), (-(-count // size) * size,), (size,), out_handle,
+               out_offset, x_handle, x_offset, meta, ndim, so, sx, inner, last, count)
 
 
 def fill_arg(value, dtype):
@@ -721,8 +734,12 @@ def _dense_copy(dev, x):
         dense[d] = step if keep[d] else 0
         step *= shape[d]
     handle = dev.allocate(max(1, step) * x.dtype.itemsize)
-    mode, meta, ndim = dev.elementwise_plan(tuple(shape), (tuple(dense), tuple(x.strides)))
     name = x.dtype.name
+    rows = dev.rows_plan(tuple(shape), (tuple(dense), tuple(x.strides))) if dev.cpu else None
+    if rows is not None:  # Note [Row kernels]
+        _astype_rows(dev, name, name, handle, 0, x.buffer.handle, x.offset, rows)
+        return _Dense(handle, tuple(dense)), handle
+    mode, meta, ndim = dev.elementwise_plan(tuple(shape), (tuple(dense), tuple(x.strides)))
     if mode == 0:
         k = dev.kernel("astype", name, f"to_{name}_contig")
         dev.launch(k, (-(-step // dev.local) * dev.local,), (dev.local,), handle, 0, x.buffer.handle, x.offset, step)

@@ -49,7 +49,7 @@ def test_every_program_compiles(dev, family):
                     assert f"{op.name}_contig" in names and f"{op.name}_strided" in names
             assert {"where_contig", "where_strided", "fill_contig", "fill_strided"} <= names
         elif family == "astype":
-            assert names == {f"to_{d}_{v}" for d in optable.DTYPE_NAMES for v in ("contig", "strided")}
+            assert names == {f"to_{d}_{v}" for d in optable.DTYPE_NAMES for v in ("contig", "strided", "rows")}
         elif family == "reduce":
             expected = [r for r, red in optable.REDUCTIONS.items() if dtype in red.dtypes]
             vec = {f"{r}_{v}" for r in opencl.VECTOR_REDUCTIONS if r in expected and dtype in dev.vector_width
@@ -627,8 +627,11 @@ def test_row_kernels(dev, launched):
                 np.testing.assert_allclose(ts.sin(v).numpy(), np.sin(ref), rtol=4e-6, atol=1e-6)
         square = ts.asarray(h[:70, :70], device="opencl")
         np.testing.assert_array_equal((square + square.T).numpy(), h[:70, :70] + h[:70, :70].T)
+        for v, ref in views:  # copies and casts of the views
+            np.testing.assert_array_equal(ts.asarray(v, copy=True).numpy(), ref)
+            np.testing.assert_array_equal(v.astype(ts.float64).numpy(), ref.astype(np.float64))
     names = set(launched)
-    assert {"negative_rows", "multiply_rows", "add_rows", "exp_vrows", "sin_rows"} <= names, names
+    assert {"negative_rows", "multiply_rows", "add_rows", "exp_vrows", "sin_rows", "to_float64_rows"} <= names, names
     assert not any(n.endswith("_strided") and n.split("_")[0] in ("negative", "multiply", "exp") for n in names)
 
 

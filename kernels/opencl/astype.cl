@@ -17,4 +17,15 @@
         long off[2];                                                                                 \
         ts_offsets(i, ndim, 2, meta, off);                                                           \
         ts_convert_##DST(out, out_off + off[0], x, x_off + off[1]);                                  \
+    }                                                                                                \
+    /* Note [Row kernels] in elementwise.cl: one work-item per row (copies of transposes and views) */ \
+    __kernel void to_##DST##_rows(__global OUT* out, long out_off, __global const IN_T* x, long x_off, \
+                                  __global const long* meta, long ndim, long os, long xs, long inner, \
+                                  long last, long rows) {                                            \
+        const long r = get_global_id(0);                                                             \
+        if (r >= rows) return;                                                                       \
+        long off[2];                                                                                 \
+        ts_offsets(r, ndim, 2, meta, off);                                                           \
+        const long o = out_off + off[0], i = x_off + off[1], len = r == rows - 1 ? last : inner;     \
+        for (long j = 0; j < len; ++j) ts_convert_##DST(out, o + j * os, x, i + j * xs);             \
     }
