@@ -797,7 +797,17 @@ def _launch_windows(name, out, src, image, windows, geometry, *extra):
 
 
 def im2col(out, x, geometry):
-    _launch_windows("im2col", out, x, x.shape, pooled_size(*x.shape[2:], geometry), geometry)
+    windows = pooled_size(*x.shape[2:], geometry)
+    dev = _devices[out.device.index]
+    if dev.cpu and windows[1] >= 8:  # a row of windows per work-item (nn.cl im2col_rows)
+        _, C, H, W = x.shape
+        rows = out.size // windows[1]
+        size = _rows_local(dev, rows)
+        dev.launch(dev.kernel("windows", x.dtype.name, "im2col_rows"), (-(-rows // size) * size,), (size,),
+                   out.buffer.handle, out.offset, x.buffer.handle, x.offset, *x.strides, C, H, W, *windows,
+                   *geometry, rows)
+        return
+    _launch_windows("im2col", out, x, x.shape, windows, geometry)
 
 
 def col2im(out, cols, geometry):

@@ -94,6 +94,27 @@ __kernel void im2col(__global IN_T* out, long out_off, __global const IN_T* x, l
     ts_store(out, out_off + e, v);
 }
 
+/* im2col on CPU devices: one work-item per row of out (one tap of one window row: n / OW of them), the divisions
+ * once per row instead of per element (7 of them: 6 ms of LeNet's 25 ms step on PoCL); the same values. */
+__kernel void im2col_rows(__global IN_T* out, long out_off, __global const IN_T* x, long x_off, long sN, long sC,
+                          long sH, long sW, long C, long H, long W, long OH, long OW, TS_GEOMETRY, long rows) {
+    const long q = get_global_id(0);
+    if (q >= rows) return;
+    const long oh = q % OH, r = q / OH;
+    const long j = r % KW, i = r / KW % KH, c = r / (KW * KH) % C, b = r / (KW * KH * C);
+    const long h = oh * SH - PH + i * DH;
+    __global IN_T* o = out + out_off + q * OW;
+    if (h < 0 || h >= H) {
+        for (long ow = 0; ow < OW; ++ow) ts_store(o, ow, (C_T)0);
+        return;
+    }
+    const long base = x_off + b * sN + c * sC + h * sH;
+    for (long ow = 0; ow < OW; ++ow) {
+        const long w = ow * SW - PW + j * DW;
+        ts_store(o, ow, (w >= 0 && w < W) ? (C_T)TS_LOAD(x, base + w * sW) : (C_T)0);
+    }
+}
+
 /* out (N, C, H, W) = the adjoint of im2col: one work-item per pixel sums the cols entries of the taps that read it. */
 __kernel void col2im(__global IN_T* out, long out_off, __global const IN_T* cols, long cols_off, long sN, long sR,
                      long sL, long C, long H, long W, long OH, long OW, TS_GEOMETRY, long n) {
