@@ -531,6 +531,16 @@ def test_vector_softmax(dev, launched):
     assert "softmax_vec" in launched and "log_softmax_vec" in launched
 
 
+def _check_reductions(x, host, axis, what):
+    """sum, max and min of the device tensor ``x`` against NumPy's of ``host`` in float64, NaN where it is NaN."""
+    tol = 1e-5 if host.dtype == np.float32 else 1e-12
+    for name in ("sum", "max", "min"):
+        with np.errstate(all="ignore"):
+            ref = getattr(host.astype(np.float64), name)(axis=axis)
+        np.testing.assert_allclose(getattr(x, name)(axis=axis).numpy(), ref, rtol=tol, atol=tol * 100, equal_nan=True,
+                                   err_msg=f"{name} {what}")
+
+
 def test_vector_reductions(dev, launched):
     """Note [Vector reductions]: sum, max and min over a contiguous run (whole tensor and last axis, one work-item
     and many per output), with a NaN or infinities anywhere, against NumPy in float64."""
@@ -549,14 +559,7 @@ def test_vector_reductions(dev, launched):
                     flat[-1] = np.inf
                 elif case == "-inf":
                     flat[5] = -np.inf
-                x = ts.asarray(hh, device="opencl")
-                for name in ("sum", "max", "min"):
-                    with np.errstate(all="ignore"):
-                        ref = getattr(hh.astype(np.float64), name)(axis=axis)
-                    got = getattr(x, name)(axis=axis).numpy()
-                    tol = 1e-5 if dtype == "float32" else 1e-12
-                    np.testing.assert_allclose(got, ref, rtol=tol, atol=tol * 100, equal_nan=True,
-                                               err_msg=f"{name} {dtype} {shape} {axis} {case}")
+                _check_reductions(ts.asarray(hh, device="opencl"), hh, axis, f"{dtype} {shape} {axis} {case}")
     assert {"sum_vec", "max_vec", "min_vec", "sum_finish"} <= set(launched)
 
 
@@ -655,12 +658,6 @@ def test_vector_reductions_of_rows_and_columns(dev, launched):
                 elif case == "inf":
                     part[tuple(n - 1 for n in part.shape)] = np.inf
                     part[(0,) * part.ndim] = -np.inf
-                x = ts.asarray(h, device="opencl")[view]
-                for name in ("sum", "max", "min"):
-                    with np.errstate(all="ignore"):
-                        ref = getattr(part.astype(np.float64), name)(axis=axis)
-                    got = getattr(x, name)(axis=axis).numpy()
-                    tol = 1e-5 if dtype == "float32" else 1e-12
-                    np.testing.assert_allclose(got, ref, rtol=tol, atol=tol * 100, equal_nan=True,
-                                               err_msg=f"{name} {dtype} {shape} {view} {axis} {case}")
+                _check_reductions(ts.asarray(h, device="opencl")[view], part, axis,
+                                  f"{dtype} {shape} {view} {axis} {case}")
     assert {"sum_vcols", "max_vcols", "sum_vec", "sum_finish"} <= set(launched)

@@ -25,7 +25,6 @@
         const long r = get_global_id(0);                                                             \
         if (r >= rows) return;                                                                       \
         long off[2];                                                                                 \
-        ts_offsets(r, ndim, 2, meta, off);                                                           \
-        const long o = out_off + off[0], i = x_off + off[1], len = r == rows - 1 ? last : inner;     \
-        for (long j = 0; j < len; ++j) ts_convert_##DST(out, o + j * os, x, i + j * xs);             \
+        const long len = ts_row(r, rows, inner, last, ndim, 2, meta, off);                           \
+        for (long j = 0; j < len; ++j) ts_convert_##DST(out, out_off + off[0] + j * os, x, x_off + off[1] + j * xs); \
     }

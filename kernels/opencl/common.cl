@@ -37,6 +37,14 @@ static inline void ts_offsets(long i, long ndim, int nops, __global const long* 
     }
 }
 
+/* The start of row ``r`` of a row kernel (Note [Row kernels] in elementwise.cl) for ``nops`` operands into off, and
+ * its length: ``inner``, or ``last`` for the last of ``rows``. */
+static inline long ts_row(long r, long rows, long inner, long last, long ndim, int nops, __global const long* meta,
+                          long* off) {
+    ts_offsets(r, ndim, nops, meta, off);
+    return r == rows - 1 ? last : inner;
+}
+
 /* Offset of linear index ``i`` over ``ndim`` dims whose shape is at ``shape`` and strides at ``strides``. */
 static inline long ts_offset(long i, long ndim, __global const long* shape, __global const long* strides) {
     long off = 0;

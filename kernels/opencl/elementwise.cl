@@ -34,8 +34,8 @@
         const long r = get_global_id(0);                                                             \
         if (r >= rows) return;                                                                       \
         long off[2];                                                                                 \
-        ts_offsets(r, ndim, 2, meta, off);                                                           \
-        const long o = out_off + off[0], i = x_off + off[1], len = r == rows - 1 ? last : inner;     \
+        const long len = ts_row(r, rows, inner, last, ndim, 2, meta, off);                           \
+        const long o = out_off + off[0], i = x_off + off[1];                                         \
         for (long j = 0; j < len; ++j) ts_apply_##NAME(out, o + j * os, x, i + j * xs);              \
     }
 
@@ -47,9 +47,8 @@
         const long r = get_global_id(0);                                                             \
         if (r >= rows) return;                                                                       \
         long off[3];                                                                                 \
-        ts_offsets(r, ndim, 3, meta, off);                                                           \
+        const long len = ts_row(r, rows, inner, last, ndim, 3, meta, off);                           \
         const long o = out_off + off[0], i = x_off + off[1], k = y_off + off[2];                     \
-        const long len = r == rows - 1 ? last : inner;                                               \
         for (long j = 0; j < len; ++j) ts_apply_##NAME(out, o + j * os, x, i + j * xs, y, k + j * ys); \
     }
 
@@ -116,10 +115,9 @@
         const long r = get_global_id(0);                                                             \
         if (r >= rows) return;                                                                       \
         long off[2];                                                                                 \
-        ts_offsets(r, ndim, 2, meta, off);                                                           \
+        const long len = ts_row(r, rows, inner, last, ndim, 2, meta, off), nv = len / VN;            \
         __global IN_T* o = out + out_off + off[0];                                                   \
         __global const IN_T* i = x + x_off + off[1];                                                 \
-        const long len = r == rows - 1 ? last : inner, nv = len / VN;                                \
         IN_T lanes[VN];                                                                              \
         for (long j = 0; j < nv; ++j) {                                                              \
             TS_EW_CAT(IN_T, VN) v;                                                                   \
