@@ -811,7 +811,17 @@ def im2col(out, x, geometry):
 
 
 def col2im(out, cols, geometry):
-    _launch_windows("col2im", out, cols, out.shape, pooled_size(*out.shape[2:], geometry), geometry)
+    windows = pooled_size(*out.shape[2:], geometry)
+    dev = _devices[out.device.index]
+    if cols.dtype.name in dev.vector_width:  # a row of the image per work-item (nn.cl col2im_rows)
+        _, C, H, W = out.shape
+        rows = out.size // W
+        size = _rows_local(dev, rows)
+        dev.launch(dev.kernel("windows", cols.dtype.name, "col2im_rows"), (-(-rows // size) * size,), (size,),
+                   out.buffer.handle, out.offset, cols.buffer.handle, cols.offset, *cols.strides, C, H, W, *windows,
+                   *geometry, rows)
+        return
+    _launch_windows("col2im", out, cols, out.shape, windows, geometry)
 
 
 def max_pool2d(out, x, geometry):
@@ -827,6 +837,13 @@ def max_pool2d_backward(out, grad, x, geometry):
     arg = dev.allocate(grad.size * 4)  # int32 tap indices; back to the pool after the launches, in queue order
     _launch_each(dev, dev.kernel("windows", dtype, "max_pool2d_argmax"), grad.size, arg, x.buffer.handle, x.offset,
                  *x.strides, C, H, W, OH, OW, *geometry)
+    if dtype in dev.vector_width:  # a row of the image per work-item (nn.cl max_pool2d_backward_rows)
+        rows = out.size // W
+        size = _rows_local(dev, rows)
+        dev.launch(dev.kernel("windows", dtype, "max_pool2d_backward_rows"), (-(-rows // size) * size,), (size,),
+                   out.buffer.handle, out.offset, grad.buffer.handle, grad.offset, *grad.strides, arg, C, H, W, OH,
+                   OW, *geometry, rows)
+        return
     _launch_each(dev, dev.kernel("windows", dtype, "max_pool2d_backward"), out.size, out.buffer.handle, out.offset,
                  grad.buffer.handle, grad.offset, *grad.strides, arg, C, H, W, OH, OW, *geometry)
 

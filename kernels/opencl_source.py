@@ -271,7 +271,9 @@ def _softmax_source(dev, dtype):
 def _windows_source(dev, dtype):
     """im2col, col2im and the pooling kernels of float ``dtype`` (kernels/opencl/nn.cl, TS_NN_WINDOWS)."""
     c = codegen.compute_type("opencl", dtype)
-    return _preamble(dev, []) + f"#define TS_NN_WINDOWS 1\n#define C_T {c}\n" + _io(dtype, "C_T") + _read("nn.cl")
+    rows = "#define TS_NN_ROWS 1\n" if dtype in dev.vector_width else ""  # CPU devices, IN_T == C_T
+    return (_preamble(dev, []) + f"#define TS_NN_WINDOWS 1\n{rows}#define C_T {c}\n" + _io(dtype, "C_T")
+            + _read("nn.cl"))
 
 
 def _take_source(dev, dtype):

@@ -661,3 +661,43 @@ def test_vector_reductions_of_rows_and_columns(dev, launched):
                 _check_reductions(ts.asarray(h, device="opencl")[view], part, axis,
                                   f"{dtype} {shape} {view} {axis} {case}")
     assert {"sum_vcols", "max_vcols", "sum_vec", "sum_finish"} <= set(launched)
+
+
+def test_window_row_kernels_give_the_per_pixel_bits(dev, launched, monkeypatch):
+    """col2im (fold) and max_pool2d's backward one image row per work-item on CPU devices: the same bits as the
+    per-pixel kernels for overlapping, padded, dilated and strided windows and tied maxima, since each pixel sums in
+    the same order (Note [Window geometry])."""
+    if not dev.vector_width:
+        pytest.skip("not a CPU OpenCL device")
+    F = ts.nn.functional
+
+    def both(fn):
+        rows = fn()
+        with monkeypatch.context() as m:
+            m.setattr(dev, "vector_width", {})  # the adapters' test for the row kernels
+            m.setattr(dev, "kernels", {})
+            per_pixel = fn()
+        return rows, per_pixel
+
+    rng = np.random.default_rng(9)
+    for dtype in sorted(dev.vector_width):
+        for k, s, p, dil in ((2, 2, 0, 1), (3, 1, 1, 1), (3, 2, 1, 1), (2, 1, 0, 2), (3, 3, 1, 1)):
+            x_np = rng.standard_normal((2, 3, 11, 13)).astype(dtype)
+            x_np[0, 0, :3, :3] = 1.0  # ties: the first tap wins
+            oh, ow = ((n + 2 * p - dil * (k - 1) - 1) // s + 1 for n in (11, 13))
+            g_np = rng.standard_normal((2, 3, oh, ow)).astype(dtype)
+            c_np = rng.standard_normal((2, 3 * k * k, oh * ow)).astype(dtype)
+
+            def pool_grad():
+                x = ts.asarray(x_np, device="opencl", requires_grad=True)
+                F.max_pool2d(x, k, stride=s, padding=p, dilation=dil).backward(ts.asarray(g_np, device="opencl"))
+                return x.grad.numpy()
+
+            def fold():
+                return ts.fold(ts.asarray(c_np, device="opencl"), (11, 13), k, dilation=dil, padding=p,
+                               stride=s).numpy()
+
+            for fn in (pool_grad, fold):
+                rows, per_pixel = both(fn)
+                assert rows.tobytes() == per_pixel.tobytes(), (fn.__name__, dtype, k, s, p, dil)
+    assert {"col2im_rows", "max_pool2d_backward_rows", "col2im", "max_pool2d_backward"} <= set(launched)

@@ -115,6 +115,54 @@ __kernel void im2col_rows(__global IN_T* out, long out_off, __global const IN_T*
     }
 }
 
+#ifdef TS_NN_ROWS
+/* On CPU devices, for dtypes that compute in their own type (IN_T is C_T, so a pixel's running sum may live in out):
+ * col2im and max_pool2d's backward one image row per work-item.  The item walks the windows that read its row
+ * instead of asking, for every pixel and tap, which window that is (two divisions each), and adds into each pixel
+ * in the same order as the per-pixel kernels (Note [Window geometry]), so the results are the same bits. */
+__kernel void col2im_rows(__global IN_T* out, long out_off, __global const IN_T* cols, long cols_off, long sN,
+                          long sR, long sL, long C, long H, long W, long OH, long OW, TS_GEOMETRY, long rows) {
+    const long q = get_global_id(0);
+    if (q >= rows) return;
+    const long h = q % H, c = q / H % C, b = q / (H * C);
+    __global IN_T* o = out + out_off + q * W;
+    for (long w = 0; w < W; ++w) o[w] = 0;
+    for (long i = 0; i < KH; ++i) {  /* tap order (i, j): each pixel gets at most one window per tap */
+        const long oh = ts_window_of(h, i, PH, DH, SH, OH);
+        if (oh < 0) continue;
+        for (long j = 0; j < KW; ++j) {
+            __global const IN_T* src = cols + cols_off + b * sN + ((c * KH + i) * KW + j) * sR + oh * OW * sL;
+            for (long ow = 0; ow < OW; ++ow) {
+                const long w = ow * SW - PW + j * DW;
+                if (w >= 0 && w < W) o[w] += src[ow * sL];
+            }
+        }
+    }
+}
+
+__kernel void max_pool2d_backward_rows(__global IN_T* out, long out_off, __global const IN_T* grad, long g_off,
+                                       long sN, long sC, long sH, long sW, __global const int* arg, long C, long H,
+                                       long W, long OH, long OW, TS_GEOMETRY, long rows) {
+    const long q = get_global_id(0);
+    if (q >= rows) return;
+    const long h = q % H, plane = q / H;  /* plane = b * C + c */
+    const long c = plane % C, b = plane / C;
+    __global IN_T* o = out + out_off + q * W;
+    __global const int* won = arg + plane * OH * OW;
+    const long g_base = g_off + b * sN + c * sC;
+    for (long w = 0; w < W; ++w) o[w] = 0;
+    for (long i = KH - 1; i >= 0; --i) {  /* window order: oh ascending, then ow ascending (i, j descending) */
+        const long oh = ts_window_of(h, i, PH, DH, SH, OH);
+        if (oh < 0) continue;
+        for (long ow = 0; ow < OW; ++ow) {
+            const int a = won[oh * OW + ow];
+            if (a < 0 || a / KW != i) continue;
+            o[ow * SW - PW + (a % KW) * DW] += grad[g_base + oh * sH + ow * sW];
+        }
+    }
+}
+#endif
+
 /* out (N, C, H, W) = the adjoint of im2col: one work-item per pixel sums the cols entries of the taps that read it. */
 __kernel void col2im(__global IN_T* out, long out_off, __global const IN_T* cols, long cols_off, long sN, long sR,
                      long sL, long C, long H, long W, long OH, long OW, TS_GEOMETRY, long n) {
