@@ -505,6 +505,14 @@ def where(out, cond, a, b):
     dev = _devices[out.device.index]
     n, size = out.size, dev.local
     mode, meta, ndim = dev.elementwise_plan(out.shape, (out.strides, cond.strides, a.strides, b.strides))
+    rows = dev.rows_plan(out.shape, (out.strides, cond.strides, a.strides, b.strides)) if mode and dev.cpu else None
+    if rows is not None:  # Note [Row kernels]
+        meta, ndim, inner_strides, inner, last, count = rows
+        size = _rows_local(dev, count)
+        dev.launch(dev.kernel("elementwise", a.dtype.name, "where_rows"), (-(-count // size) * size,), (size,),
+                   out.buffer.handle, out.offset, cond.buffer.handle, cond.offset, a.buffer.handle, a.offset,
+                   b.buffer.handle, b.offset, meta, ndim, *inner_strides, inner, last, count)
+        return
     args = [out.buffer.handle, out.offset, cond.buffer.handle, cond.offset, a.buffer.handle, a.offset,
             b.buffer.handle, b.offset]
     if mode == 0:

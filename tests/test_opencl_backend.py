@@ -47,7 +47,7 @@ def test_every_program_compiles(dev, family):
             for op in optable.ELEMENTWISE.values():
                 if dtype in op.dtypes:
                     assert f"{op.name}_contig" in names and f"{op.name}_strided" in names
-            assert {"where_contig", "where_strided", "fill_contig", "fill_strided"} <= names
+            assert {"where_contig", "where_strided", "where_rows", "fill_contig", "fill_strided"} <= names
         elif family == "astype":
             assert names == {f"to_{d}_{v}" for d in optable.DTYPE_NAMES for v in ("contig", "strided", "rows")}
         elif family == "reduce":
@@ -630,11 +630,13 @@ def test_row_kernels(dev, launched):
                 np.testing.assert_allclose(ts.sin(v).numpy(), np.sin(ref), rtol=4e-6, atol=1e-6)
         square = ts.asarray(h[:70, :70], device="opencl")
         np.testing.assert_array_equal((square + square.T).numpy(), h[:70, :70] + h[:70, :70].T)
-        for v, ref in views:  # copies and casts of the views
+        for v, ref in views:  # copies, casts and where of the views
             np.testing.assert_array_equal(ts.asarray(v, copy=True).numpy(), ref)
             np.testing.assert_array_equal(v.astype(ts.float64).numpy(), ref.astype(np.float64))
+            np.testing.assert_array_equal(ts.where(v > 0, v, -v).numpy(), np.where(ref > 0, ref, -ref))
     names = set(launched)
-    assert {"negative_rows", "multiply_rows", "add_rows", "exp_vrows", "sin_rows", "to_float64_rows"} <= names, names
+    assert {"negative_rows", "multiply_rows", "add_rows", "exp_vrows", "sin_rows", "to_float64_rows",
+            "where_rows"} <= names, names
     assert not any(n.endswith("_strided") and n.split("_")[0] in ("negative", "multiply", "exp") for n in names)
 
 

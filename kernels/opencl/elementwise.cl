@@ -158,6 +158,20 @@ __kernel void where_strided(__global IN_T* out, long out_off, __global const uch
     ts_apply_where(out, out_off + off[0], c, c_off + off[1], x, x_off + off[2], y, y_off + off[3]);
 }
 
+/* where along rows (Note [Row kernels]): os, cs, xs, ys the inner strides of out, cond, x and y. */
+__kernel void where_rows(__global IN_T* out, long out_off, __global const uchar* c, long c_off,
+                         __global const IN_T* x, long x_off, __global const IN_T* y, long y_off,
+                         __global const long* meta, long ndim, long os, long cs, long xs, long ys, long inner,
+                         long last, long rows) {
+    const long r = get_global_id(0);
+    if (r >= rows) return;
+    long off[4];
+    const long len = ts_row(r, rows, inner, last, ndim, 4, meta, off);
+    for (long j = 0; j < len; ++j)
+        ts_apply_where(out, out_off + off[0] + j * os, c, c_off + off[1] + j * cs, x, x_off + off[2] + j * xs, y,
+                       y_off + off[3] + j * ys);
+}
+
 /* fill(out, value): the value arrives as TS_FILL_T (long for integers and bool, the widest float otherwise). */
 __kernel void fill_contig(__global IN_T* out, long out_off, TS_FILL_T value, long n) {
     out += out_off;
