@@ -833,7 +833,21 @@ def col2im(out, cols, geometry):
 
 
 def max_pool2d(out, x, geometry):
+    dev = _devices[out.device.index]
+    if dev.cpu:  # a row of windows per work-item (nn.cl max_pool2d_rows)
+        _launch_window_rows(dev, "max_pool2d_rows", (out.buffer.handle, out.offset), x, out.shape[2:], geometry)
+        return
     _launch_windows("max_pool2d", out, x, x.shape, out.shape[2:], geometry)
+
+
+def _launch_window_rows(dev, name, out_args, x, windows, geometry):
+    """Kernel ``name`` of x's windows program with one work-item per row of windows (b, c, oh): ``out_args`` (the
+    output's buffer, and its offset where the kernel takes one), then x, its strides and the geometry."""
+    N, C, H, W = x.shape
+    rows = N * C * windows[0]
+    size = _rows_local(dev, rows)
+    dev.launch(dev.kernel("windows", x.dtype.name, name), (-(-rows // size) * size,), (size,), *out_args,
+               x.buffer.handle, x.offset, *x.strides, C, H, W, *windows, *geometry, rows)
 
 
 def max_pool2d_backward(out, grad, x, geometry):
@@ -843,8 +857,11 @@ def max_pool2d_backward(out, grad, x, geometry):
     OH, OW = grad.shape[2:]
     dtype = x.dtype.name
     arg = dev.allocate(grad.size * 4)  # int32 tap indices; back to the pool after the launches, in queue order
-    _launch_each(dev, dev.kernel("windows", dtype, "max_pool2d_argmax"), grad.size, arg, x.buffer.handle, x.offset,
-                 *x.strides, C, H, W, OH, OW, *geometry)
+    if dev.cpu:
+        _launch_window_rows(dev, "max_pool2d_argmax_rows", (arg,), x, (OH, OW), geometry)
+    else:
+        _launch_each(dev, dev.kernel("windows", dtype, "max_pool2d_argmax"), grad.size, arg, x.buffer.handle,
+                     x.offset, *x.strides, C, H, W, OH, OW, *geometry)
     if dtype in dev.vector_width:  # a row of the image per work-item (nn.cl max_pool2d_backward_rows)
         rows = out.size // W
         size = _rows_local(dev, rows)
