@@ -835,19 +835,19 @@ def col2im(out, cols, geometry):
 def max_pool2d(out, x, geometry):
     dev = _devices[out.device.index]
     if dev.cpu:  # a row of windows per work-item (nn.cl max_pool2d_rows)
-        _launch_window_rows(dev, "max_pool2d_rows", (out.buffer.handle, out.offset), x, out.shape[2:], geometry)
+        _launch_window_rows(dev, (out.buffer.handle, out.offset, None), x, out.shape[2:], geometry)
         return
     _launch_windows("max_pool2d", out, x, x.shape, out.shape[2:], geometry)
 
 
-def _launch_window_rows(dev, name, out_args, x, windows, geometry):
-    """Kernel ``name`` of x's windows program with one work-item per row of windows (b, c, oh): ``out_args`` (the
-    output's buffer, and its offset where the kernel takes one), then x, its strides and the geometry."""
+def _launch_window_rows(dev, outputs, x, windows, geometry):
+    """nn.cl's max_pool2d_rows, one work-item per row of windows (b, c, oh), into ``outputs``: (the maxima's buffer
+    or None, its offset, the argmax buffer or None)."""
     N, C, H, W = x.shape
     rows = N * C * windows[0]
     size = _rows_local(dev, rows)
-    dev.launch(dev.kernel("windows", x.dtype.name, name), (-(-rows // size) * size,), (size,), *out_args,
-               x.buffer.handle, x.offset, *x.strides, C, H, W, *windows, *geometry, rows)
+    dev.launch(dev.kernel("windows", x.dtype.name, "max_pool2d_rows"), (-(-rows // size) * size,), (size,),
+               *outputs, x.buffer.handle, x.offset, *x.strides, C, H, W, *windows, *geometry, rows)
 
 
 def max_pool2d_backward(out, grad, x, geometry):
@@ -858,7 +858,7 @@ def max_pool2d_backward(out, grad, x, geometry):
     dtype = x.dtype.name
     arg = dev.allocate(grad.size * 4)  # int32 tap indices; back to the pool after the launches, in queue order
     if dev.cpu:
-        _launch_window_rows(dev, "max_pool2d_argmax_rows", (arg,), x, (OH, OW), geometry)
+        _launch_window_rows(dev, (None, 0, arg), x, (OH, OW), geometry)
     else:
         _launch_each(dev, dev.kernel("windows", dtype, "max_pool2d_argmax"), grad.size, arg, x.buffer.handle,
                      x.offset, *x.strides, C, H, W, OH, OW, *geometry)

@@ -195,31 +195,21 @@ __kernel void max_pool2d(__global IN_T* out, long out_off, __global const IN_T* 
 
 #ifdef TS_CPU
 /* max_pool2d and max_pool2d_backward's first pass on CPU devices: one row of windows (b, c, oh) per work-item, the
- * index unravelled once per row instead of per window. */
-__kernel void max_pool2d_rows(__global IN_T* out, long out_off, __global const IN_T* x, long x_off, long sN,
-                              long sC, long sH, long sW, long C, long H, long W, long OH, long OW, TS_GEOMETRY,
-                              long rows) {
+ * index unravelled once per row instead of per window; it writes the maxima into out and/or the argmax taps into
+ * arg, whichever is not null. */
+__kernel void max_pool2d_rows(__global IN_T* out, long out_off, __global int* arg, __global const IN_T* x, long x_off,
+                              long sN, long sC, long sH, long sW, long C, long H, long W, long OH, long OW,
+                              TS_GEOMETRY, long rows) {
     const long q = get_global_id(0);
     if (q >= rows) return;
     const long oh = q % OH, c = q / OH % C, b = q / (OH * C);
     const long base = x_off + b * sN + c * sC;
     C_T m;
     for (long ow = 0; ow < OW; ++ow) {
-        ts_window_argmax(x, base, sH, sW, H, W, oh, ow, KH, KW, SH, SW, PH, PW, DH, DW, &m);
-        ts_store(out, out_off + q * OW + ow, m);
+        const long a = ts_window_argmax(x, base, sH, sW, H, W, oh, ow, KH, KW, SH, SW, PH, PW, DH, DW, &m);
+        if (out) ts_store(out, out_off + q * OW + ow, m);
+        if (arg) arg[q * OW + ow] = (int)a;
     }
-}
-
-__kernel void max_pool2d_argmax_rows(__global int* arg, __global const IN_T* x, long x_off, long sN, long sC,
-                                     long sH, long sW, long C, long H, long W, long OH, long OW, TS_GEOMETRY,
-                                     long rows) {
-    const long q = get_global_id(0);
-    if (q >= rows) return;
-    const long oh = q % OH, c = q / OH % C, b = q / (OH * C);
-    const long base = x_off + b * sN + c * sC;
-    C_T m;
-    for (long ow = 0; ow < OW; ++ow)
-        arg[q * OW + ow] = (int)ts_window_argmax(x, base, sH, sW, H, W, oh, ow, KH, KW, SH, SW, PH, PW, DH, DW, &m);
 }
 #endif
 
