@@ -449,10 +449,8 @@ def _elementwise(op, dtype, arity):
             rows = dev.rows_plan(out.shape, (out.strides, x.strides)) if dev.cpu else None
             if rows is not None:  # Note [Row kernels]
                 meta, ndim, (so, sx), inner, last, count = rows
-                size = _rows_local(dev, count)
-                dev.launch(dev.kernel("elementwise", dtype, f"{op}_vrows" if vec else f"{op}_rows"),
-                           (-(-count // size) * size,), (size,), out.buffer.handle, out.offset, x.buffer.handle,
-                           x.offset, meta, ndim, so, sx, inner, last, count)
+                _launch_rows(dev, dev.kernel("elementwise", dtype, f"{op}_vrows" if vec else f"{op}_rows"), count,
+                             out.buffer.handle, out.offset, x.buffer.handle, x.offset, meta, ndim, so, sx, inner, last)
                 return
             mode, meta, ndim = dev.elementwise_plan(out.shape, (out.strides, x.strides))
         if mode == 0 and vec:  # Note [Vector elementwise kernels]; a permuted dense layout is one run too
@@ -479,10 +477,9 @@ def _elementwise(op, dtype, arity):
             rows = dev.rows_plan(out.shape, (out.strides, a.strides, b.strides)) if mode == 3 and dev.cpu else None
             if rows is not None:  # Note [Row kernels]
                 meta, ndim, (so, sa, sb), inner, last, count = rows
-                size = _rows_local(dev, count)
-                dev.launch(dev.kernel("elementwise", dtype, f"{op}_rows"), (-(-count // size) * size,), (size,),
-                           out.buffer.handle, out.offset, a.buffer.handle, a.offset, b.buffer.handle, b.offset,
-                           meta, ndim, so, sa, sb, inner, last, count)
+                _launch_rows(dev, dev.kernel("elementwise", dtype, f"{op}_rows"), count, out.buffer.handle,
+                             out.offset, a.buffer.handle, a.offset, b.buffer.handle, b.offset, meta, ndim, so, sa,
+                             sb, inner, last)
                 return
         k = dev.kernel("elementwise", dtype, names[mode])
         if mode < 3:
@@ -495,10 +492,16 @@ def _elementwise(op, dtype, arity):
     return unary if arity == 1 else binary
 
 
-def _rows_local(dev, rows):
-    """The work-group size of one-item-per-row kernels: PoCL pays about half a microsecond per work-group, so as
-    large as still gives every core 8 groups (up to 256)."""
-    return max(1, min(256, 1 << max(0, (rows // (8 * dev.units)).bit_length() - 1)))
+def _group_size(dev, items):
+    """The work-group size for ``items`` work-items that each do a row's worth of work: PoCL pays about half a
+    microsecond per work-group, so as large as still gives every core 8 groups (a power of two up to 256)."""
+    return max(1, min(256, 1 << max(0, (items // (8 * dev.units)).bit_length() - 1)))
+
+
+def _launch_rows(dev, kernel, rows, *args):
+    """``kernel`` with one work-item per row, ``rows`` of them (its last argument)."""
+    size = _group_size(dev, rows)
+    dev.launch(kernel, (-(-rows // size) * size,), (size,), *args, rows)
 
 
 def where(out, cond, a, b):
@@ -508,10 +511,9 @@ def where(out, cond, a, b):
     rows = dev.rows_plan(out.shape, (out.strides, cond.strides, a.strides, b.strides)) if mode and dev.cpu else None
     if rows is not None:  # Note [Row kernels]
         meta, ndim, inner_strides, inner, last, count = rows
-        size = _rows_local(dev, count)
-        dev.launch(dev.kernel("elementwise", a.dtype.name, "where_rows"), (-(-count // size) * size,), (size,),
-                   out.buffer.handle, out.offset, cond.buffer.handle, cond.offset, a.buffer.handle, a.offset,
-                   b.buffer.handle, b.offset, meta, ndim, *inner_strides, inner, last, count)
+        _launch_rows(dev, dev.kernel("elementwise", a.dtype.name, "where_rows"), count, out.buffer.handle, out.offset,
+                     cond.buffer.handle, cond.offset, a.buffer.handle, a.offset, b.buffer.handle, b.offset, meta,
+                     ndim, *inner_strides, inner, last)
         return
     args = [out.buffer.handle, out.offset, cond.buffer.handle, cond.offset, a.buffer.handle, a.offset,
             b.buffer.handle, b.offset]
@@ -524,29 +526,29 @@ def where(out, cond, a, b):
 
 
 def astype(out, x):
-    dev = _devices[out.device.index]
-    n, size = out.size, dev.local
-    if dev.cpu and not (out.is_contiguous and x.is_contiguous):
-        rows = dev.rows_plan(out.shape, (out.strides, x.strides))
-        if rows is not None:  # Note [Row kernels]
-            _astype_rows(dev, out.dtype.name, x.dtype.name, out.buffer.handle, out.offset, x.buffer.handle,
-                         x.offset, rows)
+    _cast(_devices[out.device.index], out.dtype.name, out.buffer.handle, out.offset, out.shape, out.strides,
+          out.is_contiguous, x)
+
+
+def _cast(dev, dst, out_handle, out_offset, shape, out_strides, out_contiguous, x):
+    """``x`` converted to ``dst`` into the memory at ``out_handle``/``out_offset`` laid out as ``shape`` with
+    ``out_strides``: the contiguous, row (Note [Row kernels]) or per-element kernel of the astype program."""
+    n, src = _prod(shape), x.dtype.name
+    if dev.cpu and not (out_contiguous and x.is_contiguous):
+        rows = dev.rows_plan(shape, (out_strides, x.strides))
+        if rows is not None:
+            meta, ndim, (so, sx), inner, last, count = rows
+            _launch_rows(dev, dev.kernel("astype", src, f"to_{dst}_rows"), count, out_handle, out_offset,
+                         x.buffer.handle, x.offset, meta, ndim, so, sx, inner, last)
             return
-    mode, meta, ndim = dev.elementwise_plan(out.shape, (out.strides, x.strides))
-    args = [out.buffer.handle, out.offset, x.buffer.handle, x.offset]
+    mode, meta, ndim = dev.elementwise_plan(shape, (out_strides, x.strides))
+    args = [out_handle, out_offset, x.buffer.handle, x.offset]
     if mode == 0:
-        k = dev.kernel("astype", x.dtype.name, f"to_{out.dtype.name}_contig")
+        k = dev.kernel("astype", src, f"to_{dst}_contig")
     else:
-        k = dev.kernel("astype", x.dtype.name, f"to_{out.dtype.name}_strided")
+        k = dev.kernel("astype", src, f"to_{dst}_strided")
         args += [meta, ndim]
-    dev.launch(k, (-(-n // size) * size,), (size,), *args, n)
-
-
-def _astype_rows(dev, dst, src, out_handle, out_offset, x_handle, x_offset, rows):
-    meta, ndim, (so, sx), inner, last, count = rows
-    size = _rows_local(dev, count)
-    dev.launch(dev.kernel("astype", src, f"to_{dst}_rows"), (-(-count // size) * size,), (size,), out_handle,
-               out_offset, x_handle, x_offset, meta, ndim, so, sx, inner, last, count)
+    _launch_each(dev, k, n, *args)
 
 
 def fill_arg(value, dtype):
@@ -624,9 +626,9 @@ def _reduction(op):
             # Note [Vector reductions]: about 64K elements per work-item, at least one item per core
             _vector_reduce(dev, op, dtype, out, x, meta, nk, n_out, extent, acc_size[dtype], 1)
             return
-        if vn and rows is not None and rows[0] == "columns" and n_out >= vn:
+        if vn and rows is not None and rows[0] == "columns" and n_out >= vn:  # a work-item per vn columns
             items = -(-n_out // vn)
-            size = max(1, min(64, 1 << max(0, (items // (4 * dev.units)).bit_length() - 1)))
+            size = _group_size(dev, items)
             dev.launch(dev.kernel("reduce", dtype, f"{op}_vcols"), (-(-items // size) * size,), (size,),
                        out.buffer.handle, out.offset, x.buffer.handle, x.offset, n_out, extent, rows[1])
             return
@@ -669,7 +671,7 @@ def _vector_reduce(dev, op, dtype, out, x, meta, nk, n_out, length, acc_size, ro
         part = dev.allocate(n_out * partials * acc_size)
         part_idx = dev.allocate(n_out * partials * 8)
     items = runs * g
-    size = max(1, min(64, 1 << max(0, (items // (4 * dev.units)).bit_length() - 1)))
+    size = _group_size(dev, items)
     dev.launch(dev.kernel("reduce", dtype, f"{op}_vec"), (-(-items // size) * size,), (size,), out.buffer.handle,
                out.offset, part, part_idx, x.buffer.handle, x.offset, meta, nk, length, g, int(partials > 1))
     if partials > 1:
@@ -742,19 +744,7 @@ def _dense_copy(dev, x):
         dense[d] = step if keep[d] else 0
         step *= shape[d]
     handle = dev.allocate(max(1, step) * x.dtype.itemsize)
-    name = x.dtype.name
-    rows = dev.rows_plan(tuple(shape), (tuple(dense), tuple(x.strides))) if dev.cpu else None
-    if rows is not None:  # Note [Row kernels]
-        _astype_rows(dev, name, name, handle, 0, x.buffer.handle, x.offset, rows)
-        return _Dense(handle, tuple(dense)), handle
-    mode, meta, ndim = dev.elementwise_plan(tuple(shape), (tuple(dense), tuple(x.strides)))
-    if mode == 0:
-        k = dev.kernel("astype", name, f"to_{name}_contig")
-        dev.launch(k, (-(-step // dev.local) * dev.local,), (dev.local,), handle, 0, x.buffer.handle, x.offset, step)
-    else:
-        k = dev.kernel("astype", name, f"to_{name}_strided")
-        dev.launch(k, (-(-step // dev.local) * dev.local,), (dev.local,), handle, 0, x.buffer.handle, x.offset, meta,
-                   ndim, step)
+    _cast(dev, x.dtype.name, handle, 0, tuple(shape), tuple(dense), False, x)
     return _Dense(handle, tuple(dense)), handle
 
 
@@ -771,12 +761,8 @@ def _softmax(op):
         length = x.shape[axis]
         rows = out.size // length
         if inner == 1 and x.strides[axis] == 1 and x.dtype.name in dev.vector_width:
-            # the vector kernel.  PoCL pays about half a microsecond per work-group, so groups are as large as
-            # still gives every core 8 of them (a few hundred rows get groups of 8)
-            size = max(1, min(256, 1 << max(0, (rows // (8 * dev.units)).bit_length() - 1)))
-            k = dev.kernel("softmax", x.dtype.name, f"{op}_vec")
-            dev.launch(k, (-(-rows // size) * size,), (size,), out.buffer.handle, out.offset, x.buffer.handle,
-                       x.offset, meta, nk, length, rows)
+            _launch_rows(dev, dev.kernel("softmax", x.dtype.name, f"{op}_vec"), rows, out.buffer.handle, out.offset,
+                         x.buffer.handle, x.offset, meta, nk, length)  # the vector kernel, a row per work-item
             return
         size = dev.local
         k = dev.kernel("softmax", x.dtype.name, op)
@@ -809,11 +795,8 @@ def im2col(out, x, geometry):
     dev = _devices[out.device.index]
     if dev.cpu and windows[1] >= 8:  # a row of windows per work-item (nn.cl im2col_rows)
         _, C, H, W = x.shape
-        rows = out.size // windows[1]
-        size = _rows_local(dev, rows)
-        dev.launch(dev.kernel("windows", x.dtype.name, "im2col_rows"), (-(-rows // size) * size,), (size,),
-                   out.buffer.handle, out.offset, x.buffer.handle, x.offset, *x.strides, C, H, W, *windows,
-                   *geometry, rows)
+        _launch_rows(dev, dev.kernel("windows", x.dtype.name, "im2col_rows"), out.size // windows[1],
+                     out.buffer.handle, out.offset, x.buffer.handle, x.offset, *x.strides, C, H, W, *windows, *geometry)
         return
     _launch_windows("im2col", out, x, x.shape, windows, geometry)
 
@@ -823,11 +806,8 @@ def col2im(out, cols, geometry):
     dev = _devices[out.device.index]
     if cols.dtype.name in dev.vector_width:  # a row of the image per work-item (nn.cl col2im_rows)
         _, C, H, W = out.shape
-        rows = out.size // W
-        size = _rows_local(dev, rows)
-        dev.launch(dev.kernel("windows", cols.dtype.name, "col2im_rows"), (-(-rows // size) * size,), (size,),
-                   out.buffer.handle, out.offset, cols.buffer.handle, cols.offset, *cols.strides, C, H, W, *windows,
-                   *geometry, rows)
+        _launch_rows(dev, dev.kernel("windows", cols.dtype.name, "col2im_rows"), out.size // W, out.buffer.handle,
+                     out.offset, cols.buffer.handle, cols.offset, *cols.strides, C, H, W, *windows, *geometry)
         return
     _launch_windows("col2im", out, cols, out.shape, windows, geometry)
 
@@ -844,10 +824,8 @@ def _launch_window_rows(dev, outputs, x, windows, geometry):
     """nn.cl's max_pool2d_rows, one work-item per row of windows (b, c, oh), into ``outputs``: (the maxima's buffer
     or None, its offset, the argmax buffer or None)."""
     N, C, H, W = x.shape
-    rows = N * C * windows[0]
-    size = _rows_local(dev, rows)
-    dev.launch(dev.kernel("windows", x.dtype.name, "max_pool2d_rows"), (-(-rows // size) * size,), (size,),
-               *outputs, x.buffer.handle, x.offset, *x.strides, C, H, W, *windows, *geometry, rows)
+    _launch_rows(dev, dev.kernel("windows", x.dtype.name, "max_pool2d_rows"), N * C * windows[0], *outputs,
+                 x.buffer.handle, x.offset, *x.strides, C, H, W, *windows, *geometry)
 
 
 def max_pool2d_backward(out, grad, x, geometry):
@@ -863,11 +841,9 @@ def max_pool2d_backward(out, grad, x, geometry):
         _launch_each(dev, dev.kernel("windows", dtype, "max_pool2d_argmax"), grad.size, arg, x.buffer.handle,
                      x.offset, *x.strides, C, H, W, OH, OW, *geometry)
     if dtype in dev.vector_width:  # a row of the image per work-item (nn.cl max_pool2d_backward_rows)
-        rows = out.size // W
-        size = _rows_local(dev, rows)
-        dev.launch(dev.kernel("windows", dtype, "max_pool2d_backward_rows"), (-(-rows // size) * size,), (size,),
-                   out.buffer.handle, out.offset, grad.buffer.handle, grad.offset, *grad.strides, arg, C, H, W, OH,
-                   OW, *geometry, rows)
+        _launch_rows(dev, dev.kernel("windows", dtype, "max_pool2d_backward_rows"), out.size // W,
+                     out.buffer.handle, out.offset, grad.buffer.handle, grad.offset, *grad.strides, arg, C, H, W, OH,
+                     OW, *geometry)
         return
     _launch_each(dev, dev.kernel("windows", dtype, "max_pool2d_backward"), out.size, out.buffer.handle, out.offset,
                  grad.buffer.handle, grad.offset, *grad.strides, arg, C, H, W, OH, OW, *geometry)

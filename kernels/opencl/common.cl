@@ -12,6 +12,11 @@
 #pragma OPENCL EXTENSION cl_khr_fp16 : enable
 #endif
 
+/* TS_CAT(a, b): a and b pasted after their expansion (TS_CAT(IN_T, 16) is float16 where IN_T is float), for the
+ * vector types and vloadN/vstoreN names of the kernels that pick a width by macro. */
+#define TS_CAT2(a, b) a##b
+#define TS_CAT(a, b) TS_CAT2(a, b)
+
 /* Note [Uniform guard]
  * The launch rounds the global size up to a multiple of the work-group size, so the last group has items past n.
  * A plain ``if (i < n)`` in every item stops PoCL from vectorising the work-group loop (3x slower on 10M floats);

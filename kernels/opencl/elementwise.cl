@@ -106,8 +106,6 @@
 /* NAME_vrows: the rows of Note [Row kernels] for the ops of Note [Vector elementwise kernels], TS_VN elements at
  * a time: vector loads and stores where the row is contiguous, a gather into (and scatter from) a private vector
  * otherwise, so that the math runs on vectors either way. */
-#define TS_EW_CAT2(a, b) a##b
-#define TS_EW_CAT(a, b) TS_EW_CAT2(a, b)  /* pastes IN_T's expansion, not its name */
 #define TS_UNARY_VEC_ROWS(NAME, VN)                                                                      \
     __kernel void NAME##_vrows(__global IN_T* out, long out_off, __global const IN_T* x, long x_off,   \
                                __global const long* meta, long ndim, long os, long xs, long inner,   \
@@ -120,7 +118,7 @@
         __global const IN_T* i = x + x_off + off[1];                                                 \
         IN_T lanes[VN];                                                                              \
         for (long j = 0; j < nv; ++j) {                                                              \
-            TS_EW_CAT(IN_T, VN) v;                                                                   \
+            TS_CAT(IN_T, VN) v;                                                                      \
             if (xs == 1) {                                                                           \
                 v = vload##VN(j, i);                                                                 \
             } else {                                                                                 \

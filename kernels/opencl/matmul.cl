@@ -46,8 +46,6 @@ __kernel void matmul(__global IN_T* out, long out_off, __global const IN_T* a, l
  * GFLOP/s).  backends/opencl.py defines TS_MM_RM and TS_MM_VN from the device's preferred vector width, and the
  * kernel matmul_blocked_<VN> for VN in TS_MM_VN and 4 (narrow outputs). */
 #ifdef TS_MM_RM
-#define TS_CAT2(a, b) a##b
-#define TS_CAT(a, b) TS_CAT2(a, b)
 
 #define TS_MM_BLOCKED_(VN)                                                                                        \
 __kernel void matmul_blocked_##VN(__global IN_T* out, long out_off, __global const IN_T* a, long a_off,          \

@@ -128,11 +128,9 @@
  * sum of a view x[:1000, :1000]) runs the same kernel with the rows as one more kept dim (``meta``), every row a
  * partial, and NAME_finish folds each output's rows. */
 #ifdef TS_VN
-#define TS_RV_CAT2(a, b) a##b
-#define TS_RV_CAT(a, b) TS_RV_CAT2(a, b)
-#define TS_RV_T TS_RV_CAT(IN_T, TS_VN)
-#define TS_RV_LOAD TS_RV_CAT(vload, TS_VN)
-#define TS_RV_STORE TS_RV_CAT(vstore, TS_VN)
+#define TS_RV_T TS_CAT(IN_T, TS_VN)
+#define TS_RV_LOAD TS_CAT(vload, TS_VN)
+#define TS_RV_STORE TS_CAT(vstore, TS_VN)
 
 #define TS_REDUCTION_VEC(NAME, OUT, VSTEP, NAN_WINS)                                                  \
     __kernel void NAME##_vec(__global OUT* out, long out_off, __global IN_T* part, __global long* part_idx, \

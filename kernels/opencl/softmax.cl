@@ -38,8 +38,6 @@ TS_SOFTMAX(log_softmax, 1)
  * infinity rules as above: a NaN anywhere makes the max NaN. */
 #ifdef TS_VN
 #define TS_V TS_CAT(IN_T, TS_VN)
-#define TS_CAT2(a, b) a##b
-#define TS_CAT(a, b) TS_CAT2(a, b)
 #define TS_VLOAD TS_CAT(vload, TS_VN)
 #define TS_VSTORE TS_CAT(vstore, TS_VN)
 
