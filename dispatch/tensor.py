@@ -146,7 +146,7 @@ class Tensor(_RawTensor):
             t.buffer, t.offset, t.dtype, t.device, t.size = self.buffer, self.offset, self.dtype, self.device, self.size
             shape = t.shape = self.shape[::-1]
             strides = t.strides = self.strides[::-1]
-            t.is_contiguous = len(shape) < 2 or _is_contiguous(shape, strides)
+            t.is_contiguous = self.is_contiguous if len(shape) < 2 else _is_contiguous(shape, strides)
             t.__class__ = Tensor
             return t
         if isinstance(self, GradTensor):  # recorded as a permute_dims view

@@ -118,3 +118,18 @@ def test_gradients_through_permuted_results(device, rng):
     tloss.backward()
     np.testing.assert_allclose(a.grad.numpy(), ta.grad.numpy(), rtol=tol * 100, atol=tol * 100)
     np.testing.assert_allclose(b.grad.numpy(), tb.grad.numpy(), rtol=tol * 100, atol=tol * 100)
+
+
+def test_transpose_keeps_the_layout_flag(device, rng):
+    """x.T of every rank says whether it is contiguous as its layout does: a strided 1-D view stays non-contiguous
+    (its transpose is itself), a 0-d tensor and a contiguous vector stay contiguous, a matrix with a unit dim
+    transposes to a contiguous one, and the values read through it are the NumPy ones."""
+    h = rng.standard_normal((6, 8)).astype(np.float32)
+    x = ts.asarray(h, device=device)
+    cases = [(x[0, ::2], h[0, ::2]), (x[0], h[0]), (x[2, 3], h[2, 3]), (x[:1], h[:1]), (x, h), (x[::2, 1:], h[::2, 1:]),
+             (ts.asarray(h.reshape(2, 3, 8), device=device)[:, ::2], h.reshape(2, 3, 8)[:, ::2])]
+    for v, ref in cases:
+        t = v.T
+        assert t.is_contiguous == ref.T.flags.c_contiguous, (ref.shape, ref.strides)
+        np.testing.assert_array_equal((t + 0).numpy(), ref.T + 0)
+        np.testing.assert_allclose(ts.exp(t).numpy(), np.exp(ref.T), rtol=1e-6)
