@@ -451,7 +451,7 @@ _ELEMENTWISE = {name: _EW(op) for name, op in optable.ELEMENTWISE.items()}
 
 def astype(x, dt, copy=True):
     """``x`` converted to ``dt`` on its device (a copy unless ``copy=False`` and nothing changes)."""
-    if type(x) is Tensor:  # the fast path: a contiguous x, a kernel already looked up, a dtype the device has
+    if type(x) is Tensor and not _TRACE:  # the fast path: a contiguous x, its kernel looked up, a dtype it holds
         device = x.device
         kernel = _fast.get(("astype", device.type, x.dtype))
         if kernel is not None and x.is_contiguous and (copy or x.dtype is not dt) and \
@@ -913,7 +913,7 @@ def _py_scalar(text, dt):
 # -- matmul and softmax ---------------------------------------------------------------------------------------------
 
 def matmul(a, b):
-    if type(a) is Tensor and type(b) is Tensor and a.dtype is b.dtype and a.device is b.device:
+    if type(a) is Tensor and type(b) is Tensor and a.dtype is b.dtype and a.device is b.device and not _TRACE:
         shape_a, shape_b = a.shape, b.shape  # the fast path: two matrices of one dtype (Linear's, a step's many)
         if len(shape_a) == 2 and len(shape_b) == 2 and shape_a[1] == shape_b[0] and shape_a[1]:
             device = a.device
