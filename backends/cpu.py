@@ -1,14 +1,14 @@
-"""The cpu backend: memory from the C++ pool in ``tensorswitch._cpu``, kernels in ``kernels/cpu/`` (C++, OpenMP).
+"""The cpu backend: memory from the C++ pool in ``tensorswitch._cpu``, kernels in ``kernels/cpu/`` (C++, a thread pool of its own).
 
 float32/float64 matmul goes to a real BLAS when ``scipy-openblas32`` is installed (the ``blas`` extra); without it
 our own loop runs.  Memory comes from a caching pool (Note [CPU memory pool] in ``kernels/cpu/module.cpp``: size
 classes, a cap of 256 MiB by default, ``TENSORSWITCH_CPU_CACHE_LIMIT``).  A request of 256 MiB or more is first held
 against what the process can really get (MemAvailable, and the cgroup's memory limit less its usage): one that cannot
 fit is a MemoryError, where Linux's overcommit would let it through and the OOM killer end the process later.  Kernels
-run on OpenMP threads above a grain of 32768 elements (``TENSORSWITCH_CPU_GRAIN``, ``OMP_NUM_THREADS``), matmul
-included: OpenBLAS is kept on one thread and each of our threads multiplies a block (Note [Matmul threads] in
-``kernels/cpu/module.cpp``, which also says why libgomp's spin-waiting is left at its default, and when
-``OMP_WAIT_POLICY=PASSIVE`` is the better choice).
+run on several threads above a grain of 32768 elements (``TENSORSWITCH_CPU_GRAIN``, ``OMP_NUM_THREADS``), matmul
+included: the BLAS is kept on one thread and each of our threads multiplies a block (Note [Matmul threads] in
+``kernels/cpu/module.cpp``).  The threads claim chunks of the work, so that a thread another process has descheduled
+never holds a kernel up (Note [Thread pool] in ``kernels/cpu/pool.h``).
 """
 
 from ..dispatch.backend import Backend
@@ -34,13 +34,13 @@ def _module():
 
 
 def set_num_threads(n):
-    """Run the cpu kernels, matmul included, on ``n`` OpenMP threads (the default: ``OMP_NUM_THREADS``, else every
+    """Run the cpu kernels, matmul included, on ``n`` threads (the default: ``OMP_NUM_THREADS``, else every
     core).  OpenBLAS itself stays on one thread: matmul splits its work across these threads instead (Note [Matmul
     threads] in ``kernels/cpu/module.cpp``).
 
     ``n`` is an int (anything with ``__index__``, but not a bool: 1.5 and True are a TypeError) from 1 to
-    ``max(256, 4 * os.cpu_count())`` (``thread_limit()``), else a ValueError: tens of thousands of threads made libgomp
-    abort or crash the process, and more threads than that cannot make a kernel faster.
+    ``max(256, 4 * os.cpu_count())`` (``thread_limit()``), else a ValueError: tens of thousands of threads exhaust the
+    process's, and more threads than that cannot make a kernel faster.
 
     >>> from tensorswitch.backends import cpu
     >>> old = cpu.get_num_threads()
@@ -57,7 +57,7 @@ def thread_limit():
 
 
 def get_num_threads():
-    """How many OpenMP threads the cpu kernels use."""
+    """How many threads the cpu kernels use."""
     return _module().get_num_threads()
 
 
@@ -134,7 +134,7 @@ class CPUBackend(Backend):
 # extra, ``pip install mkl``) first, else OpenBLAS (``scipy-openblas32``, the ``blas`` extra), else our own loop.
 # MKL is 15-30% faster than OpenBLAS on the training shapes here (x @ W.T of a batch of 128 by 784x256 on one
 # AVX-512 core) and is what PyTorch's CPU wheels use.  Either is run on one thread, its sequential layer: matmul
-# splits across our OpenMP threads instead (Note [Matmul threads] in kernels/cpu/module.cpp).
+# splits across our threads instead (Note [Matmul threads] in kernels/cpu/module.cpp).
 # ``TENSORSWITCH_BLAS=openblas`` (or ``mkl``, ``none``) picks one; ``BLAS`` says which was loaded.
 
 BLAS = None  # "mkl", "openblas" or None (our own loop), set at initialize()
@@ -196,7 +196,7 @@ def _load_mkl():
 
 def _load_blas():
     """Hand OpenBLAS's cblas_sgemm/dgemm/cgemm/zgemm to the C++ module, if the package is installed, and keep
-    OpenBLAS on one thread: its own pthreads and our OpenMP threads would fight over the cores (Note [Matmul threads]
+    OpenBLAS on one thread: its own pthreads and ours would fight over the cores (Note [Matmul threads]
     in ``kernels/cpu/module.cpp``), so matmul splits the work across our threads and each calls OpenBLAS."""
     global BLAS
     if _blas_choice() == "none":

@@ -1,7 +1,7 @@
 """The size sweep: every hot op at 10 to 16M elements, tensorswitch on each device against PyTorch CPU (the same
 thread count), NumPy and a raw PyOpenCL kernel, in one run.
 
-    python bench/sweep.py [--quick] [--plot PATH] [--noisy] [--markdown]
+    python bench/sweep.py [--quick] [--plot PATH] [--noisy | --slowdown] [--markdown] [--device D]
     python bench/bench.py --sweep ...          (the same, from the main benchmark script)
 
 Each row is one (op, size): seconds per call of every library, and the ratio PyTorch CPU time / tensorswitch time
@@ -9,7 +9,7 @@ Each row is one (op, size): seconds per call of every library, and the ratio PyT
 several (bench.timeit_interleaved), so a change in the machine's load hits them alike; opencl is timed after the cpu
 cases, since PoCL's worker threads share the cores.  ``--plot`` writes one PNG: the ratio per op against size, one
 panel per device.  ``--noisy`` keeps one core busy with another process for the whole sweep (the "noisy neighbour"
-case: a shared machine).
+case: a shared machine); ``--slowdown`` sweeps twice, idle and so, and prints each case's slowdown per library.
 """
 
 import argparse
@@ -227,6 +227,38 @@ def plot(results, path):
     return path
 
 
+def slowdowns(clean, noisy):
+    """[(op, size, device, {library: noisy time / clean time})] of two sweeps of the same cases."""
+    return [(op, n, device, {k: z[k] / c[k] for k in c if k in z})
+            for (op, n, device, c), (_, _, _, z) in zip(clean, noisy)]
+
+
+def print_slowdowns(rows, markdown=False):
+    """The slowdown table (one row per case, one column per library) and, per library, the median and the worst."""
+    columns = []
+    for *_, r in rows:
+        columns += [k for k in r if k not in columns]
+    head = ["op", "size", *columns]
+    lines = [[op, f"{n:,}", *(f"{r[c]:.2f}x" if c in r else "" for c in columns)] for op, n, _, r in rows]
+    if markdown:
+        print("| " + " | ".join(head) + " |")
+        print("|" + "---|" * len(head))
+        for line in lines:
+            print("| " + " | ".join(line) + " |")
+    else:
+        widths = [max(len(str(r[i])) for r in [head] + lines) for i in range(len(head))]
+        for line in [head] + lines:
+            print("  ".join(str(v).rjust(w) for v, w in zip(line, widths)))
+    print()
+    for c in columns:
+        cases = sorted((r[c], op, n) for op, n, _, r in rows if c in r)
+        if cases:
+            worst = cases[-1]
+            over = sum(1 for v, _, _ in cases if v > 2.0)
+            print(f"{c}: median slowdown {cases[len(cases) // 2][0]:.2f}x, worst {worst[0]:.2f}x ({worst[1]} at "
+                  f"{worst[2]:,}), {over} of {len(cases)} cases above 2x")
+
+
 def _busy_core():
     """Another process that keeps one core busy (the noisy neighbour)."""
     return subprocess.Popen([sys.executable, "-c", "while True: pass"])
@@ -237,6 +269,8 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="sizes up to 1M, fewer repetitions")
     parser.add_argument("--plot", metavar="PATH", help="write the ratio plot (PNG) here")
     parser.add_argument("--noisy", action="store_true", help="keep one core busy with another process meanwhile")
+    parser.add_argument("--slowdown", action="store_true",
+                        help="sweep twice, idle and with one core kept busy, and print each case's slowdown")
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     parser.add_argument("--device", action="append", help="devices to sweep (default: cpu, and opencl if usable)")
     args = parser.parse_args(argv)
@@ -244,9 +278,21 @@ def main(argv=None):
         torch.set_num_threads(ts.get_num_threads())  # the same thread count for both
     devices = args.device or ["cpu"] + (["opencl"] if any(d.type == "opencl" for d in ts.devices()) else [])
     sizes = QUICK_SIZES if args.quick else SIZES
+    reps, min_time = (3, 0.02) if args.quick else (7, 0.05)
+    if args.slowdown:
+        clean = sweep(devices, sizes, reps, min_time)
+        neighbour = _busy_core()
+        try:
+            noisy = sweep(devices, sizes, reps, min_time)
+        finally:
+            neighbour.kill()
+        print(f"threads: tensorswitch {ts.get_num_threads()}, PyTorch {torch.get_num_threads() if torch else '-'}; "
+              "time with one core kept busy by another process / time on the idle machine")
+        print_slowdowns(slowdowns(clean, noisy), args.markdown)
+        return 0
     neighbour = _busy_core() if args.noisy else None
     try:
-        results = sweep(devices, sizes, 3 if args.quick else 7, 0.02 if args.quick else 0.05)
+        results = sweep(devices, sizes, reps, min_time)
     finally:
         if neighbour is not None:
             neighbour.kill()

@@ -14,7 +14,7 @@ from tensorswitch.testing import samples
 
 from limited_backend import LIMITED  # noqa: F401  (registers the deliberately limited test device)
 
-# The cpu kernels' parallel paths (OpenMP over outputs, one long reduction split across threads) must run in the tests
+# The cpu kernels' parallel paths (threads over outputs, one long reduction split across threads) must run in the tests
 # whatever the machine's core count: at least two threads, and the samples' large inputs exceed the grain.
 if ts.get_num_threads() < 2:
     ts.set_num_threads(2)

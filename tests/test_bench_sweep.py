@@ -23,3 +23,15 @@ def test_sweep_runs_every_op_and_writes_the_plot(tmp_path, capsys):
     if sweep.torch is not None:
         assert set(sweep.summary(results)) == {op for op in ops if not op.startswith("matmul")} | {"matmul"}
     assert os.path.getsize(sweep.plot(results, str(tmp_path / "sweep.png"))) > 1000
+
+
+def test_slowdown_table_divides_case_by_case(capsys):
+    clean = [("add", 10, "cpu", {"tensorswitch cpu": 1.0, "NumPy": 2.0}), ("exp", 10, "cpu", {"tensorswitch cpu": 4.0})]
+    noisy = [("add", 10, "cpu", {"tensorswitch cpu": 3.0, "NumPy": 2.0}), ("exp", 10, "cpu", {"tensorswitch cpu": 2.0})]
+    rows = sweep.slowdowns(clean, noisy)
+    assert rows == [("add", 10, "cpu", {"tensorswitch cpu": 3.0, "NumPy": 1.0}),
+                    ("exp", 10, "cpu", {"tensorswitch cpu": 0.5})]
+    sweep.print_slowdowns(rows)
+    out = capsys.readouterr().out
+    assert "tensorswitch cpu: median slowdown 3.00x, worst 3.00x (add at 10), 1 of 2 cases above 2x" in out
+    assert "NumPy: median slowdown 1.00x" in out

@@ -201,7 +201,7 @@ def test_softmax_non_finite_rows(dtype, log):
 @pytest.mark.parametrize("dtype", FLOATS)
 def test_softmax_non_finite_rows_parallel(dtype, log):
     rng = np.random.default_rng(7)
-    x = np.tile(np.array(ROWS), (1500, 1))  # 13500 rows of 3: more than the grain, on OpenMP threads
+    x = np.tile(np.array(ROWS), (1500, 1))  # 13500 rows of 3: more than the grain, on the pool's threads
     x = x[rng.permutation(len(x))]
     check_softmax(x, -1, log, dtype)
     check_softmax(np.ascontiguousarray(x.T), 0, log, dtype)

@@ -1,4 +1,4 @@
-"""The cpu's fast paths against their oracles: matmul split across our OpenMP threads (Note [Matmul threads] in
+"""The cpu's fast paths against their oracles: matmul split across our threads (Note [Matmul threads] in
 kernels/cpu/module.cpp) against NumPy, the max-pool paths for disjoint windows (the 2x2 one and the general one-pass
 one) against the two-pass path, NumPy's reference and PyTorch, the reworked im2col/col2im loops, the erf op, and the
 registry table's width.  Threads and grain are forced (2 or 3 threads, a grain of 1) so that small inputs take the

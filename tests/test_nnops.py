@@ -326,7 +326,7 @@ def test_indexing_shape_dtype_and_device_errors():
 # -- the C++ side: threads, determinism, its own checks -------------------------------------------------------------
 
 class _parallel:
-    """Two threads and a grain of 1: the smallest inputs take the OpenMP paths."""
+    """Two threads and a grain of 1: the smallest inputs take the parallel paths."""
 
     def __enter__(self):
         self.saved = _cpu.get_num_threads(), _cpu.get_grain()

@@ -8,8 +8,8 @@
 // by backends/cpu.py with ctypes and handed over here as addresses, as cblas_sgemm is for matmul: the module links
 // against nothing, and runs without the package (linalg then says to install it).  Character arguments are followed
 // by their hidden lengths (gfortran's convention, size_t each); a routine written in C ignores them.  OpenBLAS runs
-// on one thread (Note [Matmul threads] in module.cpp), so a batch is split across our OpenMP threads, a matrix each,
-// every thread with its own scratch; workspace sizes are asked for once per call (lwork = -1), not per matrix.
+// on one thread (Note [Matmul threads] in module.cpp), so a batch is split across our threads in runs of matrices,
+// each run with its own scratch; workspace sizes are asked for once per call (lwork = -1), not per matrix.
 //
 // Note [Complex LAPACK]
 // ~~~~~~~~~~~~~~~~~~~~~
@@ -162,15 +162,13 @@ void each_matrix(const Shape& batch, double work, const char* what, Body&& body)
     if (count > 1 && total >= static_cast<double>(grain()) * 32)
         threads = static_cast<int>(std::min<int64_t>(max_threads(), count));
     std::atomic<int> bad{0};
-#pragma omp parallel num_threads(threads)
-    {
-        Scratch scratch;
-#pragma omp for schedule(dynamic)
-        for (int64_t b = 0; b < count; ++b) {
+    parallel_pieces(count, threads, threads * kPiecesPerThread, [&](int64_t b0, int64_t b1) {
+        Scratch scratch;  // grown by the first matrix of the piece, reused by the rest
+        for (int64_t b = b0; b < b1; ++b) {
             const int info = body(b, scratch);
             if (info < 0) bad.store(info, std::memory_order_relaxed);
         }
-    }
+    });
     if (bad.load())
         throw std::runtime_error(std::string("linalg: LAPACK's ") + what + " refused argument " +
                                  std::to_string(-bad.load()) + " (a bug of tensorswitch's cpu backend)");

@@ -1,4 +1,4 @@
-// Strided iteration shared by every cpu kernel: coalesce dims, split the flat index range across OpenMP threads,
+// Strided iteration shared by every cpu kernel: coalesce dims, split the flat index range across the pool's threads,
 // and hand each thread runs along the innermost dimension.  Byte strides throughout, so loops are dtype-agnostic.
 #pragma once
 
@@ -8,9 +8,7 @@
 #include <stdexcept>
 #include <vector>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
+#include "pool.h"
 
 // Note [Runtime ISA dispatch]
 // ~~~~~~~~~~~~~~~~~~~~~~~~~~~
@@ -56,16 +54,18 @@ constexpr bool isa_dispatch() { return TS_ISA_CLONES != 0; }
 
 constexpr int kMaxDims = 32;
 
-// Below grain() elements a loop stays on one thread: waking OpenMP workers costs more than the work.  Runtime
+// Below grain() elements a loop stays on one thread: handing work to the pool's workers costs more than the work.  Runtime
 // settings (module.cpp sets them from TENSORSWITCH_CPU_GRAIN and OMP_NUM_THREADS at import, and from set_grain() and
 // set_num_threads()); relaxed atomics, so that a setting made on one Python thread reaches kernels on every other.
 inline std::atomic<int64_t> g_grain{32768};
+// A parallel loop splits into this many pieces per thread, claimed by whichever thread is free (Note [Thread pool]):
+// a thread that another process has descheduled leaves its pieces to the others.
+constexpr int64_t kPiecesPerThread = 4;
 inline std::atomic<int> g_threads{1};
 
 inline int64_t grain() { return g_grain.load(std::memory_order_relaxed); }
 
-// The threads a parallel loop may use.  Every parallel region names it (num_threads), because omp_set_num_threads
-// only sets the calling thread's default and kernels run on whichever Python thread calls them.
+// The threads a parallel loop may use (the caller and the pool's workers), whichever Python thread calls the kernel.
 inline int max_threads() { return g_threads.load(std::memory_order_relaxed); }
 
 // N operands over one shape; st[k][d] is operand k's byte stride along dim d.
@@ -249,41 +249,15 @@ void parallel_runs(const Dims<N>& d, char* const base[N], Inner&& inner, int64_t
         if (tiles) for_each_tile<N>(d, base, begin, end, inner);
         else for_each_run<N>(d, base, begin, end, inner);
     };
-    if (threads <= 1) {
-        range(0, items);
-        return;
-    }
-#pragma omp parallel num_threads(threads)
-    {
-#ifdef _OPENMP
-        const int t = omp_get_thread_num(), nt = omp_get_num_threads();
-#else
-        const int t = 0, nt = 1;
-#endif
-        const int64_t chunk = (items + nt - 1) / nt;
-        range(t * chunk, std::min(items, (t + 1) * chunk));
-    }
+    parallel_pieces(items, threads, static_cast<int64_t>(threads) * kPiecesPerThread, range);
 }
 
-// body(begin, end) over [0, rows) split in contiguous chunks across threads; one thread below grain() elements of
+// body(begin, end) over [0, rows) split in contiguous pieces across threads; one thread below grain() elements of
 // ``work`` (the elements all the rows touch: a row of pooling windows does more than one element's work).
 template <class Body>
 void parallel_rows(int64_t rows, int64_t work, Body&& body) {
     const int threads = static_cast<int>(std::min<int64_t>(threads_for(work), rows));
-    if (threads <= 1) {
-        body(int64_t(0), rows);
-        return;
-    }
-#pragma omp parallel num_threads(threads)
-    {
-#ifdef _OPENMP
-        const int t = omp_get_thread_num(), nt = omp_get_num_threads();
-#else
-        const int t = 0, nt = 1;
-#endif
-        const int64_t chunk = (rows + nt - 1) / nt;
-        body(t * chunk, std::min(rows, (t + 1) * chunk));
-    }
+    parallel_pieces(rows, threads, static_cast<int64_t>(threads) * kPiecesPerThread, body);
 }
 
 // A flat loop over [0, n) split across threads in contiguous chunks.

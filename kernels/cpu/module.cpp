@@ -1,12 +1,15 @@
 // tensorswitch._cpu: the cpu backend's memory and kernels.  Python (backends/cpu.py) passes Memory objects,
 // element offsets, shapes and element strides.  Every entry point checks once that its operands lie inside their
 // buffers (Note [Bounds checks]); nothing here touches a Python object inside a loop, and loops over more than
-// ts::grain() elements release the GIL and run on OpenMP threads.  The nn families' loops live in nn.cpp (nn.h);
+// ts::grain() elements release the GIL and run on the pool's threads (Note [Thread pool] in pool.h).  The nn families' loops live in nn.cpp (nn.h);
 // their entry points, with the same checks, are here.
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
 #include <unistd.h>
+#ifdef _OPENMP
+#include <omp.h>  // omp_get_max_threads: OMP_NUM_THREADS read the way every OpenMP program reads it
+#endif
 
 #include <atomic>
 #include <cerrno>
@@ -990,10 +993,9 @@ void reduce_impl(char* x, const Shape& kept_shape, const Shape& kept_strides, co
                                ? static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, cols / 8)))
                                : 1;
             const int64_t chunk = (cols + nt - 1) / nt;
-#pragma omp parallel for schedule(static, 1) num_threads(nt) if (nt > 1)
-            for (int t = 0; t < nt; ++t) {
+            ts::parallel_for(nt, nt, [&](int64_t t) {
                 const int64_t c0 = t * chunk, c1 = std::min(cols, c0 + chunk);
-                if (c0 >= c1) continue;
+                if (c0 >= c1) return;
                 std::vector<Acc> acc(static_cast<size_t>(c1 - c0), Acc(0));
                 Acc* a = acc.data();
                 char* b[1] = {x + c0 * static_cast<int64_t>(sizeof(T))};
@@ -1005,7 +1007,7 @@ void reduce_impl(char* x, const Shape& kept_shape, const Shape& kept_strides, co
                     }
                 });
                 for (int64_t c = c0; c < c1; ++c) out[c] = finish<Out>(acc[static_cast<size_t>(c - c0)]);
-            }
+            });
             return;
         }
     }
@@ -1023,18 +1025,20 @@ void reduce_impl(char* x, const Shape& kept_shape, const Shape& kept_strides, co
     if (threads <= 1) {
         for (int64_t o = 0; o < n_outer; ++o) out[o] = reduce_one(o);
     } else if (n_outer >= threads) {
-#pragma omp parallel for schedule(static) num_threads(threads)
-        for (int64_t o = 0; o < n_outer; ++o) out[o] = reduce_one(o);
-    } else {  // few outputs, long reductions: split each reduction across threads, then merge in order
+        ts::parallel_pieces(n_outer, threads, threads * ts::kPiecesPerThread, [&](int64_t o0, int64_t o1) {
+            for (int64_t o = o0; o < o1; ++o) out[o] = reduce_one(o);
+        });
+    } else {  // few outputs, long reductions: split each reduction in pieces across threads, then merge in order
+        const int64_t chunk = (n_inner + threads * ts::kPiecesPerThread - 1) / (threads * ts::kPiecesPerThread);
+        const int64_t pieces = (n_inner + chunk - 1) / chunk;  // none empty
+        std::vector<typename R::Acc> parts(static_cast<size_t>(pieces), R::init());
         for (int64_t o = 0; o < n_outer; ++o) {
-            std::vector<typename R::Acc> parts(threads, R::init());
             char* b = base_of(o);
-            const int64_t chunk = (n_inner + threads - 1) / threads;
-#pragma omp parallel for schedule(static, 1) num_threads(threads)
-            for (int t = 0; t < threads; ++t)
+            ts::parallel_for(pieces, threads, [&](int64_t t) {
                 parts[t] = reduce_range<R, T>(inner, b, t * chunk, std::min(n_inner, (t + 1) * chunk));
+            });
             typename R::Acc acc = parts[0];
-            for (int t = 1; t < threads; ++t) R::merge(acc, parts[t]);
+            for (int64_t t = 1; t < pieces; ++t) R::merge(acc, parts[t]);
             out[o] = finish<Out>(acc);
         }
     }
@@ -1075,11 +1079,11 @@ void reduce_typed(const std::string& op, char* x, const Shape& os, const Shape& 
 
 // Note [Matmul threads]
 // ~~~~~~~~~~~~~~~~~~~~~
-// One thread pool runs a product: ours.  OpenBLAS has a pool of its own pthreads, and both its threads and libgomp's
-// workers busy-wait for a while after their work; on a machine with as many cores as threads the two pools fought
+// One thread pool runs a product: ours (Note [Thread pool]).  OpenBLAS has a pool of its own pthreads, and both its
+// threads and (then) libgomp's workers busy-wait for a while after their work; on a machine with as many cores as threads the two pools fought
 // over the cores at the scheduler's pace (milliseconds), so that (128, 784) @ (784, 256) followed by a sum took
 // 7-25 ms at 2 threads instead of 0.3.  So OpenBLAS runs on one thread (backends/cpu.py sets that when it loads the
-// library; set_num_threads leaves it there) and a product is split here across ts::max_threads() OpenMP threads,
+// library; set_num_threads leaves it there) and a product is split here across ts::max_threads() threads of ours,
 // each calling the BLAS, or our loop, on its own block of C:
 //   - whole matrices of a batch, when there are at least as many as threads;
 //   - else blocks of the rows of C when N <= M (each call then packs all of b, the smaller operand to copy), of its
@@ -1091,14 +1095,10 @@ void reduce_typed(const std::string& op, char* x, const Shape& os, const Shape& 
 // Every element of C is the sum over the whole of K taken by one call, whatever the thread count.  A product whose
 // M and N are both at most 16 is one block: its K is not split (that would need a reduction across threads).
 //
-// libgomp's waiting is left as it is (as PyTorch leaves it): after a parallel loop its workers spin for about 4 ms
-// before they sleep, so during a training step they never sleep.  Measured on 2 cores and 2 threads with a busy loop
-// in another process, one SGD step of the bench's MLP took 1.0-1.5x its time on the idle machine, LeNet's 2x (as
-// PyTorch's did); with the spin bounded (GOMP_SPINCOUNT=30000 or 100000) they took 5-7x and 3-9x, because a worker
-// that has gone to sleep waits out the neighbour's time slice each time it is woken.  OMP_WAIT_POLICY=PASSIVE held
-// up best under the neighbour but made every step 1.5x slower on the idle machine (a wake-up costs tens of
-// microseconds here).  On a machine shared with other busy processes, set OMP_WAIT_POLICY=PASSIVE (before the
-// first import), or use fewer threads than free cores.
+// The blocks are chunks of the pool (Note [Thread pool]): a thread another process has descheduled leaves its block
+// to the others.  (With OpenMP's fixed shares and barrier, one SGD step of the bench's MLP under a busy neighbour
+// took 1.0-1.5x its idle time with libgomp's 4 ms spin, and 5-7x with the spin bounded, because a worker that had
+// gone to sleep held the barrier for the neighbour's time slice each time it was woken.)
 constexpr int64_t kMatmulGrainScale = 32;
 constexpr int64_t kMatmulBlockAlign = 16;
 
@@ -1230,16 +1230,7 @@ void matmul_typed(const Shape& batch, char* out, char* a, const Shape& abs, int6
         for (int64_t item = 0; item < items; ++item) run(item);
         return;
     }
-#pragma omp parallel num_threads(team)
-    {
-#ifdef _OPENMP
-        const int t = omp_get_thread_num(), nt = omp_get_num_threads();
-#else
-        const int t = 0, nt = 1;
-#endif
-        // contiguous runs of items, as even as they come: thread t takes [t * items / nt, (t + 1) * items / nt)
-        for (int64_t item = t * items / nt; item < (t + 1) * items / nt; ++item) run(item);
-    }
+    ts::parallel_for(items, team, run);
 }
 
 // -- softmax along one axis of a contiguous tensor viewed as (outer, n, inner) --------------------------------------
@@ -1563,7 +1554,7 @@ int64_t at_least(int64_t n, int64_t least, const char* what) {
 }
 
 // The most threads set_num_threads accepts: 4 per core, and 256 on any machine.  More cannot make a kernel faster,
-// and tens of thousands made libgomp abort the process ("Thread creation failed") or crash it.
+// and tens of thousands exhaust the process's threads (the pool then runs with the workers it could start).
 int64_t thread_limit() {
     const long cores = sysconf(_SC_NPROCESSORS_ONLN);  // what os.cpu_count() reads
     return std::max<int64_t>(256, 4 * static_cast<int64_t>(std::max(cores, 1L)));
@@ -1598,9 +1589,6 @@ void set_num_threads(py::handle n) {
         throw py::value_error("set_num_threads: n must be at most " + std::to_string(limit) + " (the larger of 256 "
                               "and 4 threads per core; more cannot make the kernels faster), got " + got);
     const int threads = static_cast<int>(v);
-#ifdef _OPENMP
-    omp_set_num_threads(threads);  // this thread's OpenMP default; our loops read ts::g_threads
-#endif
     ts::g_threads.store(threads, std::memory_order_relaxed);
 }
 
@@ -1680,9 +1668,12 @@ PYBIND11_MODULE(_cpu, m) {
     m.doc() = "tensorswitch's cpu kernels (see backends/cpu.py)";
 
     // -- settings, read once at import ----------------------------------------------------------------------------
-#ifdef _OPENMP
     {
-        int threads = omp_get_max_threads();  // OMP_NUM_THREADS, else every core
+#ifdef _OPENMP
+        int threads = omp_get_max_threads();  // OMP_NUM_THREADS, else every core we may run on
+#else
+        int threads = static_cast<int>(env_count("OMP_NUM_THREADS", std::max<long>(1, sysconf(_SC_NPROCESSORS_ONLN)), 1));
+#endif
         if (threads > thread_limit()) {       // see thread_limit(): more would crash the first parallel kernel
             const std::string msg = "OMP_NUM_THREADS asks for " + std::to_string(threads) + " threads; tensorswitch's "
                                     "cpu kernels use at most " + std::to_string(thread_limit());
@@ -1691,7 +1682,6 @@ PYBIND11_MODULE(_cpu, m) {
         }
         ts::g_threads.store(threads, std::memory_order_relaxed);
     }
-#endif
     ts::g_grain.store(env_count("TENSORSWITCH_CPU_GRAIN", ts::grain(), 1), std::memory_order_relaxed);
     pool().set_limit(static_cast<size_t>(env_count("TENSORSWITCH_CPU_CACHE_LIMIT", int64_t(256) << 20, 0)));
     g_available_override.store(env_count("TENSORSWITCH_CPU_AVAILABLE_BYTES", -1, 0, "what the system says"),
@@ -1858,7 +1848,7 @@ PYBIND11_MODULE(_cpu, m) {
     m.def("cached_bytes", [] { return pool().stats().cached; });
 
     // -- threads ----------------------------------------------------------------------------------------------------
-    m.def("set_num_threads", &set_num_threads, "Use n OpenMP threads in the kernels (default: OMP_NUM_THREADS); n "
+    m.def("set_num_threads", &set_num_threads, "Use n threads in the kernels (default: OMP_NUM_THREADS, else every core); n "
           "an int from 1 to thread_limit().");
     m.def("thread_limit", &thread_limit, "The most threads set_num_threads accepts: max(256, 4 * cores).");
     m.def("get_num_threads", &ts::max_threads);

@@ -1,7 +1,7 @@
 // The nn kernel families on the cpu: one template per family, instantiated per dtype from TS_DISPATCH (kernels.h).
 // See nn.h for the layouts and Note [Kernel contract] in dispatch/registry.py for what each computes.
 //
-// Every loop is parallel over independent rows or planes of its output (OpenMP, one thread below ts::grain()
+// Every loop is parallel over independent rows or planes of its output (the pool's threads, one below ts::grain()
 // elements of work), and every sum is taken in a fixed order that does not depend on the thread count, so results
 // are the same on every run.  Windows that reach into the padding are clipped once per row or column (the ranges below), so inner
 // loops have no per-element bounds tests.

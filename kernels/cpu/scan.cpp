@@ -2,7 +2,7 @@
 // integer-array indexing.  See scan.h for the layouts and Note [Kernel contract] in dispatch/registry.py for what
 // each computes.
 //
-// Scans are parallel over independent rows (OpenMP, one thread below ts::grain() elements of work); a row itself is
+// Scans are parallel over independent rows (the pool's threads, one below ts::grain() elements of work); a row itself is
 // walked in order, so every result is the same whatever the thread count.  nonzero is a stream compaction in two
 // passes over the same contiguous chunks of the flat index range: each chunk counts its nonzero elements, a prefix
 // sum of the counts gives each chunk where its coordinates start, and each chunk writes them.

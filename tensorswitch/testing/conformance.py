@@ -94,7 +94,7 @@ def run_conformance(device, ops=None, dtypes=None, progress=None, gradients=True
 
 
 class _parallel_cpu_paths:
-    """On cpu, at least two threads while the samples run: the parallel paths (OpenMP over outputs, one long
+    """On cpu, at least two threads while the samples run: the parallel paths (threads over outputs, one long
     reduction split across threads) must run whatever the machine's core count or OMP_NUM_THREADS."""
 
     def __init__(self, device):
