@@ -728,6 +728,18 @@ def binary_inplace(op, target, other):
                 if target.size:
                     kernel(target, target, b)
                 return target
+        elif isinstance(b, Tensor) and b.dtype is dt and b.device is device and b.buffer is not target.buffer:
+            # a smaller operand broadcast into the target (a bias added to a batch): binary_op's cached plan
+            plan = _broadcasts.get((target.shape, target.strides, b.shape, b.strides)) or _broadcast_plan(target, b)
+            info = _ELEMENTWISE[op]
+            kernel = _fast.get((op, device.type, dt))
+            if plan is not None and plan[0] == target.shape and kernel is not None and not info.bool_out and \
+                    (not info.to_float or dt.kind == "float" or dt.kind == "complex"):
+                writable_check(op, target)
+                if target.size:
+                    kernel(target, target, make_tensor(b.buffer, b.offset, plan[0], plan[3], dt, device, plan[4],
+                                                       plan[5]))
+                return target
     writable_check(op, target)
     info = _ELEMENTWISE[op]
     a, b, dt, device = _operands(op, target, other)

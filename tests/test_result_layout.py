@@ -85,6 +85,40 @@ def test_in_place_on_permuted_targets(device, rng):
     _check(x, np.full((5, 7), 1.5, np.float32))
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.int32])
+def test_in_place_with_a_broadcast_operand(device, rng, dtype):
+    """``target op= smaller`` (a bias added to a batch: the in-place fast path with binary_op's broadcast plan) into
+    contiguous, permuted and strided targets, each op of the family; and what must still take the checked path: a
+    shape that would grow the target, an operand that shares the target's memory, another dtype."""
+    layouts = (((4, 6, 5), lambda a: a, lambda a: a),  # (base shape, ts view, NumPy view): contiguous,
+               ((5, 4, 6), lambda a: a.permute((1, 2, 0)), lambda a: a.transpose(1, 2, 0)),  # permuted,
+               ((4, 12, 5), lambda a: a[:, ::2], lambda a: a[:, ::2]))  # strided
+    for operand in (_host(rng, (5,)), _host(rng, (6, 1)), _host(rng, (1, 6, 5)), _host(rng, (4, 1, 1))):
+        operand = operand.astype(dtype)
+        for shape, ts_view, np_view in layouts:
+            for op in ("__iadd__", "__isub__", "__imul__"):
+                base = _host(rng, shape).astype(dtype)
+                x = ts.asarray(base, device=device)
+                t = ts_view(x)
+                got = getattr(t, op)(ts.asarray(operand, device=device))
+                getattr(np_view(base), op)(operand)  # NumPy's in place, into its own base
+                assert got is t
+                _check(x, base)  # the target's elements changed, and only those
+    h = _host(rng, (4, 6, 5)).astype(dtype)
+    x = ts.asarray(h, device=device)
+    with pytest.raises(ts.ShapeError, match="in-place"):
+        x[0] += ts.asarray(h, device=device)  # (6, 5) += (4, 6, 5) would grow the target
+    x = ts.asarray(h, device=device)
+    row = x[0, 0]  # (5,) shares x's memory: read before it is overwritten, as NumPy does
+    want = h + h[0, 0]
+    x += row
+    _check(x, want)
+    if dtype is np.float32:
+        x = ts.asarray(h, device=device)
+        x += ts.asarray(np.arange(5, dtype=np.float64), device=device)  # same kind: float64 into float32
+        _check(x, (h + np.arange(5, dtype=np.float64)).astype(np.float32))
+
+
 def test_permuted_results_behave_like_any_tensor(device, rng):
     h = _host(rng, (6, 4))
     x = ts.asarray(h, device=device)
