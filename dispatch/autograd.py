@@ -28,6 +28,7 @@ import threading
 import weakref
 
 from . import errors
+from .shapes import MAX_NDIM
 from .tensor import GradTensor, ReadOnlyGradTensor, ReadOnlyTensor, Tensor, _RawTensor, make_tensor
 
 __all__ = ["no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "Node", "Function", "Parameter",
@@ -414,6 +415,9 @@ def _root_node(t, i):
     return _edge(t)
 
 
+_LEADING = tuple(tuple(range(n)) for n in range(MAX_NDIM + 1))  # the axes _sum_to reduces when only leading dims go
+
+
 def _sum_to(g, shape):
     """``g`` summed over the dimensions that broadcasting added to reach ``g.shape`` from ``shape``."""
     from .dispatcher import reduce
@@ -424,10 +428,10 @@ def _sum_to(g, shape):
     lead = g.ndim - len(shape)
     if lead < 0:
         return g.broadcast_to(shape)
-    axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape) if n == 1 and g.shape[lead + i] != 1)
-    if axes:
-        g = reduce("sum", g, axes, True)
-    return reshape(g, shape)
+    kept = tuple(lead + i for i, n in enumerate(shape) if n == 1 and g.shape[lead + i] != 1)
+    if not kept:  # only leading dims to sum away (a bias's gradient): the reduction has the shape already
+        return reduce("sum", g, _LEADING[lead], False) if lead else g
+    return reshape(reduce("sum", g, tuple(range(lead)) + kept, True), shape)
 
 
 def _conform(g, meta):

@@ -466,6 +466,18 @@ def _avg_pool2d_backward(ctx, g):
                              a["divisor_override"]),)
 
 
+def _nll_log_softmax(ctx, g):
+    """nnops.nll_log_softmax's backward: softmax(x) times g (over N for the mean), less that at each target, in
+    differentiable ops, so that create_graph works."""
+    (x,) = _saved(ctx)
+    target, mean = ctx.params
+    c = div(g, float(x.shape[0])) if mean else g  # the gradient of each picked -log p
+    p = exp(d.softmax_like("log_softmax", x, 1))
+    # p * c with -c added at the targets: the same arithmetic, bit for bit, as the composition's backward
+    # (log_softmax's g - exp(out) * sum(g) after take_along_axis's scatter), so training curves do not move
+    return (scatter_add(mul(p, c), 1, target, neg(c).broadcast_to(target.shape), _bounds=(0, x.shape[1] - 1)),)
+
+
 def _take_along_axis(ctx, g):
     (indices,) = _saved(ctx)
     axis, x_shape, bounds = ctx.params
@@ -492,6 +504,7 @@ DERIVATIVES.update({
     "unfold": Derivative(_unfold), "fold": Derivative(_fold), "max_pool2d": Derivative(_max_pool2d, (0,)),
     "avg_pool2d": Derivative(_avg_pool2d), "avg_pool2d_backward": Derivative(_avg_pool2d_backward),
     "take_along_axis": Derivative(_take_along_axis, (1,)), "scatter_add": Derivative(_scatter_add, (2,)),
+    "nll_log_softmax": Derivative(_nll_log_softmax, (0,)),
 })
 
 
@@ -874,6 +887,9 @@ def install():
         nnops.scatter_add = _recording(
             "scatter_add", nnops.scatter_add, lambda x, axis, index, src, **_: (x, axis, index, src),
             lambda x, axis, index, src, **_: axis)
+        nnops.nll_log_softmax = _recording(
+            "nll_log_softmax", nnops.nll_log_softmax, lambda x, target, *, mean=True: (x,),
+            lambda x, target, *, mean=True: (target, mean))
     unfold, fold, avg_pool2d = (getattr(nnops, n, None) for n in ("unfold", "fold", "avg_pool2d"))
     avg_pool2d_backward = getattr(nnops, "avg_pool2d_backward", None)
     take_along_axis = getattr(nnops, "take_along_axis", None)

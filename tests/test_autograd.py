@@ -236,6 +236,24 @@ def test_matmul_first_and_second_derivatives(shapes):
     compare_with_torch(ts.matmul, torch.matmul, [a, b], second=True, what=f"matmul{shapes}")
 
 
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_cross_entropy_of_indices_is_one_node_with_second_derivatives(reduction):
+    """cross_entropy of (N, C) logits and class indices (no weight, smoothing or ignored target) is one op and one
+    node (nnops.nll_log_softmax, derivatives._nll_log_softmax): PyTorch's loss, gradient and second derivatives;
+    the other cases keep the composition, with PyTorch's values too (test_nn; transposed logits: the gradient
+    section of the conformance suite)."""
+    rng = _rng(reduction)
+    target = np.array([2, 0, 3, 3, 1])
+    compare_with_torch(lambda x, t: ts.nn.functional.cross_entropy(x, t, reduction=reduction),
+                       lambda x, t: torch.nn.functional.cross_entropy(x, t, reduction=reduction),
+                       [_u(rng, 5, 4) * 3], [target], second=True, what=f"cross_entropy {reduction}")
+    x = ts.asarray(_u(rng, 5, 4), requires_grad=True)
+    loss = ts.nn.functional.cross_entropy(x, ts.asarray(target), reduction=reduction)
+    assert loss.grad_fn.name == "nll_log_softmax" and loss.grad_fn.next_edges[0][0].name == "accumulate_grad"
+    with_ignored = ts.nn.functional.cross_entropy(x, ts.asarray(np.where(target == 3, -100, target)))
+    assert with_ignored.grad_fn.name != "nll_log_softmax"  # masks: the general composition
+
+
 @pytest.mark.parametrize("x_shape, b_shape", [((5, 3), (4,)), ((3,), (4,)), ((2, 5, 3), (4,)), ((5, 3), None),
                                               ((5, 3), (1, 4)), ((5, 3), (5, 4))])
 def test_linear_first_and_second_derivatives(x_shape, b_shape):
@@ -420,7 +438,7 @@ def test_every_derivative_of_the_table_is_tested_here():
     tested = set(UNARY) | set(BINARY) | {"sum", "prod", "max", "min", "matmul", "linear", "softmax", "log_softmax", "where",
                                          "astype", "to", "getitem", "reshape", "permute_dims", "broadcast_to",
                                          "concat", "setitem", "unfold", "fold", "max_pool2d", "avg_pool2d",
-                                         "avg_pool2d_backward", "take_along_axis", "scatter_add", "std"}
+                                         "avg_pool2d_backward", "take_along_axis", "scatter_add", "std", "nll_log_softmax"}
     # tested against PyTorch in their own files: test_sorting.py, test_scans.py, test_indexing.py, test_linalg.py
     tested |= {"sort", "cumulative_sum", "cumulative_prod", "index"}
     tested |= {"acos", "acosh", "asin", "asinh", "atan", "atanh", "cosh", "sinh", "tan", "expm1", "log1p", "log2",

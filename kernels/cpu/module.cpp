@@ -898,6 +898,22 @@ TS_HOT T extreme_run(const T* x, int64_t n, bool& nan) {
     return best;
 }
 
+// a[c] += row[c] for c in [0, n), in the accumulator type: the column sums' inner loop (reduce_typed), one row at a
+// time, which vectorises across columns; each column adds its values in the same order in every clone.
+template <class T, class Acc>
+__attribute__((always_inline)) inline void add_row_into_plain(Acc* a, const T* row, int64_t n) {
+    for (int64_t c = 0; c < n; ++c) a[c] += static_cast<Acc>(static_cast<ts::compute_t<T>>(row[c]));
+}
+template <class T, class Acc>
+TS_HOT void add_row_into_hot(Acc* a, const T* row, int64_t n) {
+    add_row_into_plain<T, Acc>(a, row, n);
+}
+template <class T, class Acc>
+inline void add_row_into(Acc* a, const T* row, int64_t n) {
+    if constexpr (ts::hot_type_v<T>) add_row_into_hot<T, Acc>(a, row, n);
+    else add_row_into_plain<T, Acc>(a, row, n);
+}
+
 template <class R, class T> constexpr bool is_max_v = std::is_same<R, MaxR<T>>::value;
 template <class R, class T> constexpr bool is_min_v = std::is_same<R, MinR<T>>::value;
 
@@ -1000,11 +1016,8 @@ void reduce_impl(char* x, const Shape& kept_shape, const Shape& kept_strides, co
                 Acc* a = acc.data();
                 char* b[1] = {x + c0 * static_cast<int64_t>(sizeof(T))};
                 ts::for_each_run<1>(inner, b, 0, n_inner, [&](char** p, int64_t n, const int64_t* s) {
-                    for (int64_t i = 0; i < n; ++i) {
-                        const T* row = reinterpret_cast<const T*>(p[0] + i * s[0]);
-                        for (int64_t c = 0; c < c1 - c0; ++c)
-                            a[c] += static_cast<Acc>(static_cast<ts::compute_t<T>>(row[c]));
-                    }
+                    for (int64_t i = 0; i < n; ++i)
+                        add_row_into<T, Acc>(a, reinterpret_cast<const T*>(p[0] + i * s[0]), c1 - c0);
                 });
                 for (int64_t c = c0; c < c1; ++c) out[c] = finish<Out>(acc[static_cast<size_t>(c - c0)]);
             });

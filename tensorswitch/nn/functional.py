@@ -16,6 +16,7 @@ import warnings
 
 import tensorswitch as ts
 from tensorswitch.dispatch import dispatcher as _d
+from tensorswitch.dispatch import nnops as _nnops
 
 __all__ = ["linear", "conv2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "batch_norm", "layer_norm",
            "dropout", "relu", "gelu", "silu", "tanh", "sigmoid", "softmax", "log_softmax", "one_hot", "embedding",
@@ -773,6 +774,9 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     if target.dtype.kind == "float":
         return _cross_entropy_probabilities(op, input, target, weight, reduction, label_smoothing, class_dim)
     x, t, unbatched, all_classes = _class_target(op, input, target, ignore_index)
+    if all_classes and weight is None and label_smoothing == 0.0 and reduction != "none" and x.ndim == 2:
+        # the training loop's case: one op, one autograd node (nnops.nll_log_softmax)
+        return _nnops.nll_log_softmax(x, t.expand_dims(1), mean=reduction == "mean")
     logp = ts.log_softmax(x, axis=1)
     loss, valid, w = _nll(op, logp, t, weight, ignore_index, reduction, masks=label_smoothing > 0.0,
                           all_classes=all_classes)

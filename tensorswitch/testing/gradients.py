@@ -295,6 +295,22 @@ def _linear():
     return GradientOp(cases, requires="matmul", kernels=("matmul", "add", "sum"))
 
 
+def _nll_log_softmax():
+    """cross_entropy of (N, C) logits and class indices, unweighted and unsmoothed: one op and one node
+    (dispatch/nnops.py nll_log_softmax)."""
+    rng = _rng("nll_log_softmax")
+    ce = ts.nn.functional.cross_entropy
+    target = np.array([2, 0, 3], np.int64)  # the samples' integer arguments land on the device under test
+    return GradientOp([
+        GradientSample("cross_entropy((3, 4), indices)", lambda x, t: ce(x, t), [_uniform(rng, (3, 4), -3, 3)],
+                       [target]),
+        GradientSample("cross_entropy((3, 4), indices, reduction='sum')", lambda x, t: ce(x, t, reduction="sum"),
+                       [_uniform(rng, (3, 4), -3, 3)], [target]),
+        GradientSample("cross_entropy(transposed (4, 3), indices)", lambda x, t: ce(x.mT, t),
+                       [_uniform(rng, (4, 3), -3, 3)], [target]),
+    ], requires="take_along_axis", kernels=("log_softmax", "softmax", "take_along_axis", "scatter_add", "sum"))
+
+
 def _softmax(op):
     fn = getattr(ts, op)
     rng = _rng(op)
@@ -742,6 +758,8 @@ def _build():
     table["matmul"] = _matmul()
     table["linear"] = _linear()
     table["softmax"], table["log_softmax"] = _softmax("softmax"), _softmax("log_softmax")
+    table["nll_log_softmax"] = _nll_log_softmax() if hasattr(ts, "take_along_axis") else \
+        GradientOp([], requires="take_along_axis")
     table["where"], table["astype"], table["to"] = _where(), _astype(), _to()
     table.update(_views())
     table["setitem"] = _setitem()
