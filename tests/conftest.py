@@ -53,3 +53,15 @@ def pytest_generate_tests(metafunc):
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+@pytest.fixture
+def restore_threads():
+    """The cpu kernels' thread count and grain, put back after the test (which may change both)."""
+    from tensorswitch import _cpu
+    from tensorswitch.backends import cpu as cpu_backend
+
+    threads, grain = _cpu.get_num_threads(), _cpu.get_grain()
+    yield
+    cpu_backend.set_num_threads(threads)
+    _cpu.set_grain(grain)

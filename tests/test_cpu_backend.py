@@ -807,13 +807,7 @@ def test_randint_spreads_over_the_whole_int64_range():
 
 # -- 7. threads and grain --------------------------------------------------------------------------------------------
 
-@pytest.fixture
-def restore_threads():
-    threads, grain = _cpu.get_num_threads(), _cpu.get_grain()
-    yield
-    cpu_backend.set_num_threads(threads)
-    _cpu.set_grain(grain)
-
+# restore_threads: tests/conftest.py
 
 def test_num_threads_round_trip(restore_threads):
     cpu_backend.set_num_threads(1)

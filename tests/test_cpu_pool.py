@@ -16,14 +16,6 @@ from tensorswitch import _cpu
 from tensorswitch.backends import cpu as cpu_backend
 
 
-@pytest.fixture
-def settings():
-    threads, grain = _cpu.get_num_threads(), _cpu.get_grain()
-    yield
-    cpu_backend.set_num_threads(threads)
-    _cpu.set_grain(grain)
-
-
 def _work(seed):
     """A few kernels of every parallel shape (elementwise, reductions over all and per row, softmax, matmul, a
     strided view), and NumPy's answers."""
@@ -44,14 +36,14 @@ def _check(got, want):
 
 
 @pytest.mark.parametrize("threads", [2, 3, 16])
-def test_answers_with_any_thread_count_and_tiny_chunks(settings, threads):
+def test_answers_with_any_thread_count_and_tiny_chunks(restore_threads, threads):
     """grain 1 puts every kernel on the pool, in many chunks; 16 threads on 2 cores oversubscribes them."""
     cpu_backend.set_num_threads(threads)
     _cpu.set_grain(1)
     _check(*_work(threads))
 
 
-def test_the_same_bits_every_run(settings):
+def test_the_same_bits_every_run(restore_threads):
     """Chunk i covers the same elements whoever runs it: a float sum's partials merge in chunk order."""
     cpu_backend.set_num_threads(2)
     _cpu.set_grain(1)
@@ -62,7 +54,7 @@ def test_the_same_bits_every_run(settings):
         assert [ts.sum(x).item(), ts.sum(m, axis=0).numpy().tobytes(), ts.sum(m.T, axis=1).numpy().tobytes()] == first
 
 
-def test_callers_on_many_python_threads_at_once(settings):
+def test_callers_on_many_python_threads_at_once(restore_threads):
     """One job owns the pool at a time; the other callers' kernels run on their own threads, with the same
     answers (the large ones release the GIL, so they overlap)."""
     cpu_backend.set_num_threads(2)
