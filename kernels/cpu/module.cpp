@@ -988,6 +988,7 @@ void reduce_impl(char* x, const Shape& kept_shape, const Shape& kept_strides, co
     for (auto n : outer_shape) n_outer *= n;
     const int nd_outer = static_cast<int>(outer_shape.size());
     auto base_of = [&](int64_t o) {
+        if (nd_outer == 1) return x + o * outer_strides[0] * static_cast<int64_t>(sizeof(T));  // rows: no division
         char* p = x;
         for (int d = nd_outer - 1; d >= 0; --d) {
             p += (o % outer_shape[d]) * outer_strides[d] * static_cast<int64_t>(sizeof(T));

@@ -112,7 +112,7 @@ struct State {
     std::mutex sleep_mutex;
     std::condition_variable wake;
     std::atomic<int> sleepers{0};
-    std::atomic<int> caller_cpu{-2};  // the core the last job's caller ran on (-2: none, never this_cpu()'s answer)
+    std::atomic<int> caller_cpu{-1};  // the core the last job's caller ran on (-1: not known)
 };
 
 inline thread_local bool t_in_pool = false;  // a worker, or a caller inside its job: nested loops run serially
@@ -166,7 +166,8 @@ inline uint64_t wait_for_job(State& s, uint64_t last) {
     for (int spin = 0;; ++spin) {
         const uint64_t c = s.current.load(std::memory_order_acquire);
         if (c != last) return c;
-        if (this_cpu() == s.caller_cpu.load(std::memory_order_relaxed))
+        const int cpu = this_cpu();
+        if (cpu >= 0 && cpu == s.caller_cpu.load(std::memory_order_relaxed))
             std::this_thread::yield();  // on the caller's core: spinning would only keep the caller off it
         else
             cpu_relax();
