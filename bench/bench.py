@@ -226,7 +226,7 @@ def main():
     parser.add_argument("--quick", action="store_true", help="smaller repetitions (for a smoke run)")
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     parser.add_argument("--sweep", action="store_true", help="the size sweep instead (bench/sweep.py; its options: "
-                        "--quick, --plot PATH, --noisy, --device D, --markdown)")
+                        "--quick, --plot PATH, --noisy, --slowdown, --device D, --markdown)")
     args = parser.parse_args()
     reps = 3 if args.quick else 7
     n_big = 10_000_000
