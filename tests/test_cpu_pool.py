@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -124,3 +125,42 @@ def test_a_busy_neighbour_does_not_stall_a_kernel():
     finally:
         neighbour.kill()
         neighbour.wait()
+
+
+def _worker_cpu_ticks():
+    """{thread name: CPU time in clock ticks} of this process's pool workers (named ts-cpu-<id>)."""
+    ticks = {}
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{tid}/comm") as f:
+                name = f.read().strip()
+            with open(f"/proc/self/task/{tid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:  # a thread that ended meanwhile
+            continue
+        if name.startswith("ts-cpu-"):
+            ticks[name] = int(fields[11]) + int(fields[12])  # utime + stime
+    return ticks
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="reads per-thread CPU time from /proc")
+def test_fewer_threads_after_more_leave_the_extra_workers_asleep(restore_threads):
+    """set_num_threads(8), then (2): the kernels must use 2 threads again.  Before, a job took as many helpers as
+    had ever been started (2-thread adds took 2-3x their time on 2 cores, six idle workers spinning)."""
+    x = ts.asarray(np.ones(400_000, np.float32))
+    cpu_backend.set_num_threads(8)
+    _cpu.set_grain(1)
+    for _ in range(50):
+        x + x
+    cpu_backend.set_num_threads(2)
+    _cpu.set_grain(32768)
+    x + x  # the workers the job cannot use go to sleep
+    time.sleep(0.05)  # and those that were spinning stop
+    before = _worker_cpu_ticks()
+    assert len(before) >= 7, before  # the eight-thread jobs started seven workers
+    deadline = time.perf_counter() + 0.5
+    while time.perf_counter() < deadline:
+        np.testing.assert_array_equal((x + x).numpy()[:3], 2)
+    after = _worker_cpu_ticks()
+    extra = {name: after.get(name, 0) - ticks for name, ticks in before.items() if name != "ts-cpu-0"}
+    assert sum(extra.values()) <= 2, extra  # clock ticks (10 ms): a wake-up or two at most, no work

@@ -9,11 +9,14 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdio>
 #include <cstdint>
 #include <exception>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <type_traits>
+#include <vector>
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -45,7 +48,9 @@
 //   - One job at a time: a kernel called while another Python thread's job runs, and a parallel_for nested in a
 //     chunk, run on their own thread, serially.
 //   - Workers spin for kSpin after their last job (a training step's next op follows within microseconds; a wake-up
-//     from sleep costs tens of them), then sleep on a condition variable.  Waking is never waited for.  A worker that
+//     from sleep costs tens of them), then sleep on a condition variable of their own; a caller wakes only the
+//     workers its job can use (after set_num_threads(16) then (2), fourteen idle workers stay asleep), and never
+//     waits for the wake-up.  A worker a job cannot use goes to sleep at once instead of spinning.  A worker that
 //     finds itself on the core the last caller ran on yields instead of spinning: with a busy neighbour there are
 //     more runnable threads than cores, and a spinning worker that shares the caller's core keeps the caller off it
 //     for a whole time slice (softmax of (250, 256) then took 3.3x its idle time); always yielding, in turn, hands
@@ -103,15 +108,18 @@ struct alignas(64) Slot {
     std::exception_ptr error;
 };
 
+struct Sleeper {  // one per worker: a caller wakes only the workers its job can use
+    std::mutex mutex;
+    std::condition_variable wake;
+    std::atomic<bool> asleep{false};
+};
+
 struct State {
     Slot slots[kSlots];
     alignas(64) std::atomic<uint64_t> current{0};  // epoch << 8 | slot; epoch 0: no job yet
     alignas(64) std::atomic<bool> busy{false};     // a caller owns the pool
     uint64_t epoch = 0;                            // the caller's, under busy
-    int workers = 0;                               // started, under busy
-    std::mutex sleep_mutex;
-    std::condition_variable wake;
-    std::atomic<int> sleepers{0};
+    std::vector<std::unique_ptr<Sleeper>> sleepers;  // one per started worker, under busy
     std::atomic<int> caller_cpu{-1};  // the core the last job's caller ran on (-1: not known)
 };
 
@@ -160,10 +168,11 @@ inline void run_chunks(Slot& slot, int me) {
     }
 }
 
-// The next value of s.current after ``last``: spin for kSpin, then sleep.
-inline uint64_t wait_for_job(State& s, uint64_t last) {
+// The next value of s.current after ``last``: spin for kSpin (unless ``spin`` is false), then sleep until a caller
+// that wants this worker wakes it.
+inline uint64_t wait_for_job(State& s, uint64_t last, Sleeper& me, bool spin) {
     const auto until = std::chrono::steady_clock::now() + kSpin;
-    for (int spin = 0;; ++spin) {
+    for (int k = 0; spin; ++k) {
         const uint64_t c = s.current.load(std::memory_order_acquire);
         if (c != last) return c;
         const int cpu = this_cpu();
@@ -171,40 +180,61 @@ inline uint64_t wait_for_job(State& s, uint64_t last) {
             std::this_thread::yield();  // on the caller's core: spinning would only keep the caller off it
         else
             cpu_relax();
-        if ((spin & 15) == 15 && std::chrono::steady_clock::now() > until) break;
+        if ((k & 15) == 15 && std::chrono::steady_clock::now() > until) break;
     }
-    std::unique_lock<std::mutex> lock(s.sleep_mutex);
-    s.sleepers.fetch_add(1, std::memory_order_seq_cst);
+    std::unique_lock<std::mutex> lock(me.mutex);
+    me.asleep.store(true, std::memory_order_seq_cst);
     uint64_t c;
-    while ((c = s.current.load(std::memory_order_seq_cst)) == last) s.wake.wait(lock);
-    s.sleepers.fetch_sub(1, std::memory_order_relaxed);
+    while ((c = s.current.load(std::memory_order_seq_cst)) == last) me.wake.wait(lock);
+    me.asleep.store(false, std::memory_order_relaxed);
     return c;
 }
 
-inline void worker_main(State* s, int id, uint64_t last) {
+inline void worker_main(State* s, Sleeper* me, int id, uint64_t last) {
     t_in_pool = true;
+#ifdef __linux__
+    {
+        char name[16];
+        std::snprintf(name, sizeof name, "ts-cpu-%d", id);  // what top -H and /proc/<pid>/task/*/comm show
+        pthread_setname_np(pthread_self(), name);
+    }
+#endif
+    bool spin = true;
     for (;;) {
-        const uint64_t c = wait_for_job(*s, last);
+        const uint64_t c = wait_for_job(*s, last, *me, spin);
         last = c;
         Slot& slot = s->slots[c & 0xff];
         slot.users.fetch_add(1, std::memory_order_seq_cst);
         // still the current job: its fields are the ones published with c, and stay so while we hold the slot
-        if (s->current.load(std::memory_order_seq_cst) == c && id < slot.helpers) run_chunks(slot, id + 1);
+        if (s->current.load(std::memory_order_seq_cst) == c) {
+            // a worker the job has no use for (fewer threads than before) sleeps at once: spinning, it would take
+            // the cores from those that work
+            spin = id < slot.helpers;
+            if (spin) run_chunks(slot, id + 1);
+        } else {
+            spin = true;  // a newer job is there already
+        }
         slot.users.fetch_sub(1, std::memory_order_release);
     }
 }
 
 // Starts workers until there are ``want`` (fewer if the system refuses threads); the number there are.
 inline int grow(State& s, int want) {
-    while (s.workers < want) {
+    while (static_cast<int>(s.sleepers.size()) < want) {
         try {
-            std::thread(worker_main, &s, s.workers, s.current.load(std::memory_order_relaxed)).detach();
+            s.sleepers.push_back(std::make_unique<Sleeper>());  // first: the thread gets a Sleeper that stays
         } catch (const std::exception&) {
+            break;  // no memory: fewer helpers
+        }
+        try {
+            std::thread(worker_main, &s, s.sleepers.back().get(), static_cast<int>(s.sleepers.size()) - 1,
+                        s.current.load(std::memory_order_relaxed)).detach();
+        } catch (const std::exception&) {
+            s.sleepers.pop_back();
             break;  // no more threads: fewer helpers
         }
-        ++s.workers;
     }
-    return s.workers;
+    return static_cast<int>(s.sleepers.size());
 }
 
 template <class Body>
@@ -231,7 +261,8 @@ void parallel_for(int64_t chunks, int threads, Body&& body) {
         State& s;
         ~Release() { s.busy.store(false, std::memory_order_release); }
     } release{s};
-    const int helpers = static_cast<int>(std::min<int64_t>(grow(s, threads - 1), chunks - 1));
+    // at most threads - 1 workers, however many earlier, larger thread counts started
+    const int helpers = static_cast<int>(std::min<int64_t>(std::min(grow(s, threads - 1), threads - 1), chunks - 1));
     // a slot that is neither the current job's (late workers may still claim from it) nor held by a worker
     const uint64_t cur = s.current.load(std::memory_order_relaxed);
     const int held = static_cast<int>(cur & 0xff);
@@ -258,9 +289,12 @@ void parallel_for(int64_t chunks, int threads, Body&& body) {
     s.caller_cpu.store(this_cpu(), std::memory_order_relaxed);
     const uint64_t c = (++s.epoch << 8) | static_cast<uint64_t>(pick);
     s.current.store(c, std::memory_order_seq_cst);
-    if (s.sleepers.load(std::memory_order_seq_cst) > 0) {
-        { std::lock_guard<std::mutex> g(s.sleep_mutex); }
-        s.wake.notify_all();
+    for (int k = 0; k < helpers; ++k) {  // wake the helpers that sleep (never waited for)
+        Sleeper& z = *s.sleepers[k];
+        if (z.asleep.load(std::memory_order_seq_cst)) {
+            { std::lock_guard<std::mutex> g(z.mutex); }
+            z.wake.notify_one();
+        }
     }
     t_in_pool = true;
     run_chunks(slot, 0);
