@@ -218,7 +218,7 @@ inline void worker_main(State* s, Sleeper* me, int id, uint64_t last) {
     }
 }
 
-// Starts workers until there are ``want`` (fewer if the system refuses threads); the number there are.
+// Starts workers until there are ``want`` (fewer if the system refuses threads); how many of them a job may use.
 inline int grow(State& s, int want) {
     while (static_cast<int>(s.sleepers.size()) < want) {
         try {
@@ -234,7 +234,7 @@ inline int grow(State& s, int want) {
             break;  // no more threads: fewer helpers
         }
     }
-    return static_cast<int>(s.sleepers.size());
+    return std::min(want, static_cast<int>(s.sleepers.size()));  // earlier, larger thread counts started more
 }
 
 template <class Body>
@@ -261,8 +261,7 @@ void parallel_for(int64_t chunks, int threads, Body&& body) {
         State& s;
         ~Release() { s.busy.store(false, std::memory_order_release); }
     } release{s};
-    // at most threads - 1 workers, however many earlier, larger thread counts started
-    const int helpers = static_cast<int>(std::min<int64_t>(std::min(grow(s, threads - 1), threads - 1), chunks - 1));
+    const int helpers = static_cast<int>(std::min<int64_t>(grow(s, threads - 1), chunks - 1));
     // a slot that is neither the current job's (late workers may still claim from it) nor held by a worker
     const uint64_t cur = s.current.load(std::memory_order_relaxed);
     const int held = static_cast<int>(cur & 0xff);
