@@ -425,6 +425,19 @@ def scatter_add(out, index, src, axis):
                      index.offset, index.strides, src.buffer.handle, src.offset, src.strides, axis)
 
 
+def nll_log_softmax(out, x, target, mean):
+    # None, or the first target outside [0, C) (then nothing is computed: the caller raises or takes another path)
+    return _cpu.nll_log_softmax(x.dtype.code, out.buffer.handle, out.offset, x.buffer.handle, x.offset, x.shape[0],
+                                x.shape[1], x.strides[0], x.strides[1], target.buffer.handle, target.offset,
+                                target.strides[0], bool(mean))
+
+
+def nll_log_softmax_backward(out, x, target, g, mean):
+    _cpu.nll_log_softmax_backward(x.dtype.code, out.buffer.handle, out.offset, x.buffer.handle, x.offset, x.shape[0],
+                                  x.shape[1], x.strides[0], x.strides[1], target.buffer.handle, target.offset,
+                                  target.strides[0], g.buffer.handle, g.offset, bool(mean))
+
+
 # -- sorting (issue 8): kernels/cpu/sort.cpp, Note [Sort order] -------------------------------------------------------
 
 def _sort(values):
@@ -467,7 +480,8 @@ def register():
                "softmax": _softmax(False), "log_softmax": _softmax(True), "im2col": im2col, "col2im": col2im,
                "max_pool2d": max_pool2d, "max_pool2d_backward": max_pool2d_backward, "avg_pool2d": avg_pool2d,
                "avg_pool2d_backward": avg_pool2d_backward, "take_along_axis": take_along_axis,
-               "scatter_add": scatter_add}
+               "scatter_add": scatter_add, "nll_log_softmax": nll_log_softmax,
+               "nll_log_softmax_backward": nll_log_softmax_backward}
     reduce_codes = {name: i for i, name in enumerate(module.reduce_ops)}
     kernels.update({name: _reduction(name, module.reduce_rows, reduce_codes.get(name))
                     for name in optable.REDUCTIONS})

@@ -418,18 +418,33 @@ def _root_node(t, i):
 _LEADING = tuple(tuple(range(n)) for n in range(MAX_NDIM + 1))  # the axes _sum_to reduces when only leading dims go
 
 
+_sum_fast_op = None
+
+
+def _sum_fast(g, axis):
+    global _sum_fast_op
+    if _sum_fast_op is None:
+        from .dispatcher import make_reduction
+
+        _sum_fast_op = make_reduction("sum")
+    return _sum_fast_op(g, axis)
+
+
 def _sum_to(g, shape):
     """``g`` summed over the dimensions that broadcasting added to reach ``g.shape`` from ``shape``."""
+    if g.shape == shape:
+        return g
+    gshape = g.shape
+    lead = len(gshape) - len(shape)
+    if lead == 1 and gshape[1:] == shape:  # a bias's gradient: one axis, the reduction's fast path
+        return _sum_fast(g, 0)
+    if lead < 0:
+        return g.broadcast_to(shape)
     from .dispatcher import reduce
     from .functions import reshape
 
-    if g.shape == shape:
-        return g
-    lead = g.ndim - len(shape)
-    if lead < 0:
-        return g.broadcast_to(shape)
-    kept = tuple(lead + i for i, n in enumerate(shape) if n == 1 and g.shape[lead + i] != 1)
-    if not kept:  # only leading dims to sum away (a bias's gradient): the reduction has the shape already
+    kept = tuple(lead + i for i, n in enumerate(shape) if n == 1 and gshape[lead + i] != 1)
+    if not kept:  # only leading dims to sum away: the reduction has the shape already
         return reduce("sum", g, _LEADING[lead], False) if lead else g
     return reshape(reduce("sum", g, tuple(range(lead)) + kept, True), shape)
 

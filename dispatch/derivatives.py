@@ -43,9 +43,19 @@ class Derivative:
 
 
 def _saved(ctx):
-    """The saved inputs (then the output) of the node, checked against in-place writes."""
-    cg = ctx.create_graph
-    return [ctx.unpack(s, cg) if isinstance(s, SavedTensor) else s for s in ctx.inputs]
+    """The saved inputs (then the output) of the node, checked against in-place writes.  Without create_graph they
+    come as plain tensors (untracked aliases): the formula's ops then take the dispatcher's fast paths, which are for
+    plain tensors only (a tracked one there goes the recording way, to be told nothing records)."""
+    if ctx.create_graph:
+        return [ctx.unpack(s, True) if isinstance(s, SavedTensor) else s for s in ctx.inputs]
+    out = []
+    for s in ctx.inputs:
+        if isinstance(s, SavedTensor):
+            s = ctx.unpack(s, False)
+            if type(s) is not Tensor:
+                s = detach(s)
+        out.append(s)
+    return out
 
 
 # the ops formulas are written in (each records when create_graph is on)
@@ -471,6 +481,10 @@ def _nll_log_softmax(ctx, g):
     differentiable ops, so that create_graph works."""
     (x,) = _saved(ctx)
     target, mean = ctx.params
+    if not ctx.create_graph and g.dtype is x.dtype and g.device is x.device:
+        fused = nnops.nll_log_softmax_backward(x, target, g, mean)  # one kernel, where x's backend has it
+        if fused is not None:
+            return (fused,)
     c = div(g, float(x.shape[0])) if mean else g  # the gradient of each picked -log p
     p = exp(d.softmax_like("log_softmax", x, 1))
     # p * c with -c added at the targets: the same arithmetic, bit for bit, as the composition's backward

@@ -783,6 +783,20 @@ def copy_into(target, value):
 
 
 def where(cond, a, b):
+    if type(cond) is Tensor and type(a) is Tensor and not _TRACE and cond.dtype is _BOOL:
+        # the fast path (a backward pass's masks, where(mask, g, 0.0)): a bool mask and a tensor of its shape and
+        # device, and a tensor of that dtype and shape or a float for a float tensor (a cached scalar view)
+        shape, dt, device = a.shape, a.dtype, a.device
+        if cond.shape == shape and cond.device is device:
+            if type(b) is float and dt.kind == "float":
+                b = scalar_view(b, dt, device, shape)
+            if type(b) is Tensor and b.dtype is dt and b.shape == shape and b.device is device:
+                kernel = _fast.get(("where", device.type, dt))
+                if kernel is not None:
+                    out = empty_for(a, b, dt)
+                    if out.size:
+                        kernel(out, cond, a, b)
+                    return out
     if not isinstance(cond, Tensor):
         raise TypeError("where: the condition must be a tensor")
     if not isinstance(a, Tensor) and not isinstance(b, Tensor):  # two scalars: the first takes its default dtype
@@ -925,7 +939,9 @@ def _py_scalar(text, dt):
 # -- matmul and softmax ---------------------------------------------------------------------------------------------
 
 def matmul(a, b):
-    if type(a) is Tensor and type(b) is Tensor and a.dtype is b.dtype and a.device is b.device and not _TRACE:
+    # any tensor class: autograd's wrapper has decided before this runs (a tracked operand here is read, untracked)
+    if isinstance(a, Tensor) and isinstance(b, Tensor) and a.dtype is b.dtype and a.device is b.device and \
+            not _TRACE:
         shape_a, shape_b = a.shape, b.shape  # the fast path: two matrices of one dtype (Linear's, a step's many)
         if len(shape_a) == 2 and len(shape_b) == 2 and shape_a[1] == shape_b[0] and shape_a[1]:
             device = a.device

@@ -349,18 +349,74 @@ def _index_range(op, index, size, axis, allow_negative):
     return lo, hi
 
 
+class TargetOutOfRange(IndexError):
+    """nll_log_softmax met a target outside [0, C): ``value`` is the first one, in row order.  cross_entropy
+    catches it to take its general path (which tells an ignore_index target from a wrong one)."""
+
+    def __init__(self, value, classes):
+        super().__init__(f"cross_entropy: target {value} is out of bounds for {classes} classes (valid targets are 0 "
+                         f"to {classes - 1})")
+        self.value = value
+
+
+_fast_kernels = None  # registry.fast: (op, device type, dtype) -> kernel, set on first use
+
+
+def _fused(op, x):
+    """The kernel of fused ``op`` for x's device and dtype, or None: fused ops are optional for a backend, which
+    without one runs the composition (Note [Fused cross entropy] in kernels/cpu/module.cpp)."""
+    global _fast_kernels
+    if _fast_kernels is None:
+        from .dispatcher import registry
+
+        _fast_kernels = registry.fast
+    return _fast_kernels.get((op, x.device.type, x.dtype))
+
+
 def nll_log_softmax(x, target, /, *, mean=True):
     """``-sum_i log_softmax(x, axis=1)[i, target[i, 0]]``, divided by N when ``mean``: cross_entropy's common case
-    ((N, C) logits, class indices that the caller has checked all lie in [0, C), no weights, no smoothing) as one op
-    with one autograd node, whose backward is ``(softmax(x) - one_hot(target)) * g / N`` (derivatives
-    _nll_log_softmax), where the composition recorded five nodes and ran about ten ops backward.
+    ((N, C) logits, class indices, no weights, no smoothing) as one op with one autograd node, whose backward is
+    ``(softmax(x) - one_hot(target)) * g / N`` (nll_log_softmax_backward), where the composition recorded five
+    nodes and ran about ten ops backward.  One kernel where the backend has it (Note [Kernel contract] row
+    nll_log_softmax), else log_softmax, take_along_axis, sum and a division.
 
-    x: (N, C) floating, N >= 1; target: (N, 1) int64.  Returns a 0-d tensor of x's dtype.
+    x: (N, C) floating, N >= 1, C >= 1; target: (N, 1) int64.  Returns a 0-d tensor of x's dtype.  A target outside
+    [0, C) raises TargetOutOfRange (an IndexError) naming the first one.
     """
+    n, classes = x.shape
+    kernel = _fused("nll_log_softmax", x)
+    if kernel is not None:
+        out = empty((), x.dtype, x.device)
+        bad = kernel(out, x, _column(target), mean)
+        if bad is not None:
+            raise TargetOutOfRange(int(bad), classes)
+        return out
+    lo = reduce("min", target).item()
+    hi = reduce("max", target).item()
+    if lo < 0 or hi >= classes:
+        raise TargetOutOfRange(lo if lo < 0 else hi, classes)
     logp = softmax_like("log_softmax", x, 1)
-    picked = take_along_axis(logp, target, axis=1, _bounds=(0, x.shape[1] - 1))
+    picked = take_along_axis(logp, target, axis=1, _bounds=(0, classes - 1))
     total = reduce("sum", picked)
-    return binary("divide", total, -float(x.shape[0])) if mean else binary("multiply", total, -1.0)
+    return binary("divide", total, -float(n)) if mean else binary("multiply", total, -1.0)
+
+
+def nll_log_softmax_backward(x, target, g, mean):
+    """The gradient of nll_log_softmax(x, target, mean=mean) for an incoming gradient ``g`` (0-d, x's dtype):
+    ``(softmax(x) - one_hot(target)) * g / N``, N for the mean only, as one kernel (Note [Kernel contract] row
+    nll_log_softmax_backward); None when x's backend has none (derivatives.py then composes it)."""
+    kernel = _fused("nll_log_softmax_backward", x)
+    if kernel is None:
+        return None
+    out = empty(x.shape, x.dtype, x.device)
+    kernel(out, x, _column(target), g, mean)
+    return out
+
+
+def _column(target):
+    """(N, 1) targets as the (N,) view the fused kernels take."""
+    return make_tensor(target.buffer, target.offset, target.shape[:1], target.strides[:1], target.dtype,
+                       target.device)
 
 
 def take_along_axis(x, indices, /, *, axis=-1, _bounds=None):

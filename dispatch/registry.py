@@ -169,6 +169,22 @@ transpose) for L^T; w and s are then real, of x's part dtype (float32 for comple
                                                                           both None (values only); no convergence:
                                                                           NaN
 
+Fused ops (Note [Fused cross entropy] in kernels/cpu/module.cpp): one kernel where the composition takes several.
+They are optional for a backend: without the kernel the dispatcher runs the composition (so a plugin need not write
+them), and where a backend registers one the conformance suite checks it like any other.  x (N, C) any strides, N
+>= 1, C >= 1; target int64 (N,) any stride.
+
+    nll_log_softmax k(out, x, target, mean)            x's (floats)       out 0-d: -sum_i log_softmax(x[i])[target[i]]
+                                                                          (a non-finite row gives NaN, as
+                                                                          log_softmax), over N when mean.  Returns
+                                                                          None, or the first target (in row order)
+                                                                          outside [0, C), out then unspecified
+    nll_log_softmax_ k(out, x, target, g, mean)        x's (floats)       out (N, C) contiguous, overwritten:
+    backward                                                              softmax(x[i])[j] * c - (c where j ==
+                                                                          target[i]), c = g / N (mean) or g, g a 0-d
+                                                                          tensor of x's dtype on x's device; every
+                                                                          target lies in [0, C) (checked before)
+
 Note [Random numbers]
 ~~~~~~~~~~~~~~~~~~~~~
 Every backend draws the same numbers for the same seed.  Element ``i`` (linear index of the contiguous output) takes
@@ -203,6 +219,8 @@ OPS.update({"where": "where", "astype": "astype", "fill": "fill", "arange": "ara
             "log_softmax": "softmax", "im2col": "convolution", "col2im": "convolution", "max_pool2d": "pooling",
             "max_pool2d_backward": "pooling", "avg_pool2d": "pooling", "avg_pool2d_backward": "pooling",
             "take_along_axis": "indexing", "scatter_add": "indexing"})
+# -- fused ops: optional for a backend, which without the kernel runs the composition (Note [Fused cross entropy])
+OPS.update({"nll_log_softmax": "cross_entropy", "nll_log_softmax_backward": "cross_entropy"})
 # -- scans and array indexing (issue 8): the cumsum to put rows of Note [Kernel contract] ---------------------------
 OPS.update({"cumsum": "scan", "cumprod": "scan", "nonzero": "scan", "gather": "gather", "put": "gather"})
 OPS.update({"sort": "sorting", "argsort": "sorting", "searchsorted": "sorting"})  # -- sorting (issue 8)

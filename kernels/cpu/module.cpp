@@ -1391,6 +1391,99 @@ void softmax_typed(bool log, const T* x, T* out, int64_t outer, int64_t n, int64
     ts::parallel_rows(rows, rows * n * kSoftmaxCost, run);
 }
 
+// -- cross entropy's common case: nll of log_softmax over the rows of (N, C) logits -----------------------------------
+
+// Note [Fused cross entropy]
+// ~~~~~~~~~~~~~~~~~~~~~~~~~~
+// nn.functional.cross_entropy with class indices, no weight, no smoothing and a mean or sum is, composed, a check of
+// the targets (two reductions, two host reads), log_softmax, take_along_axis, a sum and a division forward, and
+// exp(log_softmax), a product, a negation and scatter_add backward: nine dispatches around kernels of a few hundred
+// elements in a training step.  These two kernels are the whole of it (Note [Kernel contract] rows nll_log_softmax
+// and nll_log_softmax_backward).  Rows are independent and go to the thread pool; the row losses are summed in one
+// fixed order in double, so the result does not depend on the thread count.  A row that is not finite (a NaN, a max
+// of +inf, all -inf) gives NaN, as log_softmax does (Note [Softmax of non-finite rows]).
+
+// The first target outside [0, C) in row order, or -1 when every target is a class; ``value`` receives it.
+inline int64_t first_bad_target(const int64_t* t, int64_t ts_, int64_t n, int64_t c, int64_t& value) {
+    for (int64_t i = 0; i < n; ++i) {
+        const int64_t v = t[i * ts_];
+        if (v < 0 || v >= c) {
+            value = v;
+            return i;
+        }
+    }
+    return -1;
+}
+
+// -log_softmax(row)[target] of one row of C (compute type), contiguous, with ``scratch`` of n elements
+template <class C>
+TS_HOT C nll_row(const C* x, int64_t n, int64_t target, C* scratch) {
+    bool nan;
+    const C mx = extreme_run<C, true>(x, n, nan);
+    if (nan || !(mx < std::numeric_limits<C>::infinity() && mx > -std::numeric_limits<C>::infinity()))
+        return std::numeric_limits<C>::quiet_NaN();
+    exp_shifted(x, scratch, mx, n);
+    const C sum = row_sum(scratch, n);
+    const C log_sum = static_cast<C>(std::log(static_cast<double>(sum)));
+    return -((x[target] - mx) - log_sum);  // log_softmax's own rounding (softmax_row), then the negation
+}
+
+template <class T>
+double nll_log_softmax_typed(const T* x, int64_t n, int64_t c, int64_t rs, int64_t cs, const int64_t* t,
+                             int64_t tst) {
+    using C = std::conditional_t<std::is_same<T, double>::value, double, float>;
+    std::vector<C> losses(static_cast<size_t>(n));
+    auto run = [&](int64_t r0, int64_t r1) {
+        std::vector<C> row(static_cast<size_t>(c)), scratch(static_cast<size_t>(c));
+        for (int64_t r = r0; r < r1; ++r) {
+            const T* xr = x + r * rs;
+            const C* src;
+            if (std::is_same<T, C>::value && cs == 1) {
+                src = reinterpret_cast<const C*>(xr);
+            } else {
+                for (int64_t j = 0; j < c; ++j) row[j] = static_cast<C>(xr[j * cs]);
+                src = row.data();
+            }
+            losses[r] = nll_row<C>(src, c, t[r * tst], scratch.data());
+        }
+    };
+    ts::parallel_rows(n, n * c * kSoftmaxCost, run);
+    double total = 0;
+    for (int64_t r = 0; r < n; ++r) total += static_cast<double>(losses[r]);
+    return total;
+}
+
+// out (N, C) contiguous: (softmax(x) - one_hot(target)) * scale, as p * scale + (-scale) at the target
+template <class T>
+void nll_log_softmax_backward_typed(T* out, const T* x, int64_t n, int64_t c, int64_t rs, int64_t cs,
+                                    const int64_t* t, int64_t tst,
+                                    std::conditional_t<std::is_same<T, double>::value, double, float> scale) {
+    using C = std::conditional_t<std::is_same<T, double>::value, double, float>;
+    auto run = [&](int64_t r0, int64_t r1) {
+        std::vector<C> row(static_cast<size_t>(c)), res(static_cast<size_t>(c));
+        for (int64_t r = r0; r < r1; ++r) {
+            const T* xr = x + r * rs;
+            T* yr = out + r * c;
+            const C* src;
+            C* dst;
+            if (std::is_same<T, C>::value && cs == 1) {
+                src = reinterpret_cast<const C*>(xr);
+            } else {
+                for (int64_t j = 0; j < c; ++j) row[j] = static_cast<C>(xr[j * cs]);
+                src = row.data();
+            }
+            dst = std::is_same<T, C>::value ? reinterpret_cast<C*>(yr) : res.data();
+            softmax_row<C>(false, src, dst, c);
+            for (int64_t j = 0; j < c; ++j) dst[j] *= scale;
+            const int64_t k = t[r * tst];
+            dst[k] = dst[k] + (-scale);
+            if (!std::is_same<T, C>::value)
+                for (int64_t j = 0; j < c; ++j) yr[j] = static_cast<T>(dst[j]);
+        }
+    };
+    ts::parallel_rows(n, n * c * kSoftmaxCost, run);
+}
+
 // -- entry points -------------------------------------------------------------------------------------------------
 
 // The two hottest entry points (every contiguous elementwise op) as METH_FASTCALL functions: pybind11's general
@@ -2045,6 +2138,81 @@ PYBIND11_MODULE(_cpu, m) {
             case 8: softmax_typed<double>(log, reinterpret_cast<double*>(xp), reinterpret_cast<double*>(op_), outer,
                                           n, inner); break;
             default: throw std::invalid_argument("softmax needs a floating dtype");
+        }
+    });
+    // cross entropy's common case (Note [Fused cross entropy]): x (N, C) any strides, target int64 (N,) any stride.
+    // nll_log_softmax returns (total, None), or (None, the first target outside [0, C)) having computed nothing.
+    auto nll_operands = [](const char* what, int dt, Memory x, int64_t xo, int64_t n, int64_t c, int64_t rs,
+                           int64_t cs, Memory t, int64_t to, int64_t tst, char*& xp, char*& tp) {
+        require_float(dt, what);
+        if (n < 1 || c < 1) throw std::invalid_argument(std::string(what) + ": needs N >= 1 rows of C >= 1 classes");
+        xp = Reach(xo).dims({n, c}, {rs, cs}).check(x, dt, what);
+        tp = Reach(to).dim(n, tst).check(t, 4, what);
+    };
+    m.def("nll_log_softmax", [nll_operands](int dt, Memory o, int64_t oo, Memory x, int64_t xo, int64_t n, int64_t c,
+                                            int64_t rs, int64_t cs, Memory t, int64_t to, int64_t tst,
+                                            bool mean) -> py::object {
+        char *xp, *tp;
+        nll_operands("nll_log_softmax", dt, x, xo, n, c, rs, cs, t, to, tst, xp, tp);
+        char* op_ = Reach(oo).dim(1, 1).check(o, dt, "nll_log_softmax: out");
+        const int64_t* tv = reinterpret_cast<const int64_t*>(tp);
+        int64_t bad = 0;
+        if (first_bad_target(tv, tst, n, c, bad) >= 0) return py::int_(bad);
+        MaybeRelease r(n * c * kSoftmaxCost);
+        // the loss rounds to the compute type once, then divides in it (the composition's sum, then division)
+        switch (dt) {
+            case 6: {
+                const float tot = static_cast<float>(nll_log_softmax_typed(reinterpret_cast<const ts::half*>(xp), n, c,
+                                                                           rs, cs, tv, tst));
+                *reinterpret_cast<ts::half*>(op_) = static_cast<ts::half>(mean ? tot / static_cast<float>(n) : tot);
+                break;
+            }
+            case 7: {
+                const float tot = static_cast<float>(nll_log_softmax_typed(reinterpret_cast<const float*>(xp), n, c, rs,
+                                                                           cs, tv, tst));
+                *reinterpret_cast<float*>(op_) = mean ? tot / static_cast<float>(n) : tot;
+                break;
+            }
+            default: {
+                const double tot = nll_log_softmax_typed(reinterpret_cast<const double*>(xp), n, c, rs, cs, tv, tst);
+                *reinterpret_cast<double*>(op_) = mean ? tot / static_cast<double>(n) : tot;
+            }
+        }
+        return py::none();
+    });
+    m.def("nll_log_softmax_backward", [nll_operands](int dt, Memory o, int64_t oo, Memory x, int64_t xo, int64_t n,
+                                                     int64_t c, int64_t rs, int64_t cs, Memory t, int64_t to,
+                                                     int64_t tst, Memory g, int64_t go, bool mean) {
+        char *xp, *tp;
+        nll_operands("nll_log_softmax_backward", dt, x, xo, n, c, rs, cs, t, to, tst, xp, tp);
+        char* op_ = contiguous_out(o, oo, {n, c}, dt, "nll_log_softmax_backward: out");
+        char* gp = Reach(go).dim(1, 1).check(g, dt, "nll_log_softmax_backward: g");
+        const int64_t* tv = reinterpret_cast<const int64_t*>(tp);
+        int64_t bad = 0;
+        if (first_bad_target(tv, tst, n, c, bad) >= 0)
+            outside("nll_log_softmax_backward", "target " + std::to_string(bad) + " is outside [0, " +
+                    std::to_string(c) + ")");
+        MaybeRelease r(n * c * kSoftmaxCost);
+        // the gradient of each picked -log p: g, over N for the mean, in x's dtype (the composition's division)
+        switch (dt) {
+            case 6: {
+                const float gv = static_cast<float>(*reinterpret_cast<const ts::half*>(gp));
+                const float scale = static_cast<float>(static_cast<ts::half>(mean ? gv / static_cast<float>(n) : gv));
+                nll_log_softmax_backward_typed(reinterpret_cast<ts::half*>(op_), reinterpret_cast<const ts::half*>(xp),
+                                               n, c, rs, cs, tv, tst, scale);
+                break;
+            }
+            case 7: {
+                const float gv = *reinterpret_cast<const float*>(gp);
+                nll_log_softmax_backward_typed(reinterpret_cast<float*>(op_), reinterpret_cast<const float*>(xp), n, c,
+                                               rs, cs, tv, tst, mean ? gv / static_cast<float>(n) : gv);
+                break;
+            }
+            default: {
+                const double gv = *reinterpret_cast<const double*>(gp);
+                nll_log_softmax_backward_typed(reinterpret_cast<double*>(op_), reinterpret_cast<const double*>(xp), n,
+                                               c, rs, cs, tv, tst, mean ? gv / static_cast<double>(n) : gv);
+            }
         }
     });
     // -- the nn families (kernels/cpu/nn.cpp; Note [Kernel contract]) ------------------------------------------------

@@ -661,9 +661,11 @@ def flatten(input, start_dim=0, end_dim=-1):  # noqa: A002
 
 # -- losses ---------------------------------------------------------------------------------------------------------
 
-def _class_target(op, input, target, ignore_index):
+def _class_target(op, input, target, ignore_index, values=True):
     """Check a class-index ``target`` against ``input`` (N, C, d1, ...) or (C,); returns (input as (N, C, ...),
-    target as (N, ...) int64, whether the input was unbatched, whether every target is a class: none ignored)."""
+    target as (N, ...) int64, whether the input was unbatched, whether every target is a class: none ignored).
+    ``values=False`` checks only the shapes and dtype (the caller's kernel checks the values) and answers None for
+    the last."""
     _require_indices(op, "target", target)
     _check_devices(op, input=input, target=target)
     if input.ndim == 0:
@@ -680,6 +682,8 @@ def _class_target(op, input, target, ignore_index):
                             f"{target.shape}")
     classes = input.shape[1]
     target = target.astype(ts.int64) if target.dtype is not ts.int64 else target
+    if not values:
+        return input, target, unbatched, None
     if target.size:
         # the common case in two reductions: every target a class (then none is ignored either, and _nll can skip
         # its masks); only otherwise the full check, which tells an ignored target from an out-of-range one
@@ -773,10 +777,16 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     weight = _class_weight(op, weight, classes, input)
     if target.dtype.kind == "float":
         return _cross_entropy_probabilities(op, input, target, weight, reduction, label_smoothing, class_dim)
+    if weight is None and label_smoothing == 0.0 and reduction != "none" and input.ndim == 2 and target.size and \
+            not 0 <= ignore_index < classes:
+        # the training loop's case: one op, one autograd node (nnops.nll_log_softmax), which checks the targets
+        # itself; one that is not a class (ignore_index among them) takes the general path below, which decides
+        x, t, _, _ = _class_target(op, input, target, ignore_index, values=False)
+        try:
+            return _nnops.nll_log_softmax(x, t.expand_dims(1), mean=reduction == "mean")
+        except _nnops.TargetOutOfRange:
+            pass
     x, t, unbatched, all_classes = _class_target(op, input, target, ignore_index)
-    if all_classes and weight is None and label_smoothing == 0.0 and reduction != "none" and x.ndim == 2:
-        # the training loop's case: one op, one autograd node (nnops.nll_log_softmax)
-        return _nnops.nll_log_softmax(x, t.expand_dims(1), mean=reduction == "mean")
     logp = ts.log_softmax(x, axis=1)
     loss, valid, w = _nll(op, logp, t, weight, ignore_index, reduction, masks=label_smoothing > 0.0,
                           all_classes=all_classes)

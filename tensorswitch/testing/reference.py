@@ -432,10 +432,38 @@ def scatter_add(x, axis, index, src):
     return out.astype(x.dtype).reshape(x.shape)
 
 
+def _log_softmax_rows(x):
+    """log_softmax over the rows of a 2-D float64 array; a row with NaN, a max of +inf or all -inf is NaN (Note
+    [Softmax of non-finite rows])."""
+    mx = np.max(x, axis=1, keepdims=True)
+    bad = ~np.isfinite(mx) | np.isnan(x).any(axis=1, keepdims=True)
+    with np.errstate(all="ignore"):
+        shifted = x - np.where(bad, 0.0, mx)
+        out = shifted - np.log(np.sum(np.exp(shifted), axis=1, keepdims=True))
+    return np.where(bad, np.nan, out)
+
+
+def nll_log_softmax(x, target, mean=True):
+    """The fused cross entropy (Note [Kernel contract] row nll_log_softmax): -sum_i log_softmax(x[i])[target[i]],
+    over N for the mean, computed in float64 and rounded once to x's dtype."""
+    logp = _log_softmax_rows(x.astype(np.float64))
+    total = -np.sum(logp[np.arange(x.shape[0]), target.astype(np.int64)])
+    return np.asarray(total / x.shape[0] if mean else total).astype(x.dtype)
+
+
+def nll_log_softmax_backward(x, target, g, mean=True):
+    """Its gradient for an incoming 0-d ``g``: (softmax(x) - one_hot(target)) * g (over N for the mean)."""
+    p = np.exp(_log_softmax_rows(x.astype(np.float64)))
+    c = float(g) / x.shape[0] if mean else float(g)
+    p[np.arange(x.shape[0]), target.astype(np.int64)] -= 1.0
+    return (p * c).astype(x.dtype)
+
+
 #: the reference of each nn op of the registry (the public function it is reached through takes the same arguments)
 NN = {"im2col": unfold, "col2im": fold, "max_pool2d": max_pool2d, "max_pool2d_backward": max_pool2d_backward,
       "avg_pool2d": avg_pool2d, "avg_pool2d_backward": avg_pool2d_backward, "take_along_axis": take_along_axis,
-      "scatter_add": scatter_add}
+      "scatter_add": scatter_add, "nll_log_softmax": nll_log_softmax,
+      "nll_log_softmax_backward": nll_log_softmax_backward}
 
 
 # -- sorting (issue 8): Note [Sort order] in kernels/cpu/sort.cpp ------------------------------------------------------

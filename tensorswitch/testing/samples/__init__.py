@@ -55,6 +55,7 @@ from .scans import GATHER_CASES, NONZERO_CASES, PUT_CASES, SCAN_CASES, gather_sa
 from .scans import call_one as _call_scans  # -- scans and array indexing (issue 8)
 from .where import where_samples
 from .linalg import call_linalg, linalg_samples, linalg_tolerance  # linalg (issue 8)
+from .fused import FUSED_CASES, fused_samples  # fused ops: Note [Fused cross entropy]
 
 __all__ = [
     # core
@@ -75,6 +76,7 @@ __all__ = [
     "LARGE_SORT_CASES", "SORT_CASES", "sorting_samples",  # -- sorting (issue 8)
     "GATHER_CASES", "NONZERO_CASES", "PUT_CASES", "SCAN_CASES", "gather_samples", "scan_samples",  # scans (issue 8)
     # this module
+    "FUSED_CASES", "fused_samples",  # fused ops
     "SAMPLES", "samples", "check", "applicable", "promoted", "check_not_implemented",
 ]
 
@@ -86,6 +88,7 @@ SAMPLES = {"unary": elementwise_samples, "binary": elementwise_samples, "reducti
 SAMPLES["linalg"] = linalg_samples  # linalg (issue 8): cholesky, lu, lu_solve, qr, eigh, svd
 SAMPLES["sorting"] = sorting_samples  # -- sorting (issue 8)
 SAMPLES["scan"], SAMPLES["gather"] = scan_samples, gather_samples  # -- scans and array indexing (issue 8)
+SAMPLES["cross_entropy"] = fused_samples  # fused ops (Note [Fused cross entropy])
 
 
 def samples(op, dtype, device, seed=0):
@@ -183,6 +186,11 @@ def check_not_implemented(op, dtype, device):
                 _call_sorting(op, dt, device)
             elif family in ("scan", "gather"):  # -- scans and array indexing (issue 8)
                 _call_scans(op, dt, device)
+            elif family == "cross_entropy":  # fused ops: the public path would compose; ask the registry
+                from ...dispatch.dispatcher import kernel_for
+                from ...dispatch.dtypes import dtype as to_dtype
+
+                kernel_for(op, device, to_dtype(dt.name))
     except ts.KernelNotFoundError as exc:
         text = str(exc)
         for word in (op, device.type, np.dtype(dtype).name):
