@@ -366,6 +366,19 @@ def matmul(out, a, b):
                 b_strides[-2], b_strides[-1], m, n, k)
 
 
+def linear(out, x, wt, b):
+    # the fused linear (Note [Kernel contract] row linear): out = x @ wt + b, x (M, K), wt (K, N), b (N,)
+    m, k = x.shape
+    n = wt.shape[1]
+    if not _blas_ready(m, k, x.strides[0], x.strides[1]):
+        x = _copy(x)
+    if not _blas_ready(k, n, wt.strides[0], wt.strides[1]):
+        wt = _copy(wt)
+    _cpu.linear(out.dtype.code, out.buffer.handle, out.offset, x.buffer.handle, x.offset, x.strides[0], x.strides[1],
+                wt.buffer.handle, wt.offset, wt.strides[0], wt.strides[1], b.buffer.handle, b.offset, b.strides[0], m,
+                n, k)
+
+
 def _softmax(log):
     def kernel(out, x, axis):
         if not x.is_contiguous:
@@ -481,7 +494,7 @@ def register():
                "max_pool2d": max_pool2d, "max_pool2d_backward": max_pool2d_backward, "avg_pool2d": avg_pool2d,
                "avg_pool2d_backward": avg_pool2d_backward, "take_along_axis": take_along_axis,
                "scatter_add": scatter_add, "nll_log_softmax": nll_log_softmax,
-               "nll_log_softmax_backward": nll_log_softmax_backward}
+               "nll_log_softmax_backward": nll_log_softmax_backward, "linear": linear}
     reduce_codes = {name: i for i, name in enumerate(module.reduce_ops)}
     kernels.update({name: _reduction(name, module.reduce_rows, reduce_codes.get(name))
                     for name in optable.REDUCTIONS})

@@ -678,6 +678,47 @@ def _softmax(op):
     return kernel
 
 
+def nll_log_softmax(out, x, target, mean):
+    """Cross entropy's fused forward (kernels/cuda/softmax.cu TS_NLL_KERNELS): the row losses, then one block sums
+    them and finds the first target outside [0, C); the loss stays on the device and the host reads back 16 bytes,
+    that target's row (N for none) and value."""
+    dev = _device(out.device.index)
+    d = x.dtype.name
+    threads, blocks, total = dev.variants(("softmax", d), f"ts_nll_log_softmax_{d}",
+                                          ("_rows_threads", "_rows_blocks", "_total"))
+    n, c = x.shape
+    rs, cs = x.strides
+    loss = dev.allocate(n * 8)  # a double per row; back to the pool in stream order
+    info = dev.allocate(16)
+    args = (n, c, rs, cs, _ptr(x), _ptr(target), target.strides[0], loss.ptr)
+    how, block = plan_softmax(n, c, abs(cs) == 1, dev.sm_count)
+    if how == "threads":
+        dev.launch(threads, n, args)
+    else:
+        dev.launch_grid(blocks, (min(n, dev.max_blocks),), (block,), args)
+    dev.launch_grid(total, (1,), (MAX_BLOCK,), (n, c, loss.ptr, _ptr(target), target.strides[0],
+                                                np.int32(bool(mean)), _ptr(out), info.ptr))
+    first = np.empty(2, np.int64)
+    with dev.ctx:
+        info.copy_to_host_async(ctypes.c_void_p(first.ctypes.data), first.nbytes, dev.stream)
+        dev.stream.synchronize()
+    return None if first[0] >= n else int(first[1])
+
+
+def nll_log_softmax_backward(out, x, target, g, mean):
+    dev = _device(out.device.index)
+    d = x.dtype.name
+    threads, blocks = dev.variants(("softmax", d), f"ts_nll_log_softmax_{d}_backward", ("_threads", "_blocks"))
+    n, c = x.shape
+    rs, cs = x.strides
+    args = (n, c, rs, cs, _ptr(out), _ptr(x), _ptr(target), target.strides[0], _ptr(g), np.int32(bool(mean)))
+    how, block = plan_softmax(n, c, abs(cs) == 1, dev.sm_count)
+    if how == "threads":
+        dev.launch(threads, n, args)
+    else:
+        dev.launch_grid(blocks, (min(n, dev.max_blocks),), (block,), args)
+
+
 # -- the nn families: kernels/cuda/nn.cu (geometry as in Note [Window geometry] of kernels/opencl/nn.cl) -----------
 
 def _window_kernel(dev, op, d):
@@ -810,7 +851,8 @@ def register():
         register_kernel(op, "cuda", info.dtypes, _elementwise(op, info.dtypes, info.arity))
     kernels = {"where": where, "astype": astype, "fill": fill, "arange": arange, "rand": _random("rand"),
                "randn": _random("randn"), "randint": _random("randint"), "matmul": matmul,
-               "softmax": _softmax("softmax"), "log_softmax": _softmax("log_softmax")}
+               "softmax": _softmax("softmax"), "log_softmax": _softmax("log_softmax"),
+               "nll_log_softmax": nll_log_softmax, "nll_log_softmax_backward": nll_log_softmax_backward}
     kernels.update({name: _reduction(name) for name in optable.REDUCTIONS})
     kernels.update({"im2col": im2col, "col2im": col2im, "max_pool2d": max_pool2d,
                     "max_pool2d_backward": max_pool2d_backward, "avg_pool2d": avg_pool2d,

@@ -40,7 +40,7 @@ from ..dispatch.device import register_backend
 from ..dispatch.dtypes import DTYPES
 from ..dispatch.errors import BackendError, OutOfMemoryError
 from ..dispatch.registry import register_kernel
-from ..kernels import optable
+from ..kernels import codegen, optable
 from ..kernels.opencl_source import VECTOR_REDUCTIONS, SOURCES, reduction_types, scan_accumulator, vector_op
 
 cl = None  # pyopencl, imported in initialize(): register() must stay cheap
@@ -771,6 +771,43 @@ def _softmax(op):
     return kernel
 
 
+def _nll_kernel(dev, dtype, name, x):
+    """The launcher and kernel of fused cross entropy's ``name`` (kernels/opencl/softmax.cl): the vector variant on
+    CPU devices for rows contiguous in x, a row per work-item either way (PoCL's work-groups sized for its cores)."""
+    if dev.cpu:
+        if x.strides[1] == 1 and dtype in dev.vector_width:
+            return _launch_rows, dev.kernel("softmax", dtype, f"{name}_vec"), (x.strides[0],)
+        return _launch_rows, dev.kernel("softmax", dtype, name), x.strides
+    return _launch_each, dev.kernel("softmax", dtype, name), x.strides
+
+
+def nll_log_softmax(out, x, target, mean):
+    """Cross entropy's fused forward (kernels/opencl/softmax.cl nll_rows, nll_total): the loss stays on the device;
+    the host reads back 16 bytes, the first target outside [0, C) (in row order) and its row, or N for none."""
+    dev = _devices[out.device.index]
+    dtype = x.dtype.name
+    n, c = x.shape
+    loss = dev.allocate(n * _SIZEOF[codegen.compute_type("opencl", dtype)])  # back to the pool in queue order
+    info = dev.allocate(16)
+    t = (target.buffer.handle, target.offset, target.strides[0])
+    launch, rows, strides = _nll_kernel(dev, dtype, "nll_rows", x)
+    launch(dev, rows, n, loss, x.buffer.handle, x.offset, c, *strides, *t)
+    local = dev.reduce_local
+    dev.launch(dev.kernel("softmax", dtype, "nll_total"), (local,), (local,), out.buffer.handle, out.offset, info,
+               loss, n, c, *t, int(bool(mean)))
+    first = np.empty(2, np.int64)
+    cl.enqueue_copy(dev.queue, first, info, is_blocking=True)
+    return None if first[0] >= n else int(first[1])
+
+
+def nll_log_softmax_backward(out, x, target, g, mean):
+    dev = _devices[out.device.index]
+    n, c = x.shape
+    launch, k, strides = _nll_kernel(dev, x.dtype.name, "nll_backward", x)
+    launch(dev, k, n, out.buffer.handle, out.offset, x.buffer.handle, x.offset, c, *strides, target.buffer.handle,
+           target.offset, target.strides[0], g.buffer.handle, g.offset, int(bool(mean)))
+
+
 # -- the nn families: kernels/opencl/nn.cl, geometry as in its Note [Window geometry] ------------------------------
 
 def _launch_each(dev, kernel, n, *args):
@@ -981,7 +1018,7 @@ def _register_sorting():
 PROGRAM_OPS = {
     "elementwise": tuple(optable.ELEMENTWISE) + ("where", "fill"), "astype": ("astype",),
     "create": ("arange", "rand", "randn", "randint"), "reduce": tuple(optable.REDUCTIONS), "matmul": ("matmul",),
-    "softmax": ("softmax", "log_softmax"),
+    "softmax": ("softmax", "log_softmax", "nll_log_softmax", "nll_log_softmax_backward"),
     "windows": ("im2col", "col2im", "max_pool2d", "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward"),
     "take": ("take_along_axis",), "scatter": ("scatter_add",), "sort": ("sort", "argsort", "searchsorted"),
     "cumsum": ("cumsum",), "cumprod": ("cumprod",), "compact": ("nonzero",), "gather": ("gather", "put"),
@@ -997,7 +1034,8 @@ def register():
             register_kernel(name, "opencl", [dt], _elementwise(name, dt, op.arity))
     kernels = {"where": where, "astype": astype, "fill": fill, "arange": arange, "rand": _random("rand"),
                "randn": _random("randn"), "randint": _random("randint"), "matmul": matmul,
-               "softmax": _softmax("softmax"), "log_softmax": _softmax("log_softmax")}
+               "softmax": _softmax("softmax"), "log_softmax": _softmax("log_softmax"),
+               "nll_log_softmax": nll_log_softmax, "nll_log_softmax_backward": nll_log_softmax_backward}
     kernels.update({name: _reduction(name) for name in optable.REDUCTIONS})
     kernels.update({"im2col": im2col, "col2im": col2im, "max_pool2d": max_pool2d,
                     "max_pool2d_backward": max_pool2d_backward, "avg_pool2d": avg_pool2d,

@@ -992,6 +992,14 @@ def linear(x, w, b=None):
     into the product's own tensor, and autograd records one node (derivatives.py _linear) where the composition
     recorded a transpose view, a matmul and a broadcast add.  nn.functional.linear checks the arguments first."""
     wt = make_tensor(w.buffer, w.offset, (w.shape[1], w.shape[0]), (w.strides[1], w.strides[0]), w.dtype, w.device)
+    if b is not None and len(x.shape) == 2 and b.shape == wt.shape[1:] and x.shape[1] == wt.shape[0] and \
+            x.dtype is w.dtype is b.dtype and x.device is w.device is b.device and x.shape[0] and not _TRACE:
+        kernel = _fast.get(("linear", x.device.type, x.dtype))  # the fused op, where the backend has it
+        if kernel is not None:
+            out = empty((x.shape[0], wt.shape[1]), x.dtype, x.device)
+            if out.size:
+                kernel(out, x, wt, b)
+            return out
     out = matmul(x, wt)
     if b is None:
         return out

@@ -184,6 +184,11 @@ them), and where a backend registers one the conformance suite checks it like an
                                                                           target[i]), c = g / N (mean) or g, g a 0-d
                                                                           tensor of x's dtype on x's device; every
                                                                           target lies in [0, C) (checked before)
+    linear          k(out, x, wt, b)                   x's (floats)       out (M, N) contiguous = x @ wt + b: x (M, K),
+                                                                          wt (K, N) (a Linear's weight transposed: a
+                                                                          view) any strides, b (N,) any stride,
+                                                                          broadcast over the rows; M, N >= 1, K >= 0
+                                                                          (K = 0: every row is b).  PyTorch's addmm
 
 Note [Random numbers]
 ~~~~~~~~~~~~~~~~~~~~~
@@ -220,7 +225,7 @@ OPS.update({"where": "where", "astype": "astype", "fill": "fill", "arange": "ara
             "max_pool2d_backward": "pooling", "avg_pool2d": "pooling", "avg_pool2d_backward": "pooling",
             "take_along_axis": "indexing", "scatter_add": "indexing"})
 # -- fused ops: optional for a backend, which without the kernel runs the composition (Note [Fused cross entropy])
-OPS.update({"nll_log_softmax": "cross_entropy", "nll_log_softmax_backward": "cross_entropy"})
+OPS.update({"nll_log_softmax": "cross_entropy", "nll_log_softmax_backward": "cross_entropy", "linear": "linear"})
 # -- scans and array indexing (issue 8): the cumsum to put rows of Note [Kernel contract] ---------------------------
 OPS.update({"cumsum": "scan", "cumprod": "scan", "nonzero": "scan", "gather": "gather", "put": "gather"})
 OPS.update({"sort": "sorting", "argsort": "sorting", "searchsorted": "sorting"})  # -- sorting (issue 8)

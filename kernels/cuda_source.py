@@ -169,10 +169,13 @@ def _matmul_unit(d):
 
 
 def _softmax_unit(d):
+    """softmax, log_softmax and cross entropy's fused kernels (ts_nll_log_softmax_<d>_*: Note [Fused cross entropy])
+    of float ``d``: a row's sum of exponentials in Acc (float for float16, double otherwise)."""
     acc = "float" if d == "float16" else "double"
     return (f"struct ts_sm_{d} : ts_io_{d} {{ typedef {acc} Acc; }};\n"
             f"TS_SOFTMAX_KERNELS(ts_softmax_{d}, false, ts_sm_{d})\n"
-            f"TS_SOFTMAX_KERNELS(ts_log_softmax_{d}, true, ts_sm_{d})\n")
+            f"TS_SOFTMAX_KERNELS(ts_log_softmax_{d}, true, ts_sm_{d})\n"
+            f"TS_NLL_KERNELS(ts_nll_log_softmax_{d}, ts_sm_{d})\n")
 
 
 def _scatter_unit(d):

@@ -262,10 +262,20 @@ def _matmul_source(dev, dtype):
 
 
 def _softmax_source(dev, dtype):
+    """softmax and log_softmax of float ``dtype``, and cross entropy's fused kernels (nll_rows, nll_total,
+    nll_backward): their row losses sum in double where the device has fp64, and float16's scale rounds to half
+    (through private storage: no cl_khr_fp16 needed)."""
     c = codegen.compute_type("opencl", dtype)
     vn = dev.vector_width.get(dtype)
     vec = f"#define TS_VN {vn}\n" if vn else ""
-    return _preamble(dev, []) + f"#define C_T {c}\n{vec}" + _io(dtype, "C_T") + _read("softmax.cl")
+    if dtype == "float16":
+        round_ = ("static inline float ts_round_half(float v) { ushort b; vstore_half(v, 0, (__private half*)&b); "
+                  "return vload_half(0, (__private const half*)&b); }\n#define TS_ROUND(v) ts_round_half(v)\n")
+    else:
+        round_ = "#define TS_ROUND(v) (v)\n"
+    acc = "double" if dev.fp64 else "float"
+    nll = f"#define TS_RL {dev.reduce_local}\n#define TS_NLL_ACC {acc}\n{round_}"
+    return _preamble(dev, []) + f"#define C_T {c}\n{vec}{nll}" + _io(dtype, "C_T") + _read("softmax.cl")
 
 
 def _windows_source(dev, dtype):

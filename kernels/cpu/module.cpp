@@ -1148,18 +1148,19 @@ bool blas_layout(int64_t rs, int64_t cs, int64_t rows, int64_t cols, int& trans,
     return false;
 }
 
-// One block on the calling thread: c (M, N) with row stride ldc = a (M, K) @ b (K, N), strides in elements.
+// One block on the calling thread: c (M, N) with row stride ldc = a (M, K) @ b (K, N), strides in elements; with
+// ``accumulate`` c += a @ b (BLAS's beta = 1: the fused linear's bias, written into c first).
 template <class T>
 void matmul_block(const T* a, int64_t ars, int64_t acs, const T* b, int64_t brs, int64_t bcs, T* c, int64_t ldc,
-                  int64_t M, int64_t N, int64_t K) {
+                  int64_t M, int64_t N, int64_t K, bool accumulate) {
     if constexpr (ts::is_complex_v<T>) {
         int ta, tb, lda, ldb;
         gemm_c gemm = std::is_same<T, std::complex<float>>::value ? cgemm : zgemm;
         const bool blas_shape = M < (1ll << 31) && N < (1ll << 31) && K < (1ll << 31) && ldc < (1ll << 31) &&
                                 blas_layout<T>(ars, acs, M, K, ta, lda) && blas_layout<T>(brs, bcs, K, N, tb, ldb);
         if (gemm && blas_shape) {
-            const T one(1), zero(0);
-            gemm(kRowMajor, ta, tb, int(M), int(N), int(K), &one, a, lda, b, ldb, &zero, c, int(ldc));
+            const T one(1), beta(accumulate ? 1 : 0);
+            gemm(kRowMajor, ta, tb, int(M), int(N), int(K), &one, a, lda, b, ldb, &beta, c, int(ldc));
             return;
         }
     }
@@ -1169,12 +1170,14 @@ void matmul_block(const T* a, int64_t ars, int64_t acs, const T* b, int64_t brs,
                                 blas_layout<T>(ars, acs, M, K, ta, lda) && blas_layout<T>(brs, bcs, K, N, tb, ldb);
         if constexpr (std::is_same<T, float>::value) {
             if (sgemm && blas_shape) {
-                sgemm(kRowMajor, ta, tb, int(M), int(N), int(K), 1.0f, a, lda, b, ldb, 0.0f, c, int(ldc));
+                sgemm(kRowMajor, ta, tb, int(M), int(N), int(K), 1.0f, a, lda, b, ldb, accumulate ? 1.0f : 0.0f, c,
+                      int(ldc));
                 return;
             }
         } else {
             if (dgemm && blas_shape) {
-                dgemm(kRowMajor, ta, tb, int(M), int(N), int(K), 1.0, a, lda, b, ldb, 0.0, c, int(ldc));
+                dgemm(kRowMajor, ta, tb, int(M), int(N), int(K), 1.0, a, lda, b, ldb, accumulate ? 1.0 : 0.0, c,
+                      int(ldc));
                 return;
             }
         }
@@ -1183,7 +1186,10 @@ void matmul_block(const T* a, int64_t ars, int64_t acs, const T* b, int64_t brs,
                                  std::conditional_t<std::is_same<T, bool>::value, int, ts::compute_t<T>>>;
     std::vector<C> acc(static_cast<size_t>(N));
     for (int64_t i = 0; i < M; ++i) {
-        std::fill(acc.begin(), acc.end(), C(0));
+        if (accumulate)
+            for (int64_t j = 0; j < N; ++j) acc[j] = static_cast<C>(static_cast<ts::compute_t<T>>(c[i * ldc + j]));
+        else
+            std::fill(acc.begin(), acc.end(), C(0));
         for (int64_t k = 0; k < K; ++k) {
             const C aik = static_cast<C>(static_cast<ts::compute_t<T>>(a[i * ars + k * acs]));
             const T* brow = b + k * brs;
@@ -1200,7 +1206,8 @@ void matmul_block(const T* a, int64_t ars, int64_t acs, const T* b, int64_t brs,
 // The batched product, split across threads as Note [Matmul threads] says.
 template <class T>
 void matmul_typed(const Shape& batch, char* out, char* a, const Shape& abs, int64_t ars, int64_t acs, char* b,
-                  const Shape& bbs, int64_t brs, int64_t bcs, int64_t M, int64_t N, int64_t K) {
+                  const Shape& bbs, int64_t brs, int64_t bcs, int64_t M, int64_t N, int64_t K,
+                  bool accumulate = false) {
     int64_t nb = 1;
     for (auto n : batch) nb *= n;
     if (nb == 0 || M == 0 || N == 0) return;
@@ -1235,9 +1242,9 @@ void matmul_typed(const Shape& batch, char* out, char* a, const Shape& abs, int6
         T* cp = reinterpret_cast<T*>(out) + bi * M * N;
         const int64_t lo = part * block, hi = std::min(split, lo + block);
         if (by_rows)
-            matmul_block<T>(ap + lo * ars, ars, acs, bp, brs, bcs, cp + lo * N, N, hi - lo, N, K);
+            matmul_block<T>(ap + lo * ars, ars, acs, bp, brs, bcs, cp + lo * N, N, hi - lo, N, K, accumulate);
         else
-            matmul_block<T>(ap, ars, acs, bp + lo * bcs, brs, bcs, cp + lo, N, M, hi - lo, K);
+            matmul_block<T>(ap, ars, acs, bp + lo * bcs, brs, bcs, cp + lo, N, M, hi - lo, K, accumulate);
     };
     const int team = static_cast<int>(std::min<int64_t>(threads, items));
     if (team <= 1) {
@@ -1453,7 +1460,8 @@ double nll_log_softmax_typed(const T* x, int64_t n, int64_t c, int64_t rs, int64
     return total;
 }
 
-// out (N, C) contiguous: (softmax(x) - one_hot(target)) * scale, as p * scale + (-scale) at the target
+// out (N, C) contiguous: (softmax(x) - one_hot(target)) * scale, as p * scale + (-scale) at the target, with
+// p = exp(log_softmax(x))
 template <class T>
 void nll_log_softmax_backward_typed(T* out, const T* x, int64_t n, int64_t c, int64_t rs, int64_t cs,
                                     const int64_t* t, int64_t tst,
@@ -1473,7 +1481,10 @@ void nll_log_softmax_backward_typed(T* out, const T* x, int64_t n, int64_t c, in
                 src = row.data();
             }
             dst = std::is_same<T, C>::value ? reinterpret_cast<C*>(yr) : res.data();
-            softmax_row<C>(false, src, dst, c);
+            // p = exp(log_softmax(x)), not exp(x - max) / sum: the composition's arithmetic, which every backend's
+            // log_softmax and exp share, so that training runs on two devices stay as close as they were
+            softmax_row<C>(true, src, dst, c);
+            exp_shifted(dst, dst, C(0), c);
             for (int64_t j = 0; j < c; ++j) dst[j] *= scale;
             const int64_t k = t[r * tst];
             dst[k] = dst[k] + (-scale);
@@ -2123,6 +2134,28 @@ PYBIND11_MODULE(_cpu, m) {
         MaybeRelease r(numel_of("matmul", batch, {M, N, K}));
         TS_DISPATCH_ALL(dt, matmul_typed<T>(batch, op_, ap, abs, ars, acs, bp, bbs, brs, bcs, M, N, K));
     });
+    m.def("linear", [](int dt, Memory o, int64_t oo, Memory a, int64_t ao, int64_t ars, int64_t acs, Memory b,
+                       int64_t bo, int64_t brs, int64_t bcs, Memory bias, int64_t biaso, int64_t biass, int64_t M,
+                       int64_t N, int64_t K) {
+        // the fused linear (Note [Kernel contract] row linear): out (M, N) contiguous = a (M, K) @ b (K, N) + bias
+        // (N,), the bias written into every row first and the product added to it (BLAS's beta = 1, PyTorch's addmm)
+        require_float(dt, "linear");
+        char* op_ = Reach(oo).dim(numel_of("linear: out", {}, {M, N}), 1).check(o, dt, "linear: out");
+        char* ap = Reach(ao).dim(M, ars).dim(K, acs).check(a, dt, "linear: x");
+        char* bp = Reach(bo).dim(K, brs).dim(N, bcs).check(b, dt, "linear: w");
+        char* biasp = Reach(biaso).dim(N, biass).check(bias, dt, "linear: bias");
+        MaybeRelease r(numel_of("linear", {}, {M, N, K}));
+        const size_t item = static_cast<size_t>(ts::kItemsize[dt]);
+        for (int64_t j = 0; j < N; ++j)  // the first row, then copies of it
+            std::memcpy(op_ + j * item, biasp + j * biass * static_cast<int64_t>(item), item);
+        for (int64_t i = 1; i < M; ++i) std::memcpy(op_ + i * N * item, op_, N * item);
+        if (K == 0) return;
+        switch (dt) {
+            case 6: matmul_typed<ts::half>({}, op_, ap, {}, ars, acs, bp, {}, brs, bcs, M, N, K, true); break;
+            case 7: matmul_typed<float>({}, op_, ap, {}, ars, acs, bp, {}, brs, bcs, M, N, K, true); break;
+            default: matmul_typed<double>({}, op_, ap, {}, ars, acs, bp, {}, brs, bcs, M, N, K, true);
+        }
+    });
     m.def("softmax", [](bool log, int dt, Memory x, int64_t xo, Memory o, int64_t oo, int64_t outer, int64_t n,
                         int64_t inner) {
         // x and out contiguous, viewed as (outer, n, inner); softmax along n (Note [Softmax of non-finite rows])
@@ -2141,7 +2174,7 @@ PYBIND11_MODULE(_cpu, m) {
         }
     });
     // cross entropy's common case (Note [Fused cross entropy]): x (N, C) any strides, target int64 (N,) any stride.
-    // nll_log_softmax returns (total, None), or (None, the first target outside [0, C)) having computed nothing.
+    // nll_log_softmax returns None, or the first target outside [0, C) having computed nothing.
     auto nll_operands = [](const char* what, int dt, Memory x, int64_t xo, int64_t n, int64_t c, int64_t rs,
                            int64_t cs, Memory t, int64_t to, int64_t tst, char*& xp, char*& tp) {
         require_float(dt, what);

@@ -124,3 +124,192 @@ TS_SOFTMAX(log_softmax, 1)
 TS_SOFTMAX_VEC(softmax, 0)
 TS_SOFTMAX_VEC(log_softmax, 1)
 #endif
+
+/* Cross entropy's common case (Note [Fused cross entropy] in kernels/cpu/module.cpp): the nll of log_softmax over
+ * the rows of (N, C) logits x, element (r, j) at x_off + r * rs + j * cs (any strides), and int64 targets at
+ * t_off + r * tst.  backends/opencl.py defines TS_RL (the work-group size of nll_total, a power of two), TS_NLL_ACC
+ * (the sum of the row losses: double where the device has fp64, else float) and TS_ROUND(v) (v rounded to IN_T and
+ * back: float16's scale is a half, as the cpu kernel's).  The forward takes two launches and no atomics:
+ *     nll_rows    a work-item per row: -((x[t] - max) - log(sum exp(x - max))) in C_T into loss[r]; NaN for a row
+ *                 that is not finite (Note [Softmax of non-finite rows]), 0 for a target outside [0, C), whose x it
+ *                 does not read
+ *     nll_total   one work-group: item l sums rows l, l + TS_RL, ... in that order, then a tree over the items (a
+ *                 fixed order: the same bits every run), and finds the first target outside [0, C) the same way;
+ *                 writes the 0-d loss (over N in C_T for the mean, as the cpu kernel) and info = {that row or N, its
+ *                 target}, the one thing the host reads back.
+ * The backward, a work-item per row of the contiguous out: softmax(x[r]) * c, plus -c at the target, with c = g / N
+ * (mean) or g read from g[g_off] on the device. */
+
+static inline C_T ts_nll_max(__global const IN_T* x, long base, long c, long cs) {
+    C_T m = -INFINITY;
+    for (long j = 0; j < c; ++j) {
+        const C_T v = TS_LOAD(x, base + j * cs);
+        if ((v > m || v != v) && m == m) m = v;
+    }
+    return m;
+}
+
+static inline C_T ts_nll_sum(__global const IN_T* x, long base, long c, long cs, C_T m) {
+    C_T s = 0;
+    for (long j = 0; j < c; ++j) s += exp(TS_LOAD(x, base + j * cs) - m);
+    return s;
+}
+
+__kernel void nll_rows(__global C_T* loss, __global const IN_T* x, long x_off, long c, long rs, long cs,
+                       __global const long* t, long t_off, long tst, long n) {
+    const long r = get_global_id(0);
+    if (r >= n) return;
+    const long k = t[t_off + r * tst];
+    if (k < 0 || k >= c) {  /* reported by nll_total */
+        loss[r] = 0;
+        return;
+    }
+    const long base = x_off + r * rs;
+    const C_T m = ts_nll_max(x, base, c, cs);
+    if (!(m < INFINITY && m > -INFINITY)) {  /* a NaN, a max of +inf, or all -inf */
+        loss[r] = NAN;
+        return;
+    }
+    const C_T ls = log(ts_nll_sum(x, base, c, cs, m));
+    loss[r] = -((TS_LOAD(x, base + k * cs) - m) - ls);  /* log_softmax's rounding, then the negation */
+}
+
+__kernel void nll_total(__global IN_T* out, long out_off, __global long* info, __global const C_T* loss, long n,
+                        long c, __global const long* t, long t_off, long tst, long mean) {
+    __local TS_NLL_ACC sums[TS_RL];
+    __local long firsts[TS_RL];
+    const int l = get_local_id(0);
+    TS_NLL_ACC s = 0;
+    long first = n;
+    for (long r = l; r < n; r += TS_RL) {
+        s += (TS_NLL_ACC)loss[r];
+        const long k = t[t_off + r * tst];
+        if (first == n && (k < 0 || k >= c)) first = r;
+    }
+    sums[l] = s;
+    firsts[l] = first;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int h = TS_RL / 2; h > 0; h >>= 1) {
+        if (l < h) {
+            sums[l] += sums[l + h];
+            firsts[l] = min(firsts[l], firsts[l + h]);
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    if (l == 0) {
+        const long f = firsts[0];
+        info[0] = f;
+        info[1] = f < n ? t[t_off + f * tst] : 0;
+        const C_T total = (C_T)sums[0];  /* rounds once to C_T, then divides in it (the composition's order) */
+        ts_store(out, out_off, mean ? total / (C_T)n : total);
+    }
+}
+
+__kernel void nll_backward(__global IN_T* out, long out_off, __global const IN_T* x, long x_off, long c, long rs,
+                           long cs, __global const long* t, long t_off, long tst, __global const IN_T* g, long g_off,
+                           long mean, long n) {
+    const long r = get_global_id(0);
+    if (r >= n) return;
+    const C_T gv = TS_LOAD(g, g_off);
+    const C_T sc = TS_ROUND(mean ? gv / (C_T)n : gv);
+    const long base = x_off + r * rs, ob = out_off + r * c;
+    const long k = t[t_off + r * tst];
+    const C_T m = ts_nll_max(x, base, c, cs);  /* subtracted as it is: a non-finite row is NaN throughout */
+    const C_T ls = log(ts_nll_sum(x, base, c, cs, m));
+    for (long j = 0; j < c; ++j) {
+        const C_T v = exp((TS_LOAD(x, base + j * cs) - m) - ls) * sc;  /* exp(log_softmax): the composition's */
+        ts_store(out, ob + j, j == k ? v + (-sc) : v);
+    }
+}
+
+/* The vector variants of nll_rows and nll_backward for CPU devices (Note [Vector elementwise kernels]): rows
+ * contiguous in x (cs == 1), IN_T == C_T, the max and the sum of exp(x - max) TS_VN elements at a time, with the
+ * scalar kernels' NaN and infinity rules. */
+#ifdef TS_VN
+static inline IN_T ts_nll_vmax(__global const IN_T* x, long L) {
+    const long nv = L / TS_VN;
+    TS_V m0 = (TS_V)(-INFINITY), m1 = m0, nan0 = (TS_V)0;  /* a NaN lane is remembered: the compares drop it */
+    long k = 0;
+    for (; k + 2 <= nv; k += 2) {
+        const TS_V v0 = TS_VLOAD(k, x), v1 = TS_VLOAD(k + 1, x);
+        m0 = v0 > m0 ? v0 : m0;
+        m1 = v1 > m1 ? v1 : m1;
+        nan0 = (v0 != v0) ? v0 : nan0;
+        nan0 = (v1 != v1) ? v1 : nan0;
+    }
+    for (; k < nv; ++k) {
+        const TS_V v = TS_VLOAD(k, x);
+        m0 = v > m0 ? v : m0;
+        nan0 = (v != v) ? v : nan0;
+    }
+    m0 = m1 > m0 ? m1 : m0;
+    IN_T lanes[TS_VN], flags[TS_VN];
+    TS_VSTORE(m0, 0, lanes);
+    TS_VSTORE(nan0, 0, flags);
+    IN_T m = -INFINITY;
+    int nan = 0;
+    for (int j = 0; j < TS_VN; ++j) {
+        m = lanes[j] > m ? lanes[j] : m;
+        nan |= flags[j] != flags[j];
+    }
+    for (long j = nv * TS_VN; j < L; ++j) {
+        nan |= x[j] != x[j];
+        m = x[j] > m ? x[j] : m;
+    }
+    return nan ? (IN_T)NAN : m;
+}
+
+static inline IN_T ts_nll_vsum(__global const IN_T* x, long L, IN_T m) {
+    const long nv = L / TS_VN;
+    TS_V s0 = (TS_V)0, s1 = s0;
+    long k = 0;
+    for (; k + 2 <= nv; k += 2) {
+        s0 += exp(TS_VLOAD(k, x) - m);
+        s1 += exp(TS_VLOAD(k + 1, x) - m);
+    }
+    for (; k < nv; ++k) s0 += exp(TS_VLOAD(k, x) - m);
+    IN_T lanes[TS_VN];
+    TS_VSTORE(s0 + s1, 0, lanes);
+    IN_T s = 0;
+    for (int j = 0; j < TS_VN; ++j) s += lanes[j];
+    for (long j = nv * TS_VN; j < L; ++j) s += exp(x[j] - m);
+    return s;
+}
+
+__kernel void nll_rows_vec(__global IN_T* loss, __global const IN_T* x, long x_off, long c, long rs,
+                           __global const long* t, long t_off, long tst, long n) {
+    const long r = get_global_id(0);
+    if (r >= n) return;
+    const long k = t[t_off + r * tst];
+    if (k < 0 || k >= c) {
+        loss[r] = 0;
+        return;
+    }
+    x += x_off + r * rs;
+    const IN_T m = ts_nll_vmax(x, c);
+    if (!(m < INFINITY && m > -INFINITY)) {
+        loss[r] = NAN;
+        return;
+    }
+    const IN_T ls = log(ts_nll_vsum(x, c, m));
+    loss[r] = -((x[k] - m) - ls);
+}
+
+__kernel void nll_backward_vec(__global IN_T* out, long out_off, __global const IN_T* x, long x_off, long c, long rs,
+                               __global const long* t, long t_off, long tst, __global const IN_T* g, long g_off,
+                               long mean, long n) {
+    const long r = get_global_id(0);
+    if (r >= n) return;
+    const IN_T gv = g[g_off];
+    const IN_T sc = mean ? gv / (IN_T)n : gv;
+    const long k = t[t_off + r * tst];
+    x += x_off + r * rs;
+    out += out_off + r * c;
+    const IN_T m = ts_nll_vmax(x, c);  /* subtracted as it is: a non-finite row is NaN throughout */
+    const IN_T ls = log(ts_nll_vsum(x, c, m));  /* p = exp(log_softmax(x)): the composition's arithmetic */
+    const long nv = c / TS_VN;
+    for (long j = 0; j < nv; ++j) TS_VSTORE(exp((TS_VLOAD(j, x) - m) - ls) * sc, j, out);
+    for (long j = nv * TS_VN; j < c; ++j) out[j] = exp((x[j] - m) - ls) * sc;
+    out[k] = out[k] + (-sc);  /* the stored p * c, then -c: the scalar kernel's two roundings */
+}
+#endif

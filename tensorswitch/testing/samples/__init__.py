@@ -55,7 +55,7 @@ from .scans import GATHER_CASES, NONZERO_CASES, PUT_CASES, SCAN_CASES, gather_sa
 from .scans import call_one as _call_scans  # -- scans and array indexing (issue 8)
 from .where import where_samples
 from .linalg import call_linalg, linalg_samples, linalg_tolerance  # linalg (issue 8)
-from .fused import FUSED_CASES, fused_samples  # fused ops: Note [Fused cross entropy]
+from .fused import FUSED_CASES, LINEAR_CASES, fused_samples, linear_samples  # fused ops
 
 __all__ = [
     # core
@@ -76,7 +76,7 @@ __all__ = [
     "LARGE_SORT_CASES", "SORT_CASES", "sorting_samples",  # -- sorting (issue 8)
     "GATHER_CASES", "NONZERO_CASES", "PUT_CASES", "SCAN_CASES", "gather_samples", "scan_samples",  # scans (issue 8)
     # this module
-    "FUSED_CASES", "fused_samples",  # fused ops
+    "FUSED_CASES", "LINEAR_CASES", "fused_samples", "linear_samples",  # fused ops
     "SAMPLES", "samples", "check", "applicable", "promoted", "check_not_implemented",
 ]
 
@@ -88,7 +88,7 @@ SAMPLES = {"unary": elementwise_samples, "binary": elementwise_samples, "reducti
 SAMPLES["linalg"] = linalg_samples  # linalg (issue 8): cholesky, lu, lu_solve, qr, eigh, svd
 SAMPLES["sorting"] = sorting_samples  # -- sorting (issue 8)
 SAMPLES["scan"], SAMPLES["gather"] = scan_samples, gather_samples  # -- scans and array indexing (issue 8)
-SAMPLES["cross_entropy"] = fused_samples  # fused ops (Note [Fused cross entropy])
+SAMPLES["cross_entropy"], SAMPLES["linear"] = fused_samples, linear_samples  # fused ops (Note [Kernel contract])
 
 
 def samples(op, dtype, device, seed=0):
@@ -186,7 +186,7 @@ def check_not_implemented(op, dtype, device):
                 _call_sorting(op, dt, device)
             elif family in ("scan", "gather"):  # -- scans and array indexing (issue 8)
                 _call_scans(op, dt, device)
-            elif family == "cross_entropy":  # fused ops: the public path would compose; ask the registry
+            elif family in ("cross_entropy", "linear"):  # fused ops: the public path would compose; ask the registry
                 from ...dispatch.dispatcher import kernel_for
                 from ...dispatch.dtypes import dtype as to_dtype
 

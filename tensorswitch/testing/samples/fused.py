@@ -1,5 +1,6 @@
 """Samples of the fused ops (Note [Kernel contract], "Fused ops"): ``nll_log_softmax`` and its backward, reached
-through ``dispatch.nnops`` as cross_entropy reaches them.  The conformance suite runs them only on devices that
+through ``dispatch.nnops`` as cross_entropy reaches them, and ``linear`` (``x @ w.T + b``) through
+``ts.nn.functional.linear``.  The conformance suite runs them only on devices that
 register the kernels (they are optional: a backend without them runs the composition, which the log_softmax,
 take_along_axis and scatter_add samples check).
 
@@ -10,7 +11,12 @@ raises TargetOutOfRange, an IndexError).
 
 Tolerances: the loss sums N row terms, each a log_softmax value: ``rtol = 8 eps(dtype) + N eps(acc)`` (the
 accumulation dtype's, Note [Reduction tolerances]); the gradient is elementwise (softmax times the scale):
-``TOLERANCE``'s, times ten in atol as for softmax, scaled by |c|.
+``TOLERANCE``'s, times ten in atol as for softmax, scaled by |c|.  linear is a product plus one more term:
+matmul's tolerance (Note [Reduction tolerances]) with K + 1 terms, the bias counted in the magnitude.
+
+linear covers M = 1, N = 1, K = 0 (every row is the bias), K past the cpu threading grain, x contiguous, transposed
+and strided, w as a Linear keeps it (its transpose is the kernel's operand) or transposed itself, a strided bias,
+and NaN and infinities in x.
 """
 
 import numpy as np
@@ -19,6 +25,7 @@ import tensorswitch as ts
 from ...dispatch import nnops
 from .. import reference
 from .core import TOLERANCE, Sample, _acc_eps, _eps, to_device, values
+from .matmul import matmul_tolerance
 
 #: (N, C, layout, mean) of the logits
 FUSED_CASES = [
@@ -118,4 +125,46 @@ def _backward(dtype, rng):
                   reference.nll_log_softmax_backward(x, t[:, 0], g, False), atol * 10, rtol)
 
 
-__all__ = ["FUSED_CASES", "fused_samples"]
+#: (M, K, N, layout of x, layout of w, layout of b) for linear
+LINEAR_CASES = [
+    ((128, 256, 10), "contiguous", "contiguous", "contiguous"),  # a Linear layer's
+    ((1, 7, 1), "contiguous", "contiguous", "contiguous"),
+    ((5, 0, 4), "contiguous", "contiguous", "contiguous"),       # K = 0: the bias in every row
+    ((9, 6, 11), "transposed", "contiguous", "strided"),
+    ((9, 6, 11), "strided", "transposed", "contiguous"),
+    ((300, 70, 513), "contiguous", "contiguous", "contiguous"),  # past the cpu threading grain
+]
+
+
+def linear_samples(op, dtype, device, rng):
+    for s in _linear(dtype, rng):
+        s.run.device = device
+        yield s
+
+
+def _linear_tolerance(x, w, b):
+    atol, rtol = matmul_tolerance(np.concatenate([x, np.ones(x.shape[:1] + (1,), x.dtype)], axis=1),
+                                  np.concatenate([w.T, b[None, :]], axis=0))
+    return atol, rtol
+
+
+def _linear_reference(x, w, b):
+    with np.errstate(all="ignore"):
+        return (x.astype(np.float64) @ w.astype(np.float64).T + b.astype(np.float64)).astype(x.dtype)
+
+
+def _linear(dtype, rng):
+    fn = ts.nn.functional.linear
+    for (m, k, n), xl, wl, bl in LINEAR_CASES:
+        x, w, b = values(dtype, (m, k), rng, -1, 1), values(dtype, (n, k), rng, -1, 1), values(dtype, (n,), rng, -1, 1)
+        atol, rtol = _linear_tolerance(x, w, b)
+        yield _sample(f"linear(x {xl} {(m, k)}, w {wl} {(n, k)}, b {bl} {(n,)})", fn,
+                      [(x, xl), (w, wl), (b, bl)], _linear_reference(x, w, b), atol, rtol)
+    x, w, b = values(dtype, (4, 3), rng, -1, 1), values(dtype, (2, 3), rng, -1, 1), values(dtype, (2,), rng, -1, 1)
+    x[1, 0], x[2, 2], x[3, 1] = np.nan, np.inf, -np.inf
+    atol, rtol = _linear_tolerance(np.nan_to_num(x, posinf=1, neginf=1), w, b)
+    yield _sample("linear(x with NaN, +inf and -inf)", fn, [(x, "contiguous"), (w, "contiguous"),
+                                                           (b, "contiguous")], _linear_reference(x, w, b), atol, rtol)
+
+
+__all__ = ["FUSED_CASES", "LINEAR_CASES", "fused_samples", "linear_samples"]

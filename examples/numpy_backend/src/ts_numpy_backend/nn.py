@@ -1,6 +1,6 @@
 """The neural-network kernels of the ``numpy`` device: im2col and col2im, max and average pooling with their backward
-passes, take_along_axis and scatter_add, each the row of Note [Kernel contract] (tensorswitch/dispatch/registry.py)
-of the same name, written as plain vectorised NumPy.
+passes, take_along_axis and scatter_add, and cross entropy's fused nll_log_softmax and its backward, each the row of
+Note [Kernel contract] (tensorswitch/dispatch/registry.py) of the same name, written as plain vectorised NumPy.
 
 Every 2-D kernel gets ``geometry = (KH, KW, SH, SW, PH, PW, DH, DW)``: kernel size, stride, zero padding and
 dilation, NCHW tensors, and OH x OW windows: OH = (H + 2*PH - DH*(KH-1) - 1) // SH + 1 for im2col and col2im, and
@@ -9,9 +9,10 @@ the pooled tensor's own extent for pooling (ceil_mode may add a last window that
 as a strided view of the padded image, ``_taps`` the pixel each tap reads, which the backward passes need to add
 their gradients back.
 
-float16 computes in float32 (the kernel contract), and sums into one pixel are added in a fixed order, the same on
-the opencl and cuda backends: col2im in kernel-tap order (i, j), the pooling backward passes in window order
-(oh, ow).  scatter_add adds in increasing order along the axis, which is what ``np.add.at`` does.
+float16 computes in float32 (the kernel contract; the fused cross entropy ops compute every dtype in float64), and
+sums into one pixel are added in a fixed order, the same on the opencl and cuda backends: col2im in kernel-tap order
+(i, j), the pooling backward passes in window order (oh, ow).  scatter_add adds in increasing order along the axis,
+which is what ``np.add.at`` does.
 """
 
 import numpy as np
@@ -171,6 +172,60 @@ def scatter_add(out, index, src, axis):
         np.add.at(as_array(out), tuple(where), s)
 
 
+# -- cross entropy's fused ops (Note [Kernel contract], "Fused ops") ----------------------------------------------
+
+def _log_softmax_rows(x):
+    """(x - max) - log(sum exp(x - max)) along axis 1 of (N, C) tensor ``x``, in float64.  The max is subtracted as
+    it is, so a row holding NaN, with a max of +inf, or all -inf, is NaN throughout (as log_softmax is)."""
+    a = as_array(x).astype(np.float64)
+    with np.errstate(all="ignore"):
+        shifted = a - a.max(axis=1, keepdims=True)
+        return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+
+
+def nll_log_softmax(out, x, target, mean):
+    """out (0-d) = -sum_i log_softmax(x[i])[target[i]], over N when ``mean``; None, or the first target outside
+    [0, C) in row order (out then untouched).  The row terms sum in float64; the total rounds once to the compute
+    type (float32 for float16) and the mean divides in it, as the cpu kernel does."""
+    t = as_array(target)
+    bad = (t < 0) | (t >= x.shape[1])
+    if bad.any():
+        return int(t[np.argmax(bad)])
+    picked = np.take_along_axis(_log_softmax_rows(x), t[:, None], axis=1)
+    compute = np.dtype(_compute_dtype(x.dtype.numpy))
+    with np.errstate(all="ignore"):
+        total = compute.type(-picked.sum())
+        np.copyto(as_array(out), total / compute.type(x.shape[0]) if mean else total, casting="unsafe")
+    return None
+
+
+def nll_log_softmax_backward(out, x, target, g, mean):
+    """out (N, C) = softmax(x[i]) * c, with -c added at target[i], c = g / N (mean) or g: g is a 0-d tensor of x's
+    dtype, divided in the compute type (float32 for float16) and c rounded to x's dtype, as the cpu kernel does.
+    Every target is a class."""
+    compute = np.dtype(_compute_dtype(x.dtype.numpy))
+    with np.errstate(all="ignore"):
+        gv = compute.type(as_array(g)[()])
+        scale = float(x.dtype.numpy.type(gv / compute.type(x.shape[0]) if mean else gv))
+        grad = np.exp(_log_softmax_rows(x)) * scale
+        rows = np.arange(x.shape[0])
+        t = as_array(target)
+        grad[rows, t] = grad[rows, t] + (-scale)
+        np.copyto(as_array(out), grad, casting="same_kind")
+
+
+# -- the fused linear (Note [Kernel contract] row linear) ----------------------------------------------------------
+
+def linear(out, x, wt, b):
+    """out (M, N) = x @ wt + b, the bias broadcast over the rows (x (M, K), wt (K, N), b (N,), any strides); float16
+    multiplies in float32 and rounds once, as NumPy's own matmul of float16 does not."""
+    a, w, bias = as_array(x), as_array(wt), as_array(b)
+    compute = np.dtype(_compute_dtype(x.dtype.numpy))
+    with np.errstate(all="ignore"):
+        result = a.astype(compute) @ w.astype(compute) + bias.astype(compute)
+    np.copyto(as_array(out), result, casting="same_kind")
+
+
 # -- registration -------------------------------------------------------------------------------------------------
 
 #: op -> (kernel, the dtypes it claims): the op table's claims (kernels/optable.py COVERAGE)
@@ -183,6 +238,9 @@ KERNELS = {
     "avg_pool2d_backward": (avg_pool2d_backward, optable.FLOAT),
     "take_along_axis": (take_along_axis, optable.COVERAGE["take_along_axis"]),  # complex too: it moves values
     "scatter_add": (scatter_add, optable.NUMERIC),
+    "nll_log_softmax": (nll_log_softmax, optable.FLOAT),  # float16 too: it computes in float64
+    "nll_log_softmax_backward": (nll_log_softmax_backward, optable.FLOAT),
+    "linear": (linear, optable.FLOAT),
 }
 
 
