@@ -402,6 +402,34 @@ def track(name, derivative, out, inputs, params=None, is_view=False, made=False)
     return out
 
 
+_track_fast = None  # kernels/cpu/autograd.cpp's track_fast, once init_track has its classes (False: unavailable)
+
+
+def _load_track_fast():
+    global _track_fast
+    try:
+        from .. import _cpu
+
+        _cpu.init_track(GradTensor, Tensor, Node, SavedTensor, _accumulator, _sequence)
+        _track_fast = _cpu.track_fast
+    except (ImportError, AttributeError, TypeError):  # no extension (a docs build), or one from before
+        _track_fast = False
+    return _track_fast
+
+
+def track_made(name, derivative, out, inputs):
+    """``track(name, derivative, out, inputs, made=True)``: ``out`` was allocated as a GradTensor for the op and an
+    input needs a gradient.  The C recorder does the common case (Note [Recording in C] in
+    kernels/cpu/autograd.cpp); whatever it declines (NotImplemented) takes track()."""
+    fast = _track_fast if _track_fast is not None else _load_track_fast()
+    saves = derivative.fast_saves
+    if fast and saves is not None:
+        result = fast(name, derivative.formula, out, inputs, saves)
+        if result is not NotImplemented:
+            return result
+    return track(name, derivative, out, inputs, None, False, True)
+
+
 # -- the engine -------------------------------------------------------------------------------------------------------
 
 def _root_node(t, i):

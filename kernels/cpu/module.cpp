@@ -1782,6 +1782,10 @@ void max_pool2d_backward_entry(int dt, Memory grad, int64_t go, const Shape& gs,
 
 }  // namespace
 
+namespace ts {
+PyMethodDef* autograd_method_table();  // kernels/cpu/autograd.cpp
+}
+
 PYBIND11_MODULE(_cpu, m) {
     m.doc() = "tensorswitch's cpu kernels (see backends/cpu.py)";
 
@@ -1812,6 +1816,9 @@ PYBIND11_MODULE(_cpu, m) {
     }
 
     for (PyMethodDef* def = fast_methods; def->ml_name; ++def)
+        m.add_object(def->ml_name, py::reinterpret_steal<py::object>(PyCFunction_New(def, nullptr)));
+    // autograd's recording of the common case (kernels/cpu/autograd.cpp, Note [Recording in C])
+    for (PyMethodDef* def = ts::autograd_method_table(); def->ml_name; ++def)
         m.add_object(def->ml_name, py::reinterpret_steal<py::object>(PyCFunction_New(def, nullptr)));
     m.def("address", [](Memory mem) { return reinterpret_cast<uintptr_t>(data_of(mem)); });
     m.def("size", [](Memory mem) { return size_of(mem); });

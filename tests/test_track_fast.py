@@ -1,0 +1,116 @@
+"""The C recorder (kernels/cpu/autograd.cpp, Note [Recording in C]) builds the node Python's track() builds."""
+
+import gc
+import sys
+import weakref
+
+import numpy as np
+import pytest
+
+import tensorswitch as ts
+from tensorswitch.dispatch import autograd as ag
+from tensorswitch.dispatch.autograd import SavedTensor
+
+
+@pytest.fixture
+def python_track(monkeypatch):
+    """Run with the C recorder off: every node comes from dispatch/autograd.py's track()."""
+    ag._track_fast if ag._track_fast is not None else ag._load_track_fast()
+    monkeypatch.setattr(ag, "_track_fast", False)
+
+
+def _graph(device):
+    a = ts.asarray([1.0, -2.0, 3.0], device=device, requires_grad=True)
+    b = ts.asarray([0.5, 4.0, -1.5], device=device, requires_grad=True)
+    c = ts.asarray([2.0, 2.0, 2.0], device=device)  # needs no gradient
+    h = a * b           # saves both
+    k = h + c           # saves nothing, one untracked input
+    m = k * c           # saves only b's... c's factor: k needs it, c does not
+    n = m - 0.5         # a float operand
+    q = n / b           # divide saves both
+    e = ts.exp(q)       # unary
+    return (a, b), [h, k, m, n, q, e]
+
+
+def _describe(t, leaves):
+    node = t.grad_fn
+    edges = []
+    for e in node.next_edges:
+        if e is None:
+            edges.append(None)
+        elif type(e[0]) is ag.AccumulateGrad:
+            edges.append(("leaf", [x is e[0].variable for x in leaves].index(True), e[1]))
+        else:
+            edges.append((e[0].name, e[1]))
+    saved = []
+    for s in node.inputs or ():
+        if isinstance(s, SavedTensor):
+            saved.append(("saved", s.tensor.numpy().tolist(), s.version, s.entry is s.tensor.buffer.version,
+                          s.is_output))
+        else:
+            saved.append(s)
+    metas = [m if m is None else (m[0], m[1].name, str(m[2])) for m in node.metas]
+    return (node.name, repr(node), edges, metas, node.needs is node.metas, saved, node.ctx is node,
+            node.backward_fn.__name__)
+
+
+def test_the_c_recorder_is_on():
+    from tensorswitch import _cpu
+
+    assert ag._load_track_fast() is _cpu.track_fast
+
+
+def test_nodes_match_pythons(device, python_track):
+    leaves, outs = _graph(device)
+    want = [_describe(t, list(leaves)) for t in outs]
+    ts.sum(outs[-1]).backward()
+    want_grads = [x.grad.numpy() for x in leaves]
+    ag._track_fast = None  # monkeypatch restores False at teardown; load the C recorder for this half
+    ag._load_track_fast()
+    leaves, outs = _graph(device)
+    got = [_describe(t, list(leaves)) for t in outs]
+    seqs = [t.grad_fn.seq for t in outs]
+    assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)  # creation order, shared with Python's nodes
+    assert got == want
+    ts.sum(outs[-1]).backward()
+    for x, g in zip(leaves, want_grads):
+        np.testing.assert_array_equal(x.grad.numpy(), g)
+
+
+def test_version_counter_still_catches_in_place_writes(device):
+    a = ts.asarray([1.0, 2.0], device=device, requires_grad=True)
+    b = ts.asarray([3.0, 4.0], device=device)
+    y = a * b  # saves b (a needs the gradient)
+    b += 1
+    with pytest.raises(RuntimeError, match="multiply.*modified by an in-place operation"):
+        ts.sum(y).backward()
+
+
+def test_graphs_are_freed():
+    """No reference the C recorder took outlives the graph (nodes, edges, metas, saved tensors, outputs)."""
+    a = ts.ones(100, requires_grad=True)
+    for _ in range(3):  # warm every cache
+        ts.sum(a * a + a).backward()
+    gc.collect()
+    y = a * a + a
+    node = weakref.ref(y.grad_fn)
+    out = weakref.ref(y)
+    del y
+    gc.collect()
+    assert node() is None and out() is None
+    refs = sys.getrefcount(a)
+    for _ in range(100):
+        ts.sum(a * a + a).backward()
+    gc.collect()
+    assert sys.getrefcount(a) == refs
+
+
+def test_views_take_pythons_path(device):
+    """A view input whose base may have been written since: the C recorder declines and track() refreshes it."""
+    a = ts.asarray([1.0, 2.0, 3.0, 4.0], device=device, requires_grad=True)
+    base = a * 1.0
+    v = base[1:3]
+    base[1:2] = ts.asarray([10.0], device=device)  # base written after the view was made
+    y = v * v
+    ts.sum(y).backward()
+    np.testing.assert_array_equal(a.grad.numpy(), [0.0, 0.0, 6.0, 0.0])  # element 1 was overwritten: no gradient
