@@ -190,10 +190,10 @@ def _refresh_view(x):
 
 
 def _accumulator(leaf):
-    acc = leaf._acc() if leaf._acc is not None else None
+    """The leaf's AccumulateGrad node: the leaf holds it, it holds the leaf weakly (Note [Nodes without cycles])."""
+    acc = leaf._acc
     if acc is None:
-        acc = AccumulateGrad(leaf)
-        leaf._acc = weakref.ref(acc)
+        acc = leaf._acc = AccumulateGrad(leaf)
     return acc
 
 
@@ -246,7 +246,8 @@ class Node:
         self.next_edges = next_edges  # per input: (node, output number) or None
         self.metas = metas            # per input: (shape, dtype, device) the gradient must have, or None
         self.backward_fn = backward_fn
-        self.ctx = ctx if ctx is not None else self
+        self.ctx = ctx if ctx is not None else SELF  # not self: a node referring to itself is a cycle, freed only
+        # by the garbage collector; the engine reads SELF as the node (Note [Nodes without cycles])
         self.saved = None             # SavedTensor objects, freed after backward unless retain_graph
         self.seq = next(_sequence)
         self.n_outputs = n_outputs
@@ -306,15 +307,30 @@ def _camel(name):
 class AccumulateGrad(Node):
     """The node of a leaf: adds the gradient that reaches it into ``leaf.grad``."""
 
-    __slots__ = ("variable",)
+    __slots__ = ("_variable",)
 
     def __init__(self, leaf):
         Node.__init__(self, "accumulate_grad", (), (), None, None)
-        self.variable = leaf
+        self._variable = weakref.ref(leaf)
+
+    @property
+    def variable(self):
+        """The leaf, or None once nothing else holds it (its gradient then has nowhere to go)."""
+        return self._variable()
 
     def __repr__(self):
         return "<AccumulateGrad>"
 
+
+# Note [Nodes without cycles]
+# ~~~~~~~~~~~~~~~~~~~~~~~~~~~~
+# The ops of the derivative table keep their formula's state on the node itself, so the node is its formula's ctx.
+# Storing the node in its own ``ctx`` made every node a reference cycle: a graph that was dropped without backward
+# (an evaluation under grad mode, a benchmark loop) was freed only when the cyclic garbage collector ran, and its
+# collections cost more than the recording itself.  ``ctx`` holds SELF instead, which _apply reads as the node.
+# Likewise a leaf holds its AccumulateGrad (``_acc``) and the node holds the leaf weakly: the node then lives as
+# long as the leaf, not only while a graph refers to it, so a loop of recorded ops does not make a new one per op.
+SELF = type("SelfContext", (), {"__repr__": lambda self: "<the node itself>", "__slots__": ()})()
 
 _new_node = object.__new__
 _next_seq = _sequence.__next__
@@ -335,10 +351,8 @@ def track(name, derivative, out, inputs, params=None, is_view=False, made=False)
     for x in inputs:
         if isinstance(x, GradTensor) and x._requires_grad:
             fn = x._grad_fn
-            if fn is None:  # a leaf: its accumulator, alive while a graph holds it (_accumulator, inlined)
+            if fn is None:  # a leaf: its accumulator (_accumulator, inlined)
                 acc = x._acc
-                if acc is not None:
-                    acc = acc()
                 edges.append((acc if acc is not None else _accumulator(x), 0))
             else:
                 if fn.base is not None:  # a view whose base may have been written since
@@ -357,7 +371,7 @@ def track(name, derivative, out, inputs, params=None, is_view=False, made=False)
     node.next_edges = edges
     node.metas = metas
     node.backward_fn = derivative.formula
-    node.ctx = node
+    node.ctx = SELF
     node.seq = _next_seq()
     if is_view:  # the rest keep Node's class defaults unless set
         node.is_view = True
@@ -410,7 +424,7 @@ def _load_track_fast():
     try:
         from .. import _cpu
 
-        _cpu.init_track(GradTensor, Tensor, Node, SavedTensor, _accumulator, _sequence)
+        _cpu.init_track(GradTensor, Tensor, Node, SavedTensor, _accumulator, _sequence, SELF)
         _track_fast = _cpu.track_fast
     except (ImportError, AttributeError, TypeError):  # no extension (a docs build), or one from before
         _track_fast = False
@@ -559,12 +573,14 @@ def run_backward(roots, grad_roots, retain_graph, create_graph, inputs=None, all
                 for nr in range(node.n_outputs):
                     for i in capture.get((node, nr), ()):
                         g = grads[nr]
-                        if g is not None and type(node) is AccumulateGrad:
+                        if g is not None and type(node) is AccumulateGrad and node.variable is not None:
                             g = _leaf_hooks(node.variable, g)
                         results[i] = g
             if type(node) is AccumulateGrad:
                 if capture is None and grads[0] is not None:
-                    _accumulate(node.variable, grads[0], create_graph, handed)
+                    leaf = node.variable
+                    if leaf is not None:  # else nothing holds the leaf: its gradient has nowhere to go
+                        _accumulate(leaf, grads[0], create_graph, handed)
                 continue
             in_grads = None
             if skip is None or node not in skip:
@@ -638,7 +654,9 @@ def _pre_hooks(node, grads, handed):
 
 def _apply(node, grads, create_graph):
     ctx = node.ctx
-    if ctx is None:
+    if ctx is SELF:
+        ctx = node
+    elif ctx is None:
         raise RuntimeError(node._released_text())
     ctx.create_graph = create_graph
     if node.n_outputs == 1:

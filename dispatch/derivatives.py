@@ -635,6 +635,13 @@ def _grad_binary_method(op, general):
     formula, saves = derivative.formula, derivative.fast_saves
     kernels = registry.by_op[op]
     fresh, scalar_view = d._fresh, d.scalar_view
+    from .. import _cpu
+
+    binary_grad, code = _cpu.binary_grad, _cpu.binary_ops.index(op)
+    # the built-in cpu kernels of op (a plugin registering its own "cpu" kernel takes the general path)
+    cpu_kernels = {dt: kernels.get(("cpu", dt)) for dt in d.DTYPES}
+    if saves is None:  # a derivative saving its output: Python's track()
+        binary_grad = None
 
     def method(a, b):
         if MODE.enabled and a._requires_grad and not d._TRACE and a.is_contiguous:
@@ -650,6 +657,13 @@ def _grad_binary_method(op, general):
                 bt = None
             fast = ag._track_fast
             kernel = kernels.get((device.type, dt)) if bt is not None and fast else None
+            if kernel is not None and binary_grad is not None and device.type == "cpu" and \
+                    kernel is cpu_kernels.get(dt):
+                # the whole op in one C call: memory, result, loop and node (binary_grad, Note [Recording in C])
+                result = binary_grad(code, dt.code, dt.code, a, b, bt, 1 if bt.is_contiguous else 0, op, formula,
+                                     saves, device.buffer_type, dt)
+                if result is not NotImplemented:
+                    return result
             if kernel is not None:
                 out = fresh(shape, a.strides, a.size, dt, device, True)
                 if out.size:

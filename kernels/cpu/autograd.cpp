@@ -22,7 +22,7 @@ namespace {
 struct Offsets {
     // _RawTensor (a GradTensor's slots)
     Py_ssize_t requires_grad = -1, grad_fn = -1, output_nr = -1, acc = -1, shape = -1, dtype = -1, device = -1,
-               buffer = -1;
+               buffer = -1, offset = -1, strides = -1, size = -1, is_contiguous = -1, grad = -1, hooks = -1;
     // Node
     Py_ssize_t name = -1, next_edges = -1, metas = -1, backward_fn = -1, ctx = -1, seq = -1, inputs = -1,
                needs = -1;
@@ -40,6 +40,7 @@ PyObject* sequence = nullptr;              // autograd._sequence, an itertools.c
 PyObject* base_name = nullptr;             // "base"
 PyObject* version_name = nullptr;          // "version"
 PyObject* zero = nullptr;                  // 0
+PyObject* self_ctx = nullptr;              // autograd.SELF: a node's ctx when it is its own (Note [Nodes without cycles])
 
 inline PyObject* get_slot(PyObject* o, Py_ssize_t offset) {  // borrowed; NULL when unset
     return *reinterpret_cast<PyObject**>(reinterpret_cast<char*>(o) + offset);
@@ -71,10 +72,10 @@ bool slot_offset(PyTypeObject* type, const char* name, Py_ssize_t& out) {
     return ok;
 }
 
-// init_track(GradTensor, Tensor, Node, SavedTensor, _accumulator, _sequence)
+// init_track(GradTensor, Tensor, Node, SavedTensor, _accumulator, _sequence, SELF)
 PyObject* init_track(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
-    if (nargs != 6) {
-        PyErr_SetString(PyExc_TypeError, "init_track takes 6 arguments");
+    if (nargs != 7) {
+        PyErr_SetString(PyExc_TypeError, "init_track takes 7 arguments");
         return nullptr;
     }
     for (int i = 0; i < 4; ++i)
@@ -94,6 +95,9 @@ PyObject* init_track(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
         !slot_offset(gt, "_output_nr", o.output_nr) || !slot_offset(gt, "_acc", o.acc) ||
         !slot_offset(gt, "shape", o.shape) || !slot_offset(gt, "dtype", o.dtype) ||
         !slot_offset(gt, "device", o.device) || !slot_offset(gt, "buffer", o.buffer) ||
+        !slot_offset(gt, "offset", o.offset) || !slot_offset(gt, "strides", o.strides) ||
+        !slot_offset(gt, "size", o.size) || !slot_offset(gt, "is_contiguous", o.is_contiguous) ||
+        !slot_offset(gt, "_grad", o.grad) || !slot_offset(gt, "_hooks", o.hooks) ||
         !slot_offset(nt, "name", o.name) || !slot_offset(nt, "next_edges", o.next_edges) ||
         !slot_offset(nt, "metas", o.metas) || !slot_offset(nt, "backward_fn", o.backward_fn) ||
         !slot_offset(nt, "ctx", o.ctx) || !slot_offset(nt, "seq", o.seq) || !slot_offset(nt, "inputs", o.inputs) ||
@@ -102,7 +106,7 @@ PyObject* init_track(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
         !slot_offset(st, "is_output", o.s_is_output))
         return nullptr;
     off = o;
-    PyObject* keep[] = {args[0], args[1], args[2], args[3], args[4], args[5]};
+    PyObject* keep[] = {args[0], args[1], args[2], args[3], args[4], args[5], args[6]};
     for (PyObject* k : keep) Py_INCREF(k);
     Py_XDECREF(grad_tensor_type);
     Py_XDECREF(tensor_type);
@@ -110,12 +114,14 @@ PyObject* init_track(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
     Py_XDECREF(saved_type);
     Py_XDECREF(accumulator);
     Py_XDECREF(sequence);
+    Py_XDECREF(self_ctx);
     grad_tensor_type = gt;
     tensor_type = reinterpret_cast<PyTypeObject*>(args[1]);
     node_type = nt;
     saved_type = st;
     accumulator = args[4];
     sequence = args[5];
+    self_ctx = args[6];
     if (!base_name) base_name = PyUnicode_InternFromString("base");
     if (!version_name) version_name = PyUnicode_InternFromString("version");
     if (!zero) zero = PyLong_FromLong(0);
@@ -127,12 +133,68 @@ constexpr int kMaxInputs = 8;
 // track_fast(name, formula, out, inputs, saves): out a GradTensor made for the op; inputs a tuple of tensors and
 // scalars; saves a tuple of (input position, needed-by positions or None) pairs, the derivative's save_inputs with
 // save_for.  Returns out, tracked, or NotImplemented having changed nothing (see the Note).
-PyObject* track_fast(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
-    if (nargs != 5 || !node_type) {
-        PyErr_SetString(PyExc_TypeError, "track_fast takes 5 arguments (after init_track)");
+}  // namespace
+
+namespace ts {
+
+// 1 when track_node would decline ``inputs`` (a view input, too many inputs: Python's track() does those), 0 when
+// it takes them, -1 with an exception set
+int track_declines(PyObject* inputs) {
+    if (!node_type || !PyTuple_Check(inputs) || PyTuple_GET_SIZE(inputs) > kMaxInputs) return 1;
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(inputs); ++i) {
+        PyObject* x = PyTuple_GET_ITEM(inputs, i);
+        if (!PyObject_TypeCheck(x, grad_tensor_type) || get_slot(x, off.requires_grad) != Py_True) continue;
+        PyObject* fn = get_slot(x, off.grad_fn);
+        if (!fn || fn == Py_None) continue;
+        PyObject* base = PyObject_GetAttr(fn, base_name);
+        if (!base) return -1;
+        const bool view = base != Py_None;
+        Py_DECREF(base);
+        if (view) return 1;
+    }
+    return 0;
+}
+
+// A new contiguous GradTensor that requires grad, over ``buffer`` from element 0: what dispatcher._fresh(...,
+// grad=True) makes.  New reference, or nullptr with an exception set.
+PyObject* make_grad_tensor(PyObject* buffer, PyObject* shape, PyObject* strides, PyObject* dtype, PyObject* device,
+                           PyObject* size) {
+    if (!grad_tensor_type) {
+        PyErr_SetString(PyExc_RuntimeError, "make_grad_tensor before init_track");
         return nullptr;
     }
-    PyObject *name = args[0], *formula = args[1], *out = args[2], *inputs = args[3], *saves = args[4];
+    PyObject* t = grad_tensor_type->tp_alloc(grad_tensor_type, 0);
+    if (!t) return nullptr;
+    set_slot(t, off.buffer, buffer);
+    set_slot(t, off.offset, zero);
+    set_slot(t, off.shape, shape);
+    set_slot(t, off.strides, strides);
+    set_slot(t, off.dtype, dtype);
+    set_slot(t, off.device, device);
+    set_slot(t, off.size, size);
+    set_slot(t, off.is_contiguous, Py_True);
+    set_slot(t, off.requires_grad, Py_True);
+    set_slot(t, off.grad_fn, Py_None);
+    set_slot(t, off.hooks, Py_None);
+    set_slot(t, off.acc, Py_None);
+    set_slot(t, off.grad, Py_None);
+    set_slot(t, off.output_nr, zero);
+    return t;
+}
+
+// A tensor's layout slots, borrowed (nullptr where unset)
+void tensor_layout(PyObject* t, PyObject** buffer, PyObject** offset, PyObject** shape, PyObject** strides,
+                   PyObject** size, PyObject** device) {
+    *buffer = get_slot(t, off.buffer);
+    *offset = get_slot(t, off.offset);
+    *shape = get_slot(t, off.shape);
+    *strides = get_slot(t, off.strides);
+    *size = get_slot(t, off.size);
+    *device = get_slot(t, off.device);
+}
+
+// The node of ``out`` (a GradTensor made for the op) from ``inputs``: track_fast's work, for binary_grad too
+PyObject* track_node(PyObject* name, PyObject* formula, PyObject* out, PyObject* inputs, PyObject* saves) {
     if (!PyTuple_Check(inputs) || !PyTuple_Check(saves) || !PyObject_TypeCheck(out, grad_tensor_type))
         Py_RETURN_NOTIMPLEMENTED;
     const Py_ssize_t n = PyTuple_GET_SIZE(inputs);
@@ -186,17 +248,12 @@ PyObject* track_fast(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
         if (fns[i]) {
             PyObject* nr = get_slot(x, off.output_nr);
             edge = PyTuple_Pack(2, fns[i], nr ? nr : zero);
-        } else {  // a leaf: its accumulator, alive while a graph holds it
-            PyObject* acc = nullptr;  // new reference
-            PyObject* ref = get_slot(x, off.acc);
-            if (ref && ref != Py_None && PyWeakref_Check(ref)) {
-                PyObject* target = PyWeakref_GetObject(ref);  // borrowed
-                if (target != Py_None) {
-                    acc = target;
-                    Py_INCREF(acc);
-                }
-            }
-            if (!acc) acc = PyObject_CallOneArg(accumulator, x);
+        } else {  // a leaf: its accumulator, which it holds (Note [Nodes without cycles])
+            PyObject* acc = get_slot(x, off.acc);  // then a new reference
+            if (acc && acc != Py_None)
+                Py_INCREF(acc);
+            else
+                acc = PyObject_CallOneArg(accumulator, x);
             if (!acc) return fail();
             edge = PyTuple_Pack(2, acc, zero);
             Py_DECREF(acc);
@@ -285,7 +342,7 @@ PyObject* track_fast(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
     set_slot(node, off.metas, metas);
     set_slot_steal(node, off.needs, metas);  // metas doubles as needs (a meta where the input needs a gradient)
     set_slot(node, off.backward_fn, formula);
-    set_slot(node, off.ctx, node);
+    set_slot(node, off.ctx, self_ctx);  // not node: no cycle (Note [Nodes without cycles])
     set_slot_steal(node, off.seq, seq);
     set_slot_steal(node, off.inputs, saved);
     set_slot_steal(out, off.grad_fn, node);  // out holds the node; the node does not hold out
@@ -293,9 +350,21 @@ PyObject* track_fast(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
     return out;
 }
 
+}  // namespace ts
+
+namespace {
+
+PyObject* track_fast(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
+    if (nargs != 5 || !node_type) {
+        PyErr_SetString(PyExc_TypeError, "track_fast takes 5 arguments (after init_track)");
+        return nullptr;
+    }
+    return ts::track_node(args[0], args[1], args[2], args[3], args[4]);
+}
+
 PyMethodDef autograd_methods[] = {
     {"init_track", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)(void)>(&init_track)), METH_FASTCALL,
-     "init_track(GradTensor, Tensor, Node, SavedTensor, _accumulator, _sequence): what track_fast fills"},
+     "init_track(GradTensor, Tensor, Node, SavedTensor, _accumulator, _sequence, SELF): what track_fast fills"},
     {"track_fast", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)(void)>(&track_fast)), METH_FASTCALL,
      "track_fast(name, formula, out, inputs, saves): autograd.track for a made output (Note [Recording in C])"},
     {nullptr, nullptr, 0, nullptr},
