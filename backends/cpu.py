@@ -14,7 +14,7 @@ never holds a kernel up (Note [Thread pool] in ``kernels/cpu/pool.h``).
 from ..dispatch.backend import Backend
 from ..dispatch.device import register_backend
 from ..dispatch.dtypes import DTYPES
-from ..dispatch.registry import register_kernel
+from ..dispatch.registry import BUILTIN_CPU_BINARY, register_kernel
 from ..kernels import optable
 
 _cpu = None  # tensorswitch._cpu, imported in initialize()
@@ -487,6 +487,7 @@ def register():
                 make = _unary(unary_codes[name], codes[dt], codes[op.result_dtype(dt)], module.unary_contig)
             else:
                 make = _binary(binary_codes[name], codes[dt], codes[op.result_dtype(dt)], module.binary_contig)
+                BUILTIN_CPU_BINARY[make] = (binary_codes[name], codes[dt], codes[op.result_dtype(dt)])
             register_kernel(name, "cpu", [dt], make)
     kernels = {"where": where, "astype": astype, "fill": fill, "arange": arange, "rand": _random("rand"),
                "randn": _random("randn"), "randint": _random("randint"), "matmul": matmul,

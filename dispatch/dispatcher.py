@@ -15,6 +15,7 @@ import numpy as np
 from . import errors
 from .device import call_hook
 from .dtypes import DTYPES, INT_RANGE, REAL_OF, WEAK, _PROMOTE, default_float, default_int, scalar_dtype
+from . import registry as registry_module
 from .registry import log, registry
 from .shapes import MAX_NDIM, normalize_axes, normalize_axis  # noqa: F401  (normalize_axes: re-exported)
 from .tensor import GradTensor, Tensor, _RawTensor, contiguous_strides, make_tensor, writable_check
@@ -542,6 +543,20 @@ def _out_of_range_int(op, a, b):
     raise errors.scalar_out_of_range(op, value, dt, lo, hi)
 
 
+_CPU_BINARY = registry_module.BUILTIN_CPU_BINARY
+
+
+def _binary_new(*args):
+    """kernels/cpu/module.cpp's binary_new, bound on first use (the extension loads with the cpu backend)."""
+    global _binary_new
+    from .. import _cpu
+    from .autograd import _load_track_fast
+
+    _load_track_fast()  # init_track: the classes and slot offsets binary_new fills (Note [Recording in C])
+    _binary_new = _cpu.binary_new
+    return _binary_new(*args)
+
+
 def _make_binary(op):
     kernels = registry.by_op[op]
     bool_out = _ELEMENTWISE[op].bool_out
@@ -570,6 +585,13 @@ def _make_binary(op):
                     kernel = kernels.get((device.type, dt))
                     if kernel is not None and (not to_float or dt.kind == "float" or dt.kind == "complex"):
                         if a.shape == b.shape:
+                            codes = _CPU_BINARY.get(kernel)
+                            if codes is not None and a.is_contiguous and (b.is_contiguous or not any(b.strides)):
+                                # the built-in cpu kernel: memory, tensor and loop in one call (binary_new)
+                                out = _binary_new(codes[0], codes[1], codes[2], a, b, 1 if b.is_contiguous else 0,
+                                                  device.buffer_type, _BOOL if bool_out else dt)
+                                if out is not NotImplemented:
+                                    return out
                             out = empty_for(a, b, _BOOL if bool_out else dt)
                         else:  # broadcasting (a bias row added to a batch): the views from a cached plan
                             plan = _broadcasts.get((a.shape, a.strides, b.shape, b.strides))

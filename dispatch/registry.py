@@ -234,6 +234,11 @@ OPS.update({name: "linalg" for name in ("cholesky", "lu", "lu_solve", "qr", "eig
 
 log = logging.getLogger("tensorswitch.dispatch")
 
+#: the built-in cpu kernels of the binary elementwise ops -> (op code, dtype code, result dtype code): the
+#: dispatcher runs those in one C call (binary_new, kernels/cpu/module.cpp) where the layout allows; a kernel a
+#: plugin registers for "cpu" instead is not in here and runs as any other
+BUILTIN_CPU_BINARY = {}
+
 
 class KernelEntry:
     __slots__ = ("fn", "op", "device_type", "dtype", "site")

@@ -137,6 +137,9 @@ constexpr int kMaxInputs = 8;
 
 namespace ts {
 
+// Whether init_track has given the classes and slot offsets (nothing here reads a slot before)
+bool track_ready() { return node_type != nullptr && grad_tensor_type != nullptr && tensor_type != nullptr; }
+
 // 1 when track_node would decline ``inputs`` (a view input, too many inputs: Python's track() does those), 0 when
 // it takes them, -1 with an exception set
 int track_declines(PyObject* inputs) {
@@ -155,15 +158,16 @@ int track_declines(PyObject* inputs) {
     return 0;
 }
 
-// A new contiguous GradTensor that requires grad, over ``buffer`` from element 0: what dispatcher._fresh(...,
-// grad=True) makes.  New reference, or nullptr with an exception set.
+// A new contiguous GradTensor that requires grad (``grad``) or Tensor, over ``buffer`` from element 0: what
+// dispatcher._fresh makes.  New reference, or nullptr with an exception set.
 PyObject* make_grad_tensor(PyObject* buffer, PyObject* shape, PyObject* strides, PyObject* dtype, PyObject* device,
-                           PyObject* size) {
+                           PyObject* size, bool grad) {
     if (!grad_tensor_type) {
         PyErr_SetString(PyExc_RuntimeError, "make_grad_tensor before init_track");
         return nullptr;
     }
-    PyObject* t = grad_tensor_type->tp_alloc(grad_tensor_type, 0);
+    PyTypeObject* type = grad ? grad_tensor_type : tensor_type;
+    PyObject* t = type->tp_alloc(type, 0);
     if (!t) return nullptr;
     set_slot(t, off.buffer, buffer);
     set_slot(t, off.offset, zero);
@@ -173,6 +177,7 @@ PyObject* make_grad_tensor(PyObject* buffer, PyObject* shape, PyObject* strides,
     set_slot(t, off.device, device);
     set_slot(t, off.size, size);
     set_slot(t, off.is_contiguous, Py_True);
+    if (!grad) return t;  // a plain Tensor: the autograd slots stay unset, as dispatcher._fresh leaves them
     set_slot(t, off.requires_grad, Py_True);
     set_slot(t, off.grad_fn, Py_None);
     set_slot(t, off.hooks, Py_None);

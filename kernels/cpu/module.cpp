@@ -1567,13 +1567,105 @@ PyObject* elementwise_contig(PyObject*, PyObject* const* args, Py_ssize_t nargs)
 }  // namespace (reopened below)
 namespace ts {  // kernels/cpu/autograd.cpp (Note [Recording in C])
 int track_declines(PyObject* inputs);
+bool track_ready();
 PyObject* make_grad_tensor(PyObject* buffer, PyObject* shape, PyObject* strides, PyObject* dtype, PyObject* device,
-                           PyObject* size);
+                           PyObject* size, bool grad);
 void tensor_layout(PyObject* t, PyObject** buffer, PyObject** offset, PyObject** shape, PyObject** strides,
                    PyObject** size, PyObject** device);
 PyObject* track_node(PyObject* name, PyObject* formula, PyObject* out, PyObject* inputs, PyObject* saves);
 }  // namespace ts
 namespace {
+
+// The result of a binary op of a contiguous tensor ``a`` with ``bt`` (contiguous of a's shape, bs = 1, or a broadcast
+// scalar, bs = 0), computed: new memory, its tensor (a GradTensor that requires grad when ``grad``) and the loop.
+// nullptr with an exception set, or with none set when the Python path should do it all (no memory: it retries
+// after emptying the cache and words the error).
+PyObject* binary_result(int op, int dt, int odt, PyObject* a, PyObject* bt, int64_t bs, PyObject* buffer_type_obj,
+                        PyObject* out_dtype, bool grad) {
+    if (!ts::track_ready()) return nullptr;  // init_track has not run: no slot offsets yet, the Python path
+    PyObject *abuf, *aoff, *shape, *strides, *size, *device, *bbuf, *boff, *bshape, *bstrides, *bsize, *bdevice;
+    ts::tensor_layout(a, &abuf, &aoff, &shape, &strides, &size, &device);
+    ts::tensor_layout(bt, &bbuf, &boff, &bshape, &bstrides, &bsize, &bdevice);
+    if (!abuf || !aoff || !shape || !strides || !size || !device || !bbuf || !boff || !PyTuple_Check(abuf) ||
+        !PyTuple_Check(bbuf) || PyTuple_GET_SIZE(abuf) < 1 || PyTuple_GET_SIZE(bbuf) < 1 ||
+        !PyType_Check(buffer_type_obj))
+        return nullptr;
+    const int64_t n = PyLong_AsLongLong(size), ao = PyLong_AsLongLong(aoff), bo = PyLong_AsLongLong(boff);
+    if (PyErr_Occurred()) return nullptr;
+    if (n < 0 || (bs != 0 && bs != 1)) {
+        PyErr_SetString(PyExc_ValueError, "binary_result: a bad size or b stride");
+        return nullptr;
+    }
+    PyObject* out = nullptr;
+    try {
+        auto fn = binary_fn(op, dt, odt);
+        const size_t nbytes = static_cast<size_t>(n) * static_cast<size_t>(itemsize(odt));
+        PyObject* mem = allocate(nbytes);
+        if (!mem) {
+            PyErr_Clear();
+            return nullptr;
+        }
+        PyObject* version = PyList_New(1);
+        PyObject* count = PyLong_FromSize_t(nbytes);
+        auto* buffer_type = reinterpret_cast<PyTypeObject*>(buffer_type_obj);
+        PyObject* buffer = version && count ? buffer_type->tp_alloc(buffer_type, 4) : nullptr;
+        if (!buffer) {
+            Py_XDECREF(version);
+            Py_XDECREF(count);
+            Py_DECREF(mem);
+            return nullptr;
+        }
+        PyList_SET_ITEM(version, 0, PyLong_FromLong(0));
+        PyTuple_SET_ITEM(buffer, 0, mem);  // (handle, nbytes, device, version): dispatch/backend.py's Buffer
+        PyTuple_SET_ITEM(buffer, 1, count);
+        Py_INCREF(device);
+        PyTuple_SET_ITEM(buffer, 2, device);
+        PyTuple_SET_ITEM(buffer, 3, version);
+        out = ts::make_grad_tensor(buffer, shape, strides, out_dtype, device, size, grad);
+        Py_DECREF(buffer);
+        if (!out) return nullptr;
+        if (n) {
+            char* p[3] = {data_of(Memory(mem)),
+                          contiguous_operand(PyTuple_GET_ITEM(abuf, 0), ao, n, dt, "binary: a"),
+                          contiguous_operand(PyTuple_GET_ITEM(bbuf, 0), bo, bs ? n : 1, dt, "binary: b")};
+            if (!p[1] || !p[2]) {
+                Py_DECREF(out);
+                return nullptr;
+            }
+            auto d = flat<3>(n, {odt, dt, dt});
+            d.st[2][0] *= bs;
+            const int64_t cost = binary_cost(op);
+            MaybeRelease r(n * cost);
+            fn->run(d, p, cost);
+        }
+    } catch (py::error_already_set& e) {
+        e.restore();
+        Py_XDECREF(out);
+        return nullptr;
+    } catch (const std::exception& e) {
+        PyErr_SetString(PyExc_ValueError, e.what());
+        Py_XDECREF(out);
+        return nullptr;
+    }
+    return out;
+}
+
+// binary_new(op, dtype, out dtype, a, bt, b stride (1 or 0), buffer type, out dtype): the dispatcher's fast path of
+// a cpu elementwise op (binary_op in dispatch/dispatcher.py) in one call: the result's memory, its Tensor and the
+// loop, where Python took three frames and a kernel adapter.  NotImplemented: the Python path does it.
+PyObject* binary_new(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
+    if (nargs != 8) {
+        PyErr_SetString(PyExc_TypeError, "binary_new takes 8 arguments");
+        return nullptr;
+    }
+    const int which[] = {0, 1, 2, 5};
+    int64_t v[4];
+    if (!int_args(args, nargs, v, which, 4)) return nullptr;
+    PyObject* out = binary_result(static_cast<int>(v[0]), static_cast<int>(v[1]), static_cast<int>(v[2]), args[3],
+                                  args[4], v[3], args[6], args[7], false);
+    if (!out && !PyErr_Occurred()) Py_RETURN_NOTIMPLEMENTED;
+    return out;
+}
 
 // An elementwise op of a tracked contiguous tensor with a contiguous one of its shape (or a broadcast scalar), all
 // in one call: the result's memory, its GradTensor, the loop and the node (Note [Recording in C]).  What
@@ -1589,10 +1681,7 @@ PyObject* binary_grad(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
     const int which[] = {0, 1, 2, 6};
     int64_t v[4];
     if (!int_args(args, nargs, v, which, 4)) return nullptr;
-    const int op = static_cast<int>(v[0]), dt = static_cast<int>(v[1]), odt = static_cast<int>(v[2]);
-    const int64_t bs = v[3];
-    PyObject *a = args[3], *b = args[4], *bt = args[5];
-    PyObject* inputs = PyTuple_Pack(2, a, b);
+    PyObject* inputs = PyTuple_Pack(2, args[3], args[4]);
     if (!inputs) return nullptr;
     const int declines = ts::track_declines(inputs);
     if (declines) {
@@ -1600,83 +1689,12 @@ PyObject* binary_grad(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
         if (declines < 0) return nullptr;
         Py_RETURN_NOTIMPLEMENTED;
     }
-    PyObject *abuf, *aoff, *shape, *strides, *size, *device, *bbuf, *boff, *bshape, *bstrides, *bsize, *bdevice;
-    ts::tensor_layout(a, &abuf, &aoff, &shape, &strides, &size, &device);
-    ts::tensor_layout(bt, &bbuf, &boff, &bshape, &bstrides, &bsize, &bdevice);
-    if (!abuf || !aoff || !shape || !strides || !size || !device || !bbuf || !boff || !PyTuple_Check(abuf) ||
-        !PyTuple_Check(bbuf) || PyTuple_GET_SIZE(abuf) < 1 || PyTuple_GET_SIZE(bbuf) < 1) {
+    PyObject* out = binary_result(static_cast<int>(v[0]), static_cast<int>(v[1]), static_cast<int>(v[2]), args[3],
+                                  args[5], v[3], args[10], args[11], true);
+    if (!out) {
         Py_DECREF(inputs);
+        if (PyErr_Occurred()) return nullptr;
         Py_RETURN_NOTIMPLEMENTED;
-    }
-    const int64_t n = PyLong_AsLongLong(size), ao = PyLong_AsLongLong(aoff), bo = PyLong_AsLongLong(boff);
-    if (PyErr_Occurred() || n < 0 || (bs != 0 && bs != 1)) {
-        Py_DECREF(inputs);
-        if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "binary_grad: a bad size or b stride");
-        return nullptr;
-    }
-    PyObject* out = nullptr;
-    try {
-        auto fn = binary_fn(op, dt, odt);
-        const size_t nbytes = static_cast<size_t>(n) * static_cast<size_t>(itemsize(odt));
-        PyObject* mem = allocate(nbytes);
-        if (!mem) {  // the Python path retries after emptying the cache, and words the error
-            PyErr_Clear();
-            Py_DECREF(inputs);
-            Py_RETURN_NOTIMPLEMENTED;
-        }
-        PyObject* version = PyList_New(1);
-        PyObject* count = PyLong_FromSize_t(nbytes);
-        auto* buffer_type = reinterpret_cast<PyTypeObject*>(args[10]);
-        PyObject* buffer = version && count && PyType_Check(args[10]) ? buffer_type->tp_alloc(buffer_type, 4)
-                                                                       : nullptr;
-        if (!buffer) {
-            Py_XDECREF(version);
-            Py_XDECREF(count);
-            Py_DECREF(mem);
-            Py_DECREF(inputs);
-            if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "binary_grad: the buffer type is not a class");
-            return nullptr;
-        }
-        PyList_SET_ITEM(version, 0, PyLong_FromLong(0));
-        PyTuple_SET_ITEM(buffer, 0, mem);  // (handle, nbytes, device, version): dispatch/backend.py's Buffer
-        PyTuple_SET_ITEM(buffer, 1, count);
-        Py_INCREF(device);
-        PyTuple_SET_ITEM(buffer, 2, device);
-        PyTuple_SET_ITEM(buffer, 3, version);
-        out = ts::make_grad_tensor(buffer, shape, strides, args[11], device, size);
-        if (!out) {
-            Py_DECREF(buffer);
-            Py_DECREF(inputs);
-            return nullptr;
-        }
-        if (n) {
-            char* p[3] = {data_of(Memory(mem)),
-                          contiguous_operand(PyTuple_GET_ITEM(abuf, 0), ao, n, dt, "binary_grad: a"),
-                          contiguous_operand(PyTuple_GET_ITEM(bbuf, 0), bo, bs ? n : 1, dt, "binary_grad: b")};
-            Py_DECREF(buffer);
-            if (!p[1] || !p[2]) {
-                Py_DECREF(out);
-                Py_DECREF(inputs);
-                return nullptr;
-            }
-            auto d = flat<3>(n, {odt, dt, dt});
-            d.st[2][0] *= bs;
-            const int64_t cost = binary_cost(op);
-            MaybeRelease r(n * cost);
-            fn->run(d, p, cost);
-        } else {
-            Py_DECREF(buffer);
-        }
-    } catch (py::error_already_set& e) {
-        e.restore();
-        Py_XDECREF(out);
-        Py_DECREF(inputs);
-        return nullptr;
-    } catch (const std::exception& e) {
-        PyErr_SetString(PyExc_ValueError, e.what());
-        Py_XDECREF(out);
-        Py_DECREF(inputs);
-        return nullptr;
     }
     PyObject* result = ts::track_node(args[7], args[8], out, inputs, args[9]);
     Py_DECREF(out);
@@ -1753,6 +1771,8 @@ PyObject* allocate_fast(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
 }
 
 PyMethodDef fast_methods[] = {
+    {"binary_new", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)(void)>(&binary_new)), METH_FASTCALL,
+     "binary_new(op, dtype, out_dtype, a, bt, b_stride, buffer_type, out_dtype_object)"},
     {"binary_grad", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)(void)>(&binary_grad)), METH_FASTCALL,
      "binary_grad(op, dtype, out_dtype, a, b, bt, b_stride, name, formula, saves, buffer_type, out_dtype_object)"},
     {"unary_contig", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)(void)>(&elementwise_contig<1>)),
