@@ -160,10 +160,10 @@ int track_declines(PyObject* inputs) {
 
 // A new contiguous GradTensor that requires grad (``grad``) or Tensor, over ``buffer`` from element 0: what
 // dispatcher._fresh makes.  New reference, or nullptr with an exception set.
-PyObject* make_grad_tensor(PyObject* buffer, PyObject* shape, PyObject* strides, PyObject* dtype, PyObject* device,
+PyObject* new_tensor(PyObject* buffer, PyObject* shape, PyObject* strides, PyObject* dtype, PyObject* device,
                            PyObject* size, bool grad) {
     if (!grad_tensor_type) {
-        PyErr_SetString(PyExc_RuntimeError, "make_grad_tensor before init_track");
+        PyErr_SetString(PyExc_RuntimeError, "new_tensor before init_track");
         return nullptr;
     }
     PyTypeObject* type = grad ? grad_tensor_type : tensor_type;
@@ -230,16 +230,14 @@ PyObject* track_node(PyObject* name, PyObject* formula, PyObject* out, PyObject*
     }
     PyObject* edges = PyList_New(n);
     PyObject* metas = PyList_New(n);
-    if (!edges || !metas) {
+    PyObject* saved = nullptr;  // what the formula reads, below
+    auto fail = [&]() -> PyObject* {  // every error from here on: drop what was built, keep the exception
         Py_XDECREF(edges);
         Py_XDECREF(metas);
-        return nullptr;
-    }
-    auto fail = [&]() -> PyObject* {
-        Py_DECREF(edges);
-        Py_DECREF(metas);
+        Py_XDECREF(saved);
         return nullptr;
     };
+    if (!edges || !metas) return fail();
     for (Py_ssize_t i = 0; i < n; ++i) {
         if (!tracked[i]) {
             Py_INCREF(Py_None);
@@ -275,11 +273,8 @@ PyObject* track_node(PyObject* name, PyObject* formula, PyObject* out, PyObject*
         PyList_SET_ITEM(metas, i, meta);
     }
     // what the formula reads: Python's track() loop, as it is
-    PyObject* saved = Py_None;
-    Py_INCREF(saved);
     const Py_ssize_t ns = PyTuple_GET_SIZE(saves);
     if (ns) {
-        Py_DECREF(saved);
         saved = PyList_New(0);
         if (!saved) return fail();
         for (Py_ssize_t k = 0; k < ns; ++k) {
@@ -288,7 +283,6 @@ PyObject* track_node(PyObject* name, PyObject* formula, PyObject* out, PyObject*
             PyObject* needed_by = PyTuple_GET_ITEM(pair, 1);
             if (i < 0 || i >= n) {
                 if (!PyErr_Occurred()) PyErr_SetString(PyExc_IndexError, "track_fast: a saved input out of range");
-                Py_DECREF(saved);
                 return fail();
             }
             if (needed_by != Py_None) {
@@ -298,19 +292,13 @@ PyObject* track_node(PyObject* name, PyObject* formula, PyObject* out, PyObject*
                     if (w >= 0 && w < n && tracked[w]) needed = true;
                 }
                 if (!needed) {  // nothing will read it (Derivative.save_for)
-                    if (PyList_Append(saved, Py_None) < 0) {
-                        Py_DECREF(saved);
-                        return fail();
-                    }
+                    if (PyList_Append(saved, Py_None) < 0) return fail();
                     continue;
                 }
             }
             PyObject* x = PyTuple_GET_ITEM(inputs, i);
             if (!PyObject_TypeCheck(x, tensor_type)) {
-                if (PyList_Append(saved, x) < 0) {
-                    Py_DECREF(saved);
-                    return fail();
-                }
+                if (PyList_Append(saved, x) < 0) return fail();
                 continue;
             }
             PyObject* buffer = get_slot(x, off.buffer);
@@ -320,7 +308,6 @@ PyObject* track_node(PyObject* name, PyObject* formula, PyObject* out, PyObject*
             if (!s) {
                 Py_XDECREF(entry);
                 Py_XDECREF(version);
-                Py_DECREF(saved);
                 return fail();
             }
             set_slot(s, off.s_tensor, x);
@@ -329,17 +316,17 @@ PyObject* track_node(PyObject* name, PyObject* formula, PyObject* out, PyObject*
             set_slot(s, off.s_is_output, Py_False);
             const int r = PyList_Append(saved, s);
             Py_DECREF(s);
-            if (r < 0) {
-                Py_DECREF(saved);
-                return fail();
-            }
+            if (r < 0) return fail();
         }
+    }
+    if (!saved) {  // nothing saved: None, as Python's track() leaves it
+        saved = Py_None;
+        Py_INCREF(saved);
     }
     PyObject* seq = Py_TYPE(sequence)->tp_iternext(sequence);  // next(_sequence), without a call
     PyObject* node = seq ? node_type->tp_alloc(node_type, 0) : nullptr;
     if (!node) {
         Py_XDECREF(seq);
-        Py_DECREF(saved);
         return fail();
     }
     set_slot(node, off.name, name);

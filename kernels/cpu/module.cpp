@@ -1568,7 +1568,7 @@ PyObject* elementwise_contig(PyObject*, PyObject* const* args, Py_ssize_t nargs)
 namespace ts {  // kernels/cpu/autograd.cpp (Note [Recording in C])
 int track_declines(PyObject* inputs);
 bool track_ready();
-PyObject* make_grad_tensor(PyObject* buffer, PyObject* shape, PyObject* strides, PyObject* dtype, PyObject* device,
+PyObject* new_tensor(PyObject* buffer, PyObject* shape, PyObject* strides, PyObject* dtype, PyObject* device,
                            PyObject* size, bool grad);
 void tensor_layout(PyObject* t, PyObject** buffer, PyObject** offset, PyObject** shape, PyObject** strides,
                    PyObject** size, PyObject** device);
@@ -1621,7 +1621,7 @@ PyObject* binary_result(int op, int dt, int odt, PyObject* a, PyObject* bt, int6
         Py_INCREF(device);
         PyTuple_SET_ITEM(buffer, 2, device);
         PyTuple_SET_ITEM(buffer, 3, version);
-        out = ts::make_grad_tensor(buffer, shape, strides, out_dtype, device, size, grad);
+        out = ts::new_tensor(buffer, shape, strides, out_dtype, device, size, grad);
         Py_DECREF(buffer);
         if (!out) return nullptr;
         if (n) {
