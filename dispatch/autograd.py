@@ -417,14 +417,16 @@ def track(name, derivative, out, inputs, params=None, is_view=False, made=False)
 
 
 _track_fast = None  # kernels/cpu/autograd.cpp's track_fast, once init_track has its classes (False: unavailable)
+_binary_grad = None  # kernels/cpu/module.cpp's binary_grad, set with _track_fast
 
 
 def _load_track_fast():
-    global _track_fast
+    global _track_fast, _binary_grad
     try:
         from .. import _cpu
 
         _cpu.init_track(GradTensor, Tensor, Node, SavedTensor, _accumulator, _sequence, SELF)
+        _binary_grad = _cpu.binary_grad
         _track_fast = _cpu.track_fast
     except (ImportError, AttributeError, TypeError):  # no extension (a docs build), or one from before
         _track_fast = False

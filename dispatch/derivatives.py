@@ -610,11 +610,6 @@ def _wrap_binary(plain):
                         out = d.empty_for(a, bt, dt, True)
                         if out.size:
                             kernel(out, a, bt)
-                        fast = ag._track_fast  # track_made, inlined: a frame is a fifth of the recording's cost
-                        if fast and derivative.fast_saves is not None:
-                            result = fast(op, derivative.formula, out, (a, b), derivative.fast_saves)
-                            if result is not NotImplemented:
-                                return result
                         return track_made(op, derivative, out, (a, b))
             MODE.enabled = False
             try:
@@ -629,22 +624,17 @@ def _wrap_binary(plain):
 def _grad_binary_method(op, general):
     """``GradTensor.__add__`` and friends: a tracked tensor with a contiguous one of its dtype, shape and device (or
     a float, for a float tensor), its kernel and its node recorded in C (Note [Recording in C]), in one frame where
-    the general path (``general``: Tensor's method, whose slow path records) takes four.  The cost of recording an
-    add of 10 elements is PyTorch's (bench/bench.py); anything else goes the general way, which decides."""
+    the general path (``general``: Tensor's method, whose slow path records) takes four; with the built-in cpu
+    kernel, memory, result, loop and node are one C call (binary_grad).  Anything else goes the general way, which
+    decides."""
     derivative = DERIVATIVES[op]
     formula, saves = derivative.formula, derivative.fast_saves
     kernels = registry.by_op[op]
-    fresh, scalar_view = d._fresh, d.scalar_view
-    from .. import _cpu
-
-    binary_grad, code = _cpu.binary_grad, _cpu.binary_ops.index(op)
-    # the built-in cpu kernels of op (a plugin registering its own "cpu" kernel takes the general path)
-    cpu_kernels = {dt: kernels.get(("cpu", dt)) for dt in d.DTYPES}
-    if saves is None:  # a derivative saving its output: Python's track()
-        binary_grad = None
+    fresh, scalar_view, builtin_cpu = d._fresh, d.scalar_view, d._CPU_BINARY
 
     def method(a, b):
-        if MODE.enabled and a._requires_grad and not d._TRACE and a.is_contiguous:
+        fast = ag._track_fast  # None until the first recorded op loads it (the general path does)
+        if fast and saves is not None and MODE.enabled and a._requires_grad and not d._TRACE and a.is_contiguous:
             dt = a.dtype
             device = a.device
             shape = a.shape
@@ -655,16 +645,14 @@ def _grad_binary_method(op, general):
                 bt = b
             else:
                 bt = None
-            fast = ag._track_fast
-            kernel = kernels.get((device.type, dt)) if bt is not None and fast else None
-            if kernel is not None and binary_grad is not None and device.type == "cpu" and \
-                    kernel is cpu_kernels.get(dt):
-                # the whole op in one C call: memory, result, loop and node (binary_grad, Note [Recording in C])
-                result = binary_grad(code, dt.code, dt.code, a, b, bt, 1 if bt.is_contiguous else 0, op, formula,
-                                     saves, device.buffer_type, dt)
-                if result is not NotImplemented:
-                    return result
+            kernel = kernels.get((device.type, dt)) if bt is not None else None
             if kernel is not None:
+                codes = builtin_cpu.get(kernel)
+                if codes is not None:  # the built-in cpu kernel: all in one C call
+                    result = ag._binary_grad(codes[0], codes[1], codes[2], a, b, bt, 1 if bt.is_contiguous else 0,
+                                             op, formula, saves, device.buffer_type, dt)
+                    if result is not NotImplemented:
+                        return result
                 out = fresh(shape, a.strides, a.size, dt, device, True)
                 if out.size:
                     kernel(out, a, bt)

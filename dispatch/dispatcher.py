@@ -15,8 +15,7 @@ import numpy as np
 from . import errors
 from .device import call_hook
 from .dtypes import DTYPES, INT_RANGE, REAL_OF, WEAK, _PROMOTE, default_float, default_int, scalar_dtype
-from . import registry as registry_module
-from .registry import log, registry
+from .registry import BUILTIN_CPU_BINARY as _CPU_BINARY, log, registry
 from .shapes import MAX_NDIM, normalize_axes, normalize_axis  # noqa: F401  (normalize_axes: re-exported)
 from .tensor import GradTensor, Tensor, _RawTensor, contiguous_strides, make_tensor, writable_check
 from ..kernels import optable
@@ -541,9 +540,6 @@ def _out_of_range_int(op, a, b):
     if op in ("logical_and", "logical_or", "logical_xor"):
         return _binary_slow(op, a, 1) if right else _binary_slow(op, 1, b)
     raise errors.scalar_out_of_range(op, value, dt, lo, hi)
-
-
-_CPU_BINARY = registry_module.BUILTIN_CPU_BINARY
 
 
 def _binary_new(*args):

@@ -19,7 +19,7 @@ import numpy as np
 
 from . import errors
 from .device import call_hook
-from .dispatcher import astype, binary, copy_into, empty, expand, reduce, run, softmax_like, where
+from .dispatcher import _fast, astype, binary, copy_into, empty, expand, reduce, run, softmax_like, where
 from .dtypes import DTYPES
 from .shapes import as_int, normalize_axis
 from .tensor import Tensor, contiguous_strides, make_tensor
@@ -359,18 +359,10 @@ class TargetOutOfRange(IndexError):
         self.value = value
 
 
-_fast_kernels = None  # registry.fast: (op, device type, dtype) -> kernel, set on first use
-
-
 def _fused(op, x):
     """The kernel of fused ``op`` for x's device and dtype, or None: fused ops are optional for a backend, which
     without one runs the composition (Note [Fused cross entropy] in kernels/cpu/module.cpp)."""
-    global _fast_kernels
-    if _fast_kernels is None:
-        from .dispatcher import registry
-
-        _fast_kernels = registry.fast
-    return _fast_kernels.get((op, x.device.type, x.dtype))
+    return _fast.get((op, x.device.type, x.dtype))
 
 
 def nll_log_softmax(x, target, /, *, mean=True):

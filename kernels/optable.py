@@ -270,12 +270,15 @@ COVERAGE.update({name: ("float32", "float64") + COMPLEX for name in LINALG})
 #: eigh and svd are real Jacobi kernels (Note [OpenCL Jacobi]): no complex eigh, eigvalsh, svd, svdvals, pinv,
 #: matrix_rank or 2-, -2- and nuclear matrix norms there.
 COVERAGE_GAPS = {"opencl": {name: COMPLEX for name in ("eigh", "svd")}}
-# -- fused ops (Note [Fused cross entropy] in kernels/cpu/module.cpp): cross_entropy's common case as one kernel
-# forward and one backward.  Optional for a backend (a plugin without them runs the composition: log_softmax,
-# take_along_axis, sum; scatter_add backward); every built-in backend has them (opencl and cuda in their softmax
-# programs, for the dtypes each device stores, as softmax).
-FUSED = ("nll_log_softmax", "nll_log_softmax_backward")
+# -- fused ops (Note [Kernel contract], "Fused ops"): one kernel where the composition takes several, optional for a
+# backend, which without one runs the composition.  cross_entropy's common case, forward and backward (Note [Fused
+# cross entropy] in kernels/cpu/module.cpp; log_softmax, take_along_axis and sum composed, scatter_add backward):
+# every built-in backend (opencl and cuda in their softmax programs).  linear, x @ w.T + b as PyTorch's addmm:
+# cpu only; opencl and cuda compose it (matmul, then the bias added in place), a gap.
+FUSED = ("nll_log_softmax", "nll_log_softmax_backward", "linear")
 COVERAGE.update({name: FLOAT for name in FUSED})
+for _device in ("opencl", "cuda"):
+    COVERAGE_GAPS.setdefault(_device, {})["linear"] = FLOAT
 
 
 def coverage(op, device_type):
@@ -287,10 +290,3 @@ def coverage(op, device_type):
     gaps = COVERAGE_GAPS.get(device_type, {}).get(op, ())
     return tuple(d for d in COVERAGE[op] if d not in gaps)
 
-
-# -- the fused linear (Note [Kernel contract] row linear): x @ w.T + b as one cpu kernel (the bias written into the
-# output, the product added by the BLAS, as PyTorch's addmm).  Optional as the fused ops above: opencl and cuda run
-# the composition (matmul, then the bias added in place), so they list it as a gap.
-COVERAGE["linear"] = FLOAT
-for _device in ("opencl", "cuda"):
-    COVERAGE_GAPS.setdefault(_device, {})["linear"] = FLOAT
