@@ -13,7 +13,8 @@ STAMP := $(VENV)/.installed
 # build/modules.txt changes when a module is added or removed: the editable install maps each module to its file, so
 # that needs a reinstall (edits to existing modules do not).  The example plugin is installed as a copy.
 MODULES := build/modules.txt
-SOURCES := pyproject.toml CMakeLists.txt $(wildcard kernels/*.py kernels/*.h kernels/cpu/*) $(MODULES) \
+SOURCES := pyproject.toml CMakeLists.txt $(wildcard kernels/*.py kernels/*.h kernels/cpu/* kernels/opencl/*.cpp) \
+           $(MODULES) \
            $(wildcard examples/numpy_backend/pyproject.toml examples/numpy_backend/src/*/*.py)
 
 $(MODULES): FORCE

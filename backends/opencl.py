@@ -39,7 +39,7 @@ from ..dispatch.backend import pooled_size
 from ..dispatch.device import register_backend
 from ..dispatch.dtypes import DTYPES
 from ..dispatch.errors import BackendError, OutOfMemoryError
-from ..dispatch.registry import register_kernel
+from ..dispatch.registry import LAUNCHED_BINARY, register_kernel
 from ..kernels import codegen, optable
 from ..kernels.opencl_source import VECTOR_REDUCTIONS, SOURCES, reduction_types, scan_accumulator, vector_op
 
@@ -80,6 +80,8 @@ class OpenCLBackend(Backend):
             self._reason = f"pyopencl cannot be imported ({exc}); install it with: {self.install_hint}"
             return
         cl = pyopencl
+        global _Launcher, _LaunchError
+        _Launcher, _LaunchError = _bind_launches()
         try:
             platforms = cl.get_platforms()
         except cl.Error:
@@ -251,7 +253,21 @@ class _Device:
         return buf
 
     def launch(self, kernel, global_size, local_size, *args):
-        """Set ``kernel``'s arguments and enqueue it, as one step for the threads sharing the kernel object."""
+        """Set ``kernel``'s arguments and enqueue it, as one step for the threads sharing the kernel object (a
+        Launcher from ``kernel()``: Note [OpenCL launches] in kernels/opencl/launch.cpp)."""
+        try:
+            kernel(global_size, local_size, *args)
+        except _LaunchError:  # the driver refused: PyOpenCL repeats the launch for its exception (Note [OpenCL errors])
+            try:
+                self.launch_pyopencl(kernel.kernel, global_size, local_size, *args)
+            finally:
+                kernel.forget()  # PyOpenCL has set the kernel's arguments
+        except cl.Error as exc:  # from a stand-in that calls PyOpenCL (see Note [OpenCL errors])
+            raise _launch_error(self, kernel, global_size, local_size, exc) from exc
+
+    def launch_pyopencl(self, kernel, global_size, local_size, *args):
+        """``launch`` through PyOpenCL's own kernel call: where tensorswitch._opencl cannot be used, and to turn a
+        refused launch into PyOpenCL's exception."""
         with self.lock:
             try:
                 kernel(self.queue, global_size, local_size, *args)
@@ -259,6 +275,7 @@ class _Device:
                 raise _launch_error(self, kernel, global_size, local_size, exc) from exc
 
     def kernel(self, family, dtype, name):
+        """The Launcher of kernel ``name`` of the (family, dtype) program, built on first use."""
         k = self.kernels.get((family, dtype, name))
         if k is None:
             try:
@@ -268,7 +285,7 @@ class _Device:
             except cl.Error as exc:
                 raise BackendError(f"{_name(self)}: kernel {name} of the {family} program for {dtype} could not be "
                                    f"made ({type(exc).__name__}: {exc}). {_BUG}") from exc
-            self.kernels[(family, dtype, name)] = k
+            k = self.kernels[(family, dtype, name)] = _launcher(self, k)
         return k
 
     def describe(self):
@@ -403,7 +420,7 @@ def _build_error_text(dev, family, dtype, failure):
 
 def _launch_error(dev, kernel, global_size, local_size, exc):
     try:
-        name = kernel.function_name
+        name = getattr(kernel, "kernel", kernel).function_name
     except Exception:  # a broken driver must not hide its own error
         name = repr(kernel)
     what = (f"{_name(dev)}: launching kernel {name} (global size {tuple(global_size)}, local size "
@@ -419,6 +436,63 @@ def _name(dev):
         return dev.describe()
     except Exception:  # a broken driver must not hide its own error
         return f"opencl:{dev.index}"
+
+
+# one letter per kernel argument for tensorswitch._opencl.Launcher: buffers, local buffers, scalars by type
+_ARG_KINDS = {"long": "q", "ulong": "Q", "int": "i", "uint": "I", "float": "f", "double": "d", "float2": "F",
+              "double2": "D"}
+
+
+def _launcher(dev, kernel):
+    """``kernel`` as tensorswitch._opencl.Launcher on ``dev``'s queue (Note [OpenCL launches]), or a Python stand-in
+    with the same call where that module cannot be used."""
+    if _Launcher is None:
+        return _PyOpenCLLauncher(dev, kernel)
+    kinds = []
+    for i in range(kernel.num_args):
+        type_name = kernel.get_arg_info(i, cl.kernel_arg_info.TYPE_NAME).strip()
+        if type_name.endswith("*"):
+            local = kernel.get_arg_info(i, cl.kernel_arg_info.ADDRESS_QUALIFIER) == cl.kernel_arg_address_qualifier.LOCAL
+            kinds.append("l" if local else "m")
+        else:
+            kinds.append(_ARG_KINDS[type_name])
+    return _Launcher(kernel, dev.queue, "".join(kinds))
+
+
+class _PyOpenCLLauncher:
+    """A Launcher's call through PyOpenCL's kernel call (no tensorswitch._opencl: another OS, or it did not bind)."""
+
+    __slots__ = ("dev", "kernel")
+
+    def __init__(self, dev, kernel):
+        self.dev, self.kernel = dev, kernel
+
+    def __call__(self, global_size, local_size, *args):
+        self.dev.launch_pyopencl(self.kernel, global_size, local_size, *args)
+
+
+def _bind_launches():
+    """tensorswitch._opencl's Launcher and LaunchError, bound to the OpenCL library PyOpenCL loaded (found in the
+    process's memory map), or (None, an exception no launch raises) where that cannot be done.  Set
+    TENSORSWITCH_OPENCL_LAUNCHER=0 to launch through PyOpenCL alone."""
+    class _Never(Exception):
+        pass
+
+    if os.environ.get("TENSORSWITCH_OPENCL_LAUNCHER", "1") == "0":
+        return None, _Never
+    try:
+        from .. import _opencl
+        with open("/proc/self/maps") as maps:
+            paths = {line.split(None, 5)[5].strip() for line in maps if "libOpenCL" in line and "/" in line}
+    except (ImportError, OSError, IndexError):
+        return None, _Never
+    for path in sorted(paths):
+        if _opencl.bind(path):
+            return _opencl.Launcher, _opencl.LaunchError
+    return None, _Never
+
+
+_Launcher, _LaunchError = None, Exception  # set by OpenCLBackend._initialize, once PyOpenCL is loaded
 
 
 def _function(program, name):
@@ -485,11 +559,17 @@ def _elementwise(op, dtype, arity):
         if mode < 3:
             dev.launch(k, (-(-n // size) * size,), (size,), out.buffer.handle, out.offset, a.buffer.handle,
                        a.offset, b.buffer.handle, b.offset, n)
+            if dev.index not in launched and _Launcher is not None:  # the dispatcher's one-call path from now on
+                launched[dev.index] = (dev.kernel("elementwise", dtype, names[0]),
+                                       dev.kernel("elementwise", dtype, names[2]), size, dev.allocate)
         else:
             dev.launch(k, (-(-n // size) * size,), (size,), out.buffer.handle, out.offset, a.buffer.handle,
                        a.offset, b.buffer.handle, b.offset, meta, ndim, n)
 
-    return unary if arity == 1 else binary
+    if arity == 1:
+        return unary
+    launched = LAUNCHED_BINARY.setdefault(binary, {})  # see registry.LAUNCHED_BINARY
+    return binary
 
 
 def _group_size(dev, items):

@@ -15,7 +15,7 @@ import numpy as np
 from . import errors
 from .device import call_hook
 from .dtypes import DTYPES, INT_RANGE, REAL_OF, WEAK, _PROMOTE, default_float, default_int, scalar_dtype
-from .registry import BUILTIN_CPU_BINARY as _CPU_BINARY, log, registry
+from .registry import BUILTIN_CPU_BINARY as _CPU_BINARY, LAUNCHED_BINARY as _LAUNCHED_BINARY, log, registry
 from .shapes import MAX_NDIM, normalize_axes, normalize_axis  # noqa: F401  (normalize_axes: re-exported)
 from .tensor import GradTensor, Tensor, _RawTensor, contiguous_strides, make_tensor, writable_check
 from ..kernels import optable
@@ -553,6 +553,17 @@ def _binary_new(*args):
     return _binary_new(*args)
 
 
+def _launch_binary(*args):
+    """kernels/cpu/module.cpp's launch_binary, bound on first use, as _binary_new is."""
+    global _launch_binary
+    from .. import _cpu
+    from .autograd import _load_track_fast
+
+    _load_track_fast()
+    _launch_binary = _cpu.launch_binary
+    return _launch_binary(*args)
+
+
 def _make_binary(op):
     kernels = registry.by_op[op]
     bool_out = _ELEMENTWISE[op].bool_out
@@ -581,13 +592,22 @@ def _make_binary(op):
                     kernel = kernels.get((device.type, dt))
                     if kernel is not None and (not to_float or dt.kind == "float" or dt.kind == "complex"):
                         if a.shape == b.shape:
-                            codes = _CPU_BINARY.get(kernel)
-                            if codes is not None and a.is_contiguous and (b.is_contiguous or not any(b.strides)):
-                                # the built-in cpu kernel: memory, tensor and loop in one call (binary_new)
-                                out = _binary_new(codes[0], codes[1], codes[2], a, b, 1 if b.is_contiguous else 0,
-                                                  device.buffer_type, _BOOL if bool_out else dt)
-                                if out is not NotImplemented:
-                                    return out
+                            if a.is_contiguous and (b.is_contiguous or not any(b.strides)):
+                                codes = _CPU_BINARY.get(kernel)
+                                if codes is not None:
+                                    # the built-in cpu kernel: memory, tensor and loop in one call (binary_new)
+                                    out = _binary_new(codes[0], codes[1], codes[2], a, b, 1 if b.is_contiguous else 0,
+                                                      device.buffer_type, _BOOL if bool_out else dt)
+                                    if out is not NotImplemented:
+                                        return out
+                                else:
+                                    launches = _LAUNCHED_BINARY.get(kernel)
+                                    spec = launches.get(device.index) if launches is not None else None
+                                    if spec is not None:  # a launched kernel: memory, tensor and launch in one call
+                                        out = _launch_binary(spec, a, b, 1 if b.is_contiguous else 0,
+                                                             device.buffer_type, _BOOL if bool_out else dt)
+                                        if out is not NotImplemented:
+                                            return out
                             out = empty_for(a, b, _BOOL if bool_out else dt)
                         else:  # broadcasting (a bias row added to a batch): the views from a cached plan
                             plan = _broadcasts.get((a.shape, a.strides, b.shape, b.strides))

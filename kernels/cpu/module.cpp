@@ -1702,6 +1702,86 @@ PyObject* binary_grad(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
     return result;
 }
 
+// launch_binary(launches, a, bt, b stride (1 or 0), buffer type, out dtype): binary_new for a device whose kernels are
+// launched, not run here (the opencl backend: Note [OpenCL launches] in kernels/opencl/launch.cpp), in one call.
+// ``launches`` is what the backend registered for the (kernel, device) in registry.LAUNCHED_BINARY: (contiguous
+// launch, broadcast-b launch, work-group size, allocate).  allocate(nbytes) gives the memory's handle, as the
+// backend's allocate does; a launch takes (global size, local size, out, out offset, a, a offset, b, b offset, n).
+// NotImplemented having launched nothing when any step fails: the Python path then does it all and words the error.
+PyObject* launch_binary(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
+    if (nargs != 6) {
+        PyErr_SetString(PyExc_TypeError, "launch_binary takes 6 arguments");
+        return nullptr;
+    }
+    PyObject *spec = args[0], *a = args[1], *bt = args[2], *buffer_type_obj = args[4], *out_dtype = args[5];
+    const long bs = PyLong_AsLong(args[3]);
+    if (bs == -1 && PyErr_Occurred()) return nullptr;
+    if (!ts::track_ready() || !PyTuple_Check(spec) || PyTuple_GET_SIZE(spec) != 4 || !PyType_Check(buffer_type_obj) ||
+        (bs != 0 && bs != 1))
+        Py_RETURN_NOTIMPLEMENTED;
+    PyObject *abuf, *aoff, *shape, *strides, *size, *device, *bbuf, *boff, *bshape, *bstrides, *bsize, *bdevice;
+    ts::tensor_layout(a, &abuf, &aoff, &shape, &strides, &size, &device);
+    ts::tensor_layout(bt, &bbuf, &boff, &bshape, &bstrides, &bsize, &bdevice);
+    if (!abuf || !aoff || !shape || !strides || !size || !device || !bbuf || !boff || !PyTuple_Check(abuf) ||
+        !PyTuple_Check(bbuf) || PyTuple_GET_SIZE(abuf) < 1 || PyTuple_GET_SIZE(bbuf) < 1)
+        Py_RETURN_NOTIMPLEMENTED;
+    const int64_t n = PyLong_AsLongLong(size), local = PyLong_AsLongLong(PyTuple_GET_ITEM(spec, 2));
+    PyObject* itemsize_obj = PyObject_GetAttrString(out_dtype, "itemsize");
+    const int64_t itemsize_out = itemsize_obj ? PyLong_AsLongLong(itemsize_obj) : -1;
+    Py_XDECREF(itemsize_obj);
+    if (PyErr_Occurred()) return nullptr;
+    if (n <= 0 || local <= 0 || itemsize_out <= 0) Py_RETURN_NOTIMPLEMENTED;  // nothing to launch: the Python path
+
+    PyObject* nbytes = PyLong_FromLongLong(n * itemsize_out);
+    if (!nbytes) return nullptr;
+    PyObject* handle = PyObject_CallOneArg(PyTuple_GET_ITEM(spec, 3), nbytes);
+    if (!handle) {  // out of memory: the Python path empties the cache, retries and words the error
+        Py_DECREF(nbytes);
+        PyErr_Clear();
+        Py_RETURN_NOTIMPLEMENTED;
+    }
+    PyObject* version = PyList_New(1);
+    auto* buffer_type = reinterpret_cast<PyTypeObject*>(buffer_type_obj);
+    PyObject* buffer = version ? buffer_type->tp_alloc(buffer_type, 4) : nullptr;
+    if (!buffer) {
+        Py_XDECREF(version);
+        Py_DECREF(nbytes);
+        Py_DECREF(handle);
+        return nullptr;
+    }
+    PyList_SET_ITEM(version, 0, PyLong_FromLong(0));
+    Py_INCREF(handle);
+    PyTuple_SET_ITEM(buffer, 0, handle);  // (handle, nbytes, device, version): dispatch/backend.py's Buffer
+    PyTuple_SET_ITEM(buffer, 1, nbytes);
+    Py_INCREF(device);
+    PyTuple_SET_ITEM(buffer, 2, device);
+    PyTuple_SET_ITEM(buffer, 3, version);
+    PyObject* out = ts::new_tensor(buffer, shape, strides, out_dtype, device, size, false);
+    Py_DECREF(buffer);
+    if (!out) {
+        Py_DECREF(handle);
+        return nullptr;
+    }
+    PyObject* global = PyLong_FromLongLong((n + local - 1) / local * local);
+    PyObject* zero = PyLong_FromLong(0);
+    PyObject* result = nullptr;
+    if (global && zero) {
+        PyObject* call[] = {global, PyTuple_GET_ITEM(spec, 2), handle, zero, PyTuple_GET_ITEM(abuf, 0), aoff,
+                            PyTuple_GET_ITEM(bbuf, 0), boff, size};
+        result = PyObject_Vectorcall(PyTuple_GET_ITEM(spec, bs ? 0 : 1), call, 9, nullptr);
+    }
+    Py_XDECREF(global);
+    Py_XDECREF(zero);
+    Py_DECREF(handle);
+    if (!result) {  // a refused launch: the Python path repeats it through the driver's own call for its error
+        Py_DECREF(out);
+        PyErr_Clear();
+        Py_RETURN_NOTIMPLEMENTED;
+    }
+    Py_DECREF(result);
+    return out;
+}
+
 // reduce_typed for dtype code dt: the reduce entry points' one switch.
 void reduce_dtype(const std::string& op, int dt, char* x, const Shape& os, const Shape& ost, const Shape& is,
                   const Shape& ist, char* out) {
@@ -1775,6 +1855,8 @@ PyMethodDef fast_methods[] = {
      "binary_new(op, dtype, out_dtype, a, bt, b_stride, buffer_type, out_dtype_object)"},
     {"binary_grad", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)(void)>(&binary_grad)), METH_FASTCALL,
      "binary_grad(op, dtype, out_dtype, a, b, bt, b_stride, name, formula, saves, buffer_type, out_dtype_object)"},
+    {"launch_binary", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)(void)>(&launch_binary)), METH_FASTCALL,
+     "launch_binary(launches, a, bt, b_stride, buffer_type, out_dtype_object)"},
     {"unary_contig", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)(void)>(&elementwise_contig<1>)),
      METH_FASTCALL, "unary_contig(op, dtype, out_dtype, n, out, out_offset, x, x_offset)"},
     {"binary_contig", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)(void)>(&elementwise_contig<2>)),
