@@ -223,7 +223,8 @@ def empty_like(x, dt, grad=False):
     if strides is False:
         if len(_dense_layouts) > 8192:
             _dense_layouts.clear()
-        strides = _dense_layouts[(x.shape, x.strides)] = dense_order_strides(x.shape, x.strides)
+        strides = dense_order_strides(x.shape, x.strides) or memory_order_strides(x.shape, x.strides)
+        _dense_layouts[(x.shape, x.strides)] = strides
     if strides is None:
         return empty(x.shape, dt, x.device, grad)
     t = _fresh(x.shape, strides, x.size, dt, x.device, grad)
@@ -266,14 +267,32 @@ def dense_order_strides(shape, strides):
     return tuple(out)
 
 
+def memory_order_strides(shape, strides):
+    """Contiguous strides in the order ``strides`` walk memory (largest first; NumPy's ``order='K'``) for a view
+    with gaps (``x.T[:10, :10]``), or None when that order is C order or a dim is broadcast (stride 0)."""
+    if any(s == 0 and n > 1 for s, n in zip(strides, shape)):
+        return None
+    order = sorted(range(len(shape)), key=lambda i: -abs(strides[i]))  # stable: ties keep C order
+    if order == sorted(order):
+        return None
+    out, acc = [0] * len(shape), 1
+    for i in reversed(order):
+        out[i] = acc
+        acc *= shape[i]
+    out = tuple(out)
+    return None if out == contiguous_strides(shape) else out
+
+
 # Note [Elementwise result layout]
 # ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
 # ``a.T + a.T`` used to write a C-ordered result, so the kernel read both inputs across their rows, one cache line an
 # element (5x slower than the contiguous add at 64K elements).  NumPy (``order='K'``) and PyTorch give the result the
 # inputs' layout instead: the kernels then walk every operand in memory order (the cpu ones sort the dims by the
 # output's strides, Note [Elementwise dimension order] in kernels/cpu/loops.h, and merge them into one run).  We do
-# the same for unary and binary ops when the inputs share one dense layout (or the other is a scalar); mixed layouts
-# and inputs with gaps (slices) give a C-ordered result, as in NumPy.  Such a result is not ``is_contiguous``;
+# the same for unary and binary ops when the inputs share one layout (or the other is a scalar): a dense one, or one
+# with gaps whose dims walk memory in another order than C's (``x.T[:1000, :1000]``, NumPy and PyTorch alike; the
+# opencl kernels otherwise read a column per work-item, 25x slower); mixed layouts give a C-ordered result, as in
+# NumPy.  Such a result is not ``is_contiguous``;
 # ``reshape`` copies it where it must, as for any view, and ``ts.asarray(x, copy=True)``/``astype`` give C order.
 
 

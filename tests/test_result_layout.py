@@ -62,8 +62,13 @@ def test_mixed_gapped_and_flipped_layouts(device, rng):
     x, w = ts.asarray(h, device=device), ts.asarray(g, device=device)
     _check(x.T + w, h.T + g)  # mixed: C order, as NumPy
     assert (x.T + w).is_contiguous and (w + x.T).is_contiguous
-    _check(x[:, ::2].T + x[:, 1::2].T, h[:, ::2].T + h[:, 1::2].T)  # gaps: C order
-    assert (x[:, ::2].T * x[:, ::2].T).is_contiguous
+    _check(x[:, ::2].T + x[:, 1::2].T, h[:, ::2].T + h[:, 1::2].T)
+    # gaps in a permuted order: the inputs' memory order, as NumPy (order='K') and PyTorch give it
+    got, want = x[:, ::2].T * x[:, ::2].T, h[:, ::2].T * h[:, ::2].T
+    assert not got.is_contiguous and want.flags.f_contiguous
+    assert got.strides == tuple(s // want.itemsize for s in want.strides)
+    assert ts.exp(x[:, ::2].T).strides == got.strides
+    assert (x[:, :5] + x[:, :5]).is_contiguous  # gaps in C order: C order
     _check(x[::-1].T + x[::-1].T, h[::-1].T + h[::-1].T)  # flipped and permuted
     _check(x[::-1, ::-1] * 2.0, h[::-1, ::-1] * np.float32(2.0))
     _check(ts.where(x.T > 0, x.T, w), np.where(h.T > 0, h.T, g))
@@ -167,3 +172,34 @@ def test_transpose_keeps_the_layout_flag(device, rng):
         assert t.is_contiguous == ref.T.flags.c_contiguous, (ref.shape, ref.strides)
         np.testing.assert_array_equal((t + 0).numpy(), ref.T + 0)
         np.testing.assert_allclose(ts.exp(t).numpy(), np.exp(ref.T), rtol=1e-6)
+
+
+def test_memory_order_strides():
+    from tensorswitch.dispatch.dispatcher import memory_order_strides
+
+    assert memory_order_strides((3, 4), (1, 8)) == (1, 3)       # a slice of a transpose: F order, as NumPy's 'K'
+    assert memory_order_strides((3, 4), (8, 1)) is None          # gaps in C order: C order
+    assert memory_order_strides((3, 4), (0, 1)) is None          # a broadcast: C order
+    assert memory_order_strides((2, 3, 4), (1, 40, 8)) == (1, 8, 2)
+
+
+@pytest.mark.parametrize("op", ["sum", "max", "min", "prod", "any", "all", "argmax", "argmin"])
+def test_large_strided_reductions(device, rng, op):
+    """Reductions of views past opencl's copy threshold (Note [Strided reductions]) and in memory order (any_order):
+    every other column, every other row, a slice of a transpose, with a NaN for max and min; against NumPy."""
+    h = _host(rng, (300, 512)) * (0.01 if op == "prod" else 1)
+    x = ts.asarray(h, device=device)
+    views = [(x[:, ::2], h[:, ::2]), (x[::2], h[::2]), (x.T[:500, :250], h.T[:500, :250]),
+             (x[::3, 1::2].T, h[::3, 1::2].T)]
+    for t, n in views:
+        if op in ("any", "all"):
+            t, n = t > -2.5, n > -2.5
+        for axis in (None, 0, 1):
+            got, want = getattr(ts, op)(t, axis=axis), getattr(np, op)(n, axis=axis)
+            np.testing.assert_allclose(got.numpy(), want, rtol=2e-4 if op == "prod" else 1e-5,
+                                       atol=1e-3 if op == "sum" else 0)
+    if op in ("max", "min"):
+        h[7, 100] = np.nan
+        x = ts.asarray(h, device=device)
+        np.testing.assert_array_equal(getattr(ts, op)(x[:, ::2]).numpy(), getattr(np, op)(h[:, ::2]))
+        np.testing.assert_array_equal(getattr(ts, op)(x.T[:, ::3], axis=0).numpy(), getattr(np, op)(h.T[:, ::3], axis=0))
