@@ -336,12 +336,16 @@ class _Device:
             inner = max(16, min(4096, -(-n // (2 * self.units))))
             rows = -(-n // inner)
             meta = self.meta([rows] + [s[0] * inner for s in st])
-            return self.remember(key, (meta, 1, tuple(s[0] for s in st), inner, n - (rows - 1) * inner, rows))
+            return self.remember(key, (meta, 1, tuple(s[0] for s in st), inner, n - (rows - 1) * inner, rows,
+                                       False))
         if len(dims) < 2 or dims[-1] < 16:
             return self.remember(key, None)
         outer = dims[:-1]
         meta = self.meta(outer + [v for s in st for v in s[:-1]])
-        return self.remember(key, (meta, len(outer), tuple(s[-1] for s in st), dims[-1], dims[-1], _prod(outer)))
+        # Note [Tile kernels]: an input walking its rows by a long stride next to a unit-stride output
+        tiles = abs(st[0][-1]) == 1 and any(abs(s[-1]) >= 16 for s in st[1:]) and _prod(outer) >= 2 * _TILE
+        return self.remember(key, (meta, len(outer), tuple(s[-1] for s in st), dims[-1], dims[-1], _prod(outer),
+                                   tiles))
 
     def reduce_plan(self, shape, strides, axes, any_order=False):
         """(meta, kept ndim, reduced ndim, outputs, reduced extent, unit, rows) for a reduction of ``axes``.
@@ -525,7 +529,7 @@ def _elementwise(op, dtype, arity):
         else:
             rows = dev.rows_plan(out.shape, (out.strides, x.strides)) if dev.cpu else None
             if rows is not None:  # Note [Row kernels]
-                meta, ndim, (so, sx), inner, last, count = rows
+                meta, ndim, (so, sx), inner, last, count, _ = rows
                 _launch_rows(dev, dev.kernel("elementwise", dtype, f"{op}_vrows" if vec else f"{op}_rows"), count,
                              out.buffer.handle, out.offset, x.buffer.handle, x.offset, meta, ndim, so, sx, inner, last)
                 return
@@ -553,10 +557,11 @@ def _elementwise(op, dtype, arity):
             mode, meta, ndim = dev.elementwise_plan(out.shape, (out.strides, a.strides, b.strides))
             rows = dev.rows_plan(out.shape, (out.strides, a.strides, b.strides)) if mode == 3 and dev.cpu else None
             if rows is not None:  # Note [Row kernels]
-                meta, ndim, (so, sa, sb), inner, last, count = rows
-                _launch_rows(dev, dev.kernel("elementwise", dtype, f"{op}_rows"), count, out.buffer.handle,
-                             out.offset, a.buffer.handle, a.offset, b.buffer.handle, b.offset, meta, ndim, so, sa,
-                             sb, inner, last)
+                meta, ndim, (so, sa, sb), inner, last, count, tiles = rows
+                launch = _launch_tiles if tiles else _launch_rows
+                launch(dev, dev.kernel("elementwise", dtype, f"{op}_tiles" if tiles else f"{op}_rows"), count,
+                       out.buffer.handle, out.offset, a.buffer.handle, a.offset, b.buffer.handle, b.offset, meta,
+                       ndim, so, sa, sb, inner, last)
                 return
         k = dev.kernel("elementwise", dtype, names[mode])
         if mode < 3:
@@ -587,13 +592,24 @@ def _launch_rows(dev, kernel, rows, *args):
     dev.launch(kernel, (-(-rows // size) * size,), (size,), *args, rows)
 
 
+_TILE = 16  # TS_TILE of kernels/opencl/common.cl
+
+
+def _launch_tiles(dev, kernel, rows, *args):
+    """A NAME_tiles kernel of Note [Tile kernels]: one work-item per _TILE rows, ``rows`` of them (its last
+    argument)."""
+    items = -(-rows // _TILE)
+    size = _group_size(dev, items)
+    dev.launch(kernel, (-(-items // size) * size,), (size,), *args, rows)
+
+
 def where(out, cond, a, b):
     dev = _devices[out.device.index]
     n, size = out.size, dev.local
     mode, meta, ndim = dev.elementwise_plan(out.shape, (out.strides, cond.strides, a.strides, b.strides))
     rows = dev.rows_plan(out.shape, (out.strides, cond.strides, a.strides, b.strides)) if mode and dev.cpu else None
     if rows is not None:  # Note [Row kernels]
-        meta, ndim, inner_strides, inner, last, count = rows
+        meta, ndim, inner_strides, inner, last, count, _ = rows
         _launch_rows(dev, dev.kernel("elementwise", a.dtype.name, "where_rows"), count, out.buffer.handle, out.offset,
                      cond.buffer.handle, cond.offset, a.buffer.handle, a.offset, b.buffer.handle, b.offset, meta,
                      ndim, *inner_strides, inner, last)
@@ -620,9 +636,10 @@ def _cast(dev, dst, out_handle, out_offset, shape, out_strides, out_contiguous, 
     if dev.cpu and not (out_contiguous and x.is_contiguous):
         rows = dev.rows_plan(shape, (out_strides, x.strides))
         if rows is not None:
-            meta, ndim, (so, sx), inner, last, count = rows
-            _launch_rows(dev, dev.kernel("astype", src, f"to_{dst}_rows"), count, out_handle, out_offset,
-                         x.buffer.handle, x.offset, meta, ndim, so, sx, inner, last)
+            meta, ndim, (so, sx), inner, last, count, tiles = rows
+            launch = _launch_tiles if tiles else _launch_rows
+            launch(dev, dev.kernel("astype", src, f"to_{dst}_tiles" if tiles else f"to_{dst}_rows"), count,
+                   out_handle, out_offset, x.buffer.handle, x.offset, meta, ndim, so, sx, inner, last)
             return
     mode, meta, ndim = dev.elementwise_plan(shape, (out_strides, x.strides))
     args = [out_handle, out_offset, x.buffer.handle, x.offset]

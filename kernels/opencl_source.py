@@ -64,7 +64,8 @@ def _elementwise_source(dev, dtype):
             out.append(f"static inline void ts_apply_{op.name}(__global {o}* out, long o, __global const IN_T* x, "
                        f"long i, __global const IN_T* y, long j) {{ const {c} a = {_ld(dtype, 'x', 'i')}; "
                        f"const {c} b = {_ld(dtype, 'y', 'j')}; {_st(r, 'out', 'o', expr)} }}\n"
-                       f"TS_BINARY({op.name}, {o})\nTS_BINARY_ROWS({op.name}, {o})\n")
+                       f"TS_BINARY({op.name}, {o})\nTS_BINARY_ROWS({op.name}, {o})\n"
+                       f"TS_BINARY_TILES({op.name}, {o})\n")
     where = f"c[ci] ? {_ld(dtype, 'x', 'i')} : {_ld(dtype, 'y', 'j')}"
     out.insert(2, f"static inline void ts_apply_where(__global IN_T* out, long o, __global const uchar* c, long ci, "
                   f"__global const IN_T* x, long i, __global const IN_T* y, long j) {{ {_st(dtype, 'out', 'o', where)} }}\n"

@@ -48,9 +48,11 @@ def test_every_program_compiles(dev, family):
             for op in optable.ELEMENTWISE.values():
                 if dtype in op.dtypes:
                     assert f"{op.name}_contig" in names and f"{op.name}_strided" in names
+                    if op.arity == 2:
+                        assert {f"{op.name}_rows", f"{op.name}_tiles"} <= names
             assert {"where_contig", "where_strided", "where_rows", "fill_contig", "fill_strided"} <= names
         elif family == "astype":
-            assert names == {f"to_{d}_{v}" for d in optable.DTYPE_NAMES for v in ("contig", "strided", "rows")}
+            assert names == {f"to_{d}_{v}" for d in optable.DTYPE_NAMES for v in ("contig", "strided", "rows", "tiles")}
         elif family == "reduce":
             expected = [r for r, red in optable.REDUCTIONS.items() if dtype in red.dtypes]
             vec = {f"{r}_{v}" for r in opencl.VECTOR_REDUCTIONS if r in expected and dtype in dev.vector_width

@@ -203,3 +203,18 @@ def test_large_strided_reductions(device, rng, op):
         x = ts.asarray(h, device=device)
         np.testing.assert_array_equal(getattr(ts, op)(x[:, ::2]).numpy(), getattr(np, op)(h[:, ::2]))
         np.testing.assert_array_equal(getattr(ts, op)(x.T[:, ::3], axis=0).numpy(), getattr(np, op)(h.T[:, ::3], axis=0))
+
+
+@pytest.mark.parametrize("shape", [(37, 53), (64, 48), (200, 17), (33, 1000)])
+def test_mixed_layouts_of_a_transpose(device, rng, shape):
+    """A contiguous operand with a transposed one, and copies of transposes (opencl's Note [Tile kernels]: rows
+    in tiles of 16, the last tile and the last column chunk partial), against NumPy."""
+    h, g = _host(rng, shape), _host(rng, shape[::-1])
+    big = _host(rng, (shape[1] + 3, shape[0] + 5))
+    x, w, b = (ts.asarray(v, device=device) for v in (h, g, big))
+    _check(x + w.T, h + g.T)
+    _check(w.T - x, g.T - h)
+    _check(x * b.T[:shape[0], 2:shape[1] + 2], h * big.T[:shape[0], 2:shape[1] + 2])
+    _check(ts.asarray(w.T, copy=True), np.ascontiguousarray(g.T))
+    _check(b.T[1:, :-3].astype(ts.float64), big.T[1:, :-3].astype(np.float64))
+    _check(x[None] + w.T[None], h[None] + g.T[None])

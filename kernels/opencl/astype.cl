@@ -27,4 +27,19 @@
         long off[2];                                                                                 \
         const long len = ts_row(r, rows, inner, last, ndim, 2, meta, off);                           \
         for (long j = 0; j < len; ++j) ts_convert_##DST(out, out_off + off[0] + j * os, x, x_off + off[1] + j * xs); \
+    }                                                                                                \
+    /* Note [Tile kernels] in common.cl: copies of transposes */                                     \
+    __kernel void to_##DST##_tiles(__global OUT* out, long out_off, __global const IN_T* x, long x_off, \
+                                   __global const long* meta, long ndim, long os, long xs, long inner, \
+                                   long last, long rows) {                                           \
+        const long t = get_global_id(0);                                                             \
+        if (t * TS_TILE >= rows) return;                                                             \
+        long off[TS_TILE * 2], len[TS_TILE];                                                         \
+        const int nr = ts_tile_rows(t, rows, inner, last, ndim, 2, meta, off, len);                  \
+        for (long jj = 0; jj < inner; jj += TS_TILE)                                                 \
+            for (int b = 0; b < nr; ++b) {                                                           \
+                const long o = out_off + off[2 * b], i = x_off + off[2 * b + 1];                     \
+                const long end = min(jj + TS_TILE, len[b]);                                          \
+                for (long j = jj; j < end; ++j) ts_convert_##DST(out, o + j * os, x, i + j * xs);    \
+            }                                                                                        \
     }

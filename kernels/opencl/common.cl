@@ -50,6 +50,23 @@ static inline long ts_row(long r, long rows, long inner, long last, long ndim, i
     return r == rows - 1 ? last : inner;
 }
 
+/* Note [Tile kernels]: a row kernel (Note [Row kernels] in elementwise.cl) whose input walks its row by a long stride
+ * while the output's is 1 (``a + b.T``, a copy of a transpose) reads a cache line per element, and at a power-of-two
+ * stride every line of a column falls in the same cache set: 25x the contiguous case on PoCL.  NAME_tiles instead
+ * gives each work-item TS_TILE consecutive rows and walks them TS_TILE columns at a time, every row of the tile in
+ * turn, so the lines a column chunk reads serve all TS_TILE rows before they leave the cache (the input's rows are
+ * its columns: neighbours in memory).  The arguments are the row kernel's; the work-item count is rows / TS_TILE. */
+#define TS_TILE 16
+
+/* The rows of tile ``t``: their starts into off (TS_TILE x nops), their lengths into len; the number of rows. */
+static inline int ts_tile_rows(long t, long rows, long inner, long last, long ndim, int nops,
+                               __global const long* meta, long* off, long* len) {
+    const long r0 = t * TS_TILE;
+    const int nr = (int)min((long)TS_TILE, rows - r0);
+    for (int b = 0; b < nr; ++b) len[b] = ts_row(r0 + b, rows, inner, last, ndim, nops, meta, off + b * nops);
+    return nr;
+}
+
 /* Offset of linear index ``i`` over ``ndim`` dims whose shape is at ``shape`` and strides at ``strides``. */
 static inline long ts_offset(long i, long ndim, __global const long* shape, __global const long* strides) {
     long off = 0;

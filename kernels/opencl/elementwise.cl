@@ -39,6 +39,24 @@
         for (long j = 0; j < len; ++j) ts_apply_##NAME(out, o + j * os, x, i + j * xs);              \
     }
 
+/* Note [Tile kernels] in common.cl */
+#define TS_BINARY_TILES(NAME, OUT)                                                                       \
+    __kernel void NAME##_tiles(__global OUT* out, long out_off, __global const IN_T* x, long x_off,    \
+                               __global const IN_T* y, long y_off, __global const long* meta,         \
+                               long ndim, long os, long xs, long ys, long inner, long last,           \
+                               long rows) {                                                          \
+        const long t = get_global_id(0);                                                             \
+        if (t * TS_TILE >= rows) return;                                                             \
+        long off[TS_TILE * 3], len[TS_TILE];                                                         \
+        const int nr = ts_tile_rows(t, rows, inner, last, ndim, 3, meta, off, len);                  \
+        for (long jj = 0; jj < inner; jj += TS_TILE)                                                 \
+            for (int b = 0; b < nr; ++b) {                                                           \
+                const long o = out_off + off[3 * b], i = x_off + off[3 * b + 1], k = y_off + off[3 * b + 2]; \
+                const long end = min(jj + TS_TILE, len[b]);                                          \
+                for (long j = jj; j < end; ++j) ts_apply_##NAME(out, o + j * os, x, i + j * xs, y, k + j * ys); \
+            }                                                                                        \
+    }
+
 #define TS_BINARY_ROWS(NAME, OUT)                                                                        \
     __kernel void NAME##_rows(__global OUT* out, long out_off, __global const IN_T* x, long x_off,     \
                               __global const IN_T* y, long y_off, __global const long* meta,          \
