@@ -14,7 +14,7 @@ never holds a kernel up (Note [Thread pool] in ``kernels/cpu/pool.h``).
 from ..dispatch.backend import Backend
 from ..dispatch.device import register_backend
 from ..dispatch.dtypes import DTYPES
-from ..dispatch.registry import BUILTIN_CPU_BINARY, register_kernel
+from ..dispatch.registry import BUILTIN_CPU_BINARY, BUILTIN_CPU_REDUCE, register_kernel
 from ..kernels import optable
 
 _cpu = None  # tensorswitch._cpu, imported in initialize()
@@ -497,8 +497,10 @@ def register():
                "scatter_add": scatter_add, "nll_log_softmax": nll_log_softmax,
                "nll_log_softmax_backward": nll_log_softmax_backward, "linear": linear}
     reduce_codes = {name: i for i, name in enumerate(module.reduce_ops)}
-    kernels.update({name: _reduction(name, module.reduce_rows, reduce_codes.get(name))
-                    for name in optable.REDUCTIONS})
+    for name in optable.REDUCTIONS:
+        kernels[name] = _reduction(name, module.reduce_rows, reduce_codes.get(name))
+        if name in reduce_codes:
+            BUILTIN_CPU_REDUCE[kernels[name]] = reduce_codes[name]
     for name, kernel in kernels.items():
         register_kernel(name, "cpu", optable.COVERAGE[name], kernel)
     _register_sorting()

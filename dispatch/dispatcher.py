@@ -15,7 +15,8 @@ import numpy as np
 from . import errors
 from .device import call_hook
 from .dtypes import DTYPES, INT_RANGE, REAL_OF, WEAK, _PROMOTE, default_float, default_int, scalar_dtype
-from .registry import BUILTIN_CPU_BINARY as _CPU_BINARY, LAUNCHED_BINARY as _LAUNCHED_BINARY, log, registry
+from .registry import BUILTIN_CPU_BINARY as _CPU_BINARY, BUILTIN_CPU_REDUCE as _CPU_REDUCE
+from .registry import LAUNCHED_BINARY as _LAUNCHED_BINARY, log, registry
 from .shapes import MAX_NDIM, normalize_axes, normalize_axis  # noqa: F401  (normalize_axes: re-exported)
 from .tensor import GradTensor, Tensor, _RawTensor, contiguous_strides, make_tensor, writable_check
 from ..kernels import optable
@@ -583,6 +584,17 @@ def _launch_binary(*args):
     return _launch_binary(*args)
 
 
+def _reduce_new(*args):
+    """kernels/cpu/module.cpp's reduce_new, bound on first use, as _binary_new is."""
+    global _reduce_new
+    from .. import _cpu
+    from .autograd import _load_track_fast
+
+    _load_track_fast()
+    _reduce_new = _cpu.reduce_new
+    return _reduce_new(*args)
+
+
 def _make_binary(op):
     kernels = registry.by_op[op]
     bool_out = _ELEMENTWISE[op].bool_out
@@ -961,6 +973,12 @@ def make_reduction(op):
             kernel = kernels.get((device.type, dt))
             rdt = result[dt]
             if axes and kernel is not None and x.size and (rdt is dt or rdt in device.supported_dtypes()):
+                if axis is None and not keepdims and x.is_contiguous:
+                    code = _CPU_REDUCE.get(kernel)
+                    if code is not None:  # the built-in cpu kernel: memory, tensor and loop in one call
+                        out = _reduce_new(code, dt.code, rdt.code, x, device.buffer_type, rdt)
+                        if out is not NotImplemented:
+                            return out
                 out = _fresh((), (), 1, rdt, device) if axis is None else empty(out_shape, rdt, device)
                 kernel(out, x, axes)
                 if keepdims:

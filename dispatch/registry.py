@@ -238,6 +238,9 @@ log = logging.getLogger("tensorswitch.dispatch")
 #: dispatcher runs those in one C call (binary_new, kernels/cpu/module.cpp) where the layout allows; a kernel a
 #: plugin registers for "cpu" instead is not in here and runs as any other
 BUILTIN_CPU_BINARY = {}
+#: the built-in cpu reduction kernels -> their reduction code (the C++ module's reduce_ops): the dispatcher reduces
+#: all of a contiguous tensor in one C call (reduce_new, kernels/cpu/module.cpp)
+BUILTIN_CPU_REDUCE = {}
 #: binary elementwise kernels of a backend that launches them (opencl) -> {device index: (contiguous launch,
 #: broadcast-b launch, work-group size, allocate)}, filled by the backend on a device's first use of the kernel: the
 #: dispatcher then makes the result and launches in one C call (launch_binary, kernels/cpu/module.cpp)

@@ -344,3 +344,33 @@ def test_float32_sums_are_accurate_on_long_and_odd_runs(rng):
     x = rng.standard_normal((64, 6, 24, 24)).astype(np.float32)  # a conv bias's gradient: sum over (N, H, W)
     np.testing.assert_allclose(ts.asarray(x).sum(axis=(0, 2, 3)).numpy(), x.astype(np.float64).sum(axis=(0, 2, 3)),
                                rtol=1e-5, atol=1e-3)
+
+
+@pytest.mark.parametrize("op", ["sum", "prod", "max", "min", "all", "any", "argmax", "argmin"])
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int8", "int64", "uint8", "bool", "float16", "complex64"])
+def test_reductions_of_all_of_a_tensor_in_one_call(op, dtype, rng):
+    """reduce_new (kernels/cpu/module.cpp): a contiguous tensor (at an offset too) reduced into a new 0-d tensor in
+    one C call, as the general path and NumPy give it, NaN included; keepdims and views take the Python path."""
+    from tensorswitch.dispatch.registry import BUILTIN_CPU_REDUCE
+
+    if (op in ("max", "min", "argmax", "argmin") and dtype == "complex64") or \
+            (dtype not in optable_dtypes(op)):
+        pytest.skip(f"{op} has no {dtype} kernel")
+    kernel = registry.by_op[op][("cpu", ts.dtype(dtype))]
+    assert kernel in BUILTIN_CPU_REDUCE
+    for n in (1, 7, 10, 1000):
+        h = (rng.standard_normal(n + 2) * (0.01 if op == "prod" else 3) + (op == "prod")).astype(dtype)
+        if dtype.startswith("float") and n > 1:
+            h[n // 2] = np.nan
+        x = ts.asarray(h)[2:]  # contiguous at an offset
+        got = getattr(ts, op)(x)
+        want = getattr(np, op)(h[2:])
+        assert got.shape == () and type(got) is ts.Tensor
+        np.testing.assert_allclose(got.numpy(), want, rtol={"float16": 1e-3, "float64": 1e-12}.get(dtype, 1e-5))
+        assert getattr(ts, op)(x, keepdims=True).shape == (1,)
+
+
+def optable_dtypes(op):
+    from tensorswitch.kernels import optable
+
+    return optable.REDUCTIONS[op].dtypes

@@ -1576,6 +1576,44 @@ PyObject* track_node(PyObject* name, PyObject* formula, PyObject* out, PyObject*
 }  // namespace ts
 namespace {
 
+// A new tensor over ``nbytes`` of fresh cpu memory: the Buffer tuple (handle, nbytes, device, version) of
+// dispatch/backend.py and its Tensor (a GradTensor that requires grad when ``grad``).  nullptr with no exception set
+// when the pool has no memory (the Python path then empties the cache, retries and words the error).
+PyObject* new_result(size_t nbytes, PyObject* buffer_type_obj, PyObject* device, PyObject* shape, PyObject* strides,
+                     PyObject* out_dtype, PyObject* size, bool grad) {
+    PyObject* mem = allocate(nbytes);
+    if (!mem) {
+        PyErr_Clear();
+        return nullptr;
+    }
+    PyObject* version = PyList_New(1);
+    PyObject* count = PyLong_FromSize_t(nbytes);
+    auto* buffer_type = reinterpret_cast<PyTypeObject*>(buffer_type_obj);
+    PyObject* buffer = version && count ? buffer_type->tp_alloc(buffer_type, 4) : nullptr;
+    if (!buffer) {
+        Py_XDECREF(version);
+        Py_XDECREF(count);
+        Py_DECREF(mem);
+        return nullptr;
+    }
+    PyList_SET_ITEM(version, 0, PyLong_FromLong(0));
+    PyTuple_SET_ITEM(buffer, 0, mem);
+    PyTuple_SET_ITEM(buffer, 1, count);
+    Py_INCREF(device);
+    PyTuple_SET_ITEM(buffer, 2, device);
+    PyTuple_SET_ITEM(buffer, 3, version);
+    PyObject* out = ts::new_tensor(buffer, shape, strides, out_dtype, device, size, grad);
+    Py_DECREF(buffer);
+    return out;
+}
+
+// The memory of a tensor new_result made (borrowed).
+PyObject* result_memory(PyObject* t) {
+    PyObject *buf, *off, *shape, *strides, *size, *device;
+    ts::tensor_layout(t, &buf, &off, &shape, &strides, &size, &device);
+    return PyTuple_GET_ITEM(buf, 0);
+}
+
 // The result of a binary op of a contiguous tensor ``a`` with ``bt`` (contiguous of a's shape, bs = 1, or a broadcast
 // scalar, bs = 0), computed: new memory, its tensor (a GradTensor that requires grad when ``grad``) and the loop.
 // nullptr with an exception set, or with none set when the Python path should do it all (no memory: it retries
@@ -1599,33 +1637,11 @@ PyObject* binary_result(int op, int dt, int odt, PyObject* a, PyObject* bt, int6
     PyObject* out = nullptr;
     try {
         auto fn = binary_fn(op, dt, odt);
-        const size_t nbytes = static_cast<size_t>(n) * static_cast<size_t>(itemsize(odt));
-        PyObject* mem = allocate(nbytes);
-        if (!mem) {
-            PyErr_Clear();
-            return nullptr;
-        }
-        PyObject* version = PyList_New(1);
-        PyObject* count = PyLong_FromSize_t(nbytes);
-        auto* buffer_type = reinterpret_cast<PyTypeObject*>(buffer_type_obj);
-        PyObject* buffer = version && count ? buffer_type->tp_alloc(buffer_type, 4) : nullptr;
-        if (!buffer) {
-            Py_XDECREF(version);
-            Py_XDECREF(count);
-            Py_DECREF(mem);
-            return nullptr;
-        }
-        PyList_SET_ITEM(version, 0, PyLong_FromLong(0));
-        PyTuple_SET_ITEM(buffer, 0, mem);  // (handle, nbytes, device, version): dispatch/backend.py's Buffer
-        PyTuple_SET_ITEM(buffer, 1, count);
-        Py_INCREF(device);
-        PyTuple_SET_ITEM(buffer, 2, device);
-        PyTuple_SET_ITEM(buffer, 3, version);
-        out = ts::new_tensor(buffer, shape, strides, out_dtype, device, size, grad);
-        Py_DECREF(buffer);
+        out = new_result(static_cast<size_t>(n) * static_cast<size_t>(itemsize(odt)), buffer_type_obj, device, shape,
+                         strides, out_dtype, size, grad);
         if (!out) return nullptr;
         if (n) {
-            char* p[3] = {data_of(Memory(mem)),
+            char* p[3] = {data_of(Memory(result_memory(out))),
                           contiguous_operand(PyTuple_GET_ITEM(abuf, 0), ao, n, dt, "binary: a"),
                           contiguous_operand(PyTuple_GET_ITEM(bbuf, 0), bo, bs ? n : 1, dt, "binary: b")};
             if (!p[1] || !p[2]) {
@@ -1836,6 +1852,57 @@ PyObject* reduce_rows(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
     Py_RETURN_NONE;
 }
 
+// reduce_new(op, dtype, out dtype, x, buffer type, out dtype): the dispatcher's fast path of a reduction of all of
+// a contiguous cpu tensor (reduce_op in dispatch/dispatcher.py) in one call: the 0-d result's memory, its Tensor and
+// the loop.  NotImplemented: the Python path does it.
+PyObject* reduce_new(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
+    if (nargs != 6) {
+        PyErr_SetString(PyExc_TypeError, "reduce_new takes 6 arguments");
+        return nullptr;
+    }
+    const int which[] = {0, 1, 2};
+    int64_t v[3];
+    if (!int_args(args, nargs, v, which, 3)) return nullptr;
+    if (!ts::track_ready() || !PyType_Check(args[4])) Py_RETURN_NOTIMPLEMENTED;
+    PyObject *xbuf, *xoff, *shape, *strides, *size, *device;
+    ts::tensor_layout(args[3], &xbuf, &xoff, &shape, &strides, &size, &device);
+    if (!xbuf || !xoff || !size || !device || !PyTuple_Check(xbuf) || PyTuple_GET_SIZE(xbuf) < 1)
+        Py_RETURN_NOTIMPLEMENTED;
+    const int64_t op = v[0], n = PyLong_AsLongLong(size), xo = PyLong_AsLongLong(xoff);
+    if (PyErr_Occurred()) return nullptr;
+    const int dt = static_cast<int>(v[1]), odt = static_cast<int>(v[2]);
+    PyObject* out = nullptr;
+    try {
+        if (op < 0 || op >= kNumReduceOps) throw std::invalid_argument("reduce_new: unknown reduction code");
+        const std::string& name = kReduceOps[op];
+        if (odt != reduce_out_dtype(name, dt))
+            throw std::invalid_argument("reduce_new: the out dtype code does not match " + name);
+        char* xp = contiguous_operand(PyTuple_GET_ITEM(xbuf, 0), xo, n, dt, "reduce_new: x");
+        if (!xp) return nullptr;
+        PyObject* empty = PyTuple_New(0);
+        PyObject* one = PyLong_FromLong(1);
+        if (empty && one)
+            out = new_result(static_cast<size_t>(itemsize(odt)), args[4], device, empty, empty, args[5], one, false);
+        Py_XDECREF(empty);
+        Py_XDECREF(one);
+        if (!out) {
+            if (PyErr_Occurred()) return nullptr;
+            Py_RETURN_NOTIMPLEMENTED;
+        }
+        MaybeRelease r(n);
+        reduce_dtype(name, dt, xp, Shape{}, Shape{}, Shape{n}, Shape{1}, data_of(Memory(result_memory(out))));
+    } catch (py::error_already_set& e) {
+        e.restore();
+        Py_XDECREF(out);
+        return nullptr;
+    } catch (const std::exception& e) {
+        PyErr_SetString(PyExc_ValueError, e.what());
+        Py_XDECREF(out);
+        return nullptr;
+    }
+    return out;
+}
+
 PyObject* allocate_fast(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
     // (nbytes, index): the Backend.allocate signature
     if (nargs != 2) {
@@ -1864,6 +1931,9 @@ PyMethodDef fast_methods[] = {
     {"reduce_rows", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)(void)>(&reduce_rows)), METH_FASTCALL,
      "reduce_rows(op, dtype, out_dtype, rows, n, out, out_offset, x, x_offset): reduction number op (of reduce_ops) "
      "of each of the rows of n contiguous elements of x into out"},
+    {"reduce_new", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)(void)>(&reduce_new)), METH_FASTCALL,
+     "reduce_new(op, dtype, out_dtype, x, buffer_type, out_dtype_object): reduction number op of all of contiguous x "
+     "into a new 0-d tensor"},
     {"allocate", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)(void)>(&allocate_fast)), METH_FASTCALL,
      "allocate(nbytes, index): a buffer from the pool (a capsule, freed when dropped); MemoryError when it cannot "
      "be had"},
