@@ -631,7 +631,7 @@ def _make_binary(op):
                                                       device.buffer_type, _BOOL if bool_out else dt)
                                     if out is not NotImplemented:
                                         return out
-                                else:
+                                else:  # (a.T + b.T of a permuted dense layout: below)
                                     launches = _LAUNCHED_BINARY.get(kernel)
                                     spec = launches.get(device.index) if launches is not None else None
                                     if spec is not None:  # a launched kernel: memory, tensor and launch in one call
@@ -639,6 +639,14 @@ def _make_binary(op):
                                                              device.buffer_type, _BOOL if bool_out else dt)
                                         if out is not NotImplemented:
                                             return out
+                            elif (b.strides == a.strides or not any(b.strides)) and kernel in _CPU_BINARY and \
+                                    _dense_layouts.get((a.shape, a.strides)) == a.strides:
+                                # a dense in a permuted order (a.T), b alike or a scalar: still one run (binary_new)
+                                codes = _CPU_BINARY[kernel]
+                                out = _binary_new(codes[0], codes[1], codes[2], a, b, 3 if any(b.strides) else 2,
+                                                  device.buffer_type, _BOOL if bool_out else dt)
+                                if out is not NotImplemented:
+                                    return out
                             out = empty_for(a, b, _BOOL if bool_out else dt)
                         else:  # broadcasting (a bias row added to a batch): the views from a cached plan
                             plan = _broadcasts.get((a.shape, a.strides, b.shape, b.strides))

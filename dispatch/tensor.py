@@ -146,7 +146,12 @@ class Tensor(_RawTensor):
             t.buffer, t.offset, t.dtype, t.device, t.size = self.buffer, self.offset, self.dtype, self.device, self.size
             shape = t.shape = self.shape[::-1]
             strides = t.strides = self.strides[::-1]
-            t.is_contiguous = self.is_contiguous if len(shape) < 2 else _is_contiguous(shape, strides)
+            if len(shape) < 2:
+                t.is_contiguous = self.is_contiguous
+            elif len(shape) == 2 and shape[0] > 1 and shape[1] > 1 and self.is_contiguous:
+                t.is_contiguous = False  # a C-ordered matrix's transpose: no walk over the strides needed
+            else:
+                t.is_contiguous = _is_contiguous(shape, strides)
             t.__class__ = Tensor
             return t
         if isinstance(self, GradTensor):  # recorded as a permute_dims view

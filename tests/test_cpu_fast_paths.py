@@ -374,3 +374,24 @@ def optable_dtypes(op):
     from tensorswitch.kernels import optable
 
     return optable.REDUCTIONS[op].dtypes
+
+
+@pytest.mark.parametrize("dtype", ["float32", "int16", "uint8", "bool", "complex128"])
+def test_binary_of_a_permuted_dense_layout_in_one_call(dtype, rng):
+    """binary_new's permuted layout (a.T + b.T, a.T * scalar): one run over the memory, the result in a's strides
+    and not contiguous, as the Python path and NumPy's order='K' give it."""
+    h, g = ((rng.standard_normal((4, 5, 3)) * 5).astype(dtype) for _ in range(2))
+    x, w = ts.asarray(h), ts.asarray(g)
+    xt, wt = x.permute_dims((2, 0, 1)), w.permute_dims((2, 0, 1))
+    ht, gt = h.transpose(2, 0, 1), g.transpose(2, 0, 1)
+    ops = [lambda a, b: a == b] if dtype == "bool" else [lambda a, b: a + b, lambda a, b: a * b, lambda a, b: a != b]
+    for op in ops:
+        got = op(xt, wt)
+        np.testing.assert_array_equal(got.numpy(), op(ht, gt))
+        assert got.strides == xt.strides and not got.is_contiguous
+    if dtype != "bool":
+        got = x.T * 2
+        np.testing.assert_array_equal(got.numpy(), h.T * 2)
+        assert got.strides == x.T.strides
+    flipped = x[::-1].T  # negative strides: not one run from the offset; the general path
+    np.testing.assert_array_equal((flipped == flipped).numpy(), np.ones(h[::-1].T.shape, bool))

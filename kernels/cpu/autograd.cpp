@@ -187,6 +187,9 @@ PyObject* new_tensor(PyObject* buffer, PyObject* shape, PyObject* strides, PyObj
     return t;
 }
 
+// A tensor new_tensor made over another layout than C order (a permuted dense one): not is_contiguous
+void mark_permuted(PyObject* t) { set_slot(t, off.is_contiguous, Py_False); }
+
 // A tensor's layout slots, borrowed (nullptr where unset)
 void tensor_layout(PyObject* t, PyObject** buffer, PyObject** offset, PyObject** shape, PyObject** strides,
                    PyObject** size, PyObject** device) {

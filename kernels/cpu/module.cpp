@@ -1570,6 +1570,7 @@ int track_declines(PyObject* inputs);
 bool track_ready();
 PyObject* new_tensor(PyObject* buffer, PyObject* shape, PyObject* strides, PyObject* dtype, PyObject* device,
                            PyObject* size, bool grad);
+void mark_permuted(PyObject* t);
 void tensor_layout(PyObject* t, PyObject** buffer, PyObject** offset, PyObject** shape, PyObject** strides,
                    PyObject** size, PyObject** device);
 PyObject* track_node(PyObject* name, PyObject* formula, PyObject* out, PyObject* inputs, PyObject* saves);
@@ -1616,10 +1617,12 @@ PyObject* result_memory(PyObject* t) {
 
 // The result of a binary op of a contiguous tensor ``a`` with ``bt`` (contiguous of a's shape, bs = 1, or a broadcast
 // scalar, bs = 0), computed: new memory, its tensor (a GradTensor that requires grad when ``grad``) and the loop.
+// ``permuted``: a is instead dense in another dim order (a.T, Note [Elementwise result layout]) and bt shares its
+// strides (or is a scalar); the elements are one run all the same, and the result takes a's strides.
 // nullptr with an exception set, or with none set when the Python path should do it all (no memory: it retries
 // after emptying the cache and words the error).
 PyObject* binary_result(int op, int dt, int odt, PyObject* a, PyObject* bt, int64_t bs, PyObject* buffer_type_obj,
-                        PyObject* out_dtype, bool grad) {
+                        PyObject* out_dtype, bool grad, bool permuted = false) {
     if (!ts::track_ready()) return nullptr;  // init_track has not run: no slot offsets yet, the Python path
     PyObject *abuf, *aoff, *shape, *strides, *size, *device, *bbuf, *boff, *bshape, *bstrides, *bsize, *bdevice;
     ts::tensor_layout(a, &abuf, &aoff, &shape, &strides, &size, &device);
@@ -1640,6 +1643,7 @@ PyObject* binary_result(int op, int dt, int odt, PyObject* a, PyObject* bt, int6
         out = new_result(static_cast<size_t>(n) * static_cast<size_t>(itemsize(odt)), buffer_type_obj, device, shape,
                          strides, out_dtype, size, grad);
         if (!out) return nullptr;
+        if (permuted) ts::mark_permuted(out);
         if (n) {
             char* p[3] = {data_of(Memory(result_memory(out))),
                           contiguous_operand(PyTuple_GET_ITEM(abuf, 0), ao, n, dt, "binary: a"),
@@ -1666,9 +1670,10 @@ PyObject* binary_result(int op, int dt, int odt, PyObject* a, PyObject* bt, int6
     return out;
 }
 
-// binary_new(op, dtype, out dtype, a, bt, b stride (1 or 0), buffer type, out dtype): the dispatcher's fast path of
-// a cpu elementwise op (binary_op in dispatch/dispatcher.py) in one call: the result's memory, its Tensor and the
-// loop, where Python took three frames and a kernel adapter.  NotImplemented: the Python path does it.
+// binary_new(op, dtype, out dtype, a, bt, layout, buffer type, out dtype): the dispatcher's fast path of a cpu
+// elementwise op (binary_op in dispatch/dispatcher.py) in one call: the result's memory, its Tensor and the loop,
+// where Python took three frames and a kernel adapter.  layout: b's stride (1, or 0 for a broadcast scalar), plus 2
+// when a is dense in a permuted order (binary_result's ``permuted``).  NotImplemented: the Python path does it.
 PyObject* binary_new(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
     if (nargs != 8) {
         PyErr_SetString(PyExc_TypeError, "binary_new takes 8 arguments");
@@ -1678,7 +1683,7 @@ PyObject* binary_new(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
     int64_t v[4];
     if (!int_args(args, nargs, v, which, 4)) return nullptr;
     PyObject* out = binary_result(static_cast<int>(v[0]), static_cast<int>(v[1]), static_cast<int>(v[2]), args[3],
-                                  args[4], v[3], args[6], args[7], false);
+                                  args[4], v[3] & 1, args[6], args[7], false, (v[3] & 2) != 0);
     if (!out && !PyErr_Occurred()) Py_RETURN_NOTIMPLEMENTED;
     return out;
 }

@@ -115,9 +115,10 @@ TS_SOFTMAX(log_softmax, 1)
             const IN_T ls = log(s);                                                                  \
             for (long k = 0; k < nv; ++k) TS_VSTORE(TS_VLOAD(k, out) - ls, k, out);                  \
             for (long k = nv * TS_VN; k < L; ++k) out[k] -= ls;                                      \
-        } else {                                                                                     \
-            for (long k = 0; k < nv; ++k) TS_VSTORE(TS_VLOAD(k, out) / s, k, out);                   \
-            for (long k = nv * TS_VN; k < L; ++k) out[k] /= s;                                       \
+        } else { /* a product by 1 / s, as the cpu kernel: a vector division costs several products */  \
+            const IN_T inv = (IN_T)1 / s;                                                            \
+            for (long k = 0; k < nv; ++k) TS_VSTORE(TS_VLOAD(k, out) * inv, k, out);                 \
+            for (long k = nv * TS_VN; k < L; ++k) out[k] *= inv;                                     \
         }                                                                                            \
     }
 
