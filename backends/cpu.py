@@ -14,7 +14,7 @@ never holds a kernel up (Note [Thread pool] in ``kernels/cpu/pool.h``).
 from ..dispatch.backend import Backend
 from ..dispatch.device import register_backend
 from ..dispatch.dtypes import DTYPES
-from ..dispatch.registry import BUILTIN_CPU_BINARY, BUILTIN_CPU_REDUCE, register_kernel
+from ..dispatch.registry import BUILTIN_CPU_BINARY, BUILTIN_CPU_MATMUL, BUILTIN_CPU_REDUCE, register_kernel
 from ..kernels import optable
 
 _cpu = None  # tensorswitch._cpu, imported in initialize()
@@ -496,6 +496,7 @@ def register():
                "avg_pool2d_backward": avg_pool2d_backward, "take_along_axis": take_along_axis,
                "scatter_add": scatter_add, "nll_log_softmax": nll_log_softmax,
                "nll_log_softmax_backward": nll_log_softmax_backward, "linear": linear}
+    BUILTIN_CPU_MATMUL.add(matmul)
     reduce_codes = {name: i for i, name in enumerate(module.reduce_ops)}
     for name in optable.REDUCTIONS:
         kernels[name] = _reduction(name, module.reduce_rows, reduce_codes.get(name))

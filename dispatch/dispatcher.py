@@ -15,7 +15,8 @@ import numpy as np
 from . import errors
 from .device import call_hook
 from .dtypes import DTYPES, INT_RANGE, REAL_OF, WEAK, _PROMOTE, default_float, default_int, scalar_dtype
-from .registry import BUILTIN_CPU_BINARY as _CPU_BINARY, BUILTIN_CPU_REDUCE as _CPU_REDUCE
+from .registry import BUILTIN_CPU_BINARY as _CPU_BINARY, BUILTIN_CPU_MATMUL as _CPU_MATMUL
+from .registry import BUILTIN_CPU_REDUCE as _CPU_REDUCE
 from .registry import LAUNCHED_BINARY as _LAUNCHED_BINARY, log, registry
 from .shapes import MAX_NDIM, normalize_axes, normalize_axis  # noqa: F401  (normalize_axes: re-exported)
 from .tensor import GradTensor, Tensor, _RawTensor, contiguous_strides, make_tensor, writable_check
@@ -595,6 +596,17 @@ def _reduce_new(*args):
     return _reduce_new(*args)
 
 
+def _matmul_new(*args):
+    """kernels/cpu/module.cpp's matmul_new, bound on first use, as _binary_new is."""
+    global _matmul_new
+    from .. import _cpu
+    from .autograd import _load_track_fast
+
+    _load_track_fast()
+    _matmul_new = _cpu.matmul_new
+    return _matmul_new(*args)
+
+
 def _make_binary(op):
     kernels = registry.by_op[op]
     bool_out = _ELEMENTWISE[op].bool_out
@@ -1030,6 +1042,10 @@ def matmul(a, b):
             device = a.device
             kernel = _fast.get(("matmul", device.type, a.dtype))
             if kernel is not None:
+                if kernel in _CPU_MATMUL:  # the built-in cpu kernel: memory, tensor and product in one call
+                    out = _matmul_new(a.dtype.code, a, b, device.buffer_type, a.dtype)
+                    if out is not NotImplemented:
+                        return out
                 out = empty((shape_a[0], shape_b[1]), a.dtype, device)
                 if out.size:
                     kernel(out, a, b)

@@ -241,6 +241,9 @@ BUILTIN_CPU_BINARY = {}
 #: the built-in cpu reduction kernels -> their reduction code (the C++ module's reduce_ops): the dispatcher reduces
 #: all of a contiguous tensor in one C call (reduce_new, kernels/cpu/module.cpp)
 BUILTIN_CPU_REDUCE = {}
+#: the built-in cpu matmul kernel (one element): the dispatcher multiplies two BLAS-ready matrices in one C call
+#: (matmul_new, kernels/cpu/module.cpp)
+BUILTIN_CPU_MATMUL = set()
 #: binary elementwise kernels of a backend that launches them (opencl) -> {device index: (contiguous launch,
 #: broadcast-b launch, work-group size, allocate)}, filled by the backend on a device's first use of the kernel: the
 #: dispatcher then makes the result and launches in one C call (launch_binary, kernels/cpu/module.cpp)

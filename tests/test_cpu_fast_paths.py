@@ -395,3 +395,23 @@ def test_binary_of_a_permuted_dense_layout_in_one_call(dtype, rng):
         assert got.strides == x.T.strides
     flipped = x[::-1].T  # negative strides: not one run from the offset; the general path
     np.testing.assert_array_equal((flipped == flipped).numpy(), np.ones(h[::-1].T.shape, bool))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int32", "complex64"])
+def test_matrix_products_in_one_call(dtype, rng):
+    """matmul_new: BLAS-ready matrices (row-major, transposed, a row or column vector, at an offset) multiplied into
+    a new tensor in one C call; other layouts (a gap between rows, a column step) still right through the Python
+    path's copies; against NumPy."""
+    def host(shape):
+        return (rng.standard_normal(shape) * 3).astype(dtype)
+
+    h, g, big = host((7, 5)), host((5, 6)), host((12, 14))
+    x, w, b = ts.asarray(h), ts.asarray(g), ts.asarray(big)
+    cases = [(x, w, h, g), (w.T, x.T, g.T, h.T), (x[:1], w, h[:1], g), (x, w[:, :1], h, g[:, :1]),
+             (b[2:9, 3:8], w, big[2:9, 3:8], g), (b[::2, :5], w, big[::2, :5], g), (x, b[:5, ::2], h, big[:5, ::2])]
+    tol = 1e-4 if dtype in ("float32", "complex64") else 1e-10
+    for ta, tb, na, nb in cases:
+        got = ta @ tb
+        assert got.shape == (na.shape[0], nb.shape[1]) and got.is_contiguous
+        np.testing.assert_allclose(got.numpy(), na @ nb, rtol=tol, atol=tol)
+    assert (x[:0] @ w).shape == (0, 6)
