@@ -385,14 +385,17 @@ def _softmax(log):
             from ..dispatch.dispatcher import contiguous
 
             x = contiguous(x)
-        outer = 1
-        for s in x.shape[:axis]:
-            outer *= s
-        inner = 1
-        for s in x.shape[axis + 1:]:
-            inner *= s
-        _cpu.softmax(log, x.dtype.code, x.buffer.handle, x.offset, out.buffer.handle, out.offset, outer,
-                     x.shape[axis], inner)
+        shape = x.shape
+        n = shape[axis]
+        if axis == len(shape) - 1:  # the common case, rows: no products to take (out is not empty, so n > 0)
+            outer, inner = x.size // n, 1
+        else:
+            outer = inner = 1
+            for s in shape[:axis]:
+                outer *= s
+            for s in shape[axis + 1:]:
+                inner *= s
+        _cpu.softmax(log, x.dtype.code, x.buffer.handle, x.offset, out.buffer.handle, out.offset, outer, n, inner)
     return kernel
 
 
