@@ -201,8 +201,8 @@ def _allocate_again(device, nbytes, shape, dt, exc):
     raise errors.out_of_memory(device, nbytes, what, limit, cause) from None
 
 
-def empty(shape, dt, device, grad=False):
-    """A new contiguous tensor (uninitialised); ``grad``: see ``_fresh``."""
+def _layout(shape):
+    """(contiguous strides, size) of ``shape``, from the cache."""
     layout = _layouts.get(shape)
     if layout is None:
         if len(_layouts) > 8192:
@@ -211,6 +211,12 @@ def empty(shape, dt, device, grad=False):
         for s in shape:
             size *= s
         layout = _layouts[shape] = (contiguous_strides(shape), size)
+    return layout
+
+
+def empty(shape, dt, device, grad=False):
+    """A new contiguous tensor (uninitialised); ``grad``: see ``_fresh``."""
+    layout = _layouts.get(shape) or _layout(shape)
     return _fresh(shape, layout[0], layout[1], dt, device, grad)
 
 
@@ -993,10 +999,15 @@ def make_reduction(op):
             kernel = kernels.get((device.type, dt))
             rdt = result[dt]
             if axes and kernel is not None and x.size and (rdt is dt or rdt in device.supported_dtypes()):
-                if axis is None and not keepdims and x.is_contiguous:
+                if not keepdims and x.is_contiguous and (axis is None or axes[0] == ndim - 1):
                     code = _CPU_REDUCE.get(kernel)
                     if code is not None:  # the built-in cpu kernel: memory, tensor and loop in one call
-                        out = _reduce_new(code, dt.code, rdt.code, x, device.buffer_type, rdt)
+                        if axis is None:
+                            out = _reduce_new(code, dt.code, rdt.code, x, device.buffer_type, rdt, 1, (), ())
+                        else:  # the last axis: rows of contiguous elements
+                            strides, size = _layout(out_shape)
+                            out = _reduce_new(code, dt.code, rdt.code, x, device.buffer_type, rdt, size, out_shape,
+                                              strides)
                         if out is not NotImplemented:
                             return out
                 out = _fresh((), (), 1, rdt, device) if axis is None else empty(out_shape, rdt, device)

@@ -368,6 +368,16 @@ def test_reductions_of_all_of_a_tensor_in_one_call(op, dtype, rng):
         assert got.shape == () and type(got) is ts.Tensor
         np.testing.assert_allclose(got.numpy(), want, rtol={"float16": 1e-3, "float64": 1e-12}.get(dtype, 1e-5))
         assert getattr(ts, op)(x, keepdims=True).shape == (1,)
+    # the last axis (reduce_new's rows): 2-D and 3-D, at an offset, each row's own NaN
+    h = (rng.standard_normal((3, 4, 9)) * (0.01 if op == "prod" else 3) + (op == "prod")).astype(dtype)
+    if dtype.startswith("float"):
+        h[1, 2, 5] = np.nan
+    for t, n in ((ts.asarray(h), h), (ts.asarray(h)[1:], h[1:]), (ts.asarray(h)[2, 1:], h[2, 1:])):
+        for axis in (-1, t.ndim - 1):
+            got = getattr(ts, op)(t, axis=axis)
+            want = getattr(np, op)(n, axis=axis)
+            assert got.shape == want.shape and got.is_contiguous
+            np.testing.assert_allclose(got.numpy(), want, rtol={"float16": 1e-3, "float64": 1e-12}.get(dtype, 1e-5))
 
 
 def optable_dtypes(op):

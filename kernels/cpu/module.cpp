@@ -1857,24 +1857,28 @@ PyObject* reduce_rows(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
     Py_RETURN_NONE;
 }
 
-// reduce_new(op, dtype, out dtype, x, buffer type, out dtype): the dispatcher's fast path of a reduction of all of
-// a contiguous cpu tensor (reduce_op in dispatch/dispatcher.py) in one call: the 0-d result's memory, its Tensor and
-// the loop.  NotImplemented: the Python path does it.
+// reduce_new(op, dtype, out dtype, x, buffer type, out dtype, rows, out shape, out strides): the dispatcher's fast
+// path of a reduction of a contiguous cpu tensor (reduce_op in dispatch/dispatcher.py), all of it (rows 1, shape
+// and strides ()) or its last axis (rows: the result's size, its contiguous layout), in one call: the result's
+// memory, its Tensor and the loop.  NotImplemented: the Python path does it.
 PyObject* reduce_new(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
-    if (nargs != 6) {
-        PyErr_SetString(PyExc_TypeError, "reduce_new takes 6 arguments");
+    if (nargs != 9) {
+        PyErr_SetString(PyExc_TypeError, "reduce_new takes 9 arguments");
         return nullptr;
     }
-    const int which[] = {0, 1, 2};
-    int64_t v[3];
-    if (!int_args(args, nargs, v, which, 3)) return nullptr;
+    const int which[] = {0, 1, 2, 6};
+    int64_t v[4];
+    if (!int_args(args, nargs, v, which, 4)) return nullptr;
     if (!ts::track_ready() || !PyType_Check(args[4])) Py_RETURN_NOTIMPLEMENTED;
     PyObject *xbuf, *xoff, *shape, *strides, *size, *device;
     ts::tensor_layout(args[3], &xbuf, &xoff, &shape, &strides, &size, &device);
     if (!xbuf || !xoff || !size || !device || !PyTuple_Check(xbuf) || PyTuple_GET_SIZE(xbuf) < 1)
         Py_RETURN_NOTIMPLEMENTED;
-    const int64_t op = v[0], n = PyLong_AsLongLong(size), xo = PyLong_AsLongLong(xoff);
+    const int64_t op = v[0], total = PyLong_AsLongLong(size), xo = PyLong_AsLongLong(xoff), rows = v[3];
     if (PyErr_Occurred()) return nullptr;
+    if (rows <= 0 || total <= 0 || total % rows || !PyTuple_Check(args[7]) || !PyTuple_Check(args[8]))
+        Py_RETURN_NOTIMPLEMENTED;
+    const int64_t n = total / rows;
     const int dt = static_cast<int>(v[1]), odt = static_cast<int>(v[2]);
     PyObject* out = nullptr;
     try {
@@ -1882,20 +1886,20 @@ PyObject* reduce_new(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
         const std::string& name = kReduceOps[op];
         if (odt != reduce_out_dtype(name, dt))
             throw std::invalid_argument("reduce_new: the out dtype code does not match " + name);
-        char* xp = contiguous_operand(PyTuple_GET_ITEM(xbuf, 0), xo, n, dt, "reduce_new: x");
+        char* xp = contiguous_operand(PyTuple_GET_ITEM(xbuf, 0), xo, total, dt, "reduce_new: x");
         if (!xp) return nullptr;
-        PyObject* empty = PyTuple_New(0);
-        PyObject* one = PyLong_FromLong(1);
-        if (empty && one)
-            out = new_result(static_cast<size_t>(itemsize(odt)), args[4], device, empty, empty, args[5], one, false);
-        Py_XDECREF(empty);
-        Py_XDECREF(one);
+        PyObject* count = PyLong_FromLongLong(rows);
+        if (count)
+            out = new_result(static_cast<size_t>(rows) * static_cast<size_t>(itemsize(odt)), args[4], device, args[7],
+                             args[8], args[5], count, false);
+        Py_XDECREF(count);
         if (!out) {
             if (PyErr_Occurred()) return nullptr;
             Py_RETURN_NOTIMPLEMENTED;
         }
-        MaybeRelease r(n);
-        reduce_dtype(name, dt, xp, Shape{}, Shape{}, Shape{n}, Shape{1}, data_of(Memory(result_memory(out))));
+        const Shape os = rows == 1 ? Shape{} : Shape{rows}, ost = rows == 1 ? Shape{} : Shape{n};
+        MaybeRelease r(total);
+        reduce_dtype(name, dt, xp, os, ost, Shape{n}, Shape{1}, data_of(Memory(result_memory(out))));
     } catch (py::error_already_set& e) {
         e.restore();
         Py_XDECREF(out);
@@ -2014,8 +2018,8 @@ PyMethodDef fast_methods[] = {
      "reduce_rows(op, dtype, out_dtype, rows, n, out, out_offset, x, x_offset): reduction number op (of reduce_ops) "
      "of each of the rows of n contiguous elements of x into out"},
     {"reduce_new", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)(void)>(&reduce_new)), METH_FASTCALL,
-     "reduce_new(op, dtype, out_dtype, x, buffer_type, out_dtype_object): reduction number op of all of contiguous x "
-     "into a new 0-d tensor"},
+     "reduce_new(op, dtype, out_dtype, x, buffer_type, out_dtype_object, rows, out_shape, out_strides): reduction "
+     "number op of the rows of contiguous x (all of it, or its last axis) into a new tensor"},
     {"matmul_new", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)(void)>(&matmul_new)), METH_FASTCALL,
      "matmul_new(dtype, a, b, buffer_type, dtype_object): the product of two BLAS-ready matrices as a new tensor"},
     {"allocate", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)(void)>(&allocate_fast)), METH_FASTCALL,
