@@ -569,48 +569,27 @@ def _out_of_range_int(op, a, b):
     raise errors.scalar_out_of_range(op, value, dt, lo, hi)
 
 
-def _binary_new(*args):
-    """kernels/cpu/module.cpp's binary_new, bound on first use (the extension loads with the cpu backend)."""
-    global _binary_new
-    from .. import _cpu
-    from .autograd import _load_track_fast
+def _bound_on_first_use(name):
+    """kernels/cpu/module.cpp's one-call entry point ``name``, loaded on first use (the extension loads with the cpu
+    backend; init_track fills the classes and slot offsets it writes, Note [Recording in C]): the first call rebinds
+    the module global ``_name`` to the C function, so later calls go straight to it."""
+    def first_call(*args):
+        from .. import _cpu
+        from .autograd import _load_track_fast
 
-    _load_track_fast()  # init_track: the classes and slot offsets binary_new fills (Note [Recording in C])
-    _binary_new = _cpu.binary_new
-    return _binary_new(*args)
+        _load_track_fast()
+        fn = getattr(_cpu, name)
+        globals()["_" + name] = fn
+        return fn(*args)
 
-
-def _launch_binary(*args):
-    """kernels/cpu/module.cpp's launch_binary, bound on first use, as _binary_new is."""
-    global _launch_binary
-    from .. import _cpu
-    from .autograd import _load_track_fast
-
-    _load_track_fast()
-    _launch_binary = _cpu.launch_binary
-    return _launch_binary(*args)
+    first_call.__name__ = first_call.__qualname__ = "_" + name
+    return first_call
 
 
-def _reduce_new(*args):
-    """kernels/cpu/module.cpp's reduce_new, bound on first use, as _binary_new is."""
-    global _reduce_new
-    from .. import _cpu
-    from .autograd import _load_track_fast
-
-    _load_track_fast()
-    _reduce_new = _cpu.reduce_new
-    return _reduce_new(*args)
-
-
-def _matmul_new(*args):
-    """kernels/cpu/module.cpp's matmul_new, bound on first use, as _binary_new is."""
-    global _matmul_new
-    from .. import _cpu
-    from .autograd import _load_track_fast
-
-    _load_track_fast()
-    _matmul_new = _cpu.matmul_new
-    return _matmul_new(*args)
+_binary_new = _bound_on_first_use("binary_new")        # a cpu elementwise op: memory, tensor and loop
+_launch_binary = _bound_on_first_use("launch_binary")  # a launched (opencl) binary op: memory, tensor and launch
+_reduce_new = _bound_on_first_use("reduce_new")        # a cpu reduction of all or the last axis
+_matmul_new = _bound_on_first_use("matmul_new")        # a cpu product of two BLAS-ready matrices
 
 
 def _make_binary(op):

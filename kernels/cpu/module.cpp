@@ -1577,6 +1577,23 @@ PyObject* track_node(PyObject* name, PyObject* formula, PyObject* out, PyObject*
 }  // namespace ts
 namespace {
 
+// The C++ exception being handled, as the Python error (call inside a catch block; the one-call entry points'
+// shared tail): py::error_already_set restored, std::out_of_range as IndexError (a bounds check), any other
+// std::exception as ValueError.
+void raise_current() {
+    try {
+        throw;
+    } catch (py::error_already_set& e) {
+        e.restore();
+    } catch (const std::out_of_range& e) {
+        PyErr_SetString(PyExc_IndexError, e.what());
+    } catch (const std::exception& e) {
+        PyErr_SetString(PyExc_ValueError, e.what());
+    } catch (...) {
+        PyErr_SetString(PyExc_RuntimeError, "an unknown C++ exception in tensorswitch's cpu module");
+    }
+}
+
 // A new tensor over ``nbytes`` of fresh cpu memory: the Buffer tuple (handle, nbytes, device, version) of
 // dispatch/backend.py and its Tensor (a GradTensor that requires grad when ``grad``).  nullptr with no exception set
 // when the pool has no memory (the Python path then empties the cache, retries and words the error).
@@ -1658,12 +1675,8 @@ PyObject* binary_result(int op, int dt, int odt, PyObject* a, PyObject* bt, int6
             MaybeRelease r(n * cost);
             fn->run(d, p, cost);
         }
-    } catch (py::error_already_set& e) {
-        e.restore();
-        Py_XDECREF(out);
-        return nullptr;
-    } catch (const std::exception& e) {
-        PyErr_SetString(PyExc_ValueError, e.what());
+    } catch (...) {
+        raise_current();
         Py_XDECREF(out);
         return nullptr;
     }
@@ -1900,12 +1913,8 @@ PyObject* reduce_new(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
         const Shape os = rows == 1 ? Shape{} : Shape{rows}, ost = rows == 1 ? Shape{} : Shape{n};
         MaybeRelease r(total);
         reduce_dtype(name, dt, xp, os, ost, Shape{n}, Shape{1}, data_of(Memory(result_memory(out))));
-    } catch (py::error_already_set& e) {
-        e.restore();
-        Py_XDECREF(out);
-        return nullptr;
-    } catch (const std::exception& e) {
-        PyErr_SetString(PyExc_ValueError, e.what());
+    } catch (...) {
+        raise_current();
         Py_XDECREF(out);
         return nullptr;
     }
@@ -1973,16 +1982,8 @@ PyObject* matmul_new(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
         char* op_ = data_of(Memory(result_memory(out)));
         MaybeRelease r(M * N * K);
         TS_DISPATCH_ALL(dt, matmul_typed<T>(Shape{}, op_, ap, Shape{}, ars, acs, bp, Shape{}, brs, bcs, M, N, K));
-    } catch (py::error_already_set& e) {
-        e.restore();
-        Py_XDECREF(out);
-        return nullptr;
-    } catch (const std::out_of_range& e) {
-        PyErr_SetString(PyExc_IndexError, e.what());
-        Py_XDECREF(out);
-        return nullptr;
-    } catch (const std::exception& e) {
-        PyErr_SetString(PyExc_ValueError, e.what());
+    } catch (...) {
+        raise_current();
         Py_XDECREF(out);
         return nullptr;
     }
