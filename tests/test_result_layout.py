@@ -218,3 +218,18 @@ def test_mixed_layouts_of_a_transpose(device, rng, shape):
     _check(ts.asarray(w.T, copy=True), np.ascontiguousarray(g.T))
     _check(b.T[1:, :-3].astype(ts.float64), big.T[1:, :-3].astype(np.float64))
     _check(x[None] + w.T[None], h[None] + g.T[None])
+
+
+@pytest.mark.parametrize("cols", [3, 16, 31, 32, 33, 64, 100, 515])
+def test_unary_ops_of_every_other_element(device, rng, cols):
+    """x[:, ::2] and x[::2] (opencl's NAME_vrows: the even lanes of two loads, never past a row's last element;
+    the last vector of a row gathered), at row lengths around the vector width, against NumPy."""
+    h = np.abs(_host(rng, (5, 2 * cols + 1))) * np.float32(0.3)  # >= 0 for sqrt, small for exp
+    x = ts.asarray(h, device=device)
+    flat = ts.asarray(h.ravel(), device=device)
+    for t, n in ((x[:, ::2], h[:, ::2]), (x[:, 1::2], h[:, 1::2]), (flat[::2], h.ravel()[::2]),
+                 (x[::2, ::2], h[::2, ::2])):
+        assert not t.is_contiguous
+        np.testing.assert_allclose(ts.exp(t).numpy(), np.exp(n), rtol=2e-6)
+        np.testing.assert_allclose(ts.sqrt(t).numpy(), np.sqrt(n), rtol=2e-6)
+        np.testing.assert_allclose(ts.tanh(t).numpy(), np.tanh(n), rtol=2e-6, atol=1e-7)

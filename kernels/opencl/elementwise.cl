@@ -122,8 +122,9 @@
     }
 
 /* NAME_vrows: the rows of Note [Row kernels] for the ops of Note [Vector elementwise kernels], TS_VN elements at
- * a time: vector loads and stores where the row is contiguous, a gather into (and scatter from) a private vector
- * otherwise, so that the math runs on vectors either way. */
+ * a time: vector loads and stores where the row is contiguous, the even lanes of two loads where it takes every other
+ * element, a gather into (and scatter from) a private vector otherwise, so that the math runs on vectors either
+ * way. */
 #define TS_UNARY_VEC_ROWS(NAME, VN)                                                                      \
     __kernel void NAME##_vrows(__global IN_T* out, long out_off, __global const IN_T* x, long x_off,   \
                                __global const long* meta, long ndim, long os, long xs, long inner,   \
@@ -139,6 +140,11 @@
             TS_CAT(IN_T, VN) v;                                                                      \
             if (xs == 1) {                                                                           \
                 v = vload##VN(j, i);                                                                 \
+            } else if (xs == 2 && j + 1 < nv) {                                                      \
+                /* every other element (x[:, ::2]): two contiguous loads, their even lanes; not for the  \
+                 * last vector, whose second load would read one element past the row */             \
+                const TS_CAT(IN_T, VN) v0 = vload##VN(2 * j, i), v1 = vload##VN(2 * j + 1, i);      \
+                v = (TS_CAT(IN_T, VN))(v0.even, v1.even);                                            \
             } else {                                                                                 \
                 for (int l = 0; l < VN; ++l) lanes[l] = i[(j * VN + l) * xs];                        \
                 v = vload##VN(0, lanes);                                                             \
