@@ -724,9 +724,9 @@ def _reduction(op):
         if (not unit and rows is None and extent > 32 and x.size >= _COPY_BEFORE_REDUCING and not x.is_contiguous
                 and dev.cpu):
             # Note [Strided reductions]: a row-major copy first, then the contiguous kernels
-            dense, handle = _dense_copy(dev, x)
-            copy = _Strided(dense.buffer, 0, x.shape, dense.strides, x.dtype, x.size)
-            kernel(out, copy, axes)
+            from ..dispatch.dispatcher import contiguous
+
+            kernel(out, contiguous(x), axes)
             return
         local = dev.reduce_local
         vn = dev.vector_width.get(dtype) if vector else None
@@ -841,17 +841,6 @@ def matmul(out, a, b):
 # takes the vector kernels (Note [Vector reductions]).  Reductions that do not care about order (not argmax/argmin)
 # walk the reduced dims in memory order anyway (reduce_plan's any_order), so x.T.sum() needs no copy.
 _COPY_BEFORE_REDUCING = 1 << 14
-
-
-class _Strided:
-    """A tensor-like layout over a buffer, for a kernel adapter: the reduction of a row-major copy."""
-
-    __slots__ = ("buffer", "offset", "shape", "strides", "dtype", "size", "is_contiguous")
-
-    def __init__(self, buffer, offset, shape, strides, dtype, size):
-        self.buffer, self.offset, self.shape, self.strides, self.dtype, self.size = (buffer, offset, shape, strides,
-                                                                                    dtype, size)
-        self.is_contiguous = True
 
 
 class _Dense:
