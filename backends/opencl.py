@@ -445,7 +445,8 @@ def _name(dev):
         return f"opencl:{dev.index}"
 
 
-# one letter per kernel argument for tensorswitch._opencl.Launcher: buffers, local buffers, scalars by type
+# one letter per kernel argument for tensorswitch._opencl.Launcher (its ``kinds``): m buffers, l local buffers, and
+# the scalars of _SCALAR_ARGS (not NumPy's type characters: int64's is "l" or "q" by platform)
 _ARG_KINDS = {"long": "q", "ulong": "Q", "int": "i", "uint": "I", "float": "f", "double": "d", "float2": "F",
               "double2": "D"}
 
@@ -456,8 +457,7 @@ def _launcher(dev, kernel):
     if _Launcher is None:
         return _PyOpenCLLauncher(dev, kernel)
     kinds = []
-    for i in range(kernel.num_args):
-        type_name = kernel.get_arg_info(i, cl.kernel_arg_info.TYPE_NAME).strip()
+    for i, type_name in enumerate(_arg_types(kernel)):
         if type_name.endswith("*"):
             local = kernel.get_arg_info(i, cl.kernel_arg_info.ADDRESS_QUALIFIER) == cl.kernel_arg_address_qualifier.LOCAL
             kinds.append("l" if local else "m")
@@ -505,9 +505,13 @@ _Launcher, _LaunchError = None, Exception  # set by OpenCLBackend._initialize, o
 def _function(program, name):
     """The kernel object, with its scalar argument types set once so that calls may pass Python numbers."""
     kernel = cl.Kernel(program, name)
-    types = [kernel.get_arg_info(i, cl.kernel_arg_info.TYPE_NAME).strip() for i in range(kernel.num_args)]
-    kernel.set_scalar_arg_dtypes([None if t.endswith("*") else _SCALAR_ARGS[t] for t in types])
+    kernel.set_scalar_arg_dtypes([None if t.endswith("*") else _SCALAR_ARGS[t] for t in _arg_types(kernel)])
     return kernel
+
+
+def _arg_types(kernel):
+    """The OpenCL C type names of ``kernel``'s arguments (built with -cl-kernel-arg-info)."""
+    return [kernel.get_arg_info(i, cl.kernel_arg_info.TYPE_NAME).strip() for i in range(kernel.num_args)]
 
 
 _cache = KernelCache(_build, _function)

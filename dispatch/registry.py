@@ -239,7 +239,7 @@ log = logging.getLogger("tensorswitch.dispatch")
 #: plugin registers for "cpu" instead is not in here and runs as any other
 BUILTIN_CPU_BINARY = {}
 #: the built-in cpu reduction kernels -> their reduction code (the C++ module's reduce_ops): the dispatcher reduces
-#: all of a contiguous tensor in one C call (reduce_new, kernels/cpu/module.cpp)
+#: all of a contiguous tensor, or its last axis, in one C call (reduce_new, kernels/cpu/module.cpp)
 BUILTIN_CPU_REDUCE = {}
 #: the built-in cpu matmul kernel (one element): the dispatcher multiplies two BLAS-ready matrices in one C call
 #: (matmul_new, kernels/cpu/module.cpp)

@@ -128,17 +128,24 @@ def test_the_one_call_path_hands_failures_to_the_python_path(dev, monkeypatch):
     if spec is None:
         pytest.skip("the one-call path is not used on this system")
 
+    calls = []
+
     def no_memory(nbytes):
+        calls.append("allocate")
         raise MemoryError("from the test")
 
     class Refuses:
         def __call__(self, *args):
+            calls.append("launch")
             raise RuntimeError("from the test")
 
-    for broken in ((spec[0], spec[1], spec[2], no_memory), (Refuses(), Refuses(), spec[2], spec[3])):
+    for broken, what in (((spec[0], spec[1], spec[2], no_memory), "allocate"),
+                         ((Refuses(), Refuses(), spec[2], spec[3]), "launch")):
         monkeypatch.setitem(LAUNCHED_BINARY[kernel], a.device.index, broken)
+        calls.clear()
         np.testing.assert_array_equal(host(a + a), np.arange(5, dtype=np.float32) * 2)
         np.testing.assert_array_equal(host(a + 1.0), np.arange(5, dtype=np.float32) + 1)
+        assert calls == [what, what]  # the one-call path was tried, and the Python path answered
 
 
 def test_without_the_c_launcher_everything_still_runs():

@@ -1594,16 +1594,11 @@ void raise_current() {
     }
 }
 
-// A new tensor over ``nbytes`` of fresh cpu memory: the Buffer tuple (handle, nbytes, device, version) of
-// dispatch/backend.py and its Tensor (a GradTensor that requires grad when ``grad``).  nullptr with no exception set
-// when the pool has no memory (the Python path then empties the cache, retries and words the error).
-PyObject* new_result(size_t nbytes, PyObject* buffer_type_obj, PyObject* device, PyObject* shape, PyObject* strides,
-                     PyObject* out_dtype, PyObject* size, bool grad) {
-    PyObject* mem = allocate(nbytes);
-    if (!mem) {
-        PyErr_Clear();
-        return nullptr;
-    }
+// A new tensor over memory ``handle`` (any backend's; a reference is stolen) of ``nbytes``: the Buffer tuple
+// (handle, nbytes, device, version) of dispatch/backend.py and its Tensor (a GradTensor that requires grad when
+// ``grad``).  nullptr with an exception set when it cannot be made.
+PyObject* wrap_result(PyObject* handle, size_t nbytes, PyObject* buffer_type_obj, PyObject* device, PyObject* shape,
+                      PyObject* strides, PyObject* out_dtype, PyObject* size, bool grad) {
     PyObject* version = PyList_New(1);
     PyObject* count = PyLong_FromSize_t(nbytes);
     auto* buffer_type = reinterpret_cast<PyTypeObject*>(buffer_type_obj);
@@ -1611,11 +1606,11 @@ PyObject* new_result(size_t nbytes, PyObject* buffer_type_obj, PyObject* device,
     if (!buffer) {
         Py_XDECREF(version);
         Py_XDECREF(count);
-        Py_DECREF(mem);
+        Py_DECREF(handle);
         return nullptr;
     }
     PyList_SET_ITEM(version, 0, PyLong_FromLong(0));
-    PyTuple_SET_ITEM(buffer, 0, mem);
+    PyTuple_SET_ITEM(buffer, 0, handle);
     PyTuple_SET_ITEM(buffer, 1, count);
     Py_INCREF(device);
     PyTuple_SET_ITEM(buffer, 2, device);
@@ -1623,6 +1618,18 @@ PyObject* new_result(size_t nbytes, PyObject* buffer_type_obj, PyObject* device,
     PyObject* out = ts::new_tensor(buffer, shape, strides, out_dtype, device, size, grad);
     Py_DECREF(buffer);
     return out;
+}
+
+// wrap_result over ``nbytes`` of fresh cpu memory.  nullptr with no exception set when the pool has no memory (the
+// Python path then empties the cache, retries and words the error).
+PyObject* new_result(size_t nbytes, PyObject* buffer_type_obj, PyObject* device, PyObject* shape, PyObject* strides,
+                     PyObject* out_dtype, PyObject* size, bool grad) {
+    PyObject* mem = allocate(nbytes);
+    if (!mem) {
+        PyErr_Clear();
+        return nullptr;
+    }
+    return wrap_result(mem, nbytes, buffer_type_obj, device, shape, strides, out_dtype, size, grad);
 }
 
 // The memory of a tensor new_result made (borrowed).
@@ -1769,29 +1776,14 @@ PyObject* launch_binary(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
     PyObject* nbytes = PyLong_FromLongLong(n * itemsize_out);
     if (!nbytes) return nullptr;
     PyObject* handle = PyObject_CallOneArg(PyTuple_GET_ITEM(spec, 3), nbytes);
+    Py_DECREF(nbytes);
     if (!handle) {  // out of memory: the Python path empties the cache, retries and words the error
-        Py_DECREF(nbytes);
         PyErr_Clear();
         Py_RETURN_NOTIMPLEMENTED;
     }
-    PyObject* version = PyList_New(1);
-    auto* buffer_type = reinterpret_cast<PyTypeObject*>(buffer_type_obj);
-    PyObject* buffer = version ? buffer_type->tp_alloc(buffer_type, 4) : nullptr;
-    if (!buffer) {
-        Py_XDECREF(version);
-        Py_DECREF(nbytes);
-        Py_DECREF(handle);
-        return nullptr;
-    }
-    PyList_SET_ITEM(version, 0, PyLong_FromLong(0));
-    Py_INCREF(handle);
-    PyTuple_SET_ITEM(buffer, 0, handle);  // (handle, nbytes, device, version): dispatch/backend.py's Buffer
-    PyTuple_SET_ITEM(buffer, 1, nbytes);
-    Py_INCREF(device);
-    PyTuple_SET_ITEM(buffer, 2, device);
-    PyTuple_SET_ITEM(buffer, 3, version);
-    PyObject* out = ts::new_tensor(buffer, shape, strides, out_dtype, device, size, false);
-    Py_DECREF(buffer);
+    Py_INCREF(handle);  // one reference for the Buffer, one for the launch below
+    PyObject* out = wrap_result(handle, static_cast<size_t>(n * itemsize_out), buffer_type_obj, device, shape, strides,
+                                out_dtype, size, false);
     if (!out) {
         Py_DECREF(handle);
         return nullptr;
