@@ -14,9 +14,10 @@ Any number of Python threads may use a device at once.  Its state (context, queu
 threads gave ``INVALID_CONTEXT`` when one thread's buffer met the other's queue).  Each device's ``lock`` (an RLock)
 covers what is not safe to share: a launch, because PyOpenCL sets a kernel object's arguments and enqueues it in
 two steps, and another thread setting the same kernel's arguments in between would run it on the wrong buffers
-(PyOpenCL's documentation says as much for ``Kernel.__call__``); an allocation with its statistics; and the
-insertion and eviction of cached layouts (look-ups are plain dict reads, safe under the GIL).  The queue itself is
-thread-safe, as OpenCL promises for everything but ``clSetKernelArg``.
+(PyOpenCL's documentation says as much for ``Kernel.__call__``), and the insertion and eviction of cached layouts
+(look-ups are plain dict reads, safe under the GIL).  The queue itself is thread-safe, as OpenCL promises for
+everything but ``clSetKernelArg``.  Allocations need no lock of ours: PyOpenCL's pool and our statistics change
+under the GIL (Note [OpenCL allocations] in kernels/opencl/launch.cpp).
 
 Note [OpenCL errors]
 ~~~~~~~~~~~~~~~~~~~~
@@ -80,8 +81,8 @@ class OpenCLBackend(Backend):
             self._reason = f"pyopencl cannot be imported ({exc}); install it with: {self.install_hint}"
             return
         cl = pyopencl
-        global _Launcher, _LaunchError
-        _Launcher, _LaunchError = _bind_launches()
+        global _Launcher, _LaunchError, _Allocator
+        _Launcher, _LaunchError, _Allocator = _bind_launches()
         try:
             platforms = cl.get_platforms()
         except cl.Error:
@@ -152,7 +153,7 @@ class OpenCLBackend(Backend):
         with dev.lock:
             active, managed = dev.pool.active_bytes, dev.pool.managed_bytes
             return {"allocated_bytes": active, "cached_bytes": max(0, managed - active),
-                    "peak_allocated_bytes": max(dev.peak, active), "allocation_count": dev.allocations,
+                    "peak_allocated_bytes": max(dev.allocator.peak, active), "allocation_count": dev.allocator.count,
                     "device_total_bytes": total}
 
     def copy_in(self, handle, offset, host, index):
@@ -207,9 +208,10 @@ class _Device:
         self.context = cl.Context([cl_device])
         self.queue = cl.CommandQueue(self.context)  # in order: pooled memory is reused safely in queue order
         self.pool = MemoryPool(ImmediateAllocator(self.queue))
-        self.lock = threading.RLock()  # launches, allocations, cache inserts: see Note [OpenCL threads]
+        self.lock = threading.RLock()  # launches, cache inserts: see Note [OpenCL threads]
         self.max_alloc = int(cl_device.max_mem_alloc_size)
-        self.peak = self.allocations = 0
+        # every allocation of the device, with its statistics (Note [OpenCL allocations] in kernels/opencl/launch.cpp)
+        self.allocator = _Allocator(self.pool, self.max_alloc)
         ext = cl_device.extensions.split()
         self.fp64, self.fp16 = "cl_khr_fp64" in ext, "cl_khr_fp16" in ext
         self.cpu = bool(cl_device.type & cl.device_type.CPU)
@@ -236,21 +238,15 @@ class _Device:
         if nbytes > self.max_alloc:  # PyOpenCL would say INVALID_BUFFER_SIZE, or fail to convert the size at all
             raise MemoryError(f"opencl:{self.index}: {nbytes} bytes asked for in one buffer; the device's largest "
                               f"single allocation (CL_DEVICE_MAX_MEM_ALLOC_SIZE) is {self.max_alloc} bytes")
-        with self.lock:
-            try:
-                buf = self.pool.allocate(nbytes)
-            except (cl.MemoryError, cl.LogicError, OverflowError) as exc:
-                if isinstance(exc, cl.LogicError) and getattr(exc, "code", None) != cl.status_code.INVALID_BUFFER_SIZE:
-                    raise
-                raise MemoryError(f"opencl:{self.index}: {nbytes} bytes could not be allocated "
-                                  f"({type(exc).__name__}: {exc}); the device's largest single allocation is "
-                                  f"{self.max_alloc} bytes, its memory {self.context.devices[0].global_mem_size} "
-                                  f"bytes") from exc
-            self.allocations += 1
-            active = self.pool.active_bytes
-            if active > self.peak:
-                self.peak = active
-        return buf
+        try:
+            return self.allocator(nbytes)
+        except (cl.MemoryError, cl.LogicError, OverflowError) as exc:
+            if isinstance(exc, cl.LogicError) and getattr(exc, "code", None) != cl.status_code.INVALID_BUFFER_SIZE:
+                raise
+            raise MemoryError(f"opencl:{self.index}: {nbytes} bytes could not be allocated "
+                              f"({type(exc).__name__}: {exc}); the device's largest single allocation is "
+                              f"{self.max_alloc} bytes, its memory {self.context.devices[0].global_mem_size} "
+                              f"bytes") from exc
 
     def launch(self, kernel, global_size, local_size, *args):
         """Set ``kernel``'s arguments and enqueue it, as one step for the threads sharing the kernel object (a
@@ -480,26 +476,50 @@ class _PyOpenCLLauncher:
 
 def _bind_launches():
     """tensorswitch._opencl's Launcher and LaunchError, bound to the OpenCL library PyOpenCL loaded (found in the
-    process's memory map), or (None, an exception no launch raises) where that cannot be done.  Set
-    TENSORSWITCH_OPENCL_LAUNCHER=0 to launch through PyOpenCL alone."""
+    process's memory map), or (None, an exception no launch raises) where that cannot be done; and its Allocator,
+    or the Python one where the module cannot be imported.  Set TENSORSWITCH_OPENCL_LAUNCHER=0 to use PyOpenCL
+    alone, from Python."""
     class _Never(Exception):
         pass
 
     if os.environ.get("TENSORSWITCH_OPENCL_LAUNCHER", "1") == "0":
-        return None, _Never
+        return None, _Never, _PyAllocator
     try:
         from .. import _opencl
+    except ImportError:
+        return None, _Never, _PyAllocator
+    try:
         with open("/proc/self/maps") as maps:
             paths = {line.split(None, 5)[5].strip() for line in maps if "libOpenCL" in line and "/" in line}
-    except (ImportError, OSError, IndexError):
-        return None, _Never
+    except (OSError, IndexError):
+        paths = ()
     for path in sorted(paths):
         if _opencl.bind(path):
-            return _opencl.Launcher, _opencl.LaunchError
-    return None, _Never
+            return _opencl.Launcher, _opencl.LaunchError, _opencl.Allocator
+    return None, _Never, _opencl.Allocator
 
 
-_Launcher, _LaunchError = None, Exception  # set by OpenCLBackend._initialize, once PyOpenCL is loaded
+class _PyAllocator:
+    """tensorswitch._opencl.Allocator in Python, where that module cannot be used: ``allocator(nbytes)`` is a buffer
+    from ``pool``, counted (Note [OpenCL allocations] in kernels/opencl/launch.cpp)."""
+
+    def __init__(self, pool, max_alloc):
+        self.pool, self.max_alloc = pool, max_alloc
+        self.count = self.peak = 0
+        self._lock = threading.RLock()  # the statistics' read-modify-writes (a pool call may run the gc)
+
+    def __call__(self, nbytes):
+        if nbytes > self.max_alloc:
+            raise MemoryError(f"{nbytes} bytes asked for in one buffer; the device's largest single allocation is "
+                              f"{self.max_alloc} bytes")
+        with self._lock:
+            buf = self.pool.allocate(nbytes)
+            self.count += 1
+            self.peak = max(self.peak, self.pool.active_bytes)
+        return buf
+
+
+_Launcher, _LaunchError, _Allocator = None, Exception, _PyAllocator  # set by OpenCLBackend._initialize
 
 
 def _function(program, name):
@@ -573,7 +593,7 @@ def _elementwise(op, dtype, arity):
                        a.offset, b.buffer.handle, b.offset, n)
             if dev.index not in launched and _Launcher is not None:  # the dispatcher's one-call path from now on
                 launched[dev.index] = (dev.kernel("elementwise", dtype, names[0]),
-                                       dev.kernel("elementwise", dtype, names[2]), size, dev.allocate)
+                                       dev.kernel("elementwise", dtype, names[2]), size, dev.allocator)
         else:
             dev.launch(k, (-(-n // size) * size,), (size,), out.buffer.handle, out.offset, a.buffer.handle,
                        a.offset, b.buffer.handle, b.offset, meta, ndim, n)

@@ -302,11 +302,13 @@ def test_allocation_failures_become_memory_errors(dev, monkeypatch):
     failures = [OverflowError("too big"), error(cl.MemoryError, cl.status_code.MEM_OBJECT_ALLOCATION_FAILURE),
                 error(cl.MemoryError, cl.status_code.OUT_OF_RESOURCES),
                 error(cl.LogicError, cl.status_code.INVALID_BUFFER_SIZE)]
+    allocator = type(dev.allocator)  # tensorswitch._opencl.Allocator, or its Python stand-in
     for exc in failures:
-        monkeypatch.setattr(dev, "pool", Pool(exc))
+        monkeypatch.setattr(dev, "allocator", allocator(Pool(exc), dev.max_alloc))
         with pytest.raises(MemoryError, match="1024 bytes"):
             dev.allocate(1024)
-    monkeypatch.setattr(dev, "pool", Pool(error(cl.LogicError, cl.status_code.INVALID_CONTEXT)))
+    monkeypatch.setattr(dev, "allocator", allocator(Pool(error(cl.LogicError, cl.status_code.INVALID_CONTEXT)),
+                                                    dev.max_alloc))
     with pytest.raises(cl.LogicError):  # not a memory problem: not disguised as one
         dev.allocate(1024)
 

@@ -155,8 +155,72 @@ def test_without_the_c_launcher_everything_still_runs():
             "y = (x * 2 + 1).sum(); assert opencl._Launcher is None\n"
             "k = opencl._devices[0].kernel('elementwise', 'float32', 'add_contig')\n"
             "assert type(k).__name__ == '_PyOpenCLLauncher', type(k)\n"
+            "assert type(opencl._devices[0].allocator).__name__ == '_PyAllocator'\n"
             "print(float(y.numpy()))")
     env = dict(os.environ, TENSORSWITCH_OPENCL_LAUNCHER="0")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "36.0"
+
+
+def _allocators():
+    kinds = [opencl._PyAllocator]
+    try:
+        from tensorswitch import _opencl
+        kinds.append(_opencl.Allocator)
+    except ImportError:
+        pass
+    return kinds
+
+
+@pytest.mark.parametrize("kind", _allocators(), ids=lambda k: k.__module__ + "." + k.__name__)
+def test_allocator_counts_and_keeps_the_peak(dev, kind):
+    """Note [OpenCL allocations]: a buffer from the pool, counted, the peak of the pool's active bytes kept; a size
+    over the device's limit refused before the pool is asked."""
+    from pyopencl.tools import ImmediateAllocator, MemoryPool
+
+    pool = MemoryPool(ImmediateAllocator(dev.queue))
+    alloc = kind(pool, 4096)
+    a, b = alloc(1024), alloc(2048)
+    assert a.size >= 1024 and b.size >= 2048 and a.int_ptr != b.int_ptr
+    assert alloc.count == 2 and alloc.peak == pool.active_bytes >= 3072
+    peak = alloc.peak
+    del a, b
+    c = alloc(16)
+    assert alloc.count == 3 and alloc.peak == peak  # the peak stays
+    with pytest.raises(MemoryError, match="4097 bytes.*4096"):
+        alloc(4097)
+    assert alloc.count == 3
+    del c
+
+
+@pytest.mark.parametrize("kind", _allocators(), ids=lambda k: k.__module__ + "." + k.__name__)
+def test_allocator_counts_every_allocation_of_threads(dev, kind):
+    from pyopencl.tools import ImmediateAllocator, MemoryPool
+
+    alloc = kind(MemoryPool(ImmediateAllocator(dev.queue)), 1 << 20)
+
+    def work():
+        for i in range(500):
+            alloc(64 * (1 + i % 7))
+
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert alloc.count == 4000
+
+
+def test_one_call_results_count_in_memory_stats(dev):
+    """The dispatcher's one-call path allocates through the device's allocator: memory_stats sees its results."""
+    backend = ts.device("opencl").backend
+    a = ts.ones(1000, device="opencl")
+    a + a  # the first call fills registry.LAUNCHED_BINARY
+    before = backend.memory_stats(0)
+    keep = [a + a for _ in range(5)]
+    after = backend.memory_stats(0)
+    assert after["allocation_count"] == before["allocation_count"] + 5
+    assert after["allocated_bytes"] >= before["allocated_bytes"] + 5 * 4000
+    assert after["peak_allocated_bytes"] >= after["allocated_bytes"]
+    del keep

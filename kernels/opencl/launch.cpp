@@ -1,4 +1,5 @@
-// tensorswitch._opencl: the opencl backend's kernel launches in one C call (Note [OpenCL launches]).
+// tensorswitch._opencl: the opencl backend's kernel launches in one C call (Note [OpenCL launches]) and its
+// allocations (Note [OpenCL allocations]).
 //
 // Note [OpenCL launches]
 // ~~~~~~~~~~~~~~~~~~~~~~
@@ -23,6 +24,7 @@
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <structmember.h>
 
 #include <dlfcn.h>
 
@@ -337,6 +339,99 @@ PyObject* launcher_getattro(PyObject* self, PyObject* name) {
 
 PyTypeObject LauncherType = {PyVarObject_HEAD_INIT(nullptr, 0) "tensorswitch._opencl.Launcher"};
 
+// Note [OpenCL allocations]
+// ~~~~~~~~~~~~~~~~~~~~~~~~~
+// An Allocator is a device's allocate in C: it takes a buffer from PyOpenCL's memory pool and keeps the statistics
+// (allocation count, peak of the pool's active bytes) that memory_stats reports.  The Python version cost 0.45 us of
+// an opencl add on 10 elements (a lock, the pool call, three attribute updates); this costs the pool call and one
+// property read.  The pool is PyOpenCL's C++ memory_pool, changed only under the GIL, and so are the statistics
+// here: no other lock is needed, and every allocation of a device (the dispatcher's one-call path and the backend's
+// Python calls alike) goes through its one Allocator, so the counts are whole.  A size over the device's largest
+// single allocation raises MemoryError before the pool is asked (PyOpenCL would say INVALID_BUFFER_SIZE, or fail to
+// convert it); the backend words the errors (Note [Backend contract]).
+struct Allocator {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+    PyObject* pool;      // the pyopencl.tools.MemoryPool
+    PyObject* allocate;  // its bound allocate
+    long long max_alloc;
+    long long count;     // allocations made
+    long long peak;      // the most the pool's active_bytes has been just after an allocation
+};
+
+PyObject* g_active_bytes = nullptr;  // "active_bytes", interned
+
+// allocator(nbytes): a PooledBuffer of nbytes
+PyObject* allocator_call(PyObject* self_obj, PyObject* const* args, size_t nargsf, PyObject* kwnames) {
+    auto* self = reinterpret_cast<Allocator*>(self_obj);
+    if (PyVectorcall_NARGS(nargsf) != 1 || (kwnames && PyTuple_GET_SIZE(kwnames))) {
+        PyErr_SetString(PyExc_TypeError, "Allocator takes one argument: the size in bytes");
+        return nullptr;
+    }
+    const long long n = PyLong_AsLongLong(args[0]);
+    if (n == -1 && PyErr_Occurred()) return nullptr;
+    if (n > self->max_alloc) {
+        PyErr_Format(PyExc_MemoryError, "%lld bytes asked for in one buffer; the device's largest single allocation "
+                     "is %lld bytes", n, self->max_alloc);
+        return nullptr;
+    }
+    PyObject* buf = PyObject_Vectorcall(self->allocate, args, 1, nullptr);
+    if (!buf) return nullptr;
+    ++self->count;
+    PyObject* active = PyObject_GetAttr(self->pool, g_active_bytes);
+    if (!active) {
+        Py_DECREF(buf);
+        return nullptr;
+    }
+    const long long a = PyLong_AsLongLong(active);
+    Py_DECREF(active);
+    if (a == -1 && PyErr_Occurred()) {
+        Py_DECREF(buf);
+        return nullptr;
+    }
+    if (a > self->peak) self->peak = a;
+    return buf;
+}
+
+// Allocator(pool, max_alloc)
+PyObject* allocator_new(PyTypeObject* type, PyObject* args, PyObject* kwargs) {
+    static const char* names[] = {"pool", "max_alloc", nullptr};
+    PyObject* pool;
+    long long max_alloc;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OL", const_cast<char**>(names), &pool, &max_alloc))
+        return nullptr;
+    PyObject* allocate = PyObject_GetAttrString(pool, "allocate");
+    if (!allocate) return nullptr;
+    auto* self = reinterpret_cast<Allocator*>(type->tp_alloc(type, 0));
+    if (!self) {
+        Py_DECREF(allocate);
+        return nullptr;
+    }
+    self->vectorcall = allocator_call;
+    Py_INCREF(pool);
+    self->pool = pool;
+    self->allocate = allocate;
+    self->max_alloc = max_alloc;
+    return reinterpret_cast<PyObject*>(self);
+}
+
+void allocator_dealloc(PyObject* self_obj) {
+    auto* self = reinterpret_cast<Allocator*>(self_obj);
+    Py_XDECREF(self->pool);
+    Py_XDECREF(self->allocate);
+    Py_TYPE(self_obj)->tp_free(self_obj);
+}
+
+PyMemberDef allocator_members[] = {
+    {"pool", T_OBJECT_EX, offsetof(Allocator, pool), READONLY, "the memory pool"},
+    {"max_alloc", T_LONGLONG, offsetof(Allocator, max_alloc), READONLY, "the largest single allocation, in bytes"},
+    {"count", T_LONGLONG, offsetof(Allocator, count), 0, "allocations made"},
+    {"peak", T_LONGLONG, offsetof(Allocator, peak), 0, "the pool's most active bytes"},
+    {nullptr, 0, 0, 0, nullptr}};
+
+PyTypeObject AllocatorType = {PyVarObject_HEAD_INIT(nullptr, 0) "tensorswitch._opencl.Allocator"};
+
+
 // bind(path): find clSetKernelArg and clEnqueueNDRangeKernel in the OpenCL library at ``path`` (already loaded by
 // PyOpenCL); False when it cannot be opened or lacks them.
 PyObject* bind(PyObject*, PyObject* arg) {
@@ -374,14 +469,25 @@ PyMODINIT_FUNC PyInit__opencl() {
     LauncherType.tp_methods = launcher_methods;
     LauncherType.tp_getattro = launcher_getattro;
     if (PyType_Ready(&LauncherType) < 0) return nullptr;
+    AllocatorType.tp_basicsize = sizeof(Allocator);
+    AllocatorType.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_VECTORCALL;
+    AllocatorType.tp_doc = "Allocator(pool, max_alloc)(nbytes): a buffer from a pyopencl MemoryPool, counted "
+                           "(Note [OpenCL allocations])";
+    AllocatorType.tp_new = allocator_new;
+    AllocatorType.tp_dealloc = allocator_dealloc;
+    AllocatorType.tp_call = PyVectorcall_Call;
+    AllocatorType.tp_vectorcall_offset = offsetof(Allocator, vectorcall);
+    AllocatorType.tp_members = allocator_members;
+    if (PyType_Ready(&AllocatorType) < 0) return nullptr;
     PyObject* m = PyModule_Create(&module);
     if (!m) return nullptr;
     g_int_ptr = PyUnicode_InternFromString("int_ptr");
     g_size = PyUnicode_InternFromString("size");
+    g_active_bytes = PyUnicode_InternFromString("active_bytes");
     g_launch_error = PyErr_NewExceptionWithDoc("tensorswitch._opencl.LaunchError",
                                                "An OpenCL call of a launch failed: (step, code)", PyExc_RuntimeError,
                                                nullptr);
-    if (!g_int_ptr || !g_size || !g_launch_error || PyModule_AddObject(m, "LaunchError", g_launch_error) < 0) {
+    if (!g_int_ptr || !g_size || !g_active_bytes || !g_launch_error || PyModule_AddObject(m, "LaunchError", g_launch_error) < 0) {
         Py_DECREF(m);
         return nullptr;
     }
@@ -389,6 +495,12 @@ PyMODINIT_FUNC PyInit__opencl() {
     Py_INCREF(&LauncherType);
     if (PyModule_AddObject(m, "Launcher", reinterpret_cast<PyObject*>(&LauncherType)) < 0) {
         Py_DECREF(&LauncherType);
+        Py_DECREF(m);
+        return nullptr;
+    }
+    Py_INCREF(&AllocatorType);
+    if (PyModule_AddObject(m, "Allocator", reinterpret_cast<PyObject*>(&AllocatorType)) < 0) {
+        Py_DECREF(&AllocatorType);
         Py_DECREF(m);
         return nullptr;
     }
