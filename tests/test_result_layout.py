@@ -233,3 +233,31 @@ def test_unary_ops_of_every_other_element(device, rng, cols):
         np.testing.assert_allclose(ts.exp(t).numpy(), np.exp(n), rtol=2e-6)
         np.testing.assert_allclose(ts.sqrt(t).numpy(), np.sqrt(n), rtol=2e-6)
         np.testing.assert_allclose(ts.tanh(t).numpy(), np.tanh(n), rtol=2e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("n", [65, 128, 129, 255, 1001, 300_001])
+def test_reductions_of_every_other_element(device, rng, n):
+    """sum, max and min of x[::2] and of rows x[:, ::2] (opencl's NAME_vec with S == 2: the even lanes of two loads;
+    the vector whose second load would pass a run's last element left to the scalar tail), at lengths around the
+    vector widths and long enough to split a run among work-items.  The odd elements hold NaN and huge values, so
+    any of them read into a result shows; the buffer ends at the last even element."""
+    h = _host(rng, (2 * n - 1,))
+    h[1::2] = np.nan
+    h[1::4] = 1e30
+    flat = ts.asarray(h, device=device)
+    hr = _host(rng, (3, 2 * n)) if n < 2000 else None
+    if hr is not None:
+        hr[:, 1::2] = np.nan
+        hr[:, 1::4] = 1e30
+        rows = ts.asarray(hr, device=device)
+    for op in ("sum", "max", "min"):
+        got, want = getattr(ts, op)(flat[::2]), getattr(np, op)(h[::2].astype(np.float64))
+        assert np.isfinite(want)
+        np.testing.assert_allclose(got.numpy(), want, rtol=1e-4, atol=1e-3, err_msg=f"{op} of x[::2], n={n}")
+        if hr is not None:
+            for axis in (None, -1):
+                got, want = getattr(ts, op)(rows[:, ::2], axis=axis), getattr(np, op)(hr[:, ::2], axis=axis)
+                np.testing.assert_allclose(got.numpy(), want, rtol=1e-5, atol=1e-3, err_msg=f"{op} rows, n={n}")
+    h[2 * (n // 2)] = np.nan  # a NaN at an even position wins for max and min
+    flat = ts.asarray(h, device=device)
+    assert np.isnan(ts.max(flat[::2]).numpy()) and np.isnan(ts.min(flat[::2]).numpy())

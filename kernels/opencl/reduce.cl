@@ -126,29 +126,34 @@
  * max or min is kept in a flag (a vector compare drops it) and wins at the end.  ``partial`` leaves the G partials
  * of each output for NAME_finish above, in the same layout as NAME_group's.  A reduced block of contiguous rows (the
  * sum of a view x[:1000, :1000]) runs the same kernel with the rows as one more kept dim (``meta``), every row a
- * partial, and NAME_finish folds each output's rows. */
+ * partial, and NAME_finish folds each output's rows.  A run may also take every other element (S == 2: the sum of
+ * x[:, ::2]): each vector is then the even lanes of two contiguous loads, as NAME_vrows does, for every vector but
+ * one whose second load would read past the run's last element, which the scalar tail takes. */
 #ifdef TS_VN
 #define TS_RV_T TS_CAT(IN_T, TS_VN)
 #define TS_RV_LOAD TS_CAT(vload, TS_VN)
 #define TS_RV_STORE TS_CAT(vstore, TS_VN)
+/* vector k of the run at p, S == 1 or 2 (the even lanes of two loads) */
+#define TS_RV_AT(k) (S == 1 ? TS_RV_LOAD(k, p) \
+                            : (TS_RV_T)(TS_RV_LOAD(2 * (k), p).even, TS_RV_LOAD(2 * (k) + 1, p).even))
 
 #define TS_REDUCTION_VEC(NAME, OUT, VSTEP, NAN_WINS)                                                  \
     __kernel void NAME##_vec(__global OUT* out, long out_off, __global IN_T* part, __global long* part_idx, \
                              __global const IN_T* x, long x_off, __global const long* meta, long nk,   \
-                             long R, long G, long partial) {                                            \
+                             long R, long G, long partial, long S) {                                    \
         const long g = get_global_id(0);                                                                \
         const long o = g / G, c = g % G;                                                                \
         const long chunk = ((R + G - 1) / G + TS_VN - 1) / TS_VN * TS_VN;                               \
         const long start = min(R, c * chunk), end = min(R, start + chunk);                              \
-        __global const IN_T* p = x + x_off + ts_offset(o, nk, meta, meta + nk) + start;                 \
-        const long n = end - start, nv = n / TS_VN;                                                     \
+        __global const IN_T* p = x + x_off + ts_offset(o, nk, meta, meta + nk) + start * S;             \
+        const long n = end - start, nv = S == 1 ? n / TS_VN : (n > 0 ? (n - 1) / TS_VN : 0);            \
         const TS_RV_T init = (TS_RV_T)ts_init_##NAME();                                                 \
         TS_RV_T a0 = init, a1 = init, a2 = init, a3 = init;                                             \
         TS_RV_T nan = (TS_RV_T)0;                                                                       \
         long k = 0;                                                                                     \
         for (; k + 4 <= nv; k += 4) {                                                                   \
-            const TS_RV_T v0 = TS_RV_LOAD(k, p), v1 = TS_RV_LOAD(k + 1, p);                             \
-            const TS_RV_T v2 = TS_RV_LOAD(k + 2, p), v3 = TS_RV_LOAD(k + 3, p);                         \
+            const TS_RV_T v0 = TS_RV_AT(k), v1 = TS_RV_AT(k + 1);                                       \
+            const TS_RV_T v2 = TS_RV_AT(k + 2), v3 = TS_RV_AT(k + 3);                                   \
             VSTEP(a0, v0); VSTEP(a1, v1); VSTEP(a2, v2); VSTEP(a3, v3);                                 \
             if (NAN_WINS) {                                                                             \
                 nan = (v0 != v0) ? v0 : nan;                                                            \
@@ -158,7 +163,7 @@
             }                                                                                           \
         }                                                                                               \
         for (; k < nv; ++k) {                                                                           \
-            const TS_RV_T v = TS_RV_LOAD(k, p);                                                         \
+            const TS_RV_T v = TS_RV_AT(k);                                                              \
             VSTEP(a0, v);                                                                               \
             if (NAN_WINS) nan = (v != v) ? v : nan;                                                     \
         }                                                                                               \
@@ -170,7 +175,7 @@
         long idx = 0;                                                                                   \
         for (int j = 1; j < TS_VN; ++j) ts_fold_##NAME(&acc, &idx, lanes[j], 0);                        \
         for (int j = 0; j < TS_VN; ++j) if (flags[j] != flags[j]) acc = flags[j];                       \
-        for (long j = nv * TS_VN; j < n; ++j) ts_fold_##NAME(&acc, &idx, p[j], 0);                      \
+        for (long j = nv * TS_VN; j < n; ++j) ts_fold_##NAME(&acc, &idx, p[j * S], 0);                  \
         if (!partial) {                                                                                 \
             ts_write_##NAME(out, out_off + o, acc, 0);                                                  \
         } else {                                                                                        \
