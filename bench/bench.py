@@ -339,6 +339,19 @@ def main():
     columns = [c for c in columns if any(c in r[2] for r in rows)]
     print_table(rows, columns, args.markdown)
 
+    strided = bench_opencl_strided(reps) if has_opencl else []
+    if strided:
+        print("\nOpenCL strided views against the contiguous case of the same size (1000x1000 float32 base), timed "
+              "in turn:")
+        if args.markdown:
+            print("| operation | strided ms | contiguous ms | ratio (target <= 2x) |")
+            print("|---|---:|---:|---:|")
+            for name, t_s, t_c in strided:
+                print(f"| {name} | {t_s:.3f} | {t_c:.3f} | {t_s / t_c:.2f}x |")
+        else:
+            for name, t_s, t_c in strided:
+                print(f"  {name:<44} {t_s:8.3f} ms {t_c:8.3f} ms  {t_s / t_c:5.2f}x")
+
     has_cuda = any(d.type == "cuda" for d in ts.devices())
     train = {k: {c: v * 1e3 for c, v in t.items()} for k, t in
              bench_training(reps, 0.02 if args.quick else 0.05, has_opencl, has_cuda).items()}
@@ -359,6 +372,10 @@ def main():
          lambda r: r >= 0.9),
         ("add with grad, cpu vs PyTorch with grad (lower is better, target <= 1.0x)", lat_grad, "tensorswitch cpu",
          "PyTorch CPU", lambda r: r <= 1.0),
+        ("sum, opencl vs the cpu backend's bandwidth (target >= 0.8x)", sm, "tensorswitch opencl",
+         "tensorswitch cpu", lambda r: r >= 0.8),
+        ("softmax, opencl vs the cpu backend's bandwidth (target >= 0.8x)", sf, "tensorswitch opencl",
+         "tensorswitch cpu", lambda r: r >= 0.8),
     ]
     for name in TRAINING_MODELS:  # ts time / torch time: <= 1.0 means as fast or faster
         limit = 1.0 if name.startswith("MLP") else 1.5
@@ -372,6 +389,17 @@ def main():
             print(f"  {name}: {r:.2f}x  {'met' if ok(r) else 'NOT met'}")
         else:
             print(f"  {name}: not measured ({theirs if theirs not in table else ours} unavailable)")
+    if "tensorswitch opencl" in lat:
+        over = lat["tensorswitch opencl"] - lat["raw PyOpenCL"]
+        print(f"  add latency, opencl vs a raw PyOpenCL kernel call (target <= +1 us): {over:+.2f} us  "
+              f"{'met' if over <= 1.0 else 'NOT met'}")
+    if "tensorswitch opencl" in mm:
+        print(f"  matmul 1024^2, opencl (target >= 50 GFLOP/s): {mm['tensorswitch opencl']:.1f} GFLOP/s  "
+              f"{'met' if mm['tensorswitch opencl'] >= 50 else 'NOT met'}")
+    if strided:
+        worst = max(strided, key=lambda r: r[1] / r[2])
+        print(f"  opencl strided vs contiguous, worst case (target <= 2x): {worst[1] / worst[2]:.2f}x ({worst[0]})  "
+              f"{'met' if worst[1] / worst[2] <= 2.0 else 'NOT met'}")
     if "tensorswitch cpu" in lat and "tensorswitch cpu" in lat_grad:
         cost = [f"tensorswitch +{lat_grad['tensorswitch cpu'] - lat['tensorswitch cpu']:.2f} us"]
         if "PyTorch CPU" in lat and "PyTorch CPU" in lat_grad:
@@ -386,6 +414,33 @@ def main():
                   f"(no target)")
     if not has_cuda:
         print("  cuda: no usable NVIDIA GPU here, so no cuda rows (not estimated)")
+
+
+def bench_opencl_strided(reps):
+    """[(operation, strided ms, contiguous ms)]: views of a 1000x1000 float32 base on the opencl device against the
+    same operation on contiguous tensors of the view's shape, the cases timed in turn."""
+    rng = np.random.default_rng(0)
+    dev = ts.device("opencl")
+    base = rng.standard_normal((1000, 1000)).astype(np.float32)
+    x, c = ts.asarray(base, device="opencl"), ts.asarray(base + 1, device="opencl")
+    half = ts.asarray(np.ascontiguousarray(base[:, ::2]), device="opencl")  # a contiguous 1000x500
+    xt = ts.asarray(np.ascontiguousarray(base.T), device="opencl")
+    pairs = [
+        ("c + x.T (against c + x)", lambda: c + x.T, lambda: c + x),
+        ("x.T + x.T (against x + x)", lambda: x.T + x.T, lambda: x + x),
+        ("copy of x.T (against a copy of x)", lambda: ts.asarray(x.T, copy=True), lambda: ts.asarray(x, copy=True)),
+        ("exp(x[:, ::2]) (against a 1000x500)", lambda: ts.exp(x[:, ::2]), lambda: ts.exp(half)),
+        ("x[:, ::2] + x[:, ::2] (against a 1000x500)", lambda: x[:, ::2] + x[:, ::2], lambda: half + half),
+        ("x.T.sum() (against x.sum())", lambda: x.T.sum(), lambda: xt.sum()),
+        ("x[:, ::2].sum() (against a 1000x500)", lambda: x[:, ::2].sum(), lambda: half.sum()),
+        ("x[:, ::2].max(axis=-1) (against a 1000x500)", lambda: x[:, ::2].max(axis=-1), lambda: half.max(axis=-1)),
+    ]
+    cases = {}
+    for name, strided, contiguous in pairs:
+        cases[(name, 0)] = (strided, dev.synchronize)
+        cases[(name, 1)] = (contiguous, dev.synchronize)
+    best = timeit_interleaved(cases, reps)
+    return [(name, best[(name, 0)] * 1e3, best[(name, 1)] * 1e3) for name, _, _ in pairs]
 
 
 def print_table(rows, columns, markdown):

@@ -35,3 +35,14 @@ def test_slowdown_table_divides_case_by_case(capsys):
     out = capsys.readouterr().out
     assert "tensorswitch cpu: median slowdown 3.00x, worst 3.00x (add at 10), 1 of 2 cases above 2x" in out
     assert "NumPy: median slowdown 1.00x" in out
+
+
+def test_opencl_strided_bench_runs_every_pair():
+    import tensorswitch as ts
+
+    if "opencl" not in {d.type for d in ts.devices()}:
+        pytest.skip("no OpenCL device")
+    import bench  # noqa: E402 (bench/bench.py, on the path above)
+
+    rows = bench.bench_opencl_strided(reps=1)
+    assert len(rows) == 8 and all(t_s > 0 and t_c > 0 for _, t_s, t_c in rows)
