@@ -910,8 +910,12 @@ def _softmax(op):
         length = x.shape[axis]
         rows = out.size // length
         if inner == 1 and x.strides[axis] == 1 and x.dtype.name in dev.vector_width:
-            _launch_rows(dev, dev.kernel("softmax", x.dtype.name, f"{op}_vec"), rows, out.buffer.handle, out.offset,
-                         x.buffer.handle, x.offset, meta, nk, length)  # the vector kernel, a row per work-item
+            # the vector kernel, ``per`` consecutive rows per work-item (8 items per core, up to 64 rows each)
+            per = max(1, min(64, rows // (8 * dev.units)))
+            items = -(-rows // per)
+            size = _group_size(dev, items)
+            dev.launch(dev.kernel("softmax", x.dtype.name, f"{op}_vec"), (-(-items // size) * size,), (size,),
+                       out.buffer.handle, out.offset, x.buffer.handle, x.offset, meta, nk, length, rows, per)
             return
         size = dev.local
         k = dev.kernel("softmax", x.dtype.name, op)

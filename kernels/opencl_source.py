@@ -268,7 +268,7 @@ def _softmax_source(dev, dtype):
     (through private storage: no cl_khr_fp16 needed)."""
     c = codegen.compute_type("opencl", dtype)
     vn = dev.vector_width.get(dtype)
-    vec = f"#define TS_VN {vn}\n" if vn else ""
+    vec = f"#define TS_VN {vn}\n#define TS_FLOAT_SOFTMAX_EXP {int(dtype == 'float32')}\n" if vn else ""
     if dtype == "float16":
         round_ = ("static inline float ts_round_half(float v) { ushort b; vstore_half(v, 0, (__private half*)&b); "
                   "return vload_half(0, (__private const half*)&b); }\n#define TS_ROUND(v) ts_round_half(v)\n")

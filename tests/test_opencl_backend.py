@@ -538,6 +538,29 @@ def test_vector_softmax(dev, launched):
     assert "softmax_vec" in launched and "log_softmax_vec" in launched
 
 
+@pytest.mark.parametrize("rows", [17, 300, 1000])
+def test_softmax_vector_kernel_takes_runs_of_rows(dev, rows):
+    """A work-item of softmax_vec takes consecutive rows, the exp pass of one finding the next one's max, and the
+    last pass of one done alongside the next (kernels/opencl/softmax.cl): non-finite rows first, last, side by side
+    and at every position of a run must not disturb their neighbours; against PyTorch."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(rows)
+    for dtype in _vector_dtypes(dev):
+        cols = 3 * dev.vector_width[dtype] + 7
+        h = (rng.standard_normal((rows, cols)) * 30).astype(dtype)  # some exps underflow
+        for r in range(0, rows, 7):
+            h[r, r % cols] = (np.nan, np.inf, -np.inf)[r % 3]
+        h[rows - 1] = -np.inf
+        h[1] = np.nan
+        h[2, :] = -np.inf
+        x = ts.asarray(h, device="opencl")
+        for ours, theirs in ((ts.softmax, torch.softmax), (ts.log_softmax, torch.log_softmax)):
+            got = ours(x, axis=-1).numpy()
+            ref = theirs(torch.from_numpy(h), dim=-1).numpy()
+            tol = 16 * np.finfo(dtype).eps
+            np.testing.assert_allclose(got, ref, rtol=tol, atol=tol, equal_nan=True, err_msg=f"{dtype} {rows}")
+
+
 def _check_reductions(x, host, axis, what):
     """sum, max and min of the device tensor ``x`` against NumPy's of ``host`` in float64, NaN where it is NaN."""
     tol = 1e-5 if host.dtype == np.float32 else 1e-12
