@@ -202,8 +202,9 @@ def _cpp_source():
                 continue
             c, r = compute_type("cpp", d), op.result_dtype(d)
             args = "C a" if op.arity == 1 else "C a, C b"
+            own = " static constexpr bool own_exp = true;" if (op.name, d) == ("exp", "float32") else ""  # vexp.h
             out.append(f"struct {op.name}_{d} {{ using In = {ctype('cpp', d)}; using Out = {ctype('cpp', r)}; "
-                       f"using C = {c}; static inline Out apply({args}) {{ return (Out)({op.expression(d)}); }} }};")
+                       f"using C = {c}; static inline Out apply({args}) {{ return (Out)({op.expression(d)}); }}{own} }};")
             row.append(f"&ts::{'unary' if op.arity == 1 else 'binary'}_kernel<ts_ops::{op.name}_{d}>")
         tables[op.arity].append((op.name, row))
     out.append("}  // namespace ts_ops")

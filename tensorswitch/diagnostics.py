@@ -86,6 +86,8 @@ def _kernels_built_for():
     if not getattr(module, "isa_dispatch", False):
         return f"{platform.machine()} baseline (-O3, no runtime ISA dispatch)"
     vector_math = ", libmvec vector math" if getattr(module, "vector_math", False) else ""
+    if getattr(module, "own_vector_exp", False):
+        vector_math += " and tensorswitch's AVX-512 exp for float32"
     return f"{platform.machine()} baseline with runtime ISA dispatch: the {module.isa} loops run{vector_math}"
 
 

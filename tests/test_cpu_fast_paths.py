@@ -425,3 +425,51 @@ def test_matrix_products_in_one_call(dtype, rng):
         assert got.shape == (na.shape[0], nb.shape[1]) and got.is_contiguous
         np.testing.assert_allclose(got.numpy(), na @ nb, rtol=tol, atol=tol)
     assert (x[:0] @ w).shape == (0, 6)
+
+
+# -- Note [Own vector exp] (kernels/cpu/vexp.h): exp of float32 runs and softmax's exps with AVX-512 -------------
+
+def _ulps(got, x):
+    """|got - exp(x)| in units in the last place of the correctly rounded float32 result."""
+    ref = np.exp(x.astype(np.float64))
+    with np.errstate(all="ignore"):  # inf and NaN: the callers compare those exactly
+        r32 = ref.astype(np.float32)
+        return np.abs(got.astype(np.float64) - ref) / np.spacing(np.abs(r32)).astype(np.float64), r32
+
+
+@pytest.mark.parametrize("n", [1, 15, 16, 17, 33, 1000, 70_001])
+def test_float32_exp_runs_are_within_two_ulp_with_exact_special_cases(n, rng):
+    x = rng.uniform(-110, 90, n).astype(np.float32)
+    specials = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 88.72283, 88.72284, 89.0, 100.0, -87.33, -87.34,
+                         -103.97, -103.98, -104.0, 1e-30, -1e-30, 3e38, -3e38], np.float32)
+    x[: min(n, len(specials))] = specials[: min(n, len(specials))]
+    got = ts.exp(ts.asarray(x)).numpy()
+    ulps, r32 = _ulps(got, x)
+    finite = np.isfinite(r32) & (r32 != 0)
+    assert not finite.any() or ulps[finite].max() <= 2, (x[finite][np.argmax(ulps[finite])], ulps[finite].max())
+    np.testing.assert_array_equal(got[~finite], r32[~finite])  # NaN, inf and 0 exactly (NaN where NaN)
+    strided = ts.exp(ts.asarray(np.repeat(x, 2))[::2]).numpy()  # the libm path for a strided run: the same answers
+    assert not finite.any() or _ulps(strided, x)[0][finite].max() <= 2
+    np.testing.assert_array_equal(strided[~finite], r32[~finite])
+
+
+def test_float32_exp_of_every_subnormal_result_and_the_overflow_edge():
+    """Results below 2^-126 (x from -103.97 to -87.34) round once into the subnormals; x just under log(FLT_MAX)
+    stays finite and just over it is inf."""
+    x = np.linspace(-104.5, -86.0, 200_003, dtype=np.float32)
+    got = ts.exp(ts.asarray(x)).numpy()
+    ref = np.exp(x.astype(np.float64))
+    # within two units in the last place, a subnormal's unit being 2^-149
+    assert (np.abs(got.astype(np.float64) - ref) <= 2 * np.maximum(np.spacing(ref.astype(np.float32)), 2.0 ** -149)).all()
+    edge = np.nextafter(np.float32(88.72283935546875), np.float32(0), dtype=np.float32)
+    top = ts.exp(ts.asarray(np.array([edge, np.float32(88.72283935546875), np.float32(88.7228394)]))).numpy()
+    np.testing.assert_array_equal(np.isinf(top), np.isinf(np.exp(np.array([edge, 88.72283935546875, 88.7228394],
+                                                                           np.float64)).astype(np.float32)))
+
+
+def test_info_names_the_exp_path():
+    info = ts.info()["cpu"]["kernels_built_for"]
+    if getattr(_cpu, "own_vector_exp", False):
+        assert "AVX-512 exp" in info
+    else:
+        assert "AVX-512 exp" not in info

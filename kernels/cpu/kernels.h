@@ -14,6 +14,7 @@
 #endif
 
 #include "loops.h"
+#include "vexp.h"
 
 // Note [Vector math]
 // ~~~~~~~~~~~~~~~~~~
@@ -270,6 +271,10 @@ TS_HOT void binary_contig_hot(typename F::Out* o, const typename F::In* a, const
     binary_contig<F>(o, a, b, n, form);
 }
 
+// Whether functor F is exp of float32 (kernels/codegen.py marks it ``own_exp``): Note [Own vector exp] in vexp.h.
+template <class F, class = void> struct is_own_exp : std::false_type {};
+template <class F> struct is_own_exp<F, std::void_t<decltype(F::own_exp)>> : std::true_type {};
+
 template <class F>
 void unary_loop(const Dims<2>& d, char* const* base, int64_t cost) {
     using In = typename F::In;
@@ -279,6 +284,9 @@ void unary_loop(const Dims<2>& d, char* const* base, int64_t cost) {
         if (s[0] == sizeof(Out) && s[1] == sizeof(In)) {
             Out* o = reinterpret_cast<Out*>(p[0]);
             const In* x = reinterpret_cast<const In*>(p[1]);
+            if constexpr (is_own_exp<F>::value) {
+                if (own_vector_exp()) return exp_f32_avx512(x, o, n);
+            }
             if constexpr (hot_type_v<In> && hot_type_v<Out>) unary_contig_hot<F>(o, x, n);
             else unary_contig<F>(o, x, n);
         } else {
