@@ -41,7 +41,8 @@ TS_SOFTMAX(log_softmax, 1)
 #define TS_VLOAD TS_CAT(vload, TS_VN)
 #define TS_VSTORE TS_CAT(vstore, TS_VN)
 
-/* exp(v) for the vector kernels' v = x - max (v <= 0 or -inf; a row whose max is not finite never gets here).  For
+/* exp(v) for the vector kernels' v = x - max (v <= 0, -inf, or NaN: a NaN of the row; a row whose max is not
+ * finite never gets here).  For
  * float, the cpu backend's exp_poly (kernels/cpu/module.cpp: Cephes' expf, a degree-6 polynomial on [-ln2/2, ln2/2]
  * times a power of two built from bits), within 2 ulp of expf for v <= 0 and 0 below -87.34 where expf's results
  * are subnormal, as the cpu backend's without libmvec.  With PoCL's vector exp a (4096, 1024) softmax took 1.5 ms,
@@ -53,9 +54,9 @@ TS_SOFTMAX(log_softmax, 1)
 #define TS_AS_VI TS_CAT(as_int, TS_VN)
 #define TS_AS_V TS_CAT(as_float, TS_VN)
 static inline TS_V ts_softmax_exp(TS_V x) {
-    const TS_V lo = (TS_V)-87.3365447504019f, hi = (TS_V)88.3762626647949f, magic = (TS_V)12582912.f;
-    TS_V xc = x > lo ? x : lo;
-    xc = xc < hi ? xc : hi;
+    /* x <= 0 needs no upper clamp; a NaN passes both selects, and NaN comes out (the caller's sign of a NaN) */
+    const TS_V lo = (TS_V)-87.3365447504019f, magic = (TS_V)12582912.f;
+    const TS_V xc = x < lo ? lo : x;
     const TS_V big = xc * 1.44269504088896341f + magic;  /* round(xc / ln 2) + 1.5 * 2^23 */
     const TS_V fn = big - magic;
     const TS_VI n = TS_AS_VI(big) - TS_AS_VI(magic);
@@ -151,7 +152,7 @@ static inline IN_T ts_vrow_max(__global const IN_T* x, long L) {
                 continue;                                                                            \
             }                                                                                        \
             TS_V s0 = (TS_V)0, s1 = s0;                                                              \
-            TS_V n0 = (TS_V)(-INFINITY), n1 = n0, nanv = (TS_V)0;                                    \
+            TS_V n0 = (TS_V)(-INFINITY), n1 = n0; /* the next row's max, its NaNs left to its sum */ \
             long k = 0;                                                                              \
             if (prev) {                                                                              \
                 for (long j = nv * TS_VN; j < L; ++j) prev[j] = LOG ? prev[j] - c : prev[j] * c;     \
@@ -167,8 +168,6 @@ static inline IN_T ts_vrow_max(__global const IN_T* x, long L) {
                 const TS_V w0 = TS_VLOAD(k, xn), w1 = TS_VLOAD(k + 1, xn);                           \
                 n0 = w0 > n0 ? w0 : n0;                                                              \
                 n1 = w1 > n1 ? w1 : n1;                                                              \
-                nanv = (w0 != w0) ? w0 : nanv;                                                       \
-                nanv = (w1 != w1) ? w1 : nanv;                                                       \
             }                                                                                        \
             for (; k < nv; ++k) {                                                                    \
                 if (prev) TS_SOFTMAX_FIX(LOG, prev, k, c);                                           \
@@ -178,7 +177,6 @@ static inline IN_T ts_vrow_max(__global const IN_T* x, long L) {
                 TS_VSTORE(LOG ? v : e, k, o);                                                        \
                 const TS_V w = TS_VLOAD(k, xn);                                                      \
                 n0 = w > n0 ? w : n0;                                                                \
-                nanv = (w != w) ? w : nanv;                                                          \
             }                                                                                        \
             IN_T lanes[TS_VN];                                                                       \
             TS_VSTORE(s0 + s1, 0, lanes);                                                            \
@@ -189,9 +187,14 @@ static inline IN_T ts_vrow_max(__global const IN_T* x, long L) {
                 s += e;                                                                              \
                 o[k] = LOG ? v : e;                                                                  \
             }                                                                                        \
-            prev = o;                                                                                \
-            c = LOG ? log(s) : (IN_T)1 / s; /* a product by 1 / s, as the cpu kernel */               \
-            m = ts_vrow_max_finish(n0, n1, n0, n1, nanv, xn, nv, L);                                 \
+            if (s != s) { /* the row held a NaN, which the max passed over: Note [Softmax of non-finite rows] */ \
+                for (long k = 0; k < L; ++k) o[k] = NAN;                                             \
+                prev = 0;                                                                            \
+            } else {                                                                                 \
+                prev = o;                                                                            \
+                c = LOG ? log(s) : (IN_T)1 / s; /* a product by 1 / s, as the cpu kernel */           \
+            }                                                                                        \
+            m = ts_vrow_max_finish(n0, n1, n0, n1, (TS_V)0, xn, nv, L);                              \
             xr = xn;                                                                                 \
         }                                                                                            \
         if (prev) {                                                                                  \
