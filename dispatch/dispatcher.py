@@ -765,6 +765,28 @@ UNARY = {name: _make_unary(name) for name, op in optable.ELEMENTWISE.items() if 
 BINARY = {name: _make_binary(name) for name, op in optable.ELEMENTWISE.items() if op.arity == 2}
 
 
+def _binary_in_c():
+    """BINARY's functions as tensorswitch._cpu.FastBinary objects, whose common case runs in C and which hand every
+    other call to the function here (Note [Binary ops in C] in kernels/cpu/module.cpp); the functions themselves
+    where the extension cannot be loaded.  TENSORSWITCH_C_DISPATCH=0 keeps the functions (for debugging)."""
+    if os.environ.get("TENSORSWITCH_C_DISPATCH", "1") == "0":
+        return
+    try:
+        from .. import _cpu
+        fast = _cpu.FastBinary
+    except (ImportError, AttributeError):
+        return
+    for name, fn in BINARY.items():
+        info = _ELEMENTWISE[name]
+        if info.real_out:  # a result dtype of its own: the Python function's
+            continue
+        BINARY[name] = fast(fn, registry.by_op[name], _CPU_BINARY, _LAUNCHED_BINARY, globals(),
+                            _BOOL if info.bool_out else None, bool(info.to_float))
+
+
+_binary_in_c()
+
+
 def unary(op, x):
     return UNARY[op](x)
 

@@ -118,3 +118,147 @@ def test_broadcasting_fast_path_matches_the_general_path(device, rng):
             full[:, :3] + full[0, :2]  # the plan is cached per layout: the error still comes every time
         with pytest.raises(ts.ShapeError, match="do not broadcast"):
             full[:, :3] + full[0, :2]
+
+
+# -- Note [Binary ops in C] (kernels/cpu/module.cpp): FastBinary takes the common case, binary_op the rest ---------
+
+def _fast_binary():
+    from tensorswitch import _cpu
+
+    if not isinstance(ts.add, getattr(_cpu, "FastBinary", ())):
+        pytest.skip("the binary ops are the Python functions here (TENSORSWITCH_C_DISPATCH=0?)")
+
+
+def _host_values(dt, rng, shape):
+    base = np.asarray(rng.standard_normal(shape) * 3)
+    if dt.kind == "bool":
+        return base > 0
+    if dt.kind == "complex":
+        return (base + 1j * base.ravel()[::-1].reshape(shape)).astype(np.dtype(dt.name))
+    if dt.kind in ("int", "uint"):
+        return np.abs(base).astype(np.dtype(dt.name)) + 1  # no zero divisors
+    h = base.astype(np.dtype(dt.name))
+    if h.size > 2:
+        h.flat[0], h.flat[1] = np.nan, -0.0
+    return h
+
+
+def test_every_binary_op_in_c_matches_its_python_function(device, rng):
+    """For each binary op and dtype the device has, on same-shape contiguous operands (0-d, empty and 2-D), the
+    FastBinary (ts.<op>, Tensor.__add__ and friends) gives what the Python function it wraps gives, bit for bit,
+    with the same dtype, shape, strides and device."""
+    from tensorswitch import _cpu
+
+    _fast_binary()
+    before = _cpu.fast_binary_calls()
+    for name, op in optable.ELEMENTWISE.items():
+        if op.arity != 2:
+            continue
+        fast = d.BINARY[name]
+        slow = getattr(fast, "__wrapped__", fast)
+        for dt in device.supported_dtypes():
+            if dt.name not in op.dtypes:
+                continue
+            for shape in ((), (0,), (3, 5)):
+                x = ts.asarray(_host_values(dt, rng, shape), device=device)
+                y = ts.asarray(_host_values(dt, rng, shape), device=device)
+                with np.errstate(all="ignore"):
+                    try:
+                        want = slow(x, y)
+                    except Exception as exc:  # the same error either way
+                        with pytest.raises(type(exc)):
+                            fast(x, y)
+                        continue
+                    got = fast(x, y)
+                assert type(got) is type(want) and got.dtype is want.dtype and got.shape == want.shape
+                assert got.strides == want.strides and got.device == want.device, (name, dt.name, shape)
+                assert got.numpy().tobytes() == want.numpy().tobytes(), (name, dt.name, shape)
+    if device.type in ("cpu", "opencl"):  # their one-call kernels: the C path answered (numpy's are Python's)
+        assert _cpu.fast_binary_calls() > before
+
+
+def test_what_the_c_path_hands_to_python(device, rng):
+    """Scalars, broadcasting, promotion, views, tracked tensors, a Tensor subclass and other devices' tensors all
+    reach binary_op and come back as they did."""
+    from tensorswitch import _cpu
+
+    _fast_binary()
+    h = rng.standard_normal((4, 6)).astype(np.float32)
+    x = ts.asarray(h, device=device)
+    before = _cpu.fast_binary_calls()
+    x + 1.5, x + x[0], x[:, ::2] - x[:, 1::2]
+    assert _cpu.fast_binary_calls() == before  # none of these is the C path's case
+    np.testing.assert_allclose((x + 1.5).numpy(), h + 1.5, rtol=1e-6)
+    np.testing.assert_allclose((2 * x).numpy(), 2 * h, rtol=1e-6)
+    np.testing.assert_allclose((x + x[0]).numpy(), h + h[0], rtol=1e-6)  # broadcasting
+    np.testing.assert_allclose((x[:, ::2] - x[:, 1::2]).numpy(), h[:, ::2] - h[:, 1::2], rtol=1e-6)  # views
+    np.testing.assert_allclose((x.T * x.T).numpy(), h.T * h.T, rtol=1e-6)
+    if ts.float64 in device.supported_dtypes():
+        z = x + ts.asarray(h.astype(np.float64), device=device)
+        assert z.dtype == ts.float64
+    i = ts.asarray(np.arange(6, dtype=np.int32), device=device)
+    assert (i / i).dtype == ts.float32 and (i < i).dtype == ts.bool  # to_float and comparisons
+    g = ts.asarray(h, device=device, requires_grad=True) if device.type != "numpy" else None
+    if g is not None and ts.float32 in device.supported_dtypes():
+        (g * x).sum().backward()
+        np.testing.assert_allclose(g.grad.numpy(), h, rtol=1e-6)
+    with pytest.raises(ValueError):
+        x + ts.ones((5, 6), device=device)
+    if device.type != "cpu":
+        with pytest.raises(Exception, match="device"):
+            x + ts.ones((4, 6))
+
+
+def test_the_c_path_follows_set_trace(caplog):
+    """set_trace(True) sends every op to the Python path, which logs its dispatch; off again, no more logging."""
+    import logging
+
+    _fast_binary()
+    a = ts.ones(4)
+    try:
+        ts.set_trace(True)
+        with caplog.at_level(logging.DEBUG, logger="tensorswitch.dispatch"):
+            a + a
+        assert any("add" in r.getMessage() for r in caplog.records)
+    finally:
+        ts.set_trace(False)
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG, logger="tensorswitch.dispatch"):
+        a + a
+    assert not any("add" in r.getMessage() for r in caplog.records)
+
+
+def test_fast_binary_is_a_function_to_its_users():
+    import inspect
+    import pickle
+
+    _fast_binary()
+    assert ts.add.__name__ == "add" and ts.add.__module__ == "tensorswitch" and "x1 + x2" in ts.add.__doc__
+    assert list(inspect.signature(ts.add).parameters) == ["a", "b"]
+    assert pickle.loads(pickle.dumps(ts.add)) is ts.add
+    a = ts.ones(3)
+    assert ts.Tensor.__add__(a, a).numpy().tolist() == [2, 2, 2]
+    bound = a.__add__
+    assert bound.__self__ is a and bound(a).numpy().tolist() == [2, 2, 2]
+    assert "add" in repr(ts.add)
+
+    class Sub(ts.Tensor):
+        pass
+
+    with pytest.raises(TypeError):
+        ts.add(a)
+
+
+def test_without_c_dispatch_the_python_functions_run():
+    import os
+    import subprocess
+    import sys
+
+    code = ("import types, numpy as np, tensorswitch as ts\n"
+            "assert isinstance(ts.add, types.FunctionType), type(ts.add)\n"
+            "x = ts.asarray(np.arange(4, dtype=np.float32))\n"
+            "print((x + x).numpy().tolist())")
+    env = dict(os.environ, TENSORSWITCH_C_DISPATCH="0")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[0.0, 2.0, 4.0, 6.0]"

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import tensorswitch as ts
+from tensorswitch import _cpu
 from tensorswitch.backends import opencl
 from tensorswitch.dispatch.registry import LAUNCHED_BINARY, registry
 
@@ -145,7 +146,9 @@ def test_the_one_call_path_hands_failures_to_the_python_path(dev, monkeypatch):
         calls.clear()
         np.testing.assert_array_equal(host(a + a), np.arange(5, dtype=np.float32) * 2)
         np.testing.assert_array_equal(host(a + 1.0), np.arange(5, dtype=np.float32) + 1)
-        assert calls == [what, what]  # the one-call path was tried, and the Python path answered
+        # the one-call path was tried (for a + a by FastBinary and again by the Python binary_op it hands the
+        # call to, Note [Binary ops in C]; for a + 1.0 by binary_op alone), and the Python path answered
+        assert calls == [what] * 3 if isinstance(ts.add, _cpu.FastBinary) else [what, what]
 
 
 def test_without_the_c_launcher_everything_still_runs():

@@ -190,6 +190,15 @@ PyObject* new_tensor(PyObject* buffer, PyObject* shape, PyObject* strides, PyObj
 // A tensor new_tensor made over another layout than C order (a permuted dense one): not is_contiguous
 void mark_permuted(PyObject* t) { set_slot(t, off.is_contiguous, Py_False); }
 
+// Whether ``t`` is a plain Tensor (not a GradTensor, not another subclass), and then its dtype and is_contiguous
+// slots, borrowed (nullptr where unset): FastBinary's checks (Note [Binary ops in C] in module.cpp)
+bool plain_tensor_meta(PyObject* t, PyObject** dtype, PyObject** is_contiguous) {
+    if (Py_TYPE(t) != tensor_type) return false;
+    *dtype = get_slot(t, off.dtype);
+    *is_contiguous = get_slot(t, off.is_contiguous);
+    return true;
+}
+
 // A tensor's layout slots, borrowed (nullptr where unset)
 void tensor_layout(PyObject* t, PyObject** buffer, PyObject** offset, PyObject** shape, PyObject** strides,
                    PyObject** size, PyObject** device) {
