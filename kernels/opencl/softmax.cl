@@ -308,39 +308,6 @@ __kernel void nll_backward(__global IN_T* out, long out_off, __global const IN_T
  * contiguous in x (cs == 1), IN_T == C_T, the max and the sum of exp(x - max) TS_VN elements at a time, with the
  * scalar kernels' NaN and infinity rules. */
 #ifdef TS_VN
-static inline IN_T ts_nll_vmax(__global const IN_T* x, long L) {
-    const long nv = L / TS_VN;
-    TS_V m0 = (TS_V)(-INFINITY), m1 = m0, nan0 = (TS_V)0;  /* a NaN lane is remembered: the compares drop it */
-    long k = 0;
-    for (; k + 2 <= nv; k += 2) {
-        const TS_V v0 = TS_VLOAD(k, x), v1 = TS_VLOAD(k + 1, x);
-        m0 = v0 > m0 ? v0 : m0;
-        m1 = v1 > m1 ? v1 : m1;
-        nan0 = (v0 != v0) ? v0 : nan0;
-        nan0 = (v1 != v1) ? v1 : nan0;
-    }
-    for (; k < nv; ++k) {
-        const TS_V v = TS_VLOAD(k, x);
-        m0 = v > m0 ? v : m0;
-        nan0 = (v != v) ? v : nan0;
-    }
-    m0 = m1 > m0 ? m1 : m0;
-    IN_T lanes[TS_VN], flags[TS_VN];
-    TS_VSTORE(m0, 0, lanes);
-    TS_VSTORE(nan0, 0, flags);
-    IN_T m = -INFINITY;
-    int nan = 0;
-    for (int j = 0; j < TS_VN; ++j) {
-        m = lanes[j] > m ? lanes[j] : m;
-        nan |= flags[j] != flags[j];
-    }
-    for (long j = nv * TS_VN; j < L; ++j) {
-        nan |= x[j] != x[j];
-        m = x[j] > m ? x[j] : m;
-    }
-    return nan ? (IN_T)NAN : m;
-}
-
 static inline IN_T ts_nll_vsum(__global const IN_T* x, long L, IN_T m) {
     const long nv = L / TS_VN;
     TS_V s0 = (TS_V)0, s1 = s0;
@@ -368,7 +335,7 @@ __kernel void nll_rows_vec(__global IN_T* loss, __global const IN_T* x, long x_o
         return;
     }
     x += x_off + r * rs;
-    const IN_T m = ts_nll_vmax(x, c);
+    const IN_T m = ts_vrow_max(x, c);
     if (!(m < INFINITY && m > -INFINITY)) {
         loss[r] = NAN;
         return;
@@ -387,7 +354,7 @@ __kernel void nll_backward_vec(__global IN_T* out, long out_off, __global const 
     const long k = t[t_off + r * tst];
     x += x_off + r * rs;
     out += out_off + r * c;
-    const IN_T m = ts_nll_vmax(x, c);  /* subtracted as it is: a non-finite row is NaN throughout */
+    const IN_T m = ts_vrow_max(x, c);  /* subtracted as it is: a non-finite row is NaN throughout */
     const IN_T ls = log(ts_nll_vsum(x, c, m));  /* p = exp(log_softmax(x)): the composition's arithmetic */
     const long nv = c / TS_VN;
     for (long j = 0; j < nv; ++j) TS_VSTORE(exp((TS_VLOAD(j, x) - m) - ls) * sc, j, out);
