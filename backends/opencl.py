@@ -748,9 +748,10 @@ def _reduction(op):
         meta, nk, nr, n_out, extent, unit, rows = dev.reduce_plan(x.shape, x.strides, tuple(axes), any_order)
         vn = dev.vector_width.get(dtype) if vector else None
         runs = rows is not None and rows[0] != "columns"  # rows of runs, of unit stride or every other element
-        # the layouts the kernels read well as they are: unit-stride runs, columns, and for the vector kernels runs
-        # of every other element
-        direct = unit == 1 or (runs and rows[4] == 1) or rows is not None and not runs or vn and (unit or runs)
+        # the layouts the kernels read well as they are: unit-stride runs, columns, and the runs of every other
+        # element that the vector kernels below take (long enough for them)
+        direct = (unit == 1 or (runs and rows[4] == 1) or (rows is not None and not runs) or
+                  (vn and ((unit == 2 and extent >= 4 * vn) or (runs and rows[4] == 2 and rows[3] >= 4 * vn))))
         if not direct and extent > 32 and x.size >= _COPY_BEFORE_REDUCING and not x.is_contiguous and dev.cpu:
             # Note [Strided reductions]: a row-major copy first, then the contiguous kernels
             from ..dispatch.dispatcher import contiguous

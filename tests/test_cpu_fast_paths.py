@@ -463,8 +463,9 @@ def test_float32_exp_of_every_subnormal_result_and_the_overflow_edge():
     assert (np.abs(got.astype(np.float64) - ref) <= 2 * np.maximum(np.spacing(ref.astype(np.float32)), 2.0 ** -149)).all()
     edge = np.nextafter(np.float32(88.72283935546875), np.float32(0), dtype=np.float32)
     top = ts.exp(ts.asarray(np.array([edge, np.float32(88.72283935546875), np.float32(88.7228394)]))).numpy()
-    np.testing.assert_array_equal(np.isinf(top), np.isinf(np.exp(np.array([edge, 88.72283935546875, 88.7228394],
-                                                                           np.float64)).astype(np.float32)))
+    with np.errstate(over="ignore"):  # the float32 cast of the last one overflows: inf, as it should
+        want = np.exp(np.array([edge, 88.72283935546875, 88.7228394], np.float64)).astype(np.float32)
+    np.testing.assert_array_equal(np.isinf(top), np.isinf(want))
 
 
 def test_info_names_the_exp_path():

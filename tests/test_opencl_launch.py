@@ -148,7 +148,7 @@ def test_the_one_call_path_hands_failures_to_the_python_path(dev, monkeypatch):
         np.testing.assert_array_equal(host(a + 1.0), np.arange(5, dtype=np.float32) + 1)
         # the one-call path was tried (for a + a by FastBinary and again by the Python binary_op it hands the
         # call to, Note [Binary ops in C]; for a + 1.0 by binary_op alone), and the Python path answered
-        assert calls == [what] * 3 if isinstance(ts.add, _cpu.FastBinary) else [what, what]
+        assert calls == ([what] * 3 if isinstance(ts.add, _cpu.FastBinary) else [what, what])
 
 
 def test_without_the_c_launcher_everything_still_runs():
