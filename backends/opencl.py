@@ -221,7 +221,7 @@ class _Device:
         self.tile = 16 if wg >= 256 else 8                 # matmul tile edge
         # {float dtype: elements per vector} on CPU devices, where explicit vectors pay (Note [Vector elementwise
         # kernels], Note [Register-blocked matmul]); GPUs get the scalar kernels
-        self.vector_width = _vector_widths(cl_device, self.fp64) if self.cpu else {}
+        self.vector_width = _vector_widths(cl_device, self.fp64, self.context, self.queue) if self.cpu else {}
         # the register-blocked matmul's (rows, vector width): one vector per accumulator row, 16 rows where vectors
         # are 64 bytes (AVX-512 has 32 registers of them), 8 otherwise
         self.matmul_block = {d: (16 if vn * (4 if d == "float32" else 8) >= 64 else 8, vn)
@@ -382,6 +382,10 @@ _BUG = ("This is a bug in tensorswitch's opencl backend or in the OpenCL driver,
         "with this message.")
 
 
+class ProgramWithoutKernels(Exception):
+    """A program the driver built without error but without its kernels."""
+
+
 class _BuildFailure(Exception):
     """A program that did not build, with its build log: _Device.kernel, which knows the family and dtype, turns it
     into the BackendError of Note [OpenCL errors].  Never escapes this module."""
@@ -396,7 +400,14 @@ def _build(index, source, options):
     program = None
     try:
         program = cl.Program(context, source)
-        return program.build(options=list(options))
+        program = program.build(options=list(options))
+        if "__kernel" in source and not program.get_info(cl.program_info.KERNEL_NAMES):
+            raise ProgramWithoutKernels()
+        return program
+    except ProgramWithoutKernels as exc:  # Note [Vector width probe]: this has been seen of PoCL's kernel cache
+        raise _BuildFailure("the driver built the program but it holds no kernels; where the driver is PoCL this is "
+                            "its kernel cache handing back a broken entry: clear it (rm -r ~/.cache/pocl) or set "
+                            "POCL_KERNEL_CACHE=0", options) from exc
     except cl.Error as exc:
         log = ""
         if program is not None:
@@ -817,17 +828,57 @@ def _vector_reduce(dev, op, dtype, out, x, meta, nk, n_out, length, acc_size, ro
                    out.buffer.handle, out.offset, part, part_idx, n_out, partials)
 
 
-def _vector_widths(cl_device, fp64):
+def _vector_widths(cl_device, fp64, context, queue):
     """{dtype: vector width} for float32 (and float64 with fp64): the device's preferred width as a power of two in
-    4..16."""
+    4..16, no wider than the registers of the target its compiler builds for (Note [Vector width probe])."""
+    register = _register_bytes(context, queue)
     widths = {}
-    for dtype, width in (("float32", cl_device.preferred_vector_width_float),
-                         ("float64", cl_device.preferred_vector_width_double)):
+    for dtype, size, width in (("float32", 4, cl_device.preferred_vector_width_float),
+                               ("float64", 8, cl_device.preferred_vector_width_double)):
         if dtype == "float64" and not fp64:
             continue
         width = int(width or 0)
-        widths[dtype] = min(16, max(4, 1 << (width.bit_length() - 1) if width > 0 else 4))
+        width = min(16, max(4, 1 << (width.bit_length() - 1) if width > 0 else 4))
+        if register:
+            width = min(width, register // size)
+        if width >= 4:  # narrower vectors are not worth the vector kernels (and TS_RV_AT takes .even of them)
+            widths[dtype] = width
     return widths
+
+
+# Note [Vector width probe]: a CPU device's preferred vector width comes from the host's CPUID, but its compiler
+# builds for the CPU its LLVM knows: PoCL 3.0 (LLVM 14) on an AVX-512 AMD EPYC reports 16 floats and compiles for
+# znver3, which has no AVX-512.  A float16 helper there is compiled with a warning ("AVX vector return of type
+# 'float16' without 'avx512f' enabled changes the ABI"), and a program holding one comes back from PoCL's kernel
+# cache without kernels in every later process (clCreateKernel: INVALID_KERNEL_NAME; the process then aborts at
+# exit).  So the widest register of the compile target is asked of the compiler itself, by a kernel that reads the
+# target's macros, and no vector is made wider than that.  Unknown targets (0) keep the preferred width.
+_REGISTER_PROBE = """
+__kernel void ts_register_bytes(__global int* out) {
+#if defined(__AVX512F__)
+    out[0] = 64;
+#elif defined(__AVX__)
+    out[0] = 32;
+#elif defined(__SSE2__) || defined(__ARM_NEON) || defined(__ARM_NEON__) || defined(__ALTIVEC__)
+    out[0] = 16;
+#else
+    out[0] = 0;
+#endif
+}
+"""
+
+
+def _register_bytes(context, queue):
+    """The widest vector register of the target the device's compiler builds for, in bytes (0: not known)."""
+    try:
+        program = cl.Program(context, _REGISTER_PROBE).build()
+        out = np.zeros(1, np.int32)
+        buf = cl.Buffer(context, cl.mem_flags.READ_WRITE, out.nbytes)
+        program.ts_register_bytes(queue, (1,), None, buf)
+        cl.enqueue_copy(queue, out, buf)
+        return int(out[0])
+    except cl.Error:  # a device that cannot run the probe gets the preferred widths
+        return 0
 
 
 def matmul(out, a, b):
