@@ -17,6 +17,26 @@
 #define TS_CAT2(a, b) a##b
 #define TS_CAT(a, b) TS_CAT2(a, b)
 
+/* Note [Inline vector loads]
+ * vloadN and vstoreN are functions of the driver's builtin library, and PoCL inlines them only where the library was
+ * built for the CPU the kernel is compiled for.  On an AVX-512 AMD EPYC, PoCL 3.0 picks its AVX-512 library by the
+ * CPU's features but compiles kernels for znver3 (its LLVM 14 does not know the CPU): every vload8 was then a call
+ * with the accumulators spilled around it, and the sum of 1M floats ran at 25 GB/s instead of 79.  So the vector
+ * kernels read and write global memory through element-aligned vector types (ts_float8u: float8 aligned as a float),
+ * which any clang-based compiler turns into inline unaligned vector moves: TS_GLOAD(T, N, k, p) is vector k of N
+ * elements of T at p, TS_GSTORE(T, N, v, k, p) stores one.  (Private arrays keep vloadN: off the hot loops.) */
+#define TS_UNALIGNED_VECTORS(T, A)                                                          \
+    typedef T TS_CAT(ts_, TS_CAT(T, 4u)) __attribute__((ext_vector_type(4), aligned(A)));    \
+    typedef T TS_CAT(ts_, TS_CAT(T, 8u)) __attribute__((ext_vector_type(8), aligned(A)));    \
+    typedef T TS_CAT(ts_, TS_CAT(T, 16u)) __attribute__((ext_vector_type(16), aligned(A)));
+TS_UNALIGNED_VECTORS(float, 4)
+#ifdef TS_HAS_FP64
+TS_UNALIGNED_VECTORS(double, 8)
+#endif
+#define TS_VU(T, N) TS_CAT(ts_, TS_CAT(T, TS_CAT(N, u)))
+#define TS_GLOAD(T, N, k, p) (*(__global const TS_VU(T, N)*)((p) + (long)(k) * (N)))
+#define TS_GSTORE(T, N, v, k, p) (*(__global TS_VU(T, N)*)((p) + (long)(k) * (N)) = (v))
+
 /* Note [Uniform guard]
  * The launch rounds the global size up to a multiple of the work-group size, so the last group has items past n.
  * A plain ``if (i < n)`` in every item stops PoCL from vectorising the work-group loop (3x slower on 10M floats);

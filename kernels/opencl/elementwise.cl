@@ -115,7 +115,7 @@
         x += x_off;                                                                                  \
         const long i = get_global_id(0);                                                             \
         if ((i + 1) * VN <= n) {                                                                     \
-            vstore##VN(ts_vapply_##NAME(vload##VN(i, x)), i, out);                                   \
+            TS_GSTORE(IN_T, VN, ts_vapply_##NAME(TS_GLOAD(IN_T, VN, i, x)), i, out);                 \
         } else {                                                                                     \
             for (long j = i * VN; j < n; ++j) ts_apply_##NAME(out, j, x, j);                         \
         }                                                                                            \
@@ -139,11 +139,12 @@
         for (long j = 0; j < nv; ++j) {                                                              \
             TS_CAT(IN_T, VN) v;                                                                      \
             if (xs == 1) {                                                                           \
-                v = vload##VN(j, i);                                                                 \
+                v = TS_GLOAD(IN_T, VN, j, i);                                                        \
             } else if (xs == 2 && j + 1 < nv) {                                                      \
                 /* every other element (x[:, ::2]): two contiguous loads, their even lanes; not for the  \
                  * last vector, whose second load would read one element past the row */             \
-                const TS_CAT(IN_T, VN) v0 = vload##VN(2 * j, i), v1 = vload##VN(2 * j + 1, i);      \
+                const TS_CAT(IN_T, VN) v0 = TS_GLOAD(IN_T, VN, 2 * j, i);                           \
+                const TS_CAT(IN_T, VN) v1 = TS_GLOAD(IN_T, VN, 2 * j + 1, i);                       \
                 v = (TS_CAT(IN_T, VN))(v0.even, v1.even);                                            \
             } else {                                                                                 \
                 for (int l = 0; l < VN; ++l) lanes[l] = i[(j * VN + l) * xs];                        \
@@ -151,7 +152,7 @@
             }                                                                                        \
             v = ts_vapply_##NAME(v);                                                                 \
             if (os == 1) {                                                                           \
-                vstore##VN(v, j, o);                                                                 \
+                TS_GSTORE(IN_T, VN, v, j, o);                                                        \
             } else {                                                                                 \
                 vstore##VN(v, 0, lanes);                                                             \
                 for (int l = 0; l < VN; ++l) o[(j * VN + l) * os] = lanes[l];                        \

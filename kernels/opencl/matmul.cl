@@ -63,10 +63,10 @@ __kernel void matmul_blocked_##VN(__global IN_T* out, long out_off, __global con
     _Pragma("unroll") for (int i = 0; i < TS_MM_RM; ++i) acc[i] = (V)0;                                          \
     if (r0 + TS_MM_RM <= M && c0 + VN <= N) {                                                                     \
         for (long k = 0; k < K; ++k) {                                                                            \
-            const V bv = TS_CAT(vload, VN)(0, b + k * sbk);                                                       \
+            const V bv = TS_GLOAD(IN_T, VN, 0, b + k * sbk);                                                      \
             _Pragma("unroll") for (int i = 0; i < TS_MM_RM; ++i) acc[i] += (V)a[i * sam + k * sak] * bv;         \
         }                                                                                                         \
-        _Pragma("unroll") for (int i = 0; i < TS_MM_RM; ++i) TS_CAT(vstore, VN)(acc[i], 0, out + i * N);          \
+        _Pragma("unroll") for (int i = 0; i < TS_MM_RM; ++i) TS_GSTORE(IN_T, VN, acc[i], 0, out + i * N);         \
     } else {                                                                                                      \
         const int rows = (int)min((long)TS_MM_RM, M - r0), cols = (int)min((long)VN, N - c0);                     \
         for (long k = 0; k < K; ++k) {                                                                            \

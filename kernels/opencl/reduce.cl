@@ -131,7 +131,7 @@
  * one whose second load would read past the run's last element, which the scalar tail takes. */
 #ifdef TS_VN
 #define TS_RV_T TS_CAT(IN_T, TS_VN)
-#define TS_RV_LOAD TS_CAT(vload, TS_VN)
+#define TS_RV_LOAD(k, p) TS_GLOAD(IN_T, TS_VN, k, p)  /* Note [Inline vector loads] */
 #define TS_RV_STORE TS_CAT(vstore, TS_VN)
 /* vector k of the run at p, S == 1 or 2 (the even lanes of two loads) */
 #define TS_RV_AT(k) (S == 1 ? TS_RV_LOAD(k, p) \

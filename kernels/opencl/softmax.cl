@@ -38,8 +38,9 @@ TS_SOFTMAX(log_softmax, 1)
  * infinity rules as above, a row whose max is NaN or infinite answered before any exp. */
 #ifdef TS_VN
 #define TS_V TS_CAT(IN_T, TS_VN)
-#define TS_VLOAD TS_CAT(vload, TS_VN)
-#define TS_VSTORE TS_CAT(vstore, TS_VN)
+#define TS_VLOAD(k, p) TS_GLOAD(IN_T, TS_VN, k, p)         /* global memory: Note [Inline vector loads] */
+#define TS_VSTORE(v, k, p) TS_GSTORE(IN_T, TS_VN, v, k, p)
+#define TS_PSTORE TS_CAT(vstore, TS_VN)                     /* into a private array */
 
 /* exp(v) for the vector kernels' v = x - max (v <= 0, -inf, or NaN: a NaN of the row; a row whose max is not
  * finite never gets here).  For
@@ -87,8 +88,8 @@ static inline IN_T ts_vrow_max_finish(TS_V m0, TS_V m1, TS_V m2, TS_V m3, TS_V n
     m2 = m3 > m2 ? m3 : m2;
     m0 = m2 > m0 ? m2 : m0;
     IN_T lanes[TS_VN], flags[TS_VN];
-    TS_VSTORE(m0, 0, lanes);
-    TS_VSTORE(nanv, 0, flags);
+    TS_PSTORE(m0, 0, lanes);
+    TS_PSTORE(nanv, 0, flags);
     IN_T m = -INFINITY;
     int nan = 0;
     for (int j = 0; j < TS_VN; ++j) {
@@ -179,7 +180,7 @@ static inline IN_T ts_vrow_max(__global const IN_T* x, long L) {
                 n0 = w > n0 ? w : n0;                                                                \
             }                                                                                        \
             IN_T lanes[TS_VN];                                                                       \
-            TS_VSTORE(s0 + s1, 0, lanes);                                                            \
+            TS_PSTORE(s0 + s1, 0, lanes);                                                            \
             IN_T s = 0;                                                                              \
             for (int j = 0; j < TS_VN; ++j) s += lanes[j];                                           \
             for (long k = nv * TS_VN; k < L; ++k) {                                                  \
@@ -318,7 +319,7 @@ static inline IN_T ts_nll_vsum(__global const IN_T* x, long L, IN_T m) {
     }
     for (; k < nv; ++k) s0 += exp(TS_VLOAD(k, x) - m);
     IN_T lanes[TS_VN];
-    TS_VSTORE(s0 + s1, 0, lanes);
+    TS_PSTORE(s0 + s1, 0, lanes);
     IN_T s = 0;
     for (int j = 0; j < TS_VN; ++j) s += lanes[j];
     for (long j = nv * TS_VN; j < L; ++j) s += exp(x[j] - m);
