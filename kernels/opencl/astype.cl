@@ -39,7 +39,7 @@
         for (long jj = 0; jj < inner; jj += TS_TILE)                                                 \
             for (int b = 0; b < nr; ++b) {                                                           \
                 const long o = out_off + off[2 * b], i = x_off + off[2 * b + 1];                     \
-                const long end = min(jj + TS_TILE, len[b]);                                          \
+                const long end = TS_MIN(jj + TS_TILE, len[b]);                                       \
                 for (long j = jj; j < end; ++j) ts_convert_##DST(out, o + j * os, x, i + j * xs);    \
             }                                                                                        \
     }

@@ -17,6 +17,10 @@
 #define TS_CAT2(a, b) a##b
 #define TS_CAT(a, b) TS_CAT2(a, b)
 
+/* The smaller of two integers (arguments without side effects): OpenCL's min is a builtin, and a call where the
+ * builtin library is not inlined (Note [Inline vector loads]). */
+#define TS_MIN(a, b) ((a) < (b) ? (a) : (b))
+
 /* Note [Inline vector loads]
  * vloadN and vstoreN are functions of the driver's builtin library, and PoCL inlines them only where the library was
  * built for the CPU the kernel is compiled for.  On an AVX-512 AMD EPYC, PoCL 3.0 picks its AVX-512 library by the
@@ -82,7 +86,7 @@ static inline long ts_row(long r, long rows, long inner, long last, long ndim, i
 static inline int ts_tile_rows(long t, long rows, long inner, long last, long ndim, int nops,
                                __global const long* meta, long* off, long* len) {
     const long r0 = t * TS_TILE;
-    const int nr = (int)min((long)TS_TILE, rows - r0);
+    const int nr = (int)TS_MIN((long)TS_TILE, rows - r0);
     for (int b = 0; b < nr; ++b) len[b] = ts_row(r0 + b, rows, inner, last, ndim, nops, meta, off + b * nops);
     return nr;
 }

@@ -52,7 +52,7 @@
         for (long jj = 0; jj < inner; jj += TS_TILE)                                                 \
             for (int b = 0; b < nr; ++b) {                                                           \
                 const long o = out_off + off[3 * b], i = x_off + off[3 * b + 1], k = y_off + off[3 * b + 2]; \
-                const long end = min(jj + TS_TILE, len[b]);                                          \
+                const long end = TS_MIN(jj + TS_TILE, len[b]);                                       \
                 for (long j = jj; j < end; ++j) ts_apply_##NAME(out, o + j * os, x, i + j * xs, y, k + j * ys); \
             }                                                                                        \
     }

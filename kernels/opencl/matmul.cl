@@ -68,7 +68,7 @@ __kernel void matmul_blocked_##VN(__global IN_T* out, long out_off, __global con
         }                                                                                                         \
         _Pragma("unroll") for (int i = 0; i < TS_MM_RM; ++i) TS_GSTORE(IN_T, VN, acc[i], 0, out + i * N);         \
     } else {                                                                                                      \
-        const int rows = (int)min((long)TS_MM_RM, M - r0), cols = (int)min((long)VN, N - c0);                     \
+        const int rows = (int)TS_MIN((long)TS_MM_RM, M - r0), cols = (int)TS_MIN((long)VN, N - c0);               \
         for (long k = 0; k < K; ++k) {                                                                            \
             IN_T row[VN];                                                                                         \
             for (int v = 0; v < VN; ++v) row[v] = v < cols ? b[k * sbk + v] : (IN_T)0;                           \

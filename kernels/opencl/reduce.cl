@@ -53,7 +53,7 @@
 #define TS_GROUP_RANGE(FOLD, READ, ACC)                                                                  \
     const long per = (end - start + TS_RL - 1) / TS_RL;                                                 \
     const long lo = start + lid * per;                                                                  \
-    TS_REDUCE_RANGE(FOLD, READ, ACC, lo, min(end, lo + per), 1)
+    TS_REDUCE_RANGE(FOLD, READ, ACC, lo, TS_MIN(end, lo + per), 1)
 #else
 #define TS_GROUP_RANGE(FOLD, READ, ACC) TS_REDUCE_RANGE(FOLD, READ, ACC, start + lid, end, TS_RL)
 #endif
@@ -80,7 +80,7 @@
         const int lid = get_local_id(0);                                                                \
         const long chunk = (R + G - 1) / G;                                                             \
         const long start = c * chunk;                                                                   \
-        const long end = min(R, start + chunk);                                                         \
+        const long end = TS_MIN(R, start + chunk);                                                      \
         const long base = x_off + ts_offset(o, nk, meta, meta + nk);                                    \
         __global const long* rmeta = meta + 2 * nk;                                                     \
         ACC acc = ts_init_##NAME();                                                                     \
@@ -144,7 +144,7 @@
         const long g = get_global_id(0);                                                                \
         const long o = g / G, c = g % G;                                                                \
         const long chunk = ((R + G - 1) / G + TS_VN - 1) / TS_VN * TS_VN;                               \
-        const long start = min(R, c * chunk), end = min(R, start + chunk);                              \
+        const long start = TS_MIN(R, c * chunk), end = TS_MIN(R, start + chunk);                        \
         __global const IN_T* p = x + x_off + ts_offset(o, nk, meta, meta + nk) + start * S;             \
         const long n = end - start, nv = S == 1 ? n / TS_VN : (n > 0 ? (n - 1) / TS_VN : 0);            \
         const TS_RV_T init = (TS_RV_T)ts_init_##NAME();                                                 \

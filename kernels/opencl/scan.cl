@@ -74,7 +74,7 @@ __kernel void scan_rows(__global IN_T* out, long out_off, __global const IN_T* x
 #define TS_ITEM_RANGE                                                                                        \
     const long g = get_group_id(0), r = g / G, blk = g % G;                                                  \
     const int lid = get_local_id(0);                                                                         \
-    const long lo = min(n, (blk * TS_SL + lid) * K), hi = min(n, lo + K);                                     \
+    const long lo = TS_MIN(n, (blk * TS_SL + lid) * K), hi = TS_MIN(n, lo + K);                               \
     long off[2];                                                                                             \
     ts_offsets(r, nk, 2, meta, off);                                                                         \
     const long b = x_off + off[1];                                                                           \
@@ -124,7 +124,7 @@ TS_GROUP_SCAN(long, TS_ADD_LONG, 0)
 #define TS_CHUNK                                                                                             \
     const long g = get_group_id(0);                                                                          \
     const int lid = get_local_id(0);                                                                         \
-    const long lo = min(N, (g * TS_SL + lid) * K), hi = min(N, lo + K);                                       \
+    const long lo = TS_MIN(N, (g * TS_SL + lid) * K), hi = TS_MIN(N, lo + K);                                 \
     long c = 0;                                                                                              \
     for (long e = lo; e < hi; ++e) c += TS_NONZERO(x, x_off + ts_offset(e, nd, meta, meta + nd));
 

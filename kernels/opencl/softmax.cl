@@ -138,7 +138,7 @@ static inline IN_T ts_vrow_max(__global const IN_T* x, long L) {
                              __global const long* meta, long nk, long L, long rows, long per) {      \
         const long r0 = get_global_id(0) * per;                                                      \
         if (r0 >= rows) return;                                                                      \
-        const long r1 = min(rows, r0 + per), nv = L / TS_VN;                                         \
+        const long r1 = TS_MIN(rows, r0 + per), nv = L / TS_VN;                                      \
         __global const IN_T* xr = x + x_off + ts_offset(r0, nk, meta, meta + nk);                    \
         IN_T m = ts_vrow_max(xr, L);                                                                 \
         __global IN_T* prev = 0; /* the row before, its last pass (times 1 / sum, or minus log(sum)) left */ \
@@ -275,7 +275,7 @@ __kernel void nll_total(__global IN_T* out, long out_off, __global long* info, _
     for (int h = TS_RL / 2; h > 0; h >>= 1) {
         if (l < h) {
             sums[l] += sums[l + h];
-            firsts[l] = min(firsts[l], firsts[l + h]);
+            firsts[l] = TS_MIN(firsts[l], firsts[l + h]);
         }
         barrier(CLK_LOCAL_MEM_FENCE);
     }
