@@ -670,6 +670,8 @@ def _cast(dev, dst, out_handle, out_offset, shape, out_strides, out_contiguous, 
     ``out_strides``: the contiguous, row (Note [Row kernels]) or per-element kernel of the astype program."""
     n, src = _prod(shape), x.dtype.name
     if dev.cpu and not (out_contiguous and x.is_contiguous):
+        if src == dst and src in dev.vector_width and _transpose(dev, shape, out_strides, out_handle, out_offset, x):
+            return
         rows = dev.rows_plan(shape, (out_strides, x.strides))
         if rows is not None:
             meta, ndim, (so, sx), inner, last, count, tiles = rows
@@ -685,6 +687,28 @@ def _cast(dev, dst, out_handle, out_offset, shape, out_strides, out_contiguous, 
         k = dev.kernel("astype", src, f"to_{dst}_strided")
         args += [meta, ndim]
     _launch_each(dev, k, n, *args)
+
+
+def _transpose(dev, shape, out_strides, out_handle, out_offset, x):
+    """Copy ``x`` into out by the transpose_vec kernel of Note [Vector transposes] where the two coalesce into a
+    matrix whose rows are out's (unit stride) and x's columns (unit stride); whether they did."""
+    key = ("transpose", shape, out_strides, x.strides)
+    plan = dev.plans.get(key, False)
+    if plan is False:
+        dims, (so, sx) = _coalesce(shape, (out_strides, x.strides), by_output=True)
+        plan = None
+        if len(dims) == 2 and so[1] == 1 and sx[0] == 1 and sx[1] > 1 and so[0] > 0 and min(dims) >= 8:
+            rows, cols = dims
+            groups = (-(-cols // 8), -(-rows // 8))
+            local = (min(dev.local, groups[0]), 1)  # wide groups: PoCL's cost is per group (1.75x a copy, 2.4x at 1)
+            plan = ((-(-groups[0] // local[0]) * local[0], groups[1]), local, so[0], sx[1], rows, cols)
+        dev.remember(key, plan)
+    if plan is None:
+        return False
+    global_size, local, on, xc, rows, cols = plan
+    dev.launch(dev.kernel("elementwise", x.dtype.name, "transpose_vec"), global_size, local, out_handle, out_offset,
+               on, x.buffer.handle, x.offset, xc, rows, cols)
+    return True
 
 
 def fill_arg(value, dtype):

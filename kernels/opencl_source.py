@@ -45,7 +45,8 @@ def _elementwise_source(dev, dtype):
     t, c = codegen.ctype("opencl", dtype), codegen.compute_type("opencl", dtype)
     kind = optable.KIND[dtype]
     fill_t = _float_arg(dev) if kind == "float" else (t if kind == "complex" else "long")
-    out = [_preamble(dev, [dtype]), f"#define IN_T {t}\n#define TS_FILL_T {fill_t}\n", _read("elementwise.cl")]
+    tr = "#define TS_TR_VEC 1\n" if dtype in dev.vector_width else ""  # Note [Vector transposes]
+    out = [_preamble(dev, [dtype]), f"#define IN_T {t}\n#define TS_FILL_T {fill_t}\n{tr}", _read("elementwise.cl")]
     for op in optable.ELEMENTWISE.values():
         if dtype not in op.dtypes:
             continue
