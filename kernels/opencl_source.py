@@ -67,6 +67,9 @@ def _elementwise_source(dev, dtype):
                        f"const {c} b = {_ld(dtype, 'y', 'j')}; {_st(r, 'out', 'o', expr)} }}\n"
                        f"TS_BINARY({op.name}, {o})\nTS_BINARY_ROWS({op.name}, {o})\n"
                        f"TS_BINARY_TILES({op.name}, {o})\n")
+            if vector_binary_op(dev, op, dtype):  # Note [Vector transposes]
+                out.append(f"#define TS_VAPPLY2_{op.name}(a, b) {op.expression(dtype)}\nTS_BINARY_TR({op.name})\n"
+                           f"TS_BINARY_VROWS({op.name})\n")
     where = f"c[ci] ? {_ld(dtype, 'x', 'i')} : {_ld(dtype, 'y', 'j')}"
     out.insert(2, f"static inline void ts_apply_where(__global IN_T* out, long o, __global const uchar* c, long ci, "
                   f"__global const IN_T* x, long i, __global const IN_T* y, long j) {{ {_st(dtype, 'out', 'o', where)} }}\n"
@@ -96,6 +99,16 @@ def vector_op(dev, op, dtype):
     calls = [n.rstrip("( ") for n in names if n.endswith("(")]
     plain = [n for n in names if not n.endswith("(")]
     return all(n == "a" for n in plain) and bool(calls) and all(n in _VECTOR_BUILTINS for n in calls)
+
+
+def vector_binary_op(dev, op, dtype):
+    """Whether binary ``op`` of ``dtype`` gets the NAME_tr kernel of Note [Vector transposes]: a CPU device with
+    vectors for the dtype, a result of the same dtype, and an expression of ``a`` and ``b`` that is arithmetic
+    only, so that it means the same on vectors (add, subtract, multiply, divide)."""
+    if op.arity != 2 or dtype not in op.dtypes or dtype not in dev.vector_width or op.result_dtype(dtype) != dtype:
+        return False
+    expr = op.expression(dtype)
+    return re.fullmatch(r"[\sab()+\-*/]*", expr) is not None and "a" in expr and "b" in expr
 
 
 def _astype_source(dev, dtype):

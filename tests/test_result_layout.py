@@ -236,6 +236,33 @@ def test_copies_of_transposes_are_exact(device, rng, dtype, shape):
         np.testing.assert_array_equal(got.view(np.uint8), np.ascontiguousarray(n).view(np.uint8))
 
 
+_ARITHMETIC = [ts.add, ts.subtract, ts.multiply, ts.divide]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("cols", [3, 8, 9, 16, 17, 100, 501])
+def test_arithmetic_of_transposes_and_every_other_element(device, rng, dtype, cols):
+    """add, subtract, multiply and divide of a transposed operand (opencl's NAME_tr of Note [Vector transposes]: 8 x 8
+    blocks, the edges element by element; a broadcast column read as a transpose) and of every other element
+    (NAME_vrows: the even lanes of two loads), exactly as NumPy rounds them, NaN, infinities and -0.0 included."""
+    h = rng.standard_normal((13, 2 * cols)).astype(dtype)
+    h[1, 4 % (2 * cols)], h[2, 5 % (2 * cols)], h[3, 0] = np.nan, -0.0, np.inf
+    g = rng.standard_normal((2 * cols, 13)).astype(dtype)
+    g[0, 1] = 0.0
+    x, w = ts.asarray(h, device=device), ts.asarray(g, device=device)
+    column = ts.asarray(h[:, :1], device=device)
+    pairs = [((x, w.T), (h, g.T)), ((w.T, x), (g.T, h)), ((w.T, column), (g.T, h[:, :1])),
+             ((x[:, ::2], x[:, 1::2]), (h[:, ::2], h[:, 1::2])), ((x[:, ::2], w.T[:, :cols]), (h[:, ::2], g.T[:, :cols]))]
+    for f in _ARITHMETIC:
+        for (a, b), (p, q) in pairs:
+            with np.errstate(all="ignore"):
+                want = getattr(np, f.__name__)(p, q)
+            got = f(a, b).numpy()
+            assert got.dtype == want.dtype
+            np.testing.assert_array_equal(np.ascontiguousarray(got).view(np.uint8),
+                                          np.ascontiguousarray(want).view(np.uint8), err_msg=f.__name__)
+
+
 @pytest.mark.parametrize("cols", [3, 16, 31, 32, 33, 64, 100, 515])
 def test_unary_ops_of_every_other_element(device, rng, cols):
     """x[:, ::2] and x[::2] (opencl's NAME_vrows: the even lanes of two loads, never past a row's last element;

@@ -251,4 +251,79 @@ __kernel void transpose_vec(__global IN_T* out, long out_off, long on, __global 
             for (long c = 0; c < nc; ++c) out[r * on + c] = x[c * xc + r];
     }
 }
+
+/* The 8 x 8 block at p of an operand whose element (r, c) is at p[r * rs + c * cs], as its rows v0..v7: vector loads
+ * where cs == 1, else (rs == 1, or 0 where a column is broadcast) eight loads of its columns transposed. */
+#define TS_TR_BLOCK(v, t, p, rs, cs)                                                                       \
+    if (cs == 1) {                                                                                         \
+        v##0 = TS_GLOAD(IN_T, 8, 0, p); v##1 = TS_GLOAD(IN_T, 8, 0, p + rs);                                \
+        v##2 = TS_GLOAD(IN_T, 8, 0, p + 2 * rs); v##3 = TS_GLOAD(IN_T, 8, 0, p + 3 * rs);                    \
+        v##4 = TS_GLOAD(IN_T, 8, 0, p + 4 * rs); v##5 = TS_GLOAD(IN_T, 8, 0, p + 5 * rs);                    \
+        v##6 = TS_GLOAD(IN_T, 8, 0, p + 6 * rs); v##7 = TS_GLOAD(IN_T, 8, 0, p + 7 * rs);                    \
+    } else {                                                                                               \
+        t##0 = TS_GLOAD(IN_T, 8, 0, p); t##1 = TS_GLOAD(IN_T, 8, 0, p + cs);                                \
+        t##2 = TS_GLOAD(IN_T, 8, 0, p + 2 * cs); t##3 = TS_GLOAD(IN_T, 8, 0, p + 3 * cs);                    \
+        t##4 = TS_GLOAD(IN_T, 8, 0, p + 4 * cs); t##5 = TS_GLOAD(IN_T, 8, 0, p + 5 * cs);                    \
+        t##6 = TS_GLOAD(IN_T, 8, 0, p + 6 * cs); t##7 = TS_GLOAD(IN_T, 8, 0, p + 7 * cs);                    \
+        TS_TR_ROUND(t, v)                                                                                  \
+        TS_TR_ROUND(v, t)                                                                                  \
+        TS_TR_ROUND(t, v)                                                                                  \
+    }
+
+/* NAME_tr: out = x OP y for a matrix whose rows are out's (unit stride), each input read by rows (xc == 1) or by
+ * columns (xr == 1: a transpose, or a broadcast column), by the blocks of transpose_vec; TS_VAPPLY2_NAME(a, b) is
+ * the op's expression on vectors (a macro: a function taking a double8 would change the ABI where vectors are 256
+ * bits, Note [Vector width probe]). */
+#define TS_BINARY_TR(NAME)                                                                                 \
+    __kernel void NAME##_tr(__global IN_T* out, long out_off, long on, __global const IN_T* x, long x_off,  \
+                            long xr, long xc, __global const IN_T* y, long y_off, long yr, long yc,          \
+                            long rows, long cols) {                                                        \
+        const long c0 = get_global_id(0) * 8, r0 = get_global_id(1) * 8;                                   \
+        if (c0 >= cols || r0 >= rows) return;                                                              \
+        out += out_off + r0 * on + c0;                                                                     \
+        x += x_off + r0 * xr + c0 * xc;                                                                    \
+        y += y_off + r0 * yr + c0 * yc;                                                                    \
+        if (r0 + 8 <= rows && c0 + 8 <= cols) {                                                            \
+            TS_TR_V a0, a1, a2, a3, a4, a5, a6, a7, b0, b1, b2, b3, b4, b5, b6, b7;                        \
+            TS_TR_V t0, t1, t2, t3, t4, t5, t6, t7;                                                        \
+            TS_TR_BLOCK(a, t, x, xr, xc)                                                                   \
+            TS_TR_BLOCK(b, t, y, yr, yc)                                                                   \
+            TS_GSTORE(IN_T, 8, TS_VAPPLY2_##NAME(a0, b0), 0, out);                                          \
+            TS_GSTORE(IN_T, 8, TS_VAPPLY2_##NAME(a1, b1), 0, out + on);                                     \
+            TS_GSTORE(IN_T, 8, TS_VAPPLY2_##NAME(a2, b2), 0, out + 2 * on);                                 \
+            TS_GSTORE(IN_T, 8, TS_VAPPLY2_##NAME(a3, b3), 0, out + 3 * on);                                 \
+            TS_GSTORE(IN_T, 8, TS_VAPPLY2_##NAME(a4, b4), 0, out + 4 * on);                                 \
+            TS_GSTORE(IN_T, 8, TS_VAPPLY2_##NAME(a5, b5), 0, out + 5 * on);                                 \
+            TS_GSTORE(IN_T, 8, TS_VAPPLY2_##NAME(a6, b6), 0, out + 6 * on);                                 \
+            TS_GSTORE(IN_T, 8, TS_VAPPLY2_##NAME(a7, b7), 0, out + 7 * on);                                 \
+        } else {                                                                                           \
+            const long nr = TS_MIN(8L, rows - r0), nc = TS_MIN(8L, cols - c0);                             \
+            for (long r = 0; r < nr; ++r)                                                                  \
+                for (long c = 0; c < nc; ++c)                                                              \
+                    ts_apply_##NAME(out, r * on + c, x, r * xr + c * xc, y, r * yr + c * yc);              \
+        }                                                                                                  \
+    }
+
+/* NAME_vrows: the rows of TS_BINARY_ROWS for the ops of NAME_tr, 8 elements at a time where out's row is contiguous
+ * and each input's takes every element or every other one (x[:, ::2] + y: the even lanes of two loads, as
+ * TS_UNARY_VEC_ROWS reads them, never for a row's last vector, whose second load could pass the row's end). */
+#define TS_V8_AT(p, s, j)                                                                                  \
+    (s == 1 ? TS_GLOAD(IN_T, 8, j, p)                                                                      \
+            : (TS_TR_V)(TS_GLOAD(IN_T, 8, 2 * (j), p).even, TS_GLOAD(IN_T, 8, 2 * (j) + 1, p).even))
+#define TS_BINARY_VROWS(NAME)                                                                              \
+    __kernel void NAME##_vrows(__global IN_T* out, long out_off, __global const IN_T* x, long x_off,        \
+                               __global const IN_T* y, long y_off, __global const long* meta, long ndim,    \
+                               long os, long xs, long ys, long inner, long last, long rows) {               \
+        const long r = get_global_id(0);                                                                   \
+        if (r >= rows) return;                                                                             \
+        long off[3];                                                                                       \
+        const long len = ts_row(r, rows, inner, last, ndim, 3, meta, off), nv = len / 8;                   \
+        __global IN_T* o = out + out_off + off[0];                                                         \
+        __global const IN_T* xp = x + x_off + off[1];                                                      \
+        __global const IN_T* yp = y + y_off + off[2];                                                      \
+        long j = 0;                                                                                        \
+        for (; j + 1 < nv; ++j)                                                                            \
+            TS_GSTORE(IN_T, 8, TS_VAPPLY2_##NAME(TS_V8_AT(xp, xs, j), TS_V8_AT(yp, ys, j)), j, o);         \
+        for (long e = j * 8; e < len; ++e) ts_apply_##NAME(o, e, xp, e * xs, yp, e * ys);                  \
+    }
 #endif
