@@ -716,7 +716,7 @@ def _tr_geometry(dev, rows, cols):
 def _binary_tr(dev, op, dtype, out, a, b):
     """out = a OP b by NAME_tr of Note [Vector transposes] where the three coalesce into a matrix whose rows are
     out's (unit stride) and one input is read by columns (a transpose); whether they did."""
-    key = ("binary_tr", op, out.shape, out.strides, a.strides, b.strides)
+    key = ("binary_tr", op, dtype, out.shape, out.strides, a.strides, b.strides)
     plan = dev.plans.get(key, False)
     if plan is False:
         plan = None
