@@ -42,8 +42,8 @@ from ..dispatch.dtypes import DTYPES
 from ..dispatch.errors import BackendError, OutOfMemoryError
 from ..dispatch.registry import LAUNCHED_BINARY, register_kernel
 from ..kernels import codegen, optable
-from ..kernels.opencl_source import (VECTOR_REDUCTIONS, SOURCES, reduction_types, scan_accumulator, vector_binary_op,
-                                     vector_op)
+from ..kernels.opencl_source import (TR_ROW_BLOCKS, VECTOR_REDUCTIONS, SOURCES, reduction_types, scan_accumulator,
+                                     vector_binary_op, vector_op)
 
 cl = None  # pyopencl, imported in initialize(): register() must stay cheap
 _devices = []  # index -> _Device (created on first use of that index)
@@ -705,10 +705,10 @@ def _vector_binary(dev, op, dtype):
 
 
 def _tr_geometry(dev, rows, cols):
-    """(global size, local size) of the kernels of Note [Vector transposes]: an 8 x 8 block per work-item, a work-group
-    down a column of blocks (PoCL's cost is per group: 2.5x a contiguous copy with groups of one block, 1.7x with
-    this, on a 1000 x 1000 float32 copy; across a row of blocks, 1.9x)."""
-    groups = (-(-cols // 8), -(-rows // 8))
+    """(global size, local size) of the kernels of Note [Vector transposes]: TR_ROW_BLOCKS 8 x 8 blocks down a column
+    per work-item, a work-group down a column of them (PoCL's cost is per group: a 1000 x 1000 float32 transpose copy
+    took 2.5x a contiguous copy with groups of one block, 1.7x with groups down a column, 1.9x across a row)."""
+    groups = (-(-cols // 8), -(-rows // (8 * TR_ROW_BLOCKS)))
     local = (1, min(dev.local, groups[1]))
     return (groups[0], -(-groups[1] // local[1]) * local[1]), local
 

@@ -222,35 +222,6 @@ __kernel void fill_strided(__global IN_T* out, long out_off, TS_FILL_T value, __
     n##2 = (TS_TR_V)((a##4).even, (a##5).even); n##3 = (TS_TR_V)((a##6).even, (a##7).even);                            \
     n##4 = (TS_TR_V)((a##0).odd, (a##1).odd); n##5 = (TS_TR_V)((a##2).odd, (a##3).odd);                                \
     n##6 = (TS_TR_V)((a##4).odd, (a##5).odd); n##7 = (TS_TR_V)((a##6).odd, (a##7).odd);
-__kernel void transpose_vec(__global IN_T* out, long out_off, long on, __global const IN_T* x, long x_off, long xc,
-                            long rows, long cols) {
-    const long c0 = get_global_id(0) * 8, r0 = get_global_id(1) * 8;
-    if (c0 >= cols || r0 >= rows) return;
-    out += out_off + r0 * on + c0;
-    x += x_off + c0 * xc + r0;
-    if (r0 + 8 <= rows && c0 + 8 <= cols) {
-        TS_TR_V a0 = TS_GLOAD(IN_T, 8, 0, x), a1 = TS_GLOAD(IN_T, 8, 0, x + xc);
-        TS_TR_V a2 = TS_GLOAD(IN_T, 8, 0, x + 2 * xc), a3 = TS_GLOAD(IN_T, 8, 0, x + 3 * xc);
-        TS_TR_V a4 = TS_GLOAD(IN_T, 8, 0, x + 4 * xc), a5 = TS_GLOAD(IN_T, 8, 0, x + 5 * xc);
-        TS_TR_V a6 = TS_GLOAD(IN_T, 8, 0, x + 6 * xc), a7 = TS_GLOAD(IN_T, 8, 0, x + 7 * xc);
-        TS_TR_V n0, n1, n2, n3, n4, n5, n6, n7;
-        TS_TR_ROUND(a, n)
-        TS_TR_ROUND(n, a)
-        TS_TR_ROUND(a, n)
-        TS_GSTORE(IN_T, 8, n0, 0, out);
-        TS_GSTORE(IN_T, 8, n1, 0, out + on);
-        TS_GSTORE(IN_T, 8, n2, 0, out + 2 * on);
-        TS_GSTORE(IN_T, 8, n3, 0, out + 3 * on);
-        TS_GSTORE(IN_T, 8, n4, 0, out + 4 * on);
-        TS_GSTORE(IN_T, 8, n5, 0, out + 5 * on);
-        TS_GSTORE(IN_T, 8, n6, 0, out + 6 * on);
-        TS_GSTORE(IN_T, 8, n7, 0, out + 7 * on);
-    } else {
-        const long nr = TS_MIN(8L, rows - r0), nc = TS_MIN(8L, cols - c0);
-        for (long r = 0; r < nr; ++r)
-            for (long c = 0; c < nc; ++c) out[r * on + c] = x[c * xc + r];
-    }
-}
 
 /* The 8 x 8 block at p of an operand whose element (r, c) is at p[r * rs + c * cs], as its rows v0..v7: vector loads
  * where cs == 1, else (rs == 1, or 0 where a column is broadcast) eight loads of its columns transposed. */
@@ -270,37 +241,65 @@ __kernel void transpose_vec(__global IN_T* out, long out_off, long on, __global 
         TS_TR_ROUND(t, v)                                                                                  \
     }
 
+__kernel void transpose_vec(__global IN_T* out, long out_off, long on, __global const IN_T* x, long x_off, long xc,
+                            long rows, long cols) {
+    const long c0 = get_global_id(0) * 8;
+    for (long r0 = get_global_id(1) * 8 * TS_TR_RB, h = 0; h < TS_TR_RB; ++h, r0 += 8) {
+        if (c0 >= cols || r0 >= rows) return;
+        __global IN_T* o = out + out_off + r0 * on + c0;
+        __global const IN_T* p = x + x_off + c0 * xc + r0;
+        if (r0 + 8 <= rows && c0 + 8 <= cols) {
+            TS_TR_V a0, a1, a2, a3, a4, a5, a6, a7, t0, t1, t2, t3, t4, t5, t6, t7;
+            TS_TR_BLOCK(a, t, p, 1, xc)
+            TS_GSTORE(IN_T, 8, a0, 0, o);
+            TS_GSTORE(IN_T, 8, a1, 0, o + on);
+            TS_GSTORE(IN_T, 8, a2, 0, o + 2 * on);
+            TS_GSTORE(IN_T, 8, a3, 0, o + 3 * on);
+            TS_GSTORE(IN_T, 8, a4, 0, o + 4 * on);
+            TS_GSTORE(IN_T, 8, a5, 0, o + 5 * on);
+            TS_GSTORE(IN_T, 8, a6, 0, o + 6 * on);
+            TS_GSTORE(IN_T, 8, a7, 0, o + 7 * on);
+        } else {
+            const long nr = TS_MIN(8L, rows - r0), nc = TS_MIN(8L, cols - c0);
+            for (long r = 0; r < nr; ++r)
+                for (long c = 0; c < nc; ++c) o[r * on + c] = p[c * xc + r];
+        }
+    }
+}
+
 /* NAME_tr: out = x OP y for a matrix whose rows are out's (unit stride), each input read by rows (xc == 1) or by
  * columns (xr == 1: a transpose, or a broadcast column), by the blocks of transpose_vec; TS_VAPPLY2_NAME(a, b) is
  * the op's expression on vectors (a macro: a function taking a double8 would change the ABI where vectors are 256
  * bits, Note [Vector width probe]). */
 #define TS_BINARY_TR(NAME)                                                                                 \
-    __kernel void NAME##_tr(__global IN_T* out, long out_off, long on, __global const IN_T* x, long x_off,  \
-                            long xr, long xc, __global const IN_T* y, long y_off, long yr, long yc,          \
-                            long rows, long cols) {                                                        \
-        const long c0 = get_global_id(0) * 8, r0 = get_global_id(1) * 8;                                   \
-        if (c0 >= cols || r0 >= rows) return;                                                              \
-        out += out_off + r0 * on + c0;                                                                     \
-        x += x_off + r0 * xr + c0 * xc;                                                                    \
-        y += y_off + r0 * yr + c0 * yc;                                                                    \
-        if (r0 + 8 <= rows && c0 + 8 <= cols) {                                                            \
-            TS_TR_V a0, a1, a2, a3, a4, a5, a6, a7, b0, b1, b2, b3, b4, b5, b6, b7;                        \
-            TS_TR_V t0, t1, t2, t3, t4, t5, t6, t7;                                                        \
-            TS_TR_BLOCK(a, t, x, xr, xc)                                                                   \
-            TS_TR_BLOCK(b, t, y, yr, yc)                                                                   \
-            TS_GSTORE(IN_T, 8, TS_VAPPLY2_##NAME(a0, b0), 0, out);                                          \
-            TS_GSTORE(IN_T, 8, TS_VAPPLY2_##NAME(a1, b1), 0, out + on);                                     \
-            TS_GSTORE(IN_T, 8, TS_VAPPLY2_##NAME(a2, b2), 0, out + 2 * on);                                 \
-            TS_GSTORE(IN_T, 8, TS_VAPPLY2_##NAME(a3, b3), 0, out + 3 * on);                                 \
-            TS_GSTORE(IN_T, 8, TS_VAPPLY2_##NAME(a4, b4), 0, out + 4 * on);                                 \
-            TS_GSTORE(IN_T, 8, TS_VAPPLY2_##NAME(a5, b5), 0, out + 5 * on);                                 \
-            TS_GSTORE(IN_T, 8, TS_VAPPLY2_##NAME(a6, b6), 0, out + 6 * on);                                 \
-            TS_GSTORE(IN_T, 8, TS_VAPPLY2_##NAME(a7, b7), 0, out + 7 * on);                                 \
-        } else {                                                                                           \
-            const long nr = TS_MIN(8L, rows - r0), nc = TS_MIN(8L, cols - c0);                             \
-            for (long r = 0; r < nr; ++r)                                                                  \
-                for (long c = 0; c < nc; ++c)                                                              \
-                    ts_apply_##NAME(out, r * on + c, x, r * xr + c * xc, y, r * yr + c * yc);              \
+    __kernel void NAME##_tr(__global IN_T* out, long out_off, long on, __global const IN_T* x, long x_off, \
+                            long xr, long xc, __global const IN_T* y, long y_off, long yr, long yc, long rows,\
+                            long cols) {                                                                   \
+        const long c0 = get_global_id(0) * 8;                                                              \
+        for (long r0 = get_global_id(1) * 8 * TS_TR_RB, h = 0; h < TS_TR_RB; ++h, r0 += 8) {               \
+            if (c0 >= cols || r0 >= rows) return;                                                          \
+            __global IN_T* o = out + out_off + r0 * on + c0;                                               \
+            __global const IN_T* p = x + x_off + r0 * xr + c0 * xc;                                        \
+            __global const IN_T* q = y + y_off + r0 * yr + c0 * yc;                                        \
+            if (r0 + 8 <= rows && c0 + 8 <= cols) {                                                        \
+                TS_TR_V a0, a1, a2, a3, a4, a5, a6, a7, b0, b1, b2, b3, b4, b5, b6, b7;                    \
+                TS_TR_V t0, t1, t2, t3, t4, t5, t6, t7;                                                    \
+                TS_TR_BLOCK(a, t, p, xr, xc)                                                               \
+                TS_TR_BLOCK(b, t, q, yr, yc)                                                               \
+                TS_GSTORE(IN_T, 8, TS_VAPPLY2_##NAME(a0, b0), 0, o);                                       \
+                TS_GSTORE(IN_T, 8, TS_VAPPLY2_##NAME(a1, b1), 0, o + on);                                  \
+                TS_GSTORE(IN_T, 8, TS_VAPPLY2_##NAME(a2, b2), 0, o + 2 * on);                              \
+                TS_GSTORE(IN_T, 8, TS_VAPPLY2_##NAME(a3, b3), 0, o + 3 * on);                              \
+                TS_GSTORE(IN_T, 8, TS_VAPPLY2_##NAME(a4, b4), 0, o + 4 * on);                              \
+                TS_GSTORE(IN_T, 8, TS_VAPPLY2_##NAME(a5, b5), 0, o + 5 * on);                              \
+                TS_GSTORE(IN_T, 8, TS_VAPPLY2_##NAME(a6, b6), 0, o + 6 * on);                              \
+                TS_GSTORE(IN_T, 8, TS_VAPPLY2_##NAME(a7, b7), 0, o + 7 * on);                              \
+            } else {                                                                                       \
+                const long nr = TS_MIN(8L, rows - r0), nc = TS_MIN(8L, cols - c0);                         \
+                for (long r = 0; r < nr; ++r)                                                              \
+                    for (long c = 0; c < nc; ++c)                                                          \
+                        ts_apply_##NAME(o, r * on + c, p, r * xr + c * xc, q, r * yr + c * yc);            \
+            }                                                                                              \
         }                                                                                                  \
     }
 
