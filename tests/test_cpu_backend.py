@@ -326,6 +326,20 @@ def test_memory_is_released_after_tensors_go(quiet_gc):
     assert _cpu.memory_stats()["cached_bytes"] == 0
 
 
+@pytest.mark.skipif(sys.platform != "linux", reason="huge pages are advised on Linux")
+def test_large_blocks_start_on_a_huge_page(quiet_gc):
+    """Note [CPU memory pool], huge pages: a block of 4 MiB or more starts on a 2 MiB boundary (its header, then the
+    data) so that madvise can back it by transparent huge pages; smaller blocks keep 64-byte alignment.  Values
+    and the pool's statistics are those of any block."""
+    _cpu.empty_cache()
+    big, small = ts.ones(1 << 20), ts.ones(1000)  # 4 MiB + the header; 4000 bytes
+    start = np.from_dlpack(big).ctypes.data - 64
+    assert start % (2 << 20) == 0
+    assert np.from_dlpack(small).ctypes.data % 64 == 0
+    np.testing.assert_array_equal(np.from_dlpack(big + big), np.full(1 << 20, 2, np.float32))
+    assert _cpu.memory_stats()["allocated_bytes"] >= block_size((1 << 22) + 64)
+
+
 def test_peak_and_reset(quiet_gc):
     _cpu.reset_peak_memory_stats()
     base = _cpu.memory_stats()

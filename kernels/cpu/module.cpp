@@ -6,6 +6,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <sys/mman.h>  // madvise
 #include <unistd.h>
 #ifdef _OPENMP
 #include <omp.h>  // omp_get_max_threads: OMP_NUM_THREADS read the way every OpenMP program reads it
@@ -63,6 +64,10 @@ namespace {
 //   statistics    memory_stats(): allocated_bytes (blocks handed out and not freed, in block bytes: rounded, header
 //                 included), peak_allocated_bytes (since reset_peak_memory_stats()), cached_bytes, cache_limit_bytes,
 //                 allocation_count (allocate calls that succeeded) and cache_hits (those served from the cache).
+//   huge pages    blocks of 4 MiB and more are aligned to 2 MiB and advised into transparent huge pages
+//                 (madvise(MADV_HUGEPAGE), as NumPy does for its arrays; most kernels give huge pages only to memory
+//                 so advised).  A walk over 16 MiB buffers then misses the TLB 512 times less: on an AMD EPYC a
+//                 4M-float multiply into a fresh result took 1.58 ms in small pages, NumPy's into its own 1.07.
 // One mutex guards the lists and counters; the system allocator and free run outside it.
 
 constexpr size_t kHeader = 64;  // in front of every buffer: its Block; keeps the data 64-byte aligned
@@ -71,6 +76,8 @@ constexpr int kSmallClasses = static_cast<int>(kSmall / 64);
 constexpr int kDivisions = 4;
 constexpr int kClasses = kSmallClasses + (64 - 12) * kDivisions;
 constexpr size_t kMaxRequest = size_t(1) << 62;  // size_class() cannot overflow below this
+constexpr size_t kHugePage = size_t(2) << 20;    // x86-64's and arm64's (4 KiB granule) transparent huge page
+constexpr size_t kHugeRequest = size_t(4) << 20; // from here blocks are advised into huge pages, as NumPy's are
 
 struct Block {        // the header of a block; the buffer's data follows at kHeader
     size_t capacity;  // the block's bytes: its size class, header included
@@ -249,6 +256,20 @@ Available available_memory() {
     return a;
 }
 
+// A block of ``size`` bytes from the system; from kHugeRequest up, aligned to huge pages and advised to be backed by
+// them ("huge pages" in Note [CPU memory pool]).
+inline void* system_alloc(size_t size) {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    if (size >= kHugeRequest) {
+        const size_t rounded = (size + kHugePage - 1) & ~(kHugePage - 1);
+        void* p = std::aligned_alloc(kHugePage, rounded);
+        if (p) madvise(p, rounded, MADV_HUGEPAGE);  // advice: where the kernel has no huge page, small pages serve
+        return p;
+    }
+#endif
+    return std::aligned_alloc(kHeader, size);
+}
+
 class Pool {
   public:
     // A block for n bytes, header included (n <= kMaxRequest); nullptr when the system has none to give even after
@@ -267,10 +288,10 @@ class Pool {
             }
         }
         if (n >= kCheckedRequest && !available_for(n, refused)) return nullptr;
-        void* p = std::aligned_alloc(kHeader, size);
+        void* p = system_alloc(size);
         if (!p) {  // release under pressure: our cached blocks may be what the system is missing
             release_all();
-            p = std::aligned_alloc(kHeader, size);
+            p = system_alloc(size);
             if (!p) return nullptr;
         }
         Block* b = static_cast<Block*>(p);
