@@ -282,7 +282,14 @@ class _Device:
             except cl.Error as exc:
                 raise BackendError(f"{_name(self)}: kernel {name} of the {family} program for {dtype} could not be "
                                    f"made ({type(exc).__name__}: {exc}). {_BUG}") from exc
-            k = self.kernels[(family, dtype, name)] = _launcher(self, k)
+            # One Launcher per kernel object, made under the lock: two threads that each wrapped the shared kernel
+            # would each skip the arguments they believe set (Note [OpenCL launches]) while the other had changed
+            # them, and launch with the other's buffers and scalars.
+            with self.lock:
+                launcher = self.kernels.get((family, dtype, name))
+                if launcher is None:
+                    launcher = self.kernels[(family, dtype, name)] = _launcher(self, k)
+            k = launcher
         return k
 
     def describe(self):

@@ -227,3 +227,34 @@ def test_one_call_results_count_in_memory_stats(dev):
     assert after["allocated_bytes"] >= before["allocated_bytes"] + 5 * 4000
     assert after["peak_allocated_bytes"] >= after["allocated_bytes"]
     del keep
+
+
+def test_threads_asking_for_a_new_kernel_at_once_share_one_launcher(dev, monkeypatch):
+    # Two Launchers of one kernel object would each skip the arguments they believe set while the other had changed
+    # them: launches with another thread's buffers and scalars (seen as x[:, ::2] + k answering another k).  The
+    # wrapping is slowed here so that every thread is inside it at once.
+    import time
+
+    make = opencl._launcher
+
+    def slow(d, kernel):
+        time.sleep(0.05)
+        return make(d, kernel)
+
+    monkeypatch.setattr(opencl, "_launcher", slow)
+    name = ("elementwise", "float32", "subtract_scalar_b")
+    dev.kernels.pop(name, None)
+    barrier, got = threading.Barrier(8), []
+
+    def ask():
+        barrier.wait()
+        got.append(dev.kernel(*name))
+
+    threads = [threading.Thread(target=ask) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(got) == 8 and all(k is got[0] for k in got) and dev.kernels[name] is got[0]
+    x = ts.arange(5, dtype=ts.float32, device="opencl")
+    np.testing.assert_array_equal((x - 1.5).numpy(), np.arange(5, dtype=np.float32) - 1.5)
