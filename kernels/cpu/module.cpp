@@ -838,13 +838,19 @@ TS_HOT ts::accum_t<T> sum_run(const T* x, int64_t n) {
             v8f lanes[4] = {};
             for (; i + 32 <= end; i += 32)
                 for (int v = 0; v < 4; ++v) lanes[v] += load_vector<v8f>(x + i + 8 * v);
-            const v8f all = (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
-            float part[8];
-            std::memcpy(part, &all, sizeof part);
-            for (; i < end; ++i) part[i % 8] += x[i];
-            double block[8];
-            for (int j = 0; j < 8; ++j) block[j] = part[j];
-            acc += ((block[0] + block[1]) + (block[2] + block[3])) + ((block[4] + block[5]) + (block[6] + block[7]));
+            v8f all = (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
+            if (i < end) {  // the block's last elements, into their lanes
+                float part[8];
+                std::memcpy(part, &all, sizeof part);
+                for (; i < end; ++i) part[i % 8] += x[i];
+                std::memcpy(&all, part, sizeof part);
+            }
+            // ((b0 + b1) + (b2 + b3)) + ((b4 + b5) + (b6 + b7)) in double, in registers: the pairs by one shuffle
+            typedef double v4d __attribute__((vector_size(32)));
+            const v4d lo = __builtin_convertvector(__builtin_shufflevector(all, all, 0, 1, 2, 3), v4d);
+            const v4d hi = __builtin_convertvector(__builtin_shufflevector(all, all, 4, 5, 6, 7), v4d);
+            const v4d pairs = __builtin_shufflevector(lo, hi, 0, 2, 4, 6) + __builtin_shufflevector(lo, hi, 1, 3, 5, 7);
+            acc += (pairs[0] + pairs[1]) + (pairs[2] + pairs[3]);
         }
         return acc;
     } else if constexpr (std::is_same<T, double>::value) {
