@@ -827,7 +827,7 @@ inline V load_vector(const void* p) {
 }
 
 template <class T>
-TS_HOT ts::accum_t<T> sum_run(const T* x, int64_t n) {
+__attribute__((always_inline)) inline ts::accum_t<T> sum_run_body(const T* x, int64_t n) {
     using Acc = ts::accum_t<T>;
     if constexpr (std::is_same<T, float>::value) {
         typedef float v8f __attribute__((vector_size(32)));
@@ -878,6 +878,19 @@ TS_HOT ts::accum_t<T> sum_run(const T* x, int64_t n) {
         for (int j = 0; j < 8; ++j) acc += part[j];
         return acc;
     }
+}
+
+template <class T>
+TS_HOT ts::accum_t<T> sum_run(const T* x, int64_t n) {
+    return sum_run_body<T>(x, n);
+}
+
+// The sums of ``count`` contiguous runs of n elements, ``row_stride`` elements apart, into out: sum(axis=-1) of
+// many short rows in one call of the ISA clone, where a call per row (through the clones' resolver) cost as much as
+// a row of 256 floats.  Each row adds as sum_run does: the same bits.
+template <class T, class Out>
+TS_HOT void sum_rows(const T* x, int64_t row_stride, int64_t n, Out* out, int64_t count) {
+    for (int64_t r = 0; r < count; ++r) out[r] = static_cast<Out>(sum_run_body<T>(x + r * row_stride, n));
 }
 
 // The largest (IsMax) or smallest value of a contiguous run (n >= 1) of a float, double or integer dtype; for floats
@@ -1062,13 +1075,23 @@ void reduce_impl(char* x, const Shape& kept_shape, const Shape& kept_strides, co
         }
         return finish<Out>(reduce_range<R, T>(inner, base_of(o), 0, n_inner));
     };
+    // outputs [o0, o1): rows of a float sum, equally spaced and contiguous, in one call (sum_rows); else one by one
+    auto reduce_outputs = [&](int64_t o0, int64_t o1) {
+        if constexpr (std::is_same<R, SumR<T>>::value && ts::hot_type_v<T> && std::is_floating_point<T>::value &&
+                      !std::is_class<Out>::value) {
+            if (inner.nd == 1 && inner.st[0][0] == static_cast<int64_t>(sizeof(T)) && nd_outer == 1) {
+                sum_rows<T, Out>(reinterpret_cast<const T*>(base_of(o0)), outer_strides[0], n_inner, out + o0,
+                                 o1 - o0);
+                return;
+            }
+        }
+        for (int64_t o = o0; o < o1; ++o) out[o] = reduce_one(o);
+    };
     const int threads = ts::threads_for(n_outer * n_inner);
     if (threads <= 1) {
-        for (int64_t o = 0; o < n_outer; ++o) out[o] = reduce_one(o);
+        reduce_outputs(0, n_outer);
     } else if (n_outer >= threads) {
-        ts::parallel_pieces(n_outer, threads, threads * ts::kPiecesPerThread, [&](int64_t o0, int64_t o1) {
-            for (int64_t o = o0; o < o1; ++o) out[o] = reduce_one(o);
-        });
+        ts::parallel_pieces(n_outer, threads, threads * ts::kPiecesPerThread, reduce_outputs);
     } else {  // few outputs, long reductions: split each reduction in pieces across threads, then merge in order
         const int64_t chunk = (n_inner + threads * ts::kPiecesPerThread - 1) / (threads * ts::kPiecesPerThread);
         const int64_t pieces = (n_inner + chunk - 1) / chunk;  // none empty
