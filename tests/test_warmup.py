@@ -1,6 +1,7 @@
 """``python -m tensorswitch warmup``: every program compiled ahead of use (tensorswitch/warmup.py, the backends'
 ``warmup`` hook of Note [Backend contract])."""
 
+import os
 import subprocess
 import sys
 
@@ -62,7 +63,6 @@ def test_a_second_process_loads_the_drivers_cached_binaries(tmp_path):
     # Note [Vector width probe]: vectors wider than the compile target's registers came back from PoCL's kernel cache
     # without kernels (INVALID_KERNEL_NAME in every process after the first, then an abort at exit)
     _opencl()
-    import os
     env = dict(os.environ, POCL_CACHE_DIR=str(tmp_path), POCL_KERNEL_CACHE="1")
     runs = [subprocess.run([sys.executable, "-c", _WARM_CACHE_SCRIPT], capture_output=True, text=True, timeout=600,
                            env=env) for _ in range(2)]

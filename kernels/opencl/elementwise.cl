@@ -209,37 +209,50 @@ __kernel void fill_strided(__global IN_T* out, long out_off, TS_FILL_T value, __
 }
 
 /* Note [Vector transposes]: a copy of a transposed matrix (out[r, c] = x[c, r] with x's row stride xc and unit
- * stride along r, out's row stride on) by 8 x 8 blocks, one per work-item (global size: column blocks, row blocks):
- * eight vector loads of x's rows (out's columns), a transpose in registers, eight vector stores of out's rows.  The
- * tile kernels of Note [Tile kernels] walk such a copy an element at a time (4.9x a contiguous copy on PoCL; this
- * kernel ~1.3x).  The transpose is three rounds of the perfect shuffle: row i of a round is the even lanes of rows
- * 2i and 2i + 1 of the last, row i + 4 their odd lanes; a round moves the row index's bits one place down into the
- * column index, so three rounds exchange them.  Blocks at the edges copy element by element. */
+ * stride along r, out's row stride on) by 8 x 8 blocks, TS_TR_RB of them down a column per work-item (global size:
+ * column blocks, row blocks / TS_TR_RB): eight vector loads of x's rows (out's columns), a transpose in registers,
+ * eight vector stores of out's rows.  The tile kernels of Note [Tile kernels] walk such a copy an element at a time
+ * (4.9x a contiguous copy of a 1000 x 1000 float32 on PoCL; this kernel 1.5x to 2x).  The transpose is three rounds
+ * of the perfect shuffle: row i of a round is the even lanes of rows 2i and 2i + 1 of the last, row i + 4 their odd
+ * lanes; a round moves the row index's bits one place down into the column index, so three rounds exchange them.
+ * Blocks at the edges copy element by element. */
 #ifdef TS_TR_VEC
 #define TS_TR_V TS_CAT(IN_T, 8)
-#define TS_TR_ROUND(a, n)                                                                                     \
-    n##0 = (TS_TR_V)((a##0).even, (a##1).even); n##1 = (TS_TR_V)((a##2).even, (a##3).even);                            \
-    n##2 = (TS_TR_V)((a##4).even, (a##5).even); n##3 = (TS_TR_V)((a##6).even, (a##7).even);                            \
-    n##4 = (TS_TR_V)((a##0).odd, (a##1).odd); n##5 = (TS_TR_V)((a##2).odd, (a##3).odd);                                \
+#define TS_TR_ROUND(a, n)                                                                                  \
+    n##0 = (TS_TR_V)((a##0).even, (a##1).even); n##1 = (TS_TR_V)((a##2).even, (a##3).even);                \
+    n##2 = (TS_TR_V)((a##4).even, (a##5).even); n##3 = (TS_TR_V)((a##6).even, (a##7).even);                \
+    n##4 = (TS_TR_V)((a##0).odd, (a##1).odd); n##5 = (TS_TR_V)((a##2).odd, (a##3).odd);                    \
     n##6 = (TS_TR_V)((a##4).odd, (a##5).odd); n##7 = (TS_TR_V)((a##6).odd, (a##7).odd);
 
 /* The 8 x 8 block at p of an operand whose element (r, c) is at p[r * rs + c * cs], as its rows v0..v7: vector loads
  * where cs == 1, else (rs == 1, or 0 where a column is broadcast) eight loads of its columns transposed. */
 #define TS_TR_BLOCK(v, t, p, rs, cs)                                                                       \
     if (cs == 1) {                                                                                         \
-        v##0 = TS_GLOAD(IN_T, 8, 0, p); v##1 = TS_GLOAD(IN_T, 8, 0, p + rs);                                \
-        v##2 = TS_GLOAD(IN_T, 8, 0, p + 2 * rs); v##3 = TS_GLOAD(IN_T, 8, 0, p + 3 * rs);                    \
-        v##4 = TS_GLOAD(IN_T, 8, 0, p + 4 * rs); v##5 = TS_GLOAD(IN_T, 8, 0, p + 5 * rs);                    \
-        v##6 = TS_GLOAD(IN_T, 8, 0, p + 6 * rs); v##7 = TS_GLOAD(IN_T, 8, 0, p + 7 * rs);                    \
+        v##0 = TS_GLOAD(IN_T, 8, 0, p); v##1 = TS_GLOAD(IN_T, 8, 0, p + rs);                               \
+        v##2 = TS_GLOAD(IN_T, 8, 0, p + 2 * rs); v##3 = TS_GLOAD(IN_T, 8, 0, p + 3 * rs);                  \
+        v##4 = TS_GLOAD(IN_T, 8, 0, p + 4 * rs); v##5 = TS_GLOAD(IN_T, 8, 0, p + 5 * rs);                  \
+        v##6 = TS_GLOAD(IN_T, 8, 0, p + 6 * rs); v##7 = TS_GLOAD(IN_T, 8, 0, p + 7 * rs);                  \
     } else {                                                                                               \
-        t##0 = TS_GLOAD(IN_T, 8, 0, p); t##1 = TS_GLOAD(IN_T, 8, 0, p + cs);                                \
-        t##2 = TS_GLOAD(IN_T, 8, 0, p + 2 * cs); t##3 = TS_GLOAD(IN_T, 8, 0, p + 3 * cs);                    \
-        t##4 = TS_GLOAD(IN_T, 8, 0, p + 4 * cs); t##5 = TS_GLOAD(IN_T, 8, 0, p + 5 * cs);                    \
-        t##6 = TS_GLOAD(IN_T, 8, 0, p + 6 * cs); t##7 = TS_GLOAD(IN_T, 8, 0, p + 7 * cs);                    \
+        t##0 = TS_GLOAD(IN_T, 8, 0, p); t##1 = TS_GLOAD(IN_T, 8, 0, p + cs);                               \
+        t##2 = TS_GLOAD(IN_T, 8, 0, p + 2 * cs); t##3 = TS_GLOAD(IN_T, 8, 0, p + 3 * cs);                  \
+        t##4 = TS_GLOAD(IN_T, 8, 0, p + 4 * cs); t##5 = TS_GLOAD(IN_T, 8, 0, p + 5 * cs);                  \
+        t##6 = TS_GLOAD(IN_T, 8, 0, p + 6 * cs); t##7 = TS_GLOAD(IN_T, 8, 0, p + 7 * cs);                  \
         TS_TR_ROUND(t, v)                                                                                  \
         TS_TR_ROUND(v, t)                                                                                  \
         TS_TR_ROUND(t, v)                                                                                  \
     }
+
+/* out's 8 rows of the block at o (row stride on): F(a_i, b_i) for row i (the copy passes the row itself). */
+#define TS_TR_STORE(o, on, F, a, b)                                                                        \
+    TS_GSTORE(IN_T, 8, F(a##0, b##0), 0, (o) + 0 * (on));                                                  \
+    TS_GSTORE(IN_T, 8, F(a##1, b##1), 0, (o) + 1 * (on));                                                  \
+    TS_GSTORE(IN_T, 8, F(a##2, b##2), 0, (o) + 2 * (on));                                                  \
+    TS_GSTORE(IN_T, 8, F(a##3, b##3), 0, (o) + 3 * (on));                                                  \
+    TS_GSTORE(IN_T, 8, F(a##4, b##4), 0, (o) + 4 * (on));                                                  \
+    TS_GSTORE(IN_T, 8, F(a##5, b##5), 0, (o) + 5 * (on));                                                  \
+    TS_GSTORE(IN_T, 8, F(a##6, b##6), 0, (o) + 6 * (on));                                                  \
+    TS_GSTORE(IN_T, 8, F(a##7, b##7), 0, (o) + 7 * (on));
+#define TS_TR_FIRST(v, w) (v)
 
 __kernel void transpose_vec(__global IN_T* out, long out_off, long on, __global const IN_T* x, long x_off, long xc,
                             long rows, long cols) {
@@ -251,14 +264,7 @@ __kernel void transpose_vec(__global IN_T* out, long out_off, long on, __global 
         if (r0 + 8 <= rows && c0 + 8 <= cols) {
             TS_TR_V a0, a1, a2, a3, a4, a5, a6, a7, t0, t1, t2, t3, t4, t5, t6, t7;
             TS_TR_BLOCK(a, t, p, 1, xc)
-            TS_GSTORE(IN_T, 8, a0, 0, o);
-            TS_GSTORE(IN_T, 8, a1, 0, o + on);
-            TS_GSTORE(IN_T, 8, a2, 0, o + 2 * on);
-            TS_GSTORE(IN_T, 8, a3, 0, o + 3 * on);
-            TS_GSTORE(IN_T, 8, a4, 0, o + 4 * on);
-            TS_GSTORE(IN_T, 8, a5, 0, o + 5 * on);
-            TS_GSTORE(IN_T, 8, a6, 0, o + 6 * on);
-            TS_GSTORE(IN_T, 8, a7, 0, o + 7 * on);
+            TS_TR_STORE(o, on, TS_TR_FIRST, a, a)
         } else {
             const long nr = TS_MIN(8L, rows - r0), nc = TS_MIN(8L, cols - c0);
             for (long r = 0; r < nr; ++r)
@@ -286,14 +292,7 @@ __kernel void transpose_vec(__global IN_T* out, long out_off, long on, __global 
                 TS_TR_V t0, t1, t2, t3, t4, t5, t6, t7;                                                    \
                 TS_TR_BLOCK(a, t, p, xr, xc)                                                               \
                 TS_TR_BLOCK(b, t, q, yr, yc)                                                               \
-                TS_GSTORE(IN_T, 8, TS_VAPPLY2_##NAME(a0, b0), 0, o);                                       \
-                TS_GSTORE(IN_T, 8, TS_VAPPLY2_##NAME(a1, b1), 0, o + on);                                  \
-                TS_GSTORE(IN_T, 8, TS_VAPPLY2_##NAME(a2, b2), 0, o + 2 * on);                              \
-                TS_GSTORE(IN_T, 8, TS_VAPPLY2_##NAME(a3, b3), 0, o + 3 * on);                              \
-                TS_GSTORE(IN_T, 8, TS_VAPPLY2_##NAME(a4, b4), 0, o + 4 * on);                              \
-                TS_GSTORE(IN_T, 8, TS_VAPPLY2_##NAME(a5, b5), 0, o + 5 * on);                              \
-                TS_GSTORE(IN_T, 8, TS_VAPPLY2_##NAME(a6, b6), 0, o + 6 * on);                              \
-                TS_GSTORE(IN_T, 8, TS_VAPPLY2_##NAME(a7, b7), 0, o + 7 * on);                              \
+                TS_TR_STORE(o, on, TS_VAPPLY2_##NAME, a, b)                                                \
             } else {                                                                                       \
                 const long nr = TS_MIN(8L, rows - r0), nc = TS_MIN(8L, cols - c0);                         \
                 for (long r = 0; r < nr; ++r)                                                              \

@@ -64,6 +64,10 @@ def astype_samples(op, dtype, device, rng):
         for layout in ("contiguous", "transposed"):
             yield _call(f"astype({src} -> {dst.name}, {layout})", cast(dst), device, [(x, layout)],
                         reference.astype(x, dst_np))
+        if dst_np == src and src.kind != "c":  # a copy of a transpose large enough for blocked kernels, edges partial
+            t = values(src, (12, 17), rng)
+            yield _call(f"astype({src} -> {dst.name}) of a transposed (12, 17)", cast(dst), device,
+                        [(t, "transposed")], reference.astype(t, dst_np))
         if src.kind == "f" and dst_np.kind in "iub":
             # Note [Float to integer casts]: NumPy's answer on x86-64 for NaN, infinities and out-of-range values
             x = cast_edges(src)

@@ -24,6 +24,10 @@ BINARY_SHAPES = [((4, 5), (4, 5), "contiguous"), ((4, 1), (1, 5), "contiguous"),
                  ((0,), (), "contiguous"), ((0, 3), (3,), "contiguous"), ((2, 0), (2, 1), "contiguous"),
                  ((0,), (1,), "contiguous"),
                  ((3, 4), (3, 4), "transposed"), ((6,), (6,), "strided"), ((2, 3, 4), (3, 1), "reversed"),
+                 # a contiguous operand with a transposed one, and rows of every other element, large enough for
+                 # the blocked and row kernels (opencl's Note [Vector transposes]), with partial blocks at the edges
+                 ((12, 17), (12, 17), "contiguous+transposed"), ((12, 17), (12, 17), "transposed+contiguous"),
+                 ((9, 20), (9, 20), "strided"),
                  ((LARGE,), (LARGE,), "contiguous"), ((LARGE,), (), "contiguous")]
 
 #: the in-place operator of each binary op that has one
@@ -94,7 +98,8 @@ def elementwise_samples(op, dtype, device, rng):
         if op in ("floor_divide", "remainder") and b.size:
             b.flat[0] = 0  # division by zero gives 0 for integers, inf/NaN for floats
         ea, eb = np.broadcast_arrays(a, b)
-        yield _call(f"{op}({layout} {sa}, {sb})", fn, device, [(a, layout), (b, layout)], ref(ea, eb), **exact)
+        la, _, lb = layout.partition("+")  # "a+b": each operand its own layout
+        yield _call(f"{op}({layout} {sa}, {sb})", fn, device, [(a, la), (b, lb or la)], ref(ea, eb), **exact)
     yield from _binary_edges(op, dtype, device, fn, ref)
     yield from _standard_binary(op, dtype, device, fn, ref)
     yield from _binary_in_place(op, dtype, device, rng, ref)
