@@ -54,12 +54,15 @@ def _elementwise_source(dev, dtype):
     # Note [Vector transposes]
     tr = f"#define TS_TR_VEC 1\n#define TS_TR_RB {TR_ROW_BLOCKS}\n" if dtype in dev.vector_width else ""
     out = [_preamble(dev, [dtype]), f"#define IN_T {t}\n#define TS_FILL_T {fill_t}\n{tr}", _read("elementwise.cl")]
+    if _has_own_math(dev, dtype):  # Note [Own float math on CPU devices]
+        vn = dev.vector_width[dtype]
+        out.append(_read("vmath.cl") + f"TS_VMATH(float, int, 1)\nTS_VMATH(float{vn}, int{vn}, {vn})\n")
     for op in optable.ELEMENTWISE.values():
         if dtype not in op.dtypes:
             continue
         r = op.result_dtype(dtype)
         o = codegen.ctype("opencl", r)
-        expr = op.expression(dtype)
+        expr = own_math(dev, dtype, op.expression(dtype))
         if op.arity == 1:
             out.append(f"static inline void ts_apply_{op.name}(__global {o}* out, long o, __global const IN_T* x, "
                        f"long i) {{ const {c} a = {_ld(dtype, 'x', 'i')}; {_st(r, 'out', 'o', expr)} }}\n"
@@ -87,10 +90,27 @@ def _elementwise_source(dev, dtype):
 
 #: the math builtins whose vector forms agree with the scalar ones to 4 ulp over every float32 and float64 edge
 #: case (tests/test_opencl_backend.py checks it on the device at hand).  Not sin, cos and tan: PoCL 3.0's float32
-#: vector versions answer 0.0078 for sin(1e-38) and 0.99997 for cos(1e-38).
+#: vector versions answer 0.0078 for sin(1e-38) and 0.99997 for cos(1e-38) (float32 on CPU devices has its own:
+#: OWN_MATH below).
 _VECTOR_BUILTINS = frozenset(
     "exp exp2 exp10 expm1 log log2 log10 log1p sqrt rsqrt cbrt asin acos atan sinh cosh tanh asinh acosh atanh erf "
     "erfc floor ceil rint trunc fabs".split())
+
+
+#: the float32 builtins CPU devices replace by their own (kernels/opencl/vmath.cl: Note [Own float math on CPU
+#: devices]), every one with a vector form
+OWN_MATH = ("exp", "log", "sin", "cos", "tan")
+_OWN_CALL = re.compile(r"\b(" + "|".join(OWN_MATH) + r")\(")
+
+
+def _has_own_math(dev, dtype):
+    return dev.cpu and dtype == "float32" and dtype in dev.vector_width
+
+
+def own_math(dev, dtype, expr):
+    """``expr`` with the calls of OWN_MATH builtins made calls of tensorswitch's own versions (ts_exp, ...) where
+    the device has them (CPU devices, float32), else as it is."""
+    return _OWN_CALL.sub(r"ts_\1(", expr) if _has_own_math(dev, dtype) else expr
 
 
 def vector_op(dev, op, dtype):
@@ -99,13 +119,14 @@ def vector_op(dev, op, dtype):
     vector (math builtins of ``a``, arithmetic and literals; no comparisons, ternaries or helpers)."""
     if op.arity != 1 or dtype not in op.dtypes or dtype not in dev.vector_width or op.result_dtype(dtype) != dtype:
         return False
-    expr = op.expression(dtype)
+    expr = own_math(dev, dtype, op.expression(dtype))
     if re.search(r"[?<>=!&|~%^]", expr):
         return False
     names = re.findall(r"[A-Za-z_]\w*(?:\s*\()?", expr)
     calls = [n.rstrip("( ") for n in names if n.endswith("(")]
     plain = [n for n in names if not n.endswith("(")]
-    return all(n == "a" for n in plain) and bool(calls) and all(n in _VECTOR_BUILTINS for n in calls)
+    allowed = _VECTOR_BUILTINS | {f"ts_{f}" for f in OWN_MATH} if _has_own_math(dev, dtype) else _VECTOR_BUILTINS
+    return all(n == "a" for n in plain) and bool(calls) and all(n in allowed for n in calls)
 
 
 def vector_binary_op(dev, op, dtype):

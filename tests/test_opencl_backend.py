@@ -658,6 +658,7 @@ def test_row_kernels(dev, launched):
             if dtype == "float32":
                 np.testing.assert_allclose(ts.exp(v).numpy(), np.exp(ref), rtol=4e-7)
                 np.testing.assert_allclose(ts.sin(v).numpy(), np.sin(ref), rtol=4e-6, atol=1e-6)
+                np.testing.assert_array_equal(ts.sign(v).numpy(), np.sign(ref))  # a scalar row kernel of floats
         square = ts.asarray(h[:70, :70], device="opencl")
         np.testing.assert_array_equal((square + square.T).numpy(), h[:70, :70] + h[:70, :70].T)
         for v, ref in views:  # copies, casts and where of the views
@@ -665,7 +666,8 @@ def test_row_kernels(dev, launched):
             np.testing.assert_array_equal(v.astype(ts.float64).numpy(), ref.astype(np.float64))
             np.testing.assert_array_equal(ts.where(v > 0, v, -v).numpy(), np.where(ref > 0, ref, -ref))
     names = set(launched)
-    assert {"negative_rows", "multiply_rows", "add_rows", "exp_vrows", "sin_rows", "to_float64_rows",
+    # sin of float32 is vector math too on CPU devices (Note [Own float math on CPU devices])
+    assert {"negative_rows", "multiply_rows", "add_rows", "exp_vrows", "sin_vrows", "sign_rows", "to_float64_rows",
             "where_rows"} <= names, names
     assert not any(n.endswith("_strided") and n.split("_")[0] in ("negative", "multiply", "exp") for n in names)
 
