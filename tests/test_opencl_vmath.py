@@ -1,7 +1,8 @@
-"""Note [Own float math on CPU devices] (kernels/opencl/vmath.cl): float32 exp, log, sin, cos and tan of the opencl
-backend's elementwise kernels on CPU devices, against float64 NumPy over dense sweeps, in units in the last place of
-the correctly rounded float32 result; the special values exactly; and the same bits from every kernel that computes
-an element (vector, its tail, the scalar kernel, the row kernels of a strided view)."""
+"""Note [Own float math on CPU devices] (kernels/opencl/vmath.cl): float32 exp, log, sin, cos, tan and tanh of the
+opencl backend's elementwise kernels on CPU devices, against float64 NumPy over dense sweeps, in units in the last
+place of the correctly rounded float32 result; abs, floor, ceil, trunc and round exactly; the special values
+exactly; and the same bits from every kernel that computes an element (vector, its tail, the scalar kernel, the row
+kernels of a strided view)."""
 
 import numpy as np
 import pytest
@@ -12,8 +13,10 @@ from tensorswitch.kernels import opencl_source
 pytestmark = pytest.mark.skipif("opencl" in ts.dispatch.device.unavailable_reasons(),
                                 reason="no usable OpenCL device")
 
-#: the largest error each is held to (measured on PoCL 3.0, AMD EPYC: exp 1.01, log 0.78, sin 2.20, cos 2.32, tan 3.42)
-ULPS = {"exp": 1.5, "log": 1.5, "sin": 3, "cos": 3, "tan": 4}
+#: the largest error each is held to (measured on PoCL 3.0, AMD EPYC: exp 1.01, log 0.81, sin 2.17, cos 2.04, tan 3.30,
+#: tanh 1.27)
+ULPS = {"exp": 1.5, "log": 1.5, "sin": 3, "cos": 3, "tan": 4, "tanh": 3}
+EXACT = {"abs": np.abs, "floor": np.floor, "ceil": np.ceil, "trunc": np.trunc, "round": np.rint}
 
 SPECIAL = np.array([0.0, -0.0, np.nan, -np.nan, np.inf, -np.inf, 1e-45, -1e-45, 1.1754942e-38, 1.1754944e-38, 3e38,
                     -3e38, 1, -1, 0.5, 2, 88.72283, 88.72284, 89, 89.5, -87.33, -87.34, -103.97, -103.98, -104,
@@ -37,6 +40,14 @@ def _inputs(name, rng):
         parts = [np.exp(np.linspace(-103, 88, 1_000_003)).astype(np.float32),
                  np.linspace(0, 4, 200_003, dtype=np.float32),
                  (2.0 ** rng.uniform(-149, -126, 20_000)).astype(np.float32)]  # subnormal inputs
+    elif name == "tanh":
+        parts = [np.linspace(-12, 12, 1_000_003, dtype=np.float32),
+                 (10.0 ** rng.uniform(-45, 0, 200_000) * rng.choice([-1, 1], 200_000)).astype(np.float32)]
+    elif name in EXACT:
+        parts = [np.arange(-40, 40, 0.25, dtype=np.float32), rng.uniform(-1e3, 1e3, 100_000).astype(np.float32),
+                 np.float32(2 ** 23) + np.arange(-40, 40, 0.5, dtype=np.float32),
+                 -np.float32(2 ** 23) + np.arange(-40, 40, 0.5, dtype=np.float32),
+                 (10.0 ** rng.uniform(-45, 38, 100_000) * rng.choice([-1, 1], 100_000)).astype(np.float32)]
     else:
         parts = [np.linspace(-10, 10, 500_003, dtype=np.float32),
                  rng.uniform(-8192, 8192, 500_000).astype(np.float32),
@@ -68,7 +79,16 @@ def test_own_math_is_accurate_with_exact_special_values(dev, name):
     assert (same | (np.isnan(got[odd]) & np.isnan(r32[odd]))).all(), list(zip(x[odd][~same], got[odd][~same]))
 
 
-@pytest.mark.parametrize("name", sorted(ULPS) + ["sigmoid"])
+@pytest.mark.parametrize("name", sorted(EXACT))
+def test_own_rounding_and_abs_are_exact(dev, name):
+    x = _inputs(name, np.random.default_rng(0))
+    got = getattr(ts, name)(ts.asarray(x, device="opencl")).numpy()
+    want = EXACT[name](x)
+    same = ((got == want) & (np.signbit(got) == np.signbit(want))) | (np.isnan(got) & np.isnan(want))
+    assert same.all(), list(zip(x[~same][:5], got[~same][:5], want[~same][:5]))
+
+
+@pytest.mark.parametrize("name", sorted(ULPS) + sorted(EXACT) + ["sigmoid"])
 def test_every_kernel_gives_an_element_the_same_bits(dev, name):
     """The vector kernel, its tail (n not a multiple of the vector width), the scalar kernel (launched directly) and
     the row kernels of strided views: one answer per input, NaN payloads aside."""

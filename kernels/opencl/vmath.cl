@@ -2,12 +2,13 @@
  * ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
  * PoCL's math builtins are calls into its kernel library, and where that library was built for another CPU than the
  * one the kernels are compiled for (PoCL 3.0 on an AVX-512 AMD EPYC: AVX-512 library, znver3 kernels) nothing of it
- * is inlined: exp of 1M float32 took 2.8x the cpu backend's time, log 3.2x, and sin, cos and tan (whose vector
- * forms PoCL gets wrong for tiny inputs, so they ran scalar) 50-60x.  On CPU devices the float32 exp, log, sin, cos
- * and tan of the elementwise kernels are therefore these, written with arithmetic, bit casts and selects only, so
- * that they inline and vectorise, for float and for the device's vector width (TS_VMATH below, instantiated by
- * kernels/opencl_source.py).  The scalar and the vector forms are the same operations, so an element gets the same
- * bits whichever kernel (contiguous, strided, vector, tail) computes it.
+ * is inlined: exp of 1M float32 took 2.8x the cpu backend's time, log 3.2x, floor 3.3x, and sin, cos and tan (whose
+ * vector forms PoCL gets wrong for tiny inputs, so they ran scalar) 50-60x.  On CPU devices the float32 exp, log,
+ * sin, cos, tan, tanh, fabs, floor, ceil, trunc and rint of the elementwise kernels are therefore these, written
+ * with arithmetic, bit casts and selects only, so that they inline and vectorise, for float and for the device's
+ * vector width (TS_VMATH below, instantiated by kernels/opencl_source.py: OWN_MATH).  The scalar and the vector
+ * forms are the same operations, so an element gets the same bits whichever kernel (contiguous, strided, vector,
+ * tail) computes it.
  *   exp   Cephes' expf, as the cpu backend's exp16 (kernels/cpu/vexp.h): x clamped to [-104, 89] (a NaN passes the
  *         compares), x = k ln2 + r with ln2 in two parts, the degree-6 polynomial on [-ln2/2, ln2/2], times 2^k in
  *         two factors 2^(k/2) 2^(k - k/2) so that a subnormal result is rounded once and 2^128 overflows to inf.
@@ -17,10 +18,13 @@
  *         exact for |x| <= 8192; Cephes' three parts of pi/4 left sin(3529.58) 68 ulp off), then Cephes' sinf or
  *         cosf polynomial of z by the quadrant, and its sign; tan is their quotient.  A lane with |x| > 8192 (or
  *         infinite) takes the scalar builtin for that one element.  sin(-0) = -0, tan(-0) = -0.
- * Against float64 NumPy over dense sweeps (tests/test_opencl_vmath.py): exp within 1.01 ulp, log 0.78, sin 2.20,
- * cos 2.32, tan 3.42; NaN, infinities and zeros exact.  1M float32 on PoCL, 2 cores: exp 302 -> 265 us, log 548 ->
- * 432, sin 9184 -> 398 (the cpu backend's: 108, 172, 155).  Integer rounding uses the 1.5 * 2^23 trick (the integer
- * is then in the low bits of a float sum), since PoCL does not keep convert_int or rint in vector registers either. */
+ *   tanh  Cephes' tanhf (below); fabs, rint, trunc, floor and ceil by bits and the float addition's own rounding.
+ * Against float64 NumPy over dense sweeps (tests/test_opencl_vmath.py): exp within 1.01 ulp, log 0.81, sin 2.17,
+ * cos 2.04, tan 3.30, tanh 1.27; the roundings and fabs exact; NaN, infinities and signed zeros exact.  1M float32 on
+ * PoCL, 2 cores (the cpu backend's time in brackets): exp 302 -> 257 us (106), log 548 -> 433 (172), sin 9184 ->
+ * 395 (154), tanh 580 -> 461 (224), floor 165 -> 114 (47), abs 130 -> 73 (47).  Integer rounding uses the 1.5 * 2^23
+ * trick (the integer is then in the low bits of a float sum), since PoCL does not keep convert_int or rint in vector
+ * registers either. */
 
 #define TS_VMATH(T, IT, N)                                                                               \
     static inline T __attribute__((overloadable)) ts_exp(T x) {                                          \
@@ -105,6 +109,43 @@
                     r.s[l] = which == 0 ? sin(xs.s[l]) : (which == 1 ? cos(xs.s[l]) : tan(xs.s[l]));     \
         }                                                                                                \
         return r.v;                                                                                      \
+    }                                                                                                    \
+    static inline T __attribute__((overloadable)) ts_fabs(T x) { return as_##T(as_##IT(x) & 0x7fffffff); }  \
+    /* |x| < 2^23 rounded to the nearest integer, ties to even, by the float addition itself; larger |x|, inf     \
+     * and NaN are their own answer; the sign put back, so that rint(-0.4) is -0 */                             \
+    static inline T __attribute__((overloadable)) ts_rint(T x) {                                          \
+        const T ax = ts_fabs(x);                                                                         \
+        const T r = ax < (T)(8388608.0f) ? (ax + 8388608.0f) - 8388608.0f : ax;                          \
+        return as_##T(as_##IT(r) | (as_##IT(x) & (IT)(INT_MIN)));                                        \
+    }                                                                                                    \
+    static inline T __attribute__((overloadable)) ts_trunc(T x) {                                         \
+        const T ax = ts_fabs(x);                                                                         \
+        T r = (ax + 8388608.0f) - 8388608.0f;                                                            \
+        r = r > ax ? r - 1.0f : r;                                                                       \
+        r = ax < (T)(8388608.0f) ? r : ax;                                                               \
+        return as_##T(as_##IT(r) | (as_##IT(x) & (IT)(INT_MIN)));                                        \
+    }                                                                                                    \
+    static inline T __attribute__((overloadable)) ts_floor(T x) {                                         \
+        const T t = ts_trunc(x);                                                                         \
+        return x < t ? t - 1.0f : t;                                                                     \
+    }                                                                                                    \
+    static inline T __attribute__((overloadable)) ts_ceil(T x) {                                          \
+        const T t = ts_trunc(x);                                                                         \
+        return x > t ? t + 1.0f : t;                                                                     \
+    }                                                                                                    \
+    /* Cephes' tanhf: x + x^3 P(x^2) below 0.625, 1 - 2 / (exp(2|x|) + 1) above (1 once exp overflows), the    \
+     * sign of x put back (tanh(-0) = -0, NaN through the polynomial) */                                    \
+    static inline T __attribute__((overloadable)) ts_tanh(T x) {                                          \
+        const T ax = ts_fabs(x), z = ax * ax;                                                            \
+        T p = (T)(-5.70498872745e-3f);                                                                   \
+        p = p * z + 2.06390887954e-2f;                                                                   \
+        p = p * z - 5.37397155531e-2f;                                                                   \
+        p = p * z + 1.33314422036e-1f;                                                                   \
+        p = p * z - 3.33332819422e-1f;                                                                   \
+        const T small = p * z * ax + ax;                                                                 \
+        const T large = 1.0f - 2.0f / (ts_exp(ax + ax) + 1.0f);                                          \
+        const T r = ax >= (T)(0.625f) ? large : small;                                                   \
+        return as_##T(as_##IT(r) | (as_##IT(x) & (IT)(INT_MIN)));                                        \
     }                                                                                                    \
     static inline T __attribute__((overloadable)) ts_sin(T x) { return ts_trig(x, 0); }                 \
     static inline T __attribute__((overloadable)) ts_cos(T x) { return ts_trig(x, 1); }                 \
