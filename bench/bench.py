@@ -6,8 +6,8 @@
 Prints one table (the README's), a training table (one SGD step of an MLP and of LeNet, the same model code run by
 tensorswitch and by PyTorch at 1 and 2 threads, and by tensorswitch on opencl), and the issue's targets as ratios
 measured in this same run.  Each figure is the best of several timed repetitions after a warm-up (the machine's other
-load only ever adds time, so the minimum is the steadiest estimate, as Python's timeit advises); cases that are
-compared with each other are timed in turn, repetition by repetition, so that a change in load hits both.  OpenCL
+load only ever adds time, so the minimum is the steadiest estimate, as Python's timeit advises); the columns of a row
+are timed in turn, repetition by repetition, so that a change in load hits them all.  OpenCL
 timings include waiting for the device.
 """
 
@@ -52,12 +52,6 @@ def _repetition(fn, sync, inner):
     if sync:
         sync()
     return (time.perf_counter() - t0) / inner
-
-
-def timeit(fn, sync=None, reps=7, inner=1, min_time=0.05):
-    """Best seconds per call of ``fn`` over ``reps`` repetitions (at least ``inner`` calls per timed repetition)."""
-    inner = max(inner, _calibrate(fn, sync, min_time))
-    return min(_repetition(fn, sync, inner) for _ in range(reps))
 
 
 def timeit_interleaved(cases, reps=7, min_time=0.05):
@@ -232,11 +226,6 @@ def main():
     n_big = 10_000_000
     rows = []  # (benchmark, unit, {column: value})
 
-    def ts_case(device, make):
-        fn = make(device)
-        dev = ts.device(device)
-        return timeit(fn, dev.synchronize, reps)
-
     # add on 10 elements: latency, without and with autograd (both inputs requiring grad: the cost of recording the
     # graph node), the libraries timed in turn
     a, b = ts.ones(10), ts.ones(10)
@@ -259,79 +248,76 @@ def main():
     if has_opencl:
         oa, ob = ts.ones(10, device="opencl"), ts.ones(10, device="opencl")
         dev = ts.device("opencl")
-        lat["tensorswitch opencl"] = timeit(lambda: oa + ob, dev.synchronize, reps) * 1e6
         raw = RawOpenCL()
-        run, sync = raw.add(10)
-        lat["raw PyOpenCL"] = timeit(run, sync, reps) * 1e6
+        for name, seconds in timeit_interleaved({"tensorswitch opencl": (lambda: oa + ob, dev.synchronize),
+                                                 "raw PyOpenCL": raw.add(10)}, reps).items():
+            lat[name] = seconds * 1e6
     rows.append(("add, 10 elements", "us per call (lower is better)", lat))
     rows.append(("add, 10 elements, with grad", "us per call (lower is better)", lat_grad))
 
+    def rate(amount, cases):
+        """{column: amount / seconds per call / 1e9} of ``cases`` ({column: (fn, sync or None)}), timed in turn: the
+        opencl rows' ratios to the cpu backend then compare figures taken moments apart, not a minute apart."""
+        return {name: amount / seconds / 1e9 for name, seconds in timeit_interleaved(cases, reps).items()}
+
+    ocl_sync = ts.device("opencl").synchronize if has_opencl else None
+
     # add on 10M float32: bandwidth (two reads, one write)
-    nbytes = 3 * 4 * n_big
-    bw = {}
     a, b = ts.ones(n_big), ts.ones(n_big)
-    bw["tensorswitch cpu"] = nbytes / timeit(lambda: a + b, reps=reps) / 1e9
     na, nb, nc = np.ones(n_big, np.float32), np.ones(n_big, np.float32), np.empty(n_big, np.float32)
-    bw["NumPy"] = nbytes / timeit(lambda: np.add(na, nb, out=nc), reps=reps) / 1e9
+    cases = {"tensorswitch cpu": (lambda: a + b, None), "NumPy": (lambda: np.add(na, nb, out=nc), None)}
     if torch is not None:
         ta, tb, tc = torch.ones(n_big), torch.ones(n_big), torch.empty(n_big)
-        bw["PyTorch CPU"] = nbytes / timeit(lambda: torch.add(ta, tb, out=tc), reps=reps) / 1e9
-        bw["PyTorch CPU (a + b)"] = nbytes / timeit(lambda: ta + tb, reps=reps) / 1e9
+        cases["PyTorch CPU"] = (lambda: torch.add(ta, tb, out=tc), None)
+        cases["PyTorch CPU (a + b)"] = (lambda: ta + tb, None)
     if has_opencl:
         oa, ob = ts.ones(n_big, device="opencl"), ts.ones(n_big, device="opencl")
-        bw["tensorswitch opencl"] = nbytes / timeit(lambda: oa + ob, ts.device("opencl").synchronize, reps) / 1e9
-        run, sync = raw.add(n_big)
-        bw["raw PyOpenCL"] = nbytes / timeit(run, sync, reps) / 1e9
+        cases["tensorswitch opencl"] = (lambda: oa + ob, ocl_sync)
+        cases["raw PyOpenCL"] = raw.add(n_big)
+    bw = rate(3 * 4 * n_big, cases)
     rows.append(("add, 10M float32", "GB/s (higher is better)", bw))
 
     # sum of 10M float32
-    sm = {}
-    a = ts.ones(n_big)
-    sm["tensorswitch cpu"] = 4 * n_big / timeit(lambda: a.sum(), reps=reps) / 1e9
-    sm["NumPy"] = 4 * n_big / timeit(lambda: na.sum(), reps=reps) / 1e9
+    cases = {"tensorswitch cpu": (lambda: a.sum(), None), "NumPy": (lambda: na.sum(), None)}
     if torch is not None:
-        sm["PyTorch CPU"] = 4 * n_big / timeit(lambda: ta.sum(), reps=reps) / 1e9
+        cases["PyTorch CPU"] = (lambda: ta.sum(), None)
     if has_opencl:
-        sm["tensorswitch opencl"] = 4 * n_big / timeit(lambda: oa.sum(), ts.device("opencl").synchronize, reps) / 1e9
-        run, sync = raw.sum(n_big)
-        sm["raw PyOpenCL"] = 4 * n_big / timeit(run, sync, reps) / 1e9
+        cases["tensorswitch opencl"] = (lambda: oa.sum(), ocl_sync)
+        cases["raw PyOpenCL"] = raw.sum(n_big)
+    sm = rate(4 * n_big, cases)
     rows.append(("sum, 10M float32", "GB/s (higher is better)", sm))
 
     # matmul 1024 x 1024 float32
     n = 1024
-    flops = 2 * n ** 3
-    mm = {}
     rng = np.random.default_rng(0)
     ma_np = rng.standard_normal((n, n)).astype(np.float32)
     ma = ts.asarray(ma_np)
-    mm["tensorswitch cpu"] = flops / timeit(lambda: ma @ ma, reps=reps) / 1e9
-    mm["NumPy"] = flops / timeit(lambda: ma_np @ ma_np, reps=reps) / 1e9
+    cases = {"tensorswitch cpu": (lambda: ma @ ma, None), "NumPy": (lambda: ma_np @ ma_np, None)}
     if torch is not None:
         tm = torch.from_numpy(ma_np)
-        mm["PyTorch CPU"] = flops / timeit(lambda: tm @ tm, reps=reps) / 1e9
+        cases["PyTorch CPU"] = (lambda: tm @ tm, None)
     if has_opencl:
         om = ts.asarray(ma_np, device="opencl")
-        mm["tensorswitch opencl"] = flops / timeit(lambda: om @ om, ts.device("opencl").synchronize, reps) / 1e9
+        cases["tensorswitch opencl"] = (lambda: om @ om, ocl_sync)
+    mm = rate(2 * n ** 3, cases)
     rows.append(("matmul 1024x1024 float32", "GFLOP/s (higher is better)", mm))
 
     # softmax over (4096, 1024)
     sx_np = rng.standard_normal((4096, 1024)).astype(np.float32)
     sx = ts.asarray(sx_np)
-    sb = 2 * sx_np.nbytes
-    sf = {"tensorswitch cpu": sb / timeit(lambda: ts.softmax(sx, axis=-1), reps=reps) / 1e9}
 
     def np_softmax():
         e = np.exp(sx_np - sx_np.max(axis=-1, keepdims=True))
         return e / e.sum(axis=-1, keepdims=True)
 
-    sf["NumPy"] = sb / timeit(np_softmax, reps=reps) / 1e9
+    cases = {"tensorswitch cpu": (lambda: ts.softmax(sx, axis=-1), None), "NumPy": (np_softmax, None)}
     if torch is not None:
         tx = torch.from_numpy(sx_np)
-        sf["PyTorch CPU"] = sb / timeit(lambda: torch.softmax(tx, dim=-1), reps=reps) / 1e9
+        cases["PyTorch CPU"] = (lambda: torch.softmax(tx, dim=-1), None)
     if has_opencl:
         ox = ts.asarray(sx_np, device="opencl")
-        sf["tensorswitch opencl"] = sb / timeit(lambda: ts.softmax(ox, axis=-1), ts.device("opencl").synchronize,
-                                                reps) / 1e9
+        cases["tensorswitch opencl"] = (lambda: ts.softmax(ox, axis=-1), ocl_sync)
+    sf = rate(2 * sx_np.nbytes, cases)
     rows.append(("softmax (4096, 1024) float32", "GB/s (higher is better)", sf))
 
     columns = ["tensorswitch cpu", "NumPy", "PyTorch CPU", "PyTorch CPU (a + b)", "tensorswitch opencl",
