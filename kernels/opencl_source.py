@@ -318,7 +318,11 @@ def _softmax_source(dev, dtype):
         round_ = "#define TS_ROUND(v) (v)\n"
     acc = "double" if dev.fp64 else "float"
     nll = f"#define TS_RL {dev.reduce_local}\n#define TS_NLL_ACC {acc}\n{round_}"
-    return _preamble(dev, []) + f"#define C_T {c}\n{vec}{nll}" + _io(dtype, "C_T") + _read("softmax.cl")
+    own = ""
+    if _has_own_math(dev, dtype):  # Note [Own float math on CPU devices]
+        own = (f"#define TS_OWN_MATH 1\n{_read('vmath.cl')}TS_VMATH(float, int, 1)\n"
+               f"TS_VMATH(float{vn}, int{vn}, {vn})\n")
+    return (_preamble(dev, []) + f"#define C_T {c}\n{vec}{nll}{own}" + _io(dtype, "C_T") + _read("softmax.cl"))
 
 
 def _windows_source(dev, dtype):

@@ -7,6 +7,16 @@
  * strides along them (coalesced); the axis has length L and stride xs in x, ``inner`` is the product of the
  * extents after it in out. */
 
+/* exp and log: tensorswitch's own where the program has them (float32 on CPU devices: Note [Own float math on CPU
+ * devices] in vmath.cl), scalar and vector alike; the builtins otherwise */
+#if TS_OWN_MATH
+#define TS_EXP ts_exp
+#define TS_LOG ts_log
+#else
+#define TS_EXP exp
+#define TS_LOG log
+#endif
+
 #define TS_SOFTMAX(NAME, LOG)                                                                            \
     __kernel void NAME(__global IN_T* out, long out_off, __global const IN_T* x, long x_off,           \
                        __global const long* meta, long nk, long L, long xs, long inner, long rows) {  \
@@ -20,12 +30,12 @@
             if ((v > m || v != v) && m == m) m = v;                                                  \
         }                                                                                            \
         C_T s = 0;                                                                                   \
-        for (long k = 0; k < L; ++k) s += exp(TS_LOAD(x, base + k * xs) - m);                        \
+        for (long k = 0; k < L; ++k) s += TS_EXP(TS_LOAD(x, base + k * xs) - m);                     \
         if (LOG) {                                                                                   \
-            const C_T ls = log(s);                                                                   \
+            const C_T ls = TS_LOG(s);                                                                \
             for (long k = 0; k < L; ++k) ts_store(out, ob + k * inner, TS_LOAD(x, base + k * xs) - m - ls); \
         } else {                                                                                     \
-            for (long k = 0; k < L; ++k) ts_store(out, ob + k * inner, exp(TS_LOAD(x, base + k * xs) - m) / s); \
+            for (long k = 0; k < L; ++k) ts_store(out, ob + k * inner, TS_EXP(TS_LOAD(x, base + k * xs) - m) / s); \
         }                                                                                            \
     }
 
@@ -193,7 +203,7 @@ static inline IN_T ts_vrow_max(__global const IN_T* x, long L) {
                 prev = 0;                                                                            \
             } else {                                                                                 \
                 prev = o;                                                                            \
-                c = LOG ? log(s) : (IN_T)1 / s; /* a product by 1 / s, as the cpu kernel */           \
+                c = LOG ? TS_LOG(s) : (IN_T)1 / s; /* a product by 1 / s, as the cpu kernel */        \
             }                                                                                        \
             m = ts_vrow_max_finish(n0, n1, n0, n1, (TS_V)0, xn, nv, L);                              \
             xr = xn;                                                                                 \
@@ -234,7 +244,7 @@ static inline C_T ts_nll_max(__global const IN_T* x, long base, long c, long cs)
 
 static inline C_T ts_nll_sum(__global const IN_T* x, long base, long c, long cs, C_T m) {
     C_T s = 0;
-    for (long j = 0; j < c; ++j) s += exp(TS_LOAD(x, base + j * cs) - m);
+    for (long j = 0; j < c; ++j) s += TS_EXP(TS_LOAD(x, base + j * cs) - m);
     return s;
 }
 
@@ -253,7 +263,7 @@ __kernel void nll_rows(__global C_T* loss, __global const IN_T* x, long x_off, l
         loss[r] = NAN;
         return;
     }
-    const C_T ls = log(ts_nll_sum(x, base, c, cs, m));
+    const C_T ls = TS_LOG(ts_nll_sum(x, base, c, cs, m));
     loss[r] = -((TS_LOAD(x, base + k * cs) - m) - ls);  /* log_softmax's rounding, then the negation */
 }
 
@@ -298,9 +308,9 @@ __kernel void nll_backward(__global IN_T* out, long out_off, __global const IN_T
     const long base = x_off + r * rs, ob = out_off + r * c;
     const long k = t[t_off + r * tst];
     const C_T m = ts_nll_max(x, base, c, cs);  /* subtracted as it is: a non-finite row is NaN throughout */
-    const C_T ls = log(ts_nll_sum(x, base, c, cs, m));
+    const C_T ls = TS_LOG(ts_nll_sum(x, base, c, cs, m));
     for (long j = 0; j < c; ++j) {
-        const C_T v = exp((TS_LOAD(x, base + j * cs) - m) - ls) * sc;  /* exp(log_softmax): the composition's */
+        const C_T v = TS_EXP((TS_LOAD(x, base + j * cs) - m) - ls) * sc;  /* exp(log_softmax): the composition's */
         ts_store(out, ob + j, j == k ? v + (-sc) : v);
     }
 }
@@ -314,15 +324,15 @@ static inline IN_T ts_nll_vsum(__global const IN_T* x, long L, IN_T m) {
     TS_V s0 = (TS_V)0, s1 = s0;
     long k = 0;
     for (; k + 2 <= nv; k += 2) {
-        s0 += exp(TS_VLOAD(k, x) - m);
-        s1 += exp(TS_VLOAD(k + 1, x) - m);
+        s0 += TS_EXP(TS_VLOAD(k, x) - m);
+        s1 += TS_EXP(TS_VLOAD(k + 1, x) - m);
     }
-    for (; k < nv; ++k) s0 += exp(TS_VLOAD(k, x) - m);
+    for (; k < nv; ++k) s0 += TS_EXP(TS_VLOAD(k, x) - m);
     IN_T lanes[TS_VN];
     TS_PSTORE(s0 + s1, 0, lanes);
     IN_T s = 0;
     for (int j = 0; j < TS_VN; ++j) s += lanes[j];
-    for (long j = nv * TS_VN; j < L; ++j) s += exp(x[j] - m);
+    for (long j = nv * TS_VN; j < L; ++j) s += TS_EXP(x[j] - m);
     return s;
 }
 
@@ -341,7 +351,7 @@ __kernel void nll_rows_vec(__global IN_T* loss, __global const IN_T* x, long x_o
         loss[r] = NAN;
         return;
     }
-    const IN_T ls = log(ts_nll_vsum(x, c, m));
+    const IN_T ls = TS_LOG(ts_nll_vsum(x, c, m));
     loss[r] = -((x[k] - m) - ls);
 }
 
@@ -356,10 +366,10 @@ __kernel void nll_backward_vec(__global IN_T* out, long out_off, __global const 
     x += x_off + r * rs;
     out += out_off + r * c;
     const IN_T m = ts_vrow_max(x, c);  /* subtracted as it is: a non-finite row is NaN throughout */
-    const IN_T ls = log(ts_nll_vsum(x, c, m));  /* p = exp(log_softmax(x)): the composition's arithmetic */
+    const IN_T ls = TS_LOG(ts_nll_vsum(x, c, m));  /* p = exp(log_softmax(x)): the composition's arithmetic */
     const long nv = c / TS_VN;
-    for (long j = 0; j < nv; ++j) TS_VSTORE(exp((TS_VLOAD(j, x) - m) - ls) * sc, j, out);
-    for (long j = nv * TS_VN; j < c; ++j) out[j] = exp((x[j] - m) - ls) * sc;
+    for (long j = 0; j < nv; ++j) TS_VSTORE(TS_EXP((TS_VLOAD(j, x) - m) - ls) * sc, j, out);
+    for (long j = nv * TS_VN; j < c; ++j) out[j] = TS_EXP((x[j] - m) - ls) * sc;
     out[k] = out[k] + (-sc);  /* the stored p * c, then -c: the scalar kernel's two roundings */
 }
 #endif

@@ -72,13 +72,13 @@
         res = x < (T)(0.0f) ? (T)(NAN) : res;                                                            \
         return x != x ? x : res;                                                                         \
     }                                                                                                    \
-    /* sin (which 0), cos (1) or tan (2) of x, the lanes with |x| > 8192 left to the caller */             \
+    /* sin (which 0), cos (1) or tan (2) of x, the lanes with |x| > 8192 left to the caller */           \
     static inline T __attribute__((overloadable)) ts_trig_core(T x, int which) {                         \
         const T ax = as_##T(as_##IT(x) & 0x7fffffff);                                                    \
         const T big = ax * 0.636619772f + 12582912.0f; /* round(|x| 2 / pi) + 1.5 * 2^23 */              \
         const T y = big - 12582912.0f;                                                                   \
         const IT q = as_##IT(big) - 0x4b400000;                                                          \
-        T z = ax - y * 1.5703125f; /* pi / 2 in six parts: the products exact for y < 2^13 */           \
+        T z = ax - y * 1.5703125f; /* pi / 2 in six parts: the products exact for y < 2^13 */            \
         z = z - y * 4.837512969970703e-4f;                                                               \
         z = z - y * 7.549533620476723e-8f;                                                               \
         z = z - y * 2.5632829192545614e-12f;                                                             \
@@ -88,7 +88,7 @@
         const T pc = (((2.443315711809948e-5f * zz - 1.388731625493765e-3f) * zz + 4.166664568298827e-2f) \
                       * zz) * zz - 0.5f * zz + 1.0f;                                                     \
         const T ps = ((-1.9515295891e-4f * zz + 8.3321608736e-3f) * zz - 1.6666654611e-1f) * zz * z + z; \
-        const IT odd = (q & 1) != 0; /* quadrant q: sin is S, C, -S, -C; cos is C, -S, -C, S */         \
+        const IT odd = (q & 1) != 0; /* quadrant q: sin is S, C, -S, -C; cos is C, -S, -C, S */          \
         const IT sx = as_##IT(x) & (IT)(INT_MIN);                                                        \
         const T s = as_##T(as_##IT(odd ? pc : ps) ^ (((q & 2) != 0 ? (IT)(INT_MIN) : (IT)(0)) ^ sx));    \
         if (which == 0) return s;                                                                        \
@@ -99,7 +99,7 @@
         union { T v; float s[N]; } r, xs;                                                                \
         union { IT v; int s[N]; } big;                                                                   \
         r.v = ts_trig_core(x, which);                                                                    \
-        big.v = as_##T(as_##IT(x) & 0x7fffffff) > (T)(8192.0f) ? (IT)(-1) : (IT)(0);          \
+        big.v = as_##T(as_##IT(x) & 0x7fffffff) > (T)(8192.0f) ? (IT)(-1) : (IT)(0);                     \
         int any = 0;                                                                                     \
         for (int l = 0; l < N; ++l) any |= big.s[l];                                                     \
         if (any) {                                                                                       \
@@ -112,30 +112,30 @@
     }                                                                                                    \
     static inline T __attribute__((overloadable)) ts_fabs(T x) { return as_##T(as_##IT(x) & 0x7fffffff); }  \
     /* |x| < 2^23 rounded to the nearest integer, ties to even, by the float addition itself; larger |x|, inf     \
-     * and NaN are their own answer; the sign put back, so that rint(-0.4) is -0 */                             \
-    static inline T __attribute__((overloadable)) ts_rint(T x) {                                          \
+     * and NaN are their own answer; the sign put back, so that rint(-0.4) is -0 */                      \
+    static inline T __attribute__((overloadable)) ts_rint(T x) {                                         \
         const T ax = ts_fabs(x);                                                                         \
         const T r = ax < (T)(8388608.0f) ? (ax + 8388608.0f) - 8388608.0f : ax;                          \
         return as_##T(as_##IT(r) | (as_##IT(x) & (IT)(INT_MIN)));                                        \
     }                                                                                                    \
-    static inline T __attribute__((overloadable)) ts_trunc(T x) {                                         \
+    static inline T __attribute__((overloadable)) ts_trunc(T x) {                                        \
         const T ax = ts_fabs(x);                                                                         \
         T r = (ax + 8388608.0f) - 8388608.0f;                                                            \
         r = r > ax ? r - 1.0f : r;                                                                       \
         r = ax < (T)(8388608.0f) ? r : ax;                                                               \
         return as_##T(as_##IT(r) | (as_##IT(x) & (IT)(INT_MIN)));                                        \
     }                                                                                                    \
-    static inline T __attribute__((overloadable)) ts_floor(T x) {                                         \
+    static inline T __attribute__((overloadable)) ts_floor(T x) {                                        \
         const T t = ts_trunc(x);                                                                         \
         return x < t ? t - 1.0f : t;                                                                     \
     }                                                                                                    \
-    static inline T __attribute__((overloadable)) ts_ceil(T x) {                                          \
+    static inline T __attribute__((overloadable)) ts_ceil(T x) {                                         \
         const T t = ts_trunc(x);                                                                         \
         return x > t ? t + 1.0f : t;                                                                     \
     }                                                                                                    \
     /* Cephes' tanhf: x + x^3 P(x^2) below 0.625, 1 - 2 / (exp(2|x|) + 1) above (1 once exp overflows), the    \
-     * sign of x put back (tanh(-0) = -0, NaN through the polynomial) */                                    \
-    static inline T __attribute__((overloadable)) ts_tanh(T x) {                                          \
+     * sign of x put back (tanh(-0) = -0, NaN through the polynomial) */                                 \
+    static inline T __attribute__((overloadable)) ts_tanh(T x) {                                         \
         const T ax = ts_fabs(x), z = ax * ax;                                                            \
         T p = (T)(-5.70498872745e-3f);                                                                   \
         p = p * z + 2.06390887954e-2f;                                                                   \
@@ -147,6 +147,6 @@
         const T r = ax >= (T)(0.625f) ? large : small;                                                   \
         return as_##T(as_##IT(r) | (as_##IT(x) & (IT)(INT_MIN)));                                        \
     }                                                                                                    \
-    static inline T __attribute__((overloadable)) ts_sin(T x) { return ts_trig(x, 0); }                 \
-    static inline T __attribute__((overloadable)) ts_cos(T x) { return ts_trig(x, 1); }                 \
+    static inline T __attribute__((overloadable)) ts_sin(T x) { return ts_trig(x, 0); }                  \
+    static inline T __attribute__((overloadable)) ts_cos(T x) { return ts_trig(x, 1); }                  \
     static inline T __attribute__((overloadable)) ts_tan(T x) { return ts_trig(x, 2); }
