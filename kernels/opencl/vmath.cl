@@ -4,7 +4,8 @@
  * one the kernels are compiled for (PoCL 3.0 on an AVX-512 AMD EPYC: AVX-512 library, znver3 kernels) nothing of it
  * is inlined: exp of 1M float32 took 2.8x the cpu backend's time, log 3.2x, floor 3.3x, and sin, cos and tan (whose
  * vector forms PoCL gets wrong for tiny inputs, so they ran scalar) 50-60x.  On CPU devices the float32 exp, log,
- * sin, cos, tan, tanh, fabs, floor, ceil, trunc and rint of the elementwise kernels are therefore these, written
+ * log2, erf, sin, cos, tan, tanh, fabs, floor, ceil, trunc and rint of the elementwise kernels (and softmax's and
+ * cross entropy's exp and log) are therefore these, written
  * with arithmetic, bit casts and selects only, so that they inline and vectorise, for float and for the device's
  * vector width (TS_VMATH below, instantiated by kernels/opencl_source.py: OWN_MATH).  The scalar and the vector
  * forms are the same operations, so an element gets the same bits whichever kernel (contiguous, strided, vector,
@@ -13,18 +14,20 @@
  *         compares), x = k ln2 + r with ln2 in two parts, the degree-6 polynomial on [-ln2/2, ln2/2], times 2^k in
  *         two factors 2^(k/2) 2^(k - k/2) so that a subnormal result is rounded once and 2^128 overflows to inf.
  *   log   Cephes' logf: x = 2^e m with m in [sqrt(1/2), sqrt(2)), the degree-9 polynomial of m - 1, e ln2 in two
- *         parts; subnormal x scaled by 2^23 first; log(+-0) = -inf, log(x < 0) = NaN, log(inf) = inf.
+ *         parts; subnormal x scaled by 2^23 first; log(+-0) = -inf, log(x < 0) = NaN, log(inf) = inf.  log2 is
+ *         e + ln(1 + m) log2(e) from the same parts: exact at the powers of two.
  *   sin, cos, tan  x = q pi/2 + z with q = round(|x| 2/pi) and pi/2 in six parts of at most 11 bits (the products
  *         exact for |x| <= 8192; Cephes' three parts of pi/4 left sin(3529.58) 68 ulp off), then Cephes' sinf or
  *         cosf polynomial of z by the quadrant, and its sign; tan is their quotient.  A lane with |x| > 8192 (or
  *         infinite) takes the scalar builtin for that one element.  sin(-0) = -0, tan(-0) = -0.
- *   tanh  Cephes' tanhf (below); fabs, rint, trunc, floor and ceil by bits and the float addition's own rounding.
- * Against float64 NumPy over dense sweeps (tests/test_opencl_vmath.py): exp within 1.01 ulp, log 0.81, sin 2.17,
- * cos 2.04, tan 3.30, tanh 1.27; the roundings and fabs exact; NaN, infinities and signed zeros exact.  1M float32 on
- * PoCL, 2 cores (the cpu backend's time in brackets): exp 302 -> 257 us (106), log 548 -> 433 (172), sin 9184 ->
- * 395 (154), tanh 580 -> 461 (224), floor 165 -> 114 (47), abs 130 -> 73 (47).  Integer rounding uses the 1.5 * 2^23
- * trick (the integer is then in the low bits of a float sum), since PoCL does not keep convert_int or rint in vector
- * registers either. */
+ *   tanh, erf  Cephes' tanhf and erff/erfcf (below); fabs, rint, trunc, floor and ceil by bits and the float
+ *         addition's own rounding.
+ * Against float64 NumPy over dense sweeps (tests/test_opencl_vmath.py): exp within 1.01 ulp, log 0.81, log2 1.68,
+ * erf 2.27, sin 2.17, cos 2.04, tan 3.30, tanh 1.27; the roundings and fabs exact; NaN, infinities and signed zeros
+ * exact.  1M float32 on PoCL, 2 cores (the cpu backend's time in brackets): exp 302 -> 257 us (106), log 548 -> 433
+ * (172), log2 855 -> 402 (111), erf 1856 -> 653 (331), sin 9184 -> 395 (154), tanh 580 -> 461 (224), floor 165 ->
+ * 114 (47), abs 130 -> 73 (47).  Integer rounding uses the 1.5 * 2^23 trick (the integer is then in the low bits of
+ * a float sum), since PoCL does not keep convert_int or rint in vector registers either. */
 
 #define TS_VMATH(T, IT, N)                                                                               \
     static inline T __attribute__((overloadable)) ts_exp(T x) {                                          \
@@ -44,34 +47,49 @@
         const IT k1 = ki >> 1, k2 = ki - k1;                                                             \
         return (p * as_##T((k1 + 127) << 23)) * as_##T((k2 + 127) << 23);                                \
     }                                                                                                    \
-    static inline T __attribute__((overloadable)) ts_log(T x) {                                          \
-        const IT sub = x < (T)(1.17549435e-38f);                                                         \
-        const IT bits = as_##IT(sub ? x * 8388608.0f : x);                                               \
-        IT e = ((bits >> 23) & 0xff) - (sub ? (IT)(126 + 23) : (IT)(126));                               \
-        T m = as_##T((bits & 0x007fffff) | 0x3f000000); /* [0.5, 1) */                                   \
-        const IT low = m < (T)(0.707106781186547524f);                                                   \
-        e = low ? e - 1 : e;                                                                             \
-        m = (low ? m + m : m) - 1.0f;                                                                    \
-        const T ef = as_##T(e + 0x4b400000) - 12582912.0f;                                               \
-        const T z = m * m;                                                                               \
-        T y = (T)(7.0376836292e-2f);                                                                     \
-        y = y * m - 1.1514610310e-1f;                                                                    \
-        y = y * m + 1.1676998740e-1f;                                                                    \
-        y = y * m - 1.2420140846e-1f;                                                                    \
-        y = y * m + 1.4249322787e-1f;                                                                    \
-        y = y * m - 1.6668057665e-1f;                                                                    \
-        y = y * m + 2.0000714765e-1f;                                                                    \
-        y = y * m - 2.4999993993e-1f;                                                                    \
-        y = y * m + 3.3333331174e-1f;                                                                    \
-        y = y * m * z;                                                                                   \
-        y = y + ef * -2.12194440e-4f;                                                                    \
-        y = y - 0.5f * z;                                                                                \
-        T res = (m + y) + ef * 0.693359375f;                                                             \
-        res = x == (T)(INFINITY) ? x : res;                                                              \
-        res = x == (T)(0.0f) ? (T)(-INFINITY) : res;                                                     \
-        res = x < (T)(0.0f) ? (T)(NAN) : res;                                                            \
-        return x != x ? x : res;                                                                         \
-    }                                                                                                    \
+    /* Cephes' logf up to its e ln2 terms: x = 2^e (1 + m), e as a float into ef, m, m^2 into z, and the     \
+     * polynomial's m^3 P(m) returned */                                                                   \
+    static inline T __attribute__((overloadable)) ts_log_parts(T x, T* ef, T* mp, T* zp) {                \
+        const IT sub = x < (T)(1.17549435e-38f);                                                          \
+        const IT bits = as_##IT(sub ? x * 8388608.0f : x);                                                \
+        IT e = ((bits >> 23) & 0xff) - (sub ? (IT)(126 + 23) : (IT)(126));                                \
+        T m = as_##T((bits & 0x007fffff) | 0x3f000000); /* [0.5, 1) */                                    \
+        const IT low = m < (T)(0.707106781186547524f);                                                    \
+        e = low ? e - 1 : e;                                                                              \
+        m = (low ? m + m : m) - 1.0f;                                                                     \
+        *ef = as_##T(e + 0x4b400000) - 12582912.0f;                                                       \
+        const T z = m * m;                                                                                \
+        T y = (T)(7.0376836292e-2f);                                                                      \
+        y = y * m - 1.1514610310e-1f;                                                                     \
+        y = y * m + 1.1676998740e-1f;                                                                     \
+        y = y * m - 1.2420140846e-1f;                                                                     \
+        y = y * m + 1.4249322787e-1f;                                                                     \
+        y = y * m - 1.6668057665e-1f;                                                                     \
+        y = y * m + 2.0000714765e-1f;                                                                     \
+        y = y * m - 2.4999993993e-1f;                                                                     \
+        y = y * m + 3.3333331174e-1f;                                                                     \
+        *mp = m;                                                                                          \
+        *zp = z;                                                                                          \
+        return y * m * z;                                                                                 \
+    }                                                                                                     \
+    /* log's answers at 0, below 0, inf and NaN (log2's too) */                                           \
+    static inline T __attribute__((overloadable)) ts_log_edges(T x, T res) {                              \
+        res = x == (T)(INFINITY) ? x : res;                                                               \
+        res = x == (T)(0.0f) ? (T)(-INFINITY) : res;                                                      \
+        res = x < (T)(0.0f) ? (T)(NAN) : res;                                                             \
+        return x != x ? x : res;                                                                          \
+    }                                                                                                     \
+    static inline T __attribute__((overloadable)) ts_log(T x) {                                           \
+        T ef, m, z;                                                                                       \
+        const T y = (ts_log_parts(x, &ef, &m, &z) + ef * -2.12194440e-4f) - 0.5f * z;                    \
+        return ts_log_edges(x, (m + y) + ef * 0.693359375f);                                              \
+    }                                                                                                     \
+    /* log2: e + ln(1 + f) log2(e), exact at the powers of two */                                          \
+    static inline T __attribute__((overloadable)) ts_log2(T x) {                                          \
+        T ef, m, z;                                                                                       \
+        const T y = ts_log_parts(x, &ef, &m, &z) - 0.5f * z;                                              \
+        return ts_log_edges(x, (m + y) * 1.44269504088896341f + ef);                                      \
+    }                                                                                                     \
     /* sin (which 0), cos (1) or tan (2) of x, the lanes with |x| > 8192 left to the caller */           \
     static inline T __attribute__((overloadable)) ts_trig_core(T x, int which) {                         \
         const T ax = as_##T(as_##IT(x) & 0x7fffffff);                                                    \
@@ -147,6 +165,39 @@
         const T r = ax >= (T)(0.625f) ? large : small;                                                   \
         return as_##T(as_##IT(r) | (as_##IT(x) & (IT)(INT_MIN)));                                        \
     }                                                                                                    \
+    /* Cephes' erff and erfcf: |x| T(x^2) below 1, else 1 - erfc(|x|) with erfc = exp(-x^2) / |x| times P or R  \
+     * of 1 / x^2 (below and above 2); the sign of x put back (erf(-0) = -0, +-1 at +-inf, NaN through erfc) */ \
+    static inline T __attribute__((overloadable)) ts_erf(T x) {                                           \
+        const T ax = ts_fabs(x), z = ax * ax;                                                             \
+        T t = (T)(7.853861353153693e-5f);                                                                 \
+        t = t * z - 8.010193625184903e-4f;                                                                \
+        t = t * z + 5.188327685732524e-3f;                                                                \
+        t = t * z - 2.685381193529856e-2f;                                                                \
+        t = t * z + 1.128358514861418e-1f;                                                                \
+        t = t * z - 3.761262582423300e-1f;                                                                \
+        t = t * z + 1.128379165726710e0f;                                                                 \
+        const T q = 1.0f / ax, y = q * q;                                                                 \
+        T p = (T)(2.326819970068386e-2f);                                                                 \
+        p = p * y - 1.387039388740657e-1f;                                                                \
+        p = p * y + 3.687424674597105e-1f;                                                                \
+        p = p * y - 5.824733027278666e-1f;                                                                \
+        p = p * y + 6.210004621745983e-1f;                                                                \
+        p = p * y - 4.944515323274145e-1f;                                                                \
+        p = p * y + 3.404879937665872e-1f;                                                                \
+        p = p * y - 2.741127028184656e-1f;                                                                \
+        p = p * y + 5.638259427386472e-1f;                                                                \
+        T r = (T)(-1.047766399936249e1f);                                                                 \
+        r = r * y + 1.297719955372516e1f;                                                                 \
+        r = r * y - 7.495518717768503e0f;                                                                 \
+        r = r * y + 2.921019019210786e0f;                                                                 \
+        r = r * y - 1.015265279202700e0f;                                                                 \
+        r = r * y + 4.218463358204948e-1f;                                                                \
+        r = r * y - 2.820767439740514e-1f;                                                                \
+        r = r * y + 5.641895067754075e-1f;                                                                \
+        const T erfc = ts_exp(-z) * q * (ax < (T)(2.0f) ? p : r);                                         \
+        const T e = ax < (T)(1.0f) ? ax * t : 1.0f - erfc;                                                \
+        return as_##T(as_##IT(e) | (as_##IT(x) & (IT)(INT_MIN)));                                         \
+    }                                                                                                     \
     static inline T __attribute__((overloadable)) ts_sin(T x) { return ts_trig(x, 0); }                  \
     static inline T __attribute__((overloadable)) ts_cos(T x) { return ts_trig(x, 1); }                  \
     static inline T __attribute__((overloadable)) ts_tan(T x) { return ts_trig(x, 2); }
