@@ -612,3 +612,46 @@ def test_docstring_examples_run():
         namespace = {}
         exec("\n".join(example[:-1]), namespace)
         assert eval(example[-1], namespace) == (2,), op
+
+
+# -- Note [Scalar powers] (dispatch/dispatcher.py) -----------------------------------------------------------------
+
+@pytest.mark.parametrize("exponent", [2, 2.0, 0.5, -1, -1.0, 3, 2.5, 0, 1])
+def test_scalar_powers_are_numpys(device, exponent, rng):
+    from tensorswitch.dispatch.registry import registry
+
+    """x ** 2, x ** 0.5 and x ** -1 of float tensors take square, sqrt and reciprocal, as NumPy's fast_scalar_power
+    does: NumPy's values bit for bit, its signed zeros and NaNs at -0 and -inf included; other exponents stay pow."""
+    for dtype in sorted(d.name for d in ts.device(device).supported_dtypes() if d.kind == "float"):
+        x = np.concatenate([rng.standard_normal(300) * 10, [0.0, -0.0, np.inf, -np.inf, np.nan, 1e-30, 3e38, 1,
+                                                            -1]]).astype(dtype)
+        t = ts.asarray(x, device=device)
+        ts.square(t)  # a plugin registers its kernels on first use
+        op = {2: "square", 0.5: "sqrt", -1: "reciprocal"}.get(exponent)
+        has = op is not None and (t.device.type, t.dtype) in registry.by_op[op]
+        with np.errstate(all="ignore"):
+            fast = {2: np.square, 0.5: np.sqrt, -1: np.reciprocal}.get(exponent) if has else None
+            # np.power itself for float32 and float64 (its fast_scalar_power); float16's power is a float32 powf
+            want = fast(x) if fast else np.power(x, np.asarray(exponent, dtype))
+        for got in (t ** exponent, ts.pow(t, exponent)):
+            assert got.dtype.name == dtype
+            if fast is not None:
+                assert_same(got, want)
+            else:  # pow itself: libm's or the device's, to its tolerance
+                np.testing.assert_allclose(got.numpy(), want, rtol=samples.core.TOLERANCE[dtype][0] * 4)
+
+
+def test_scalar_powers_record_their_gradient_and_keep_pow_elsewhere(monkeypatch):
+    x = ts.asarray(np.array([1.5, 4.0, 0.25]), requires_grad=True)
+    for exponent, want in ((2, 2 * x.numpy()), (0.5, 0.5 / np.sqrt(x.numpy())), (-1, -1 / x.numpy() ** 2)):
+        x.grad = None
+        (x ** exponent).sum().backward()
+        np.testing.assert_allclose(x.grad.numpy(), want, rtol=1e-15)
+    i = ts.asarray(np.array([2, 3], np.int32))  # integers: pow (their ** 0.5 computes in float32)
+    assert_same(i ** 2, np.array([4, 9], np.int32))
+    assert (i ** 0.5).dtype == ts.float32
+    # a device without square's kernel (a plugin with pow alone) gets pow: no KernelNotFoundError
+    from tensorswitch.dispatch import dispatcher, registry
+    monkeypatch.delitem(registry.registry.by_op["square"], ("cpu", ts.float32))
+    y = ts.asarray(np.array([3.0, -2.0], np.float32))
+    assert_same(dispatcher.BINARY["pow"](y, 2), np.array([9.0, 4.0], np.float32))
