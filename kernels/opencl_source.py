@@ -56,7 +56,7 @@ def _elementwise_source(dev, dtype):
     out = [_preamble(dev, [dtype]), f"#define IN_T {t}\n#define TS_FILL_T {fill_t}\n{tr}", _read("elementwise.cl")]
     if _has_own_math(dev, dtype):  # Note [Own float math on CPU devices]
         vn = dev.vector_width[dtype]
-        out.append(_read("vmath.cl") + f"TS_VMATH(float, int, 1)\nTS_VMATH(float{vn}, int{vn}, {vn})\n")
+        out.append(_read("vmath.cl") + f"TS_VMATH(float{vn}, int{vn}, {vn})\n")
     for op in optable.ELEMENTWISE.values():
         if dtype not in op.dtypes:
             continue
@@ -109,8 +109,11 @@ def _has_own_math(dev, dtype):
 
 def own_math(dev, dtype, expr):
     """``expr`` with the calls of OWN_MATH builtins made calls of tensorswitch's own versions (ts_exp, ...) where
-    the device has them (CPU devices, float32), else as it is."""
-    return _OWN_CALL.sub(r"ts_\1(", expr) if _has_own_math(dev, dtype) else expr
+    the device has them (CPU devices, float32; pow where it also has doubles), else as it is."""
+    if not _has_own_math(dev, dtype):
+        return expr
+    expr = _OWN_CALL.sub(r"ts_\1(", expr)
+    return re.sub(r"\bpow\(", "ts_pow(", expr) if dev.fp64 else expr
 
 
 def vector_op(dev, op, dtype):
@@ -320,8 +323,7 @@ def _softmax_source(dev, dtype):
     nll = f"#define TS_RL {dev.reduce_local}\n#define TS_NLL_ACC {acc}\n{round_}"
     own = ""
     if _has_own_math(dev, dtype):  # Note [Own float math on CPU devices]
-        own = (f"#define TS_OWN_MATH 1\n{_read('vmath.cl')}TS_VMATH(float, int, 1)\n"
-               f"TS_VMATH(float{vn}, int{vn}, {vn})\n")
+        own = f"#define TS_OWN_MATH 1\n{_read('vmath.cl')}TS_VMATH(float{vn}, int{vn}, {vn})\n"
     return (_preamble(dev, []) + f"#define C_T {c}\n{vec}{nll}{own}" + _io(dtype, "C_T") + _read("softmax.cl"))
 
 
