@@ -211,9 +211,9 @@
  * for the integer powers floats hold (3^2, 2^-3) and x^1 = x.  1M float32: pow(a, b) 64 ms -> 2.3 (the cpu
  * backend's libm: 1.0); a ** 2.7 64 -> 9.4 ms, its pow_scalar_b loop left scalar by PoCL, which vectorises it when
  * the exponent is a kernel argument and not when it is read from memory, restrict or not (x ** 2, ** 0.5 and ** -1
- * never get here: Note [Scalar powers] in dispatch/dispatcher.py).  C99's special cases after it (pow(x, +-0) = 1 even for NaN x,
- * pow(1, y) = 1, pow(-1, +-inf) = 1, a negative finite x with a non-integer y is NaN, the sign of x for odd
- * integer y, zeros and infinities by the core itself). */
+ * never get here: Note [Scalar powers] in dispatch/dispatcher.py).  C99's special cases after the core: pow(x, +-0)
+ * = 1 even for NaN x, pow(1, y) = 1, pow(-1, +-inf) = 1, a negative finite x with a non-integer y is NaN, zeros and
+ * infinities as bases explicitly (the core's 2^(y log2 0) is 1 for a tiny y), the sign of x for odd integer y. */
 TS_VMATH(float, int, 1)  /* the scalar forms; kernels/opencl_source.py instantiates the device's vector width */
 
 #ifdef TS_HAS_FP64
