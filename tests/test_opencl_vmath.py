@@ -16,8 +16,9 @@ pytestmark = pytest.mark.skipif("opencl" in ts.dispatch.device.unavailable_reaso
                                 reason="no usable OpenCL device")
 
 #: the largest error each is held to (measured on PoCL 3.0, AMD EPYC: exp 1.01, log 0.81, sin 2.17, cos 2.04, tan 3.30,
-#: tanh 1.27, log2 1.68, erf 2.27)
-ULPS = {"exp": 1.5, "log": 1.5, "log2": 2, "erf": 3, "sin": 3, "cos": 3, "tan": 4, "tanh": 3}
+#: tanh 1.27, log2 1.68, erf 2.27, expm1 1.41, sinh and cosh 2.30)
+ULPS = {"exp": 1.5, "expm1": 3, "log": 1.5, "log2": 2, "erf": 3, "sin": 3, "cos": 3, "tan": 4, "sinh": 3,
+        "cosh": 3, "tanh": 3}
 REFERENCE = {"erf": np.vectorize(math.erf, otypes=[np.float64])}  # float64 references NumPy lacks
 EXACT = {"abs": np.abs, "floor": np.floor, "ceil": np.ceil, "trunc": np.trunc, "round": np.rint}
 
@@ -37,8 +38,9 @@ def dev():
 
 
 def _inputs(name, rng):
-    if name == "exp":
-        parts = [np.linspace(-110, 95, 1_000_003, dtype=np.float32)]
+    if name in ("exp", "expm1", "sinh", "cosh"):
+        parts = [np.linspace(-110, 95, 1_000_003, dtype=np.float32), np.linspace(-1, 1, 200_003, dtype=np.float32),
+                 (10.0 ** rng.uniform(-45, 0, 100_000) * rng.choice([-1, 1], 100_000)).astype(np.float32)]
     elif name in ("log", "log2"):
         parts = [np.exp(np.linspace(-103, 88, 1_000_003)).astype(np.float32),
                  np.linspace(0, 4, 200_003, dtype=np.float32),

@@ -4,12 +4,12 @@
  * one the kernels are compiled for (PoCL 3.0 on an AVX-512 AMD EPYC: AVX-512 library, znver3 kernels) nothing of it
  * is inlined: exp of 1M float32 took 2.8x the cpu backend's time, log 3.2x, floor 3.3x, and sin, cos and tan (whose
  * vector forms PoCL gets wrong for tiny inputs, so they ran scalar) 50-60x.  On CPU devices the float32 exp, log,
- * log2, erf, sin, cos, tan, tanh, fabs, floor, ceil, trunc and rint of the elementwise kernels (and softmax's and
- * cross entropy's exp and log), and pow where the device has doubles, are therefore these, written
- * with arithmetic, bit casts and selects only, so that they inline and vectorise, for float and for the device's
- * vector width (TS_VMATH below, instantiated by kernels/opencl_source.py: OWN_MATH).  The scalar and the vector
- * forms are the same operations, so an element gets the same bits whichever kernel (contiguous, strided, vector,
- * tail) computes it.
+ * expm1, log2, erf, sin, cos, tan, sinh, cosh, tanh, fabs, floor, ceil, trunc and rint of the elementwise kernels
+ * (and softmax's and cross entropy's exp and log), and pow where the device has doubles, are therefore these,
+ * written with arithmetic, bit casts and selects only, so that they inline and vectorise, for float and for the
+ * device's vector width (TS_VMATH below, instantiated by kernels/opencl_source.py: OWN_MATH).  The scalar and the
+ * vector forms are the same operations, so an element gets the same bits whichever kernel (contiguous, strided,
+ * vector, tail) computes it.
  *   exp   Cephes' expf, as the cpu backend's exp16 (kernels/cpu/vexp.h): x clamped to [-104, 89] (a NaN passes the
  *         compares), x = k ln2 + r with ln2 in two parts, the degree-6 polynomial on [-ln2/2, ln2/2], times 2^k in
  *         two factors 2^(k/2) 2^(k - k/2) so that a subnormal result is rounded once and 2^128 overflows to inf.
@@ -20,14 +20,15 @@
  *         exact for |x| <= 8192; Cephes' three parts of pi/4 left sin(3529.58) 68 ulp off), then Cephes' sinf or
  *         cosf polynomial of z by the quadrant, and its sign; tan is their quotient.  A lane with |x| > 8192 (or
  *         infinite) takes the scalar builtin for that one element.  sin(-0) = -0, tan(-0) = -0.
- *   tanh, erf  Cephes' tanhf and erff/erfcf (below); fabs, rint, trunc, floor and ceil by bits and the float
- *         addition's own rounding.
- * Against float64 NumPy over dense sweeps (tests/test_opencl_vmath.py): exp within 1.01 ulp, log 0.81, log2 1.68,
- * erf 2.27, sin 2.17, cos 2.04, tan 3.30, tanh 1.27; the roundings and fabs exact; NaN, infinities and signed zeros
- * exact.  1M float32 on PoCL, 2 cores (the cpu backend's time in brackets): exp 302 -> 257 us (106), log 548 -> 433
- * (172), log2 855 -> 402 (111), erf 1856 -> 653 (331), sin 9184 -> 395 (154), tanh 580 -> 461 (224), floor 165 ->
- * 114 (47), abs 130 -> 73 (47).  Integer rounding uses the 1.5 * 2^23 trick (the integer is then in the low bits of
- * a float sum), since PoCL does not keep convert_int or rint in vector registers either. */
+ *   expm1, sinh, cosh, tanh, erf  see each below (Cephes' where it has one); fabs, rint, trunc, floor and ceil
+ *         by bits and the float addition's own rounding.
+ * Against float64 NumPy over dense sweeps (tests/test_opencl_vmath.py): exp within 1.01 ulp, expm1 1.41, log 0.81,
+ * log2 1.68, erf 2.27, sin 2.17, cos 2.04, tan 3.30, sinh and cosh 2.3, tanh 1.27; the roundings and fabs exact;
+ * NaN, infinities and signed zeros exact.  1M float32 on PoCL, 2 cores (the cpu backend's time in brackets): exp 302
+ * -> 257 us (106), expm1 917 -> 385 (182), log 548 -> 433 (172), log2 855 -> 402 (111), erf 1856 -> 653 (331), sin
+ * 9184 -> 395 (154), sinh 976 -> 482 (182), tanh 580 -> 461 (224), floor 165 -> 114 (47), abs 130 -> 73 (47).
+ * Integer rounding uses the 1.5 * 2^23 trick (the integer is then in the low bits of a float sum), since PoCL does
+ * not keep convert_int or rint in vector registers either. */
 
 #define TS_VMATH(T, IT, N)                                                                               \
     static inline T __attribute__((overloadable)) ts_exp(T x) {                                          \
@@ -198,6 +199,49 @@
         const T e = ax < (T)(1.0f) ? ax * t : 1.0f - erfc;                                                \
         return as_##T(as_##IT(e) | (as_##IT(x) & (IT)(INT_MIN)));                                         \
     }                                                                                                     \
+    /* expm1: the Taylor polynomial to r^8 on |r| <= ln2 / 2, and beyond x = k ln2 + r (ln2 in two parts),     \
+     * 2^k expm1(r) + (2^k - 1), the latter exact for k >= -24 (x clamped to [-104, 89]: -1 and inf); -0 kept  \
+     * and NaN through the final selects; past k = 20, (expm1(r) + 1) 2^k - 1, which 2^128 does not overflow */  \
+    static inline T __attribute__((overloadable)) ts_expm1(T x) {                                         \
+        const T xc = x < (T)(-104.0f) ? (T)(-104.0f) : (x > (T)(89.0f) ? (T)(89.0f) : x);                 \
+        const T big = xc * 1.44269504088896341f + 12582912.0f;                                            \
+        T k = big - 12582912.0f;                                                                          \
+        IT ki = as_##IT(big) - 0x4b400000;                                                                \
+        const IT inner = ts_fabs(x) <= (T)(0.34657359f);                                                   \
+        k = inner ? (T)(0.0f) : k;                                                                         \
+        ki = inner ? (IT)(0) : ki;                                                                         \
+        const T r = (xc - k * 0.693359375f) - k * -2.12194440e-4f;                                        \
+        T p = (T)(1.0f / 40320);                                                                          \
+        p = p * r + 1.0f / 5040;                                                                          \
+        p = p * r + 1.0f / 720;                                                                           \
+        p = p * r + 1.0f / 120;                                                                           \
+        p = p * r + 1.0f / 24;                                                                            \
+        p = p * r + 1.0f / 6;                                                                             \
+        p = p * r + 0.5f;                                                                                 \
+        const T em = p * r * r + r;                                                                       \
+        const IT k1 = ki >> 1, k2 = ki - k1; /* 2^k in two factors: 2^128 overflows to inf */              \
+        const T s1 = as_##T((k1 + 127) << 23), s2 = as_##T((k2 + 127) << 23);                             \
+        const T res = ki > 20 ? ((em + 1.0f) * s1) * s2 - 1.0f : (s1 * s2 - 1.0f) + (em * s1) * s2;         \
+        const T e = inner ? em : res;                                                                      \
+        return (x == (T)(0.0f)) | (x != x) ? x : e;                                                       \
+    }                                                                                                     \
+    /* Cephes' sinhf and coshf: x + x^3 P(x^2) for |sinh| below 1, else (e - 1/e) / 2 and (e + 1/e) / 2 of     \
+     * e = exp|x|, past 88 as (exp(|x|/2) / 2) exp(|x|/2), which stays finite to 89.41 */                      \
+    static inline T __attribute__((overloadable)) ts_sinh_cosh(T x, int cosh_) {                          \
+        const T ax = ts_fabs(x), z = ax * ax;                                                             \
+        const IT huge = ax > (T)(88.0f);                                                                  \
+        const T e = ts_exp(huge ? 0.5f * ax : ax);                                                        \
+        const T hv = huge ? (0.5f * e) * e : (T)(0.0f);                                                 \
+        if (cosh_) return huge ? hv : 0.5f * e + 0.5f / e;                                              \
+        T p = (T)(2.03721912945e-4f);                                                                     \
+        p = p * z + 8.33028376239e-3f;                                                                    \
+        p = p * z + 1.66667160211e-1f;                                                                    \
+        const T small = p * z * ax + ax;                                                                  \
+        const T r = huge ? hv : (ax > (T)(1.0f) ? 0.5f * e - 0.5f / e : small);                         \
+        return as_##T(as_##IT(r) | (as_##IT(x) & (IT)(INT_MIN)));                                         \
+    }                                                                                                     \
+    static inline T __attribute__((overloadable)) ts_sinh(T x) { return ts_sinh_cosh(x, 0); }             \
+    static inline T __attribute__((overloadable)) ts_cosh(T x) { return ts_sinh_cosh(x, 1); }             \
     static inline T __attribute__((overloadable)) ts_sin(T x) { return ts_trig(x, 0); }                  \
     static inline T __attribute__((overloadable)) ts_cos(T x) { return ts_trig(x, 1); }                  \
     static inline T __attribute__((overloadable)) ts_tan(T x) { return ts_trig(x, 2); }
