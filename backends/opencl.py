@@ -744,21 +744,27 @@ def _binary_tr(dev, op, dtype, out, a, b):
 
 def _transpose(dev, shape, out_strides, out_handle, out_offset, x):
     """Copy ``x`` into out by the transpose_vec kernel of Note [Vector transposes] where the two coalesce into a
-    matrix whose rows are out's (unit stride) and x's columns (unit stride); whether they did."""
+    matrix, or a batch of them, whose rows are out's (unit stride) and x's columns (unit stride); whether they
+    did."""
     key = ("transpose", shape, out_strides, x.strides)
     plan = dev.plans.get(key, False)
     if plan is False:
         dims, (so, sx) = _coalesce(shape, (out_strides, x.strides), by_output=True)
         plan = None
+        batch, ob, xb = 1, 0, 0
+        if len(dims) == 3 and so[0] > 0:  # a batch of them (the permutes of conv2d's backward): the kernel's dim 2
+            batch, ob, xb = dims[0], so[0], sx[0]
+            dims, so, sx = dims[1:], so[1:], sx[1:]
         if len(dims) == 2 and so[1] == 1 and sx[0] == 1 and sx[1] > 1 and so[0] > 0 and min(dims) >= 8:
             rows, cols = dims
-            plan = _tr_geometry(dev, rows, cols) + (so[0], sx[1], rows, cols)
+            (g0, g1), (l0, l1) = _tr_geometry(dev, rows, cols)
+            plan = (g0, g1, batch), (l0, l1, 1), so[0], sx[1], rows, cols, ob, xb
         dev.remember(key, plan)
     if plan is None:
         return False
-    global_size, local, on, xc, rows, cols = plan
+    global_size, local, on, xc, rows, cols, ob, xb = plan
     dev.launch(dev.kernel("elementwise", x.dtype.name, "transpose_vec"), global_size, local, out_handle, out_offset,
-               on, x.buffer.handle, x.offset, xc, rows, cols)
+               on, x.buffer.handle, x.offset, xc, rows, cols, ob, xb)
     return True
 
 

@@ -223,14 +223,18 @@ def test_mixed_layouts_of_a_transpose(device, rng, shape):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("shape", [(8, 8), (9, 15), (16, 24), (8, 1001), (130, 9), (7, 100)])
 def test_copies_of_transposes_are_exact(device, rng, dtype, shape):
-    """A copy of a transposed matrix, whole, offset, or a matrix of a batch (opencl's transpose_vec of Note [Vector
-    transposes]: 8 x 8 blocks transposed in registers, the edge blocks element by element), bit for bit: NaN,
-    infinities and -0.0 moved, never computed."""
+    """A copy of a transposed matrix, whole, offset, a matrix of a batch or a batch of them (opencl's transpose_vec
+    of Note [Vector transposes]: 8 x 8 blocks transposed in registers, the edge blocks element by element, a batch
+    along its third dim), bit for bit: NaN, infinities and -0.0 moved, never computed."""
     h = rng.standard_normal((3,) + shape).astype(dtype)
     h[0, 0, 0], h[0, -1, -1], h[0, 1 % shape[0], 2] = np.nan, -0.0, np.inf
     x = ts.asarray(h, device=device)
-    for t, n in ((x[0].T, h[0].T), (x[1, 1:, 1:].T, h[1, 1:, 1:].T), (ts.permute_dims(x, (0, 2, 1)),
-                                                                      h.transpose(0, 2, 1))):
+    # a batch of them too: whole, every other matrix of it, offset, one matrix broadcast along the batch
+    cases = [(x[0].T, h[0].T), (x[1, 1:, 1:].T, h[1, 1:, 1:].T), (ts.permute_dims(x, (0, 2, 1)), h.transpose(0, 2, 1)),
+             (ts.permute_dims(x[::2, 1:], (0, 2, 1)), h[::2, 1:].transpose(0, 2, 1)),
+             (ts.permute_dims(ts.broadcast_to(x[1], (4,) + shape), (0, 2, 1)),
+              np.broadcast_to(h[1], (4,) + shape).transpose(0, 2, 1))]
+    for t, n in cases:
         got = ts.asarray(t, copy=True).numpy()
         assert got.dtype == dtype and got.shape == n.shape
         np.testing.assert_array_equal(got.view(np.uint8), np.ascontiguousarray(n).view(np.uint8))

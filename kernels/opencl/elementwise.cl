@@ -264,7 +264,9 @@ __kernel void fill_strided(__global IN_T* out, long out_off, TS_FILL_T value, __
 #define TS_TR_FIRST(v, w) (v)
 
 __kernel void transpose_vec(__global IN_T* out, long out_off, long on, __global const IN_T* x, long x_off, long xc,
-                            long rows, long cols) {
+                            long rows, long cols, long ob, long xb) {
+    out_off += get_global_id(2) * ob;  /* a batch of matrices (x.transpose(1, 2) copied): the third dim */
+    x_off += get_global_id(2) * xb;
     const long c0 = get_global_id(0) * 8;
     for (long r0 = get_global_id(1) * 8 * TS_TR_RB, h = 0; h < TS_TR_RB; ++h, r0 += 8) {
         if (c0 >= cols || r0 >= rows) return;
