@@ -1143,10 +1143,23 @@ def max_pool2d(out, x, geometry):
     _launch_windows("max_pool2d", out, x, x.shape, out.shape[2:], geometry)
 
 
+_POOL22 = (2, 2, 2, 2, 0, 0, 1, 1)  # 2 x 2 windows of stride 2, no padding or dilation: nn.cl's *_rows22
+
+
+def _pool22(geometry, H, W, windows):
+    """Whether max pooling of ``geometry`` to ``windows`` (OH, OW) takes nn.cl's max_pool2d_rows22 kernels: 2 x 2
+    windows of stride 2 without padding or dilation, each inside the H x W image (no ceil_mode window past it)."""
+    return tuple(geometry) == _POOL22 and 2 * windows[0] <= H and 2 * windows[1] <= W
+
+
 def _launch_window_rows(dev, outputs, x, windows, geometry):
-    """nn.cl's max_pool2d_rows, one work-item per row of windows (b, c, oh), into ``outputs``: (the maxima's buffer
-    or None, its offset, the argmax buffer or None)."""
+    """nn.cl's max_pool2d_rows (or its 2 x 2 form, max_pool2d_rows22), one work-item per row of windows (b, c, oh),
+    into ``outputs``: (the maxima's buffer or None, its offset, the argmax buffer or None)."""
     N, C, H, W = x.shape
+    if _pool22(geometry, H, W, windows):
+        _launch_rows(dev, dev.kernel("windows", x.dtype.name, "max_pool2d_rows22"), N * C * windows[0], *outputs,
+                     x.buffer.handle, x.offset, *x.strides, C, *windows)
+        return
     _launch_rows(dev, dev.kernel("windows", x.dtype.name, "max_pool2d_rows"), N * C * windows[0], *outputs,
                  x.buffer.handle, x.offset, *x.strides, C, H, W, *windows, *geometry)
 
@@ -1163,6 +1176,11 @@ def max_pool2d_backward(out, grad, x, geometry):
     else:
         _launch_each(dev, dev.kernel("windows", dtype, "max_pool2d_argmax"), grad.size, arg, x.buffer.handle,
                      x.offset, *x.strides, C, H, W, OH, OW, *geometry)
+    if dtype in dev.vector_width and _pool22(geometry, H, W, (OH, OW)):  # each pixel in one window at most
+        _launch_rows(dev, dev.kernel("windows", dtype, "max_pool2d_backward_rows22"), out.size // W,
+                     out.buffer.handle, out.offset, grad.buffer.handle, grad.offset, *grad.strides, arg, C, H, W, OH,
+                     OW)
+        return
     if dtype in dev.vector_width:  # a row of the image per work-item (nn.cl max_pool2d_backward_rows)
         _launch_rows(dev, dev.kernel("windows", dtype, "max_pool2d_backward_rows"), out.size // W,
                      out.buffer.handle, out.offset, grad.buffer.handle, grad.offset, *grad.strides, arg, C, H, W, OH,

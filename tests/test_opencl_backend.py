@@ -735,3 +735,37 @@ def test_window_row_kernels_give_the_per_pixel_bits(dev, launched, monkeypatch):
                 rows, per_pixel = both(fn)
                 assert rows.tobytes() == per_pixel.tobytes(), (fn.__name__, dtype, k, s, p, dil)
     assert {"col2im_rows", "max_pool2d_backward_rows", "col2im", "max_pool2d_backward"} <= set(launched)
+
+
+def test_two_by_two_max_pools_match_the_general_kernels(dev, launched):
+    """max_pool2d of 2 x 2 windows of stride 2 (nn.cl max_pool2d_rows22 and max_pool2d_backward_rows22 on CPU
+    devices) against the cpu backend bit for bit, forward and backward: ties (the first maximum), NaN (the first
+    one), -0.0 (a -0.0 gradient stays -0.0, as the cpu backend's 2 x 2 path has it), inf, images whose last row or
+    column is in no window, a transposed (strided) input."""
+    if not dev.cpu:
+        pytest.skip("the 2 x 2 row kernels are for CPU devices")
+    import tensorswitch.nn.functional as F
+
+    rng = np.random.default_rng(3)
+    for shape in [(4, 3, 12, 12), (2, 2, 9, 7), (1, 1, 5, 2)]:
+        h = rng.standard_normal(shape).astype(np.float32)
+        h[0, 0, 0, :2] = 1.0
+        h[0, 0, 1, :2] = 1.0
+        h[0, 0, 2:4, 0:2] = np.nan
+        h[-1, -1, 1, 1], h[-1, 0, 0, 1] = np.inf, -0.0
+        g = rng.standard_normal((shape[0], shape[1], shape[2] // 2, shape[3] // 2)).astype(np.float32)
+        g[0, 0, 0, 0] = -0.0
+        results = []
+        for device in ("cpu", "opencl"):
+            for transposed in (False, True):
+                base = np.ascontiguousarray(h.transpose(0, 1, 3, 2)) if transposed else h
+                x = ts.asarray(base, device=device, requires_grad=True)
+                v = ts.permute_dims(x, (0, 1, 3, 2)) if transposed else x
+                y = F.max_pool2d(v, 2)
+                (y * ts.asarray(g, device=device)).sum().backward()
+                grad = x.grad.numpy().transpose(0, 1, 3, 2) if transposed else x.grad.numpy()
+                results.append((y.numpy().view(np.int32), np.ascontiguousarray(grad).view(np.int32)))
+        for r in results[1:]:
+            np.testing.assert_array_equal(r[0], results[0][0])
+            np.testing.assert_array_equal(r[1], results[0][1])
+    assert {"max_pool2d_rows22", "max_pool2d_backward_rows22"} <= set(launched), set(launched)
