@@ -655,6 +655,13 @@ def _launch_tiles(dev, kernel, rows, *args):
 def where(out, cond, a, b):
     dev = _devices[out.device.index]
     n, size = out.size, dev.local
+    if out.is_contiguous and cond.is_contiguous and (a.is_contiguous or b.is_contiguous) and \
+            (not any(a.strides) or not any(b.strides)) and n > 1:  # one branch a broadcast scalar
+        name = "where_scalar_b" if a.is_contiguous and not any(b.strides) else "where_scalar_a"
+        dev.launch(dev.kernel("elementwise", a.dtype.name, name), (-(-n // size) * size,), (size,),
+                   out.buffer.handle, out.offset, cond.buffer.handle, cond.offset, a.buffer.handle, a.offset,
+                   b.buffer.handle, b.offset, n)
+        return
     mode, meta, ndim = dev.elementwise_plan(out.shape, (out.strides, cond.strides, a.strides, b.strides))
     rows = dev.rows_plan(out.shape, (out.strides, cond.strides, a.strides, b.strides)) if mode and dev.cpu else None
     if rows is not None:  # Note [Row kernels]

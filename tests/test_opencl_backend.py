@@ -769,3 +769,18 @@ def test_two_by_two_max_pools_match_the_general_kernels(dev, launched):
             np.testing.assert_array_equal(r[0], results[0][0])
             np.testing.assert_array_equal(r[1], results[0][1])
     assert {"max_pool2d_rows22", "max_pool2d_backward_rows22"} <= set(launched), set(launched)
+
+
+def test_where_with_a_broadcast_scalar_branch(dev, launched):
+    """where(c, x, 0.0) and where(c, 0.0, x) of contiguous c and x (relu's backward) take where_scalar_b/_a: NumPy's
+    values, NaN and -0.0 moved as they are, at sizes around the work-group size."""
+    rng = np.random.default_rng(4)
+    for n in (2, 7, 255, 256, 257, 10_001):
+        h = rng.standard_normal(n).astype(np.float32)
+        h[:2] = [np.nan, -0.0]
+        c = rng.random(n) < 0.5
+        x, cc = ts.asarray(h, device="opencl"), ts.asarray(c, device="opencl")
+        for got, want in ((ts.where(cc, x, 0.0), np.where(c, h, np.float32(0))),
+                          (ts.where(cc, -0.0, x), np.where(c, np.float32(-0.0), h))):
+            np.testing.assert_array_equal(got.numpy().view(np.int32), want.view(np.int32))
+    assert {"where_scalar_a", "where_scalar_b"} <= set(launched)

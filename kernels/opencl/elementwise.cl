@@ -180,6 +180,26 @@ __kernel void where_contig(__global IN_T* out, long out_off, __global const ucha
     TS_FOR_INDEX(n, ts_apply_where(out, i, c, i, x, i, y, i);)
 }
 
+/* where with one branch a broadcast scalar and the rest contiguous (relu's backward, where(y > 0, g, 0)): one index,
+ * as _contig, instead of the row kernel's loops (221K floats on PoCL: 27 us against 416) */
+__kernel void where_scalar_a(__global IN_T* out, long out_off, __global const uchar* c, long c_off,
+                             __global const IN_T* x, long x_off, __global const IN_T* y, long y_off, long n) {
+    out += out_off;
+    c += c_off;
+    x += x_off;
+    y += y_off;
+    TS_FOR_INDEX(n, ts_apply_where(out, i, c, i, x, 0, y, i);)
+}
+
+__kernel void where_scalar_b(__global IN_T* out, long out_off, __global const uchar* c, long c_off,
+                             __global const IN_T* x, long x_off, __global const IN_T* y, long y_off, long n) {
+    out += out_off;
+    c += c_off;
+    x += x_off;
+    y += y_off;
+    TS_FOR_INDEX(n, ts_apply_where(out, i, c, i, x, i, y, 0);)
+}
+
 __kernel void where_strided(__global IN_T* out, long out_off, __global const uchar* c, long c_off,
                             __global const IN_T* x, long x_off, __global const IN_T* y, long y_off,
                             __global const long* meta, long ndim, long n) {
