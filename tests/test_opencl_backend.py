@@ -442,7 +442,7 @@ def test_launch_errors_name_the_device_and_kernel(dev):
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_register_blocked_matmul(dev, dtype):
     """Note [Register-blocked matmul] on CPU devices: every edge of the rows x vector block (m and n one off a
-    multiple, n narrower than a vector, the 4-wide kernel), b with a column stride (copied first), a broadcast b
+    multiple, m below a block, n narrower than a vector, the 4-wide kernel), b with a column stride (copied first), a broadcast b
     (strides 0), broadcast batches of a transposed b (copied once), a transposed a, and an empty k, against NumPy."""
     if dtype not in dev.matmul_block:
         pytest.skip("not a CPU OpenCL device: the tiled kernel serves it (checked in test_ops.py)")
@@ -452,7 +452,10 @@ def test_register_blocked_matmul(dev, dtype):
     rng = np.random.default_rng(7)
     tol = 1e-5 if dtype == "float32" else 1e-12
     shapes = [(1, 1, 1), (rows - 1, 3, vn + 1), (rows + 1, 17, 2 * vn - 1), (2 * rows, 5, vn), (3, 9, 2),
-              (rows * 3 + 5, 40, 20), (7, 0, 5), (33, 64, 3 * vn + 3)]
+              (rows * 3 + 5, 40, 20), (7, 0, 5), (33, 64, 3 * vn + 3),
+              # fewer rows than a block with whole vectors of columns (conv2d's (6 x 25) @ (25 x 576)), and with a
+              # partial vector too: the edge branch's clamped rows
+              (6, 25, 72 * vn), (rows - 2, 25, 3 * vn + 1), (2, 150, 8 * vn), (1, 7, vn)]
     for m, k, n in shapes:
         a = rng.standard_normal((m, k)).astype(dtype)
         b = rng.standard_normal((k, n)).astype(dtype)
