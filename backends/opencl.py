@@ -986,7 +986,11 @@ def matmul(out, a, b):
     meta, nb = plan
     args = (out.buffer.handle, out.offset, a.buffer.handle, a.offset, b.buffer.handle, b.offset, meta, nb, m, n, k_,
             a.strides[-2], a.strides[-1], b.strides[-2])
-    if block is not None:  # Note [Register-blocked matmul]
+    if block is not None and block == (8, 8) and n >= 16:  # Note [Wide matmul blocks]: 6 x 16 per work-item
+        gx, gy = -(-n // 16), -(-m // 6)
+        dev.launch(dev.kernel("matmul", a.dtype.name, "matmul_wide_8"), (-(-gx // 4) * 4, -(-gy // 4) * 4,
+                                                                          _prod(batch)), (4, 4, 1), *args)
+    elif block is not None:  # Note [Register-blocked matmul]
         rows, vn = block
         if n < 2 * vn and n % vn:  # a narrow out: 4-wide vectors waste less on its edge
             vn = 4

@@ -442,7 +442,8 @@ def test_launch_errors_name_the_device_and_kernel(dev):
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_register_blocked_matmul(dev, dtype):
     """Note [Register-blocked matmul] on CPU devices: every edge of the rows x vector block (m and n one off a
-    multiple, m below a block, n narrower than a vector, the 4-wide kernel), b with a column stride (copied first), a broadcast b
+    multiple, m below a block, n narrower than a vector, the 4-wide kernel, the 6 x 16 blocks of Note [Wide matmul
+    blocks] and their partial rows and columns), b with a column stride (copied first), a broadcast b
     (strides 0), broadcast batches of a transposed b (copied once), a transposed a, and an empty k, against NumPy."""
     if dtype not in dev.matmul_block:
         pytest.skip("not a CPU OpenCL device: the tiled kernel serves it (checked in test_ops.py)")

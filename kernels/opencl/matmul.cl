@@ -94,6 +94,64 @@ __kernel void matmul_blocked_##VN(__global IN_T* out, long out_off, __global con
     }                                                                                                             \
 }
 
+/* Note [Wide matmul blocks]: where vectors are 8 wide (AVX2: 16 registers), matmul_wide_8 takes 6 rows x 2 vectors
+ * (16 columns) per work-item, BLIS's Haswell shape: 12 accumulators, two loads of b and six broadcasts of a per k
+ * for 12 FMAs, against one load and eight broadcasts for 8 FMAs in matmul_blocked_8, which the loads bound.  Rows
+ * past M read row M - 1 and are not stored; a partial block of columns gathers b through a union.  The same sums in
+ * the same k order as matmul_blocked_8. */
+#if TS_MM_VN == 8
+__kernel void matmul_wide_8(__global IN_T* out, long out_off, __global const IN_T* a, long a_off,
+                            __global const IN_T* b, long b_off, __global const long* meta, long nb, long M, long N,
+                            long K, long sam, long sak, long sbk) {
+    typedef TS_CAT(IN_T, 8) V;
+    const long c0 = get_global_id(0) * 16, r0 = get_global_id(1) * 6, batch = get_global_id(2);
+    if (c0 >= N || r0 >= M) return;
+    long off[2];
+    ts_offsets(batch, nb, 2, meta, off);
+    a += a_off + off[0] + r0 * sam;
+    b += b_off + off[1] + c0;
+    out += out_off + (batch * M + r0) * N + c0;
+    const int rows = (int)TS_MIN(6L, M - r0), cols = (int)TS_MIN(16L, N - c0);
+    long ao[6];
+    _Pragma("unroll") for (int i = 0; i < 6; ++i) ao[i] = (i < rows ? i : rows - 1) * sam;
+    V lo[6], hi[6];
+    _Pragma("unroll") for (int i = 0; i < 6; ++i) lo[i] = hi[i] = (V)0;
+    if (cols == 16) {
+        for (long k = 0; k < K; ++k) {
+            const V b0 = TS_GLOAD(IN_T, 8, 0, b + k * sbk), b1 = TS_GLOAD(IN_T, 8, 1, b + k * sbk);
+            _Pragma("unroll") for (int i = 0; i < 6; ++i) {
+                const V av = (V)a[ao[i] + k * sak];
+                lo[i] += av * b0;
+                hi[i] += av * b1;
+            }
+        }
+    } else {
+        union { V v[2]; IN_T s[16]; } u;
+        for (long k = 0; k < K; ++k) {
+            for (int v = 0; v < 16; ++v) u.s[v] = v < cols ? b[k * sbk + v] : (IN_T)0;
+            _Pragma("unroll") for (int i = 0; i < 6; ++i) {
+                const V av = (V)a[ao[i] + k * sak];
+                lo[i] += av * u.v[0];
+                hi[i] += av * u.v[1];
+            }
+        }
+    }
+    _Pragma("unroll") for (int i = 0; i < 6; ++i) {
+        if (i < rows) {
+            if (cols == 16) {
+                TS_GSTORE(IN_T, 8, lo[i], 0, out + i * N);
+                TS_GSTORE(IN_T, 8, hi[i], 1, out + i * N);
+            } else {
+                union { V v[2]; IN_T s[16]; } w;
+                w.v[0] = lo[i];
+                w.v[1] = hi[i];
+                for (int v = 0; v < cols; ++v) out[i * N + v] = w.s[v];
+            }
+        }
+    }
+}
+#endif
+
 #define TS_MM_BLOCKED(VN) TS_MM_BLOCKED_(VN) /* expands TS_MM_VN before the ## */
 TS_MM_BLOCKED(4)
 #if TS_MM_VN != 4
