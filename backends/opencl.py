@@ -986,17 +986,19 @@ def matmul(out, a, b):
     meta, nb = plan
     args = (out.buffer.handle, out.offset, a.buffer.handle, a.offset, b.buffer.handle, b.offset, meta, nb, m, n, k_,
             a.strides[-2], a.strides[-1], b.strides[-2])
-    if block is not None and block == (8, 8) and n >= 16:  # Note [Wide matmul blocks]: 6 x 16 per work-item
-        gx, gy = -(-n // 16), -(-m // 6)
-        dev.launch(dev.kernel("matmul", a.dtype.name, "matmul_wide_8"), (-(-gx // 4) * 4, -(-gy // 4) * 4,
-                                                                          _prod(batch)), (4, 4, 1), *args)
-    elif block is not None:  # Note [Register-blocked matmul]
-        rows, vn = block
-        if n < 2 * vn and n % vn:  # a narrow out: 4-wide vectors waste less on its edge
-            vn = 4
-        gx, gy = -(-n // vn), -(-m // rows)
-        kernel = dev.kernel("matmul", a.dtype.name, f"matmul_blocked_{vn}")
-        dev.launch(kernel, (-(-gx // 4) * 4, -(-gy // 4) * 4, _prod(batch)), (4, 4, 1), *args)
+    if block is not None:
+        if block == (8, 8) and n >= 16:  # Note [Wide matmul blocks]: 6 x 16 per work-item
+            gx, gy, name = -(-n // 16), -(-m // 6), "matmul_wide_8"
+        else:  # Note [Register-blocked matmul]
+            rows, vn = block
+            if n < 2 * vn and n % vn:  # a narrow out: 4-wide vectors waste less on its edge
+                vn = 4
+            gx, gy, name = -(-n // vn), -(-m // rows), f"matmul_blocked_{vn}"
+        # groups of 4 x 4 blocks; a row of 16 where there are fewer than 4 rows of blocks (conv2d's batched products
+        # of 6 rows: PoCL's cost per group, on groups three quarters empty, was most of their time)
+        lx, ly = (4, 4) if gy >= 4 else (16, 1)
+        dev.launch(dev.kernel("matmul", a.dtype.name, name), (-(-gx // lx) * lx, -(-gy // ly) * ly, _prod(batch)),
+                   (lx, ly, 1), *args)
     else:
         t = dev.tile
         kernel = dev.kernel("matmul", a.dtype.name, "matmul")

@@ -108,10 +108,17 @@ __kernel void im2col_rows(__global IN_T* out, long out_off, __global const IN_T*
         for (long ow = 0; ow < OW; ++ow) ts_store(o, ow, (C_T)0);
         return;
     }
-    const long base = x_off + b * sN + c * sC + h * sH;
+    const long base = x_off + b * sN + c * sC + h * sH, w0 = j * DW - PW;
+    if (SW == 1 && sW == 1 && w0 >= 0 && w0 + OW <= W) {  /* the row a contiguous run of x (stride 1, no padding) */
+        __global const IN_T* p = x + base + w0;
+        for (long ow = 0; ow < OW; ++ow) ts_store(o, ow, (C_T)TS_LOAD(p, ow));
+        return;
+    }
     for (long ow = 0; ow < OW; ++ow) {
-        const long w = ow * SW - PW + j * DW;
-        ts_store(o, ow, (w >= 0 && w < W) ? (C_T)TS_LOAD(x, base + w * sW) : (C_T)0);
+        const long w = ow * SW + w0;
+        const long wc = w < 0 ? 0 : (w >= W ? W - 1 : w);  /* loaded unconditionally, then selected */
+        const C_T v = TS_LOAD(x, base + wc * sW);
+        ts_store(o, ow, (w >= 0 && w < W) ? v : (C_T)0);
     }
 }
 
