@@ -55,8 +55,8 @@ TS_SOFTMAX(log_softmax, 1)
 /* exp(v) for the vector kernels' v = x - max (v <= 0, -inf, or NaN: a NaN of the row; a row whose max is not
  * finite never gets here).  For
  * float, the cpu backend's exp_poly (kernels/cpu/module.cpp: Cephes' expf, a degree-6 polynomial on [-ln2/2, ln2/2]
- * times a power of two built from bits), within 2 ulp of expf for v <= 0 and 0 below -87.34 where expf's results
- * are subnormal, as the cpu backend's without libmvec.  With PoCL's vector exp a (4096, 1024) softmax took 1.5 ms,
+ * times a power of two built from bits), within 2 ulp of expf for v <= 0 and 0 (or a subnormal) below -87.34
+ * where expf's results are subnormal, as the cpu backend's without libmvec.  With PoCL's vector exp a (4096, 1024) softmax took 1.5 ms,
  * 0.64 of them in its exps; with this one, 1.39.  The rounding to the nearest integer adds and subtracts 1.5 * 2^23
  * (the integer is then the low bits of the sum), which PoCL keeps in vector registers where convert_int and rint
  * were not.  double keeps the built-in exp. */
@@ -65,8 +65,10 @@ TS_SOFTMAX(log_softmax, 1)
 #define TS_AS_VI TS_CAT(as_int, TS_VN)
 #define TS_AS_V TS_CAT(as_float, TS_VN)
 static inline TS_V ts_softmax_exp(TS_V x) {
-    /* x <= 0 needs no upper clamp; a NaN passes both selects, and NaN comes out (the caller's sign of a NaN) */
-    const TS_V lo = (TS_V)-87.3365447504019f, magic = (TS_V)12582912.f;
+    /* x <= 0 needs no upper clamp; a NaN passes the select, and NaN comes out (the caller's sign of a NaN).  At
+     * the clamp, -88, n is -127 and the power of two built from its bits is 0: 0 comes out with no select of its
+     * own (the results between -87.34 and -87.68 subnormal, below it 0, where expf's are subnormal) */
+    const TS_V lo = (TS_V)-88.0f, magic = (TS_V)12582912.f;
     const TS_V xc = x < lo ? lo : x;
     const TS_V big = xc * 1.44269504088896341f + magic;  /* round(xc / ln 2) + 1.5 * 2^23 */
     const TS_V fn = big - magic;
@@ -79,8 +81,7 @@ static inline TS_V ts_softmax_exp(TS_V x) {
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     p = p * r * r + r + 1.0f;
-    const TS_V e = p * TS_AS_V((n + 127) << 23);
-    return x < lo ? (TS_V)0.f : e;
+    return p * TS_AS_V((n + 127) << 23);
 }
 static inline float ts_softmax_exp1(float x) {
     return ts_softmax_exp((TS_V)x).s0;  /* a row's last few elements: the same operations, the same bits */
@@ -138,79 +139,71 @@ static inline IN_T ts_vrow_max(__global const IN_T* x, long L) {
     return ts_vrow_max_finish(m0, m1, m2, m3, nanv, x, nv, L);
 }
 
-/* A work-item takes ``per`` consecutive rows, and the pass that computes a row's exp also finds the next row's max
- * and does the previous row's last pass (times 1 / sum, or minus log(sum)): the max pass streams a row from memory
- * while the others are arithmetic on rows already in the cache, so side by side they overlap (the (4096, 1024)
- * softmax in 1.2 ms from 1.39 on PoCL, the cpu backend's 1.05). */
-#define TS_SOFTMAX_FIX(LOG, p, k, c) TS_VSTORE(LOG ? TS_VLOAD(k, p) - c : TS_VLOAD(k, p) * c, k, p)
+/* A work-item takes ``per`` consecutive rows, three passes over each (a row of up to some thousands of floats stays
+ * in the core's caches between them): its max; exp(x - max) with four vector sums in flight, stored by softmax
+ * (log_softmax stores nothing yet); then the results in place, times 1 / sum (log_softmax: x - max - log(sum)).  An
+ * earlier form did the next row's max and the previous row's last pass inside this row's exp loop, to overlap
+ * memory with arithmetic: on PoCL's AVX2 code it spilled registers, and the (4096, 1024) softmax took 1.38-1.48 ms
+ * there against 1.10-1.16 for these passes (the cpu backend's 0.74). */
 #define TS_SOFTMAX_VEC(NAME, LOG)                                                                        \
     __kernel void NAME##_vec(__global IN_T* out, long out_off, __global const IN_T* x, long x_off,     \
                              __global const long* meta, long nk, long L, long rows, long per) {      \
         const long r0 = get_global_id(0) * per;                                                      \
         if (r0 >= rows) return;                                                                      \
         const long r1 = TS_MIN(rows, r0 + per), nv = L / TS_VN;                                      \
-        __global const IN_T* xr = x + x_off + ts_offset(r0, nk, meta, meta + nk);                    \
-        IN_T m = ts_vrow_max(xr, L);                                                                 \
-        __global IN_T* prev = 0; /* the row before, its last pass (times 1 / sum, or minus log(sum)) left */ \
-        IN_T c = 0;              /* for the loop below to do alongside */                            \
         for (long row = r0; row < r1; ++row) {                                                       \
+            __global const IN_T* xr = x + x_off + ts_offset(row, nk, meta, meta + nk);               \
             __global IN_T* o = out + out_off + row * L;                                              \
-            __global const IN_T* xn = row + 1 < r1 ? x + x_off + ts_offset(row + 1, nk, meta, meta + nk) : xr; \
+            const IN_T m = ts_vrow_max(xr, L);                                                       \
             if (!(m > -INFINITY && m < INFINITY)) { /* Note [Softmax of non-finite rows] */          \
                 for (long k = 0; k < L; ++k) o[k] = NAN;                                             \
-                m = ts_vrow_max(xn, L);                                                              \
-                xr = xn;                                                                             \
                 continue;                                                                            \
             }                                                                                        \
-            TS_V s0 = (TS_V)0, s1 = s0;                                                              \
-            TS_V n0 = (TS_V)(-INFINITY), n1 = n0; /* the next row's max, its NaNs left to its sum */ \
+            TS_V s0 = (TS_V)0, s1 = s0, s2 = s0, s3 = s0;                                            \
             long k = 0;                                                                              \
-            if (prev) {                                                                              \
-                for (long j = nv * TS_VN; j < L; ++j) prev[j] = LOG ? prev[j] - c : prev[j] * c;     \
-            }                                                                                        \
-            for (; k + 2 <= nv; k += 2) {                                                            \
-                if (prev) { TS_SOFTMAX_FIX(LOG, prev, k, c); TS_SOFTMAX_FIX(LOG, prev, k + 1, c); }  \
-                const TS_V v0 = TS_VLOAD(k, xr) - m, v1 = TS_VLOAD(k + 1, xr) - m;                   \
-                const TS_V e0 = ts_softmax_exp(v0), e1 = ts_softmax_exp(v1);                         \
+            for (; k + 4 <= nv; k += 4) {                                                            \
+                const TS_V e0 = ts_softmax_exp(TS_VLOAD(k, xr) - m);                                 \
+                const TS_V e1 = ts_softmax_exp(TS_VLOAD(k + 1, xr) - m);                             \
+                const TS_V e2 = ts_softmax_exp(TS_VLOAD(k + 2, xr) - m);                             \
+                const TS_V e3 = ts_softmax_exp(TS_VLOAD(k + 3, xr) - m);                             \
                 s0 += e0;                                                                            \
                 s1 += e1;                                                                            \
-                TS_VSTORE(LOG ? v0 : e0, k, o);                                                      \
-                TS_VSTORE(LOG ? v1 : e1, k + 1, o);                                                  \
-                const TS_V w0 = TS_VLOAD(k, xn), w1 = TS_VLOAD(k + 1, xn);                           \
-                n0 = w0 > n0 ? w0 : n0;                                                              \
-                n1 = w1 > n1 ? w1 : n1;                                                              \
+                s2 += e2;                                                                            \
+                s3 += e3;                                                                            \
+                if (!LOG) {                                                                          \
+                    TS_VSTORE(e0, k, o);                                                             \
+                    TS_VSTORE(e1, k + 1, o);                                                         \
+                    TS_VSTORE(e2, k + 2, o);                                                         \
+                    TS_VSTORE(e3, k + 3, o);                                                         \
+                }                                                                                    \
             }                                                                                        \
             for (; k < nv; ++k) {                                                                    \
-                if (prev) TS_SOFTMAX_FIX(LOG, prev, k, c);                                           \
-                const TS_V v = TS_VLOAD(k, xr) - m;                                                  \
-                const TS_V e = ts_softmax_exp(v);                                                    \
+                const TS_V e = ts_softmax_exp(TS_VLOAD(k, xr) - m);                                  \
                 s0 += e;                                                                             \
-                TS_VSTORE(LOG ? v : e, k, o);                                                        \
-                const TS_V w = TS_VLOAD(k, xn);                                                      \
-                n0 = w > n0 ? w : n0;                                                                \
+                if (!LOG) TS_VSTORE(e, k, o);                                                        \
             }                                                                                        \
             IN_T lanes[TS_VN];                                                                       \
-            TS_PSTORE(s0 + s1, 0, lanes);                                                            \
+            TS_PSTORE((s0 + s1) + (s2 + s3), 0, lanes);                                              \
             IN_T s = 0;                                                                              \
             for (int j = 0; j < TS_VN; ++j) s += lanes[j];                                           \
-            for (long k = nv * TS_VN; k < L; ++k) {                                                  \
-                const IN_T v = xr[k] - m, e = ts_softmax_exp1(v);                                    \
+            for (long j = nv * TS_VN; j < L; ++j) {                                                  \
+                const IN_T e = ts_softmax_exp1(xr[j] - m);                                           \
                 s += e;                                                                              \
-                o[k] = LOG ? v : e;                                                                  \
+                if (!LOG) o[j] = e;                                                                  \
             }                                                                                        \
             if (s != s) { /* the row held a NaN, which the max passed over: Note [Softmax of non-finite rows] */ \
-                for (long k = 0; k < L; ++k) o[k] = NAN;                                             \
-                prev = 0;                                                                            \
-            } else {                                                                                 \
-                prev = o;                                                                            \
-                c = LOG ? TS_LOG(s) : (IN_T)1 / s; /* a product by 1 / s, as the cpu kernel */        \
+                for (long j = 0; j < L; ++j) o[j] = NAN;                                             \
+                continue;                                                                            \
             }                                                                                        \
-            m = ts_vrow_max_finish(n0, n1, n0, n1, (TS_V)0, xn, nv, L);                              \
-            xr = xn;                                                                                 \
-        }                                                                                            \
-        if (prev) {                                                                                  \
-            for (long k = 0; k < nv; ++k) TS_SOFTMAX_FIX(LOG, prev, k, c);                           \
-            for (long j = nv * TS_VN; j < L; ++j) prev[j] = LOG ? prev[j] - c : prev[j] * c;         \
+            if (LOG) {                                                                               \
+                const IN_T c = TS_LOG(s);                                                            \
+                for (long j = 0; j < nv; ++j) TS_VSTORE((TS_VLOAD(j, xr) - m) - c, j, o);            \
+                for (long j = nv * TS_VN; j < L; ++j) o[j] = (xr[j] - m) - c;                        \
+            } else {                                                                                 \
+                const IN_T c = (IN_T)1 / s; /* a product by 1 / s, as the cpu kernel */              \
+                for (long j = 0; j < nv; ++j) TS_VSTORE(TS_VLOAD(j, o) * c, j, o);                   \
+                for (long j = nv * TS_VN; j < L; ++j) o[j] *= c;                                     \
+            }                                                                                        \
         }                                                                                            \
     }
 
