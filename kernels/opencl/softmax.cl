@@ -56,9 +56,9 @@ TS_SOFTMAX(log_softmax, 1)
  * finite never gets here).  For float, the cpu backend's exp_poly (kernels/cpu/module.cpp: Cephes' expf, a degree-6
  * polynomial on [-ln2/2, ln2/2] times a power of two built from bits), within 2 ulp of expf for v <= 0 and 0 (or a
  * subnormal) below -87.34 where expf's results are subnormal, as the cpu backend's without libmvec.  With PoCL's
- * vector exp a (4096, 1024) softmax took 1.5 ms, 0.64 of them in its exps; with this one, 1.39.  The rounding to the nearest integer adds and subtracts 1.5 * 2^23
- * (the integer is then the low bits of the sum), which PoCL keeps in vector registers where convert_int and rint
- * were not.  double keeps the built-in exp. */
+ * vector exp a (4096, 1024) softmax took 1.5 ms, 0.64 of them in its exps; with this one, 1.39.  The rounding to
+ * the nearest integer adds and subtracts 1.5 * 2^23 (the integer is then the low bits of the sum), which PoCL keeps
+ * in vector registers where convert_int and rint were not.  double keeps the built-in exp. */
 #if TS_FLOAT_SOFTMAX_EXP
 #define TS_VI TS_CAT(int, TS_VN)
 #define TS_AS_VI TS_CAT(as_int, TS_VN)
