@@ -4,10 +4,10 @@
  * one the kernels are compiled for (PoCL 3.0 on an AVX-512 AMD EPYC: AVX-512 library, znver3 kernels) nothing of it
  * is inlined: exp of 1M float32 took 2.8x the cpu backend's time, log 3.2x, floor 3.3x, and sin, cos and tan (whose
  * vector forms PoCL gets wrong for tiny inputs, so they ran scalar) 50-60x.  On CPU devices the float32 exp, log,
- * expm1, log2, erf, sin, cos, tan, sinh, cosh, tanh, fabs, floor, ceil, trunc and rint of the elementwise kernels
- * (and softmax's and cross entropy's exp and log), and pow where the device has doubles, are therefore these,
- * written with arithmetic, bit casts and selects only, so that they inline and vectorise, for float and for the
- * device's vector width (TS_VMATH below, instantiated by kernels/opencl_source.py: OWN_MATH).  The scalar and the
+ * expm1, log2, erf, sin, cos, tan, atan, sinh, cosh, tanh, fabs, floor, ceil, trunc and rint of the elementwise
+ * kernels (and softmax's and cross entropy's exp and log), and pow where the device has doubles, are therefore
+ * these, written with arithmetic, bit casts and selects only, so that they inline and vectorise, for float and for
+ * the device's vector width (TS_VMATH below, instantiated by kernels/opencl_source.py: OWN_MATH).  The scalar and the
  * vector forms are the same operations, so an element gets the same bits whichever kernel (contiguous, strided,
  * vector, tail) computes it.
  *   exp   Cephes' expf, as the cpu backend's exp16 (kernels/cpu/vexp.h): x clamped to [-104, 89] (a NaN passes the
@@ -20,15 +20,15 @@
  *         exact for |x| <= 8192; Cephes' three parts of pi/4 left sin(3529.58) 68 ulp off), then Cephes' sinf or
  *         cosf polynomial of z by the quadrant, and its sign; tan is their quotient.  A lane with |x| > 8192 (or
  *         infinite) takes the scalar builtin for that one element.  sin(-0) = -0, tan(-0) = -0.
- *   expm1, sinh, cosh, tanh, erf  see each below (Cephes' where it has one); fabs, rint, trunc, floor and ceil
+ *   expm1, atan, sinh, cosh, tanh, erf  see each below (Cephes' where it has one); fabs, rint, trunc, floor, ceil
  *         by bits and the float addition's own rounding.
  * Against float64 NumPy over dense sweeps (tests/test_opencl_vmath.py): exp within 1.01 ulp, expm1 1.41, log 0.81,
- * log2 1.68, erf 2.27, sin 2.17, cos 2.04, tan 3.30, sinh and cosh 2.3, tanh 1.27; the roundings and fabs exact;
- * NaN, infinities and signed zeros exact.  1M float32 on PoCL, 2 cores (the cpu backend's time in brackets): exp 302
- * -> 257 us (106), expm1 917 -> 385 (182), log 548 -> 433 (172), log2 855 -> 402 (111), erf 1856 -> 653 (331), sin
- * 9184 -> 395 (154), sinh 976 -> 482 (182), tanh 580 -> 461 (224), floor 165 -> 114 (47), abs 130 -> 73 (47).
- * Integer rounding uses the 1.5 * 2^23 trick (the integer is then in the low bits of a float sum), since PoCL does
- * not keep convert_int or rint in vector registers either. */
+ * log2 1.68, erf 2.27, sin 2.17, cos 2.04, tan 3.30, atan 2.67, sinh and cosh 2.3, tanh 1.27; the roundings and fabs
+ * exact; NaN, infinities and signed zeros exact.  1M float32 on PoCL, 2 cores (the cpu backend's time in brackets):
+ * exp 302 -> 257 us (106), expm1 917 -> 385 (182), log 548 -> 433 (172), log2 855 -> 402 (111), erf 1856 -> 653
+ * (331), sin 9184 -> 395 (154), atan 766 -> 263 (234), sinh 976 -> 482 (182), tanh 580 -> 461 (224), floor 165 ->
+ * 114 (47), abs 130 -> 73 (47).  Integer rounding uses the 1.5 * 2^23 trick (the integer is then in the low bits of
+ * a float sum), since PoCL does not keep convert_int or rint in vector registers either. */
 
 #define TS_VMATH(T, IT, N)                                                                               \
     static inline T __attribute__((overloadable)) ts_exp(T x) {                                          \
@@ -223,7 +223,7 @@
         const T s1 = as_##T((k1 + 127) << 23), s2 = as_##T((k2 + 127) << 23);                             \
         const T res = ki > 20 ? ((em + 1.0f) * s1) * s2 - 1.0f : (s1 * s2 - 1.0f) + (em * s1) * s2;         \
         const T e = inner ? em : res;                                                                      \
-        return (x == (T)(0.0f)) | (x != x) ? x : e;                                                       \
+        return ((x == (T)(0.0f)) | (x != x)) ? x : e;                                                       \
     }                                                                                                     \
     /* Cephes' sinhf and coshf: x + x^3 P(x^2) for |sinh| below 1, else (e - 1/e) / 2 and (e + 1/e) / 2 of     \
      * e = exp|x|, past 88 as (exp(|x|/2) / 2) exp(|x|/2), which stays finite to 89.41 */                      \
@@ -238,6 +238,21 @@
         p = p * z + 1.66667160211e-1f;                                                                    \
         const T small = p * z * ax + ax;                                                                  \
         const T r = huge ? hv : (ax > (T)(1.0f) ? 0.5f * e - 0.5f / e : small);                         \
+        return as_##T(as_##IT(r) | (as_##IT(x) & (IT)(INT_MIN)));                                         \
+    }                                                                                                     \
+    /* Cephes' atanf: |x| reduced by tan(3 pi/8) and tan(pi/8) to |x| <= tan(pi/8), the degree-9 odd polynomial,  \
+     * pi/2 or pi/4 added back; the sign of x (atan(-0) = -0, +-pi/2 at +-inf, NaN through the polynomial) */     \
+    static inline T __attribute__((overloadable)) ts_atan(T x) {                                          \
+        const T ax = ts_fabs(x);                                                                          \
+        const IT big = ax > (T)(2.414213562373095f), mid = ax > (T)(0.4142135623730950f);                 \
+        const T t = big ? -1.0f / ax : (mid ? (ax - 1.0f) / (ax + 1.0f) : ax);                            \
+        const T base = big ? (T)(1.5707963267948966f) : (mid ? (T)(0.7853981633974483f) : (T)(0.0f));     \
+        const T z = t * t;                                                                                \
+        T p = (T)(8.05374449538e-2f);                                                                     \
+        p = p * z - 1.38776856032e-1f;                                                                    \
+        p = p * z + 1.99777106478e-1f;                                                                    \
+        p = p * z - 3.33329491539e-1f;                                                                    \
+        const T r = base + (p * z * t + t);                                                               \
         return as_##T(as_##IT(r) | (as_##IT(x) & (IT)(INT_MIN)));                                         \
     }                                                                                                     \
     static inline T __attribute__((overloadable)) ts_sinh(T x) { return ts_sinh_cosh(x, 0); }             \
