@@ -130,7 +130,7 @@ POW_EDGES = np.array([0.0, -0.0, 1, -1, 2, -2, 0.5, -0.5, 3, -3, np.inf, -np.inf
 def test_own_pow_is_correctly_rounded_with_c99s_special_cases(dev):
     """pow of float32 on CPU devices with doubles (kernels/opencl/vmath.cl ts_pow): every pair of edge values
     (zeros, +-1, infinities, NaN, subnormals, odd and even integers, the largest floats) as C99 and NumPy answer them,
-    and random bases and exponents within 0.501 ulp; a Python scalar exponent (the pow_scalar_b kernel) the same bits."""
+    and random bases and exponents within 0.501 ulp; a Python scalar exponent (pow_scalar_b) the same bits."""
     if not dev.fp64:
         pytest.skip("the device has no doubles: PoCL's pow runs")
     rng = np.random.default_rng(0)
