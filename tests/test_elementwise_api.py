@@ -655,3 +655,28 @@ def test_scalar_powers_record_their_gradient_and_keep_pow_elsewhere(monkeypatch)
     monkeypatch.delitem(registry.registry.by_op["square"], ("cpu", ts.float32))
     y = ts.asarray(np.array([3.0, -2.0], np.float32))
     assert_same(dispatcher.BINARY["pow"](y, 2), np.array([9.0, 4.0], np.float32))
+
+
+def test_float_remainder_and_floor_divide_are_numpys_bit_for_bit(device, rng):
+    """Note [Fast float fmod] (kernels/ops_common.h): float32's fmod through a double quotient below 2^24, libm's
+    beyond: NumPy's remainder and floor_divide exactly, for quotients near every power of two up to 2^30, exact
+    multiples, tiny and subnormal divisors, signed zeros, infinities and NaN."""
+    a = np.concatenate([rng.uniform(-1e3, 1e3, 20_000), rng.standard_normal(5_000) * 1e30,
+                        2.0 ** rng.integers(-30, 30, 5_000) * rng.choice([-1, 1], 5_000),
+                        [0.0, -0.0, np.inf, -np.inf, np.nan, 1e-45, 3e38, 7.0, -7.0, 16777217.0]]).astype(np.float32)
+    b = np.concatenate([rng.uniform(-10, 10, 20_000), rng.standard_normal(5_000),
+                        2.0 ** rng.integers(-30, 30, 5_000),
+                        [3.0, 3.0, 2.0, 2.0, 1.0, 1e-45, 1e-45, 0.0, np.inf, 1.0]]).astype(np.float32)
+    b[:100] = a[:100] / 7.0  # exact and near-exact multiples
+    x, y = ts.asarray(a, device=device), ts.asarray(b, device=device)
+    with np.errstate(all="ignore"):
+        want_r = np.remainder(a, b)
+    got_r = ts.remainder(x, y).numpy()
+    same = (got_r.view(np.int32) == want_r.view(np.int32)) | (np.isnan(got_r) & np.isnan(want_r))
+    assert same.all(), list(zip(a[~same][:4], b[~same][:4], got_r[~same][:4], want_r[~same][:4]))
+    finite = np.isfinite(a) & np.isfinite(b) & (b != 0)  # the standard's infinite cases differ from NumPy's
+    with np.errstate(all="ignore"):
+        want_d = np.floor_divide(a[finite], b[finite])
+    got_d = ts.floor_divide(x, y).numpy()[finite]
+    same = (got_d == want_d) | (np.isnan(got_d) & np.isnan(want_d))
+    assert same.all(), list(zip(a[finite][~same][:4], b[finite][~same][:4], got_d[~same][:4], want_d[~same][:4]))
