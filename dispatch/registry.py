@@ -38,6 +38,9 @@ to integer casts] (dispatch/dtypes.py).  Tensors expose ``buffer.handle`` (the b
     log_softmax                                                           whose max is +inf, holding a NaN, or
                                                                           all -inf is NaN throughout (PyTorch)
 
+A float tensor raised to a Python 2, 0.5 or -1 reaches square, sqrt or reciprocal instead of pow where the device
+has that kernel (Note [Scalar powers] in dispatch/dispatcher.py): a backend's pow sees those exponents only without it.
+
 The nn families (dispatch/nnops.py) are 2-D, NCHW.  ``geometry`` is a tuple of 8 ints (KH, KW, SH, SW, PH, PW, DH, DW):
 kernel size, stride, padding (zeros for im2col and avg, ignored for max) and dilation.  The dispatcher computes
 OH = (H + 2*PH - DH*(KH-1) - 1) // SH + 1 (likewise OW; pooling's ceil_mode may add one: kernels take OH, OW from the

@@ -232,9 +232,9 @@ def _scalar_compute(dtype, scalar, to_float):
 def _scalar_values(op, dtype):
     """[(Python scalar, sides)]: the first of each kind on both sides, the others on the right."""
     dt = np.dtype(dtype)
-    if op == "pow":
-        ints = [(2, "both")] + ([(-1, "right")] if dt.kind == "i" else [])
-        floats = [(1.5, "both")]
+    if op == "pow":  # 2, 0.5 and -1 of a float tensor take square, sqrt and reciprocal: Note [Scalar powers]
+        ints = [(2, "both")] + ([(-1, "right")] if dt.kind in "if" else [])
+        floats = [(1.5, "both")] + ([(0.5, "right")] if dt.kind == "f" else [])
     else:
         ints = [(3, "both")] + ([(-2, "right")] if dt.kind in "if" else [])
         if op in ("floor_divide", "remainder") and dt.kind in "iu":
