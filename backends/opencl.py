@@ -42,7 +42,7 @@ from ..dispatch.dtypes import DTYPES
 from ..dispatch.errors import BackendError, OutOfMemoryError
 from ..dispatch.registry import LAUNCHED_BINARY, register_kernel
 from ..kernels import codegen, optable
-from ..kernels.opencl_source import (TR_ROW_BLOCKS, VECTOR_REDUCTIONS, SOURCES, reduction_types, scan_accumulator,
+from ..kernels.opencl_source import (TR_COL_BLOCKS, TR_ROW_BLOCKS, VECTOR_REDUCTIONS, SOURCES, reduction_types, scan_accumulator,
                                      vector_binary_op, vector_op)
 
 cl = None  # pyopencl, imported in initialize(): register() must stay cheap
@@ -719,12 +719,15 @@ def _vector_binary(dev, op, dtype):
 
 
 def _tr_geometry(dev, rows, cols):
-    """(global size, local size) of the kernels of Note [Vector transposes]: TR_ROW_BLOCKS 8 x 8 blocks down a column
-    per work-item, a work-group down a column of them (PoCL's cost is per group: a 1000 x 1000 float32 transpose copy
-    took 2.5x a contiguous copy with groups of one block, 1.7x with groups down a column, 1.9x across a row)."""
-    groups = (-(-cols // 8), -(-rows // (8 * TR_ROW_BLOCKS)))
-    local = (1, min(dev.local, groups[1]))
-    return (groups[0], -(-groups[1] // local[1]) * local[1]), local
+    """(global size, local size) of the kernels of Note [Vector transposes]: TR_ROW_BLOCKS x TR_COL_BLOCKS 8 x 8
+    blocks per work-item (16 x 16 elements: whole 64-byte lines of every operand), a work-group a tile of 8 x 16
+    items (256 rows by 128 columns).  PoCL's cost is per group, and a group's pages must stay in the TLB: with groups
+    of one block a 1000 x 1000 float32 transpose copy took 2.5x a contiguous copy; with a group down a whole column
+    of blocks, 1.7x, but c + x.T (its row operand c and the result read and written 64 bytes per row, a page per row)
+    2.0x-2.6x c + x; with these tiles 1.5x-1.6x."""
+    groups = (-(-cols // (8 * TR_COL_BLOCKS)), -(-rows // (8 * TR_ROW_BLOCKS)))
+    local = (min(8, groups[0]), min(16, groups[1]))
+    return (-(-groups[0] // local[0]) * local[0], -(-groups[1] // local[1]) * local[1]), local
 
 
 def _binary_tr(dev, op, dtype, out, a, b):

@@ -205,10 +205,12 @@ def test_large_strided_reductions(device, rng, op):
         np.testing.assert_array_equal(getattr(ts, op)(x.T[:, ::3], axis=0).numpy(), getattr(np, op)(h.T[:, ::3], axis=0))
 
 
-@pytest.mark.parametrize("shape", [(37, 53), (64, 48), (200, 17), (33, 1000)])
+@pytest.mark.parametrize("shape", [(37, 53), (64, 48), (200, 17), (33, 1000), (300, 530)])
 def test_mixed_layouts_of_a_transpose(device, rng, shape):
     """A contiguous operand with a transposed one, and copies of transposes (opencl's Note [Tile kernels]: rows
-    in tiles of 16, the last tile and the last column chunk partial), against NumPy."""
+    in tiles of 16, the last tile and the last column chunk partial; Note [Vector transposes]: 2 x 2 blocks of 8 x 8
+    per work-item, work-groups of 8 x 16 items, (300, 530) several of them each way with partial ones at both
+    edges), against NumPy."""
     h, g = _host(rng, shape), _host(rng, shape[::-1])
     big = _host(rng, (shape[1] + 3, shape[0] + 5))
     x, w, b = (ts.asarray(v, device=device) for v in (h, g, big))

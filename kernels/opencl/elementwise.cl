@@ -224,8 +224,8 @@ __kernel void fill_strided(__global IN_T* out, long out_off, TS_FILL_T value, __
 }
 
 /* Note [Vector transposes]: a copy of a transposed matrix (out[r, c] = x[c, r] with x's row stride xc and unit
- * stride along r, out's row stride on) by 8 x 8 blocks, TS_TR_RB of them down a column per work-item (global size:
- * column blocks, row blocks / TS_TR_RB): eight vector loads of x's rows (out's columns), a transpose in registers,
+ * stride along r, out's row stride on) by 8 x 8 blocks, TS_TR_RB down by TS_TR_CB across per work-item (global
+ * size: column blocks / TS_TR_CB, row blocks / TS_TR_RB; _tr_geometry in backends/opencl.py): eight vector loads of x's rows (out's columns), a transpose in registers,
  * eight vector stores of out's rows.  The tile kernels of Note [Tile kernels] walk such a copy an element at a time
  * (4.9x a contiguous copy of a 1000 x 1000 float32 on PoCL; this kernel 1.5x to 2x).  The transpose is three rounds
  * of the perfect shuffle: row i of a round is the even lanes of rows 2i and 2i + 1 of the last, row i + 4 their odd
@@ -268,14 +268,37 @@ __kernel void fill_strided(__global IN_T* out, long out_off, TS_FILL_T value, __
     TS_GSTORE(IN_T, 8, F(a##6, b##6), 0, (o) + 6 * (on));                                                  \
     TS_GSTORE(IN_T, 8, F(a##7, b##7), 0, (o) + 7 * (on));
 #define TS_TR_FIRST(v, w) (v)
+/* the same, row i of one operand read at the store (p + i * rs: a row-major block) instead of held in registers:
+ * its eight vectors beside the other operand's eight and the eight a transpose works in would not fit AVX2's 16 */
+#define TS_TR_LD(p, rs, i) TS_GLOAD(IN_T, 8, 0, (p) + (i) * (rs))
+#define TS_TR_STORE_RL(o, on, F, a, q, rs)                                                                 \
+    TS_GSTORE(IN_T, 8, F(a##0, TS_TR_LD(q, rs, 0)), 0, (o) + 0 * (on));                                    \
+    TS_GSTORE(IN_T, 8, F(a##1, TS_TR_LD(q, rs, 1)), 0, (o) + 1 * (on));                                    \
+    TS_GSTORE(IN_T, 8, F(a##2, TS_TR_LD(q, rs, 2)), 0, (o) + 2 * (on));                                    \
+    TS_GSTORE(IN_T, 8, F(a##3, TS_TR_LD(q, rs, 3)), 0, (o) + 3 * (on));                                    \
+    TS_GSTORE(IN_T, 8, F(a##4, TS_TR_LD(q, rs, 4)), 0, (o) + 4 * (on));                                    \
+    TS_GSTORE(IN_T, 8, F(a##5, TS_TR_LD(q, rs, 5)), 0, (o) + 5 * (on));                                    \
+    TS_GSTORE(IN_T, 8, F(a##6, TS_TR_LD(q, rs, 6)), 0, (o) + 6 * (on));                                    \
+    TS_GSTORE(IN_T, 8, F(a##7, TS_TR_LD(q, rs, 7)), 0, (o) + 7 * (on));
+#define TS_TR_STORE_LR(o, on, F, p, rs, b)                                                                 \
+    TS_GSTORE(IN_T, 8, F(TS_TR_LD(p, rs, 0), b##0), 0, (o) + 0 * (on));                                    \
+    TS_GSTORE(IN_T, 8, F(TS_TR_LD(p, rs, 1), b##1), 0, (o) + 1 * (on));                                    \
+    TS_GSTORE(IN_T, 8, F(TS_TR_LD(p, rs, 2), b##2), 0, (o) + 2 * (on));                                    \
+    TS_GSTORE(IN_T, 8, F(TS_TR_LD(p, rs, 3), b##3), 0, (o) + 3 * (on));                                    \
+    TS_GSTORE(IN_T, 8, F(TS_TR_LD(p, rs, 4), b##4), 0, (o) + 4 * (on));                                    \
+    TS_GSTORE(IN_T, 8, F(TS_TR_LD(p, rs, 5), b##5), 0, (o) + 5 * (on));                                    \
+    TS_GSTORE(IN_T, 8, F(TS_TR_LD(p, rs, 6), b##6), 0, (o) + 6 * (on));                                    \
+    TS_GSTORE(IN_T, 8, F(TS_TR_LD(p, rs, 7), b##7), 0, (o) + 7 * (on));
 
 __kernel void transpose_vec(__global IN_T* out, long out_off, long on, __global const IN_T* x, long x_off, long xc,
                             long rows, long cols, long ob, long xb) {
     out_off += get_global_id(2) * ob;  /* a batch of matrices (x.transpose(1, 2) copied): the third dim */
     x_off += get_global_id(2) * xb;
-    const long c0 = get_global_id(0) * 8;
-    for (long r0 = get_global_id(1) * 8 * TS_TR_RB, h = 0; h < TS_TR_RB; ++h, r0 += 8) {
-        if (c0 >= cols || r0 >= rows) return;
+    for (long h = 0; h < TS_TR_RB * TS_TR_CB; ++h) {
+        const long r0 = (get_global_id(1) * TS_TR_RB + h / TS_TR_CB) * 8;
+        const long c0 = (get_global_id(0) * TS_TR_CB + h % TS_TR_CB) * 8;
+        if (r0 >= rows) return;
+        if (c0 >= cols) continue;
         __global IN_T* o = out + out_off + r0 * on + c0;
         __global const IN_T* p = x + x_off + c0 * xc + r0;
         if (r0 + 8 <= rows && c0 + 8 <= cols) {
@@ -298,18 +321,28 @@ __kernel void transpose_vec(__global IN_T* out, long out_off, long on, __global 
     __kernel void NAME##_tr(__global IN_T* out, long out_off, long on, __global const IN_T* x, long x_off, \
                             long xr, long xc, __global const IN_T* y, long y_off, long yr, long yc, long rows,\
                             long cols) {                                                                   \
-        const long c0 = get_global_id(0) * 8;                                                              \
-        for (long r0 = get_global_id(1) * 8 * TS_TR_RB, h = 0; h < TS_TR_RB; ++h, r0 += 8) {               \
-            if (c0 >= cols || r0 >= rows) return;                                                          \
+        for (long h = 0; h < TS_TR_RB * TS_TR_CB; ++h) {                                                   \
+            const long r0 = (get_global_id(1) * TS_TR_RB + h / TS_TR_CB) * 8;                              \
+            const long c0 = (get_global_id(0) * TS_TR_CB + h % TS_TR_CB) * 8;                              \
+            if (r0 >= rows) return;                                                                        \
+            if (c0 >= cols) continue;                                                                      \
             __global IN_T* o = out + out_off + r0 * on + c0;                                               \
             __global const IN_T* p = x + x_off + r0 * xr + c0 * xc;                                        \
             __global const IN_T* q = y + y_off + r0 * yr + c0 * yc;                                        \
             if (r0 + 8 <= rows && c0 + 8 <= cols) {                                                        \
                 TS_TR_V a0, a1, a2, a3, a4, a5, a6, a7, b0, b1, b2, b3, b4, b5, b6, b7;                    \
                 TS_TR_V t0, t1, t2, t3, t4, t5, t6, t7;                                                    \
-                TS_TR_BLOCK(a, t, p, xr, xc)                                                               \
-                TS_TR_BLOCK(b, t, q, yr, yc)                                                               \
-                TS_TR_STORE(o, on, TS_VAPPLY2_##NAME, a, b)                                                \
+                if (xc == 1) { /* x by rows, y transposed */                                               \
+                    TS_TR_BLOCK(b, t, q, yr, yc)                                                           \
+                    TS_TR_STORE_LR(o, on, TS_VAPPLY2_##NAME, p, xr, b)                                     \
+                } else if (yc == 1) {                                                                      \
+                    TS_TR_BLOCK(a, t, p, xr, xc)                                                           \
+                    TS_TR_STORE_RL(o, on, TS_VAPPLY2_##NAME, a, q, yr)                                     \
+                } else {                                                                                   \
+                    TS_TR_BLOCK(a, t, p, xr, xc)                                                           \
+                    TS_TR_BLOCK(b, t, q, yr, yc)                                                           \
+                    TS_TR_STORE(o, on, TS_VAPPLY2_##NAME, a, b)                                            \
+                }                                                                                          \
             } else {                                                                                       \
                 const long nr = TS_MIN(8L, rows - r0), nc = TS_MIN(8L, cols - c0);                         \
                 for (long r = 0; r < nr; ++r)                                                              \
