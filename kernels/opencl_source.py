@@ -54,7 +54,8 @@ def _elementwise_source(dev, dtype):
     kind = optable.KIND[dtype]
     fill_t = _float_arg(dev) if kind == "float" else (t if kind == "complex" else "long")
     # Note [Vector transposes]
-    tr = f"#define TS_TR_VEC 1\n#define TS_TR_RB {TR_ROW_BLOCKS}\n#define TS_TR_CB {TR_COL_BLOCKS}\n" if dtype in dev.vector_width else ""
+    tr = (f"#define TS_TR_VEC 1\n#define TS_TR_RB {TR_ROW_BLOCKS}\n#define TS_TR_CB {TR_COL_BLOCKS}\n"
+          if dtype in dev.vector_width else "")
     out = [_preamble(dev, [dtype]), f"#define IN_T {t}\n#define TS_FILL_T {fill_t}\n{tr}", _read("elementwise.cl")]
     if _has_own_math(dev, dtype):  # Note [Own float math on CPU devices]
         vn = dev.vector_width[dtype]

@@ -92,6 +92,67 @@ def test_zero_byte_allocation():
     assert ts.asarray(np.zeros((3, 0), np.int8), device="opencl").numpy().shape == (3, 0)
 
 
+@pytest.mark.parametrize("make", ["c", "python"])
+def test_new_large_buffers_and_only_those_are_advised(dev, make):
+    """Note [OpenCL huge pages]: the allocator passes a buffer to its ``fresh`` callable when it is at least
+    ``large`` bytes and new to the memory pool, not when the pool hands a held one back, and never a small one; the
+    C Allocator and its Python stand-in alike."""
+    from pyopencl.tools import ImmediateAllocator, MemoryPool
+
+    if make == "c" and opencl._Allocator is opencl._PyAllocator:
+        pytest.skip("tensorswitch._opencl is not in use here")
+    cls = opencl._Allocator if make == "c" else opencl._PyAllocator
+    seen = []
+    pool = MemoryPool(ImmediateAllocator(dev.queue))
+    allocate = cls(pool, dev.max_alloc, lambda buf: seen.append(buf.size), 4 << 20)
+    big = (6 << 20) + 4096
+    buf = allocate(big)
+    assert len(seen) == 1 and seen[0] >= big
+    del buf  # back to the pool, which holds it
+    again = allocate(big)
+    small = allocate(1 << 20)
+    assert len(seen) == 1, "a held buffer handed back or a small one was advised"
+    other = allocate(big)  # the held one is in use: a new buffer
+    assert len(seen) == 2 and allocate.count == 4
+    del again, small, other
+    pool.free_held()
+
+
+def test_huge_page_advice_covers_whole_pages_of_the_buffer(dev, monkeypatch):
+    """The advice asks for the 2 MiB-aligned pages inside the buffer's host memory, MADV_HUGEPAGE, and the data
+    written there afterwards reads back; a map that fails turns the advice off and the allocation still works."""
+    import pyopencl as cl
+
+    if not dev.cpu:
+        pytest.skip("huge pages are asked for on CPU devices only")
+    real, calls = dev._madvise, []
+    if real is None:
+        pytest.skip("no madvise to ask here (not Linux, or TENSORSWITCH_OPENCL_HUGE_PAGES=0)")
+    monkeypatch.setattr(dev, "_madvise", lambda *args: calls.append(args) or real(*args))
+    buf = dev.pool.allocate(24 << 20)
+    dev._huge_pages(buf)
+    (start, length, advice), = calls
+    assert advice == 14 and start % (2 << 20) == 0 and length % (2 << 20) == 0 and length >= 20 << 20
+    host, _ = cl.enqueue_map_buffer(dev.queue, buf, cl.map_flags.READ, 0, (buf.size,), np.uint8, is_blocking=True)
+    assert host.ctypes.data <= start and start + length <= host.ctypes.data + buf.size
+    del host
+    h = (np.arange(3 << 20) % 7).astype(np.float32)  # sums exactly in float32
+    dev.pool.free_held()  # so that the pool holds no buffer that would serve the next allocation
+    x = ts.asarray(h, device="opencl")  # 12 MiB: a new buffer of the pool, advised (one more call)
+    assert len(calls) == 2 and calls[1][1] >= 8 << 20
+    np.testing.assert_array_equal(x.numpy(), h)
+    assert float(x.sum()) == float(h.sum(dtype=np.float64))
+
+    def refuse(*args, **kwargs):
+        raise cl.RuntimeError("map refused")
+
+    monkeypatch.setattr(cl, "enqueue_map_buffer", refuse)
+    dev._huge_pages(buf)
+    assert dev._madvise is None and len(calls) == 2
+    dev._huge_pages(buf)  # off: nothing more is tried
+    del buf
+
+
 def test_coalesce():
     assert opencl._coalesce((4, 5), [(5, 1), (0, 0)]) == ([20], [[1], [0]])
     assert opencl._coalesce((4, 1, 5), [(5, 5, 1)]) == ([20], [[1]])

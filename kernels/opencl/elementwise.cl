@@ -225,8 +225,8 @@ __kernel void fill_strided(__global IN_T* out, long out_off, TS_FILL_T value, __
 
 /* Note [Vector transposes]: a copy of a transposed matrix (out[r, c] = x[c, r] with x's row stride xc and unit
  * stride along r, out's row stride on) by 8 x 8 blocks, TS_TR_RB down by TS_TR_CB across per work-item (global
- * size: column blocks / TS_TR_CB, row blocks / TS_TR_RB; _tr_geometry in backends/opencl.py): eight vector loads of x's rows (out's columns), a transpose in registers,
- * eight vector stores of out's rows.  The tile kernels of Note [Tile kernels] walk such a copy an element at a time
+ * size: column blocks / TS_TR_CB, row blocks / TS_TR_RB; _tr_geometry in backends/opencl.py): eight vector loads
+ * of x's rows (out's columns), a transpose in registers, eight vector stores of out's rows.  The tile kernels of Note [Tile kernels] walk such a copy an element at a time
  * (4.9x a contiguous copy of a 1000 x 1000 float32 on PoCL; this kernel 1.5x to 2x).  The transpose is three rounds
  * of the perfect shuffle: row i of a round is the even lanes of rows 2i and 2i + 1 of the last, row i + 4 their odd
  * lanes; a round moves the row index's bits one place down into the column index, so three rounds exchange them.

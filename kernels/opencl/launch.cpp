@@ -348,18 +348,32 @@ PyTypeObject LauncherType = {PyVarObject_HEAD_INIT(nullptr, 0) "tensorswitch._op
 // here: no other lock is needed, and every allocation of a device (the dispatcher's one-call path and the backend's
 // Python calls alike) goes through its one Allocator, so the counts are whole.  A size over the device's largest
 // single allocation raises MemoryError before the pool is asked (PyOpenCL would say INVALID_BUFFER_SIZE, or fail to
-// convert it); the backend words the errors (Note [Backend contract]).
+// convert it); the backend words the errors (Note [Backend contract]).  With a ``fresh`` callable, an allocation of
+// at least ``large`` bytes that the pool could not serve from what it holds (its managed_bytes grew: a new
+// cl_mem) is passed to fresh(buffer) before it is returned (Note [OpenCL huge pages] in backends/opencl.py).
 struct Allocator {
     PyObject_HEAD
     vectorcallfunc vectorcall;
     PyObject* pool;      // the pyopencl.tools.MemoryPool
     PyObject* allocate;  // its bound allocate
+    PyObject* fresh;     // called with each new large buffer, or nullptr
+    long long large;
     long long max_alloc;
     long long count;     // allocations made
     long long peak;      // the most the pool's active_bytes has been just after an allocation
 };
 
-PyObject* g_active_bytes = nullptr;  // "active_bytes", interned
+PyObject* g_active_bytes = nullptr;   // "active_bytes", interned
+PyObject* g_managed_bytes = nullptr;  // "managed_bytes", interned
+
+// the pool's attribute ``name`` as a long long; -1 with an exception set on failure
+long long pool_bytes(PyObject* pool, PyObject* name) {
+    PyObject* v = PyObject_GetAttr(pool, name);
+    if (!v) return -1;
+    const long long n = PyLong_AsLongLong(v);
+    Py_DECREF(v);
+    return n;
+}
 
 // allocator(nbytes): a PooledBuffer of nbytes
 PyObject* allocator_call(PyObject* self_obj, PyObject* const* args, size_t nargsf, PyObject* kwnames) {
@@ -375,30 +389,40 @@ PyObject* allocator_call(PyObject* self_obj, PyObject* const* args, size_t nargs
                      "is %lld bytes", n, self->max_alloc);
         return nullptr;
     }
+    const bool large = self->fresh && n >= self->large;
+    long long managed = 0;
+    if (large && (managed = pool_bytes(self->pool, g_managed_bytes)) == -1 && PyErr_Occurred()) return nullptr;
     PyObject* buf = PyObject_Vectorcall(self->allocate, args, 1, nullptr);
     if (!buf) return nullptr;
     ++self->count;
-    PyObject* active = PyObject_GetAttr(self->pool, g_active_bytes);
-    if (!active) {
-        Py_DECREF(buf);
-        return nullptr;
-    }
-    const long long a = PyLong_AsLongLong(active);
-    Py_DECREF(active);
+    const long long a = pool_bytes(self->pool, g_active_bytes);
     if (a == -1 && PyErr_Occurred()) {
         Py_DECREF(buf);
         return nullptr;
     }
     if (a > self->peak) self->peak = a;
+    if (large) {
+        const long long now = pool_bytes(self->pool, g_managed_bytes);
+        PyObject* r = now == -1 && PyErr_Occurred() ? nullptr
+                      : now > managed                ? PyObject_CallOneArg(self->fresh, buf)
+                                                     : Py_NewRef(Py_None);
+        if (!r) {
+            Py_DECREF(buf);
+            return nullptr;
+        }
+        Py_DECREF(r);
+    }
     return buf;
 }
 
-// Allocator(pool, max_alloc)
+// Allocator(pool, max_alloc, fresh=None, large=0)
 PyObject* allocator_new(PyTypeObject* type, PyObject* args, PyObject* kwargs) {
-    static const char* names[] = {"pool", "max_alloc", nullptr};
+    static const char* names[] = {"pool", "max_alloc", "fresh", "large", nullptr};
     PyObject* pool;
-    long long max_alloc;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OL", const_cast<char**>(names), &pool, &max_alloc))
+    PyObject* fresh = Py_None;
+    long long max_alloc, large = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OL|OL", const_cast<char**>(names), &pool, &max_alloc, &fresh,
+                                     &large))
         return nullptr;
     PyObject* allocate = PyObject_GetAttrString(pool, "allocate");
     if (!allocate) return nullptr;
@@ -411,6 +435,8 @@ PyObject* allocator_new(PyTypeObject* type, PyObject* args, PyObject* kwargs) {
     Py_INCREF(pool);
     self->pool = pool;
     self->allocate = allocate;
+    self->fresh = fresh == Py_None ? nullptr : Py_NewRef(fresh);
+    self->large = large;
     self->max_alloc = max_alloc;
     return reinterpret_cast<PyObject*>(self);
 }
@@ -419,6 +445,7 @@ void allocator_dealloc(PyObject* self_obj) {
     auto* self = reinterpret_cast<Allocator*>(self_obj);
     Py_XDECREF(self->pool);
     Py_XDECREF(self->allocate);
+    Py_XDECREF(self->fresh);
     Py_TYPE(self_obj)->tp_free(self_obj);
 }
 
@@ -484,10 +511,12 @@ PyMODINIT_FUNC PyInit__opencl() {
     g_int_ptr = PyUnicode_InternFromString("int_ptr");
     g_size = PyUnicode_InternFromString("size");
     g_active_bytes = PyUnicode_InternFromString("active_bytes");
+    g_managed_bytes = PyUnicode_InternFromString("managed_bytes");
     g_launch_error = PyErr_NewExceptionWithDoc("tensorswitch._opencl.LaunchError",
                                                "An OpenCL call of a launch failed: (step, code)", PyExc_RuntimeError,
                                                nullptr);
-    if (!g_int_ptr || !g_size || !g_active_bytes || !g_launch_error || PyModule_AddObject(m, "LaunchError", g_launch_error) < 0) {
+    if (!g_int_ptr || !g_size || !g_active_bytes || !g_managed_bytes || !g_launch_error ||
+        PyModule_AddObject(m, "LaunchError", g_launch_error) < 0) {
         Py_DECREF(m);
         return nullptr;
     }
