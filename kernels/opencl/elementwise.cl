@@ -228,9 +228,10 @@ __kernel void fill_strided(__global IN_T* out, long out_off, TS_FILL_T value, __
  * size: column blocks / TS_TR_CB, row blocks / TS_TR_RB; _tr_geometry in backends/opencl.py): eight vector loads
  * of x's rows (out's columns), a transpose in registers, eight vector stores of out's rows.  The tile kernels of
  * Note [Tile kernels] walk such a copy an element at a time (4.9x a contiguous copy of a 1000 x 1000 float32 on
- * PoCL; this kernel 1.3x to 2x).  The portable transpose is three rounds of the perfect shuffle: row i of a round is the even lanes of rows 2i and 2i + 1 of the last, row i + 4 their odd
- * lanes; a round moves the row index's bits one place down into the column index, so three rounds exchange them.
- * Blocks at the edges copy element by element. */
+ * PoCL; this kernel 1.3x to 2x).  The portable transpose is three rounds of the perfect shuffle: row i of a round
+ * is the even lanes of rows 2i and 2i + 1 of the last, row i + 4 their odd lanes; a round moves the row index's bits
+ * one place down into the column index, so three rounds exchange them (TS_TR_8X8 below: x86's shuffles where the
+ * compiler is clang).  Blocks at the edges copy element by element. */
 #ifdef TS_TR_VEC
 #define TS_TR_V TS_CAT(IN_T, 8)
 #define TS_TR_ROUND(a, n)                                                                                  \
