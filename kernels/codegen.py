@@ -174,6 +174,7 @@ def _helper_families(dialect, dtypes):
             lines.append(f"TS_UNSIGNED_HELPERS({d}, {c})")
         elif kind == "float":
             lines.append(f"TS_FLOAT_HELPERS({d}, {c})")
+            lines.append(f"TS_FLOAT_FAST_HELPERS({d}, {c})")
             if d == "float16":
                 lines.append("TS_HALF_HELPERS")
         elif kind == "complex":  # Note [Complex kernels] in kernels/ops_common.h
@@ -186,6 +187,10 @@ def helpers(dialect, dtypes):
     with open(os.path.join(KERNEL_DIR, "ops_common.h")) as f:
         text = [f"#define TS_INLINE {INLINE[dialect]}", f.read()]
     return "\n".join(text + _helper_families(dialect, dtypes)) + "\n"
+
+
+#: the ops whose float kernels on cpu take two passes (Note [Two-pass float division] in kernels/ops_common.h)
+TWO_PASS = ("remainder", "floor_divide")
 
 
 def _cpp_source():
@@ -203,6 +208,10 @@ def _cpp_source():
             c, r = compute_type("cpp", d), op.result_dtype(d)
             args = "C a" if op.arity == 1 else "C a, C b"
             own = " static constexpr bool own_exp = true;" if (op.name, d) == ("exp", "float32") else ""  # vexp.h
+            if op.name in TWO_PASS and compute_type("cpp", d) == "float":  # Note [Two-pass float division]
+                always = "__attribute__((always_inline)) static inline"
+                own = (f" {always} Out fast(C a, C b) {{ return (Out)(ts_{op.name}_fast_{d}(a, b)); }}"
+                       f" {always} bool slow(C a, C b) {{ return ts_fmod_slow_{d}(a, b) != 0; }}")
             out.append(f"struct {op.name}_{d} {{ using In = {ctype('cpp', d)}; using Out = {ctype('cpp', r)}; "
                        f"using C = {c}; static inline Out apply({args}) {{ return (Out)({op.expression(d)}); }}{own} }};")
             row.append(f"&ts::{'unary' if op.arity == 1 else 'binary'}_kernel<ts_ops::{op.name}_{d}>")

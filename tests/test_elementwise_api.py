@@ -654,6 +654,42 @@ def test_scalar_powers_record_their_gradient_and_keep_pow_for_integers():
     assert (i ** 0.5).dtype == ts.float32
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float16])
+def test_two_pass_float_division_gives_the_helpers_bits(device, rng, dtype):
+    """Note [Two-pass float division] (kernels/ops_common.h): contiguous floor_divide and remainder of floats take a
+    vectorised pass and redo the elements the fast fmod does not fit (zero, infinite or NaN operands, quotients of
+    2^24 and more) with the exact helper, which strided operands always take: both give the same bits, for both
+    operands contiguous and for either a scalar, special values scattered over many blocks of 512, and NumPy's
+    remainder."""
+    if ts.dtype(dtype.__name__) not in ts.device(device).supported_dtypes():
+        pytest.skip(f"{device} has no {dtype.__name__}")
+    n = 6000
+    special = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1e-45, 6e-8, 3e38, 65504.0, 7.0, -7.0, 16777217.0])
+    pick = rng.random((2, n)) < 0.05
+    a = np.where(pick[0], rng.choice(special, n), rng.uniform(-1e3, 1e3, n) * 10.0 ** rng.integers(-3, 4, n))
+    b = np.where(pick[1], rng.choice(special, n), rng.uniform(-10, 10, n) * 10.0 ** rng.integers(-6, 2, n))
+    a, b = a.astype(dtype), b.astype(dtype)
+    with np.errstate(all="ignore"):
+        a[:200] = (b[:200] * dtype(5)).astype(dtype)  # exact multiples
+    x, y = ts.asarray(a, device=device), ts.asarray(b, device=device)
+    sx, sy = ts.asarray(np.repeat(a, 2), device=device)[::2], ts.asarray(np.repeat(b, 2), device=device)[::2]
+    assert not sx.is_contiguous
+    bits = np.int32 if dtype == np.float32 else np.int16
+
+    def same(got, want):
+        got, want = np.ascontiguousarray(got), np.ascontiguousarray(want)
+        ok = (got.view(bits) == want.view(bits)) | (np.isnan(got) & np.isnan(want))
+        return ok.all()
+
+    for op in (ts.floor_divide, ts.remainder):
+        assert same(op(x, y).numpy(), op(sx, sy).numpy()), op.__name__
+        for k in (0, 7, 4100):  # a scalar operand: a[k] with b, and a with b[k]
+            assert same(op(float(a[k]), y).numpy(), op(float(a[k]), sy).numpy()), (op.__name__, a[k])
+            assert same(op(x, float(b[k])).numpy(), op(sx, float(b[k])).numpy()), (op.__name__, b[k])
+    with np.errstate(all="ignore"):
+        assert same(ts.remainder(x, y).numpy(), np.remainder(a, b))
+
+
 def test_float_remainder_and_floor_divide_are_numpys_bit_for_bit(device, rng):
     """Note [Fast float fmod] (kernels/ops_common.h): float32's fmod through a double quotient below 2^24, libm's
     beyond: NumPy's remainder and floor_divide exactly, for quotients near every power of two up to 2^30, exact

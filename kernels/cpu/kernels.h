@@ -251,10 +251,48 @@ TS_HOT void unary_contig_hot(typename F::Out* o, const typename F::In* x, int64_
 // The contiguous runs of a binary op: out contiguous, and both inputs (kBoth), or a with b a broadcast scalar
 // (kScalarB), or b with a a broadcast scalar (kScalarA).
 enum BinaryForm { kBoth, kScalarB, kScalarA };
+// Whether functor F has a vectorisable fast form and the test of the elements it is not right for (F::fast,
+// F::slow): Note [Two-pass float division] in kernels/ops_common.h.
+template <class F, class = void> struct has_fast_form : std::false_type {};
+template <class F> struct has_fast_form<F, std::void_t<decltype(&F::fast)>> : std::true_type {};
+
+// o[i] = F(A(i), B(i)) for i < n by blocks: F::fast for all of a block (vectorised), then F::apply again for the
+// elements F::slow names, only in a block that has one.
+template <class F, class A, class B>
+__attribute__((always_inline)) inline void two_pass(typename F::Out* o, int64_t n, A av, B bv) {
+    constexpr int64_t kBlock = 512;
+    for (int64_t i0 = 0; i0 < n; i0 += kBlock) {
+        const int64_t i1 = std::min(n, i0 + kBlock);
+        int slow = 0;
+        for (int64_t i = i0; i < i1; ++i) {
+            o[i] = F::fast(av(i), bv(i));
+            slow |= F::slow(av(i), bv(i));
+        }
+        if (slow)
+            for (int64_t i = i0; i < i1; ++i)
+                if (F::slow(av(i), bv(i))) o[i] = F::apply(av(i), bv(i));
+    }
+}
+
 template <class F>
 __attribute__((always_inline)) inline void binary_contig(typename F::Out* o, const typename F::In* a,
                                                          const typename F::In* b, int64_t n, BinaryForm form) {
     using C = typename F::C;
+    if constexpr (has_fast_form<F>::value) {
+        const auto at = [a](int64_t i) { return static_cast<C>(a[i]); };
+        const auto bt = [b](int64_t i) { return static_cast<C>(b[i]); };
+        if (n <= 0) return;
+        if (form == kBoth) {
+            two_pass<F>(o, n, at, bt);
+        } else if (form == kScalarB) {
+            const C bs = static_cast<C>(*b);
+            two_pass<F>(o, n, at, [bs](int64_t) { return bs; });
+        } else {
+            const C as = static_cast<C>(*a);
+            two_pass<F>(o, n, [as](int64_t) { return as; }, bt);
+        }
+        return;
+    }
     if (form == kBoth) {
         for (int64_t i = 0; i < n; ++i) o[i] = F::apply(static_cast<C>(a[i]), static_cast<C>(b[i]));
     } else if (form == kScalarB) {
