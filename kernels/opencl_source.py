@@ -108,6 +108,10 @@ _VECTOR_BUILTINS = frozenset(
 OWN_MATH = ("exp", "expm1", "log", "log2", "erf", "sin", "cos", "tan", "atan", "sinh", "cosh", "tanh", "fabs",
             "floor", "ceil", "trunc", "rint")
 _OWN_CALL = re.compile(r"\b(" + "|".join(OWN_MATH) + r")\(")
+#: the binary float32 builtins CPU devices replace by scalar forms of their own (the work-group vectoriser makes the
+#: loops over them vector code), and pow, computed partly in double, where the device has doubles
+OWN_BINARY_MATH = ("atan2", "hypot")
+_OWN_BINARY_CALL = re.compile(r"\b(" + "|".join(OWN_BINARY_MATH) + r")\(")
 
 
 def _has_own_math(dev, dtype):
@@ -116,10 +120,11 @@ def _has_own_math(dev, dtype):
 
 def own_math(dev, dtype, expr):
     """``expr`` with the calls of OWN_MATH builtins made calls of tensorswitch's own versions (ts_exp, ...) where
-    the device has them (CPU devices, float32; pow where it also has doubles), else as it is."""
+    the device has them (CPU devices, float32, with OWN_BINARY_MATH; pow where it also has doubles), else as it
+    is."""
     if not _has_own_math(dev, dtype):
         return expr
-    expr = _OWN_CALL.sub(r"ts_\1(", expr)
+    expr = _OWN_BINARY_CALL.sub(r"ts_\1(", _OWN_CALL.sub(r"ts_\1(", expr))
     return re.sub(r"\bpow\(", "ts_pow(", expr) if dev.fp64 else expr
 
 
