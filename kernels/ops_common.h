@@ -13,6 +13,14 @@
 #ifndef TS_OPS_COMMON_H
 #define TS_OPS_COMMON_H
 
+/* inlined whatever GCC's heuristics say: the cpu backend's ISA clones vectorise only what is inlined into them (a
+ * call leaves the code of the baseline build, one element at a time) */
+#if defined(__GNUC__) && !defined(__OPENCL_VERSION__) && !defined(__CUDACC__)
+#define TS_FORCE_INLINE TS_INLINE __attribute__((always_inline))
+#else
+#define TS_FORCE_INLINE TS_INLINE
+#endif
+
 /* Shifts as NumPy's npy_lshift/npy_rshift: a count outside [0, bits) shifts every bit out (0, or -1 for a negative
  * number shifted right), where C leaves it undefined and OpenCL C takes the count modulo the width.  A left shift
  * runs in the unsigned type UT (the bits wrap, as NumPy's do; a signed left shift that overflows is undefined in
@@ -83,13 +91,6 @@
 #define TS_FLOAT_FAST_HELPERS(NAME, T)
 #else
 #define TS_FMOD(T, a, b) (sizeof(T) == 4 ? ts_fmod_narrow(a, b) : fmod(a, b))
-/* inlined whatever GCC's heuristics say: the cpu backend's ISA clones vectorise only what is inlined into them (a
- * call leaves the code of the baseline build, one element at a time) */
-#if defined(__GNUC__) && !defined(__OPENCL_VERSION__)
-#define TS_FORCE_INLINE TS_INLINE __attribute__((always_inline))
-#else
-#define TS_FORCE_INLINE TS_INLINE
-#endif
 /* whether the fast fmod below is exact for floats a, b: b finite (fmod(a, inf) is a, 0 * inf NaN) and the quotient
  * below 2^24 */
 TS_FORCE_INLINE int ts_fmod_fits(float a, float b) {
@@ -164,8 +165,25 @@ TS_INLINE float ts_fmod_narrow(float a, float b) {
  * ::ts::nextafter_bits of kernels/cuda/common.cu steps the bits instead. */
 #ifdef __CUDACC__
 #define TS_NEXTAFTER_FLOAT(a, b) ::ts::nextafter_bits(a, b)
+#define TS_NEXTAFTER_DOUBLE(a, b) nextafter(a, b)
+#elif defined(__cplusplus)
+/* On cpu, float32 and float64 step the bits too, with selects: C's nextafter is a call per element that no loop
+ * vectorises (1M float32 took 15x PyTorch's time).  The same answers as C: NaN from a NaN operand (a + b), b where
+ * a == b (-0 and +0 included), the smallest subnormal of b's sign from a zero, else one step of a's bits towards b
+ * (up in magnitude where b lies beyond a away from zero): inf from the largest float, -0 from -2^-149 upwards. */
+template <class F, class U>
+TS_FORCE_INLINE F ts_nextafter_by_bits(F a, F b) {
+    const U sign = (U)1 << (8 * sizeof(U) - 1);
+    const U ia = __builtin_bit_cast(U, a), ib = __builtin_bit_cast(U, b);
+    const U step = (b > a) == (a > 0) ? (U)(ia + 1) : (U)(ia - 1);
+    const F r = __builtin_bit_cast(F, a == 0 ? (U)((ib & sign) | 1) : step);
+    return (a != a || b != b) ? a + b : (a == b ? b : r);
+}
+#define TS_NEXTAFTER_FLOAT(a, b) ts_nextafter_by_bits<float, unsigned int>(a, b)
+#define TS_NEXTAFTER_DOUBLE(a, b) ts_nextafter_by_bits<double, unsigned long long>(a, b)
 #else
 #define TS_NEXTAFTER_FLOAT(a, b) nextafter(a, b)
+#define TS_NEXTAFTER_DOUBLE(a, b) nextafter(a, b)
 #endif
 
 /* float16 computes in float, where the C library's nextafter would step by a float's spacing; this steps by a

@@ -101,7 +101,8 @@ _float_nan_min = "((a < b || a != a) ? a : b)"
 #   round         half to even: C's rint (OpenCL C's round rounds halves away from zero)
 #   signbit       the sign bit: -0 and -NaN are True; integers are True below 0 (as NumPy), bool never
 #   nextafter     float16 steps by a float16 spacing, not the float it computes in (TS_HALF_HELPERS); float32 on
-#                 CUDA steps the bits (TS_NEXTAFTER_FLOAT), since CuPy's -ftz=true flushes libdevice's subnormals
+#                 CUDA steps the bits (TS_NEXTAFTER_FLOAT), since CuPy's -ftz=true flushes libdevice's subnormals,
+#                 and float32 and float64 on cpu too, with selects that vectorise (kernels/ops_common.h)
 #   shifts        NumPy's: a count below 0 or at least the width shifts every bit out (0, or -1 for a negative
 #                 number shifted right); the standard leaves negative counts undefined
 #   pow           integers with a negative exponent give 0, except bases 1 (1) and -1 (+-1 by the exponent's parity):
@@ -201,7 +202,7 @@ ELEMENTWISE = {op.name: op for op in (
     _binary("copysign", FLOAT, "copysign(a, b)", to_float=True),
     _binary("logaddexp", FLOAT, "ts_logaddexp_{T}(a, b)", to_float=True),
     _binary("nextafter", FLOAT, {"float16": "ts_nextafter_half(a, b)", "float32": "TS_NEXTAFTER_FLOAT(a, b)",
-                                 "float": "nextafter(a, b)"}, to_float=True),
+                                 "float64": "TS_NEXTAFTER_DOUBLE(a, b)"}, to_float=True),
     _binary("logical_xor", ALL + COMPLEX, {"bool": _xor, "int": _xor, "uint": _xor, "float": _xor,
                                            "complex": "(ts_cnonzero_{T}(a) != ts_cnonzero_{T}(b))"}, result="bool"),
     _binary("bitwise_and", BITWISE, "(a & b)"),

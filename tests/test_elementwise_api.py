@@ -194,6 +194,14 @@ def test_nextafter_steps_by_the_dtype_spacing(device):
         assert_same(got, want)
         with np.errstate(over="ignore"):
             assert_same(got, np.where(a == b, b, np.nextafter(a, b)))  # NumPy agrees (but returns a where a == b)
+        # the cases scattered over vectors and tails (cpu steps the bits in vector code), with random neighbours
+        rng = np.random.default_rng(1)
+        pick = rng.integers(0, len(cases), 1000)
+        a, b = a[pick], b[pick]
+        a[::3] = (rng.standard_normal(334) * 10.0 ** rng.integers(-30, 30, 334)).astype(dtype)
+        got = ts.nextafter(ts.asarray(a, device=device), ts.asarray(b, device=device))
+        with np.errstate(over="ignore"):
+            assert_same(got, np.where(a == b, b, np.nextafter(a, b)))
 
 
 def test_round_halves_to_even_at_every_magnitude(device):
