@@ -105,7 +105,7 @@ _VECTOR_BUILTINS = frozenset(
 
 #: the float32 builtins CPU devices replace by their own (kernels/opencl/vmath.cl: Note [Own float math on CPU
 #: devices]), every one with a vector form
-OWN_MATH = ("exp", "expm1", "log", "log2", "erf", "sin", "cos", "tan", "atan", "sinh", "cosh", "tanh", "fabs",
+OWN_MATH = ("exp", "expm1", "log", "log2", "log1p", "erf", "sin", "cos", "tan", "atan", "sinh", "cosh", "tanh", "fabs",
             "floor", "ceil", "trunc", "rint")
 _OWN_CALL = re.compile(r"\b(" + "|".join(OWN_MATH) + r")\(")
 #: the binary float32 builtins CPU devices replace by scalar forms of their own (the work-group vectoriser makes the

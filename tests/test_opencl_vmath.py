@@ -16,8 +16,8 @@ pytestmark = pytest.mark.skipif("opencl" in ts.dispatch.device.unavailable_reaso
                                 reason="no usable OpenCL device")
 
 #: the largest error each is held to (measured on PoCL 3.0, AMD EPYC: exp 1.01, log 0.81, sin 2.17, cos 2.04, tan 3.30,
-#: tanh 1.27, log2 1.68, erf 2.27, expm1 1.41, sinh and cosh 2.30, atan 2.67)
-ULPS = {"exp": 1.5, "expm1": 3, "log": 1.5, "log2": 2, "erf": 3, "sin": 3, "cos": 3, "tan": 4, "atan": 3,
+#: tanh 1.27, log2 1.68, log1p 1.43, erf 2.27, expm1 1.41, sinh and cosh 2.30, atan 2.67)
+ULPS = {"exp": 1.5, "expm1": 3, "log": 1.5, "log2": 2, "log1p": 2, "erf": 3, "sin": 3, "cos": 3, "tan": 4, "atan": 3,
         "sinh": 3, "cosh": 3, "tanh": 3}
 REFERENCE = {"erf": np.vectorize(math.erf, otypes=[np.float64])}  # float64 references NumPy lacks
 EXACT = {"abs": np.abs, "floor": np.floor, "ceil": np.ceil, "trunc": np.trunc, "round": np.rint}
@@ -45,6 +45,10 @@ def _inputs(name, rng):
         parts = [np.exp(np.linspace(-103, 88, 1_000_003)).astype(np.float32),
                  np.linspace(0, 4, 200_003, dtype=np.float32),
                  (2.0 ** rng.uniform(-149, -126, 20_000)).astype(np.float32)]  # subnormal inputs
+    elif name == "log1p":
+        parts = [np.linspace(-1, 4, 1_000_003, dtype=np.float32),
+                 np.exp(np.linspace(-103, 88, 200_003)).astype(np.float32),
+                 (10.0 ** rng.uniform(-45, 0, 200_000) * rng.choice([-1, 1], 200_000)).astype(np.float32)]
     elif name in ("tanh", "erf", "atan"):
         parts = [np.linspace(-12, 12, 1_000_003, dtype=np.float32), np.linspace(-1e4, 1e4, 100_003, dtype=np.float32),
                  (10.0 ** rng.uniform(-45, 0, 200_000) * rng.choice([-1, 1], 200_000)).astype(np.float32)]

@@ -91,6 +91,15 @@
         const T y = ts_log_parts(x, &ef, &m, &z) - 0.5f * z;                                              \
         return ts_log_edges(x, (m + y) * 1.44269504088896341f + ef);                                      \
     }                                                                                                     \
+    /* log1p: log(u) for u = 1 + x, less the error of that sum relative to u ((u - 1) - x) / u (Goldberg's     \
+     * correction); x itself where u rounds to 1 (-0 and the subnormals kept), -inf at -1, inf at inf */        \
+    static inline T __attribute__((overloadable)) ts_log1p(T x) {                                         \
+        const T u = 1.0f + x;                                                                             \
+        T r = ts_log(u) - ((u - 1.0f) - x) / u;                                                           \
+        r = u == (T)(1.0f) ? x : r;                                                                       \
+        r = u == (T)(0.0f) ? (T)(-INFINITY) : r;                                                          \
+        return x == (T)(INFINITY) ? x : r;                                                                \
+    }                                                                                                     \
     /* sin (which 0), cos (1) or tan (2) of x, the lanes with |x| > 8192 left to the caller */           \
     static inline T __attribute__((overloadable)) ts_trig_core(T x, int which) {                         \
         const T ax = as_##T(as_##IT(x) & 0x7fffffff);                                                    \
@@ -329,10 +338,10 @@ static inline float ts_pow(float x, float y) {
 /* atan2(y, x) of float32, the scalar form (the work-group vectoriser makes the loops over it vector code; PoCL's
  * builtin took 69x the cpu backend's time for 1M pairs): t = min(|x|, |y|) / max(|x|, |y|) in [0, 1], reduced by
  * tan(pi/8) as Cephes' atanf reduces, its degree-9 odd polynomial, then pi/2 - a where |y| > |x|, pi - a where
- * x < 0, and y's sign; float only, like the other forms here (no doubles needed).  The quotient carries the zero and infinite operands as C99 says
- * (+-pi/2 for x = +-0, +-0 or +-pi for y = +-0, +-pi/2 for an infinite y and +-0 or +-pi for an infinite x) but
- * where both are zero (+-0 for x = +0, +-pi for x = -0) or both infinite (+-pi/4, +-3pi/4), set apart; NaN comes
- * through the quotient. */
+ * x < 0, and y's sign; in float only, as the other forms here.  The quotient carries the zero and infinite operands
+ * as C99 says (+-pi/2 for x = +-0, +-0 or +-pi for y = +-0, +-pi/2 for an infinite y and +-0 or +-pi for an
+ * infinite x) but where both are zero (+-0 for x = +0, +-pi for x = -0) or both infinite (+-pi/4, +-3pi/4), set
+ * apart; NaN comes through the quotient. */
 static inline float ts_atan2(float y, float x) {
     const float ax = ts_fabs(x), ay = ts_fabs(y);
     const int swap = ay > ax;
