@@ -429,6 +429,12 @@ def test_matrix_products_in_one_call(dtype, rng):
 
 # -- Note [Own vector exp] (kernels/cpu/vexp.h): exp of float32 runs and softmax's exps with AVX-512 -------------
 
+#: the error exp's float32 runs are held to: 2 ulp where Note [Own vector exp] runs (AVX-512F; 1.02 measured), else
+#: the bound of libmvec's vector expf (Note [Vector math]: 4 ulp in glibc's libm-test-ulps; its AVX2 form measured
+#: 2.55 on a Zen 3, 6707 of 2M points of [-110, 90] beyond 2) or libm's
+EXP_ULPS = 2 if _cpu.own_vector_exp else 4
+
+
 def _ulps(got, x):
     """|got - exp(x)| in units in the last place of the correctly rounded float32 result."""
     ref = np.exp(x.astype(np.float64))
@@ -446,7 +452,8 @@ def test_float32_exp_runs_are_within_two_ulp_with_exact_special_cases(n, rng):
     got = ts.exp(ts.asarray(x)).numpy()
     ulps, r32 = _ulps(got, x)
     finite = np.isfinite(r32) & (r32 != 0)
-    assert not finite.any() or ulps[finite].max() <= 2, (x[finite][np.argmax(ulps[finite])], ulps[finite].max())
+    assert not finite.any() or ulps[finite].max() <= EXP_ULPS, (x[finite][np.argmax(ulps[finite])],
+                                                                ulps[finite].max())
     np.testing.assert_array_equal(got[~finite], r32[~finite])  # NaN, inf and 0 exactly (NaN where NaN)
     strided = ts.exp(ts.asarray(np.repeat(x, 2))[::2]).numpy()  # the libm path for a strided run: the same answers
     assert not finite.any() or _ulps(strided, x)[0][finite].max() <= 2
@@ -459,8 +466,9 @@ def test_float32_exp_of_every_subnormal_result_and_the_overflow_edge():
     x = np.linspace(-104.5, -86.0, 200_003, dtype=np.float32)
     got = ts.exp(ts.asarray(x)).numpy()
     ref = np.exp(x.astype(np.float64))
-    # within two units in the last place, a subnormal's unit being 2^-149
-    assert (np.abs(got.astype(np.float64) - ref) <= 2 * np.maximum(np.spacing(ref.astype(np.float32)), 2.0 ** -149)).all()
+    # within EXP_ULPS units in the last place, a subnormal's unit being 2^-149
+    unit = np.maximum(np.spacing(ref.astype(np.float32)), 2.0 ** -149)
+    assert (np.abs(got.astype(np.float64) - ref) <= EXP_ULPS * unit).all()
     edge = np.nextafter(np.float32(88.72283935546875), np.float32(0), dtype=np.float32)
     top = ts.exp(ts.asarray(np.array([edge, np.float32(88.72283935546875), np.float32(88.7228394)]))).numpy()
     with np.errstate(over="ignore"):  # the float32 cast of the last one overflows: inf, as it should
