@@ -104,54 +104,43 @@ TS_INLINE float ts_fmod_narrow(float a, float b) {
     return ts_fmod_fits(a, b) ? ts_fmod_fast(a, b) : (float)fmod((double)a, (double)b);
 }
 
-/* Note [Two-pass float division]: the helpers below branch, and the fmod they call goes to libm where the fast fmod
- * does not fit, so the cpu backend's loops of floor_divide and remainder could not be vectorised: 10-15 ns an
- * element, 8-12x PyTorch's time.  For float (and float16, computed in float) the cpu backend's contiguous loops
- * (kernels/cpu/kernels.h, binary_contig) instead take a block of elements in two passes: NAME_fast, the same
- * operations with selects for branches and the fast fmod for every element, vectorised, noting whether any
- * element of the block needs libm's fmod (ts_fmod_slow_NAME); then, only if one did, the exact helper again for
- * those.  Where the fast fmod fits it is the helper's own, so every element gets the helper's bits. */
+/* Note [Two-pass float division]: the fmod of the helpers below goes to libm where the fast fmod does not fit, a
+ * call that kept the cpu backend's loops of floor_divide and remainder scalar (with the branches the helpers had
+ * then: 10-15 ns an element, 8-12x PyTorch's time).  For float (and float16, computed in float) the cpu backend's
+ * contiguous loops (kernels/cpu/kernels.h, binary_contig) instead take a block of elements in two passes: NAME_fast,
+ * the helpers' own selects (ts_remainder_by_NAME, ts_floor_divide_by_NAME) with the fast fmod for every element,
+ * vectorised, noting whether any element of the block needs libm's fmod (ts_fmod_slow_NAME); then, only if one
+ * did, the exact helper again for those.  Where the fast fmod fits it is the helper's own, so every element gets
+ * the helper's bits. */
 #define TS_FLOAT_FAST_HELPERS(NAME, T)                                             \
     TS_FORCE_INLINE int ts_fmod_slow_##NAME(T a, T b) { return sizeof(T) != 4 || !ts_fmod_fits(a, b); } \
     TS_FORCE_INLINE T ts_remainder_fast_##NAME(T a, T b) {                         \
-        const T m = (T)ts_fmod_fast(a, b);                                         \
+        return ts_remainder_by_##NAME(a, b, (T)ts_fmod_fast(a, b));                \
+    }                                                                              \
+    TS_FORCE_INLINE T ts_floor_divide_fast_##NAME(T a, T b) {                      \
+        return ts_floor_divide_by_##NAME(a, b, (T)ts_fmod_fast(a, b));             \
+    }
+#endif
+
+/* remainder and floor division given m = fmod(a, b), with selects for branches (Note [Two-pass float division]
+ * passes its fast fmod, the helpers TS_FMOD) */
+#define TS_FLOAT_HELPERS(NAME, T)                                                  \
+    TS_FORCE_INLINE T ts_remainder_by_##NAME(T a, T b, T m) {                      \
         const T s = (b < 0) != (m < 0) ? m + b : m;                                \
         return m != 0 ? s : copysign((T)0, b);                                     \
     }                                                                              \
-    TS_FORCE_INLINE T ts_floor_divide_fast_##NAME(T a, T b) {                      \
-        const T m = (T)ts_fmod_fast(a, b), q = a / b;                              \
+    TS_FORCE_INLINE T ts_floor_divide_by_##NAME(T a, T b, T m) {                   \
+        const T q = a / b;                                                         \
         T d = (a - m) / b;                                                         \
         d = m != 0 && (b < 0) != (m < 0) ? d - 1 : d;                              \
         T f = floor(d);                                                            \
         f = d - f > (T)0.5 ? f + 1 : f;                                            \
         d = d != 0 ? f : copysign((T)0, q);                                        \
         return b == 0 || (isinf(a) != 0) != (isinf(b) != 0) ? q : d;               \
-    }
-#endif
-
-#define TS_FLOAT_HELPERS(NAME, T)                                                  \
-    TS_INLINE T ts_remainder_##NAME(T a, T b) {                                    \
-        T m = TS_FMOD(T, a, b);                                                    \
-        if (m != 0) {                                                              \
-            if ((b < 0) != (m < 0)) m += b;                                        \
-        } else {                                                                   \
-            m = copysign((T)0, b);                                                 \
-        }                                                                          \
-        return m;                                                                  \
     }                                                                              \
+    TS_INLINE T ts_remainder_##NAME(T a, T b) { return ts_remainder_by_##NAME(a, b, TS_FMOD(T, a, b)); } \
     TS_INLINE T ts_floor_divide_##NAME(T a, T b) {                                 \
-        if (b == 0 || (isinf(a) != 0) != (isinf(b) != 0)) return a / b;           \
-        T m = TS_FMOD(T, a, b);                                                    \
-        T d = (a - m) / b;                                                         \
-        if (m != 0 && ((b < 0) != (m < 0))) d -= 1;                                \
-        if (d != 0) {                                                              \
-            T f = floor(d);                                                        \
-            if (d - f > (T)0.5) f += 1;                                            \
-            d = f;                                                                 \
-        } else {                                                                   \
-            d = copysign((T)0, a / b);                                             \
-        }                                                                          \
-        return d;                                                                  \
+        return ts_floor_divide_by_##NAME(a, b, TS_FMOD(T, a, b));                  \
     }                                                                              \
     TS_INLINE T ts_logaddexp_##NAME(T a, T b) { /* selects, no branches: vectorised */ \
         const T d = a - b, m = d > 0 ? a : b, r = m + log1p(exp(-fabs(d)));        \
